@@ -1,0 +1,64 @@
+"""The CDS Hooks service. `create_app()` is the WSGI entry point (`cds_service:create_app()`)."""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Mapping
+
+from flask import Flask, g, request
+
+from .config import Settings
+from .cors import init_cors
+from .db import make_engine
+from .errors import register_error_handlers
+from .logs import configure_logging
+from .runtime import Runtime, build_services
+
+log = logging.getLogger("cds_service")
+
+
+def create_app(overrides: Mapping[str, Any] | None = None, *, config_file: str | None = None,
+               env: Mapping[str, str] | None = None) -> Flask:
+    """Build an app: settings → services and models (checked) → database → routes.
+
+    Raises `ConfigError` or `ServiceFileError` when the configuration or a service file is wrong;
+    the service then refuses to start.
+    """
+    settings = Settings.load(config_file, env, overrides)
+    configure_logging(settings.log_level)
+    if not settings.auth_required:
+        log.warning("!!! AUTHENTICATION IS DISABLED (auth_required = false). Development only: any caller is trusted. !!!",
+                    extra={"event": "auth_disabled", "setting": "auth_required=false"})
+
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes  # 413 before the body is read
+    runtime = Runtime(settings=settings, services=build_services(settings), engine=make_engine(settings.database_url))
+    app.extensions["cds"] = runtime
+
+    from .api import bp
+
+    app.register_blueprint(bp)
+    init_cors(app, settings.cors_origins)
+    register_error_handlers(app)
+    _init_call_log(app)
+    return app
+
+
+def _init_call_log(app: Flask) -> None:
+    """One JSON log line per call: hookInstance, service, status, latency (no PHI, no tokens)."""
+
+    @app.before_request
+    def _start():
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _log(resp):
+        latency = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+        timings = g.get("timings")
+        log.info("call", extra={
+            "event": "call", "method": request.method, "path": request.path if not g.get("service_id") else None,
+            "service": g.get("service_id"), "hook": g.get("hook"), "hookInstance": g.get("hook_instance"),
+            "status": resp.status_code, "latency_ms": round(latency, 2),
+            "timings": {k: round(v * 1000, 2) for k, v in vars(timings).items() if isinstance(v, float)} if timings else None,
+        })
+        return resp

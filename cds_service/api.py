@@ -1,0 +1,142 @@
+"""HTTP surface: discovery, service calls, feedback, health. Views stay thin (habit 8)."""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import datetime, timezone
+
+from flask import Blueprint, Response, current_app, g, request
+
+from . import db
+from .auth import authenticate
+from .errors import InvalidRequest, UnknownService
+from .feedback import parse_feedback, store_feedback
+from .hook_request import parse_hook_request
+from .pipeline import BoundService, Timings, invoke
+from .runtime import get_runtime
+
+bp = Blueprint("cds", __name__)
+log = logging.getLogger("cds_service.api")
+
+
+def _json(body, status: int = 200) -> Response:
+    return Response(json.dumps(body, separators=(",", ":")), status=status, mimetype="application/json")
+
+
+def _base_url() -> str:
+    rt = get_runtime()
+    return (rt.settings.public_base_url or request.host_url).rstrip("/")
+
+
+def read_json_body():
+    """Decode the body; size (413) and nesting (400) limits guard the parser (issue #6)."""
+    rt = get_runtime()
+    raw = request.get_data(cache=True)
+    if len(raw) > rt.settings.max_body_bytes:
+        from .errors import PayloadTooLarge
+
+        raise PayloadTooLarge(f"The body exceeds {rt.settings.max_body_bytes} bytes.")
+    try:
+        body = json.loads(raw)
+    except RecursionError:
+        raise InvalidRequest("The body is nested too deeply.", expression="$") from None
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidRequest("The body is not valid JSON.", expression="$") from None
+    if _depth(body) > rt.settings.max_json_depth:
+        raise InvalidRequest(f"The body is nested deeper than {rt.settings.max_json_depth} levels.", expression="$")
+    return body
+
+
+def _depth(value, limit: int = 10_000) -> int:
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, d = stack.pop()
+        deepest = max(deepest, d)
+        if isinstance(item, dict):
+            stack.extend((v, d + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, d + 1) for v in item)
+    return deepest
+
+
+def _find(service_id: str) -> list[BoundService]:
+    group = get_runtime().services.get(service_id)
+    if not group:
+        raise UnknownService(f"No CDS service with id '{service_id}'.", expression="id")
+    return group
+
+
+@bp.get("/cds-services")
+def discovery():
+    rt = get_runtime()
+    g.identity = authenticate(rt, request, [f"{_base_url()}/cds-services"])
+    # DISC-1/2: always 200 with a services array, built from the loaded definitions.
+    return _json({"services": [b.definition.discovery() for b in rt.all_services()]})
+
+
+@bp.post("/cds-services/<service_id>")
+def call_service(service_id: str):
+    rt = get_runtime()
+    group = _find(service_id)
+    g.service_id = service_id
+    g.identity = authenticate(rt, request, [f"{_base_url()}/cds-services/{service_id}"])
+    body = read_json_body()
+    hook = body.get("hook") if isinstance(body, dict) else None
+    bound = next((b for b in group if b.definition.hook == hook), group[0])  # DISC-5
+    hook_request = parse_hook_request(body, _hook_spec(bound))
+    g.hook, g.hook_instance, g.patient_id = hook_request.hook, hook_request.hook_instance, hook_request.patient_id
+    g.timings = Timings()
+    deadline = time.monotonic() + rt.settings.deadline_s
+    fetcher = rt.fetcher_factory(hook_request, g.identity, deadline)
+    # Cards link to the explanation page only when this app serves one (issue #7).
+    links_base = _base_url() if "ui.explain" in current_app.view_functions else None
+    response, ctx = invoke(bound, hook_request, now=datetime.now(timezone.utc), fetcher=fetcher,
+                           base_url=links_base, timings=g.timings)
+    g.build_context = ctx
+    _record_cards(rt, bound, hook_request.hook_instance, response, ctx)
+    return _json(response.to_json())
+
+
+@bp.post("/cds-services/<service_id>/feedback")
+def feedback(service_id: str):
+    rt = get_runtime()
+    _find(service_id)
+    g.service_id = service_id
+    base = f"{_base_url()}/cds-services/{service_id}"
+    g.identity = authenticate(rt, request, [f"{base}/feedback", base])  # SEC-5 [OUR CHOICE]
+    items = parse_feedback(read_json_body())
+    store_feedback(rt.engine, service_id, items)
+    return Response(status=200)  # FEEDBACK-5: 200, no body
+
+
+@bp.get("/healthz")
+def healthz():
+    return _json({"status": "ok"})
+
+
+@bp.get("/readyz")
+def readyz():
+    rt = get_runtime()
+    ok_db = db.ping(rt.engine)
+    models = sorted({b.model.info.id for b in rt.all_services() if b.model is not None})
+    body = {"status": "ok" if ok_db else "unavailable", "database": ok_db, "services": len(rt.all_services()), "models": models}
+    return _json(body, 200 if ok_db else 503)
+
+
+def _hook_spec(bound: BoundService):
+    from hooks.catalog import HOOKS
+
+    return HOOKS[bound.definition.hook]
+
+
+def _record_cards(rt, bound: BoundService, hook_instance: str, response, ctx) -> None:
+    """Remember which model version issued each card uuid (feedback analytics); no patient data."""
+    if not response.cards:
+        return
+    p = ctx.prediction
+    model = p.model if p else (bound.model.info.id if bound.model else None)
+    version = p.version if p else (bound.model.info.version if bound.model else None)
+    rows = [{"card_uuid": c.uuid, "service_id": bound.definition.id, "hook_instance": hook_instance, "model": model,
+             "model_version": version, "indicator": c.indicator, "issued_at": time.time()} for c in response.cards]
+    db.insert_ignoring_duplicates(rt.engine, db.cards_issued, rows)

@@ -1,0 +1,42 @@
+"""Who is calling: the EHR's signed JWT (SEC-2..10), checked on discovery, service and feedback calls.
+
+The verifier itself lives in `jwt_verifier` (issue #6). This module only extracts the bearer token
+and applies the `auth_required` setting; development mode is never the default.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from flask import Request
+
+from .errors import AuthError
+
+log = logging.getLogger("cds_service.auth")
+
+
+@dataclass(frozen=True, slots=True)
+class ClientIdentity:
+    iss: str | None = None
+    sub: str | None = None
+    tenant: str | None = None
+    jti: str | None = None
+    fhir_servers: tuple[str, ...] = ()  # where this client may send us (issue #6)
+    authenticated: bool = False
+
+
+ANONYMOUS = ClientIdentity()
+
+
+def authenticate(runtime, req: Request, audiences: list[str]) -> ClientIdentity:
+    """Return the caller's identity or raise AuthError (→ bare 401)."""
+    header = req.headers.get("Authorization", "")
+    if not runtime.settings.auth_required:
+        log.warning("AUTHENTICATION IS OFF (auth_required = false): development only", extra={"event": "auth_disabled"})
+        return ANONYMOUS
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthError("missing bearer token")
+    if runtime.verifier is None:
+        raise AuthError("no trusted clients configured")
+    return runtime.verifier.verify(token.strip(), audiences)

@@ -1,0 +1,29 @@
+"""Card builders: the logic that turns features and a prediction into cards.
+
+A service file names its builder (`builder = "risk"` by default). Each builder has a `check`
+(run at start-up over the service file; returns the feature names it reads) and a `build`.
+Rules that are data (thresholds, code sets, intervals) stay in the service file.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from .base import BuildContext
+from . import risk
+
+Check = Callable[..., set]
+Build = Callable[[BuildContext], list]
+
+
+@dataclass(frozen=True, slots=True)
+class Builder:
+    check: Check
+    build: Build
+
+
+BUILDERS: dict[str, Builder] = {
+    "risk": Builder(risk.check, risk.build),
+}
+
+__all__ = ["BUILDERS", "Builder", "BuildContext"]

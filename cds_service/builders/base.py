@@ -1,0 +1,127 @@
+"""What every builder receives, and the pieces cards of every service share."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from fhir_adapters.features import Feature, FeatureVector
+from hooks.definitions import ServiceDefinition, SuggestionDef
+from models.protocol import Prediction
+
+from ..cards import Action, Card, Coding, Link, Source, Suggestion, stable_uuid
+from ..hook_request import HookRequest
+
+PREDICTION_EXTENSION = "org.cdsml.prediction"
+BOOLEAN_KINDS = {"sex", "race", "condition", "medication", "latest_coded"}
+
+
+@dataclass(frozen=True, slots=True)
+class BuildContext:
+    service: ServiceDefinition
+    request: HookRequest
+    features: FeatureVector
+    model: Any | None
+    prediction: Prediction | None
+    # Prefetch keys whose data could not be obtained, with the reason (policy "omit").
+    unavailable: Mapping[str, str] = field(default_factory=dict)
+    # Absolute base URL of this service for links (explanation page), when known.
+    base_url: str | None = None
+
+    def card_uuid(self, key: str) -> str:
+        return stable_uuid(self.request.hook_instance, self.service.id, key)
+
+    def source(self) -> Source:
+        return Source(self.service.cards.source_label, self.service.cards.source_url)
+
+    def override_reasons(self) -> tuple[Coding, ...]:
+        return tuple(Coding(s, c, d) for s, c, d in self.service.cards.override_reasons)
+
+
+def display_value(ctx: BuildContext, f: Feature) -> str:
+    """A feature's value as a clinician reads it: 'yes'/'no' for flags, value with unit otherwise."""
+    if f.value is None:
+        return "missing"
+    kind = next((d.kind for d in ctx.service.features if d.name == f.name), "")
+    if kind in BOOLEAN_KINDS:
+        return "yes" if f.value >= 0.5 else "no"
+    text = f"{f.value:.1f}".rstrip("0").rstrip(".") if abs(f.value) < 1000 else f"{f.value:.0f}"
+    unit = {"a": "years", "mm[Hg]": "mm Hg", None: ""}.get(f.unit, f.unit)
+    return f"{text} {unit}".strip()
+
+
+def inputs_table(ctx: BuildContext, names) -> str:
+    rows = ["| Input | Value | Date |", "| --- | --- | --- |"]
+    for name in names:
+        f = ctx.features[name]
+        value = display_value(ctx, f)
+        if f.imputed:
+            value += " (default)"
+        rows.append(f"| {f.label} | {value} | {f.date or '-'} |")
+    return "\n".join(rows)
+
+
+def prediction_extension(ctx: BuildContext, names=None) -> dict:
+    """The card's `extension` member holding the exact numbers behind it (traceability)."""
+    p = ctx.prediction
+    feats = ctx.features.to_json()
+    if names is not None:
+        feats = {k: v for k, v in feats.items() if k in names}
+    body: dict[str, Any] = {"features": feats}
+    if p is not None:
+        body.update({
+            "model": p.model,
+            "version": p.version,
+            "score": round(p.score, 6),
+            "linearPredictor": round(p.linear_predictor, 6),
+            "baseline": round(p.baseline, 6),
+            "contributions": {k: round(v, 6) for k, v in p.contributions.items()},
+        })
+        body.update({k: v for k, v in p.details.items() if v not in (None, "", [], {})})
+    if ctx.unavailable:
+        body["unavailable"] = dict(ctx.unavailable)
+    return {PREDICTION_EXTENSION: body}
+
+
+def order_suggestion(ctx: BuildContext, key: str, label: str, code: str, display: str, *, resource_type: str = "ServiceRequest",
+                     text: str = "", category: str | None = None, recommended: bool | None = None) -> Suggestion:
+    """A suggestion that creates one draft order for this patient (SUGG-1, ACT-1)."""
+    system, _, value = code.partition("|")
+    patient = {"reference": f"Patient/{ctx.request.patient_id}"}
+    concept = {"coding": [{"system": system, "code": value, "display": display}], "text": display}
+    user = ctx.request.context.get("userId", "")
+    if resource_type == "MedicationRequest":
+        resource: dict[str, Any] = {"resourceType": "MedicationRequest", "status": "draft", "intent": "order",
+                                    "medicationCodeableConcept": concept, "subject": patient}
+        if text:
+            resource["dosageInstruction"] = [{"text": text}]
+    else:
+        resource = {"resourceType": "ServiceRequest", "status": "draft", "intent": "order", "code": concept, "subject": patient}
+        cat_system, _, cat_code = (category or "http://snomed.info/sct|108252007").partition("|")
+        resource["category"] = [{"coding": [{"system": cat_system, "code": cat_code}]}]
+        if text:
+            resource["note"] = [{"text": text}]
+    if ctx.request.encounter_id:
+        resource["encounter"] = {"reference": f"Encounter/{ctx.request.encounter_id}"}
+    if user.split("/")[0] in ("Practitioner", "PractitionerRole"):
+        resource["requester"] = {"reference": user}
+    action = Action("create", f"Create a draft {resource_type} for {display}", resource=resource)
+    return Suggestion(label, stable_uuid(ctx.request.hook_instance, ctx.service.id, "suggestion", key), (action,), recommended)
+
+
+def declared_suggestion(ctx: BuildContext, s: SuggestionDef) -> Suggestion:
+    return order_suggestion(ctx, s.name, s.label, s.code, s.display, resource_type=s.resource_type, text=s.text,
+                            category=s.category, recommended=True if s.recommended else None)
+
+
+def explanation_link(ctx: BuildContext) -> tuple[Link, ...]:
+    """Link to the explanation page of this card (`absolute`; a SMART app is issue #7's to add)."""
+    if not ctx.base_url:
+        return ()
+    return (Link("Why this risk? Inputs, contributions and model card", f"{ctx.base_url}/explain/{ctx.service.id}/{ctx.request.hook_instance}"),)
+
+
+def make_card(ctx: BuildContext, key: str, summary: str, indicator: str, detail: str, suggestions=(), links=(), extension=None,
+              selection_behavior: str = "any") -> Card:
+    return Card(summary=summary, indicator=indicator, source=ctx.source(), uuid=ctx.card_uuid(key), detail=detail,
+                suggestions=tuple(suggestions), selection_behavior=selection_behavior if suggestions else None,
+                override_reasons=ctx.override_reasons(), links=tuple(links), extension=extension)

@@ -1,0 +1,81 @@
+"""The generic risk card: population guard, missing inputs, then a card by declared thresholds."""
+from __future__ import annotations
+
+from hooks.definitions import ServiceDefinition
+
+from .base import (BuildContext, declared_suggestion, display_value, explanation_link, inputs_table, make_card,
+                   order_suggestion, prediction_extension)
+
+SUMMARY_MAX = 139
+
+
+def check(service: ServiceDefinition) -> set[str]:
+    """Start-up check; the risk builder reads the model inputs (added by the loader) only."""
+    return set()
+
+
+def build(ctx: BuildContext) -> list:
+    s = ctx.service
+    model_names = ctx.model.info.feature_names
+    # Outside the intended population → no card, never a silent extrapolation.
+    for c in s.population:
+        if ctx.features[c.feature].value is not None and not c.holds(ctx.features[c.feature].value):
+            return []
+    unknown_population = [c for c in s.population if ctx.features[c.feature].missing]
+    missing = [ctx.features[n] for n in ctx.model.info.required if ctx.features[n].missing]
+    missing += [ctx.features[c.feature] for c in unknown_population if ctx.features[c.feature] not in missing]
+    if missing or ctx.prediction is None:
+        return [] if s.cards.on_missing == "silent" else [_missing_card(ctx, missing, model_names)]
+    return [_risk_card(ctx, model_names)]
+
+
+def _pct(score: float) -> str:
+    return f"{100 * score:.1f}%"
+
+
+def _risk_card(ctx: BuildContext, names) -> object:
+    s, p = ctx.service, ctx.prediction
+    rule = next(r for r in s.cards.rules if p.score >= r.min_score)
+    info = ctx.model.info
+    lines = [f"**{info.title}: {_pct(p.score)}** — model `{p.model}` version {p.version}."]
+    if rule.advice:
+        lines += ["", rule.advice]
+    top = p.top_raising(s.cards.top_factors)
+    if top:
+        lines += ["", "**Factors raising this risk most** (contribution to the linear predictor against the reference profile):"]
+        for name, value in top:
+            f = ctx.features[name]
+            when = f" ({f.date})" if f.date else ""
+            lines.append(f"- {f.label}: {display_value(ctx, f)}{when}, +{value:.2f}")
+    lines += ["", inputs_table(ctx, names)]
+    notes = [f"{f.label}: {f.note}" for f in ctx.features.features if f.imputed and f.note and f.name in names]
+    notes += [f"{key}: {reason}" for key, reason in ctx.unavailable.items()]
+    if notes:
+        lines += ["", "**Notes:** " + "; ".join(notes) + "."]
+    lines += ["", f"*Intended population:* {info.population}. *Outcome:* {info.outcome}. *Source:* {info.citation}."]
+    suggestions = [declared_suggestion(ctx, s.suggestions[n]) for n in rule.suggestions
+                   if not (s.suggestions[n].unless and (ctx.features[s.suggestions[n].unless].value or 0) >= 0.5)]
+    return make_card(ctx, "risk", rule.summary.format(risk=_pct(p.score)), rule.indicator, "\n".join(lines),
+                     suggestions, explanation_link(ctx), prediction_extension(ctx))
+
+
+def _missing_card(ctx: BuildContext, missing, names) -> object:
+    s = ctx.service
+    labels = [f.label for f in missing]
+    summary = f"{ctx.model.info.title.split(' (')[0]} not calculated: missing " + ", ".join(labels)
+    if len(summary) > SUMMARY_MAX:
+        summary = f"{ctx.model.info.title.split(' (')[0]} not calculated: {len(labels)} inputs missing"
+    if len(summary) > SUMMARY_MAX:
+        summary = f"Risk not calculated: {len(labels)} inputs missing"
+    lines = ["The risk was **not calculated** because these inputs are missing (no value is invented):", ""]
+    lines += [f"- {f.label}: {f.note or 'missing'}" for f in missing]
+    lines += ["", inputs_table(ctx, [n for n in names if not ctx.features[n].missing])] if any(not ctx.features[n].missing for n in names) else []
+    for key, reason in ctx.unavailable.items():
+        lines.append(f"\nData unavailable for '{key}': {reason}.")
+    suggestions, seen = [], set()
+    for f in missing:
+        order = s.orders.get(f.name)
+        if order and order[0] not in seen:
+            seen.add(order[0])
+            suggestions.append(order_suggestion(ctx, f"order-{f.name}", f"Order {order[1]}", order[0], order[1]))
+    return make_card(ctx, "missing", summary, "info", "\n".join(lines), suggestions, (), prediction_extension(ctx, names))

@@ -1,0 +1,137 @@
+"""Settings: embedded defaults, then a TOML file (`--config`), then `CDS_*` environment variables,
+then explicit overrides (tests). Validated once, frozen, and handed to everything that needs it.
+
+Nested TOML tables flatten with an underscore: `[auth] required = false` is `auth_required`,
+and so is `CDS_AUTH_REQUIRED=false`. Environment values are JSON-decoded when they parse
+(`CDS_CORS_ORIGINS='["https://sandbox.cds-hooks.org"]'`), else taken as strings.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+import hooks
+
+DEFAULT_DB = Path.cwd() / "var" / "cds-service.sqlite3"
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Public URL of this service as callers see it (the JWT `aud` check and card links use it).
+    public_base_url: str | None = None
+    # SEC-2: every call must carry a valid JWT unless this is explicitly false (development only).
+    auth_required: bool = True
+    # Trusted EHR clients (issue #6): iss, jwks_url / jwks / jwks_file, jku, fhir_servers, tenants.
+    clients: tuple = ()
+    jwt_algorithms: tuple[str, ...] = ("ES384", "RS384", "ES256", "RS256", "ES512", "RS512", "PS384")
+    jwt_leeway_s: int = 60
+    jwt_max_lifetime_s: int = 3600
+    # SQLAlchemy URL: SQLite by default (embedded), PostgreSQL with postgresql+psycopg://…
+    database_url: str = f"sqlite:///{DEFAULT_DB}"
+    # CORS-1: browser origins allowed to call us (never "*").
+    cors_origins: tuple[str, ...] = ()
+    hooks_dir: str = str(hooks.SERVICES_DIR)
+    model_dir: str = str(Path(__file__).resolve().parent.parent / "models" / "artifacts")
+    # Outbound FHIR: (connect, read) timeouts, page cap, per-invocation deadline (issue #3).
+    fhir_timeout: tuple[float, float] = (1.0, 2.0)
+    fhir_max_pages: int = 5
+    fhir_max_workers: int = 6
+    deadline_s: float = 1.5
+    # Plain-http FHIR servers may receive a bearer token only when this says so (REQ-3).
+    fhir_allow_http: bool = False
+    max_body_bytes: int = 5 * 1024 * 1024
+    max_json_depth: int = 64
+    torch_threads: int = 1
+    log_level: str = "INFO"
+    # Salt for hashing patient ids in audit records (set it in production; random per process otherwise).
+    audit_salt: str = ""
+    # Serve the EHR simulator and explanation pages (issue #7).
+    ui_enabled: bool = True
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, config_file: str | os.PathLike | None = None, env: Mapping[str, str] | None = None,
+             overrides: Mapping[str, Any] | None = None) -> "Settings":
+        values: dict[str, Any] = {}
+        env = os.environ if env is None else env
+        config_file = config_file or env.get("CDS_CONFIG")
+        if config_file:
+            path = Path(config_file)
+            try:
+                values.update(_flatten(tomllib.loads(path.read_text(encoding="utf-8"))))
+            except FileNotFoundError:
+                raise ConfigError(f"config file not found: {path}") from None
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        for key, raw in env.items():
+            if key.startswith("CDS_") and key != "CDS_CONFIG":
+                values[key[4:].lower()] = _decode(raw)
+        values.update({k.lower(): v for k, v in (overrides or {}).items()})
+        return cls.from_mapping(values)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> "Settings":
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(unknown)}")
+        clean: dict[str, Any] = {}
+        for name, value in values.items():
+            default = known[name].default
+            if isinstance(default, bool):
+                if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+                    value = value.lower() in ("true", "1", "yes")
+                if not isinstance(value, bool):
+                    raise ConfigError(f"{name} must be true or false")
+            elif isinstance(default, tuple):
+                if isinstance(value, str):
+                    value = [v.strip() for v in value.split(",") if v.strip()]
+                if not isinstance(value, (list, tuple)):
+                    raise ConfigError(f"{name} must be a list")
+                value = tuple(value)
+            elif isinstance(default, (int, float)) and not isinstance(default, bool):
+                try:
+                    value = type(default)(value)
+                except (TypeError, ValueError):
+                    raise ConfigError(f"{name} must be a number") from None
+            clean[name] = value
+        settings = cls(**clean)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if "*" in self.cors_origins:
+            raise ConfigError("cors_origins must list origins; '*' is not allowed (CORS-1)")
+        if self.public_base_url and not self.public_base_url.startswith(("http://", "https://")):
+            raise ConfigError("public_base_url must be an absolute URL")
+        bad = [a for a in self.jwt_algorithms if a.upper().startswith("HS") or a.lower() == "none"]
+        if bad:
+            raise ConfigError(f"jwt_algorithms may not include {', '.join(bad)} (SEC-6)")
+        if len(self.fhir_timeout) != 2:
+            raise ConfigError("fhir_timeout must be [connect, read] seconds")
+
+
+def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}".lower()
+        if isinstance(value, dict) and name not in ("extra",):
+            out.update(_flatten(value, f"{name}_"))
+        else:
+            out[name] = value
+    return out
+
+
+def _decode(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except (ValueError, TypeError):
+        return raw

@@ -1,0 +1,106 @@
+"""The service's database: SQLite by default, PostgreSQL when the URL says so (SQLAlchemy Core).
+
+Tables: `feedback` (FEEDBACK-2, duplicates tolerated by a unique key), `cards_issued` (which model
+version produced which card, for analytics; no patient data), `audit` (one row per call, issue #6)
+and `jti_seen` (JWT replay cache shared by every worker, SEC-8).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import (Column, Float, Integer, MetaData, String, Table, Text, UniqueConstraint, create_engine, event,
+                        text)
+from sqlalchemy.engine import Engine
+
+metadata = MetaData()
+
+feedback = Table(
+    "feedback", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("dedupe_key", String(64), nullable=False),
+    Column("service_id", String(64), nullable=False),
+    Column("card_uuid", String(64), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("outcome_timestamp", String(40), nullable=False),
+    Column("accepted_suggestions", Text),  # JSON array of suggestion uuids
+    Column("override_system", String(200)),
+    Column("override_code", String(100)),
+    Column("override_display", String(300)),
+    Column("override_comment", Text),
+    Column("received_at", Float, nullable=False),
+    UniqueConstraint("dedupe_key", name="uq_feedback_dedupe"),
+)
+
+cards_issued = Table(
+    "cards_issued", metadata,
+    Column("card_uuid", String(64), primary_key=True),
+    Column("service_id", String(64), nullable=False),
+    Column("hook_instance", String(100), nullable=False),
+    Column("model", String(100)),
+    Column("model_version", String(40)),
+    Column("indicator", String(16), nullable=False),
+    Column("issued_at", Float, nullable=False),
+)
+
+audit = Table(
+    "audit", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False),
+    Column("iss", String(500)),
+    Column("sub", String(500)),
+    Column("tenant", String(200)),
+    Column("endpoint", String(32), nullable=False),  # discovery | service | feedback | other
+    Column("service_id", String(64)),
+    Column("hook", String(64)),
+    Column("hook_instance", String(100)),
+    Column("patient_hash", String(64)),
+    Column("status", Integer, nullable=False),
+    Column("outcome", String(64), nullable=False),
+    Column("latency_ms", Float, nullable=False),
+)
+
+jti_seen = Table(
+    "jti_seen", metadata,
+    Column("key", String(128), primary_key=True),  # sha256(iss + jti)
+    Column("expires_at", Float, nullable=False),
+)
+
+
+def make_engine(url: str) -> Engine:
+    """Create the engine and the tables. SQLite gets WAL and a busy timeout for multi-worker use."""
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, pool_pre_ping=True, future=True)
+    if engine.dialect.name == "sqlite":
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(conn, _record):  # durability with concurrent workers
+            cur = conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute("PRAGMA busy_timeout=5000")
+            cur.close()
+    metadata.create_all(engine)
+    return engine
+
+
+def insert_ignoring_duplicates(engine: Engine, table: Table, rows: list[dict]) -> int:
+    """Insert rows, skipping those that violate a unique key; returns how many were new."""
+    if not rows:
+        return 0
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(table).on_conflict_do_nothing()
+    with engine.begin() as conn:
+        result = conn.execute(stmt, rows)
+    return max(result.rowcount or 0, 0)
+
+
+def ping(engine: Engine) -> bool:
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return True
+    except Exception:  # any driver error means "not reachable" for readiness
+        return False

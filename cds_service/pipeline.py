@@ -1,0 +1,83 @@
+"""One invocation of a CDS service, readable in one place (architecture 2.1):
+prefetch → features → population and missing-input checks → model → cards.
+Tested without Flask; the view only parses and serialises.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from fhir_adapters.features import ExtractionContext, extract
+from hooks.definitions import ServiceDefinition
+
+from .builders import BuildContext, Builder
+from .cards import CdsResponse
+from .errors import ModelError
+from .hook_request import HookRequest
+from .prefetch import Fetcher, resolve_prefetch
+
+
+@dataclass(frozen=True, slots=True)
+class BoundService:
+    """A service definition with its loaded model and card builder."""
+
+    definition: ServiceDefinition
+    model: Any | None
+    builder: Builder
+
+
+@dataclass
+class Timings:
+    """Seconds spent in each stage of one invocation (logged and exported as metrics)."""
+
+    prefetch: float = 0.0
+    features: float = 0.0
+    model: float = 0.0
+    cards: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
+def invoke(bound: BoundService, request: HookRequest, *, now: datetime, fetcher: Fetcher | None = None,
+           base_url: str | None = None, timings: Timings | None = None) -> tuple[CdsResponse, BuildContext]:
+    """Answer `request` with cards. Raises CdsError subclasses (400/412/500)."""
+    t = timings or Timings()
+    service = bound.definition
+    start = time.perf_counter()
+    data = resolve_prefetch(service, request, fetcher)
+    t.prefetch = time.perf_counter() - start
+
+    start = time.perf_counter()
+    resources = {key: kd.resources for key, kd in data.items()}
+    everything = tuple(r for rs in resources.values() for r in rs)
+    ctx = ExtractionContext(as_of=now, patient=_patient(everything, request.patient_id), hook_context=request.context,
+                            all_resources=everything)
+    features = extract(service.features, resources, ctx)
+    t.features = time.perf_counter() - start
+
+    prediction = None
+    start = time.perf_counter()
+    model = bound.model
+    if model is not None and not features.missing(model.info.required) and _in_population(service, features):
+        try:
+            prediction = model.predict(features)
+        except ValueError as exc:  # a model refusing its input is a bug in the declarations
+            raise ModelError(f"model {model.info.id} refused its input: {exc}") from None
+    t.model = time.perf_counter() - start
+
+    start = time.perf_counter()
+    unavailable = {key: kd.unavailable for key, kd in data.items() if kd.unavailable}
+    build_ctx = BuildContext(service, request, features, model, prediction, unavailable, base_url)
+    cards = tuple(bound.builder.build(build_ctx))
+    t.cards = time.perf_counter() - start
+    return CdsResponse(cards), build_ctx
+
+
+def _in_population(service: ServiceDefinition, features) -> bool:
+    return all(c.holds(features[c.feature].value) for c in service.population)
+
+
+def _patient(resources: tuple[dict, ...], patient_id: str) -> dict | None:
+    patients = [r for r in resources if r.get("resourceType") == "Patient"]
+    return next((p for p in patients if p.get("id") == patient_id), patients[0] if patients else None)

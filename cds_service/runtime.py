@@ -1,0 +1,46 @@
+"""Everything one app instance needs, built once in `create_app` and kept in `app.extensions`."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from flask import current_app
+from sqlalchemy.engine import Engine
+
+from hooks import load_services
+from models.registry import make_loader
+
+from .builders import BUILDERS
+from .config import Settings
+from .pipeline import BoundService
+
+log = logging.getLogger("cds_service")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    services: dict[str, list[BoundService]]  # id -> one per hook (DISC-5)
+    engine: Engine
+    verifier: Any | None = None
+    # (request, identity) -> Fetcher | None: the seam to the EHR's FHIR server (issue #3).
+    fetcher_factory: Callable[..., Any] = field(default=lambda request, identity, deadline=None: None)
+    metrics: Any | None = None
+
+    def all_services(self) -> list[BoundService]:
+        return [b for group in self.services.values() for b in group]
+
+
+def build_services(settings: Settings) -> dict[str, list[BoundService]]:
+    """Load and check every service file; raises ServiceFileError (start-up stops)."""
+    loader = make_loader(settings.model_dir)
+    loaded = load_services(settings.hooks_dir, load_model=loader, builders={k: b.check for k, b in BUILDERS.items()})
+    services: dict[str, list[BoundService]] = {}
+    for definition, model in loaded:
+        services.setdefault(definition.id, []).append(BoundService(definition, model, BUILDERS[definition.builder]))
+    return services
+
+
+def get_runtime() -> Runtime:
+    return current_app.extensions["cds"]

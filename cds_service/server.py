@@ -1,0 +1,39 @@
+"""Run the app under gunicorn (a real WSGI server), with the checked-in `gunicorn.conf.py` defaults."""
+from __future__ import annotations
+
+import os
+import sys
+
+
+def serve(host: str, port: int, config_file: str | None, workers: int | None) -> int:
+    from gunicorn.app.base import BaseApplication
+
+    from hooks import ServiceFileError
+
+    from . import create_app
+    from .config import ConfigError
+
+    if config_file:
+        os.environ["CDS_CONFIG"] = os.path.abspath(config_file)
+    try:
+        app = create_app()  # fail fast with a clear message before forking workers
+    except (ConfigError, ServiceFileError) as exc:
+        print(f"cds-service: refusing to start: {exc}", file=sys.stderr)
+        return 1
+
+    from . import gunicorn_conf
+
+    class _App(BaseApplication):
+        def load_config(self):
+            for key in ("worker_class", "threads", "timeout", "graceful_timeout", "keepalive", "accesslog", "post_fork"):
+                self.cfg.set(key, getattr(gunicorn_conf, key))
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers or gunicorn_conf.workers)
+            self.cfg.set("preload_app", True)  # models load once, before forking
+
+        def load(self):
+            return app
+
+    print(f"cds-service: serving on http://{host}:{port}/  (discovery: http://{host}:{port}/cds-services)", flush=True)
+    _App().run()
+    return 0

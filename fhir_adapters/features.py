@@ -1,0 +1,361 @@
+"""Pure feature extraction: (definitions, resources, hook time) → a `FeatureVector` with provenance.
+
+No I/O, no clock, no Flask: serving and training call the same functions (architecture habit 3/4).
+Each extractor is `fn(defn, resources, ctx) -> Feature`; the registry `EXTRACTORS` maps a declared
+`kind` to it, and an unknown kind is refused when the service files are loaded.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from types import MappingProxyType
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from . import resources as R
+from .units import UnitError, convert
+
+OBSERVATION_OK = {"final", "amended", "corrected", "preliminary"}
+CONDITION_ACTIVE = {"active", "recurrence", "relapse"}
+MEDICATION_ACTIVE = {"active"}
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """Where a value came from: a resource reference and the clinical date, if any."""
+
+    reference: str
+    date: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Feature:
+    name: str
+    label: str
+    value: float | None
+    unit: str | None = None
+    evidence: tuple[Evidence, ...] = ()
+    note: str | None = None  # why it is missing, or which default was used and why
+    imputed: bool = False
+
+    @property
+    def missing(self) -> bool:
+        return self.value is None
+
+    @property
+    def date(self) -> str | None:
+        return self.evidence[0].date if self.evidence else None
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureVector:
+    features: tuple[Feature, ...]
+    as_of: datetime
+
+    def __getitem__(self, name: str) -> Feature:
+        for f in self.features:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    def values(self, names: Sequence[str]) -> list[float | None]:
+        return [self[n].value for n in names]
+
+    def missing(self, names: Iterable[str] | None = None) -> tuple[Feature, ...]:
+        wanted = set(names) if names is not None else None
+        return tuple(f for f in self.features if f.missing and (wanted is None or f.name in wanted))
+
+    def to_json(self) -> dict[str, Any]:
+        out = {}
+        for f in self.features:
+            item: dict[str, Any] = {"value": f.value} if f.value is not None else {"missing": True}
+            if f.unit:
+                item["unit"] = f.unit
+            if f.date:
+                item["date"] = f.date
+            if f.evidence:
+                item["evidence"] = [e.reference for e in f.evidence]
+            if f.note:
+                item["note"] = f.note
+            if f.imputed:
+                item["imputed"] = True
+            out[f.name] = item
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureDef:
+    """One declared feature of a service file (`[[features]]`)."""
+
+    name: str
+    kind: str
+    source: tuple[str, ...] = ()
+    label: str = ""
+    unit: str | None = None
+    params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    default: float | None = None
+    default_note: str | None = None
+
+    def param(self, name: str, default: Any = None) -> Any:
+        return self.params.get(name, default)
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractionContext:
+    as_of: datetime
+    patient: Mapping | None = None
+    hook_context: Mapping = field(default_factory=lambda: MappingProxyType({}))
+    # Resources of every source, for resolving references (e.g. MedicationRequest → Medication).
+    all_resources: tuple[dict, ...] = ()
+
+
+Extractor = Callable[[FeatureDef, Sequence[dict], ExtractionContext], Feature]
+EXTRACTORS: dict[str, Extractor] = {}
+# Parameters each kind accepts (checked at load time), beyond the common ones.
+KIND_PARAMS: dict[str, set[str]] = {}
+
+
+def extractor(kind: str, params: Iterable[str] = ()):
+    def register(fn: Extractor) -> Extractor:
+        EXTRACTORS[kind] = fn
+        KIND_PARAMS[kind] = set(params)
+        return fn
+
+    return register
+
+
+def extract(defs: Sequence[FeatureDef], data: Mapping[str, Sequence[dict]], ctx: ExtractionContext) -> FeatureVector:
+    """Run each definition over the resources of its sources; apply declared defaults."""
+    out = []
+    for d in defs:
+        resources = [r for key in d.source for r in data.get(key, ())]
+        feat = EXTRACTORS[d.kind](d, resources, ctx)
+        if feat.missing and d.default is not None:
+            note = d.default_note or f"not recorded; default {d.default:g} used"
+            feat = Feature(d.name, feat.label, float(d.default), feat.unit, feat.evidence, note, imputed=True)
+        out.append(feat)
+    return FeatureVector(tuple(out), ctx.as_of)
+
+
+def _missing(d: FeatureDef, note: str) -> Feature:
+    return Feature(d.name, d.label or d.name, None, d.unit, note=note)
+
+
+def _found(d: FeatureDef, value: float, evidence: Iterable[Evidence] = (), note: str | None = None) -> Feature:
+    return Feature(d.name, d.label or d.name, float(value), d.unit, tuple(evidence), note)
+
+
+def _date_str(dt: datetime | None) -> str | None:
+    return dt.date().isoformat() if dt else None
+
+
+# ---- code sets --------------------------------------------------------------------------------
+
+
+def matches_codes(concept: Any, codes: Iterable[str]) -> bool:
+    """True when a Coding of `concept` is in `codes` ("system|code"; "system|E11.*" is a prefix)."""
+    pairs = list(R.codings(concept))
+    for spec in codes:
+        system, _, code = spec.partition("|")
+        prefix = code.endswith("*")
+        stem = code.rstrip("*").rstrip(".") if prefix else code
+        for s, c, _ in pairs:
+            if s != system:
+                continue
+            if c == code or (prefix and (c == stem or c.startswith(stem))):
+                return True
+    return False
+
+
+def mentions(concept: Any, names: Iterable[str]) -> bool:
+    """True when the concept's text or a display names one of `names` (case-insensitive word match)."""
+    text = f" {R.concept_text(concept).lower()} "
+    return any(f" {n.lower()} " in text or f" {n.lower()}-" in text for n in names)
+
+
+# ---- demographics ---------------------------------------------------------------------------
+
+
+@extractor("age")
+def age(d: FeatureDef, _res: Sequence[dict], ctx: ExtractionContext) -> Feature:
+    """Whole years at the hook's time from Patient.birthDate."""
+    p = ctx.patient
+    born = R.parse_datetime(p.get("birthDate")) if p else None
+    if born is None:
+        return _missing(d, "birth date not recorded")
+    on = ctx.as_of.date()
+    b = born.date()
+    years = on.year - b.year - ((on.month, on.day) < (b.month, b.day))
+    if years < 0:
+        return _missing(d, "birth date is after the hook's time")
+    return _found(d, years, [Evidence(R.reference_of(p), None)])
+
+
+@extractor("sex", params={"equals"})
+def sex(d: FeatureDef, _res: Sequence[dict], ctx: ExtractionContext) -> Feature:
+    """1.0 when Patient.gender equals `equals` (default "female"), else 0.0; missing if unknown."""
+    p = ctx.patient
+    gender = p.get("gender") if p else None
+    if gender not in ("male", "female"):
+        return _missing(d, "administrative sex not recorded as male or female")
+    return _found(d, 1.0 if gender == d.param("equals", "female") else 0.0, [Evidence(R.reference_of(p))])
+
+
+US_CORE_RACE = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race"
+US_CORE_ETHNICITY = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity"
+
+
+@extractor("race", params={"code", "extension"})
+def race(d: FeatureDef, _res: Sequence[dict], ctx: ExtractionContext) -> Feature:
+    """1.0 when the US Core race (or ethnicity) extension carries OMB `code` (e.g. 2054-5), else 0.0."""
+    p = ctx.patient or {}
+    url = US_CORE_ETHNICITY if d.param("extension") == "ethnicity" else US_CORE_RACE
+    codes: list[str] = []
+    for ext in p.get("extension") or ():
+        if isinstance(ext, dict) and ext.get("url") == url:
+            for sub in ext.get("extension") or ():
+                coding = sub.get("valueCoding") if isinstance(sub, dict) else None
+                if sub.get("url") in ("ombCategory", "detailed") and isinstance(coding, dict):
+                    codes.append(str(coding.get("code")))
+    if not codes:
+        return _missing(d, "race not recorded")
+    return _found(d, 1.0 if d.param("code") in codes else 0.0, [Evidence(R.reference_of(p))])
+
+
+# ---- observations ---------------------------------------------------------------------------
+
+
+def observation_values(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) -> tuple[list, list[str]]:
+    """All usable values of the declared codes, newest first: [(time, value, Evidence)], reasons.
+
+    Looks at Observation.code and at each component (BP components of the 85354-9 panel),
+    converts units, drops statuses that are not results, future values and implausible values
+    (each drop recorded as a reason, never silently fed to a model).
+    """
+    codes = d.param("codes", ())
+    lo, hi = d.param("plausible", (None, None))
+    per_unit = d.param("per_unit")
+    found, rejected = [], []
+    for obs in R.of_type(resources, "Observation"):
+        if obs.get("status") not in OBSERVATION_OK:
+            continue
+        when = R.clinical_time(obs)
+        if when is None or when > ctx.as_of + timedelta(minutes=5):
+            continue
+        places = [obs] if matches_codes(obs.get("code"), codes) else []
+        places += [c for c in obs.get("component") or () if isinstance(c, dict) and matches_codes(c.get("code"), codes)]
+        for place in places:
+            q = place.get("valueQuantity")
+            if not isinstance(q, dict) or not isinstance(q.get("value"), (int, float)):
+                continue
+            try:
+                value = convert(float(q["value"]), q.get("code") or q.get("unit"), d.unit or "1", per_unit)
+            except UnitError:
+                rejected.append(f"{R.reference_of(obs)}: unit {q.get('code') or q.get('unit')} not convertible to {d.unit}")
+                continue
+            if (lo is not None and value < lo) or (hi is not None and value > hi):
+                rejected.append(f"{R.reference_of(obs)}: {value:g} {d.unit} is outside the plausible range {lo}–{hi}")
+                continue
+            found.append((when, value, Evidence(R.reference_of(obs), _date_str(when))))
+    found.sort(key=lambda t: t[0], reverse=True)
+    return found, rejected
+
+
+def _window(d: FeatureDef, ctx: ExtractionContext, found: list) -> list:
+    days = d.param("lookback_days")
+    if days is None:
+        return found
+    since = ctx.as_of - timedelta(days=days)
+    return [t for t in found if t[0] >= since]
+
+
+def _none_note(d: FeatureDef, found: list, rejected: list[str]) -> str:
+    if found:
+        return f"latest value ({found[0][2].date}) is older than {d.param('lookback_days')} days"
+    if rejected:
+        return "no plausible value (" + "; ".join(rejected[:3]) + ")"
+    return "no result recorded"
+
+
+@extractor("latest_quantity", params={"codes", "lookback_days", "plausible", "per_unit", "order"})
+def latest_quantity(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) -> Feature:
+    found, rejected = observation_values(d, resources, ctx)
+    recent = _window(d, ctx, found)
+    if not recent:
+        return _missing(d, _none_note(d, found, rejected))
+    when, value, ev = recent[0]
+    return _found(d, value, [ev])
+
+
+@extractor("latest_coded", params={"codes", "answers", "lookback_days", "order"})
+def latest_coded(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) -> Feature:
+    """1.0 when the newest Observation of `codes` has a valueCodeableConcept in `answers`, else 0.0."""
+    newest = None
+    for obs in R.of_type(resources, "Observation"):
+        if obs.get("status") not in OBSERVATION_OK or not matches_codes(obs.get("code"), d.param("codes", ())):
+            continue
+        when = R.clinical_time(obs)
+        if when is None or when > ctx.as_of + timedelta(minutes=5) or not isinstance(obs.get("valueCodeableConcept"), dict):
+            continue
+        if newest is None or when > newest[0]:
+            newest = (when, obs)
+    if newest is None or _window(d, ctx, [newest]) == []:
+        return _missing(d, "no result recorded" if newest is None else f"latest result ({_date_str(newest[0])}) is too old")
+    when, obs = newest
+    hit = matches_codes(obs["valueCodeableConcept"], d.param("answers", ()))
+    return _found(d, 1.0 if hit else 0.0, [Evidence(R.reference_of(obs), _date_str(when))])
+
+
+# ---- conditions and medications ---------------------------------------------------------------
+
+
+def _condition_active(c: Mapping, as_of: datetime) -> bool:
+    status = {code for _, code, _ in R.codings(c.get("clinicalStatus"))}
+    verification = {code for _, code, _ in R.codings(c.get("verificationStatus"))}
+    if verification & {"refuted", "entered-in-error"}:
+        return False
+    if status and not status & CONDITION_ACTIVE:
+        return False
+    onset = R.clinical_time(c)
+    return onset is None or onset <= as_of + timedelta(minutes=5)
+
+
+@extractor("condition", params={"codes", "include_resolved"})
+def condition(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) -> Feature:
+    """1.0 when an active Condition (or any, with include_resolved) has a code in the set, else 0.0.
+
+    Absence from the patient's condition list counts as 0: the list is what the EHR knows.
+    """
+    any_status = bool(d.param("include_resolved"))
+    for c in R.of_type(resources, "Condition"):
+        if matches_codes(c.get("code"), d.param("codes", ())) and (any_status or _condition_active(c, ctx.as_of)):
+            return _found(d, 1.0, [Evidence(R.reference_of(c), _date_str(R.clinical_time(c)))])
+    return _found(d, 0.0, note="no matching condition on the problem list")
+
+
+def medication_concept(order: Mapping, ctx: ExtractionContext) -> Any:
+    """The CodeableConcept of a MedicationRequest's drug: inline, contained or referenced."""
+    if isinstance(order.get("medicationCodeableConcept"), dict):
+        return order["medicationCodeableConcept"]
+    ref = (order.get("medicationReference") or {}).get("reference")
+    if not isinstance(ref, str):
+        return None
+    if ref.startswith("#"):
+        pool = order.get("contained") or ()
+        wanted = ref[1:]
+        match = [m for m in pool if isinstance(m, dict) and m.get("id") == wanted]
+    else:
+        rtype, _, rid = ref.rpartition("/")
+        match = [m for m in ctx.all_resources if m.get("resourceType") == "Medication" and m.get("id") == rid and rtype.endswith("Medication")]
+    return match[0].get("code") if match else None
+
+
+@extractor("medication", params={"codes", "ingredients"})
+def medication(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) -> Feature:
+    """1.0 when an active MedicationRequest's drug is in the RxNorm set or names a listed ingredient."""
+    for order in R.of_type(resources, "MedicationRequest"):
+        if order.get("status") not in MEDICATION_ACTIVE:
+            continue
+        concept = medication_concept(order, ctx)
+        if matches_codes(concept, d.param("codes", ())) or mentions(concept, d.param("ingredients", ())):
+            return _found(d, 1.0, [Evidence(R.reference_of(order), _date_str(R.clinical_time(order)))])
+    return _found(d, 0.0, note="no matching active medication")

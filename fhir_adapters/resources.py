@@ -1,0 +1,150 @@
+"""Turn prefetch values and search results into resources, quickly.
+
+This is the only module that imports `fhir.resources` (R4B: EHRs send R4, the top level is R5).
+Typed validation is used for the few single resources a card depends on (Patient, Encounter);
+the thousands of Observations of a large record stay plain dicts read through the small accessors
+below, because validating each one would cost far more than parsing the JSON (issue #3, item 5).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timezone
+from typing import Any, Iterable, Iterator, Mapping
+
+from .errors import FhirInvalidResource
+
+TYPED_RESOURCES = ("Patient", "Encounter")
+
+
+@dataclass(frozen=True, slots=True)
+class KeyData:
+    """What one prefetch key holds after resolution.
+
+    `resources` is empty when the key is known to have no data (a `null` prefetch value, PREFETCH-6).
+    `unavailable` explains why data could not be obtained (an OperationOutcome, a failed fetch)
+    when the key's policy let the invocation go on without it.
+    """
+
+    resources: tuple[dict, ...] = ()
+    unavailable: str | None = None
+    fetched: bool = False
+
+
+PatientData = Mapping[str, KeyData]
+
+
+def validate_resource(resource: Any, expected_type: str | None = None) -> dict:
+    """Check that `resource` is a FHIR R4 resource; run full R4B validation for typed resources.
+
+    Returns the resource (as the same dict). Raises `FhirInvalidResource`.
+    """
+    if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+        raise FhirInvalidResource("not a FHIR resource (no resourceType)")
+    rtype = resource["resourceType"]
+    if expected_type and rtype != expected_type:
+        raise FhirInvalidResource(f"expected a {expected_type}, got a {rtype}")
+    if rtype in TYPED_RESOURCES:
+        from fhir.resources.R4B import get_fhir_model_class  # the only R4B import site
+
+        try:
+            get_fhir_model_class(rtype).model_validate(resource)
+        except Exception as exc:  # pydantic's ValidationError; its text may quote patient data
+            raise FhirInvalidResource(f"invalid {rtype} resource ({type(exc).__name__})") from None
+    return resource
+
+
+def outcome_text(outcome: Mapping) -> str:
+    """A short, PHI-free description of an OperationOutcome (its issue codes)."""
+    codes = [str(i.get("code", "?")) for i in outcome.get("issue", []) if isinstance(i, dict)]
+    return "OperationOutcome: " + (", ".join(codes) or "no issue")
+
+
+def split_value(value: Mapping) -> tuple[list[dict], list[Mapping]]:
+    """Split a prefetch value or search result into (resources, OperationOutcomes) (PREFETCH-3).
+
+    A Bundle contributes its entries' resources; OperationOutcome entries and search-mode
+    `outcome` entries are returned separately so the caller can apply the key's failure policy.
+    """
+    rtype = value.get("resourceType")
+    if rtype == "OperationOutcome":
+        return [], [value]
+    if rtype != "Bundle":
+        return [dict(value)], []
+    resources: list[dict] = []
+    outcomes: list[Mapping] = []
+    for entry in value.get("entry") or ():
+        res = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(res, dict) or not isinstance(res.get("resourceType"), str):
+            continue
+        mode = (entry.get("search") or {}).get("mode")
+        if res["resourceType"] == "OperationOutcome":
+            # A warning-only outcome (e.g. "results truncated") does not mean the data is missing.
+            if mode == "outcome" and all(i.get("severity") in ("information", "warning") for i in res.get("issue", [])):
+                continue
+            outcomes.append(res)
+        else:
+            resources.append(res)
+    return resources, outcomes
+
+
+def next_link(bundle: Mapping) -> str | None:
+    for link in bundle.get("link") or ():
+        if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
+            return link["url"]
+    return None
+
+
+# ---- small accessors over plain dicts -------------------------------------------------------
+
+
+def codings(concept: Any) -> Iterator[tuple[str, str, str]]:
+    """(system, code, display) of each Coding in a CodeableConcept."""
+    if not isinstance(concept, dict):
+        return
+    for c in concept.get("coding") or ():
+        if isinstance(c, dict) and c.get("code") is not None:
+            yield str(c.get("system", "")), str(c["code"]), str(c.get("display", ""))
+
+
+def concept_text(concept: Any) -> str:
+    if not isinstance(concept, dict):
+        return ""
+    parts = [concept.get("text") or ""] + [d for _, _, d in codings(concept)]
+    return " ".join(p for p in parts if p)
+
+
+def parse_datetime(value: Any) -> datetime | None:
+    """FHIR date/dateTime/instant → aware datetime (partial dates at their start, UTC if no zone)."""
+    if not isinstance(value, str) or len(value) < 4:
+        return None
+    try:
+        if len(value) == 4:
+            return datetime(int(value), 1, 1, tzinfo=timezone.utc)
+        if len(value) == 7:
+            return datetime(int(value[:4]), int(value[5:7]), 1, tzinfo=timezone.utc)
+        if len(value) == 10:
+            return datetime.combine(date.fromisoformat(value), time(), tzinfo=timezone.utc)
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+def clinical_time(resource: Mapping) -> datetime | None:
+    """When an observation/condition/order applies: effective[x], onset, authoredOn, then issued."""
+    for key in ("effectiveDateTime", "effectiveInstant", "onsetDateTime", "authoredOn", "recordedDate", "issued"):
+        if key in resource:
+            return parse_datetime(resource[key])
+    for key in ("effectivePeriod", "onsetPeriod"):
+        period = resource.get(key)
+        if isinstance(period, dict):
+            return parse_datetime(period.get("end") or period.get("start"))
+    return None
+
+
+def reference_of(resource: Mapping) -> str:
+    return f"{resource.get('resourceType')}/{resource.get('id', '?')}"
+
+
+def of_type(resources: Iterable[dict], *types: str) -> Iterator[dict]:
+    return (r for r in resources if r.get("resourceType") in types)

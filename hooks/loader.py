@@ -1,0 +1,247 @@
+"""Load and check the service files (`hooks/*.toml`) when the app starts (architecture 2.4, habit 10).
+
+Any inconsistency stops start-up with a `ServiceFileError` naming the file and the field.
+"""
+from __future__ import annotations
+
+import re
+import string
+import tomllib
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Callable, Mapping
+
+from fhir_adapters.features import EXTRACTORS, KIND_PARAMS, FeatureDef
+
+from .catalog import HOOKS, USER_TOKENS
+from .definitions import INDICATORS, CardPolicy, CardRule, Criterion, PrefetchSpec, ServiceDefinition, SuggestionDef
+
+_TOKEN = re.compile(r"\{\{\s*([^}]*?)\s*\}\}")
+_ID = re.compile(r"^[a-z0-9][a-z0-9\-]{1,62}$")
+_COMMON_FEATURE_KEYS = {"name", "kind", "source", "label", "unit", "default", "default_note", "order"}
+SUMMARY_MAX = 139  # CARD-2: "<140 characters"
+# Placeholders a risk-card summary may use, with the longest text each can produce.
+SUMMARY_FIELDS = {"risk": "100.0%"}
+
+
+class ServiceFileError(ValueError):
+    def __init__(self, path: Path | str, field: str, message: str):
+        super().__init__(f"{Path(path).name}: {field}: {message}")
+        self.path, self.field = str(path), field
+
+
+# A builder checks its own service data; returns the feature names it reads (to detect unused ones).
+BuilderCheck = Callable[[ServiceDefinition], set[str]]
+
+
+def load_services(directory: Path, *, load_model: Callable[[str], Any], builders: Mapping[str, BuilderCheck]) -> list[tuple[ServiceDefinition, Any]]:
+    """Parse every `*.toml` in `directory`; return (definition, model or None) pairs, sorted by id."""
+    files = sorted(Path(directory).glob("*.toml"))
+    loaded = [load_service(path, load_model=load_model, builders=builders) for path in files]
+    seen: dict[tuple[str, str], str] = {}
+    for service, _ in loaded:
+        key = (service.id, service.hook)  # DISC-5: an id may repeat only with a different hook
+        if key in seen:
+            raise ServiceFileError(service.path, "id", f"'{service.id}' for '{service.hook}' is already declared in {seen[key]}")
+        seen[key] = Path(service.path).name
+    return loaded
+
+
+def load_service(path: Path, *, load_model: Callable[[str], Any], builders: Mapping[str, BuilderCheck]):
+    try:
+        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ServiceFileError(path, "(file)", f"not valid TOML: {exc}") from None
+    err = lambda field, msg: ServiceFileError(path, field, msg)  # noqa: E731
+
+    sid = _str(raw, "id", err)
+    if not _ID.match(sid):
+        raise err("id", "must be lower-case letters, digits and '-'")
+    if Path(path).stem != sid and not Path(path).stem.startswith(sid + "."):
+        raise err("id", f"'{sid}' must match the file name '{Path(path).stem}'")
+    hook = _str(raw, "hook", err)
+    if hook not in HOOKS:
+        raise err("hook", f"unknown hook '{hook}' (known: {', '.join(HOOKS)})")
+    prefetch = _prefetch(raw.get("prefetch", {}), hook, err)
+    features = tuple(_feature(i, f, prefetch, err) for i, f in enumerate(raw.get("features", [])))
+    names = [f.name for f in features]
+    if len(set(names)) != len(names):
+        raise err("features", "feature names must be unique")
+
+    builder = raw.get("builder", "risk")
+    if builder not in builders:
+        raise err("builder", f"unknown builder '{builder}' (known: {', '.join(sorted(builders))})")
+    model_ref = (raw.get("model") or {}).get("ref")
+    model = None
+    if model_ref is not None:
+        try:
+            model = load_model(model_ref)
+        except Exception as exc:  # missing file, bad manifest, unknown equation: all stop start-up
+            raise err("model.ref", f"cannot load '{model_ref}': {exc}") from None
+        missing = [n for n in model.info.feature_names if n not in names]
+        if missing:
+            raise err("features", f"model '{model_ref}' needs features not declared here: {', '.join(missing)}")
+    elif builder == "risk":
+        raise err("model.ref", "a risk card needs a model")
+
+    population = tuple(_criterion(i, c, names, err) for i, c in enumerate(raw.get("population", [])))
+    suggestions = {k: _suggestion(k, v, names, err) for k, v in (raw.get("suggestions") or {}).items()}
+    cards = _cards(raw.get("cards"), suggestions, builder, err)
+    orders = {}
+    for f in raw.get("features", []):
+        if "order" in f:
+            o = f["order"]
+            if not isinstance(o, dict) or "|" not in str(o.get("code", "")) or not o.get("display"):
+                raise err(f"features.{f['name']}.order", "needs code = 'system|code' and a display")
+            orders[f["name"]] = (o["code"], o["display"])
+
+    service = ServiceDefinition(
+        id=sid, hook=hook, title=_str(raw, "title", err), description=_str(raw, "description", err),
+        prefetch=MappingProxyType(prefetch), features=features, model_ref=model_ref, builder=builder,
+        population=population, cards=cards, suggestions=MappingProxyType(suggestions),
+        usage_requirements=raw.get("usage_requirements"), path=str(path), orders=MappingProxyType(orders),
+        data=MappingProxyType(raw.get("data", {})),
+    )
+    try:
+        used = builders[builder](service)
+    except ValueError as exc:
+        raise err("data", str(exc)) from None
+    used |= set(model.info.feature_names if model else ())
+    used |= {c.feature for c in population} | {s.unless for s in suggestions.values() if s.unless}
+    unused = [n for n in names if n not in used]
+    if unused:
+        raise err("features", f"declared but never used: {', '.join(unused)}")
+    return service, model
+
+
+def _str(raw: Mapping, key: str, err) -> str:
+    value = raw.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise err(key, "is required and must be a non-empty string")
+    return value
+
+
+def _prefetch(raw: Any, hook: str, err) -> dict[str, PrefetchSpec]:
+    if not isinstance(raw, dict):
+        raise err("prefetch", "must be a table of key = { query, on_error }")
+    out = {}
+    for key, spec in raw.items():
+        if isinstance(spec, str):
+            spec = {"query": spec}
+        query = spec.get("query") if isinstance(spec, dict) else None
+        if not isinstance(query, str) or not re.match(r"^[A-Z][A-Za-z]+([/?]|$)", query):
+            raise err(f"prefetch.{key}.query", "must be a relative FHIR read or search, e.g. 'Patient/{{context.patientId}}'")
+        for token in _TOKEN.findall(query):
+            _check_token(token, hook, err, f"prefetch.{key}.query")
+        on_error = spec.get("on_error", "fail")
+        if on_error not in ("fail", "omit"):
+            raise err(f"prefetch.{key}.on_error", "must be 'fail' or 'omit'")
+        out[key] = PrefetchSpec(query, on_error)
+    return out
+
+
+def _check_token(token: str, hook: str, err, field: str) -> None:
+    """TOKEN-1/2: `context.<top-level primitive field the hook marks as a token>` or a user token."""
+    if token in USER_TOKENS:
+        return
+    name = token.removeprefix("context.")
+    if not token.startswith("context.") or name not in HOOKS[hook].tokens:
+        allowed = ", ".join([f"context.{t}" for t in HOOKS[hook].tokens] + list(USER_TOKENS))
+        raise err(field, f"token '{{{{{token}}}}}' is not allowed for {hook} (allowed: {allowed})")
+
+
+def _feature(i: int, raw: Any, prefetch: Mapping, err) -> FeatureDef:
+    where = f"features[{i}]"
+    if not isinstance(raw, dict):
+        raise err(where, "must be a table")
+    name = raw.get("name")
+    if not isinstance(name, str) or not re.match(r"^[a-z][a-z0-9_]*$", name):
+        raise err(f"{where}.name", "must be a snake_case name")
+    kind = raw.get("kind")
+    if kind not in EXTRACTORS:
+        raise err(f"features.{name}.kind", f"unknown feature kind '{kind}' (known: {', '.join(sorted(EXTRACTORS))})")
+    source = raw.get("source", ())
+    source = (source,) if isinstance(source, str) else tuple(source)
+    for key in source:
+        if key not in prefetch:
+            raise err(f"features.{name}.source", f"'{key}' is not a prefetch key of this service")
+    params = {k: v for k, v in raw.items() if k not in _COMMON_FEATURE_KEYS}
+    unknown = set(params) - KIND_PARAMS[kind]
+    if unknown:
+        raise err(f"features.{name}", f"parameters not understood by kind '{kind}': {', '.join(sorted(unknown))}")
+    for key in ("codes", "answers"):
+        for code in params.get(key, ()):
+            if not isinstance(code, str) or "|" not in code:
+                raise err(f"features.{name}.{key}", f"'{code}' must be written 'system|code'")
+    default = raw.get("default")
+    if default is not None and not isinstance(default, (int, float)):
+        raise err(f"features.{name}.default", "must be a number")
+    if "plausible" in params:
+        params["plausible"] = tuple(params["plausible"])
+    return FeatureDef(name=name, kind=kind, source=source, label=raw.get("label", name), unit=raw.get("unit"),
+                      params=MappingProxyType(params), default=default, default_note=raw.get("default_note"))
+
+
+def _criterion(i: int, raw: Mapping, names: list[str], err) -> Criterion:
+    feature = raw.get("feature")
+    if feature not in names:
+        raise err(f"population[{i}].feature", f"'{feature}' is not a declared feature")
+    return Criterion(feature, raw.get("min"), raw.get("max"), raw.get("equals"), raw.get("label", feature))
+
+
+def _suggestion(name: str, raw: Mapping, names: list[str], err) -> SuggestionDef:
+    where = f"suggestions.{name}"
+    rtype = raw.get("resource_type")
+    if rtype not in ("ServiceRequest", "MedicationRequest"):
+        raise err(f"{where}.resource_type", "must be ServiceRequest or MedicationRequest")
+    code = raw.get("code", "")
+    if "|" not in code or not raw.get("display") or not raw.get("label"):
+        raise err(where, "needs label, code = 'system|code' and display")
+    if raw.get("unless") is not None and raw["unless"] not in names:
+        raise err(f"{where}.unless", f"'{raw['unless']}' is not a declared feature")
+    return SuggestionDef(name, raw["label"], rtype, code, raw["display"], raw.get("text", ""), raw.get("category"),
+                         raw.get("unless"), bool(raw.get("recommended", False)))
+
+
+def _cards(raw: Any, suggestions: Mapping, builder: str, err) -> CardPolicy:
+    if not isinstance(raw, dict) or not raw.get("source_label"):
+        raise err("cards.source_label", "is required (SRC-1)")
+    rules = []
+    for i, r in enumerate(raw.get("rules", [])):
+        where = f"cards.rules[{i}]"
+        if r.get("indicator") not in INDICATORS:
+            raise err(f"{where}.indicator", f"must be one of {', '.join(INDICATORS)} (CARD-3)")
+        summary = r.get("summary", "")
+        _check_summary(summary, f"{where}.summary", err)
+        for s in r.get("suggestions", []):
+            if s not in suggestions:
+                raise err(f"{where}.suggestions", f"'{s}' is not declared under [suggestions]")
+        rules.append(CardRule(float(r.get("min_score", 0.0)), r["indicator"], summary, tuple(r.get("suggestions", [])), r.get("advice", "")))
+    if [r.min_score for r in rules] != sorted((r.min_score for r in rules), reverse=True):
+        raise err("cards.rules", "must be ordered from the highest min_score down")
+    if builder == "risk" and not rules:
+        raise err("cards.rules", "a risk card needs at least one rule")
+    if raw.get("on_missing", "card") not in ("card", "silent"):
+        raise err("cards.on_missing", "must be 'card' or 'silent'")
+    reasons = []
+    for i, o in enumerate(raw.get("override_reasons", [])):
+        if not (o.get("system") and o.get("code") and o.get("display")):
+            raise err(f"cards.override_reasons[{i}]", "needs system, code and display (OVR-1)")
+        reasons.append((o["system"], o["code"], o["display"]))
+    settings = {k: v for k, v in raw.items() if k not in ("source_label", "source_url", "rules", "on_missing", "top_factors", "override_reasons")}
+    return CardPolicy(raw["source_label"], raw.get("source_url"), tuple(rules), raw.get("on_missing", "card"),
+                      int(raw.get("top_factors", 3)), tuple(reasons), MappingProxyType(settings))
+
+
+def _check_summary(template: str, field: str, err) -> None:
+    """CARD-2: the longest text the template can produce must stay under 140 characters."""
+    if not isinstance(template, str) or not template.strip():
+        raise err(field, "is required")
+    for _, name, spec, _ in string.Formatter().parse(template):
+        if name is not None and name not in SUMMARY_FIELDS:
+            raise err(field, f"unknown placeholder '{{{name}}}' (allowed: {', '.join(SUMMARY_FIELDS)})")
+        if spec:
+            raise err(field, "placeholders take no format spec; {risk} is already formatted")
+    longest = template.format(**SUMMARY_FIELDS)
+    if len(longest) > SUMMARY_MAX:
+        raise err(field, f"can reach {len(longest)} characters; a summary must stay under 140 (CARD-2)")

@@ -1,0 +1,1 @@
+"""Models behind one interface: published equations and trained PyTorch artifacts."""

@@ -1,0 +1,1 @@
+"""Published clinical equations implemented behind the `Model` interface."""

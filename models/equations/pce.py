@@ -1,0 +1,131 @@
+"""ACC/AHA Pooled Cohort Equations for 10-year hard ASCVD risk (Goff DC Jr et al. 2013, Table A).
+
+risk = 1 - S10 ** exp(sum(beta_i * x_i) - mean), one coefficient set per sex/race group.
+Race: equations exist for white and African American adults; others use the white equations,
+as the guideline says. Valid ages 40–79 (the service's population guard enforces this).
+"""
+from __future__ import annotations
+
+import math
+from itertools import combinations
+from typing import Mapping, Sequence
+
+from fhir_adapters.features import FeatureVector
+
+from ..protocol import ModelInfo, Prediction
+
+# Coefficients at the ACC app's precision (shared/clinical/equations.md, "coefficients_acc_app_precision").
+COEFFICIENTS: Mapping[str, Mapping[str, float]] = {
+    "white_female": dict(ln_age=-29.799, ln_age_sq=4.884, ln_tc=13.54, ln_age_ln_tc=-3.114, ln_hdl=-13.578,
+                         ln_age_ln_hdl=3.149, ln_sbp_tx=2.019, ln_age_ln_sbp_tx=0.0, ln_sbp_untx=1.957,
+                         ln_age_ln_sbp_untx=0.0, smoker=7.574, ln_age_smoker=-1.665, diabetes=0.661,
+                         mean=-29.1817, s10=0.96652),
+    "black_female": dict(ln_age=17.1141, ln_age_sq=0.0, ln_tc=0.9396, ln_age_ln_tc=0.0, ln_hdl=-18.9196,
+                         ln_age_ln_hdl=4.4748, ln_sbp_tx=29.2907, ln_age_ln_sbp_tx=-6.4321, ln_sbp_untx=27.8197,
+                         ln_age_ln_sbp_untx=-6.0873, smoker=0.6908, ln_age_smoker=0.0, diabetes=0.8738,
+                         mean=86.6081, s10=0.95334),
+    "white_male": dict(ln_age=12.344, ln_age_sq=0.0, ln_tc=11.853, ln_age_ln_tc=-2.664, ln_hdl=-7.99,
+                       ln_age_ln_hdl=1.769, ln_sbp_tx=1.797, ln_age_ln_sbp_tx=0.0, ln_sbp_untx=1.764,
+                       ln_age_ln_sbp_untx=0.0, smoker=7.837, ln_age_smoker=-1.795, diabetes=0.658,
+                       mean=61.1816, s10=0.91436),
+    "black_male": dict(ln_age=2.469, ln_age_sq=0.0, ln_tc=0.302, ln_age_ln_tc=0.0, ln_hdl=-0.307,
+                       ln_age_ln_hdl=0.0, ln_sbp_tx=1.916, ln_age_ln_sbp_tx=0.0, ln_sbp_untx=1.809,
+                       ln_age_ln_sbp_untx=0.0, smoker=0.549, ln_age_smoker=0.0, diabetes=0.645,
+                       mean=19.5425, s10=0.89536),
+}
+
+FEATURES = ("age", "female", "black", "total_cholesterol", "hdl", "sbp", "bp_treated", "smoker", "diabetes")
+# Inputs that change the linear predictor; sex and race pick the coefficient set instead.
+RISK_FACTORS = ("age", "total_cholesterol", "hdl", "sbp", "bp_treated", "smoker", "diabetes")
+# Reference profile for explanations: a 55-year-old with the ACC "optimal" risk factors
+# (TC 170 mg/dL, HDL 50 mg/dL, SBP 110 mm Hg untreated, non-smoker, no diabetes).
+REFERENCE = {"age": 55.0, "total_cholesterol": 170.0, "hdl": 50.0, "sbp": 110.0, "bp_treated": 0.0, "smoker": 0.0, "diabetes": 0.0}
+
+INFO = ModelInfo(
+    id="pce-goff-2013",
+    version="2013.1",
+    title="ACC/AHA Pooled Cohort Equations (10-year hard ASCVD risk)",
+    population="Adults aged 40–79 without clinical ASCVD, not on treatment for LDL ≥ 190 mg/dL",
+    outcome="First hard ASCVD event (non-fatal MI, CHD death, fatal or non-fatal stroke) within 10 years",
+    citation="Goff DC Jr et al. 2013 ACC/AHA Guideline on the Assessment of Cardiovascular Risk. Circulation 2014;129(25 Suppl 2):S49-S73",
+    feature_names=FEATURES,
+    required=("age", "female", "total_cholesterol", "hdl", "sbp", "bp_treated", "smoker", "diabetes"),
+)
+
+
+def group(female: float, black: float) -> str:
+    return f"{'black' if black >= 0.5 else 'white'}_{'female' if female >= 0.5 else 'male'}"
+
+
+def linear_predictor(c: Mapping[str, float], age: float, tc: float, hdl: float, sbp: float,
+                     treated: float, smoker: float, diabetes: float) -> float:
+    la, lt, lh, ls = math.log(age), math.log(tc), math.log(hdl), math.log(sbp)
+    sbp_terms = (c["ln_sbp_tx"] + c["ln_age_ln_sbp_tx"] * la) if treated >= 0.5 else (c["ln_sbp_untx"] + c["ln_age_ln_sbp_untx"] * la)
+    return (c["ln_age"] * la + c["ln_age_sq"] * la * la + c["ln_tc"] * lt + c["ln_age_ln_tc"] * la * lt
+            + c["ln_hdl"] * lh + c["ln_age_ln_hdl"] * la * lh + sbp_terms * ls
+            + (c["smoker"] + c["ln_age_smoker"] * la) * (1.0 if smoker >= 0.5 else 0.0)
+            + c["diabetes"] * (1.0 if diabetes >= 0.5 else 0.0))
+
+
+def risk_from_lp(c: Mapping[str, float], lp: float) -> float:
+    return 1.0 - c["s10"] ** math.exp(lp - c["mean"])
+
+
+def _shapley(c: Mapping[str, float], x: Mapping[str, float]) -> dict[str, float]:
+    """Exact Shapley values of the linear predictor against REFERENCE (2^7 evaluations).
+
+    The equations have interaction terms (ln age × ln TC …), so a per-term split would not be
+    unique; Shapley values are, and they add up exactly to lp(x) - lp(reference).
+    """
+    names = RISK_FACTORS
+    n = len(names)
+    cache: dict[frozenset, float] = {}
+
+    def lp_of(subset: frozenset) -> float:
+        if subset not in cache:
+            v = {k: (x[k] if k in subset else REFERENCE[k]) for k in names}
+            cache[subset] = linear_predictor(c, v["age"], v["total_cholesterol"], v["hdl"], v["sbp"],
+                                             v["bp_treated"], v["smoker"], v["diabetes"])
+        return cache[subset]
+
+    weights = [math.factorial(k) * math.factorial(n - k - 1) / math.factorial(n) for k in range(n)]
+    out = {}
+    for name in names:
+        others = [m for m in names if m != name]
+        total = 0.0
+        for k in range(n):
+            for combo in combinations(others, k):
+                s = frozenset(combo)
+                total += weights[k] * (lp_of(s | {name}) - lp_of(s))
+        out[name] = total
+    return out
+
+
+class PooledCohortEquations:
+    info = INFO
+
+    def predict_values(self, values: Sequence[float]) -> float:
+        x = dict(zip(FEATURES, values))
+        c = COEFFICIENTS[group(x["female"], x["black"])]
+        lp = linear_predictor(c, x["age"], x["total_cholesterol"], x["hdl"], x["sbp"], x["bp_treated"], x["smoker"], x["diabetes"])
+        return risk_from_lp(c, lp)
+
+    def predict(self, x: FeatureVector) -> Prediction:
+        missing = [n for n in self.info.required if x[n].missing]
+        if missing:
+            raise ValueError(f"missing inputs: {', '.join(missing)}")
+        v = {n: float(x[n].value if x[n].value is not None else 0.0) for n in FEATURES}
+        grp = group(v["female"], v["black"])
+        c = COEFFICIENTS[grp]
+        lp = linear_predictor(c, v["age"], v["total_cholesterol"], v["hdl"], v["sbp"], v["bp_treated"], v["smoker"], v["diabetes"])
+        contributions = _shapley(c, v)
+        baseline = lp - sum(contributions.values())
+        return Prediction(
+            model=self.info.id,
+            version=self.info.version,
+            score=risk_from_lp(c, lp),
+            linear_predictor=lp,
+            baseline=baseline,
+            contributions=contributions,
+            details={"equation": grp, "reference": "age 55, TC 170, HDL 50, SBP 110 untreated, non-smoker, no diabetes"},
+        )

@@ -1,0 +1,39 @@
+"""Resolve a service file's `model.ref` to a loaded model.
+
+`equation:<id>` names a published equation in code; `artifact:<id>/<version>` names a trained
+artifact under the model directory, verified against its sha256 manifest when loaded (issue #4).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from .equations.pce import PooledCohortEquations
+
+EQUATIONS: dict[str, Callable[[], object]] = {
+    "pce-goff-2013": PooledCohortEquations,
+}
+
+
+def make_loader(model_dir: str | Path) -> Callable[[str], object]:
+    """A loader bound to `model_dir`; each model is loaded once per process and shared by services."""
+    cache: dict[str, object] = {}
+
+    def load(ref: str):
+        if ref in cache:
+            return cache[ref]
+        kind, _, name = ref.partition(":")
+        if kind == "equation":
+            if name not in EQUATIONS:
+                raise ValueError(f"unknown equation '{name}' (known: {', '.join(sorted(EQUATIONS))})")
+            model = EQUATIONS[name]()
+        elif kind == "artifact":
+            from .artifacts import load_artifact  # torch is imported only when an artifact is used
+
+            model = load_artifact(Path(model_dir), name)
+        else:
+            raise ValueError("model.ref must start with 'equation:' or 'artifact:'")
+        cache[ref] = model
+        return model
+
+    return load
