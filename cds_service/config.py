@@ -45,6 +45,8 @@ class Settings:
     fhir_max_pages: int = 5
     fhir_max_workers: int = 6
     deadline_s: float = 1.5
+    # FHIR servers we may call when authentication is off (development); with auth on, each client's list applies.
+    fhir_servers: tuple[str, ...] = ()
     # Plain-http FHIR servers may receive a bearer token only when this says so (REQ-3).
     fhir_allow_http: bool = False
     max_body_bytes: int = 5 * 1024 * 1024
