@@ -7,11 +7,14 @@ from typing import Any, Mapping
 
 from flask import Flask, g, request
 
+from .audit import init_audit
 from .config import Settings
 from .cors import init_cors
 from .db import make_engine
 from .errors import register_error_handlers
+from .jwt_verifier import Verifier
 from .logs import configure_logging
+from .outbound import guard_fetcher_factory
 from .runtime import Runtime, build_services
 
 log = logging.getLogger("cds_service")
@@ -33,6 +36,8 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, config_file: str |
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes  # 413 before the body is read
     runtime = Runtime(settings=settings, services=build_services(settings), engine=make_engine(settings.database_url))
+    if settings.auth_required:  # issue #6: the trusted clients' JWTs are verified on every call (SEC-2..9)
+        runtime.verifier = Verifier.from_settings(settings, runtime.engine)
     app.extensions["cds"] = runtime
 
     from .api import bp
@@ -41,6 +46,9 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, config_file: str |
     init_cors(app, settings.cors_origins)
     register_error_handlers(app)
     _init_call_log(app)
+    init_audit(app)  # one audit row per call (issue #6)
+    # Outbound trust (issue #6): a fhirServer not allow-listed for the caller gets no fetcher, hence no request.
+    runtime.fetcher_factory = guard_fetcher_factory(settings, runtime.fetcher_factory)
     return app
 
 

@@ -34,6 +34,11 @@ class Settings:
     jwt_algorithms: tuple[str, ...] = ("ES384", "RS384", "ES256", "RS256", "ES512", "RS512", "PS384")
     jwt_leeway_s: int = 60
     jwt_max_lifetime_s: int = 3600
+    # JWK Sets fetched from allow-listed URLs (SEC-7): timeout per request, at most one refresh per URL
+    # per `jwks_refresh_min_s` (unknown kid), and re-fetched when older than `jwks_max_age_s`.
+    jwks_timeout_s: float = 3.0
+    jwks_refresh_min_s: int = 60
+    jwks_max_age_s: int = 3600
     # SQLAlchemy URL: SQLite by default (embedded), PostgreSQL with postgresql+psycopg://…
     database_url: str = f"sqlite:///{DEFAULT_DB}"
     # CORS-1: browser origins allowed to call us (never "*").
@@ -105,6 +110,10 @@ class Settings:
                 except (TypeError, ValueError):
                     raise ConfigError(f"{name} must be a number") from None
             clean[name] = value
+        if "clients" in clean:  # issue #6: frozen TrustedClient entries, checked here (ConfigError names the field)
+            from .trusted_clients import parse_clients
+
+            clean["clients"] = parse_clients(clean["clients"])
         settings = cls(**clean)
         settings.validate()
         return settings
@@ -117,6 +126,14 @@ class Settings:
         bad = [a for a in self.jwt_algorithms if a.upper().startswith("HS") or a.lower() == "none"]
         if bad:
             raise ConfigError(f"jwt_algorithms may not include {', '.join(bad)} (SEC-6)")
+        from .jwt_verifier import SUPPORTED_ALGORITHMS
+
+        unsupported = [a for a in self.jwt_algorithms if a not in SUPPORTED_ALGORITHMS]
+        if unsupported:
+            raise ConfigError(f"jwt_algorithms: unsupported {', '.join(unsupported)} "
+                              f"(choose from {', '.join(SUPPORTED_ALGORITHMS)})")
+        if self.jwt_leeway_s < 0 or self.jwt_max_lifetime_s <= 0:
+            raise ConfigError("jwt_leeway_s must be >= 0 and jwt_max_lifetime_s > 0")
         if len(self.fhir_timeout) != 2:
             raise ConfigError("fhir_timeout must be [connect, read] seconds")
 

@@ -2,28 +2,88 @@
 
 A `fhirServer` not allow-listed for the calling client gets no request at all; the invocation then
 behaves as if no FHIR access was given. A bearer token never goes over plain http unless the
-development setting `fhir_allow_http` says so (REQ-3).
+development setting `fhir_allow_http` says so (REQ-3). `next` links are followed only while they
+stay on the same base URL (`link_on_server`).
 """
 from __future__ import annotations
 
+import logging
+from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from .auth import ClientIdentity
 from .config import Settings
 
+log = logging.getLogger("cds_service.outbound")
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
 
 def normalize_base(url: str) -> str:
+    """scheme://host[:port]/path, lower-cased scheme and host, default port and trailing slash dropped.
+
+    Raises ValueError for what cannot be a FHIR base URL: not http(s), no host, a bad port, user
+    info (`https://evil@host/` must not pass as `host`), a query or a fragment.
+    """
     parts = urlsplit(url.strip())
-    port = f":{parts.port}" if parts.port and parts.port not in (80, 443) else ""
-    return f"{parts.scheme.lower()}://{(parts.hostname or '').lower()}{port}{parts.path.rstrip('/')}"
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname or "@" in parts.netloc or parts.query or parts.fragment:
+        raise ValueError("not a FHIR base URL")
+    port = parts.port  # raises ValueError for a malformed port
+    port_part = f":{port}" if port and port != _DEFAULT_PORTS[scheme] else ""
+    return f"{scheme}://{parts.hostname.lower()}{port_part}{parts.path.rstrip('/')}"
 
 
 def fhir_server_allowed(settings: Settings, identity: ClientIdentity, url: str | None) -> bool:
     """True when `url` is on the caller's allow-list (or, with auth off, on `settings.fhir_servers`)."""
     if not url:
         return False
-    target = normalize_base(url)
+    try:
+        target = normalize_base(url)
+    except ValueError:
+        return False
     if target.startswith("http://") and not settings.fhir_allow_http:
         return False
     allowed = identity.fhir_servers if identity.authenticated else settings.fhir_servers
-    return target in {normalize_base(u) for u in allowed}
+    return target in {_normalized_or_none(u) for u in allowed}
+
+
+def link_on_server(fhir_server: str, link: str) -> bool:
+    """May we follow `link` (a Bundle `next` link, PREFETCH-7) with the token for `fhir_server`?
+    Only when it stays under the same base URL: same scheme, host, port and path prefix."""
+    try:
+        base, target = normalize_base(fhir_server), urlsplit(link.strip())
+        origin = normalize_base(f"{target.scheme}://{target.netloc}{target.path}")
+    except (ValueError, AttributeError):
+        return False
+    if "@" in target.netloc or target.fragment:
+        return False
+    return origin == base or origin.startswith(base + "/")
+
+
+def guard_fetcher_factory(settings: Settings, factory: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap the FHIR fetcher factory (issue #3) so that a request naming a fhirServer that is not
+    allow-listed for the caller gets no fetcher: zero requests, and the invocation behaves as if
+    no FHIR access was given (412 for a missing required prefetch key, PREFETCH-5)."""
+    if getattr(factory, "_cds_guarded", False):
+        return factory
+
+    def guarded(request, identity, deadline=None):
+        server = getattr(request, "fhir_server", None)
+        if server and not fhir_server_allowed(settings, identity, server):
+            log.info("fhirServer not allow-listed for this client: no FHIR access",
+                     extra={"event": "fhir_server_refused", "iss": getattr(identity, "iss", None),
+                            "hookInstance": getattr(request, "hook_instance", None)})
+            return None
+        return factory(request, identity, deadline)
+
+    guarded._cds_guarded = True  # type: ignore[attr-defined]
+    return guarded
+
+
+def _normalized_or_none(url: str) -> str | None:
+    try:
+        return normalize_base(url)
+    except ValueError:
+        return None

@@ -1,0 +1,117 @@
+"""One audit row per call (issue #6 item 5): who called (iss, sub, tenant), what (endpoint kind,
+service, hook, hookInstance), about whom (the patient id as a salted hash, never the id itself),
+and how it ended (status, outcome, latency).
+
+Rows are written in `after_request`, which runs for every answer including the 400/401/404/412/
+413/500 produced by the error handlers; `teardown_request` catches the rare call that ends
+without a response. Health probes, metrics, static files and CORS preflights are not calls of an
+EHR and are not audited (they would drown the table).
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+
+from flask import Flask, Response, g, request
+from sqlalchemy import insert
+from sqlalchemy.engine import Engine
+
+from . import db
+
+log = logging.getLogger("cds_service.audit")
+
+_ENDPOINTS = {"cds.discovery": "discovery", "cds.call_service": "service", "cds.feedback": "feedback"}
+_NOT_AUDITED_PATHS = ("/healthz", "/readyz", "/metrics")
+_OUTCOMES = {200: "ok", 400: "invalid-request", 401: "unauthorized", 404: "not-found", 405: "method-not-allowed",
+             412: "prefetch-unavailable", 413: "too-large", 503: "unavailable"}
+# Column widths of `db.audit` (PostgreSQL enforces them; values from the wire are cut to fit).
+_WIDTHS = {"iss": 500, "sub": 500, "tenant": 200, "service_id": 64, "hook": 64, "hook_instance": 100, "outcome": 64}
+
+
+@dataclass(frozen=True)
+class PatientHasher:
+    """HMAC-SHA256 of the patient id with a secret salt: rows of one patient can be linked by whoever
+    holds the salt, and a leaked table alone does not reveal which patient a row is about."""
+
+    salt: bytes
+
+    def __call__(self, patient_id: str | None) -> str | None:
+        if not patient_id:
+            return None
+        return hmac.new(self.salt, patient_id.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def make_hasher(audit_salt: str) -> PatientHasher:
+    if audit_salt:
+        return PatientHasher(audit_salt.encode("utf-8"))
+    log.warning("audit_salt is not set: patient ids in the audit table are hashed with a random salt of this process "
+                "(rows cannot be linked across restarts); set audit_salt in production",
+                extra={"event": "audit_salt_random", "setting": "audit_salt"})
+    return PatientHasher(secrets.token_bytes(32))
+
+
+def init_audit(app: Flask) -> None:
+    """Register the hooks that write one `audit` row per call of this app."""
+    runtime = app.extensions["cds"]
+    engine: Engine = runtime.engine
+    hasher = make_hasher(runtime.settings.audit_salt)
+    app.extensions["cds_audit"] = hasher
+
+    @app.before_request
+    def _audit_start():
+        g.audit_started = time.time()
+        g.audit_t0 = time.perf_counter()
+
+    @app.after_request
+    def _audit_response(resp: Response) -> Response:
+        _write(engine, hasher, resp.status_code)
+        return resp
+
+    @app.teardown_request
+    def _audit_teardown(exc):
+        if exc is not None:
+            _write(engine, hasher, 500)
+
+
+def _audited() -> bool:
+    if g.get("audit_done") or "audit_t0" not in g:
+        return False
+    if request.method == "OPTIONS" and request.headers.get("Access-Control-Request-Method"):
+        return False  # CORS preflight: no data, no credentials
+    return not (request.path in _NOT_AUDITED_PATHS or request.path.startswith("/static/"))
+
+
+def _write(engine: Engine, hasher: PatientHasher, status: int) -> None:
+    if not _audited():
+        return
+    g.audit_done = True
+    identity = g.get("identity")
+    outcome = _OUTCOMES.get(status, "error" if status >= 500 else f"http-{status}")
+    if status == 401 and g.get("auth_failure"):
+        outcome = f"unauthorized: {g.auth_failure}"
+    row = {
+        "at": g.audit_started,
+        "iss": getattr(identity, "iss", None),
+        "sub": getattr(identity, "sub", None),
+        "tenant": getattr(identity, "tenant", None),
+        "endpoint": _ENDPOINTS.get(request.endpoint or "", "other"),
+        "service_id": g.get("service_id") or (request.view_args or {}).get("service_id"),
+        "hook": g.get("hook"),
+        "hook_instance": g.get("hook_instance"),
+        "patient_hash": hasher(g.get("patient_id")),
+        "status": status,
+        "outcome": outcome,
+        "latency_ms": round((time.perf_counter() - g.audit_t0) * 1000, 3),
+    }
+    for name, width in _WIDTHS.items():
+        if isinstance(row[name], str):
+            row[name] = row[name][:width]
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(db.audit).values(**row))
+    except Exception as exc:  # the audit must not turn an answer into a 500; the failure is logged loudly
+        log.error("audit write failed", extra={"event": "audit_failed", "error": type(exc).__name__})

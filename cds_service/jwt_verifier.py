@@ -1,0 +1,315 @@
+"""Verify the EHR's signed JWT (CDS Hooks 2.0 §Trusting CDS Clients; checklist SEC-3..10).
+
+`Verifier.verify(token, audiences)` returns the caller's `ClientIdentity` or raises `AuthError`
+(→ bare 401, SEC-10). The order follows SEC-8, with the cheap, key-free checks first:
+
+1. header: `alg` on the asymmetric allow-list (checked BEFORE any key is chosen, so `none` and
+   HS* never reach a key), `typ` JWT, `kid` present, no `crit` (SEC-3, SEC-6);
+2. `iss` names a configured client; a `jku` header must be on that client's list, otherwise it is
+   refused without a single request to it (SEC-7);
+3. key by `kid`: the client's configured keys first, then its allow-listed JWK Set URL (cached,
+   refreshed at most once per `jwks_refresh_min_s` when an unknown `kid` appears);
+4. signature with `algorithms=[that one alg]`, `aud` equal to the endpoint URL (string or array),
+   the required claims iss/aud/exp/iat/jti (SEC-4, SEC-5);
+5. time: `exp`, `nbf`, `iat` with `jwt_leeway_s` skew, `iat` not in the future, `exp - iat` at
+   most `jwt_max_lifetime_s` (SEC-9); then `tenant` when the client restricts tenants;
+6. `jti` never accepted twice within its lifetime, in a store all workers share (SEC-8).
+
+The token itself is never logged; a rejection logs its reason with `iss` and `jti` only (SEC-10).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Protocol
+
+import jwt
+import requests
+from sqlalchemy import delete, insert
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from . import db
+from .auth import ClientIdentity
+from .errors import AuthError
+from .trusted_clients import TrustedClient
+
+log = logging.getLogger("cds_service.auth")
+
+MAX_TOKEN_CHARS = 16_384  # far above any real CDS Hooks JWT; bounds the work an attacker can cause
+MAX_JWKS_BYTES = 256 * 1024
+_REQUIRED_CLAIMS = ("iss", "aud", "exp", "iat", "jti")  # SEC-4
+# Which key type (and curve) each allowed algorithm needs: a header alg never picks a key of another kind.
+_KEY_KIND = {"RS256": ("RSA", None), "RS384": ("RSA", None), "RS512": ("RSA", None), "PS256": ("RSA", None),
+             "PS384": ("RSA", None), "PS512": ("RSA", None), "ES256": ("EC", "P-256"), "ES384": ("EC", "P-384"),
+             "ES512": ("EC", "P-521")}
+SUPPORTED_ALGORITHMS = tuple(_KEY_KIND)
+
+
+class TokenRejected(Exception):
+    """Internal: why a token failed. Becomes an `AuthError` whose message is the PHI-free reason."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+# --- replay protection (SEC-8) -------------------------------------------------------------------
+
+class ReplayStore(Protocol):
+    """Where accepted `jti`s are remembered. Issue #8 may add a Redis implementation (SET NX EX)."""
+
+    def seen_before(self, key: str, expires_at: float) -> bool:
+        """Atomically record `key` until `expires_at`; True when it was already recorded (a replay)."""
+        ...
+
+
+class SqlReplayStore:
+    """`jti_seen` in the service database: the primary key makes the insert atomic, so two workers
+    (or two processes on one SQLite file / one PostgreSQL) can never both accept the same token."""
+
+    def __init__(self, engine: Engine, clock: Callable[[], float] = time.time, purge_every_s: float = 300.0):
+        self._engine = engine
+        self._clock = clock
+        self._purge_every_s = purge_every_s
+        self._next_purge = 0.0
+
+    def seen_before(self, key: str, expires_at: float) -> bool:
+        now = self._clock()
+        try:
+            with self._engine.begin() as conn:
+                # An expired row of the same key may go: its token can no longer be accepted anyway.
+                conn.execute(delete(db.jti_seen).where(db.jti_seen.c.key == key, db.jti_seen.c.expires_at < now))
+                conn.execute(insert(db.jti_seen).values(key=key, expires_at=expires_at))
+        except IntegrityError:
+            return True
+        if now >= self._next_purge:
+            self._next_purge = now + self._purge_every_s
+            with self._engine.begin() as conn:
+                conn.execute(delete(db.jti_seen).where(db.jti_seen.c.expires_at < now))
+        return False
+
+
+def replay_key(iss: str, jti: str) -> str:
+    """sha256 over iss and jti (NUL-separated so that ("ab","c") and ("a","bc") differ)."""
+    return hashlib.sha256(f"{iss}\x00{jti}".encode("utf-8")).hexdigest()
+
+
+# --- JWK Sets fetched from allow-listed URLs (SEC-7) ---------------------------------------------
+
+@dataclass
+class _CachedSet:
+    keys: tuple[Mapping[str, Any], ...] = ()
+    fetched_at: float | None = None  # last successful fetch
+    attempted_at: float | None = None  # last attempt, successful or not (rate limit)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class JwksCache:
+    """A per-URL cache of JWK Sets. Only URLs the caller already checked against the allow-list are
+    ever passed in. A set is reused for `max_age_s`; an unknown `kid` triggers a refresh, at most
+    one request per URL per `min_refresh_s` (so a flood of made-up kids cannot flood the EHR)."""
+
+    def __init__(self, *, timeout: tuple[float, float], min_refresh_s: float, max_age_s: float,
+                 clock: Callable[[], float] = time.time, session: requests.Session | None = None):
+        self._timeout = timeout
+        self._min_refresh_s = min_refresh_s
+        self._max_age_s = max_age_s
+        self._clock = clock
+        self._session = session or requests.Session()
+        self._sets: dict[str, _CachedSet] = {}
+        self._sets_lock = threading.Lock()
+
+    def keys_for(self, url: str, kid: str) -> list[Mapping[str, Any]]:
+        with self._sets_lock:
+            entry = self._sets.setdefault(url, _CachedSet())
+        with entry.lock:
+            now = self._clock()
+            fresh = entry.fetched_at is not None and now - entry.fetched_at < self._max_age_s
+            known = any(k.get("kid") == kid for k in entry.keys)
+            may_fetch = entry.attempted_at is None or now - entry.attempted_at >= self._min_refresh_s
+            if (not fresh or not known) and may_fetch:
+                entry.attempted_at = now
+                keys = self._fetch(url)
+                if keys is not None:
+                    entry.keys, entry.fetched_at = keys, now
+            return [k for k in entry.keys if k.get("kid") == kid]
+
+    def _fetch(self, url: str) -> tuple[Mapping[str, Any], ...] | None:
+        """GET the set: explicit timeout, no redirects (a redirect could leave the allow-list)."""
+        try:
+            resp = self._session.get(url, timeout=self._timeout, allow_redirects=False, stream=True,
+                                     headers={"Accept": "application/json, application/jwk-set+json"})
+            try:
+                if resp.status_code != 200:
+                    log.warning("JWK Set fetch failed", extra={"event": "jwks_fetch_failed", "status": resp.status_code,
+                                                               "reason": f"http {resp.status_code}"})
+                    return None
+                body = b""
+                for chunk in resp.iter_content(65536):
+                    body += chunk
+                    if len(body) > MAX_JWKS_BYTES:
+                        log.warning("JWK Set too large", extra={"event": "jwks_fetch_failed", "reason": "too large"})
+                        return None
+            finally:
+                resp.close()
+            data = json.loads(body)
+        except (requests.RequestException, ValueError) as exc:
+            log.warning("JWK Set fetch failed", extra={"event": "jwks_fetch_failed", "reason": type(exc).__name__})
+            return None
+        keys = data.get("keys") if isinstance(data, dict) else None
+        if not isinstance(keys, list):
+            log.warning("JWK Set malformed", extra={"event": "jwks_fetch_failed", "reason": "no keys array"})
+            return None
+        # Symmetric or unusable entries are dropped here; kid selection happens later.
+        return tuple(k for k in keys if isinstance(k, dict) and k.get("kty") in ("RSA", "EC")
+                     and isinstance(k.get("kid"), str) and k.get("use") in (None, "sig"))
+
+
+# --- the verifier -------------------------------------------------------------------------------
+
+class Verifier:
+    def __init__(self, clients: tuple[TrustedClient, ...], *, algorithms: tuple[str, ...], leeway_s: float,
+                 max_lifetime_s: float, replay_store: ReplayStore, jwks: JwksCache,
+                 clock: Callable[[], float] = time.time):
+        # SEC-6: never none or HS*, whatever the settings say (they refuse it too).
+        self._algorithms = frozenset(a for a in algorithms if a in _KEY_KIND)
+        self._clients = {c.iss: c for c in clients}
+        self._leeway = leeway_s
+        self._max_lifetime = max_lifetime_s
+        self._replay = replay_store
+        self._jwks = jwks
+        self._clock = clock
+
+    @classmethod
+    def from_settings(cls, settings, engine: Engine, *, clock: Callable[[], float] = time.time,
+                      session: requests.Session | None = None) -> "Verifier":
+        cache = JwksCache(timeout=(settings.jwks_timeout_s, settings.jwks_timeout_s),
+                          min_refresh_s=settings.jwks_refresh_min_s, max_age_s=settings.jwks_max_age_s,
+                          clock=clock, session=session)
+        return cls(settings.clients, algorithms=settings.jwt_algorithms, leeway_s=settings.jwt_leeway_s,
+                   max_lifetime_s=settings.jwt_max_lifetime_s, replay_store=SqlReplayStore(engine, clock=clock),
+                   jwks=cache, clock=clock)
+
+    def verify(self, token: str, audiences: list[str]) -> ClientIdentity:
+        claimed: dict[str, Any] = {}
+        try:
+            return self._verify(token, audiences, claimed)
+        except TokenRejected as exc:
+            # SEC-10: the reason stays in our log (INFO), never in the response; iss/jti only.
+            log.info("JWT rejected", extra={"event": "auth_failed", "reason": exc.reason,
+                                            "iss": _short(claimed.get("iss")), "jti": _short(claimed.get("jti"))})
+            raise AuthError(exc.reason) from None
+
+    def _verify(self, token: str, audiences: list[str], claimed: dict[str, Any]) -> ClientIdentity:
+        if not token or len(token) > MAX_TOKEN_CHARS or token.count(".") != 2:
+            raise TokenRejected("malformed")
+        try:
+            header = jwt.get_unverified_header(token)
+            unverified = jwt.decode(token, options={"verify_signature": False})
+        except (jwt.PyJWTError, ValueError, TypeError, RecursionError):
+            raise TokenRejected("malformed") from None
+        claimed.update(iss=unverified.get("iss"), jti=unverified.get("jti"))
+
+        # 1. Header. alg first: `none` and HS* are refused before any key is looked at (SEC-6).
+        alg = header.get("alg")
+        if not isinstance(alg, str) or alg not in self._algorithms:
+            raise TokenRejected("alg")
+        typ = header.get("typ")
+        if not isinstance(typ, str) or typ.upper() != "JWT":
+            raise TokenRejected("typ")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise TokenRejected("kid missing")
+        if "crit" in header:  # RFC 7515 §4.1.11: we understand no extensions, so we must refuse
+            raise TokenRejected("crit")
+
+        # 2. Issuer and jku allow-lists (SEC-7, SEC-8).
+        iss = unverified.get("iss")
+        client = self._clients.get(iss) if isinstance(iss, str) else None
+        if client is None:
+            raise TokenRejected("iss not trusted" if iss else "iss missing")
+        jku = header.get("jku")
+        if jku is not None and (not isinstance(jku, str) or jku not in client.key_urls):
+            raise TokenRejected("jku not allowed")  # no request is made to it
+
+        # 3. Key by kid, of the kind the (allowed) alg needs.
+        key = self._key(client, kid, alg, jku)
+        if key is None:
+            raise TokenRejected("kid unknown")
+
+        # 4. Signature, aud and the required claims, with exactly one algorithm (RFC 8725 §2.1).
+        try:
+            claims = jwt.decode(
+                token, key=key, algorithms=[alg], audience=list(audiences), issuer=client.iss,
+                options={"require": list(_REQUIRED_CLAIMS), "verify_exp": False, "verify_nbf": False,
+                         "verify_iat": False, "verify_aud": True, "verify_iss": True,
+                         "enforce_minimum_key_length": True},
+            )
+        except jwt.MissingRequiredClaimError as exc:
+            raise TokenRejected(f"{exc.claim} missing") from None
+        except jwt.InvalidAudienceError:
+            raise TokenRejected("aud") from None
+        except jwt.InvalidSignatureError:
+            raise TokenRejected("signature") from None
+        except (jwt.PyJWTError, ValueError, TypeError):
+            raise TokenRejected("invalid") from None
+
+        # 5. Time (SEC-9), checked here with our clock so skew handling is explicit and testable.
+        exp, iat, nbf = claims.get("exp"), claims.get("iat"), claims.get("nbf", 0)
+        if not all(_is_number(v) for v in (exp, iat, nbf)):
+            raise TokenRejected("time claims not numbers")
+        now = self._clock()
+        if exp <= now - self._leeway:
+            raise TokenRejected("expired")
+        if iat > now + self._leeway:
+            raise TokenRejected("iat in the future")
+        if nbf > now + self._leeway:
+            raise TokenRejected("not yet valid")
+        if exp <= iat or exp - iat > self._max_lifetime:
+            raise TokenRejected("lifetime")
+        jti, sub, tenant = claims.get("jti"), claims.get("sub"), claims.get("tenant")
+        if not isinstance(jti, str) or not jti or len(jti) > 256:
+            raise TokenRejected("jti")
+        if sub is not None and not isinstance(sub, str):
+            raise TokenRejected("sub")
+        if tenant is not None and not isinstance(tenant, str):
+            raise TokenRejected("tenant")
+        if client.tenants and tenant not in client.tenants:
+            raise TokenRejected("tenant not allowed")
+
+        # 6. Replay, last: only a fully valid token may use up its jti (SEC-8).
+        if self._replay.seen_before(replay_key(client.iss, jti), exp + self._leeway):
+            raise TokenRejected("jti replayed")
+        return ClientIdentity(iss=client.iss, sub=sub, tenant=tenant, jti=jti, fhir_servers=client.fhir_servers,
+                              authenticated=True)
+
+    def _key(self, client: TrustedClient, kid: str, alg: str, jku: str | None) -> jwt.PyJWK | None:
+        candidates = [k for k in client.static_keys if k.get("kid") == kid]
+        if not candidates:
+            url = jku or client.jwks_url
+            if url is None:
+                return None
+            candidates = self._jwks.keys_for(url, kid)
+        kty, crv = _KEY_KIND[alg]
+        for jwk in candidates:
+            if jwk.get("kty") != kty or (crv and jwk.get("crv") != crv) or jwk.get("alg") not in (None, alg):
+                continue
+            try:
+                return jwt.PyJWK(dict(jwk), algorithm=alg)
+            except Exception:  # a malformed published key is simply not a match
+                continue
+        return None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _short(value: Any) -> str | None:
+    """An unverified claim for the log: strings only, bounded (it comes from an untrusted token)."""
+    return value[:200] if isinstance(value, str) else None

@@ -1,0 +1,93 @@
+"""Services as data: every file under hooks/ loads; a wrong file stops start-up naming file and field."""
+import re
+from pathlib import Path
+
+import pytest
+
+from cds_service.config import ConfigError
+from hooks import SERVICES_DIR, ServiceFileError
+
+ASCVD = (SERVICES_DIR / "ascvd-10y-risk.toml").read_text()
+
+
+def write(tmp_path, text, name="ascvd-10y-risk.toml"):
+    d = tmp_path / "hooks"
+    d.mkdir(exist_ok=True)
+    (d / name).write_text(text)
+    return str(d)
+
+
+def test_every_bundled_service_file_loads(app):
+    loaded = app.extensions["cds"].all_services()
+    files = {p.name.split(".")[0] for p in SERVICES_DIR.glob("*.toml")}
+    assert {b.definition.id for b in loaded} == files
+
+
+@pytest.mark.parametrize("old,new,field,message", [
+    ('kind = "latest_quantity"', 'kind = "newest_value"', "features.total_cholesterol.kind", "unknown feature kind"),
+    ('ref = "equation:pce-goff-2013"', 'ref = "equation:no-such-model"', "model.ref", "cannot load"),
+    ('ref = "equation:pce-goff-2013"', 'ref = "artifact:missing-model/9.9.9"', "model.ref", "cannot load"),
+    ('name = "hdl"\n', 'name = "hdl_c"\n', "features", "needs features not declared here: hdl"),
+    ('summary = "Low 10-year ASCVD risk: {risk} (Pooled Cohort Equations)."',
+     'summary = "Low 10-year ASCVD risk: {risk} (Pooled Cohort Equations). ' + "x" * 90 + '"', "cards.rules[3].summary", "under 140"),
+    ('summary = "Low 10-year ASCVD risk: {risk} (Pooled Cohort Equations)."',
+     'summary = "Low risk {score}"', "cards.rules[3].summary", "unknown placeholder"),
+    ('indicator = "info"', 'indicator = "success"', "cards.rules[2].indicator", "CARD-3"),
+    ('hook = "patient-view"', 'hook = "chart-open"', "hook", "unknown hook"),
+    ('"Patient/{{context.patientId}}"', '"Patient/{{context.draftOrders.id}}"', "prefetch.patient.query", "not allowed"),
+    ('"Patient/{{context.patientId}}"', '"Patient/{{patientId}}"', "prefetch.patient.query", "not allowed"),  # TOKEN-1
+    ('source = "lipids"\nlabel = "HDL', 'source = "labs"\nlabel = "HDL', "features.hdl.source", "not a prefetch key"),
+    ('lookback_days = 730', 'lookback_days = 730\nwindow = 3', "features.sbp", "not understood"),
+    ('on_error = "omit"', 'on_error = "omit"', None, None),
+    ('source_label = "ACC/AHA Pooled Cohort Equations (Goff 2013)"', 'source_label = ""', "cards.source_label", "SRC-1"),
+    ('code = "patient-declined", display = "Patient declined"', 'code = "patient-declined"', "cards.override_reasons[0]", "OVR-1"),
+    ('id = "ascvd-10y-risk"', 'id = "ascvd-risk"', "id", "must match the file name"),
+    ('min_score = 0.05', 'min_score = 0.5', "cards.rules", "ordered"),
+    ('unless = "on_statin"', 'unless = "on_statins"', "suggestions.statin_moderate.unless", "not a declared feature"),
+])
+def test_bad_service_file_refuses_to_start(make_app, tmp_path, old, new, field, message):
+    if field is None:
+        return  # a no-op edit keeps the file valid (guards the table's own syntax)
+    assert old in ASCVD, old
+    hooks_dir = write(tmp_path, ASCVD.replace(old, new, 1))
+    with pytest.raises(ServiceFileError) as err:
+        make_app(hooks_dir=hooks_dir)
+    assert err.value.field == field
+    assert "ascvd-10y-risk.toml" in str(err.value)
+    if message:
+        assert message in str(err.value)
+
+
+def test_unused_feature_is_refused(make_app, tmp_path):
+    text = ASCVD + '\n[[features]]\nname = "ldl"\nkind = "latest_quantity"\nsource = "lipids"\nunit = "mg/dL"\ncodes = ["http://loinc.org|13457-7"]\n'
+    with pytest.raises(ServiceFileError, match="never used: ldl"):
+        make_app(hooks_dir=write(tmp_path, text))
+
+
+def test_invalid_toml_is_refused(make_app, tmp_path):
+    with pytest.raises(ServiceFileError, match="not valid TOML"):
+        make_app(hooks_dir=write(tmp_path, ASCVD + "\n[[[broken"))
+
+
+def test_duplicate_id_and_hook_is_refused(make_app, tmp_path):
+    d = write(tmp_path, ASCVD)
+    write(tmp_path, ASCVD, name="ascvd-10y-risk.copy.toml")
+    with pytest.raises(ServiceFileError, match="already declared"):
+        make_app(hooks_dir=d)
+
+
+def test_cli_validate_reports_the_file_and_field(tmp_path, capsys, monkeypatch):
+    from cds_service.cli import main
+
+    hooks_dir = write(tmp_path, ASCVD.replace('kind = "age"', 'kind = "agee"'))
+    monkeypatch.setenv("CDS_HOOKS_DIR", hooks_dir)
+    monkeypatch.setenv("CDS_AUTH_REQUIRED", "false")
+    monkeypatch.setenv("CDS_DATABASE_URL", f"sqlite:///{tmp_path}/db.sqlite3")
+    assert main(["validate"]) == 1
+    err = capsys.readouterr().err
+    assert re.search(r"ascvd-10y-risk\.toml: features\.age\.kind: unknown feature kind 'agee'", err)
+
+
+def test_unknown_setting_is_refused(make_app):
+    with pytest.raises(ConfigError, match="unknown setting"):
+        make_app(hooks_directory="x")
