@@ -12,8 +12,11 @@ from .config import Settings
 from .cors import init_cors
 from .db import make_engine
 from .errors import register_error_handlers
+from .fhir_access import init_fhir_access
 from .jwt_verifier import Verifier
 from .logs import configure_logging
+from .metrics import init_metrics
+from .openapi import init_openapi
 from .outbound import guard_fetcher_factory
 from .runtime import Runtime, build_services
 
@@ -43,9 +46,18 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, config_file: str |
     from .api import bp
 
     app.register_blueprint(bp)
+    if settings.ui_enabled:  # issue #7: simulator, explanation and analytics pages (blueprint "ui")
+        from .ui import init_ui
+
+        init_ui(app)
     init_cors(app, settings.cors_origins)
     register_error_handlers(app)
     _init_call_log(app)
+    # Issue #7: Prometheus /metrics and /openapi.json. Metrics first: Flask runs after_request hooks in
+    # reverse order, so its hook runs after fhir_access has put the FHIR timings on g.timings.
+    init_metrics(app, runtime, env)
+    init_openapi(app)
+    init_fhir_access(app, runtime)  # issue #3: fetch missing prefetch keys from the request's fhirServer
     init_audit(app)  # one audit row per call (issue #6)
     # Outbound trust (issue #6): a fhirServer not allow-listed for the caller gets no fetcher, hence no request.
     runtime.fetcher_factory = guard_fetcher_factory(settings, runtime.fetcher_factory)
@@ -67,6 +79,7 @@ def _init_call_log(app: Flask) -> None:
             "event": "call", "method": request.method, "path": request.path if not g.get("service_id") else None,
             "service": g.get("service_id"), "hook": g.get("hook"), "hookInstance": g.get("hook_instance"),
             "status": resp.status_code, "latency_ms": round(latency, 2),
-            "timings": {k: round(v * 1000, 2) for k, v in vars(timings).items() if isinstance(v, float)} if timings else None,
+            "timings": {k: round(v * 1000, 2) for k, v in {**vars(timings), **timings.extra}.items() if isinstance(v, float)} if timings else None,
+            "fhir_calls": timings.extra.get("fhir_calls") if timings else None,  # issue #3: outbound FHIR GETs
         })
         return resp

@@ -33,7 +33,10 @@ def read_json_body():
     """Decode the body; size (413) and nesting (400) limits guard the parser (issue #6)."""
     rt = get_runtime()
     raw = request.get_data(cache=True)
-    if len(raw) > rt.settings.max_body_bytes:
+    # A chunked body (no Content-Length) is cut at MAX_CONTENT_LENGTH by Werkzeug, not refused: reaching
+    # the limit means there was more.
+    chunked_at_limit = request.content_length is None and len(raw) >= rt.settings.max_body_bytes
+    if len(raw) > rt.settings.max_body_bytes or chunked_at_limit:
         from .errors import PayloadTooLarge
 
         raise PayloadTooLarge(f"The body exceeds {rt.settings.max_body_bytes} bytes.")

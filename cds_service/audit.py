@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -24,7 +25,8 @@ from . import db
 
 log = logging.getLogger("cds_service.audit")
 
-_ENDPOINTS = {"cds.discovery": "discovery", "cds.call_service": "service", "cds.feedback": "feedback"}
+# Endpoint kind from the path, so that calls refused before routing (404, 405, 413) are classified too.
+_CDS_PATH = re.compile(r"^/cds-services(?:/(?P<id>[^/]+)(?P<feedback>/feedback)?)?/?$")
 _NOT_AUDITED_PATHS = ("/healthz", "/readyz", "/metrics")
 _OUTCOMES = {200: "ok", 400: "invalid-request", 401: "unauthorized", 404: "not-found", 405: "method-not-allowed",
              412: "prefetch-unavailable", 413: "too-large", 503: "unavailable"}
@@ -90,6 +92,8 @@ def _write(engine: Engine, hasher: PatientHasher, status: int) -> None:
         return
     g.audit_done = True
     identity = g.get("identity")
+    match = _CDS_PATH.match(request.path)
+    kind = "other" if not match else "discovery" if not match["id"] else "feedback" if match["feedback"] else "service"
     outcome = _OUTCOMES.get(status, "error" if status >= 500 else f"http-{status}")
     if status == 401 and g.get("auth_failure"):
         outcome = f"unauthorized: {g.auth_failure}"
@@ -98,8 +102,8 @@ def _write(engine: Engine, hasher: PatientHasher, status: int) -> None:
         "iss": getattr(identity, "iss", None),
         "sub": getattr(identity, "sub", None),
         "tenant": getattr(identity, "tenant", None),
-        "endpoint": _ENDPOINTS.get(request.endpoint or "", "other"),
-        "service_id": g.get("service_id") or (request.view_args or {}).get("service_id"),
+        "endpoint": kind,
+        "service_id": g.get("service_id") or (match["id"] if match else None),
         "hook": g.get("hook"),
         "hook_instance": g.get("hook_instance"),
         "patient_hash": hasher(g.get("patient_id")),

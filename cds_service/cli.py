@@ -18,7 +18,29 @@ def main(argv: list[str] | None = None) -> int:
     check_cfg = sub.add_parser("validate", help="load the configuration and every service file, then exit")
     check_cfg.add_argument("--config")
 
+    # Issue #4: train a model into a verified artifact (models/train.py; needs the `train` extra).
+    from models.train import add_arguments as add_train_arguments
+
+    add_train_arguments(sub.add_parser("train", help="train a model into models/artifacts/<id>/<version>/"))
+
+    # Issue #7: fire a hook, check conformance, report feedback (cli_fire.py, cli_check.py, cli_report.py).
+    from .cli_check import add_check_parser
+    from .cli_fire import add_fire_parser
+    from .cli_report import add_report_parser
+
+    add_fire_parser(sub)
+    add_check_parser(sub)
+    add_report_parser(sub)
+
     args = parser.parse_args(argv)
+    if args.command in ("fire", "check", "feedback-report"):
+        from . import cli_check, cli_fire, cli_report
+
+        return {"fire": cli_fire.run, "check": cli_check.run, "feedback-report": cli_report.run}[args.command](args)
+    if args.command == "train":
+        from models.train import run as run_train
+
+        return run_train(args)
     if args.command == "serve":
         from .server import serve as run
 

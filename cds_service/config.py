@@ -49,6 +49,9 @@ class Settings:
     fhir_timeout: tuple[float, float] = (1.0, 2.0)
     fhir_max_pages: int = 5
     fhir_max_workers: int = 6
+    # GETs answered 429/502/503/504 are retried this many times (urllib3 Retry, exponential backoff), never past the deadline.
+    fhir_retries: int = 2
+    fhir_retry_backoff_s: float = 0.05
     deadline_s: float = 1.5
     # FHIR servers we may call when authentication is off (development); with auth on, each client's list applies.
     fhir_servers: tuple[str, ...] = ()
@@ -57,11 +60,21 @@ class Settings:
     max_body_bytes: int = 5 * 1024 * 1024
     max_json_depth: int = 64
     torch_threads: int = 1
+    # Production server (cds_service/gunicorn_conf.py): worker processes and threads per worker (issue #8).
+    workers: int = 2
+    threads: int = 4
+    # Redis (issue #8): when set, the JWT replay cache lives there (shared by every worker and host).
+    redis_url: str = ""
     log_level: str = "INFO"
     # Salt for hashing patient ids in audit records (set it in production; random per process otherwise).
     audit_salt: str = ""
-    # Serve the EHR simulator and explanation pages (issue #7).
+    # Serve the explanation and feedback-analytics pages (issue #7); `[ui] enabled`.
     ui_enabled: bool = True
+    # Serve the EHR simulator (`[ui] simulator`): it signs requests with a demo key whose private half is
+    # public in this repository, so it is off unless a demo configuration turns it on.
+    ui_simulator: bool = False
+    # How long an explanation page stays available after the call that produced it (seconds).
+    ui_explain_ttl_s: int = 86400
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod

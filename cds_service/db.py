@@ -1,15 +1,17 @@
 """The service's database: SQLite by default, PostgreSQL when the URL says so (SQLAlchemy Core).
 
 Tables: `feedback` (FEEDBACK-2, duplicates tolerated by a unique key), `cards_issued` (which model
-version produced which card, for analytics; no patient data), `audit` (one row per call, issue #6)
-and `jti_seen` (JWT replay cache shared by every worker, SEC-8).
+version produced which card, for analytics; no patient data), `audit` (one row per call, issue #6),
+`jti_seen` (JWT replay cache shared by every worker, SEC-8) and `explanations` (issue #7).
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from sqlalchemy import (Column, Float, Integer, MetaData, String, Table, Text, UniqueConstraint, create_engine, event,
                         text)
+from sqlalchemy import exc
 from sqlalchemy.engine import Engine
 
 metadata = MetaData()
@@ -65,6 +67,16 @@ jti_seen = Table(
     Column("expires_at", Float, nullable=False),
 )
 
+# What the explanation page of one call shows (issue #7): scores, inputs and model, no names or
+# identifiers; purged after `ui_explain_ttl_s` (see explain_store).
+explanations = Table(
+    "explanations", metadata,
+    Column("service_id", String(64), primary_key=True),
+    Column("hook_instance", String(100), primary_key=True),
+    Column("created_at", Float, nullable=False, index=True),
+    Column("payload", Text, nullable=False),  # JSON
+)
+
 
 def make_engine(url: str) -> Engine:
     """Create the engine and the tables. SQLite gets WAL and a busy timeout for multi-worker use."""
@@ -79,8 +91,27 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA synchronous=FULL")
             cur.execute("PRAGMA busy_timeout=5000")
             cur.close()
+    _guard_against_fork(engine)
     metadata.create_all(engine)
+    engine.dispose()  # the master keeps no connection open while gunicorn forks the workers
     return engine
+
+
+def _guard_against_fork(engine: Engine) -> None:
+    """gunicorn forks workers after create_app (preload_app): a pooled connection inherited from the
+    master would be one socket shared by several processes, which corrupts both sessions. A connection
+    checked out in another process than the one that opened it is discarded and replaced instead
+    (the SQLAlchemy documentation's recipe for pools and os.fork())."""
+
+    @event.listens_for(engine, "connect")
+    def _remember_pid(_dbapi_conn, record):
+        record.info["pid"] = os.getpid()
+
+    @event.listens_for(engine, "checkout")
+    def _check_pid(_dbapi_conn, record, proxy):
+        if record.info.get("pid") != os.getpid():
+            record.dbapi_connection = proxy.dbapi_connection = None
+            raise exc.DisconnectionError("connection opened in another process; reconnecting")
 
 
 def insert_ignoring_duplicates(engine: Engine, table: Table, rows: list[dict]) -> int:
@@ -93,6 +124,9 @@ def insert_ignoring_duplicates(engine: Engine, table: Table, rows: list[dict]) -
         from sqlalchemy.dialects.sqlite import insert
     stmt = insert(table).on_conflict_do_nothing()
     with engine.begin() as conn:
+        if engine.dialect.insert_executemany_returning:
+            # Count the rows actually inserted: psycopg reports rowcount -1 for these statements.
+            return len(conn.execute(stmt.returning(*table.primary_key.columns), rows).all())
         result = conn.execute(stmt, rows)
     return max(result.rowcount or 0, 0)
 

@@ -26,6 +26,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Protocol
+from urllib.parse import urlsplit
 
 import jwt
 import requests
@@ -146,24 +147,26 @@ class JwksCache:
                                      headers={"Accept": "application/json, application/jwk-set+json"})
             try:
                 if resp.status_code != 200:
-                    log.warning("JWK Set fetch failed", extra={"event": "jwks_fetch_failed", "status": resp.status_code,
+                    log.warning("JWK Set fetch failed", extra={"event": "jwks_fetch_failed", "path": url,
                                                                "reason": f"http {resp.status_code}"})
                     return None
                 body = b""
                 for chunk in resp.iter_content(65536):
                     body += chunk
                     if len(body) > MAX_JWKS_BYTES:
-                        log.warning("JWK Set too large", extra={"event": "jwks_fetch_failed", "reason": "too large"})
+                        log.warning("JWK Set too large", extra={"event": "jwks_fetch_failed", "path": url,
+                                                                "reason": "too large"})
                         return None
             finally:
                 resp.close()
             data = json.loads(body)
-        except (requests.RequestException, ValueError) as exc:
-            log.warning("JWK Set fetch failed", extra={"event": "jwks_fetch_failed", "reason": type(exc).__name__})
+        except (requests.RequestException, ValueError, RecursionError) as exc:
+            log.warning("JWK Set fetch failed", extra={"event": "jwks_fetch_failed", "path": url,
+                                                       "reason": type(exc).__name__})
             return None
         keys = data.get("keys") if isinstance(data, dict) else None
         if not isinstance(keys, list):
-            log.warning("JWK Set malformed", extra={"event": "jwks_fetch_failed", "reason": "no keys array"})
+            log.warning("JWK Set malformed", extra={"event": "jwks_fetch_failed", "path": url, "reason": "no keys array"})
             return None
         # Symmetric or unusable entries are dropped here; kid selection happens later.
         return tuple(k for k in keys if isinstance(k, dict) and k.get("kty") in ("RSA", "EC")
@@ -188,11 +191,20 @@ class Verifier:
     @classmethod
     def from_settings(cls, settings, engine: Engine, *, clock: Callable[[], float] = time.time,
                       session: requests.Session | None = None) -> "Verifier":
+        from .replay_redis import make_replay_store  # issue #8: Redis when `redis_url` is set
+
+        if not settings.clients:
+            log.warning("authentication is required but no [[clients]] are configured: every call will get 401",
+                        extra={"event": "no_trusted_clients", "setting": "clients"})
+        base = urlsplit(settings.public_base_url or "")
+        if base.scheme == "http" and base.hostname not in ("127.0.0.1", "localhost", "::1"):
+            log.warning("public_base_url is plain http: EHRs must call this service over TLS (SEC-1)",
+                        extra={"event": "no_tls", "setting": "public_base_url"})
         cache = JwksCache(timeout=(settings.jwks_timeout_s, settings.jwks_timeout_s),
                           min_refresh_s=settings.jwks_refresh_min_s, max_age_s=settings.jwks_max_age_s,
                           clock=clock, session=session)
         return cls(settings.clients, algorithms=settings.jwt_algorithms, leeway_s=settings.jwt_leeway_s,
-                   max_lifetime_s=settings.jwt_max_lifetime_s, replay_store=SqlReplayStore(engine, clock=clock),
+                   max_lifetime_s=settings.jwt_max_lifetime_s, replay_store=make_replay_store(settings, engine, clock=clock),
                    jwks=cache, clock=clock)
 
     def verify(self, token: str, audiences: list[str]) -> ClientIdentity:
@@ -256,6 +268,8 @@ class Verifier:
             raise TokenRejected("aud") from None
         except jwt.InvalidSignatureError:
             raise TokenRejected("signature") from None
+        except jwt.InvalidKeyError:  # e.g. an RSA key under 2048 bits (enforce_minimum_key_length)
+            raise TokenRejected("key too weak") from None
         except (jwt.PyJWTError, ValueError, TypeError):
             raise TokenRejected("invalid") from None
 

@@ -12,7 +12,8 @@ ALLOWED_FIELDS = ("event", "service", "hook", "hookInstance", "status", "latency
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        line = {"ts": round(time.time(), 3), "level": record.levelname, "logger": record.name, "msg": record.getMessage()}
+        line = {"ts": round(time.time(), 3), "level": record.levelname, "logger": record.name, "msg": record.getMessage(),
+                "pid": record.process}  # which gunicorn worker: ties a crash or a leak to the calls it served
         for key in ALLOWED_FIELDS:
             value = getattr(record, key, None)
             if value is not None:

@@ -2,8 +2,8 @@
 
 A `fhirServer` not allow-listed for the calling client gets no request at all; the invocation then
 behaves as if no FHIR access was given. A bearer token never goes over plain http unless the
-development setting `fhir_allow_http` says so (REQ-3). `next` links are followed only while they
-stay on the same base URL (`link_on_server`).
+development setting `fhir_allow_http` says so (REQ-3). Redirects and `next` links that leave the
+server are refused by the FHIR client itself (`fhir_adapters/client.py`, issue #3).
 """
 from __future__ import annotations
 
@@ -47,19 +47,6 @@ def fhir_server_allowed(settings: Settings, identity: ClientIdentity, url: str |
         return False
     allowed = identity.fhir_servers if identity.authenticated else settings.fhir_servers
     return target in {_normalized_or_none(u) for u in allowed}
-
-
-def link_on_server(fhir_server: str, link: str) -> bool:
-    """May we follow `link` (a Bundle `next` link, PREFETCH-7) with the token for `fhir_server`?
-    Only when it stays under the same base URL: same scheme, host, port and path prefix."""
-    try:
-        base, target = normalize_base(fhir_server), urlsplit(link.strip())
-        origin = normalize_base(f"{target.scheme}://{target.netloc}{target.path}")
-    except (ValueError, AttributeError):
-        return False
-    if "@" in target.netloc or target.fragment:
-        return False
-    return origin == base or origin.startswith(base + "/")
 
 
 def guard_fetcher_factory(settings: Settings, factory: Callable[..., Any]) -> Callable[..., Any]:

@@ -10,7 +10,7 @@ import re
 from typing import Mapping, Protocol
 
 from fhir_adapters.errors import FhirError
-from fhir_adapters.resources import KeyData, outcome_text, split_value, validate_resource
+from fhir_adapters.resources import KeyData, next_link, outcome_text, split_value, validate_resource
 from hooks.catalog import USER_TOKENS
 from hooks.definitions import ServiceDefinition
 
@@ -69,10 +69,14 @@ def resolve_prefetch(service: ServiceDefinition, request: HookRequest, fetcher: 
             out[key] = _apply_policy(service, key, outcome_text(outcomes[0]))
             continue
         error = None
-        if fetcher is not None and value.get("resourceType") == "Bundle":
-            # PREFETCH-7: a paged prefetch Bundle is completed by following its next link.
-            more, error = fetcher.complete_pages(value)
-            resources += more
+        if value.get("resourceType") == "Bundle" and next_link(value):
+            # PREFETCH-7: a paged prefetch Bundle is completed by following its next link; without
+            # FHIR access the first page alone is not the data the template asked for.
+            if fetcher is None:
+                error = "the prefetched Bundle has more pages, and no FHIR server access was given to read them"
+            else:
+                more, error = fetcher.complete_pages(value)
+                resources += more
         out[key] = _apply_policy(service, key, error) if error else _checked(service, key, resources)
 
     if to_fetch:

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 
 
 def serve(host: str, port: int, config_file: str | None, workers: int | None) -> int:
@@ -15,17 +17,24 @@ def serve(host: str, port: int, config_file: str | None, workers: int | None) ->
 
     if config_file:
         os.environ["CDS_CONFIG"] = os.path.abspath(config_file)
+    own_metrics_dir = None
     try:
+        from . import gunicorn_conf  # reads the same settings (workers, threads)
+
+        if (workers or gunicorn_conf.workers) > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            # /metrics must sum every worker (prometheus_client multiprocess mode, issue #7); set before
+            # the app first imports prometheus_client.
+            own_metrics_dir = tempfile.mkdtemp(prefix="cds-metrics-")
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = own_metrics_dir
         app = create_app()  # fail fast with a clear message before forking workers
     except (ConfigError, ServiceFileError) as exc:
         print(f"cds-service: refusing to start: {exc}", file=sys.stderr)
         return 1
 
-    from . import gunicorn_conf
-
     class _App(BaseApplication):
         def load_config(self):
-            for key in ("worker_class", "threads", "timeout", "graceful_timeout", "keepalive", "accesslog", "post_fork"):
+            for key in ("worker_class", "threads", "timeout", "graceful_timeout", "keepalive", "accesslog", "post_fork",
+                        "on_starting", "child_exit"):
                 self.cfg.set(key, getattr(gunicorn_conf, key))
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers or gunicorn_conf.workers)
@@ -35,5 +44,10 @@ def serve(host: str, port: int, config_file: str | None, workers: int | None) ->
             return app
 
     print(f"cds-service: serving on http://{host}:{port}/  (discovery: http://{host}:{port}/cds-services)", flush=True)
-    _App().run()
+    master = os.getpid()
+    try:
+        _App().run()
+    finally:
+        if own_metrics_dir and os.getpid() == master:  # workers unwind through here too: only the master cleans up
+            shutil.rmtree(own_metrics_dir, ignore_errors=True)
     return 0

@@ -25,6 +25,14 @@ class FhirNotFound(FhirHttpError):
     pass
 
 
+class FhirConnectionError(FhirError):
+    """The FHIR server could not be reached (refused, reset, DNS)."""
+
+
+class FhirOutcomeError(FhirError):
+    """The server answered with an OperationOutcome (or a Bundle holding an error one) instead of data (PREFETCH-3)."""
+
+
 class FhirTimeout(FhirError):
     """A connect or read timeout, or the invocation's deadline ran out."""
 

@@ -112,22 +112,73 @@ Extractor = Callable[[FeatureDef, Sequence[dict], ExtractionContext], Feature]
 EXTRACTORS: dict[str, Extractor] = {}
 # Parameters each kind accepts (checked at load time), beyond the common ones.
 KIND_PARAMS: dict[str, set[str]] = {}
+# Optional load-time check of a kind's parameter values: params -> problem text or None.
+KIND_CHECKS: dict[str, Callable[[Mapping[str, Any]], str | None]] = {}
 
 
-def extractor(kind: str, params: Iterable[str] = ()):
+def extractor(kind: str, params: Iterable[str] = (), check: Callable[[Mapping[str, Any]], str | None] | None = None):
+    """Register `fn(defn, resources, ctx) -> Feature` as the extractor of `kind` (a service file's `kind = ...`).
+
+    `params` names the parameters the kind understands; `check`, if given, validates their values
+    when the service files load (a returned text stops start-up, naming the feature).
+    """
     def register(fn: Extractor) -> Extractor:
         EXTRACTORS[kind] = fn
         KIND_PARAMS[kind] = set(params)
+        if check is not None:
+            KIND_CHECKS[kind] = check
         return fn
 
     return register
 
 
+class ResourcePool(list):
+    """The resources of one source combination, shared by the features reading it, with a lazily
+    built index of Observations by coding: a 5,000-Observation record is scanned once, not once per
+    feature (issue #3 item 5). Extractors treat it as a read-only sequence."""
+
+    __slots__ = ("_by_code",)
+
+    def __init__(self, resources: Iterable[dict] = ()):
+        super().__init__(resources)
+        self._by_code: dict[str, list[tuple[int, dict]]] | None = None
+
+    def observations_with(self, codes: Iterable[str]) -> list[dict] | None:
+        """Observations having one of `codes` (on code or a component), in record order; None for prefixes."""
+        codes = tuple(codes)
+        if any(c.endswith("*") for c in codes):
+            return None
+        if self._by_code is None:
+            self._by_code = {}
+            for i, r in enumerate(self):
+                if r.get("resourceType") == "Observation":
+                    keys = {f"{s}|{c}" for s, c, _ in R.codings(r.get("code"))}
+                    for comp in r.get("component") or ():
+                        if isinstance(comp, dict):
+                            keys.update(f"{s}|{c}" for s, c, _ in R.codings(comp.get("code")))
+                    for key in keys:
+                        self._by_code.setdefault(key, []).append((i, r))
+        hits = {i: r for c in codes for i, r in self._by_code.get(c, ())}
+        return [hits[i] for i in sorted(hits)]
+
+
+def observations_of(resources: Sequence[dict], codes: Iterable[str]) -> Iterable[dict]:
+    """The Observations worth looking at for `codes`: the pool's index when there is one, else all."""
+    if isinstance(resources, ResourcePool):
+        hits = resources.observations_with(codes)
+        if hits is not None:
+            return hits
+    return R.of_type(resources, "Observation")
+
+
 def extract(defs: Sequence[FeatureDef], data: Mapping[str, Sequence[dict]], ctx: ExtractionContext) -> FeatureVector:
     """Run each definition over the resources of its sources; apply declared defaults."""
     out = []
+    pools: dict[tuple[str, ...], ResourcePool] = {}
     for d in defs:
-        resources = [r for key in d.source for r in data.get(key, ())]
+        resources = pools.get(d.source)
+        if resources is None:
+            resources = pools[d.source] = ResourcePool(r for key in d.source for r in data.get(key, ()))
         feat = EXTRACTORS[d.kind](d, resources, ctx)
         if feat.missing and d.default is not None:
             note = d.default_note or f"not recorded; default {d.default:g} used"
@@ -217,8 +268,15 @@ def race(d: FeatureDef, _res: Sequence[dict], ctx: ExtractionContext) -> Feature
                 if sub.get("url") in ("ombCategory", "detailed") and isinstance(coding, dict):
                     codes.append(str(coding.get("code")))
     if not codes:
-        return _missing(d, "race not recorded")
+        return _missing(d, f"{'ethnicity' if url == US_CORE_ETHNICITY else 'race'} not recorded")
     return _found(d, 1.0 if d.param("code") in codes else 0.0, [Evidence(R.reference_of(p))])
+
+
+@extractor("ethnicity", params={"code"})
+def ethnicity(d: FeatureDef, res: Sequence[dict], ctx: ExtractionContext) -> Feature:
+    """1.0 when the US Core ethnicity extension carries OMB `code` (2135-2 Hispanic or Latino), else 0.0."""
+    return race(FeatureDef(d.name, d.kind, d.source, d.label, d.unit, MappingProxyType({**d.params, "extension": "ethnicity"}),
+                           d.default, d.default_note), res, ctx)
 
 
 # ---- observations ---------------------------------------------------------------------------
@@ -233,22 +291,25 @@ def observation_values(d: FeatureDef, resources: Sequence[dict], ctx: Extraction
     """
     codes = d.param("codes", ())
     lo, hi = d.param("plausible", (None, None))
-    per_unit = d.param("per_unit")
+    per_unit, analyte = d.param("per_unit"), d.param("analyte")
     found, rejected = [], []
-    for obs in R.of_type(resources, "Observation"):
+    latest_ok = ctx.as_of + timedelta(minutes=5)
+    for obs in observations_of(resources, codes):
         if obs.get("status") not in OBSERVATION_OK:
-            continue
-        when = R.clinical_time(obs)
-        if when is None or when > ctx.as_of + timedelta(minutes=5):
             continue
         places = [obs] if matches_codes(obs.get("code"), codes) else []
         places += [c for c in obs.get("component") or () if isinstance(c, dict) and matches_codes(c.get("code"), codes)]
+        if not places:
+            continue
+        when = R.clinical_time(obs)
+        if when is None or when > latest_ok:
+            continue
         for place in places:
             q = place.get("valueQuantity")
             if not isinstance(q, dict) or not isinstance(q.get("value"), (int, float)):
                 continue
             try:
-                value = convert(float(q["value"]), q.get("code") or q.get("unit"), d.unit or "1", per_unit)
+                value = convert(float(q["value"]), q.get("code") or q.get("unit"), d.unit or "1", per_unit, analyte)
             except UnitError:
                 rejected.append(f"{R.reference_of(obs)}: unit {q.get('code') or q.get('unit')} not convertible to {d.unit}")
                 continue
@@ -276,21 +337,34 @@ def _none_note(d: FeatureDef, found: list, rejected: list[str]) -> str:
     return "no result recorded"
 
 
-@extractor("latest_quantity", params={"codes", "lookback_days", "plausible", "per_unit", "order"})
+def rejected_note(rejected: list[str]) -> str | None:
+    """Implausible or unconvertible values that were left out, recorded next to the value used."""
+    if not rejected:
+        return None
+    more = f" (+{len(rejected) - 3} more)" if len(rejected) > 3 else ""
+    return "ignored: " + "; ".join(rejected[:3]) + more
+
+
+# Parameters every kind built on `observation_values` understands.
+QUANTITY_PARAMS = {"codes", "lookback_days", "plausible", "per_unit", "analyte", "order"}
+
+
+@extractor("latest_quantity", params=QUANTITY_PARAMS)
 def latest_quantity(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) -> Feature:
+    """The newest plausible value of `codes` (Observation or component) within `lookback_days`, in `unit`."""
     found, rejected = observation_values(d, resources, ctx)
     recent = _window(d, ctx, found)
     if not recent:
         return _missing(d, _none_note(d, found, rejected))
     when, value, ev = recent[0]
-    return _found(d, value, [ev])
+    return _found(d, value, [ev], rejected_note(rejected))
 
 
 @extractor("latest_coded", params={"codes", "answers", "lookback_days", "order"})
 def latest_coded(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) -> Feature:
     """1.0 when the newest Observation of `codes` has a valueCodeableConcept in `answers`, else 0.0."""
     newest = None
-    for obs in R.of_type(resources, "Observation"):
+    for obs in observations_of(resources, d.param("codes", ())):
         if obs.get("status") not in OBSERVATION_OK or not matches_codes(obs.get("code"), d.param("codes", ())):
             continue
         when = R.clinical_time(obs)

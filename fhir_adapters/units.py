@@ -1,48 +1,41 @@
 """UCUM unit conversion through pint, with per-analyte factors where chemistry decides.
 
-Mass ↔ molar concentration depends on the analyte, so a feature declares its factor, e.g.
-cholesterol `per_unit = {"mmol/L" = 0.02586}` (1 mg/dL = 0.02586 mmol/L) or creatinine
-`{"umol/L" = 88.42}` (1 mg/dL = 88.42 µmol/L, CKD-EPI 2021). Everything else (lb ↔ kg,
-in ↔ cm, °F ↔ °C, g/L ↔ mg/dL) is pint's dimensional arithmetic.
+Dimensional arithmetic (lb ↔ kg, in ↔ cm, °F ↔ °C, g/L ↔ mg/dL, 10*3/uL ↔ 10*9/L) is pint's;
+this module only translates UCUM codes into pint expressions. Mass ↔ molar concentration depends on
+the analyte, so a feature declares it, either by name (`analyte = "cholesterol"`, factors below) or
+with explicit factors (`per_unit = {"mmol/L" = 0.02586}`: how many of that unit make one target
+unit). Creatinine uses the clinical 88.42 µmol/L per mg/dL (CKD-EPI 2021), not a molar mass.
 """
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Mapping
 
-# UCUM codes -> pint expressions for the units EHRs send for our analytes and vitals.
-_UCUM_TO_PINT = {
-    "mm[Hg]": "mmHg",
-    "[lb_av]": "lb",
-    "lb": "lb",
-    "[in_i]": "inch",
-    "in": "inch",
-    "Cel": "degC",
-    "[degF]": "degF",
-    "degF": "degF",
-    "kg/m2": "kg/m**2",
-    "/min": "1/min",
-    "{beats}/min": "1/min",
-    "{breaths}/min": "1/min",
-    "%": "percent",
-    "{#}": "count",
-    "{score}": "count",
-    "1": "count",
-    "a": "year",
-    "L/min": "L/min",
-    "mL/min/{1.73_m2}": "mL/min",
-    "mL/min/1.73m2": "mL/min",
-    "umol/L": "umol/L",
-    "µmol/L": "umol/L",
-    "mg/dL": "mg/dL",
-    "mmol/L": "mmol/L",
-    "g/L": "g/L",
-    "g/dL": "g/dL",
-    "kg": "kg",
-    "g": "g",
-    "cm": "cm",
-    "m": "m",
+# mg/dL per mmol/L (= molar mass in g/mol / 10), for `analyte = "<name>"`.
+ANALYTE_MG_DL_PER_MMOL_L = {
+    "glucose": 18.016,        # C6H12O6, 180.16 g/mol
+    "cholesterol": 38.665,    # total, HDL, LDL, non-HDL: 386.65 g/mol
+    "triglycerides": 88.57,   # as triolein, 885.7 g/mol (the laboratory convention)
+    "creatinine": 1 / 0.08842,  # 1 mg/dL = 88.42 µmol/L (CKD-EPI 2021 convention)
+    "urea_nitrogen": 2.8014,  # BUN: 1 mmol/L urea carries 28.014 mg of nitrogen
+    "calcium": 4.008,         # 40.078 g/mol
+    "uric_acid": 16.811,      # 168.11 g/mol
+    "bilirubin": 58.466,      # 584.66 g/mol (1 mg/dL = 17.1 µmol/L)
 }
+
+# Whole UCUM codes (and common non-UCUM spellings EHRs send) -> pint expressions.
+_UCUM_TO_PINT = {
+    "mm[Hg]": "mmHg", "mmHg": "mmHg", "[lb_av]": "lb", "lb": "lb", "lbs": "lb", "[oz_av]": "oz", "[in_i]": "inch",
+    "in": "inch", "[ft_i]": "foot", "Cel": "degC", "degC": "degC", "[degF]": "degF", "degF": "degF",
+    "%": "percent", "{#}": "count", "{score}": "count", "1": "count", "a": "year", "mo": "month", "wk": "week",
+    "d": "day", "h": "hour", "min": "minute", "s": "second", "mL/min/1.73m2": "mL/min", "beats/minute": "1/min",
+    "breaths/minute": "1/min", "/min": "1/min",
+}
+_BRACKETS = {"[lb_av]": "lb", "[oz_av]": "oz", "[in_i]": "inch", "[ft_i]": "foot", "[degF]": "degF", "mm[Hg]": "mmHg"}
+_SCALE = re.compile(r"^10[*^](-?\d+)(?:[./]|$)")
+_ANNOTATION = re.compile(r"\{[^}]*\}")
+_EXPONENT = re.compile(r"(?<=[A-Za-z])(-?\d+)(?![\d.*])")
 
 
 class UnitError(ValueError):
@@ -61,37 +54,81 @@ def _key(unit: str) -> str:
 
 
 @lru_cache(maxsize=512)
+def to_pint(ucum: str) -> tuple[float, str]:
+    """(scale, pint expression) for a UCUM code: `10*3/uL` → (1000, '1/uL'), `{beats}/min` → (1, '1/min')."""
+    code = _key(ucum)
+    if code in _UCUM_TO_PINT:
+        return 1.0, _UCUM_TO_PINT[code]
+    scale = 1.0
+    m = _SCALE.match(code)
+    if m:
+        scale = 10.0 ** int(m.group(1))
+        code = code[m.end() - 1:] if code[m.end() - 1:m.end()] == "/" else code[m.end():]
+    code = _ANNOTATION.sub("", code).rstrip("/.") or "1"  # UCUM annotations are unity
+    for ucum_unit, pint_unit in _BRACKETS.items():
+        code = code.replace(ucum_unit, pint_unit)
+    code = _EXPONENT.sub(r"**\1", code).replace(".", "*")
+    if code.startswith("/"):
+        code = "1" + code
+    if code == "Cel":
+        code = "degC"
+    return scale, code or "count"
+
+
+@lru_cache(maxsize=512)
 def _factor(src: str, dst: str) -> tuple[float, float]:
     """(scale, offset) such that dst_value = src_value * scale + offset; raises UnitError."""
     ureg = _registry()
+    (s_scale, s_expr), (d_scale, d_expr) = to_pint(src), to_pint(dst)
     try:
-        a = ureg.Quantity(0.0, _UCUM_TO_PINT.get(src, src)).to(_UCUM_TO_PINT.get(dst, dst)).magnitude
-        b = ureg.Quantity(1.0, _UCUM_TO_PINT.get(src, src)).to(_UCUM_TO_PINT.get(dst, dst)).magnitude
+        a = ureg.Quantity(0.0, s_expr).to(d_expr).magnitude
+        b = ureg.Quantity(1.0, s_expr).to(d_expr).magnitude
     except Exception:  # pint raises several types for unknown or incompatible units
         raise UnitError(f"cannot convert {src} to {dst}") from None
-    return b - a, a
+    return (b - a) * s_scale / d_scale, a / d_scale
 
 
-def convert(value: float, unit: str | None, target: str, per_unit: Mapping[str, float] | None = None) -> float:
-    """Convert `value` in UCUM `unit` to `target`.
+def convert(value: float, unit: str | None, target: str, per_unit: Mapping[str, float] | None = None,
+            analyte: str | None = None) -> float:
+    """Convert `value` in UCUM `unit` to `target`. Raises UnitError.
 
-    `per_unit` maps a unit to how many of it make one `target` (analyte-specific factors);
-    a value in such a unit is first divided by its factor. A missing unit is accepted only when
-    the target is dimensionless or the caller's data is known to be in the target unit.
+    Same-dimension units convert directly. Otherwise `per_unit` (explicit factors: how many of that
+    unit make one `target`) or `analyte` (a name in ANALYTE_MG_DL_PER_MMOL_L) bridges mass and
+    molar concentration. A missing unit is taken to be the target unit (the caller's declaration).
     """
     if unit is None or unit == "":
         return value
-    src = _key(unit)
-    dst = _key(target)
+    src, dst = _key(unit), _key(target)
     if src == dst:
         return value
+    try:
+        scale, offset = _factor(src, dst)
+        return value * scale + offset
+    except UnitError:
+        if not per_unit and not analyte:
+            raise
     for name, factor in (per_unit or {}).items():
         if _key(name) == src:
             return value / factor
-        try:  # e.g. mmol/L declared, mol/L sent: reach the declared unit first
+        try:  # e.g. mmol/L declared, umol/L sent: reach the declared unit first
             scale, offset = _factor(src, _key(name))
             return (value * scale + offset) / factor
         except UnitError:
             continue
-    scale, offset = _factor(src, dst)
-    return value * scale + offset
+    if analyte:
+        return _via_analyte(value, src, dst, analyte)
+    raise UnitError(f"cannot convert {unit} to {target}")
+
+
+def _via_analyte(value: float, src: str, dst: str, analyte: str) -> float:
+    if analyte not in ANALYTE_MG_DL_PER_MMOL_L:
+        raise UnitError(f"unknown analyte '{analyte}' (known: {', '.join(sorted(ANALYTE_MG_DL_PER_MMOL_L))})")
+    ratio = ANALYTE_MG_DL_PER_MMOL_L[analyte]
+    for mid_src, mid_dst, factor in (("mg/dL", "mmol/L", 1 / ratio), ("mmol/L", "mg/dL", ratio)):
+        try:
+            s_scale, s_off = _factor(src, mid_src)
+            d_scale, d_off = _factor(mid_dst, dst)
+        except UnitError:
+            continue
+        return ((value * s_scale + s_off) * factor) * d_scale + d_off
+    raise UnitError(f"cannot convert {src} to {dst} for {analyte}")

@@ -11,7 +11,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
-from fhir_adapters.features import EXTRACTORS, KIND_PARAMS, FeatureDef
+from fhir_adapters.features import EXTRACTORS, KIND_CHECKS, KIND_PARAMS, FeatureDef
 
 from .catalog import HOOKS, USER_TOKENS
 from .definitions import INDICATORS, CardPolicy, CardRule, Criterion, PrefetchSpec, ServiceDefinition, SuggestionDef
@@ -169,10 +169,13 @@ def _feature(i: int, raw: Any, prefetch: Mapping, err) -> FeatureDef:
     unknown = set(params) - KIND_PARAMS[kind]
     if unknown:
         raise err(f"features.{name}", f"parameters not understood by kind '{kind}': {', '.join(sorted(unknown))}")
-    for key in ("codes", "answers"):
+    for key in [k for k in params if k in ("codes", "answers") or k.endswith("_codes")]:
         for code in params.get(key, ()):
             if not isinstance(code, str) or "|" not in code:
                 raise err(f"features.{name}.{key}", f"'{code}' must be written 'system|code'")
+    problem = KIND_CHECKS[kind](params) if kind in KIND_CHECKS else None  # value checks a kind declares
+    if problem:
+        raise err(f"features.{name}", problem)
     default = raw.get("default")
     if default is not None and not isinstance(default, (int, float)):
         raise err(f"features.{name}.default", "must be a number")

@@ -8,10 +8,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+from .equations.cha2ds2_vasc import Cha2ds2Vasc
+from .equations.ckd_epi import CkdEpi2021
+from .equations.cockcroft_gault import CockcroftGault
+from .equations.has_bled import HasBled
+from .equations.news2 import News2
 from .equations.pce import PooledCohortEquations
+from .equations.qsofa import QSofa
 
 EQUATIONS: dict[str, Callable[[], object]] = {
     "pce-goff-2013": PooledCohortEquations,
+    "ckd-epi-2021": CkdEpi2021,
+    "cockcroft-gault-1976": CockcroftGault,
+    "cha2ds2-vasc": Cha2ds2Vasc,
+    "has-bled": HasBled,
+    "news2": News2,
+    "qsofa": QSofa,
 }
 
 

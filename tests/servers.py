@@ -34,9 +34,10 @@ def wait_http(url: str, proc: subprocess.Popen | None = None, timeout: float = 6
 
 
 @contextmanager
-def cds_service(env: dict[str, str] | None = None, *, config: str | None = None, workers: int = 2, log_path: Path | None = None):
+def cds_service(env: dict[str, str] | None = None, *, config: str | None = None, workers: int = 2, log_path: Path | None = None,
+                port: int | None = None):
     """Run `cds-service serve` (gunicorn) on a free port; yields the base URL."""
-    port = free_port()
+    port = port or free_port()  # a caller that must know the URL before start (public_base_url) passes one
     cmd = [str(Path(sys.executable).parent / "cds-service"), "serve", "--host", "127.0.0.1", "--port", str(port),
            "--workers", str(workers)]
     if config:

@@ -137,3 +137,11 @@ def test_entered_in_error_observation_is_ignored(client):
     body["prefetch"]["lipids"]["entry"][0]["resource"]["status"] = "entered-in-error"
     card = client.post(URL, json=body).get_json()["cards"][0]
     assert "Total cholesterol" in card["summary"]
+
+
+def test_readme_example_request_produces_a_card(client, load_fixture):
+    """The request the README's curl example sends."""
+    body = load_fixture("requests/ascvd-patient-view.json")
+    (card,) = client.post(URL, json=body).get_json()["cards"]
+    assert_valid_card(card)
+    assert card["extension"][EXT]["features"]["bp_treated"]["value"] == 1.0

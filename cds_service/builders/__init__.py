@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .base import BuildContext
-from . import risk
+from . import af_anticoagulation, care_gaps, deterioration, renal_dosing, risk
 
 Check = Callable[..., set]
 Build = Callable[[BuildContext], list]
@@ -24,6 +24,10 @@ class Builder:
 
 BUILDERS: dict[str, Builder] = {
     "risk": Builder(risk.check, risk.build),
+    "renal_dosing": Builder(renal_dosing.check, renal_dosing.build),
+    "af_anticoagulation": Builder(af_anticoagulation.check, af_anticoagulation.build),
+    "deterioration": Builder(deterioration.check, deterioration.build),
+    "care_gaps": Builder(care_gaps.check, care_gaps.build),
 }
 
 __all__ = ["BUILDERS", "Builder", "BuildContext"]

@@ -12,7 +12,9 @@ from ..cards import Action, Card, Coding, Link, Source, Suggestion, stable_uuid
 from ..hook_request import HookRequest
 
 PREDICTION_EXTENSION = "org.cdsml.prediction"
-BOOLEAN_KINDS = {"sex", "race", "condition", "medication", "latest_coded"}
+BOOLEAN_KINDS = {"sex", "race", "condition", "medication", "latest_coded",
+                 "medication_with_drafts", "consciousness", "supplemental_oxygen", "hypercapnic_target",
+                 "ethnicity", "any"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +47,7 @@ def display_value(ctx: BuildContext, f: Feature) -> str:
     if kind in BOOLEAN_KINDS:
         return "yes" if f.value >= 0.5 else "no"
     text = f"{f.value:.1f}".rstrip("0").rstrip(".") if abs(f.value) < 1000 else f"{f.value:.0f}"
-    unit = {"a": "years", "mm[Hg]": "mm Hg", None: ""}.get(f.unit, f.unit)
+    unit = {"a": "years", "mm[Hg]": "mm Hg", "d": "days", "{#}": "", None: ""}.get(f.unit, f.unit)
     return f"{text} {unit}".strip()
 
 

@@ -1,0 +1,199 @@
+"""The benchmark suite, one command: `.venv/bin/python bench/run.py [--quick]`.
+
+Every figure is a ratio to a reference measured in the same run, because this machine is shared
+and noisy: S1 against a no-work floor on the same server, S4 against one worker, the load generator
+against a trivial app. Prints a table and writes bench/results/<date>[-quick].json.
+
+    S1  prefetch patient-view under the production server, concurrency 8   (target p99 <= 2x floor)
+    S2  fetch path, no prefetch, loopback FHIR stub at 50 ms               (bench/fetch_path.py, issue #3)
+    S3  5,000-Observation patient, per-resource cost vs json.loads         (bench/parse_cost.py, issue #3)
+    S4  throughput with 1, 2, 4 workers                                    (target >= 1.6x from 1 to 2)
+    inf model inference p99 per prediction                                  (bench/inference.py, issue #4, and ours)
+    wc  sync vs gthread workers (the measurement behind gunicorn_conf.py; full run only)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import loadgen, s1_patient_view, s4_scale_out, s5_inference, worker_class  # noqa: E402
+from bench.servers import Gunicorn  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+STEPS = ("capacity", "s1", "s2", "s3", "s4", "inference", "worker_class")
+
+
+def machine() -> dict:
+    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if ln.startswith("model name")), platform.processor())
+    mem_kib = next(int(ln.split()[1]) for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal"))
+    import gunicorn
+
+    wrk = subprocess.run([loadgen.ensure_wrk(), "--version"], capture_output=True, text=True)
+    return {"nproc": os.cpu_count(), "cpu": cpu, "ram_gib": round(mem_kib / 1024 / 1024, 1),
+            "python": platform.python_version(), "gunicorn": gunicorn.__version__,
+            "wrk": (wrk.stdout or wrk.stderr).split("\n")[0].strip(), "kernel": platform.release()}
+
+
+def capacity(seconds: float, log_dir: Path) -> dict:
+    """What the load generator can drive: a trivial WSGI app under the same gunicorn configuration."""
+    resources = s1_patient_view.synthetic_patient()
+    with Gunicorn(workers=2, app="bench.floor_app:trivial_wsgi", log_path=log_dir / "capacity.log") as srv:
+        body = json.dumps({"hook": "patient-view", "prefetch": {"n": len(resources)}})
+        reqs = [("POST", "/cds-services/trivial", body)]
+        loadgen.run_wrk(srv.url, reqs, seconds=min(2, seconds))
+        return loadgen.run_wrk(srv.url, reqs, seconds=seconds).as_dict()
+
+
+def external(script: str, quick: bool, timeout_s: float = 300) -> dict:
+    """Run another issue's benchmark script; its result is the last JSON object it prints."""
+    path = ROOT / "bench" / script
+    if not path.exists():
+        return {"status": "missing", "note": f"bench/{script} is not in the tree"}
+    cmd = [sys.executable, str(path)] + (["--quick"] if quick else [])
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout_s,
+                              env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    except subprocess.TimeoutExpired:
+        return {"status": "timeout", "note": f"bench/{script} ran longer than {timeout_s:.0f} s"}
+    result = None
+    for line in reversed(proc.stdout.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                result = json.loads(line)
+                break
+            except ValueError:
+                continue
+    if proc.returncode != 0:
+        return {"status": "failed", "returncode": proc.returncode, "stderr": proc.stderr[-1500:]}
+    if result is None:
+        return {"status": "ok", "stdout": proc.stdout[-3000:]}
+    return {"status": "ok", "result": result}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="short runs (under a minute), for a smoke check")
+    parser.add_argument("--only", help=f"comma-separated steps: {','.join(STEPS)}")
+    parser.add_argument("--seconds", type=float, help="seconds per load run (default 10, --quick 3)")
+    parser.add_argument("--hooks-dir", help="service files to load instead of hooks/ (default: every service)")
+    parser.add_argument("--out", help="result file (default bench/results/<date>.json)")
+    args = parser.parse_args(argv)
+    seconds = args.seconds or (3 if args.quick else 10)
+    steps = args.only.split(",") if args.only else [s for s in STEPS if not (args.quick and s == "worker_class")]
+    if args.hooks_dir:
+        os.environ["BENCH_HOOKS_DIR"] = str(Path(args.hooks_dir).resolve())
+    log_dir = RESULTS / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+
+    started = time.monotonic()
+    report: dict = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "quick": args.quick,
+                    "seconds_per_run": seconds, "machine": machine(), "load_avg_start": os.getloadavg()}
+    runners = {
+        "capacity": lambda: capacity(seconds, log_dir),
+        "s1": lambda: s1_patient_view.run(seconds=seconds, log_dir=log_dir),
+        "s2": lambda: external("fetch_path.py", args.quick),
+        "s3": lambda: external("parse_cost.py", args.quick),
+        "s4": lambda: s4_scale_out.run(seconds=seconds, log_dir=log_dir),
+        "inference": lambda: {"ours": s5_inference.run(quick=args.quick),
+                              "issue_4": external("inference.py", args.quick)},
+        "worker_class": lambda: worker_class.run(seconds=seconds, log_dir=log_dir),
+    }
+    for step in steps:
+        t = time.monotonic()
+        print(f"[bench] {step} …", file=sys.stderr, flush=True)
+        try:
+            report[step] = runners[step]()
+        except Exception as exc:  # one failed step must not lose the others' figures
+            report[step] = {"status": "error", "error": f"{type(exc).__name__}: {exc}"}
+        report.setdefault("step_seconds", {})[step] = round(time.monotonic() - t, 1)
+    report["load_avg_end"] = os.getloadavg()
+    report["total_seconds"] = round(time.monotonic() - started, 1)
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = Path(args.out) if args.out else RESULTS / f"{datetime.now().strftime('%Y-%m-%d')}{'-quick' if args.quick else ''}.json"
+    out.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    print(table(report))
+    print(f"\nwritten: {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
+    return 0
+
+
+def _fmt(x, nd=2) -> str:
+    return "—" if x is None else (f"{x:.{nd}f}" if isinstance(x, float) else str(x))
+
+
+def table(r: dict) -> str:
+    """The results as a Markdown table (pasted into the README's performance section)."""
+    rows = [("figure", "measured", "reference (same run)", "ratio", "target", "met")]
+
+    def add(name, measured, reference, ratio, target=None, met=None):
+        rows.append((name, measured, reference, _fmt(ratio), target or "", "" if met is None else ("yes" if met else "NO")))
+
+    cap = r.get("capacity")
+    if isinstance(cap, dict) and "rps" in cap:
+        add("load generator: wrk on a trivial app", f"{cap['rps']:.0f} req/s", f"wrk CPU share {cap['loadgen_cpu_share']:.1%}", None)
+    s1 = r.get("s1")
+    if isinstance(s1, dict) and "service" in s1:
+        sv, fl = s1["service"], s1["floor"]
+        add("S1 p99 (prefetch, c=8)", f"{sv['p99_ms']:.1f} ms", f"floor {fl['p99_ms']:.1f} ms", s1["p99_ratio"], "≤ 2×",
+            s1["p99_ratio"] is not None and s1["p99_ratio"] <= 2)
+        add("S1 p50", f"{sv['p50_ms']:.1f} ms", f"floor {fl['p50_ms']:.1f} ms", s1["p50_ratio"])
+        add("S1 throughput", f"{sv['rps']:.0f} req/s", f"floor {fl['rps']:.0f} req/s", s1["throughput_ratio"])
+        add("S1 errors / non-2xx", f"{sv['errors']} / {sv['non_2xx']}", f"wrk CPU share {sv['loadgen_cpu_share']:.1%}", None)
+    for key, label, target in (("s2", "S2 fetch path vs one round trip", "≤ 1.3×"), ("s3", "S3 per-resource vs json.loads", "≤ 3×")):
+        v = r.get(key)
+        if isinstance(v, dict):
+            if v.get("status") != "ok":
+                add(label, v.get("status", "?"), v.get("note") or v.get("error") or "", None, target)
+            else:
+                res = v.get("result") or {}
+                ratio = res.get("ratio")
+                limit = float(target.strip("≤ ×"))
+                add(label, json.dumps({k: x for k, x in res.items() if k != "ratio"})[:60], "", ratio, target,
+                    None if ratio is None else ratio <= limit)
+    s4 = r.get("s4")
+    if isinstance(s4, dict) and "speedup" in s4:
+        by = s4["by_workers"]
+        for w, sp in s4["speedup"].items():
+            target = "≥ 1.6×" if str(w) == "2" else None
+            add(f"S4 throughput, {w} worker(s)", f"{by[w]['rps']:.0f} req/s", "1 worker", sp, target,
+                (sp >= 1.6) if target else None)
+    inf = r.get("inference")
+    if isinstance(inf, dict):
+        for sid, e in (inf.get("ours") or {}).items():
+            if "p99_us" in e:
+                add(f"inference {e['model']} ({sid})", f"p99 {e['p99_us']:.0f} µs/prediction",
+                    f"in-process call p50 {e['invoke_p50_ms']:.2f} ms", e["share_of_invoke"])
+            else:
+                add(f"inference ({sid})", e.get("note", ""), f"in-process call p50 {e['invoke_p50_ms']:.2f} ms", None)
+        ext = inf.get("issue_4") or {}
+        if ext.get("status") != "ok":
+            add("inference (bench/inference.py)", ext.get("status", "?"), ext.get("note", ""), None)
+    wc = r.get("worker_class")
+    if isinstance(wc, dict) and "gthread_over_sync_rps" in wc:
+        for load, ratio in wc["gthread_over_sync_rps"].items():
+            g, s = wc["by_class"]["gthread"][load], wc["by_class"]["sync"][load]
+            add(f"gthread vs sync, {load}", f"{g['rps']:.0f} vs {s['rps']:.0f} req/s",
+                f"p99 {g['p99_ms']:.0f} vs {s['p99_ms']:.0f} ms", ratio)
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    lines = ["| " + " | ".join(str(c).ljust(w) for c, w in zip(row, widths)) + " |" for row in rows]
+    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    m = r["machine"]
+    head = (f"{r['date']}  {m['nproc']} cores {m['cpu']}, {m['ram_gib']} GiB, Python {m['python']}, gunicorn {m['gunicorn']}, "
+            f"{m['wrk']}; load average {r['load_avg_start'][0]:.2f} → {r['load_avg_end'][0]:.2f}; {r['total_seconds']} s")
+    return head + "\n\n" + "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""Start the production server (gunicorn with cds_service/gunicorn_conf.py) for a measurement.
+
+The listening socket is made here on an ephemeral port and handed to gunicorn as `fd://N`, so there
+is no window in which another engineer's process could take the port between "find" and "bind".
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+GUNICORN_CONF = ROOT / "cds_service" / "gunicorn_conf.py"
+
+
+class Gunicorn:
+    """`with Gunicorn(workers=2) as srv:` → srv.url, srv.worker_pids(); stopped (SIGTERM) on exit.
+
+    `app` is a WSGI target ("module:callable"); None means the checked-in `wsgi_app` (the service).
+    `env` adds CDS_* settings; auth is off and SQLite lives in a temporary directory unless overridden.
+    """
+
+    def __init__(self, *, workers: int = 2, worker_class: str | None = None, threads: int | None = None,
+                 app: str | None = None, env: dict[str, str] | None = None, log_path: Path | None = None):
+        self.workers, self.worker_class, self.threads, self.app = workers, worker_class, threads, app
+        self.extra_env = env or {}
+        self.log_path = log_path
+        self.proc: subprocess.Popen | None = None
+        self._tmp = tempfile.TemporaryDirectory(prefix="cds-bench-")
+
+    def __enter__(self) -> "Gunicorn":
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(2048)
+        self.port = sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")}  # only what we set counts
+        env.update({
+            "CDS_AUTH_REQUIRED": "false",
+            "CDS_DATABASE_URL": f"sqlite:///{self._tmp.name}/cds.sqlite3",
+            "CDS_WORKERS": str(self.workers),
+            "CDS_LOG_LEVEL": "INFO",  # as in production: one JSON call line per request
+            "PYTHONPATH": os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]),
+        })
+        if self.threads:
+            env["CDS_THREADS"] = str(self.threads)
+        if os.environ.get("BENCH_HOOKS_DIR"):  # bench/run.py --hooks-dir: measure another set of services
+            env["CDS_HOOKS_DIR"] = os.environ["BENCH_HOOKS_DIR"]
+        env.update(self.extra_env)
+        cmd = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), "--bind", f"fd://{sock.fileno()}",
+               "--workers", str(self.workers)]
+        if self.worker_class:
+            cmd += ["--worker-class", self.worker_class]
+        if self.app:
+            cmd.append(self.app)
+        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, pass_fds=(sock.fileno(),), stdout=out, stderr=out)
+        sock.close()
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {self.proc.returncode} (log: {self.log_path})")
+            try:
+                if requests.get(f"{self.url}/healthz", timeout=1).status_code == 200 and \
+                        len(self.worker_pids()) >= self.workers:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("gunicorn did not become ready in time")
+
+    def worker_pids(self) -> list[int]:
+        try:
+            text = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text()
+        except OSError:
+            return []
+        return [int(p) for p in text.split()]
+
+    def __exit__(self, *exc) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._tmp.cleanup()
+
+
+def rss_kib(pid: int) -> int | None:
+    """Resident set size of one process (VmRSS), or None when it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its reaped children (from /proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    utime, stime, cutime, cstime = (int(fields[i]) for i in (11, 12, 13, 14))
+    return (utime + stime + cutime + cstime) / ticks

@@ -1,0 +1,86 @@
+"""Feedback analytics (issue #7): how often each service's cards are accepted or overridden, and why.
+
+Feedback (FEEDBACK-2) names a card by its uuid; `cards_issued` says which service, model and
+model version produced that uuid. Joining the two gives rates per service and model version.
+
+Counting rules (FEEDBACK-3: a card may be reported several times):
+- a card counts once as `accepted` if any report accepted it, once as `overridden` if any report
+  overrode it (a card reported both ways counts in both);
+- rates are over the cards issued; cards nobody reported on are the ignored ones (FEEDBACK-3);
+- an override reason counts once per card; free-text comments are counted, never shown (they may
+  name a patient);
+- feedback for a uuid we have no record of (issued before the table existed, or by another
+  deployment) is reported under model "unknown".
+Used by the `/analytics` page and by `cds-service feedback-report`.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import and_, case, distinct, func, select, true
+from sqlalchemy.engine import Engine
+
+from . import db
+
+UNKNOWN = "unknown"
+
+
+def feedback_report(engine: Engine, *, since: float | None = None) -> list[dict[str, Any]]:
+    """One dict per (service_id, model, model_version), sorted; cards issued at or after `since` (epoch s) only."""
+    c, f = db.cards_issued, db.feedback
+    issued_filter = c.c.issued_at >= since if since is not None else true()
+    groups: dict[tuple, dict[str, Any]] = {}
+
+    def group(service_id, model, version) -> dict[str, Any]:
+        key = (service_id, model or UNKNOWN, version or UNKNOWN)
+        if key not in groups:
+            groups[key] = {"service_id": key[0], "model": key[1], "model_version": key[2], "cards_issued": 0,
+                           "cards_with_feedback": 0, "accepted": 0, "overridden": 0, "override_reasons": [],
+                           "override_comments": 0}
+        return groups[key]
+
+    accepted = func.count(distinct(case((f.c.outcome == "accepted", c.c.card_uuid))))
+    overridden = func.count(distinct(case((f.c.outcome == "overridden", c.c.card_uuid))))
+    with engine.connect() as conn:
+        for row in conn.execute(select(c.c.service_id, c.c.model, c.c.model_version, func.count().label("n"))
+                                .where(issued_filter).group_by(c.c.service_id, c.c.model, c.c.model_version)):
+            group(row.service_id, row.model, row.model_version)["cards_issued"] = row.n
+
+        joined = c.join(f, f.c.card_uuid == c.c.card_uuid)
+        for row in conn.execute(select(c.c.service_id, c.c.model, c.c.model_version,
+                                       func.count(distinct(c.c.card_uuid)).label("with_feedback"),
+                                       accepted.label("accepted"), overridden.label("overridden"),
+                                       func.count(distinct(case((f.c.override_comment.is_not(None), f.c.id)))).label("comments"))
+                                .select_from(joined).where(issued_filter)
+                                .group_by(c.c.service_id, c.c.model, c.c.model_version)):
+            g = group(row.service_id, row.model, row.model_version)
+            g.update(cards_with_feedback=row.with_feedback, accepted=row.accepted, overridden=row.overridden,
+                     override_comments=row.comments)
+
+        for row in conn.execute(select(c.c.service_id, c.c.model, c.c.model_version, f.c.override_system,
+                                       f.c.override_code, func.max(f.c.override_display).label("display"),
+                                       func.count(distinct(c.c.card_uuid)).label("n"))
+                                .select_from(joined)
+                                .where(and_(issued_filter, f.c.outcome == "overridden", f.c.override_code.is_not(None)))
+                                .group_by(c.c.service_id, c.c.model, c.c.model_version, f.c.override_system,
+                                          f.c.override_code)):
+            group(row.service_id, row.model, row.model_version)["override_reasons"].append(
+                {"system": row.override_system, "code": row.override_code, "display": row.display, "cards": row.n})
+
+        if since is None:  # feedback about cards we never recorded (their issue time is unknown)
+            orphan = f.outerjoin(c, f.c.card_uuid == c.c.card_uuid)
+            for row in conn.execute(select(f.c.service_id, func.count(distinct(f.c.card_uuid)).label("cards"),
+                                           func.count(distinct(case((f.c.outcome == "accepted", f.c.card_uuid)))).label("accepted"),
+                                           func.count(distinct(case((f.c.outcome == "overridden", f.c.card_uuid)))).label("overridden"))
+                                    .select_from(orphan).where(c.c.card_uuid.is_(None)).group_by(f.c.service_id)):
+                g = group(row.service_id, None, None)
+                g.update(cards_with_feedback=row.cards, accepted=row.accepted, overridden=row.overridden)
+
+    out = []
+    for g in sorted(groups.values(), key=lambda g: (g["service_id"], g["model"], g["model_version"])):
+        issued = g["cards_issued"]
+        g["acceptance_rate"] = g["accepted"] / issued if issued else None
+        g["override_rate"] = g["overridden"] / issued if issued else None
+        g["override_reasons"].sort(key=lambda r: (-r["cards"], r["code"]))
+        out.append(g)
+    return out

@@ -1,0 +1,364 @@
+"""Renal dosing at order-select and order-sign (issue #5, item 2).
+
+The logic: for each judged MedicationRequest (the selections for order-select, every order in effect
+for order-sign), find its drug in `[data.drugs]`, measure renal function the way that drug's label
+does (eGFR by CKD-EPI 2021, CrCl by Cockcroft-Gault, or a count of dose-reduction criteria), pick the
+first rule whose bounds hold, and say what to do with a one-click suggestion: `delete` the draft order,
+or `update` it to the labelled dose (the complete resource, ACT-1). No card when the ordered dose is
+already the labelled one. When renal function cannot be measured, one info card says so and offers
+a basic metabolic panel.
+
+The data (drugs, code sets, thresholds, doses, sources, summaries) is in the service file; each
+card cites its drug's source (label or guideline).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from fhir_adapters.orders import Dose, MedicationOrder, adjusted_order, medication_orders, ordered_dose
+from hooks.definitions import INDICATORS, ServiceDefinition
+
+from ..cards import Action, Source, Suggestion, stable_uuid
+from .base import BuildContext, display_value, inputs_table, order_suggestion
+from .equation_cards import (card, check_equation, check_model, check_template, equation, extension, number, predict,
+                             require_feature, shorten)
+
+PRIMARY = "equation:ckd-epi-2021"
+CRCL = "equation:cockcroft-gault-1976"
+MEASURES = {"egfr": "eGFR", "crcl": "CrCl", "criteria": "criteria"}
+MEASURE_UNITS = {"egfr": "mL/min/1.73 m²", "crcl": "mL/min", "criteria": ""}
+BOUNDS = {"ge": lambda v, b: v >= b, "gt": lambda v, b: v > b, "le": lambda v, b: v <= b, "lt": lambda v, b: v < b}
+ACTIONS = ("delete", "dose", "caution")
+INDICATIONS = ("af", "other", "any")
+FREQUENCY_WORDS = {1.0: "once daily", 2.0: "twice daily", 3.0: "three times daily", 4.0: "four times daily"}
+UNREADABLE = "dose not readable from the order"
+ADULT_AGE = 18
+
+
+# ---- the service file's [data], parsed ------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class DoseSpec:
+    mg: float
+    per_day: float
+    text: str  # the dosage instruction written into the updated order
+    max_daily_mg: float | None = None  # an ordered dose at or under this daily total is accepted as is
+
+    @property
+    def dose(self) -> Dose:
+        return Dose(self.mg, self.per_day)
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    bounds: Mapping[str, float]
+    indication: str
+    indicator: str
+    action: str
+    summary: str
+    advice: str
+    dose: str | None = None
+    when_dose_unknown: str = "card"  # "silent": no card when the ordered dose cannot be read
+    if_taking: "Rule | None" = None
+    taking_feature: str | None = None
+
+    def holds(self, value: float, af: bool) -> bool:
+        if self.indication != "any" and (self.indication == "af") != af:
+            return False
+        return all(BOUNDS[k](value, b) for k, b in self.bounds.items())
+
+
+@dataclass(frozen=True, slots=True)
+class Criterion:
+    feature: str
+    bounds: Mapping[str, float]
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class Drug:
+    key: str
+    name: str
+    code: str
+    ingredients: tuple[str, ...]
+    measure: str
+    source_label: str
+    source_url: str | None
+    form: str
+    product: str  # the product's name in an updated order's text (e.g. "dabigatran etexilate")
+    doses: Mapping[str, DoseSpec]
+    rules: tuple[Rule, ...]
+    criteria: tuple[Criterion, ...] = ()
+
+
+def dose_text(d: Dose) -> str:
+    if not d.known:
+        return UNREADABLE
+    freq = FREQUENCY_WORDS.get(round(d.per_day, 6), f"{number(d.per_day, 2)} times a day")
+    return f"{number(d.mg, 2)} mg {freq}"
+
+
+def _bounds(raw: Mapping, field: str) -> dict[str, float]:
+    out = {k: raw[k] for k in BOUNDS if k in raw}
+    if not out or not all(isinstance(v, (int, float)) for v in out.values()):
+        raise ValueError(f"{field} needs at least one numeric bound of ge, gt, le, lt")
+    return {k: float(v) for k, v in out.items()}
+
+
+def _rule(raw: Any, field: str, doses: Mapping[str, DoseSpec], features: set[str], nested: bool = False) -> Rule:
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"{field} must be a table")
+    bounds = {} if nested else _bounds(raw, field)
+    indication = raw.get("indication", "any")
+    if indication not in INDICATIONS:
+        raise ValueError(f"{field}.indication must be one of {', '.join(INDICATIONS)}")
+    if raw.get("indicator") not in INDICATORS:
+        raise ValueError(f"{field}.indicator must be one of {', '.join(INDICATORS)} (CARD-3)")
+    action = raw.get("action")
+    if action not in ACTIONS:
+        raise ValueError(f"{field}.action must be one of {', '.join(ACTIONS)}")
+    dose = raw.get("dose")
+    if action == "dose" and dose not in doses:
+        raise ValueError(f"{field}.dose must name one of the drug's doses ({', '.join(doses) or 'none declared'})")
+    if raw.get("when_dose_unknown", "card") not in ("card", "silent"):
+        raise ValueError(f"{field}.when_dose_unknown must be 'card' or 'silent'")
+    if not isinstance(raw.get("advice"), str) or not raw["advice"].strip():
+        raise ValueError(f"{field}.advice is required (what to do, and why)")
+    taking, feature = None, None
+    if "if_taking" in raw and not nested:
+        sub = raw["if_taking"]
+        feature = require_feature_name(sub.get("feature") if isinstance(sub, Mapping) else None, features, f"{field}.if_taking.feature")
+        taking = _rule({**sub, "indication": indication}, f"{field}.if_taking", doses, features, nested=True)
+    return Rule(bounds, indication, raw["indicator"], action, raw.get("summary", ""), raw["advice"], dose,
+                raw.get("when_dose_unknown", "card"), taking, feature)
+
+
+def require_feature_name(name: Any, features: set[str], field: str) -> str:
+    if not isinstance(name, str) or name not in features:
+        raise ValueError(f"{field}: '{name}' is not a declared feature")
+    return name
+
+
+def parse_drugs(service: ServiceDefinition) -> tuple[Drug, ...]:
+    raw = service.data.get("drugs")
+    if not isinstance(raw, Mapping) or not raw:
+        raise ValueError("data.drugs must declare at least one drug")
+    features = {f.name for f in service.features}
+    drugs = []
+    for key, d in raw.items():
+        where = f"data.drugs.{key}"
+        if not isinstance(d, Mapping):
+            raise ValueError(f"{where} must be a table")
+        for name in ("name", "code", "source_label"):
+            if not isinstance(d.get(name), str) or not d[name].strip():
+                raise ValueError(f"{where}.{name} is required")
+        if "|" not in d["code"]:
+            raise ValueError(f"{where}.code must be written 'system|code' (the ingredient's RxNorm code)")
+        if d.get("measure") not in MEASURES:
+            raise ValueError(f"{where}.measure must be one of {', '.join(MEASURES)}")
+        doses = {}
+        for name, spec in (d.get("doses") or {}).items():
+            if not (isinstance(spec, Mapping) and isinstance(spec.get("mg"), (int, float)) and spec["mg"] > 0
+                    and isinstance(spec.get("per_day"), (int, float)) and spec["per_day"] > 0 and isinstance(spec.get("text"), str)):
+                raise ValueError(f"{where}.doses.{name} needs mg > 0, per_day > 0 and text")
+            doses[name] = DoseSpec(float(spec["mg"]), float(spec["per_day"]), spec["text"], spec.get("max_daily_mg"))
+        criteria = []
+        for i, c in enumerate(d.get("criteria") or ()):
+            feature = require_feature_name(c.get("feature"), features, f"{where}.criteria[{i}].feature")
+            if not isinstance(c.get("label"), str):
+                raise ValueError(f"{where}.criteria[{i}].label is required")
+            criteria.append(Criterion(feature, _bounds(c, f"{where}.criteria[{i}]"), c["label"]))
+        if d["measure"] == "criteria" and not criteria:
+            raise ValueError(f"{where}: measure 'criteria' needs [[{where}.criteria]]")
+        rules = tuple(_rule(r, f"{where}.rules[{i}]", doses, features) for i, r in enumerate(d.get("rules") or ()))
+        if not rules:
+            raise ValueError(f"{where}.rules: at least one rule is required")
+        ingredients = tuple(d.get("ingredients") or (d["name"].lower(),))
+        drugs.append(Drug(key, d["name"], d["code"], ingredients, d["measure"], d["source_label"], d.get("source_url"),
+                          d.get("form", ""), d.get("product") or ingredients[0], doses, rules, tuple(criteria)))
+    return tuple(drugs)
+
+
+def _longest(drug: Drug) -> dict[str, str]:
+    """The longest text each summary placeholder can produce (CARD-2 check at start-up)."""
+    names = [drug.name] + [i.capitalize() for i in drug.ingredients]
+    doses = [dose_text(s.dose) for s in drug.doses.values()] or [""]
+    return {"drug": max(names, key=len), "value": "999.9", "dose": max(doses, key=len),
+            "ordered": max([UNREADABLE, "9999.99 mg four times daily"], key=len),
+            "met": ", ".join(c.label for c in drug.criteria) or "-", "total": str(len(drug.criteria))}
+
+
+def check(service: ServiceDefinition) -> set[str]:
+    """Start-up check of the renal-dosing service file; returns the features it reads."""
+    check_model(service, PRIMARY)
+    used = check_equation(service, "crcl_model", CRCL)
+    features = {f.name for f in service.features}
+    used.add(require_feature(service, service.data.get("indication_feature"), "data.indication_feature"))
+    order = service.data.get("bmp_order")
+    if not (isinstance(order, Mapping) and "|" in str(order.get("code", "")) and order.get("display")):
+        raise ValueError("data.bmp_order needs code = 'system|code' and a display (the test offered when renal function is unknown)")
+    for drug in parse_drugs(service):
+        longest = _longest(drug)
+        for i, r in enumerate(drug.rules):
+            check_template(r.summary, f"data.drugs.{drug.key}.rules[{i}].summary", longest)
+            if r.if_taking:
+                check_template(r.if_taking.summary, f"data.drugs.{drug.key}.rules[{i}].if_taking.summary", longest)
+                used.add(r.taking_feature)
+        used |= {c.feature for c in drug.criteria}
+    return used & features
+
+
+# ---- cards ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Measured:
+    value: float | None  # eGFR, CrCl or the number of criteria met (the lower bound when some are unknown)
+    rule: Rule | None
+    missing: tuple[str, ...] = ()  # feature names whose absence leaves the rule undecided
+    met: tuple[str, ...] = ()
+
+
+def _first_rule(drug: Drug, value: float, af: bool) -> Rule | None:
+    return next((r for r in drug.rules if r.holds(value, af)), None)
+
+
+def _measure(ctx: BuildContext, drug: Drug, egfr, crcl, af: bool) -> Measured:
+    f = ctx.features
+    if drug.measure in ("egfr", "crcl"):
+        p = egfr if drug.measure == "egfr" else crcl
+        if p is None:
+            needed = ("age", "female", "creatinine") + (("weight",) if drug.measure == "crcl" else ())
+            return Measured(None, None, tuple(n for n in needed if f[n].missing))
+        return Measured(p.score, _first_rule(drug, p.score, af))
+    met, unknown = [], []
+    for c in drug.criteria:
+        v = f[c.feature].value
+        if v is None:
+            unknown.append(c.feature)
+        elif all(BOUNDS[k](v, b) for k, b in c.bounds.items()):
+            met.append(c.label)
+    low, high = len(met), len(met) + len(unknown)
+    rule = _first_rule(drug, low, af)
+    if unknown and any(_first_rule(drug, n, af) is not rule for n in range(low, high + 1)):
+        return Measured(None, None, tuple(unknown), tuple(met))
+    return Measured(float(low), rule, (), tuple(met))
+
+
+def _drug_name(drug: Drug, order: MedicationOrder) -> str:
+    for name in drug.ingredients:
+        if order.matches((), (name,)):
+            return name.capitalize()
+    return drug.name
+
+
+def _renal_line(ctx: BuildContext, egfr, crcl) -> str:
+    f = ctx.features
+    parts = []
+    if egfr is not None:
+        parts.append(f"eGFR **{number(egfr.score)} mL/min/1.73 m²** (CKD-EPI 2021)")
+    if crcl is not None:
+        parts.append(f"CrCl **{number(crcl.score)} mL/min** (Cockcroft-Gault, actual body weight)")
+    for name in ("creatinine", "weight"):
+        if not f[name].missing:
+            parts.append(f"{f[name].label.lower()} {display_value(ctx, f[name])}" + (f" ({f[name].date})" if f[name].date else ""))
+    return "**Renal function:** " + " · ".join(parts) if parts else "**Renal function:** not measured"
+
+
+def _card_for(ctx: BuildContext, drug: Drug, order: MedicationOrder, m: Measured, rule: Rule, egfr, crcl,
+              taking_feature: str | None):
+    ordered = ordered_dose(order)
+    target = drug.doses.get(rule.dose) if rule.dose else None
+    if rule.action == "dose":
+        daily_ok = (target.max_daily_mg is not None and ordered.known and ordered.mg * ordered.per_day <= target.max_daily_mg)
+        if ordered.same_as(target.dose) or daily_ok:
+            return None  # already the labelled dose: nothing to say
+        if not ordered.known and rule.when_dose_unknown == "silent":
+            return None
+    name = _drug_name(drug, order)
+    fields = {"drug": name, "value": number(m.value) if drug.measure != "criteria" else f"{m.value:.0f}",
+              "dose": dose_text(target.dose) if target else "", "ordered": dose_text(ordered),
+              "met": ", ".join(m.met) or "none", "total": str(len(drug.criteria))}
+    summary = rule.summary.format(**fields)
+    lines = [f"**Ordered:** {order.text} — {dose_text(ordered)} (`{order.reference}`, status {order.status or 'unknown'})",
+             "", _renal_line(ctx, egfr, crcl)]
+    if drug.measure == "criteria":
+        lines.append(f"**Dose-reduction criteria met:** {', '.join(m.met) or 'none'} ({m.value:.0f} of {len(drug.criteria)}).")
+    if taking_feature:
+        lines.append(f"**Already taking {name.lower()}** ({ctx.features[taking_feature].date or 'active order'}).")
+    lines += ["", rule.advice, "", f"*Source:* {drug.source_label}."]
+    names = ["age", "female", "creatinine"] + (["weight"] if drug.measure != "egfr" else [])
+    names += [c.feature for c in drug.criteria if c.feature not in names]
+    lines += ["", inputs_table(ctx, names),
+              "", "*Thresholds are compared with the unrounded eGFR/CrCl; creatinine in µmol/L is divided by 88.42.*"]
+    suggestions = []
+    if rule.action == "delete":
+        action = Action("delete", f"Remove the draft order {order.reference} ({order.text})", resource_id=order.reference)
+        suggestions.append(Suggestion(f"Remove the {name.lower()} order", _uuid(ctx, order, "delete"), (action,), True))
+    elif rule.action == "dose" and target:
+        resource = adjusted_order(order, mg=target.mg, per_day=target.per_day, text=target.text, ingredient=drug.ingredients[0],
+                                  ingredient_code=drug.code, form=drug.form, product=drug.product)
+        action = Action("update", f"Change {order.reference} to {target.text}", resource=resource)
+        suggestions.append(Suggestion(f"Change to {dose_text(target.dose)}", _uuid(ctx, order, "update"), (action,), True))
+    used = set(names) | {ctx.service.data["indication_feature"]} | ({taking_feature} if taking_feature else set())
+    return card(ctx, f"{order.reference}/{drug.key}/{rule.action}", summary, rule.indicator, "\n".join(lines),
+                source=Source(drug.source_label, drug.source_url), suggestions=suggestions,
+                extension=extension(ctx, used, crcl))
+
+
+def _uuid(ctx: BuildContext, order: MedicationOrder, kind: str) -> str:
+    return stable_uuid(ctx.request.hook_instance, ctx.service.id, "suggestion", order.reference, kind)
+
+
+def _unknown_card(ctx: BuildContext, pending: list[tuple[str, tuple[str, ...]]], egfr, crcl):
+    f = ctx.features
+    order = ("creatinine", "weight", "age", "female")
+    missing = sorted({n for _, names in pending for n in names}, key=lambda n: order.index(n) if n in order else len(order))
+    drugs = sorted({d for d, _ in pending})
+    what = "renal function" if "creatinine" in missing else "CrCl / dose criteria"
+    summary = shorten(f"Renal function unknown: {', '.join(f[n].label.lower() for n in missing)} missing — needed to dose {', '.join(drugs)}")
+    lines = [f"The {what} needed to check the dose of **{', '.join(drugs)}** could not be determined; no value is assumed:", ""]
+    lines += [f"- {f[n].label}: {f[n].note or 'missing'}" for n in missing]
+    for key, reason in ctx.unavailable.items():
+        lines.append(f"- data '{key}' unavailable: {reason}")
+    if egfr is not None or crcl is not None:
+        lines += ["", _renal_line(ctx, egfr, crcl)]
+    suggestions = []
+    if "creatinine" in missing:
+        o = ctx.service.data["bmp_order"]
+        suggestions.append(order_suggestion(ctx, "order-bmp", f"Order {o['display']}", o["code"], o["display"],
+                                            category="http://snomed.info/sct|108252007"))
+    return card(ctx, "renal-function-unknown", summary, "info", "\n".join(lines), suggestions=suggestions,
+                selection_behavior="any", extension=extension(ctx, ["age", "female", "creatinine", "weight"], crcl))
+
+
+def build(ctx: BuildContext) -> list:
+    judged = [o for o in medication_orders(ctx.request.context) if o.selected]  # HOOK-OSEL-4: selections only
+    if not judged:
+        return []
+    drugs = parse_drugs(ctx.service)
+    matched = [(o, d) for o in judged for d in drugs if o.matches((d.code,), d.ingredients)]
+    if not matched:
+        return []
+    f = ctx.features
+    if f["age"].value is not None and f["age"].value < ADULT_AGE:
+        return []  # adult equations and adult label doses only
+    egfr = ctx.prediction
+    crcl = predict(equation(ctx.service.data["crcl_model"]), f)
+    af = (f[ctx.service.data["indication_feature"]].value or 0) >= 0.5
+    cards, pending = [], []
+    for order, drug in matched:
+        m = _measure(ctx, drug, egfr, crcl, af)
+        if m.rule is None:
+            if m.value is None:
+                pending.append((_drug_name(drug, order).lower(), m.missing))
+            continue
+        rule, taking = m.rule, None
+        if rule.if_taking and (f[rule.taking_feature].value or 0) >= 0.5:
+            rule, taking = rule.if_taking, rule.taking_feature
+        c = _card_for(ctx, drug, order, m, rule, egfr, crcl, taking)
+        if c is not None:
+            cards.append(c)
+    if pending:
+        cards.append(_unknown_card(ctx, pending, egfr, crcl))
+    return cards

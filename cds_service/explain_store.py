@@ -1,0 +1,83 @@
+"""What an explanation page shows, kept per (service id, hookInstance) for `ui_explain_ttl_s` (issue #7).
+
+The record is built from the call's `BuildContext` right after the call: the score and its
+contributions, each input with value, unit, date and note, what was missing or unavailable, and
+the model's facts. It holds NO name, identifier or resource reference (the evidence references of
+features are dropped), so the table is not a copy of the chart. It lives in the service database,
+so every worker can serve the page, and old rows are purged whenever a new one is written.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.engine import Engine
+
+from . import db
+
+log = logging.getLogger("cds_service.explain")
+
+
+def from_context(ctx, cards: list[dict]) -> dict[str, Any]:
+    """A JSON-ready record of one invocation (`ctx` is the pipeline's BuildContext)."""
+    from .builders.base import display_value
+
+    service, model, p = ctx.service, ctx.model, ctx.prediction
+    kinds = {d.name: d.kind for d in service.features}
+    features = []
+    for f in ctx.features.features:
+        features.append({"name": f.name, "label": f.label, "kind": kinds.get(f.name), "value": f.value, "unit": f.unit,
+                         "display": display_value(ctx, f), "date": f.date, "note": f.note, "imputed": f.imputed,
+                         "missing": f.missing})
+    record: dict[str, Any] = {
+        "service": {"id": service.id, "title": service.title, "hook": service.hook, "description": service.description,
+                    "model_ref": service.model_ref,
+                    "population": [c.label for c in service.population]},
+        "hook_instance": ctx.request.hook_instance,
+        "as_of": ctx.features.as_of.isoformat(),
+        "features": features,
+        "model_inputs": list(model.info.feature_names) if model is not None else [],
+        "required": list(model.info.required) if model is not None else [],
+        "unavailable": dict(ctx.unavailable),
+        "cards": [{"summary": c.get("summary"), "indicator": c.get("indicator")} for c in cards],
+        "model": None,
+        "prediction": None,
+    }
+    if model is not None:
+        i = model.info
+        record["model"] = {"id": i.id, "version": i.version, "title": i.title, "population": i.population,
+                           "outcome": i.outcome, "citation": i.citation}
+    if p is not None:
+        details = {k: v for k, v in p.details.items() if isinstance(v, (str, int, float, bool)) or k == "reference"}
+        record["prediction"] = {"model": p.model, "version": p.version, "score": p.score,
+                                "linear_predictor": p.linear_predictor, "baseline": p.baseline,
+                                "contributions": dict(p.contributions), "details": details}
+    return record
+
+
+def save(engine: Engine, record: dict[str, Any], ttl_s: int, now: float | None = None) -> None:
+    """Store (or replace, for a repeated hookInstance) the record and purge expired ones."""
+    now = time.time() if now is None else now
+    key = {"service_id": record["service"]["id"], "hook_instance": record["hook_instance"]}
+    with engine.begin() as conn:
+        conn.execute(delete(db.explanations).where(db.explanations.c.created_at < now - ttl_s))
+        conn.execute(delete(db.explanations).where(db.explanations.c.service_id == key["service_id"],
+                                                   db.explanations.c.hook_instance == key["hook_instance"]))
+        conn.execute(db.explanations.insert().values(**key, created_at=now, payload=json.dumps(record)))
+
+
+def load(engine: Engine, service_id: str, hook_instance: str, ttl_s: int, now: float | None = None) -> dict | None:
+    """The record, or None when there is none or it is older than `ttl_s`."""
+    now = time.time() if now is None else now
+    t = db.explanations
+    with engine.connect() as conn:
+        row = conn.execute(select(t.c.payload, t.c.created_at).where(
+            t.c.service_id == service_id, t.c.hook_instance == hook_instance)).first()
+    if row is None or row.created_at < now - ttl_s:
+        return None
+    record = json.loads(row.payload)
+    record["created_at"] = row.created_at
+    return record

@@ -1,0 +1,37 @@
+"""Pages for people (issue #7): the EHR simulator, the explanation page of a card, feedback analytics.
+
+`init_ui(app)` registers the "ui" blueprint. Its `ui.explain` view is what makes `api.call_service`
+put an explanation link on ML/equation cards; an after-request hook records what that page shows
+(see `explain_store`). The simulator is served only when `ui_simulator` is on (demo configuration).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask
+
+
+@dataclass
+class UiState:
+    """Per-app state of the pages, kept in `app.extensions["cds_ui"]`."""
+
+    patients: Any | None = None  # DemoPatients, loaded when the simulator is on
+    signer: Any | None = None  # DemoSigner
+
+
+def init_ui(app: Flask) -> None:
+    from ..runtime import Runtime
+    from . import analytics_views, explain_views, simulator_views  # noqa: F401  (routes)
+    from .blueprint import bp
+
+    runtime: Runtime = app.extensions["cds"]
+    state = UiState()
+    if runtime.settings.ui_simulator:
+        from .patients import DemoPatients
+        from .signing import DemoSigner
+
+        state.patients = DemoPatients()
+        state.signer = DemoSigner()
+    app.extensions["cds_ui"] = state
+    app.register_blueprint(bp)

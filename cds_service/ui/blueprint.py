@@ -1,0 +1,58 @@
+"""The "ui" blueprint and what its views share."""
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, current_app, g, request
+
+from ..runtime import get_runtime
+
+log = logging.getLogger("cds_service.ui")
+
+bp = Blueprint("ui", __name__, template_folder="templates", static_folder="static", static_url_path="/ui-static")
+
+
+def base_url() -> str:
+    """This service's public base URL (the JWT `aud` and card links use it, SEC-5)."""
+    rt = get_runtime()
+    return (rt.settings.public_base_url or request.host_url).rstrip("/")
+
+
+def ui_state():
+    return current_app.extensions["cds_ui"]
+
+
+@bp.after_app_request
+def _record_explanation(response):
+    """After a successful service call, keep what its explanation page shows (no names, no ids)."""
+    ctx = g.get("build_context")
+    if ctx is None or response.status_code != 200:
+        return response
+    if ctx.model is None and not ctx.features.features:
+        return response
+    try:
+        from .. import explain_store
+
+        body = response.get_json(silent=True) or {}
+        cards = body.get("cards", []) if isinstance(body, dict) else []
+        rt = get_runtime()
+        explain_store.save(rt.engine, explain_store.from_context(ctx, cards), rt.settings.ui_explain_ttl_s)
+    except Exception:  # the page is a convenience: never fail the CDS call because of it
+        log.exception("could not record the explanation", extra={"event": "explain_store_failed"})
+    return response
+
+
+@bp.app_context_processor
+def _template_globals():
+    return {"config_simulator": get_runtime().settings.ui_simulator}
+
+
+@bp.app_template_filter("http_url")
+def _http_url(value):
+    """Only http(s) URLs become links (LINK-1); anything else (javascript:, data:) is dropped."""
+    return value if isinstance(value, str) and value.startswith(("https://", "http://")) else None
+
+
+@bp.app_template_filter("pct")
+def _pct(value):
+    return "–" if value is None else f"{100 * value:.1f}%"

@@ -1,0 +1,132 @@
+"""The simulator's bundled synthetic patients (cds_service/demo/patients, made by scripts/make_demo_patients.py).
+
+The files are dated around a fixed reference date; on loading, every date is shifted by whole days
+so that the reference date becomes yesterday. Ages stay the same and lookback windows ("a lipid
+panel in the last 5 years") keep matching however old the release is.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+PATIENTS_DIR = Path(__file__).resolve().parent.parent / "demo" / "patients"
+_DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})(T.*)?$")
+
+# What the patient list shows: LOINC code → (short label, unit shown).
+KEY_LABS = (
+    ("2093-3", "Total chol.", "mg/dL"),
+    ("2085-9", "HDL", "mg/dL"),
+    ("8480-6", "SBP", "mm Hg"),
+    ("98979-8", "eGFR", "mL/min/1.73m²"),
+    ("2160-0", "Creatinine", "mg/dL"),
+    ("4548-4", "HbA1c", "%"),
+    ("39156-5", "BMI", "kg/m²"),
+)
+
+
+@dataclass(frozen=True)
+class PatientSummary:
+    id: str
+    name: str
+    gender: str
+    age: int | None
+    birth_date: str | None
+    labs: tuple[tuple[str, str, str], ...]  # (label, value, date)
+    smoking: str | None
+    conditions: tuple[tuple[str, str], ...]  # (display, code)
+    medications: tuple[str, ...]
+    encounters: tuple[tuple[str, str, str], ...]  # (id, class, status)
+    scenario: str
+
+
+class DemoPatients:
+    """Loaded once per app; `resources(id)` returns a private copy the caller may change."""
+
+    def __init__(self, directory: Path = PATIENTS_DIR, today: date | None = None):
+        index = json.loads((directory / "index.json").read_text(encoding="utf-8"))
+        reference = date.fromisoformat(index["reference_date"])
+        today = today or datetime.now(timezone.utc).date()
+        self.shift = (today - timedelta(days=1)) - reference
+        self.generator = f"{index['generator']}, seed {index['seed']}"
+        self._resources: dict[str, list[dict]] = {}
+        self._scenario: dict[str, str] = {}
+        for item in index["patients"]:
+            bundle = json.loads((directory / item["file"]).read_text(encoding="utf-8"))
+            self._resources[item["id"]] = [_shift_dates(e["resource"], self.shift) for e in bundle["entry"]]
+            self._scenario[item["id"]] = item.get("scenario", "")
+        self.summaries = tuple(summarize(self._resources[pid], self._scenario[pid], today) for pid in self._resources)
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return tuple(self._resources)
+
+    def __contains__(self, pid: str) -> bool:
+        return pid in self._resources
+
+    def resources(self, pid: str) -> list[dict]:
+        return copy.deepcopy(self._resources[pid])
+
+    def summary(self, pid: str) -> PatientSummary:
+        return next(s for s in self.summaries if s.id == pid)
+
+
+def _shift_dates(value: Any, shift: timedelta) -> Any:
+    if isinstance(value, dict):
+        return {k: _shift_dates(v, shift) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shift_dates(v, shift) for v in value]
+    if isinstance(value, str):
+        m = _DATE.match(value)
+        if m:
+            try:
+                day = date.fromisoformat(m.group(1)) + shift
+            except ValueError:
+                return value
+            return day.isoformat() + (m.group(2) or "")
+    return value
+
+
+def _code(concept: dict | None) -> tuple[str, str]:
+    coding = ((concept or {}).get("coding") or [{}])[0]
+    return coding.get("code", ""), (concept or {}).get("text") or coding.get("display", "")
+
+
+def _fmt(q: dict) -> str:
+    v = q.get("value")
+    return "" if v is None else (f"{v:g}" if isinstance(v, (int, float)) else str(v))
+
+
+def summarize(resources: list[dict], scenario: str, today: date) -> PatientSummary:
+    patient = next(r for r in resources if r["resourceType"] == "Patient")
+    name = patient.get("name", [{}])[0]
+    full = " ".join(name.get("given", []) + [name.get("family", "")]).strip()
+    age = None
+    if patient.get("birthDate"):
+        born = date.fromisoformat(patient["birthDate"])
+        age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+    latest: dict[str, tuple[str, str]] = {}
+    smoking = None
+    for obs in sorted((r for r in resources if r["resourceType"] == "Observation"),
+                      key=lambda r: r.get("effectiveDateTime", "")):
+        code, _ = _code(obs.get("code"))
+        when = obs.get("effectiveDateTime", "")[:10]
+        if "valueQuantity" in obs:
+            latest[code] = (_fmt(obs["valueQuantity"]), when)
+        for comp in obs.get("component", []):
+            if "valueQuantity" in comp:
+                latest[_code(comp.get("code"))[0]] = (_fmt(comp["valueQuantity"]), when)
+        if code == "72166-2":
+            smoking = _code(obs.get("valueCodeableConcept"))[1]
+    labs = tuple((label, f"{latest[code][0]} {unit}", latest[code][1]) for code, label, unit in KEY_LABS if code in latest)
+    conditions = tuple((_code(c.get("code"))[1], _code(c.get("code"))[0]) for c in resources if c["resourceType"] == "Condition")
+    meds = tuple(_code(m.get("medicationCodeableConcept"))[1] for m in resources
+                 if m["resourceType"] == "MedicationRequest" and m.get("status") == "active")
+    encounters = tuple((e["id"], e.get("class", {}).get("code", ""), e.get("status", "")) for e in resources
+                       if e["resourceType"] == "Encounter")
+    return PatientSummary(patient["id"], full or patient["id"], patient.get("gender", "unknown"), age,
+                          patient.get("birthDate"), labs, smoking, conditions, meds, encounters, scenario)

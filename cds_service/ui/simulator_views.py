@@ -1,0 +1,131 @@
+"""The EHR simulator: pick a synthetic patient, fire a hook, see the cards as an EHR shows them.
+
+The browser does what an EHR's CDS client does. It asks this backend for the signed requests
+(`/simulator/api/calls`: context, prefetch, and an ES384 JWT per service), sends each one to the
+service's real endpoint with `Authorization: Bearer …`, has the cards rendered
+(`/simulator/api/cards`), and sends real feedback (FEEDBACK-2) with a token from `/simulator/api/token`.
+"""
+from __future__ import annotations
+
+import json
+import re
+
+from flask import Response, abort, redirect, render_template, request, url_for
+
+from hooks.catalog import HOOKS
+
+from ..errors import InvalidRequest
+from ..runtime import get_runtime
+from . import safe_markdown
+from .blueprint import base_url, bp, ui_state
+from .hook_calls import DRAFT_ORDERS, build_call, build_context, now_utc
+
+_FEEDBACK_PATH = re.compile(r"^/cds-services/([a-z0-9][a-z0-9\-]{1,62})/feedback$")
+# What each hook's button does, in words an integrator recognises.
+HOOK_HELP = {
+    "patient-view": "open the patient's chart",
+    "order-select": "select the picked draft orders",
+    "order-sign": "sign the picked draft orders",
+    "appointment-book": "book a follow-up visit in 14 days",
+    "encounter-start": "start the patient's current encounter",
+    "encounter-discharge": "discharge the patient from the current encounter",
+}
+
+
+def _simulator_on() -> None:
+    if not get_runtime().settings.ui_simulator:
+        abort(404)
+
+
+def _json(body, status: int = 200) -> Response:
+    return Response(json.dumps(body), status=status, mimetype="application/json")
+
+
+def _body() -> dict:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise InvalidRequest("The body must be a JSON object.", expression="$")
+    return body
+
+
+def _hooks() -> list[tuple[str, list]]:
+    """The hooks loaded services answer, in the catalog's order, each with its services."""
+    services = get_runtime().all_services()
+    return [(h, [b for b in services if b.definition.hook == h]) for h in HOOKS
+            if any(b.definition.hook == h for b in services)]
+
+
+@bp.get("/")
+def home():
+    if get_runtime().settings.ui_simulator:
+        return redirect(url_for("ui.simulator"))
+    return redirect(url_for("ui.analytics"))
+
+
+@bp.get("/simulator")
+def simulator():
+    _simulator_on()
+    state, hooks = ui_state(), _hooks()
+    has_orders = any(h in ("order-select", "order-sign") for h, _ in hooks)
+    return render_template("simulator.html", patients=state.patients, hooks=hooks, hook_help=HOOK_HELP,
+                           drafts=DRAFT_ORDERS, has_orders=has_orders, generator=state.patients.generator)
+
+
+@bp.get("/simulator/.well-known/jwks.json")
+def simulator_jwks():
+    """The simulator's public JWK Set (the `jku` of its tokens, SEC-7)."""
+    _simulator_on()
+    return _json(ui_state().signer.jwks)
+
+
+@bp.post("/simulator/api/calls")
+def simulator_calls():
+    """The signed requests for one hook: one per loaded service that answers it."""
+    _simulator_on()
+    state, body = ui_state(), _body()
+    pid, hook = body.get("patient"), body.get("hook")
+    if not isinstance(pid, str) or pid not in state.patients:
+        raise InvalidRequest("Unknown patient.", expression="patient")
+    bound = [b for h, group in _hooks() if h == hook for b in group]
+    if not bound:
+        raise InvalidRequest(f"No loaded service answers '{hook}'.", expression="hook")
+    drafts = [d for d in body.get("drafts", []) if isinstance(d, str)]
+    selected = [d for d in body.get("selected", []) if isinstance(d, str)]
+    resources = state.patients.resources(pid)
+    context = build_context(hook, resources, drafts, selected, now_utc())
+    base = base_url()
+    calls = []
+    for b in bound:
+        call = build_call(b, resources, context)
+        path = f"/cds-services/{b.definition.id}"
+        # `url` is relative to the page, so the simulator also works behind a path prefix.
+        calls.append({"service_id": call.service_id, "title": call.title, "hook": call.hook, "url": path.lstrip("/"),
+                      "aud": base + path, "token": state.signer.sign(base + path, base), "request": call.body,
+                      "notes": call.notes})
+    return _json({"calls": calls})
+
+
+@bp.post("/simulator/api/token")
+def simulator_token():
+    """A token for the feedback endpoint of one of our services (and nothing else)."""
+    _simulator_on()
+    path = _body().get("path")
+    m = _FEEDBACK_PATH.match(path) if isinstance(path, str) else None
+    if not m or m.group(1) not in get_runtime().services:
+        raise InvalidRequest("path must be /cds-services/<id>/feedback of a loaded service.", expression="path")
+    base = base_url()
+    return _json({"aud": base + path, "token": ui_state().signer.sign(base + path, base)})
+
+
+@bp.post("/simulator/api/cards")
+def simulator_cards():
+    """The service's response rendered as an EHR shows it (markdown made safe on the server)."""
+    _simulator_on()
+    body = _body()
+    response = body.get("response")
+    if not isinstance(response, dict) or not isinstance(response.get("cards"), list):
+        raise InvalidRequest("response must be a CDS Hooks response with a cards array.", expression="response")
+    cards = [c for c in response["cards"] if isinstance(c, dict)]
+    html = render_template("_cards.html", cards=cards, service_id=str(body.get("service_id", "")),
+                           markdown=safe_markdown.render)
+    return _json({"html": html, "count": len(cards)})

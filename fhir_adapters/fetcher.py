@@ -1,0 +1,106 @@
+"""The `Fetcher` of `cds_service/prefetch.py` over HTTP: missing prefetch keys fetched in parallel.
+
+One `HttpFetcher` serves one invocation. `fetch_all` runs every rendered query at once on a small
+thread pool (the wall time is about one round trip, not the sum) and never waits past the
+invocation's deadline: a query still running then is reported as failed, and the key's `on_error`
+policy decides (PREFETCH-4/5). Errors are short PHI-free strings; the token is never in them.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Mapping
+
+from .client import FhirClient
+from .errors import FhirError
+
+# Thread start-up and bookkeeping after the client's own deadline-capped timeouts have fired.
+_GRACE_S = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    resources: tuple[dict, ...] = ()
+    error: str | None = None  # None on success; why the key's data could not be (fully) read otherwise
+
+
+class HttpFetcher:
+    """Implements `cds_service.prefetch.Fetcher` with a `FhirClient` bound to the request."""
+
+    def __init__(self, client: FhirClient, *, deadline: float | None = None, max_workers: int = 6):
+        self.client = client
+        self.deadline = deadline
+        self.max_workers = max(1, int(max_workers))
+        self.seconds = 0.0  # wall time spent fetching (for the call log)
+        self._lock = threading.Lock()
+
+    @property
+    def calls(self) -> int:
+        return self.client.calls
+
+    def close(self) -> None:
+        self.client.close()
+
+    def fetch_all(self, queries: Mapping[str, str]) -> dict[str, FetchResult]:
+        """Run each rendered relative query; one result per key, in the order given."""
+        if not queries:
+            return {}
+        started = time.perf_counter()
+        try:
+            if self._left() is not None and self._left() <= 0:
+                return {k: FetchResult(error="the invocation's deadline ran out before the query was sent") for k in queries}
+            if len(queries) == 1:  # no thread for a single query
+                key, query = next(iter(queries.items()))
+                return {key: self._one(query)}
+            return self._parallel(queries)
+        finally:
+            self._add_time(time.perf_counter() - started)
+
+    def complete_pages(self, bundle: Mapping) -> tuple[list[dict], str | None]:
+        """Follow a prefetched Bundle's `next` links (PREFETCH-7): (more resources, error or None)."""
+        started = time.perf_counter()
+        try:
+            more, incomplete = self.client.complete(dict(bundle))
+            return more, incomplete
+        except FhirError as exc:
+            return [], str(exc)
+        finally:
+            self._add_time(time.perf_counter() - started)
+
+    # ---- internals ----------------------------------------------------------------------------
+
+    def _parallel(self, queries: Mapping[str, str]) -> dict[str, FetchResult]:
+        pool = ThreadPoolExecutor(max_workers=min(self.max_workers, len(queries)), thread_name_prefix="fhir-fetch")
+        try:
+            futures = {key: pool.submit(self._one, query) for key, query in queries.items()}
+            left = self._left()
+            wait(futures.values(), timeout=None if left is None else max(0.0, left) + _GRACE_S)
+        finally:
+            # Queries still queued are dropped; running ones end by their deadline-capped timeouts.
+            pool.shutdown(wait=False, cancel_futures=True)
+        out = {}
+        for key, future in futures.items():
+            if future.done() and not future.cancelled():
+                out[key] = future.result()  # _one returns FhirErrors as results; anything else is a bug → 500
+            else:
+                out[key] = FetchResult(error="the invocation's deadline ran out before the FHIR server answered")
+        return out
+
+    def _one(self, query: str) -> FetchResult:
+        try:
+            result = self.client.fetch(query)
+        except FhirError as exc:
+            return FetchResult(error=str(exc))
+        if result.incomplete:
+            # Part of the data is not data: a count, a mean or a "latest" could be wrong (PREFETCH-7).
+            return FetchResult(error=result.incomplete)
+        return FetchResult(result.resources)
+
+    def _left(self) -> float | None:
+        return None if self.deadline is None else self.deadline - time.monotonic()
+
+    def _add_time(self, seconds: float) -> None:
+        with self._lock:
+            self.seconds += seconds

@@ -1,0 +1,240 @@
+"""Read the orders of an order-select / order-sign context, and write an adjusted draft order.
+
+- `draftOrders` is a Bundle of request resources (HOOK-OSEL-5, HOOK-OSIGN-4); the Library CI examples
+  add `"type": "collection"`, the 1.0.1 examples have none: both are read the same way.
+- A MedicationRequest names its drug in `medicationCodeableConcept`, or through `medicationReference`
+  to a contained Medication (`#id`) or to a Medication elsewhere in the Bundle (or fetched).
+- order-select judges only the `selections` (HOOK-OSEL-4); the other draft orders of the session still
+  count as co-medication. order-sign judges every order, whatever its status: a re-signed order may be
+  `active` (HOOK-OSIGN-4); only `entered-in-error` and `cancelled` orders are not being put into effect.
+- `appointments` is a Bundle, or a bare array in the 1.0.1 examples (HOOK-AB-4): `context_resources` reads both.
+
+Pure functions over plain dicts: no I/O.
+"""
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Sequence
+
+from . import resources as R
+from .features import matches_codes, mentions
+
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+UCUM = "http://unitsofmeasure.org"
+NOT_IN_EFFECT = {"entered-in-error", "cancelled"}
+
+
+def context_resources(value: Any) -> list[dict]:
+    """Resources of a context field holding a Bundle (its entries) or a bare array of resources."""
+    if isinstance(value, Mapping) and value.get("resourceType") == "Bundle":
+        items = [e.get("resource") for e in value.get("entry") or () if isinstance(e, Mapping)]
+    elif isinstance(value, list):
+        items = value
+    else:
+        return []
+    return [r for r in items if isinstance(r, dict) and isinstance(r.get("resourceType"), str)]
+
+
+def _full_urls(value: Any) -> dict[str, dict]:
+    out = {}
+    if isinstance(value, Mapping):
+        for e in value.get("entry") or ():
+            if isinstance(e, Mapping) and isinstance(e.get("fullUrl"), str) and isinstance(e.get("resource"), dict):
+                out[e["fullUrl"]] = e["resource"]
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class MedicationOrder:
+    """One MedicationRequest of the ordering session, with its drug resolved."""
+
+    resource: Mapping[str, Any]
+    concept: Mapping[str, Any] | None
+    selected: bool  # judged by this hook (a selection for order-select; every order for order-sign)
+
+    @property
+    def id(self) -> str:
+        return str(self.resource.get("id", ""))
+
+    @property
+    def reference(self) -> str:
+        return f"MedicationRequest/{self.id}"
+
+    @property
+    def status(self) -> str:
+        return str(self.resource.get("status", ""))
+
+    @property
+    def text(self) -> str:
+        """What the clinician ordered, as text (the concept's text or first display)."""
+        if not self.concept:
+            return "medication"
+        return (self.concept.get("text") or next((d for _, _, d in R.codings(self.concept) if d), "")
+                or next((f"RxNorm {c}" for _, c, _ in R.codings(self.concept)), "medication"))
+
+    def matches(self, codes: Iterable[str] = (), ingredients: Iterable[str] = ()) -> bool:
+        """True when the drug's code is in `codes` ("system|code") or its text names an ingredient.
+
+        Orders usually carry a clinical-drug (SCD) code, not the ingredient's RxCUI: the name is matched too.
+        """
+        return bool(self.concept) and (matches_codes(self.concept, codes) or mentions(self.concept, ingredients))
+
+
+def medication_concept(order: Mapping, pool: Sequence[dict] = (), full_urls: Mapping[str, dict] | None = None) -> dict | None:
+    """The drug of a MedicationRequest: inline, a contained Medication, or a referenced one in `pool`."""
+    if isinstance(order.get("medicationCodeableConcept"), dict):
+        return order["medicationCodeableConcept"]
+    ref = (order.get("medicationReference") or {}).get("reference")
+    if not isinstance(ref, str):
+        return None
+    med = None
+    if ref.startswith("#"):
+        med = next((m for m in order.get("contained") or () if isinstance(m, dict) and m.get("id") == ref[1:]), None)
+    elif full_urls and ref in full_urls:
+        med = full_urls[ref]
+    else:
+        rid = ref.rstrip("/").rpartition("/")[2]
+        med = next((m for m in pool if m.get("resourceType") == "Medication" and m.get("id") == rid), None)
+    code = med.get("code") if isinstance(med, dict) and med.get("resourceType") == "Medication" else None
+    return code if isinstance(code, dict) else None
+
+
+def medication_orders(context: Mapping[str, Any], extra_resources: Sequence[dict] = ()) -> list[MedicationOrder]:
+    """Every MedicationRequest of `draftOrders` that is being put into effect, with `selected` set.
+
+    With `selections` in the context (order-select) only those are selected; otherwise all are.
+    """
+    bundle = context.get("draftOrders")
+    items = context_resources(bundle)
+    urls = _full_urls(bundle)
+    pool = list(items) + list(extra_resources)
+    selections = context.get("selections")
+    wanted = set(selections) if isinstance(selections, list) else None
+    by_url = {id(r): u for u, r in urls.items()}
+    out = []
+    for r in items:
+        if r.get("resourceType") != "MedicationRequest" or r.get("status") in NOT_IN_EFFECT:
+            continue
+        ref = f"MedicationRequest/{r.get('id', '')}"
+        url = by_url.get(id(r), "")
+        selected = wanted is None or ref in wanted or (url and (url in wanted or any(url.endswith("/" + s) for s in wanted)))
+        out.append(MedicationOrder(r, medication_concept(r, pool, urls), bool(selected)))
+    return out
+
+
+# ---- doses ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Dose:
+    """A dose as a label states it: milligrams per administration and administrations per day."""
+
+    mg: float | None
+    per_day: float | None
+
+    @property
+    def known(self) -> bool:
+        return self.mg is not None and self.per_day is not None
+
+    def same_as(self, other: "Dose") -> bool:
+        return self.known and other.known and abs(self.mg - other.mg) < 1e-6 and abs(self.per_day - other.per_day) < 1e-6
+
+
+_STRENGTH = re.compile(r"(\d+(?:\.\d+)?)\s*MG\b(?!\s*/)", re.IGNORECASE)
+_UNIT_FORMS = {"{tbl}", "tbl", "tab", "tabs", "tablet", "tablets", "{tablet}", "cap", "caps", "capsule", "capsules",
+               "{capsule}", "{cap}"}
+_TIMING_CODES = {"QD": 1.0, "BID": 2.0, "TID": 3.0, "QID": 4.0, "AM": 1.0, "PM": 1.0, "QOD": 0.5, "Q12H": 2.0, "Q8H": 3.0,
+                 "Q6H": 4.0, "Q24H": 1.0}
+_TEXT_FREQUENCIES = (
+    (re.compile(r"\b(twice (a |per )?da(il)?y|b\.?i\.?d\.?|every 12 ?h(ours?)?|q12h)\b", re.I), 2.0),
+    (re.compile(r"\b(three times (a |per )?da(il)?y|t\.?i\.?d\.?|every 8 ?h(ours?)?|q8h)\b", re.I), 3.0),
+    (re.compile(r"\b(four times (a |per )?da(il)?y|q\.?i\.?d\.?|every 6 ?h(ours?)?|q6h)\b", re.I), 4.0),
+    (re.compile(r"\b(once (a |per )?da(il)?y|daily|q\.?d\.?|every 24 ?h(ours?)?|q24h|nightly|at bedtime|every (morning|evening))\b", re.I), 1.0),
+)
+
+
+def strength_mg(concept: Mapping | None) -> float | None:
+    """The single strength in mg named by a product's text (e.g. 'apixaban 5 MG Oral Tablet' → 5)."""
+    found = {float(m) for m in _STRENGTH.findall(R.concept_text(concept))} if concept else set()
+    return found.pop() if len(found) == 1 else None
+
+
+def _per_day(dosage: Mapping) -> float | None:
+    timing = dosage.get("timing") if isinstance(dosage.get("timing"), Mapping) else {}
+    repeat = timing.get("repeat") if isinstance(timing.get("repeat"), Mapping) else {}
+    if repeat.get("period") or repeat.get("frequency"):
+        freq = float(repeat.get("frequency") or 1)
+        period = float(repeat.get("period") or 1)
+        days = {"d": 1.0, "h": 1 / 24, "wk": 7.0, "min": 1 / 1440}.get(repeat.get("periodUnit", "d"))
+        if days and period > 0:
+            return freq / (period * days)
+    for _, code, _ in R.codings(timing.get("code")):
+        if code.upper() in _TIMING_CODES:
+            return _TIMING_CODES[code.upper()]
+    text = str(dosage.get("text") or "")
+    for pattern, per_day in _TEXT_FREQUENCIES:
+        if pattern.search(text):
+            return per_day
+    return None
+
+
+def _mg(dosage: Mapping, concept: Mapping | None) -> float | None:
+    rates = dosage.get("doseAndRate") or ()
+    quantity = next((d.get("doseQuantity") for d in rates if isinstance(d, Mapping) and isinstance(d.get("doseQuantity"), Mapping)),
+                    None)
+    quantity = quantity or (dosage.get("doseQuantity") if isinstance(dosage.get("doseQuantity"), Mapping) else None)  # STU3 shape
+    if quantity and isinstance(quantity.get("value"), (int, float)):
+        unit = str(quantity.get("code") or quantity.get("unit") or "").strip()
+        if unit.lower() == "mg":
+            return float(quantity["value"])
+        if unit.lower() == "g":
+            return float(quantity["value"]) * 1000
+        if unit.lower() in _UNIT_FORMS:
+            s = strength_mg(concept)
+            return float(quantity["value"]) * s if s is not None else None
+        return None
+    match = re.search(r"(\d+(?:\.\d+)?)\s*mg\b", str(dosage.get("text") or ""), re.I)
+    return float(match.group(1)) if match else None
+
+
+def ordered_dose(order: MedicationOrder) -> Dose:
+    """The dose of the first dosage instruction, from structured fields first, then its text."""
+    dosages = [d for d in order.resource.get("dosageInstruction") or () if isinstance(d, Mapping)]
+    if not dosages:
+        return Dose(None, None)
+    return Dose(_mg(dosages[0], order.concept), _per_day(dosages[0]))
+
+
+def _number(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else value
+
+
+def adjusted_order(order: MedicationOrder, *, mg: float, per_day: float, text: str, ingredient: str,
+                   ingredient_code: str, form: str = "", product: str | None = None) -> dict:
+    """The COMPLETE MedicationRequest with the new dose (ACT-1: an update carries the whole resource).
+
+    The drug coding is kept when the ordered product already has this strength; otherwise it becomes
+    the ingredient (RxNorm IN) with the product written in `text`, so that no clinical-drug code is
+    invented: the EHR's pharmacy system picks the product. Route and method of the first dosage are kept.
+    """
+    resource = copy.deepcopy(dict(order.resource))
+    first = next((d for d in resource.get("dosageInstruction") or () if isinstance(d, dict)), {})
+    dosage: dict[str, Any] = {k: first[k] for k in ("sequence", "route", "method", "site") if k in first}
+    dosage.update({
+        "text": text,
+        "timing": {"repeat": {"frequency": _number(per_day), "period": 1, "periodUnit": "d"}},
+        "doseAndRate": [{"doseQuantity": {"value": _number(mg), "unit": "mg", "system": UCUM, "code": "mg"}}],
+    })
+    resource["dosageInstruction"] = [dosage]
+    if strength_mg(order.concept) != mg:
+        system, _, code = ingredient_code.partition("|")
+        resource["medicationCodeableConcept"] = {"coding": [{"system": system, "code": code, "display": ingredient}],
+                                                 "text": f"{product or ingredient} {_number(mg)} MG {form}".strip()}
+        ref = (resource.pop("medicationReference", None) or {}).get("reference")
+        if isinstance(ref, str) and ref.startswith("#"):
+            # dom-3: a contained resource must stay referenced; the replaced Medication goes.
+            resource["contained"] = [c for c in resource.get("contained") or () if not (isinstance(c, dict) and c.get("id") == ref[1:])]
+            if not resource["contained"]:
+                del resource["contained"]
+    return resource

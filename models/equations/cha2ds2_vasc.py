@@ -1,0 +1,79 @@
+"""CHA2DS2-VASc stroke risk score in non-valvular atrial fibrillation (Lip GYH et al. Chest 2010;137:263-72).
+
+C congestive heart failure 1 · H hypertension 1 · A2 age ≥ 75 2 · D diabetes 1 · S2 prior stroke/TIA/
+thromboembolism 2 · V vascular disease (prior MI, PAD, aortic plaque) 1 · A age 65–74 1 · Sc female 1.
+Maximum 9. Contributions are the points of each item (baseline 0; linear predictor = total).
+
+Age and sex are required. A condition input that is missing (None) is scored 0 and listed under
+`details["not_assessed"]`, so the total is then a lower bound (never a silent "no").
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+from fhir_adapters.features import FeatureVector
+
+from ..protocol import ModelInfo, Prediction
+
+FEATURES = ("age", "female", "chf", "hypertension", "diabetes", "stroke_tia", "vascular_disease")
+REQUIRED = ("age", "female")
+# Flags worth one point each, and stroke/TIA worth two.
+POINTS = {"chf": 1, "hypertension": 1, "diabetes": 1, "stroke_tia": 2, "vascular_disease": 1, "female": 1}
+ITEM_LABELS = {
+    "chf": "C: congestive heart failure", "hypertension": "H: hypertension", "age": "A2/A: age ≥ 75 (2) or 65–74 (1)",
+    "diabetes": "D: diabetes", "stroke_tia": "S2: prior stroke, TIA or thromboembolism",
+    "vascular_disease": "V: vascular disease (prior MI, PAD, aortic plaque)", "female": "Sc: female sex",
+}
+# Adjusted stroke rate (%/year) by score, 2010 ESC AF guideline table (Euro Heart Survey); informational.
+ADJUSTED_STROKE_RATE = {0: 0.0, 1: 1.3, 2: 2.2, 3: 3.2, 4: 4.0, 5: 6.7, 6: 9.8, 7: 9.6, 8: 6.7, 9: 15.2}
+
+INFO = ModelInfo(
+    id="cha2ds2-vasc",
+    version="2010.1",
+    title="CHA2DS2-VASc score (stroke risk in non-valvular AF)",
+    population="Adults with non-valvular atrial fibrillation",
+    outcome="Stroke and thromboembolism risk category (points 0–9)",
+    citation="Lip GYH et al. Refining clinical risk stratification for predicting stroke and thromboembolism in atrial fibrillation "
+             "using a novel risk factor-based approach: the Euro Heart Survey on AF. Chest 2010;137:263-72",
+    feature_names=FEATURES,
+    required=REQUIRED,
+)
+
+
+def age_points(age: float) -> int:
+    return 2 if age >= 75 else 1 if age >= 65 else 0
+
+
+def score_items(x: Mapping[str, float | None]) -> tuple[dict[str, int], list[str]]:
+    """Points per item and the items that could not be assessed (input None)."""
+    for name in REQUIRED:
+        if x.get(name) is None:
+            raise ValueError(f"missing input: {name}")
+    points = {"age": age_points(float(x["age"]))}
+    not_assessed = []
+    for name, value in POINTS.items():
+        v = x.get(name)
+        if v is None:
+            not_assessed.append(name)
+            points[name] = 0
+        else:
+            points[name] = value if float(v) >= 0.5 else 0
+    return points, not_assessed
+
+
+class Cha2ds2Vasc:
+    info = INFO
+
+    def predict_values(self, values: Sequence[float | None]) -> float:
+        points, _ = score_items(dict(zip(FEATURES, values)))
+        return float(sum(points.values()))
+
+    def predict(self, x: FeatureVector) -> Prediction:
+        points, not_assessed = score_items({n: x[n].value for n in FEATURES})
+        total = float(sum(points.values()))
+        return Prediction(
+            model=INFO.id, version=INFO.version, score=total, linear_predictor=total, baseline=0.0,
+            contributions={k: float(v) for k, v in points.items()},
+            details={"unit": "points", "maximum": 9, "complete": not not_assessed, "not_assessed": not_assessed,
+                     "adjusted_stroke_rate_pct_per_year": ADJUSTED_STROKE_RATE[int(total)]},
+        )

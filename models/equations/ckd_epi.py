@@ -1,0 +1,79 @@
+"""CKD-EPI 2021 race-free creatinine equation for eGFR (Inker LA et al. NEJM 2021;385:1737-49).
+
+eGFR = 142 × min(Scr/κ, 1)^α × max(Scr/κ, 1)^−1.200 × 0.9938^age × 1.012 [female]
+κ = 0.7 (female) / 0.9 (male), α = −0.241 (female) / −0.302 (male); Scr in mg/dL
+(µmol/L ÷ 88.42: the feature layer converts, `shared/clinical/equations.md`). Adults only.
+
+Contributions are additive on the natural-log scale: ln eGFR = ln 142 (baseline) + creatinine term
+(with the sex-specific κ and α) + age term + female factor.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+from fhir_adapters.features import FeatureVector
+
+from ..protocol import ModelInfo, Prediction
+
+INTERCEPT = 142.0
+KAPPA = {True: 0.7, False: 0.9}  # keyed by "female"
+ALPHA = {True: -0.241, False: -0.302}
+EXPONENT_ABOVE_KAPPA = -1.200
+AGE_BASE = 0.9938
+FEMALE_FACTOR = 1.012
+UMOL_PER_MG_DL = 88.42
+MIN_AGE = 18
+
+FEATURES = ("age", "female", "creatinine")
+
+INFO = ModelInfo(
+    id="ckd-epi-2021",
+    version="2021.1",
+    title="eGFR by the CKD-EPI 2021 race-free creatinine equation",
+    population="Adults (age ≥ 18) with a standardised (IDMS-traceable) serum creatinine in steady state",
+    outcome="Estimated glomerular filtration rate in mL/min/1.73 m² (not a risk)",
+    citation="Inker LA et al. New Creatinine- and Cystatin C-Based Equations to Estimate GFR without Race. N Engl J Med 2021;385:1737-49",
+    feature_names=FEATURES,
+    required=FEATURES,
+)
+
+
+def terms(creatinine_mg_dl: float, age: float, female: bool) -> dict[str, float]:
+    """The ln-scale terms of the equation (without the intercept)."""
+    if creatinine_mg_dl <= 0:
+        raise ValueError("creatinine must be positive")
+    if age < MIN_AGE:
+        raise ValueError(f"CKD-EPI 2021 is for adults (age ≥ {MIN_AGE})")
+    ratio = creatinine_mg_dl / KAPPA[female]
+    creat = ALPHA[female] * math.log(min(ratio, 1.0)) + EXPONENT_ABOVE_KAPPA * math.log(max(ratio, 1.0))
+    return {"creatinine": creat, "age": age * math.log(AGE_BASE), "female": math.log(FEMALE_FACTOR) if female else 0.0}
+
+
+def egfr(creatinine_mg_dl: float, age: float, female: bool) -> float:
+    """eGFR in mL/min/1.73 m² from creatinine in mg/dL."""
+    return INTERCEPT * math.exp(sum(terms(creatinine_mg_dl, age, female).values()))
+
+
+class CkdEpi2021:
+    info = INFO
+
+    def predict_values(self, values: Sequence[float]) -> float:
+        x = dict(zip(FEATURES, values))
+        return egfr(float(x["creatinine"]), float(x["age"]), float(x["female"]) >= 0.5)
+
+    def predict(self, x: FeatureVector) -> Prediction:
+        missing = [n for n in FEATURES if x[n].missing]
+        if missing:
+            raise ValueError(f"missing inputs: {', '.join(missing)}")
+        female = float(x["female"].value) >= 0.5
+        scr, age = float(x["creatinine"].value), float(x["age"].value)
+        contributions = terms(scr, age, female)
+        baseline = math.log(INTERCEPT)
+        lp = baseline + sum(contributions.values())
+        return Prediction(
+            model=INFO.id, version=INFO.version, score=math.exp(lp), linear_predictor=lp, baseline=baseline,
+            contributions=contributions,
+            details={"unit": "mL/min/{1.73_m2}", "scale": "natural log of eGFR",
+                     "kappa": KAPPA[female], "alpha": ALPHA[female]},
+        )

@@ -1,0 +1,67 @@
+"""Cockcroft-Gault creatinine clearance (Cockcroft DW, Gault MH. Nephron 1976;16:31-41).
+
+CrCl (mL/min, not normalised to body surface) = (140 − age) × weight[kg] / (72 × Scr[mg/dL]) × 0.85 [female].
+DOAC labels state their renal thresholds in this CrCl, with actual body weight.
+
+Contributions are additive on the natural-log scale: ln CrCl = −ln 72 (baseline) + ln(140 − age)
++ ln(weight) − ln(Scr) + ln 0.85 [female].
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+from fhir_adapters.features import FeatureVector
+
+from ..protocol import ModelInfo, Prediction
+
+AGE_CONSTANT = 140.0
+DIVISOR = 72.0
+FEMALE_FACTOR = 0.85
+MIN_AGE = 18
+
+FEATURES = ("age", "female", "creatinine", "weight")
+
+INFO = ModelInfo(
+    id="cockcroft-gault-1976",
+    version="1976.1",
+    title="Creatinine clearance by the Cockcroft-Gault equation (actual body weight)",
+    population="Adults with a serum creatinine in steady state; actual body weight",
+    outcome="Estimated creatinine clearance in mL/min (not a risk, not BSA-normalised)",
+    citation="Cockcroft DW, Gault MH. Prediction of creatinine clearance from serum creatinine. Nephron 1976;16:31-41",
+    feature_names=FEATURES,
+    required=FEATURES,
+)
+
+
+def terms(creatinine_mg_dl: float, age: float, weight_kg: float, female: bool) -> dict[str, float]:
+    if creatinine_mg_dl <= 0 or weight_kg <= 0:
+        raise ValueError("creatinine and weight must be positive")
+    if not MIN_AGE <= age < AGE_CONSTANT:
+        raise ValueError(f"Cockcroft-Gault needs an adult age below {AGE_CONSTANT:g}")
+    return {"age": math.log(AGE_CONSTANT - age), "weight": math.log(weight_kg), "creatinine": -math.log(creatinine_mg_dl),
+            "female": math.log(FEMALE_FACTOR) if female else 0.0}
+
+
+def crcl(creatinine_mg_dl: float, age: float, weight_kg: float, female: bool) -> float:
+    """Creatinine clearance in mL/min."""
+    return math.exp(-math.log(DIVISOR) + sum(terms(creatinine_mg_dl, age, weight_kg, female).values()))
+
+
+class CockcroftGault:
+    info = INFO
+
+    def predict_values(self, values: Sequence[float]) -> float:
+        x = dict(zip(FEATURES, values))
+        return crcl(float(x["creatinine"]), float(x["age"]), float(x["weight"]), float(x["female"]) >= 0.5)
+
+    def predict(self, x: FeatureVector) -> Prediction:
+        missing = [n for n in FEATURES if x[n].missing]
+        if missing:
+            raise ValueError(f"missing inputs: {', '.join(missing)}")
+        contributions = terms(float(x["creatinine"].value), float(x["age"].value), float(x["weight"].value),
+                              float(x["female"].value) >= 0.5)
+        baseline = -math.log(DIVISOR)
+        lp = baseline + sum(contributions.values())
+        return Prediction(model=INFO.id, version=INFO.version, score=math.exp(lp), linear_predictor=lp, baseline=baseline,
+                          contributions=contributions, details={"unit": "mL/min", "scale": "natural log of CrCl"})

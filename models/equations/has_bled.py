@@ -1,0 +1,134 @@
+"""HAS-BLED 1-year major bleeding risk on anticoagulation in AF (Pisters R et al. Chest 2010;138:1093-1100).
+
+H uncontrolled hypertension (systolic > 160 mm Hg) · A abnormal renal function (dialysis, transplant or
+serum creatinine ≥ 200 µmol/L) · A abnormal liver function (cirrhosis, or bilirubin > 2× ULN with
+AST/ALT/ALP > 3× ULN) · S stroke · B bleeding history or predisposition · L labile INR (time in
+therapeutic range < 60 %) · E elderly (age > 65) · D drugs (antiplatelet or NSAID) · D alcohol
+(≥ 8 units a week). One point each, maximum 9.
+
+The published definitions (the numeric cut-offs above) live here, so that every service scores them
+the same way. Contributions are keyed by item (baseline 0; linear predictor = total). An item none of
+whose inputs is known, or that is negative only on the known inputs, is listed under
+`details["not_assessed"]`: the total is then a lower bound.
+"""
+from __future__ import annotations
+
+from typing import Callable, Mapping, Sequence
+
+from fhir_adapters.features import FeatureVector
+
+from ..protocol import ModelInfo, Prediction
+from .ckd_epi import UMOL_PER_MG_DL
+
+FEATURES = ("age", "sbp", "renal_disease", "creatinine", "liver_disease", "bilirubin_uln", "liver_enzymes_uln",
+            "stroke", "bleeding", "inr_ttr", "antiplatelet_nsaid", "alcohol")
+REQUIRED = ("age",)
+SBP_UNCONTROLLED = 160.0  # mm Hg, strictly above
+CREATININE_ABNORMAL_MG_DL = 200.0 / UMOL_PER_MG_DL  # ≥ 200 µmol/L = 2.262 mg/dL
+BILIRUBIN_ULN_FACTOR = 2.0  # strictly above
+ENZYMES_ULN_FACTOR = 3.0  # strictly above
+TTR_LABILE_PCT = 60.0  # strictly below
+ELDERLY_AGE = 65.0  # strictly above
+
+ITEMS = ("uncontrolled_hypertension", "abnormal_renal", "abnormal_liver", "stroke", "bleeding", "labile_inr",
+         "elderly", "drugs", "alcohol")
+ITEM_LABELS = {
+    "uncontrolled_hypertension": "H: uncontrolled hypertension (systolic > 160 mm Hg)",
+    "abnormal_renal": "A: abnormal renal function (dialysis, transplant or creatinine ≥ 200 µmol/L)",
+    "abnormal_liver": "A: abnormal liver function (cirrhosis, or bilirubin > 2× ULN with AST/ALT/ALP > 3× ULN)",
+    "stroke": "S: stroke",
+    "bleeding": "B: bleeding history or predisposition",
+    "labile_inr": "L: labile INR (time in therapeutic range < 60 %)",
+    "elderly": "E: elderly (age > 65)",
+    "drugs": "D: antiplatelet or NSAID",
+    "alcohol": "D: alcohol (≥ 8 units a week)",
+}
+# Which inputs feed each item.
+ITEM_INPUTS = {
+    "uncontrolled_hypertension": ("sbp",), "abnormal_renal": ("renal_disease", "creatinine"),
+    "abnormal_liver": ("liver_disease", "bilirubin_uln", "liver_enzymes_uln"), "stroke": ("stroke",),
+    "bleeding": ("bleeding",), "labile_inr": ("inr_ttr",), "elderly": ("age",), "drugs": ("antiplatelet_nsaid",),
+    "alcohol": ("alcohol",),
+}
+# Bleeds per 100 patient-years by score in the derivation cohort (Pisters 2010); informational.
+BLEEDS_PER_100_PY = {0: 1.13, 1: 1.02, 2: 1.88, 3: 3.74, 4: 8.7, 5: 12.5}
+
+INFO = ModelInfo(
+    id="has-bled",
+    version="2010.1",
+    title="HAS-BLED score (1-year major bleeding risk on anticoagulation in AF)",
+    population="Adults with atrial fibrillation considered for or on anticoagulation",
+    outcome="Major bleeding risk category (points 0–9); ≥ 3 flags high risk",
+    citation="Pisters R et al. A novel user-friendly score (HAS-BLED) to assess 1-year risk of major bleeding in patients with "
+             "atrial fibrillation: the Euro Heart Survey. Chest 2010;138:1093-1100",
+    feature_names=FEATURES,
+    required=REQUIRED,
+)
+
+
+def _flag(v: float | None) -> bool | None:
+    return None if v is None else float(v) >= 0.5
+
+
+def _above(v: float | None, limit: float) -> bool | None:
+    return None if v is None else float(v) > limit
+
+
+def _any(*parts: bool | None) -> bool | None:
+    """Three-valued OR: True if any part is True, False if all are False, None otherwise."""
+    if any(p is True for p in parts):
+        return True
+    return False if all(p is False for p in parts) else None
+
+
+def _all(*parts: bool | None) -> bool | None:
+    if any(p is False for p in parts):
+        return False
+    return True if all(p is True for p in parts) else None
+
+
+RULES: Mapping[str, Callable[[Mapping[str, float | None]], bool | None]] = {
+    "uncontrolled_hypertension": lambda x: _above(x.get("sbp"), SBP_UNCONTROLLED),
+    "abnormal_renal": lambda x: _any(_flag(x.get("renal_disease")),
+                                     None if x.get("creatinine") is None else float(x["creatinine"]) >= CREATININE_ABNORMAL_MG_DL),
+    "abnormal_liver": lambda x: _any(_flag(x.get("liver_disease")),
+                                     _all(_above(x.get("bilirubin_uln"), BILIRUBIN_ULN_FACTOR),
+                                          _above(x.get("liver_enzymes_uln"), ENZYMES_ULN_FACTOR))),
+    "stroke": lambda x: _flag(x.get("stroke")),
+    "bleeding": lambda x: _flag(x.get("bleeding")),
+    "labile_inr": lambda x: None if x.get("inr_ttr") is None else float(x["inr_ttr"]) < TTR_LABILE_PCT,
+    "elderly": lambda x: _above(x.get("age"), ELDERLY_AGE),
+    "drugs": lambda x: _flag(x.get("antiplatelet_nsaid")),
+    "alcohol": lambda x: _flag(x.get("alcohol")),
+}
+
+
+def score_items(x: Mapping[str, float | None]) -> tuple[dict[str, int], list[str]]:
+    for name in REQUIRED:
+        if x.get(name) is None:
+            raise ValueError(f"missing input: {name}")
+    points, not_assessed = {}, []
+    for item in ITEMS:
+        hit = RULES[item](x)
+        points[item] = 1 if hit else 0
+        if hit is None:
+            not_assessed.append(item)
+    return points, not_assessed
+
+
+class HasBled:
+    info = INFO
+
+    def predict_values(self, values: Sequence[float | None]) -> float:
+        points, _ = score_items(dict(zip(FEATURES, values)))
+        return float(sum(points.values()))
+
+    def predict(self, x: FeatureVector) -> Prediction:
+        points, not_assessed = score_items({n: x[n].value for n in FEATURES})
+        total = float(sum(points.values()))
+        return Prediction(
+            model=INFO.id, version=INFO.version, score=total, linear_predictor=total, baseline=0.0,
+            contributions={k: float(v) for k, v in points.items()},
+            details={"unit": "points", "maximum": 9, "complete": not not_assessed, "not_assessed": not_assessed,
+                     "bleeds_per_100_patient_years": BLEEDS_PER_100_PY.get(int(total))},
+        )

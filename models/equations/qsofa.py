@@ -1,0 +1,68 @@
+"""quick SOFA (Sepsis-3): Seymour CW et al. JAMA 2016;315:762-74; Singer M et al. JAMA 2016;315:801-10.
+
+One point each for respiratory rate ≥ 22/min, systolic BP ≤ 100 mm Hg and altered mentation
+(GCS < 15; `consciousness` = 1). A score ≥ 2 is positive. Contributions are the points of each
+criterion (baseline 0; linear predictor = total). A missing criterion scores 0 and is listed under
+`details["not_assessed"]` (the total is then a lower bound).
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+from fhir_adapters.features import FeatureVector
+
+from ..protocol import ModelInfo, Prediction
+
+FEATURES = ("resp_rate", "sbp", "consciousness")
+RESP_RATE_MIN = 22.0
+SBP_MAX = 100.0
+POSITIVE = 2
+CRITERIA_LABELS = {"resp_rate": "Respiratory rate ≥ 22/min", "sbp": "Systolic BP ≤ 100 mm Hg",
+                   "consciousness": "Altered mentation (GCS < 15)"}
+
+INFO = ModelInfo(
+    id="qsofa",
+    version="2016.1",
+    title="quick SOFA (qSOFA, Sepsis-3)",
+    population="Adults with suspected infection outside the ICU",
+    outcome="Risk of poor outcome from sepsis (points 0–3); ≥ 2 is positive",
+    citation="Seymour CW et al. Assessment of Clinical Criteria for Sepsis. JAMA 2016;315:762-74; "
+             "Singer M et al. The Third International Consensus Definitions for Sepsis and Septic Shock (Sepsis-3). JAMA 2016;315:801-10",
+    feature_names=FEATURES,
+    required=(),
+)
+
+
+def score_items(x: Mapping[str, float | None]) -> tuple[dict[str, int], list[str]]:
+    rules = {
+        "resp_rate": lambda v: v >= RESP_RATE_MIN,
+        "sbp": lambda v: v <= SBP_MAX,
+        "consciousness": lambda v: v >= 0.5,
+    }
+    points, not_assessed = {}, []
+    for name, rule in rules.items():
+        v = x.get(name)
+        if v is None:
+            not_assessed.append(name)
+            points[name] = 0
+        else:
+            points[name] = 1 if rule(float(v)) else 0
+    return points, not_assessed
+
+
+class QSofa:
+    info = INFO
+
+    def predict_values(self, values: Sequence[float | None]) -> float:
+        points, _ = score_items(dict(zip(FEATURES, values)))
+        return float(sum(points.values()))
+
+    def predict(self, x: FeatureVector) -> Prediction:
+        points, not_assessed = score_items({n: x[n].value for n in FEATURES})
+        total = float(sum(points.values()))
+        return Prediction(
+            model=INFO.id, version=INFO.version, score=total, linear_predictor=total, baseline=0.0,
+            contributions={k: float(v) for k, v in points.items()},
+            details={"unit": "points", "positive": total >= POSITIVE, "complete": not not_assessed,
+                     "not_assessed": not_assessed},
+        )

@@ -1,0 +1,326 @@
+#!/usr/bin/env python3
+"""Regenerate the EHR simulator's synthetic patients (cds_service/demo/patients/*.json).
+
+    .venv/bin/pip install carebundle==0.5.0
+    .venv/bin/python scripts/make_demo_patients.py
+
+Deterministic: carebundle's output is byte-identical for a seed, and every addition below uses
+`random.Random(SEED)`, so running this again writes the same files. The committed files are
+trimmed to what the services read (no narrative `text`, no DiagnosticReport, no US Core profile
+tags); every resource keeps the `HTEST` ("test health data") security label.
+
+carebundle draws from its own profiles (healthy, hypertension, type2_diabetes, ckd_stage3, ...).
+It has no atrial fibrillation, myocardial infarction or acutely unwell patient, and no smoking
+status, so the SCENARIOS below add those, each written down here so that a reader knows which
+data came from the generator and which was added for a demo scenario.
+"""
+from __future__ import annotations
+
+import json
+import random
+import sys
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import carebundle
+from carebundle import generate_bundle, generate_cohort
+
+SEED = 2026
+REFERENCE = date(2026, 1, 1)  # carebundle's visit date; the simulator shifts all times to "now" when it loads them
+OUT = Path(__file__).resolve().parent.parent / "cds_service" / "demo" / "patients"
+
+LOINC, SNOMED, ICD10 = "http://loinc.org", "http://snomed.info/sct", "http://hl7.org/fhir/sid/icd-10-cm"
+UCUM = "http://unitsofmeasure.org"
+HTEST = {"security": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "HTEST",
+                       "display": "test health data"}]}
+SMOKING = {  # LOINC 72166-2 answers (clinical/data-and-models.md)
+    "current": (SNOMED, "449868002", "Smokes tobacco daily"),
+    "former": (SNOMED, "8517006", "Ex-smoker"),
+    "never": (SNOMED, "266919005", "Never smoked tobacco"),
+}
+
+
+def bundles() -> list[tuple[str, dict]]:
+    """(profile, carebundle transaction Bundle) for the 30 demo patients."""
+    out = [("mixed", b) for b in generate_cohort(count=24, seed=SEED, sex="mixed", age_range=(40, 79),
+                                                   reference_date=REFERENCE)]
+    out += [("type2_diabetes", generate_bundle(profile="type2_diabetes", seed=SEED + 1, sex=s, age_range=(45, 75),
+                                               reference_date=REFERENCE, index=i)) for i, s in enumerate("FM")]
+    out += [("ckd_stage3", generate_bundle(profile="ckd_stage3", seed=SEED + 2, sex=s, age_range=(66, 84),
+                                           reference_date=REFERENCE, index=i)) for i, s in enumerate("FMF")]
+    out += [("healthy", generate_bundle(profile="healthy", seed=SEED + 3, sex="F", age_range=(28, 38),
+                                        reference_date=REFERENCE, index=0))]
+    return [(p, json.loads(carebundle.to_json(b))) for p, b in out]
+
+
+# ---- conversion: transaction Bundle → a trimmed collection of resources with ids --------------
+
+
+def convert(index: int, bundle: dict) -> list[dict]:
+    """Give every resource an id, rewrite `urn:uuid:` references to `Type/id`, drop what no service reads."""
+    entries = [e for e in bundle["entry"] if e["resource"]["resourceType"] != "DiagnosticReport"]
+    ids: dict[str, str] = {}
+    for e in entries:
+        r = e["resource"]
+        rid = f"demo-{index + 1:02d}" if r["resourceType"] == "Patient" else e["fullUrl"].removeprefix("urn:uuid:")
+        ids[e["fullUrl"]] = f"{r['resourceType']}/{rid}"
+    out = []
+    for e in entries:
+        r = _rewrite(e["resource"], ids)
+        r.pop("text", None)
+        r.pop("performer", None)  # the lab's practitioner: no service reads it
+        r["meta"] = HTEST
+        r = {"resourceType": r.pop("resourceType"), "id": ids[e["fullUrl"]].split("/", 1)[1], **r}
+        out.append(r)
+    return out
+
+
+def _rewrite(value, ids):
+    if isinstance(value, dict):
+        return {k: (ids.get(v, v) if k == "reference" else _rewrite(v, ids)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rewrite(v, ids) for v in value]
+    return value
+
+
+# ---- demo scenarios (added data; each is deterministic) ---------------------------------------
+
+
+def _of(resources, rtype):
+    return [r for r in resources if r["resourceType"] == rtype]
+
+
+def _patient(resources):
+    return _of(resources, "Patient")[0]
+
+
+def _age(resources) -> int:
+    born = date.fromisoformat(_patient(resources)["birthDate"])
+    return REFERENCE.year - born.year - ((REFERENCE.month, REFERENCE.day) < (born.month, born.day))
+
+
+def _new_id(kind: str, pid: str, n: int = 0) -> str:
+    return f"{pid}-{kind}{'-' + str(n) if n else ''}"
+
+
+def _refs(resources):
+    p = _patient(resources)
+    enc = _of(resources, "Encounter")[0]
+    return {"reference": f"Patient/{p['id']}"}, {"reference": f"Encounter/{enc['id']}"}
+
+
+def _concept(system, code, display):
+    return {"coding": [{"system": system, "code": code, "display": display}], "text": display}
+
+
+def _observation(resources, oid, code, display, when, *, value=None, unit=None, ucum=None, answer=None,
+                 category="laboratory", encounter=None):
+    subject, enc = _refs(resources)
+    obs = {"resourceType": "Observation", "id": oid, "meta": HTEST, "status": "final",
+           "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                                     "code": category}]}],
+           "code": _concept(LOINC, code, display), "subject": subject, "encounter": encounter or enc,
+           "effectiveDateTime": when}
+    if answer is not None:
+        obs["valueCodeableConcept"] = _concept(*answer)
+    else:
+        obs["valueQuantity"] = {"value": value, "unit": unit, "system": UCUM, "code": ucum or unit}
+    return obs
+
+
+def _condition(resources, cid, icd, snomed, display, onset, encounter=None):
+    subject, enc = _refs(resources)
+    return {"resourceType": "Condition", "id": cid, "meta": HTEST,
+            "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
+            "verificationStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "confirmed"}]},
+            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-category",
+                                      "code": "problem-list-item" if encounter is None else "encounter-diagnosis"}]}],
+            "code": {"coding": [{"system": ICD10, "code": icd, "display": display},
+                                {"system": SNOMED, "code": snomed[0], "display": snomed[1]}], "text": display},
+            "subject": subject, "encounter": encounter or enc, "onsetDateTime": onset}
+
+
+def _encounter(resources, eid, cls, display, start, status="in-progress", end=None):
+    subject, _ = _refs(resources)
+    enc = {"resourceType": "Encounter", "id": eid, "meta": HTEST, "status": status,
+           "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": cls, "display": display},
+           "type": [{"text": display.capitalize() + " encounter"}], "subject": subject, "period": {"start": start}}
+    if end:
+        enc["period"]["end"] = end
+    return enc
+
+
+def ckd_epi_2021(creatinine_mg_dl: float, age: int, female: bool) -> float:
+    """CKD-EPI 2021 creatinine equation (Inker 2021), to keep an edited creatinine and its eGFR coherent."""
+    k, a = (0.7, -0.241) if female else (0.9, -0.302)
+    r = creatinine_mg_dl / k
+    return 142 * min(r, 1) ** a * max(r, 1) ** -1.200 * 0.9938 ** age * (1.012 if female else 1.0)
+
+
+def add_smoking(rng: random.Random, patients: list[list[dict]]) -> None:
+    """Smoking status (LOINC 72166-2) for every patient but demo-04 and demo-11 (to show a missing input)."""
+    for res in patients:
+        pid = _patient(res)["id"]
+        if pid in ("demo-04", "demo-11"):
+            continue
+        status = rng.choices(["current", "former", "never"], weights=[25, 30, 45])[0]
+        res.append(_observation(res, _new_id("smoking", pid), "72166-2", "Tobacco smoking status",
+                                f"{REFERENCE.isoformat()}T09:00:00Z", answer=SMOKING[status], category="social-history"))
+
+
+def add_atrial_fibrillation(res: list[dict]) -> None:
+    """Atrial fibrillation on the problem list (ICD-10-CM I48.91, SNOMED 49436004), onset two years ago."""
+    pid = _patient(res)["id"]
+    res.append(_condition(res, _new_id("af", pid), "I48.91", ("49436004", "Atrial fibrillation"),
+                          "Unspecified atrial fibrillation", (REFERENCE - timedelta(days=730)).isoformat()))
+
+
+def lower_kidney_function(res: list[dict], creatinine: float) -> None:
+    """Set this patient's creatinine (LOINC 2160-0) and recompute its eGFR (98979-8) with CKD-EPI 2021."""
+    p = _patient(res)
+    egfr = round(ckd_epi_2021(creatinine, _age(res), p["gender"] == "female"))
+    for o in _of(res, "Observation"):
+        code = o["code"]["coding"][0]["code"]
+        if code == "2160-0":
+            o["valueQuantity"]["value"] = creatinine
+        elif code == "98979-8":
+            o["valueQuantity"]["value"] = egfr
+
+
+def add_myocardial_infarction(res: list[dict]) -> None:
+    """A 5-day inpatient stay for an NSTEMI (ICD-10-CM I21.4, SNOMED 22298006), in progress, ready for discharge."""
+    pid = _patient(res)["id"]
+    start = datetime.combine(REFERENCE - timedelta(days=5), datetime.min.time()).replace(hour=3)
+    enc = _encounter(res, _new_id("admission", pid), "IMP", "inpatient", start.isoformat() + "Z")
+    ref = {"reference": f"Encounter/{enc['id']}"}
+    res.append(enc)
+    res.append(_condition(res, _new_id("nstemi", pid), "I21.4", ("22298006", "Myocardial infarction"),
+                          "Non-ST elevation (NSTEMI) myocardial infarction", start.date().isoformat(), encounter=ref))
+    when = (start + timedelta(minutes=20)).isoformat() + "Z"
+    for n, (code, display, value, unit, ucum) in enumerate([
+        ("8867-4", "Heart rate", 96, "beats/minute", "/min"),
+        ("8480-6", "Systolic blood pressure", 128, "mm[Hg]", "mm[Hg]"),
+        ("8462-4", "Diastolic blood pressure", 78, "mm[Hg]", "mm[Hg]"),
+    ], start=1):
+        res.append(_observation(res, _new_id("admission-vitals", pid, n), code, display, when, value=value, unit=unit,
+                                ucum=ucum, category="vital-signs", encounter=ref))
+
+
+def add_acute_illness(res: list[dict]) -> None:
+    """An emergency visit in progress with abnormal vital signs two hours after the clinic visit's (deterioration scores)."""
+    pid = _patient(res)["id"]
+    start = f"{REFERENCE.isoformat()}T10:30:00Z"
+    enc = _encounter(res, _new_id("emergency", pid), "EMER", "emergency", start)
+    ref = {"reference": f"Encounter/{enc['id']}"}
+    res.append(enc)
+    res.append(_condition(res, _new_id("pneumonia", pid), "J18.9", ("233604007", "Pneumonia"),
+                          "Pneumonia, unspecified organism", REFERENCE.isoformat(), encounter=ref))
+    when = f"{REFERENCE.isoformat()}T11:00:00Z"
+    for n, (code, display, value, unit, ucum) in enumerate([
+        ("9279-1", "Respiratory rate", 24, "breaths/minute", "/min"),
+        ("59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry", 92, "%", "%"),
+        ("8310-5", "Body temperature", 38.6, "Cel", "Cel"),
+        ("8480-6", "Systolic blood pressure", 98, "mm[Hg]", "mm[Hg]"),
+        ("8867-4", "Heart rate", 118, "beats/minute", "/min"),
+        ("9269-2", "Glasgow coma score total", 14, "{score}", "{score}"),  # new confusion
+    ], start=1):
+        res.append(_observation(res, _new_id("ed-vitals", pid, n), code, display, when, value=value, unit=unit,
+                                ucum=ucum, category="vital-signs" if code != "9269-2" else "exam", encounter=ref))
+
+
+def age_monitoring_labs(res: list[dict], days: int) -> None:
+    """Date this patient's HbA1c, urine albumin/creatinine and lipid results `days` earlier (overdue monitoring)."""
+    for o in _of(res, "Observation"):
+        if o["code"]["coding"][0]["code"] in ("4548-4", "9318-7", "14957-5", "2093-3", "2085-9", "13457-7", "2571-8"):
+            when = datetime.fromisoformat(o["effectiveDateTime"].replace("Z", "+00:00")) - timedelta(days=days)
+            o["effectiveDateTime"] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def add_diabetes_screening(res: list[dict], glucose_2h: float, pregnancies: int) -> None:
+    """A 2-hour 75 g OGTT glucose (LOINC 1518-0) and the number of pregnancies (LOINC 11996-6): the
+    diabetes-risk model's inputs that carebundle does not produce."""
+    pid = _patient(res)["id"]
+    when = f"{(REFERENCE - timedelta(days=30)).isoformat()}T08:00:00Z"
+    res.append(_observation(res, _new_id("ogtt", pid), "1518-0",
+                            "Glucose [Mass/volume] in Serum or Plasma --2 hours post 75 g glucose PO", when,
+                            value=glucose_2h, unit="mg/dL"))
+    res.append(_observation(res, _new_id("pregnancies", pid), "11996-6", "[#] Pregnancies", when,
+                            value=pregnancies, unit="{#}", category="social-history"))
+
+
+# Which patient gets which addition, and the one-line scenario the simulator shows for it.
+SCENARIOS: dict[str, tuple[str, list]] = {
+    "demo-04": ("No smoking status recorded: the ASCVD card names the missing input", []),
+    "demo-05": ("OGTT on file: diabetes risk (Pima model) is calculated", [lambda r: add_diabetes_screening(r, 128, 2)]),
+    "demo-17": ("Obesity and a high OGTT glucose: high diabetes risk", [lambda r: add_diabetes_screening(r, 176, 5)]),
+    "demo-23": ("OGTT on file: diabetes risk (Pima model) is calculated", [lambda r: add_diabetes_screening(r, 104, 3)]),
+    "demo-25": ("Type 2 diabetes", []),
+    "demo-26": ("Diabetes, HbA1c and lipids 14 months old: fire appointment-book", [lambda r: age_monitoring_labs(r, 420)]),
+    "demo-27": ("CKD stage 3 with atrial fibrillation: try apixaban or ibuprofen at order-sign",
+                [add_atrial_fibrillation]),
+    "demo-28": ("CKD stage 3, atrial fibrillation", [add_atrial_fibrillation]),
+    "demo-29": ("Severe CKD (eGFR < 30): try metformin or ibuprofen at order-sign",
+                [lambda r: lower_kidney_function(r, 2.2)]),
+    "demo-30": ("Young woman outside the ASCVD equations' age range; OGTT on file",
+                [lambda r: add_diabetes_screening(r, 96, 1)]),
+}
+
+
+def _times(resources: list[dict]):
+    for r in resources:
+        for field in ("effectiveDateTime", "issued", "onsetDateTime", "authoredOn"):
+            if "T" in str(r.get(field, "")):
+                yield r[field]
+        if "T" in str((r.get("period") or {}).get("start", "")):
+            yield r["period"]["start"]
+
+
+def _one_entry_per_line(bundle: dict) -> str:
+    """Compact JSON with one entry per line: small, and a regenerated file diffs line by line."""
+    head = json.dumps({k: v for k, v in bundle.items() if k != "entry"}, ensure_ascii=False)[:-1]
+    lines = [json.dumps(e, ensure_ascii=False, separators=(",", ":")) for e in bundle["entry"]]
+    return head + ', "entry": [\n' + ",\n".join(lines) + "\n]}\n"
+
+
+def main() -> int:
+    if carebundle.__version__ != "0.5.0":
+        print(f"warning: carebundle {carebundle.__version__}; the committed files were made with 0.5.0", file=sys.stderr)
+    rng = random.Random(SEED)
+    patients = [convert(i, b) for i, (_, b) in enumerate(bundles())]
+    add_smoking(rng, patients)
+    by_id = {_patient(r)["id"]: r for r in patients}
+    # One MI admission (a man in his 60s-70s) and one acutely unwell patient, picked deterministically from the cohort.
+    older_men = [pid for pid, r in by_id.items() if _patient(r)["gender"] == "male" and 60 <= _age(r) <= 79 and int(pid[5:]) <= 24]
+    mi, ill = older_men[0], older_men[-1]
+    add_myocardial_infarction(by_id[mi])
+    SCENARIOS[mi] = ("Inpatient NSTEMI, ready for discharge: fire encounter-discharge", [])
+    add_acute_illness(by_id[ill])
+    SCENARIOS[ill] = ("Emergency visit with abnormal vital signs: fire encounter-start", [])
+    older = [pid for pid, r in by_id.items() if _age(r) >= 65 and int(pid[5:]) <= 24 and pid not in (mi, ill)]
+    af = older[0]
+    SCENARIOS[af] = ("Atrial fibrillation, normal kidney function: try an anticoagulant at order-sign", [add_atrial_fibrillation])
+    for pid, (_, steps) in SCENARIOS.items():
+        for step in steps:
+            step(by_id[pid])
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    for old in OUT.glob("*.json"):
+        old.unlink()
+    index = []
+    for pid, res in by_id.items():
+        bundle = {"resourceType": "Bundle", "id": pid, "meta": HTEST, "type": "collection",
+                  "entry": [{"fullUrl": f"{r['resourceType']}/{r['id']}", "resource": r} for r in res]}
+        (OUT / f"{pid}.json").write_text(_one_entry_per_line(bundle), encoding="utf-8")
+        index.append({"id": pid, "file": f"{pid}.json", "scenario": SCENARIOS.get(pid, ("", []))[0]})
+    # The latest clinical time in the data: the simulator maps it to "half an hour ago" when it loads the files.
+    anchor = max(t for res in by_id.values() for t in _times(res))
+    meta = {"generator": f"carebundle {carebundle.__version__}", "seed": SEED, "reference_date": REFERENCE.isoformat(),
+            "anchor": anchor,
+            "command": "python scripts/make_demo_patients.py", "patients": index}
+    (OUT / "index.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {len(index)} patients to {OUT}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

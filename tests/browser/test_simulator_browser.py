@@ -1,0 +1,147 @@
+"""The EHR simulator, explanation and analytics pages in headless Chromium against gunicorn (issue #7).
+
+Every request the page sends to the CDS endpoints is signed with the simulator's demo key and verified
+by the service (SEC-2..8, config/demo.toml); feedback goes to the real feedback endpoint (FEEDBACK-2)
+and is checked in the database. Screenshots land in tests/artifacts/browser/.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+import requests
+
+from .conftest import shot
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+
+# demo-19: a 75-year-old woman, smoker, no statin → high 10-year ASCVD risk with a statin suggestion.
+ASCVD_PATIENT = "demo-19"
+# demo-29: CKD with eGFR < 30 (CKD-EPI 2021 from her creatinine).
+RENAL_PATIENT = "demo-29"
+# demo-17: obesity and a high OGTT glucose → the trained Pima model (an artifact with a model card).
+DIABETES_PATIENT = "demo-17"
+
+
+def _rows(database, sql, *args):
+    with sqlite3.connect(database) as conn:
+        conn.row_factory = sqlite3.Row
+        return [dict(r) for r in conn.execute(sql, args)]
+
+
+def _open(page, base, patient):
+    page.goto(base + "/")  # `/` redirects to the simulator
+    assert page.url == base + "/simulator"
+    page.click(f"#pick-{patient}")
+    page.wait_for_selector(f"#chart-{patient}", state="visible")
+
+
+def _fire(page, hook):
+    page.click(f"#fire-{hook}")
+    page.wait_for_function("document.querySelector('#status').classList.contains('ok') || "
+                           "document.querySelector('#status').classList.contains('error')")
+    status = page.inner_text("#status")
+    assert "service(s) called" in status, status
+    return status
+
+
+def test_requests_are_really_signed(live):
+    """SEC-2: with the demo configuration an unsigned call is refused; the simulator's JWKS is served (SEC-7)."""
+    base, _ = live
+    r = requests.post(f"{base}/cds-services/ascvd-10y-risk", json={}, timeout=10)
+    assert r.status_code == 401
+    jwks = requests.get(f"{base}/simulator/.well-known/jwks.json", timeout=10).json()
+    assert jwks["keys"][0]["alg"] == "ES384" and "d" not in jwks["keys"][0]
+
+
+def test_patient_view_card_accept_records_feedback(live, page):
+    """Pick a patient, fire patient-view, see the card, accept its suggestion → a FEEDBACK-2 row exists."""
+    base, database = live
+    _open(page, base, ASCVD_PATIENT)
+    shot(page, "01-simulator-patient")
+    _fire(page, "patient-view")
+    card = page.locator(".card[data-service-id='ascvd-10y-risk']")
+    card.wait_for()
+    assert "High 10-year ASCVD risk" in card.locator(".summary").inner_text()
+    assert "indicator-warning" in card.get_attribute("class")
+    assert card.locator(".detail table").count() == 1  # markdown rendered (the inputs table)
+    shot(page, "02-patient-view-cards")
+
+    uuid = card.get_attribute("data-card-uuid")
+    suggestion = card.locator("button.suggestion").first
+    suggestion_uuid = suggestion.get_attribute("data-suggestion-uuid")
+    suggestion.click()
+    card.locator(".feedback-status.ok").wait_for()
+    assert "feedback recorded" in card.locator(".feedback-status").inner_text()
+    assert "atorvastatin" in page.inner_text("#orders-list")  # the create action was applied as an EHR would
+    shot(page, "03-suggestion-accepted")
+
+    rows = _rows(database, "SELECT * FROM feedback WHERE card_uuid = ?", uuid)
+    assert len(rows) == 1
+    assert rows[0]["outcome"] == "accepted" and rows[0]["service_id"] == "ascvd-10y-risk"
+    assert json.loads(rows[0]["accepted_suggestions"]) == [suggestion_uuid]
+    issued = _rows(database, "SELECT * FROM cards_issued WHERE card_uuid = ?", uuid)
+    assert issued and issued[0]["model"] == "pce-goff-2013"
+
+
+def test_order_sign_risky_draft_gives_warning_and_override(live, page):
+    """order-sign with ibuprofen at eGFR < 30 → a warning card; override it with one of its reasons."""
+    base, database = live
+    _open(page, base, RENAL_PATIENT)
+    page.check("#draft-ibuprofen")
+    _fire(page, "order-sign")
+    card = page.locator(".service-result .card.indicator-warning, .service-result .card.indicator-critical").first
+    card.wait_for()
+    assert "ibuprofen" in card.inner_text().lower()
+    shot(page, "04-order-sign-warning")
+
+    uuid, service = card.get_attribute("data-card-uuid"), card.get_attribute("data-service-id")
+    card.locator("button.override-open").click()
+    reason = card.locator(".override input[type=radio]").first
+    code = reason.get_attribute("data-code")
+    reason.check()
+    card.locator(".override textarea").fill("benefit outweighs the risk for this patient")
+    card.locator("button.override-send").click()
+    card.locator(".feedback-status.ok").wait_for()
+    shot(page, "05-order-sign-overridden")
+    rows = _rows(database, "SELECT * FROM feedback WHERE card_uuid = ?", uuid)
+    assert [(r["outcome"], r["override_code"], r["service_id"]) for r in rows] == [("overridden", code, service)]
+
+    page.goto(base + "/analytics")
+    table = page.inner_text("#report")
+    assert service in table and "ascvd-10y-risk" in table
+    shot(page, "06-analytics")
+
+
+def test_explanation_page_has_chart_and_model_card(live, page):
+    """The card's link opens the explanation page: score, contributions chart, inputs, model card."""
+    base, _ = live
+    _open(page, base, ASCVD_PATIENT)
+    _fire(page, "patient-view")
+    link = page.locator(".card[data-service-id='ascvd-10y-risk'] a.card-link")
+    href = link.get_attribute("href")
+    assert href.startswith(base + "/explain/ascvd-10y-risk/")
+    page.goto(href)
+    assert page.locator("#contributions svg").count() == 1
+    assert "%" in page.inner_text(".score")
+    inputs = page.inner_text("#inputs")
+    assert "Total cholesterol" in inputs and "mg/dL" in inputs
+    model_card = page.inner_text("#model-card")
+    assert "Goff" in model_card and "Intended population" in model_card
+    shot(page, "07-explanation-equation")
+
+
+def test_explanation_page_of_trained_model_has_calibration_plot(live, page):
+    """For a trained artifact the model card comes from its model_card.md and the calibration plot from metrics.json."""
+    base, _ = live
+    _open(page, base, DIABETES_PATIENT)
+    _fire(page, "patient-view")
+    card = page.locator(".card[data-service-id='diabetes-risk']")
+    card.wait_for()
+    href = card.locator("a.card-link").get_attribute("href")
+    page.goto(href)
+    assert page.locator("#contributions svg").count() == 1
+    assert page.locator("#calibration svg").count() == 1
+    assert "Model card" in page.inner_text("#model-card") and "AUROC" in page.inner_text("#model-card")
+    shot(page, "08-explanation-artifact")

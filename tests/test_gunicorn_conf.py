@@ -1,0 +1,39 @@
+"""The production server's checked-in configuration (issue #8 item 2)."""
+from __future__ import annotations
+
+import runpy
+from pathlib import Path
+
+CONF = Path(__file__).resolve().parent.parent / "cds_service" / "gunicorn_conf.py"
+
+
+def test_defaults_preload_models_and_use_threads(monkeypatch):
+    for name in ("CDS_CONFIG", "CDS_WORKERS", "CDS_THREADS", "CDS_TORCH_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    conf = runpy.run_path(str(CONF))
+    assert conf["preload_app"] is True  # models load once in the master, before fork
+    assert conf["worker_class"] == "gthread" and conf["threads"] >= 2  # chosen by measurement (bench/README.md)
+    assert conf["graceful_timeout"] > 0 and conf["wsgi_app"] == "cds_service:create_app()"
+
+
+def test_workers_and_threads_come_from_the_settings(monkeypatch, tmp_path):
+    cfg = tmp_path / "cds.toml"
+    cfg.write_text("workers = 5\n")
+    monkeypatch.setenv("CDS_CONFIG", str(cfg))
+    monkeypatch.setenv("CDS_THREADS", "3")
+    conf = runpy.run_path(str(CONF))
+    assert conf["workers"] == 5 and conf["threads"] == 3
+
+
+def test_post_fork_limits_torch_to_the_configured_threads(monkeypatch):
+    import torch
+
+    monkeypatch.delenv("CDS_CONFIG", raising=False)
+    monkeypatch.setenv("CDS_TORCH_THREADS", "1")
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        runpy.run_path(str(CONF))["post_fork"](None, None)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

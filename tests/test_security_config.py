@@ -1,0 +1,115 @@
+"""Trusted clients in the configuration (issue #6 item 1) and development mode (item 4, SEC-2)."""
+from __future__ import annotations
+
+import json
+import logging
+import re
+from pathlib import Path
+
+import pytest
+
+import security_support as s
+from cds_service import create_app
+from cds_service.config import ConfigError, Settings
+from cds_service.trusted_clients import TrustedClient
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def readme_security_toml() -> str:
+    """The TOML example of the README's security section (so the documentation cannot rot)."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Security and trusted clients", 1)[1].split("\n## ", 1)[0]
+    return re.search(r"```toml\n(.*?)```", section, re.S).group(1)
+
+
+def test_readme_example_config_loads_sandbox_and_epic_clients(tmp_path):
+    cfg = tmp_path / "cds.toml"
+    cfg.write_text(readme_security_toml())
+    settings = Settings.load(cfg, env={})
+    assert settings.auth_required is True
+    assert all(isinstance(c, TrustedClient) for c in settings.clients)
+    by_iss = {c.iss: c for c in settings.clients}
+    sandbox = by_iss["https://sandbox.cds-hooks.org"]
+    assert sandbox.key_urls == {"https://sandbox.cds-hooks.org/.well-known/jwks.json"}
+    epic = next(c for c in settings.clients if "epic" in c.iss.lower())
+    assert epic.fhir_servers and epic.jku
+
+
+def test_clients_from_environment_json():
+    env = {"CDS_CLIENTS": json.dumps(s.client_config())}
+    settings = Settings.load(env=env)
+    assert [c.iss for c in settings.clients] == [s.SANDBOX_ISS, s.EPIC_ISS]
+    assert settings.clients[1].jwks_url == s.EPIC_JKU
+
+
+def test_clients_are_frozen():
+    client = Settings.from_mapping({"clients": s.client_config()}).clients[0]
+    with pytest.raises(Exception):
+        client.iss = "https://evil.example"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("entry, message", [
+    ({"jku": [s.SANDBOX_JKU]}, r"clients\[0\]\.iss is required"),
+    ({"iss": s.SANDBOX_ISS, "jwks_uri": s.SANDBOX_JKU}, r"unknown field\(s\) jwks_uri"),
+    ({"iss": s.SANDBOX_ISS}, r"needs keys"),
+    ({"iss": s.SANDBOX_ISS, "jku": ["http://sandbox.cds-hooks.org/jwks.json"]}, r"jku\[0\].*https"),
+    ({"iss": s.SANDBOX_ISS, "jwks_url": "ftp://x.example/jwks"}, r"jwks_url.*https"),
+    ({"iss": s.SANDBOX_ISS, "jku": "https://a.example/j", "fhir_servers": ["fhir.example.org"]}, r"fhir_servers\[0\]"),
+    ({"iss": s.SANDBOX_ISS, "jku": [s.SANDBOX_JKU], "tenants": [""]}, r"tenants"),
+    ({"iss": s.SANDBOX_ISS, "jwks": {"keys": [{"kty": "oct", "kid": "k", "k": "c2VjcmV0"}]}}, r"asymmetric keys only"),
+    ({"iss": s.SANDBOX_ISS, "jwks": {"keys": [{"kty": "EC", "crv": "P-384", "x": "AA", "y": "AA"}]}}, r"kid is required"),
+    ({"iss": s.SANDBOX_ISS, "jwks": {"keys": [{"kty": "EC", "kid": "k", "crv": "P-384", "x": "AA", "y": "AA"}]}},
+     r"not a usable public key"),
+    ({"iss": s.SANDBOX_ISS, "jwks": {"keys": []}}, r"JWK Set"),
+    ({"iss": s.SANDBOX_ISS, "jwks": s.jwks(s.sandbox_key()), "jwks_file": "x.json"}, r"either jwks or jwks_file"),
+    ({"iss": s.SANDBOX_ISS, "jwks_file": "does/not/exist.json"}, r"jwks_file: file not found"),
+    ("https://sandbox.cds-hooks.org", r"clients\[0\] must be a table"),
+])
+def test_bad_client_entries_stop_the_start_with_a_message_naming_the_field(entry, message):
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_mapping({"clients": [entry]})
+
+
+def test_duplicate_issuer_is_refused():
+    with pytest.raises(ConfigError, match="configured twice"):
+        Settings.from_mapping({"clients": s.client_config() + s.client_config(epic=False)})
+
+
+def test_plain_http_jwks_is_allowed_for_a_loopback_simulator_only():
+    client = Settings.from_mapping({"clients": [{"iss": "http://127.0.0.1:8080/ehr",
+                                                 "jku": ["http://127.0.0.1:8080/ehr/.well-known/jwks.json",
+                                                         "http://localhost:8080/ehr/jwks.json"]}]}).clients[0]
+    assert len(client.jku) == 2
+
+
+@pytest.mark.parametrize("algs, message", [(["ES384", "HS256"], "SEC-6"), (["none"], "SEC-6"), (["EdDSA"], "unsupported")])
+def test_sec6_algorithm_settings_cannot_open_symmetric_or_unknown_algorithms(algs, message):
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_mapping({"jwt_algorithms": algs})
+
+
+def test_sec2_auth_is_required_by_default():
+    """SEC-2 [OUR CHOICE]: nothing in the defaults turns authentication off."""
+    assert Settings.load(env={}).auth_required is True
+    assert Settings().auth_required is True
+
+
+def test_sec2_development_mode_warns_loudly_at_start_and_on_every_call(tmp_path, caplog):
+    """Issue #6 item 4: `auth.required = false` logs a warning at start and on each call."""
+    caplog.set_level(logging.WARNING)
+    app = create_app({"auth_required": False, "database_url": f"sqlite:///{tmp_path}/d.sqlite3",
+                      "hooks_dir": s.ascvd_only_hooks_dir(tmp_path)}, env={})
+    start = [r for r in caplog.records if getattr(r, "event", None) == "auth_disabled"]
+    assert len(start) == 1 and "DISABLED" in start[0].getMessage()
+    client = app.test_client()
+    client.get("/cds-services")
+    client.get("/cds-services")
+    assert len([r for r in caplog.records if getattr(r, "event", None) == "auth_disabled"]) == 3
+
+
+def test_demo_config_still_starts(tmp_path):
+    """`scripts/serve` uses config/demo.toml; it must keep starting (issue #7 will switch it to a signed client)."""
+    app = create_app({"database_url": f"sqlite:///{tmp_path}/demo.sqlite3"}, config_file=str(ROOT / "config" / "demo.toml"),
+                     env={})
+    assert app.test_client().get("/cds-services").status_code in (200, 401)

@@ -1,0 +1,90 @@
+"""Feedback analytics (issue #7): accept / override rates and override reasons per service and model version."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from cds_service import db
+from cds_service.analytics import feedback_report
+from cds_service.feedback import FeedbackItem, store_feedback
+
+REASON = ("http://terminology.hl7.org/CodeSystem/cds-hooks-override-reasons", "patient-declined", "Patient declined")
+OTHER = ("http://terminology.hl7.org/CodeSystem/cds-hooks-override-reasons", "not-applicable", "Not applicable")
+
+
+@pytest.fixture
+def engine(tmp_path):
+    return db.make_engine(f"sqlite:///{tmp_path}/a.sqlite3")
+
+
+def issue(engine, uuid, service="svc-a", model="m", version="1", at=None):
+    db.insert_ignoring_duplicates(engine, db.cards_issued, [{
+        "card_uuid": uuid, "service_id": service, "hook_instance": "h", "model": model, "model_version": version,
+        "indicator": "warning", "issued_at": at or time.time()}])
+
+
+def fb(engine, card, outcome, ts="2026-01-01T10:00:00Z", reason=None, comment=None, service="svc-a"):
+    accepted = ("s1",) if outcome == "accepted" else ()
+    store_feedback(engine, service, [FeedbackItem(card, outcome, ts, accepted, reason, comment)])
+
+
+def test_rates_and_reasons_per_service_and_model_version(engine):
+    for i in range(4):
+        issue(engine, f"a{i}", version="1")
+    issue(engine, "b0", version="2")
+    fb(engine, "a0", "accepted")
+    fb(engine, "a0", "accepted", ts="2026-01-01T10:05:00Z")  # FEEDBACK-3: reported twice, counted once
+    fb(engine, "a1", "overridden", reason=REASON, comment="talked it over with Mrs Smith")
+    fb(engine, "a2", "overridden", reason=REASON)
+    fb(engine, "a2", "overridden", reason=REASON, ts="2026-01-02T10:00:00Z")
+    fb(engine, "b0", "overridden", reason=OTHER)
+    report = {(r["service_id"], r["model_version"]): r for r in feedback_report(engine)}
+    v1, v2 = report[("svc-a", "1")], report[("svc-a", "2")]
+    assert (v1["cards_issued"], v1["cards_with_feedback"], v1["accepted"], v1["overridden"]) == (4, 3, 1, 2)
+    assert v1["acceptance_rate"] == 0.25 and v1["override_rate"] == 0.5
+    assert v1["override_reasons"] == [{"system": REASON[0], "code": "patient-declined", "display": "Patient declined", "cards": 2}]
+    assert v1["override_comments"] == 1
+    assert "Mrs Smith" not in repr(report)  # free text is counted, never reported
+    assert (v2["cards_issued"], v2["overridden"], v2["override_reasons"][0]["code"]) == (1, 1, "not-applicable")
+
+
+def test_feedback_for_unknown_cards_is_kept_apart(engine):
+    issue(engine, "known")
+    fb(engine, "known", "accepted")
+    fb(engine, "never-issued-here", "overridden")
+    rows = feedback_report(engine)
+    unknown = [r for r in rows if r["model"] == "unknown"]
+    assert len(unknown) == 1 and unknown[0]["overridden"] == 1 and unknown[0]["acceptance_rate"] is None
+    assert [r for r in rows if r["model"] == "m"][0]["accepted"] == 1
+
+
+def test_since_limits_to_recent_cards(engine):
+    issue(engine, "old", at=1000.0)
+    issue(engine, "new", at=2000.0)
+    fb(engine, "old", "accepted")
+    (row,) = feedback_report(engine, since=1500.0)
+    assert row["cards_issued"] == 1 and row["accepted"] == 0
+
+
+def test_empty_database_gives_an_empty_report(engine):
+    assert feedback_report(engine) == []
+
+
+def test_analytics_page_after_real_feedback(app):
+    """Cards issued by a real call, feedback through the real endpoint (FEEDBACK-2), then the page and its JSON."""
+    client = app.test_client()
+    from cds_service.ui.hook_calls import build_call, build_context, now_utc
+    from cds_service.ui.patients import DemoPatients
+
+    bound = app.extensions["cds"].services["ascvd-10y-risk"][0]
+    resources = DemoPatients().resources("demo-19")
+    call = build_call(bound, resources, build_context("patient-view", resources, [], [], now_utc()))
+    card = client.post("/cds-services/ascvd-10y-risk", json=call.body).get_json()["cards"][0]
+    item = {"card": card["uuid"], "outcome": "overridden", "outcomeTimestamp": "2026-01-01T10:00:00Z",
+            "overrideReason": {"reason": card["overrideReasons"][0]}}
+    assert client.post("/cds-services/ascvd-10y-risk/feedback", json={"feedback": [item]}).status_code == 200
+    html = client.get("/analytics").get_data(as_text=True)
+    assert "ascvd-10y-risk" in html and "pce-goff-2013" in html and card["overrideReasons"][0]["display"] in html
+    (row,) = client.get("/analytics?format=json").get_json()["report"]
+    assert (row["cards_issued"], row["overridden"], row["override_rate"]) == (1, 1, 1.0)

@@ -1,0 +1,57 @@
+"""Cards rendered as an EHR shows them (CARD-1..5, SUGG-1, LINK-1, OVR-1), and safely: a card's markdown
+is not allowed to run script or link to javascript: URLs in the simulator."""
+from __future__ import annotations
+
+import pytest
+
+from cds_service.ui.safe_markdown import render
+
+CARD = {
+    "uuid": "c-1", "summary": "Dose too high <b>now</b>", "indicator": "critical",
+    "source": {"label": "Label", "url": "javascript:alert(1)"},
+    "detail": "**Stop** <script>alert(1)</script> [bad](javascript:alert(2)) [ok](https://example.org)\n\n| a | b |\n| --- | --- |\n| 1 | 2 |",
+    "suggestions": [{"label": "Reduce dose", "uuid": "s-1", "isRecommended": True,
+                     "actions": [{"type": "update", "description": "d", "resource": {"resourceType": "MedicationRequest"}}]}],
+    "selectionBehavior": "at-most-one",
+    "overrideReasons": [{"system": "http://x", "code": "r1", "display": "Patient declined"}],
+    "links": [{"label": "Why?", "url": "https://cds.example.org/explain/x/y", "type": "absolute"},
+              {"label": "Evil", "url": "javascript:alert(3)", "type": "absolute"}],
+}
+
+
+@pytest.fixture
+def html(make_app):
+    client = make_app(ui_simulator=True).test_client()
+    resp = client.post("/simulator/api/cards", json={"service_id": "svc", "response": {"cards": [CARD, {"summary": "plain", "indicator": "info"}]}})
+    assert resp.status_code == 200 and resp.get_json()["count"] == 2
+    return resp.get_json()["html"]
+
+
+def test_indicator_summary_and_detail(html):
+    assert 'class="card indicator-critical"' in html and 'class="card indicator-info"' in html
+    assert "Dose too high &lt;b&gt;now&lt;/b&gt;" in html  # summary is text (CARD-2)
+    assert "<strong>Stop</strong>" in html and "<table>" in html  # detail is GitHub-flavoured markdown
+
+
+def test_no_script_and_no_javascript_links(html):
+    assert "<script>" not in html and "&lt;script&gt;" in html  # raw HTML shown as text
+    assert "javascript:" not in html
+    assert 'href="https://example.org"' in html and 'href="https://cds.example.org/explain/x/y"' in html
+
+
+def test_suggestions_override_reasons_and_feedback_hooks(html):
+    assert 'data-card-uuid="c-1"' in html and 'data-service-id="svc"' in html
+    assert 'data-suggestion-uuid="s-1"' in html and "Reduce dose" in html
+    assert 'data-code="r1"' in html and "Patient declined" in html  # OVR-1: the card's own reasons
+    assert "cannot receive feedback" in html  # the card without a uuid (FEEDBACK-3)
+
+
+def test_markdown_renderer_escapes_raw_html():
+    out = str(render('<img src=x onerror="alert(1)"> and <a href="javascript:x">y</a>'))
+    assert "<img" not in out and "<a href" not in out and "&lt;img" in out
+
+
+def test_bad_render_request_is_400(make_app):
+    client = make_app(ui_simulator=True).test_client()
+    resp = client.post("/simulator/api/cards", json={"response": {"cards": "nope"}})
+    assert resp.status_code == 400 and resp.get_json()["resourceType"] == "OperationOutcome"
