@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl
 import requests
 
 from .loadgen import LoadResult, run_wrk
-from .servers import ROOT, Gunicorn
+from .servers import ROOT, Gunicorn, cpu_seconds
 
 sys.path.insert(0, str(ROOT / "tests"))
 import fhir_factory  # noqa: E402  (the test suite's FHIR builders)
@@ -114,23 +114,41 @@ def run(*, seconds: float, connections: int = 8, workers: int = 2, worker_class:
         reqs = requests_for(srv.url, resources)
         answers = check_answers(srv.url, reqs)
         run_wrk(srv.url, reqs, connections=connections, seconds=min(2, seconds))  # warm-up
-        service = run_wrk(srv.url, reqs, connections=connections, seconds=seconds)
+        service, service_cpu = measured(srv, reqs, connections, seconds)
+        service_c1 = run_wrk(srv.url, reqs, connections=1, seconds=max(2, seconds / 2))  # no queueing
     floor_body = log_dir / "floor-body.json"
     floor_body.write_text(json.dumps(answers[0]))
     with Gunicorn(workers=workers, worker_class=worker_class, app="bench.floor_app:create_floor_app()",
                   env={"BENCH_FLOOR_BODY": str(floor_body)}, log_path=log_dir / "s1-floor.log") as floor_srv:
         run_wrk(floor_srv.url, reqs, connections=connections, seconds=min(2, seconds))
-        floor = run_wrk(floor_srv.url, reqs, connections=connections, seconds=seconds)
+        floor, floor_cpu = measured(floor_srv, reqs, connections, seconds)
+        floor_c1 = run_wrk(floor_srv.url, reqs, connections=1, seconds=max(2, seconds / 2))
     n_obs = sum(r["resourceType"] == "Observation" for r in resources)
     return {
         "services": [p.rsplit("/", 1)[1] for _, p, _ in reqs], "observations": n_obs,
         "request_bytes": round(sum(len(b) for _, _, b in reqs) / len(reqs)),
         "workers": workers, "connections": connections,
         "service": service.as_dict(), "floor": floor.as_dict(),
+        # CPU time the workers spent per request: unlike latency, it hardly moves when other
+        # processes compete for the cores, so it is the steadiest figure on a shared machine.
+        "service_cpu_ms_per_request": service_cpu, "floor_cpu_ms_per_request": floor_cpu,
+        "cpu_ratio": service_cpu / floor_cpu if floor_cpu else None,
         "p99_ratio": service.p99_ms / floor.p99_ms if floor.p99_ms else None,
         "p50_ratio": service.p50_ms / floor.p50_ms if floor.p50_ms else None,
         "throughput_ratio": service.rps / floor.rps if floor.rps else None,
+        # One connection: the latency of a call on an idle server, without queueing behind others.
+        "service_c1": service_c1.as_dict(), "floor_c1": floor_c1.as_dict(),
+        "p99_ratio_c1": service_c1.p99_ms / floor_c1.p99_ms if floor_c1.p99_ms else None,
     }
+
+
+def measured(srv: Gunicorn, reqs, connections: int, seconds: float) -> tuple[LoadResult, float]:
+    """One wrk run, and the workers' CPU milliseconds per request during it."""
+    pids = srv.worker_pids()
+    before = sum(cpu_seconds(p) for p in pids)
+    result = run_wrk(srv.url, reqs, connections=connections, seconds=seconds)
+    after = sum(cpu_seconds(p) for p in pids)
+    return result, round((after - before) * 1000 / max(1, result.requests), 3)
 
 
 def result_ok(result: LoadResult) -> bool:

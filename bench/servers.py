@@ -48,6 +48,8 @@ class Gunicorn:
             "CDS_DATABASE_URL": f"sqlite:///{self._tmp.name}/cds.sqlite3",
             "CDS_WORKERS": str(self.workers),
             "CDS_LOG_LEVEL": "INFO",  # as in production: one JSON call line per request
+            # As in production with several workers (Dockerfile, `cds-service serve`): metrics in files.
+            "PROMETHEUS_MULTIPROC_DIR": f"{self._tmp.name}/prometheus",
             "PYTHONPATH": os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]),
         })
         if self.threads:
@@ -112,7 +114,10 @@ def rss_kib(pid: int) -> int | None:
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process and its reaped children (from /proc/<pid>/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:  # the process is gone
+        return 0.0
     ticks = os.sysconf("SC_CLK_TCK")
     utime, stime, cutime, cstime = (int(fields[i]) for i in (11, 12, 13, 14))
     return (utime + stime + cutime + cstime) / ticks

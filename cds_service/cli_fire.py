@@ -23,7 +23,9 @@ from typing import Any, Callable
 
 import requests
 
-HOOKS = ("patient-view", "order-select", "order-sign", "encounter-start", "encounter-discharge", "appointment-book")
+from hooks.catalog import HOOKS as _CATALOG
+
+HOOKS = tuple(_CATALOG)  # the six hooks of the Hook Library this project answers
 DEFAULT_URL = "http://127.0.0.1:8080"
 DEFAULT_USER = "Practitioner/example"
 DEFAULT_DRAFT = "ibuprofen"
@@ -418,8 +420,8 @@ def fire(args: argparse.Namespace, out=None) -> int:
         results.append({"service": d["id"], "hook": args.hook, "hookInstance": body["hookInstance"], "status": answer.status,
                         "latency_ms": round(answer.latency_ms, 1), "prefetch": sorted(prefetch), "left_out": left_out,
                         "response": answer.body if answer.body is not None else answer.text})
-    if args.json:
-        json.dump(results if len(results) > 1 else results[0], out, indent=2)
+    if args.json:  # always a list, one entry per service called
+        json.dump(results, out, indent=2)
         out.write("\n")
     else:
         colour = _use_colour(out)

@@ -15,6 +15,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
+from hooks.catalog import HOOKS
+from hooks.catalog import USER_TOKENS as _USER_TOKENS
+
 PASS, WARN, FAIL, SKIP = "PASS", "WARN", "FAIL", "SKIP"
 
 # The rules this checker knows, in report order, with the short wording of the checklist.
@@ -60,9 +63,9 @@ RULES: dict[str, str] = {
     "PERF-1": "answers within about 500 ms",
 }
 
-HOOK_NAMES = ("patient-view", "order-select", "order-sign", "encounter-start", "encounter-discharge", "appointment-book")
-USER_TOKENS = ("userPractitionerId", "userPractitionerRoleId", "userPatientId", "userRelatedPersonId")
-TOKEN_FIELDS = ("userId", "patientId", "encounterId")  # TOKEN-2: the six hooks' "Prefetch Token: Yes" fields
+HOOK_NAMES = tuple(HOOKS)
+USER_TOKENS = tuple(_USER_TOKENS)  # TOKEN-1
+TOKEN_FIELDS = tuple(sorted({t for h in HOOKS.values() for t in h.tokens}))  # TOKEN-2: "Prefetch Token: Yes" fields
 SUMMARY_MAX = 139  # CARD-2: "<140 characters"
 SLOW_MS = 500  # PERF-1
 

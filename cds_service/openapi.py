@@ -118,7 +118,7 @@ def _describe(app: Flask, rule, methods: list[str], runtime, secured: list) -> l
                                                    "503": {"description": "The database is unreachable.", "content": content}}}})]
     if e == "metrics_view":
         return [(rule.rule, {"get": {"operationId": "metrics", "tags": ["Operations"],
-                                     "summary": "Prometheus metrics (text exposition format 0.0.4)",
+                                     "summary": "Prometheus metrics (text exposition format)",
                                      "responses": {"200": {"description": "Metrics; no patient data.",
                                                            "content": {"text/plain": {"schema": {"type": "string"}}}}}}})]
     if e == "openapi":
@@ -132,7 +132,7 @@ def _generic(app: Flask, rule, methods: list[str]) -> tuple[str, dict]:
     """A route this module has no schema for (the UI's pages): its docstring's first line and its parameters."""
     view = app.view_functions[rule.endpoint]
     doc = inspect.getdoc(view) or ""
-    summary = doc.split("\n\n")[0].replace("\n", " ").strip()
+    summary = doc.split("\n\n")[0].replace("\n", " ").strip() or f"{rule.endpoint} (no description)"
     path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
     params = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in rule.arguments]
     tag = rule.endpoint.split(".")[0] if "." in rule.endpoint else "Other"

@@ -44,6 +44,8 @@ def serve(host: str, port: int, config_file: str | None, workers: int | None) ->
             return app
 
     print(f"cds-service: serving on http://{host}:{port}/  (discovery: http://{host}:{port}/cds-services)", flush=True)
+    if app.extensions["cds"].settings.ui_simulator:  # issue #7: the demo configuration's EHR simulator
+        print(f"cds-service: EHR simulator: http://{host}:{port}/simulator", flush=True)
     master = os.getpid()
     try:
         _App().run()

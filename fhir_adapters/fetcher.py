@@ -11,7 +11,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Callable, Mapping
 
 from .client import FhirClient
 from .errors import FhirError
@@ -51,9 +51,8 @@ class HttpFetcher:
         try:
             if self._left() is not None and self._left() <= 0:
                 return {k: FetchResult(error="the invocation's deadline ran out before the query was sent") for k in queries}
-            if len(queries) == 1:  # no thread for a single query
-                key, query = next(iter(queries.items()))
-                return {key: self._one(query)}
+            # Even a single query runs on the pool: waiting on its future is what bounds the call by
+            # the deadline when socket timeouts cannot (a DNS lookup, a server dripping bytes).
             return self._parallel(queries)
         finally:
             self._add_time(time.perf_counter() - started)
@@ -62,31 +61,42 @@ class HttpFetcher:
         """Follow a prefetched Bundle's `next` links (PREFETCH-7): (more resources, error or None)."""
         started = time.perf_counter()
         try:
-            more, incomplete = self.client.complete(dict(bundle))
-            return more, incomplete
-        except FhirError as exc:
-            return [], str(exc)
+            if self._left() is not None and self._left() <= 0:
+                return [], "the invocation's deadline ran out before the next page was requested"
+            result = self._bounded({"pages": lambda: self._complete(bundle)})["pages"]
+            return list(result.resources), result.error
         finally:
             self._add_time(time.perf_counter() - started)
 
     # ---- internals ----------------------------------------------------------------------------
 
     def _parallel(self, queries: Mapping[str, str]) -> dict[str, FetchResult]:
-        pool = ThreadPoolExecutor(max_workers=min(self.max_workers, len(queries)), thread_name_prefix="fhir-fetch")
+        return self._bounded({key: (lambda q=query: self._one(q)) for key, query in queries.items()})
+
+    def _bounded(self, tasks: Mapping[str, Callable[[], FetchResult]]) -> dict[str, FetchResult]:
+        """Run the tasks on a small pool; wait no longer than the deadline (plus bookkeeping grace)."""
+        pool = ThreadPoolExecutor(max_workers=min(self.max_workers, len(tasks)), thread_name_prefix="fhir-fetch")
         try:
-            futures = {key: pool.submit(self._one, query) for key, query in queries.items()}
+            futures = {key: pool.submit(task) for key, task in tasks.items()}
             left = self._left()
             wait(futures.values(), timeout=None if left is None else max(0.0, left) + _GRACE_S)
         finally:
-            # Queries still queued are dropped; running ones end by their deadline-capped timeouts.
+            # Tasks still queued are dropped; running ones end by their deadline-capped timeouts.
             pool.shutdown(wait=False, cancel_futures=True)
         out = {}
         for key, future in futures.items():
             if future.done() and not future.cancelled():
-                out[key] = future.result()  # _one returns FhirErrors as results; anything else is a bug → 500
+                out[key] = future.result()  # tasks return FhirErrors as results; anything else is a bug → 500
             else:
                 out[key] = FetchResult(error="the invocation's deadline ran out before the FHIR server answered")
         return out
+
+    def _complete(self, bundle: Mapping) -> FetchResult:
+        try:
+            more, incomplete = self.client.complete(dict(bundle))
+        except FhirError as exc:
+            return FetchResult(error=str(exc))
+        return FetchResult(tuple(more), incomplete)
 
     def _one(self, query: str) -> FetchResult:
         try:

@@ -177,7 +177,8 @@ WHAS500 = TrainingSpec(
     intended_use=("At discharge after an acute MI, estimate 1-year all-cause mortality to support follow-up intensity and "
                   "cardiac rehabilitation referral. Decision support for clinicians, not a prognosis for an individual."),
     data_source="WHAS500: 500 acute-MI admissions of the Worcester Heart Attack Study (Worcester, MA), the ARFF file shipped "
-                "inside scikit-survival (read as data only); patients who died in hospital are excluded",
+                "inside scikit-survival (read as data only); patients who died in hospital are excluded (death on or before the "
+                "last day of the stay: the file has no discharge status)",
     data_period="Hospital care between 1975 and 2001 (WHAS cohort years; the WHAS500 sample is drawn from the later years)",
     data_licence="scikit-survival is GPL-3 (used at training time only, never imported by the service); data terms not stated",
     eligibility="Patients hospitalised with acute MI in the Worcester, MA metropolitan area, discharged alive",

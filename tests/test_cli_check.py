@@ -161,7 +161,9 @@ def test_check_signs_calls_and_our_service_with_auth_on_passes(make_app, signing
     assert code == 0, [r for r in report["rules"] if r["status"] == "FAIL"]
     assert _rule(report, "SEC-2")["status"] == "PASS" and _rule(report, "SEC-10")["status"] == "PASS"
     assert _rule(report, "FEEDBACK-2")["status"] == "PASS" and _rule(report, "PREFETCH-5")["status"] == "PASS"
-    assert [r["rule"] for r in report["rules"] if r["status"] == "WARN"] == ["GEN-1"]  # plain http on 127.0.0.1
+    warned = [r for r in report["rules"] if r["status"] == "WARN"]
+    # Plain http on 127.0.0.1; PERF-1 only when the shared test machine is slow (a SHOULD, timing only).
+    assert {r["rule"] for r in warned} - {"PERF-1"} == {"GEN-1"}, warned
 
 
 def test_check_without_a_token_against_a_service_requiring_one_says_so(make_app, signing_key, capsys):

@@ -185,7 +185,7 @@ def test_fire_with_a_fhir_server_sends_no_prefetch_and_the_access_token(capsys):
     assert "prefetch" not in body and body["fhirServer"] == "https://fhir.example.org/r4"
     assert body["fhirAuthorization"]["access_token"] == "secret-token" and body["fhirAuthorization"]["patient"] == "p-42"
     assert body["context"]["patientId"] == "p-42"
-    assert json.loads(capsys.readouterr().out)["service"] == "risk-a"
+    assert [r["service"] for r in json.loads(capsys.readouterr().out)] == ["risk-a"]
     assert len(responses.calls) == 2  # --service: risk-b was not called
 
 

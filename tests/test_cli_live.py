@@ -76,7 +76,9 @@ def test_check_passes_against_our_service_under_gunicorn(live, patient_file):
     report = json.loads(run.stdout)
     assert run.returncode == 0, [r for r in report["rules"] if r["status"] == "FAIL"]
     status = {r["rule"]: r["status"] for r in report["rules"]}
-    assert {r for r, s in status.items() if s == "WARN"} <= {"GEN-1", "SEC-2"}  # plain http, auth off: development
+    # Plain http and auth off (development). PERF-1 may warn: a worker's first call imports the FHIR
+    # resource classes lazily (about 1 s measured), which the check rightly reports.
+    assert {r for r, s in status.items() if s == "WARN"} <= {"GEN-1", "SEC-2", "PERF-1"}
     for rule in ("DISC-1", "DISC-4", "REQ-1", "RESP-1", "PREFETCH-5", "PREFETCH-6", "GEN-2", "CARD-1", "CARD-2",
                  "CARD-3", "SRC-1", "OVR-1", "CODING-1", "FEEDBACK-2", "REQ-2", "ERR-3"):
         assert status[rule] == "PASS", rule
@@ -97,7 +99,8 @@ def _fire_json(live, patient_file) -> dict:
     run = _cli("fire", "patient-view", "--patient", str(patient_file), "--url", live["base"], "--service", "ascvd-10y-risk",
                "--json")
     assert run.returncode == 0, run.stderr
-    return json.loads(run.stdout)
+    [result] = json.loads(run.stdout)  # one entry per service called
+    return result
 
 
 def test_fire_json_and_one_call_log_line_per_call(live, patient_file):
@@ -113,11 +116,20 @@ def test_fire_json_and_one_call_log_line_per_call(live, patient_file):
     assert "live-1" not in text and "1966-05-10" not in text  # no patient data
 
 
-def test_feedback_report_counts_what_the_ehr_sent(live, patient_file):
-    accepted, overridden = _fire_json(live, patient_file), _fire_json(live, patient_file)
+def test_feedback_report_counts_what_the_ehr_sent(live, patient_file, capsys):
+    from cds_service.cli import main
+    from cds_service.cli_fire import build_context, build_prefetch, hook_request, load_patient
+
+    p = load_patient(str(patient_file), fhir_server=None)
+    templates = next(d for d in requests.get(f"{live['base']}/cds-services", timeout=5).json()["services"]
+                     if d["id"] == "ascvd-10y-risk")["prefetch"]
+    cards = []
+    for _ in range(2):  # two hook firings, two cards
+        context = build_context("patient-view", p)
+        body = hook_request("patient-view", context, prefetch=build_prefetch(templates, context, p.resources)[0])
+        cards.append(requests.post(f"{live['base']}/cds-services/ascvd-10y-risk", json=body, timeout=10).json()["cards"][0])
+    card_a, card_o = cards
     url = f"{live['base']}/cds-services/ascvd-10y-risk/feedback"
-    card_a = accepted["response"]["cards"][0]
-    card_o = overridden["response"]["cards"][0]
     ts = "2026-06-01T10:05:31Z"
     feedback = [{"card": card_a["uuid"], "outcome": "accepted", "outcomeTimestamp": ts,
                  "acceptedSuggestions": [{"id": (card_a.get("suggestions") or [{"uuid": "none"}])[0]["uuid"]}]},
@@ -132,7 +144,8 @@ def test_feedback_report_counts_what_the_ehr_sent(live, patient_file):
     assert group["model"] == "pce-goff-2013" and group["cards_issued"] >= 2
     assert group["accepted"] == 1 and group["overridden"] >= 1
     assert {r["code"]: r["cards"] for r in group["override_reasons"]}["not-applicable"] == 1
-    text = _cli("feedback-report", "--database-url", f"sqlite:///{live['db']}").stdout
+    assert main(["feedback-report", "--database-url", f"sqlite:///{live['db']}"]) == 0
+    text = capsys.readouterr().out
     assert "ascvd-10y-risk" in text and "pce-goff-2013" in text and "not-applicable" in text
     assert "Mr Live-One" not in text and "free-text comments" in text
 

@@ -6,7 +6,7 @@ from models.equations.has_bled import FEATURES, HasBled
 from equation_helpers import vector
 
 NEG = dict(age=50, sbp=120, renal_disease=0, creatinine=1.0, liver_disease=0, bilirubin_uln=1.0, liver_enzymes_uln=1.0,
-           stroke=0, bleeding=0, inr_ttr=80, antiplatelet_nsaid=0, alcohol=0)
+           stroke=0, bleeding=0, inr_ttr=80, on_vka=1, antiplatelet_nsaid=0, alcohol=0)
 
 
 def score(**kw):
@@ -35,6 +35,17 @@ def test_all_negative_is_zero_and_complete():
 def test_item_boundaries(kw, item, points):
     p = score(**kw)
     assert p.contributions[item] == points and p.score == points
+
+
+@pytest.mark.parametrize("on_vka, ttr, points, assessed", [
+    (1, 40, 1, True), (1, None, 0, False),     # on warfarin: TTR decides; unknown TTR is not assessed
+    (0, 40, 0, True), (0, None, 0, True),      # "labile INRs (if on warfarin)": not on a VKA scores 0
+    (None, 40, 1, True), (None, None, 0, False),
+])
+def test_labile_inr_only_on_a_vitamin_k_antagonist(on_vka, ttr, points, assessed):
+    p = score(on_vka=on_vka, inr_ttr=ttr)
+    assert p.contributions["labile_inr"] == points
+    assert ("labile_inr" not in p.details["not_assessed"]) is assessed
 
 
 def test_maximum_nine():

@@ -275,7 +275,7 @@ def test_a_passed_deadline_sends_nothing(fhir):
 
 
 def test_authz2_token_absent_from_repr_errors_and_logs(fhir, caplog):
-    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="fhir_adapters")  # create_app elsewhere may have set it to INFO
     fhir.get(f"{BASE}/Patient/p1", status=401)
     fhir.get(f"{BASE}/Patient/p2", body=requests.exceptions.ConnectionError("refused"))
     fhir.get(f"{BASE}/Patient/p3", body=requests.exceptions.ReadTimeout("slow"))

@@ -252,3 +252,12 @@ def test_serving_never_imports_gpl_or_training_packages(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1:] in ([], [""]), out.stdout
+
+
+def test_unobtainable_observations_give_an_info_card_not_an_error(client):
+    """PREFETCH-5 with on_error = "omit": an OperationOutcome for the pregnancies key → 200, a card naming it."""
+    body = diabetes_prefetch()
+    body["pregnancies"] = {"resourceType": "OperationOutcome",
+                           "issue": [{"severity": "error", "code": "exception", "diagnostics": "search failed"}]}
+    (card,) = fire(client, "diabetes-risk", hook_request(prefetch=body))
+    assert "not calculated" in card["summary"] and "pregnancies" in card["extension"][EXT]["unavailable"]

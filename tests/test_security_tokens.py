@@ -164,6 +164,8 @@ FORGERIES = {
     "lifetime over one hour": ("lifetime", lambda: s.bearer(s.sandbox_token(s.SERVICE_AUD, exp=int(time.time()) + 3601 + 5))),
     "exp before iat": ("lifetime", lambda: s.bearer(s.sandbox_token(s.SERVICE_AUD, exp=int(time.time()) - 1, iat=int(time.time()) + 30))),
     "exp as a string": ("time claims not numbers", lambda: s.bearer(s.sandbox_token(s.SERVICE_AUD, exp=str(int(time.time()) + 300)))),
+    "exp NaN (passes every comparison)": ("time claims not numbers", lambda: s.bearer(s.sandbox_token(
+        s.SERVICE_AUD, exp=float("nan")))),
     # SEC-4: required claims
     "missing iss": ("iss missing", lambda: s.bearer(s.sandbox_token(s.SERVICE_AUD, iss=s.drop()))),
     "missing exp": ("exp missing", lambda: s.bearer(s.sandbox_token(s.SERVICE_AUD, exp=s.drop()))),

@@ -144,7 +144,6 @@ def test_readme_add_a_model_example(monkeypatch, make_app, tmp_path):
     monkeypatch.setitem(datasets.SPECS, spec.model_id, spec)
     # 2. train
     model_dir = tmp_path / "artifacts"
-    shutil_copy_artifacts(model_dir)
     assert main(["train", "pima-diabetes-nopreg", "--out", str(model_dir)]) == 0
     assert (model_dir / "pima-diabetes-nopreg" / "1.0.0" / "model_card.md").is_file()
     # 3. the service file: a copy of diabetes-risk.toml without the pregnancies key and feature
@@ -171,9 +170,3 @@ def test_readme_add_a_model_example(monkeypatch, make_app, tmp_path):
     ext = card["extension"]["org.cdsml.prediction"]
     assert ext["model"] == "pima-diabetes-nopreg" and "pregnancies" not in ext["contributions"]
     assert card["summary"].startswith("High estimated diabetes risk")
-
-
-def shutil_copy_artifacts(target: Path) -> None:
-    import shutil
-
-    shutil.copytree(ARTIFACTS, target)

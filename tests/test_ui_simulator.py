@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import jwt
@@ -185,11 +185,13 @@ def test_demo_config_trusts_the_simulator_and_the_sandbox():
     assert [k["kid"] for k in sandbox.static_keys] == ["44823f3d-0b01-4a6c-a80e-b9d3e8a7226f"]
 
 
-def test_demo_patient_dates_are_shifted_to_yesterday():
-    """The reference visit becomes yesterday whatever today is, and ages do not change."""
-    today = datetime(2031, 7, 15).date()
-    shifted = DemoPatients(today=today)
-    obs = [r for r in shifted.resources("demo-01") if r["resourceType"] == "Observation"]
-    assert max(o["effectiveDateTime"][:10] for o in obs) <= "2031-07-14"
-    assert "2031-07-14" in {o["effectiveDateTime"][:10] for o in obs}
-    assert shifted.summary("demo-01").age == DemoPatients(today=datetime(2027, 7, 15).date()).summary("demo-01").age
+def test_demo_patient_times_follow_the_clock():
+    """The latest clinical time of the set is half an hour before now, whatever today is; ages do not change."""
+    for now in (datetime(2031, 7, 15, 3, 0, tzinfo=timezone.utc), datetime(2027, 1, 2, 23, 59, tzinfo=timezone.utc)):
+        shifted = DemoPatients(clock=lambda now=now: now)
+        times = [r["effectiveDateTime"] for pid in shifted.ids for r in shifted.resources(pid) if r.get("effectiveDateTime")]
+        latest = max(datetime.fromisoformat(t.replace("Z", "+00:00")) for t in times)
+        assert latest == now - timedelta(minutes=30)
+        patient = shifted.resources("demo-01")[0]
+        assert shifted.summary("demo-01").age == DemoPatients(clock=lambda: NOW).summary("demo-01").age
+        assert len(patient["birthDate"]) == 10

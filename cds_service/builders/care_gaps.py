@@ -88,6 +88,8 @@ def build(ctx: BuildContext) -> list:
         return []
     now = f.as_of
     visit, appointment = visit_time(ctx.request.context)
+    if visit is not None and visit < now:  # a start in the past cannot be prepared for: judge at booking time
+        visit, appointment = None, None
     lead = max(0.0, (visit - now).total_seconds() / 86400) if visit else 0.0
     due = []
     for gap in parse_gaps(ctx.service):

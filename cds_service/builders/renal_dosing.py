@@ -276,7 +276,7 @@ def _card_for(ctx: BuildContext, drug: Drug, order: MedicationOrder, m: Measured
         if not ordered.known and rule.when_dose_unknown == "silent":
             return None
     name = _drug_name(drug, order)
-    fields = {"drug": name, "value": number(m.value) if drug.measure != "criteria" else f"{m.value:.0f}",
+    fields = {"drug": name, "value": shown(m.value, m.rule) if drug.measure != "criteria" else f"{m.value:.0f}",
               "dose": dose_text(target.dose) if target else "", "ordered": dose_text(ordered),
               "met": ", ".join(m.met) or "none", "total": str(len(drug.criteria))}
     summary = rule.summary.format(**fields)
@@ -304,6 +304,16 @@ def _card_for(ctx: BuildContext, drug: Drug, order: MedicationOrder, m: Measured
     return card(ctx, f"{order.reference}/{drug.key}/{rule.action}", summary, rule.indicator, "\n".join(lines),
                 source=Source(drug.source_label, drug.source_url), suggestions=suggestions,
                 extension=extension(ctx, used, crcl))
+
+
+def shown(value: float, rule: Rule) -> str:
+    """The value with one decimal, or more when one decimal would fall outside the rule it triggered
+    (eGFR 44.96 is shown as 44.96, not 45, on a card about eGFR 30-44)."""
+    for digits in (1, 2, 3):
+        text = number(value, digits)
+        if all(BOUNDS[k](float(text), b) for k, b in rule.bounds.items()):
+            return text
+    return f"{value:.4f}"
 
 
 def _uuid(ctx: BuildContext, order: MedicationOrder, kind: str) -> str:

@@ -1,8 +1,10 @@
 """The simulator's bundled synthetic patients (cds_service/demo/patients, made by scripts/make_demo_patients.py).
 
-The files are dated around a fixed reference date; on loading, every date is shifted by whole days
-so that the reference date becomes yesterday. Ages stay the same and lookback windows ("a lipid
-panel in the last 5 years") keep matching however old the release is.
+The files are dated around a fixed reference visit. Each time a patient is read, every time in it is
+shifted so that the latest clinical time of the whole set (`anchor` in index.json) is half an hour
+ago: the vital signs of "today's" visit stay inside a 24-hour window, lookback windows ("a lipid
+panel in the last 5 years") keep matching however old the release is, and ages do not change
+(dates without a time move by whole days).
 """
 from __future__ import annotations
 
@@ -12,10 +14,12 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 PATIENTS_DIR = Path(__file__).resolve().parent.parent / "demo" / "patients"
-_DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})(T.*)?$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$")
+LEAD = timedelta(minutes=30)  # how long ago the latest clinical time is placed
 
 # What the patient list shows: LOINC code → (short label, unit shown).
 KEY_LABS = (
@@ -45,49 +49,55 @@ class PatientSummary:
 
 
 class DemoPatients:
-    """Loaded once per app; `resources(id)` returns a private copy the caller may change."""
+    """Loaded once per app; `resources(id)` returns a private, time-shifted copy the caller may change."""
 
-    def __init__(self, directory: Path = PATIENTS_DIR, today: date | None = None):
+    def __init__(self, directory: Path = PATIENTS_DIR, clock: Callable[[], datetime] | None = None):
         index = json.loads((directory / "index.json").read_text(encoding="utf-8"))
-        reference = date.fromisoformat(index["reference_date"])
-        today = today or datetime.now(timezone.utc).date()
-        self.shift = (today - timedelta(days=1)) - reference
+        self.anchor = datetime.fromisoformat(index["anchor"].replace("Z", "+00:00"))
         self.generator = f"{index['generator']}, seed {index['seed']}"
-        self._resources: dict[str, list[dict]] = {}
+        self._clock = clock or (lambda: datetime.now(timezone.utc))
+        self._raw: dict[str, list[dict]] = {}
         self._scenario: dict[str, str] = {}
         for item in index["patients"]:
             bundle = json.loads((directory / item["file"]).read_text(encoding="utf-8"))
-            self._resources[item["id"]] = [_shift_dates(e["resource"], self.shift) for e in bundle["entry"]]
+            self._raw[item["id"]] = [e["resource"] for e in bundle["entry"]]
             self._scenario[item["id"]] = item.get("scenario", "")
-        self.summaries = tuple(summarize(self._resources[pid], self._scenario[pid], today) for pid in self._resources)
 
     @property
     def ids(self) -> tuple[str, ...]:
-        return tuple(self._resources)
+        return tuple(self._raw)
 
     def __contains__(self, pid: str) -> bool:
-        return pid in self._resources
+        return pid in self._raw
+
+    def shift(self) -> timedelta:
+        return (self._clock() - LEAD) - self.anchor
 
     def resources(self, pid: str) -> list[dict]:
-        return copy.deepcopy(self._resources[pid])
+        return _shift_dates(copy.deepcopy(self._raw[pid]), self.shift())
 
-    def summary(self, pid: str) -> PatientSummary:
-        return next(s for s in self.summaries if s.id == pid)
+    @property
+    def summaries(self) -> tuple["PatientSummary", ...]:
+        today = self._clock().date()
+        return tuple(summarize(self.resources(pid), self._scenario[pid], today) for pid in self._raw)
+
+    def summary(self, pid: str) -> "PatientSummary":
+        return summarize(self.resources(pid), self._scenario[pid], self._clock().date())
 
 
 def _shift_dates(value: Any, shift: timedelta) -> Any:
+    """Move every date-time by `shift` and every date by its whole days (so ages stay the same)."""
     if isinstance(value, dict):
         return {k: _shift_dates(v, shift) for k, v in value.items()}
     if isinstance(value, list):
         return [_shift_dates(v, shift) for v in value]
     if isinstance(value, str):
-        m = _DATE.match(value)
-        if m:
-            try:
-                day = date.fromisoformat(m.group(1)) + shift
-            except ValueError:
-                return value
-            return day.isoformat() + (m.group(2) or "")
+        if _DATETIME.match(value):
+            moved = datetime.fromisoformat(value.replace("Z", "+00:00")) + shift
+            text = moved.astimezone(timezone.utc).isoformat(timespec="seconds")
+            return text.replace("+00:00", "Z")
+        if _DATE.match(value):
+            return (date.fromisoformat(value) + timedelta(days=round(shift / timedelta(days=1)))).isoformat()
     return value
 
 

@@ -67,7 +67,7 @@ def simulator():
     _simulator_on()
     state, hooks = ui_state(), _hooks()
     has_orders = any(h in ("order-select", "order-sign") for h, _ in hooks)
-    return render_template("simulator.html", patients=state.patients, hooks=hooks, hook_help=HOOK_HELP,
+    return render_template("simulator.html", summaries=state.patients.summaries, hooks=hooks, hook_help=HOOK_HELP,
                            drafts=DRAFT_ORDERS, has_orders=has_orders, generator=state.patients.generator)
 
 

@@ -51,8 +51,11 @@ def terms(creatinine_mg_dl: float, age: float, female: bool) -> dict[str, float]
 
 
 def egfr(creatinine_mg_dl: float, age: float, female: bool) -> float:
-    """eGFR in mL/min/1.73 m² from creatinine in mg/dL."""
-    return INTERCEPT * math.exp(sum(terms(creatinine_mg_dl, age, female).values()))
+    """eGFR in mL/min/1.73 m² from creatinine in mg/dL, by the published product form."""
+    terms(creatinine_mg_dl, age, female)  # domain checks
+    ratio = creatinine_mg_dl / KAPPA[female]
+    return (INTERCEPT * min(ratio, 1.0) ** ALPHA[female] * max(ratio, 1.0) ** EXPONENT_ABOVE_KAPPA * AGE_BASE ** age
+            * (FEMALE_FACTOR if female else 1.0))
 
 
 class CkdEpi2021:
@@ -69,10 +72,9 @@ class CkdEpi2021:
         female = float(x["female"].value) >= 0.5
         scr, age = float(x["creatinine"].value), float(x["age"].value)
         contributions = terms(scr, age, female)
-        baseline = math.log(INTERCEPT)
-        lp = baseline + sum(contributions.values())
+        score = egfr(scr, age, female)
         return Prediction(
-            model=INFO.id, version=INFO.version, score=math.exp(lp), linear_predictor=lp, baseline=baseline,
+            model=INFO.id, version=INFO.version, score=score, linear_predictor=math.log(score), baseline=math.log(INTERCEPT),
             contributions=contributions,
             details={"unit": "mL/min/{1.73_m2}", "scale": "natural log of eGFR",
                      "kappa": KAPPA[female], "alpha": ALPHA[female]},

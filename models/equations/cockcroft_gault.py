@@ -44,8 +44,9 @@ def terms(creatinine_mg_dl: float, age: float, weight_kg: float, female: bool) -
 
 
 def crcl(creatinine_mg_dl: float, age: float, weight_kg: float, female: bool) -> float:
-    """Creatinine clearance in mL/min."""
-    return math.exp(-math.log(DIVISOR) + sum(terms(creatinine_mg_dl, age, weight_kg, female).values()))
+    """Creatinine clearance in mL/min, by the formula's own arithmetic (so CrCl 15.0 is exactly 15.0 at a label threshold)."""
+    terms(creatinine_mg_dl, age, weight_kg, female)  # domain checks
+    return (AGE_CONSTANT - age) * weight_kg / (DIVISOR * creatinine_mg_dl) * (FEMALE_FACTOR if female else 1.0)
 
 
 class CockcroftGault:
@@ -59,9 +60,8 @@ class CockcroftGault:
         missing = [n for n in FEATURES if x[n].missing]
         if missing:
             raise ValueError(f"missing inputs: {', '.join(missing)}")
-        contributions = terms(float(x["creatinine"].value), float(x["age"].value), float(x["weight"].value),
-                              float(x["female"].value) >= 0.5)
-        baseline = -math.log(DIVISOR)
-        lp = baseline + sum(contributions.values())
-        return Prediction(model=INFO.id, version=INFO.version, score=math.exp(lp), linear_predictor=lp, baseline=baseline,
+        args = (float(x["creatinine"].value), float(x["age"].value), float(x["weight"].value), float(x["female"].value) >= 0.5)
+        contributions = terms(*args)
+        score = crcl(*args)
+        return Prediction(model=INFO.id, version=INFO.version, score=score, linear_predictor=math.log(score), baseline=-math.log(DIVISOR),
                           contributions=contributions, details={"unit": "mL/min", "scale": "natural log of CrCl"})

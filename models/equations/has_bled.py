@@ -3,7 +3,7 @@
 H uncontrolled hypertension (systolic > 160 mm Hg) · A abnormal renal function (dialysis, transplant or
 serum creatinine ≥ 200 µmol/L) · A abnormal liver function (cirrhosis, or bilirubin > 2× ULN with
 AST/ALT/ALP > 3× ULN) · S stroke · B bleeding history or predisposition · L labile INR (time in
-therapeutic range < 60 %) · E elderly (age > 65) · D drugs (antiplatelet or NSAID) · D alcohol
+therapeutic range < 60 %, only on a vitamin K antagonist: `on_vka`) · E elderly (age > 65) · D drugs (antiplatelet or NSAID) · D alcohol
 (≥ 8 units a week). One point each, maximum 9.
 
 The published definitions (the numeric cut-offs above) live here, so that every service scores them
@@ -21,7 +21,7 @@ from ..protocol import ModelInfo, Prediction
 from .ckd_epi import UMOL_PER_MG_DL
 
 FEATURES = ("age", "sbp", "renal_disease", "creatinine", "liver_disease", "bilirubin_uln", "liver_enzymes_uln",
-            "stroke", "bleeding", "inr_ttr", "antiplatelet_nsaid", "alcohol")
+            "stroke", "bleeding", "inr_ttr", "on_vka", "antiplatelet_nsaid", "alcohol")
 REQUIRED = ("age",)
 SBP_UNCONTROLLED = 160.0  # mm Hg, strictly above
 CREATININE_ABNORMAL_MG_DL = 200.0 / UMOL_PER_MG_DL  # ≥ 200 µmol/L = 2.262 mg/dL
@@ -47,7 +47,7 @@ ITEM_LABELS = {
 ITEM_INPUTS = {
     "uncontrolled_hypertension": ("sbp",), "abnormal_renal": ("renal_disease", "creatinine"),
     "abnormal_liver": ("liver_disease", "bilirubin_uln", "liver_enzymes_uln"), "stroke": ("stroke",),
-    "bleeding": ("bleeding",), "labile_inr": ("inr_ttr",), "elderly": ("age",), "drugs": ("antiplatelet_nsaid",),
+    "bleeding": ("bleeding",), "labile_inr": ("on_vka", "inr_ttr"), "elderly": ("age",), "drugs": ("antiplatelet_nsaid",),
     "alcohol": ("alcohol",),
 }
 # Bleeds per 100 patient-years by score in the derivation cohort (Pisters 2010); informational.
@@ -87,6 +87,14 @@ def _all(*parts: bool | None) -> bool | None:
     return True if all(p is True for p in parts) else None
 
 
+def _labile(x: Mapping[str, float | None]) -> bool | None:
+    """"Labile INRs (if on warfarin)": not on a vitamin K antagonist → 0, whatever old INRs say."""
+    if _flag(x.get("on_vka")) is False:
+        return False
+    ttr = x.get("inr_ttr")
+    return None if ttr is None else float(ttr) < TTR_LABILE_PCT
+
+
 RULES: Mapping[str, Callable[[Mapping[str, float | None]], bool | None]] = {
     "uncontrolled_hypertension": lambda x: _above(x.get("sbp"), SBP_UNCONTROLLED),
     "abnormal_renal": lambda x: _any(_flag(x.get("renal_disease")),
@@ -96,7 +104,7 @@ RULES: Mapping[str, Callable[[Mapping[str, float | None]], bool | None]] = {
                                           _above(x.get("liver_enzymes_uln"), ENZYMES_ULN_FACTOR))),
     "stroke": lambda x: _flag(x.get("stroke")),
     "bleeding": lambda x: _flag(x.get("bleeding")),
-    "labile_inr": lambda x: None if x.get("inr_ttr") is None else float(x["inr_ttr"]) < TTR_LABILE_PCT,
+    "labile_inr": lambda x: _labile(x),
     "elderly": lambda x: _above(x.get("age"), ELDERLY_AGE),
     "drugs": lambda x: _flag(x.get("antiplatelet_nsaid")),
     "alcohol": lambda x: _flag(x.get("alcohol")),

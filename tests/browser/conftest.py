@@ -72,5 +72,7 @@ def page(browser):
 
 def shot(page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
+    # The patient list is sticky on screen; unstick it so that a full-page picture shows it once, at the top.
+    page.add_style_tag(content=".patients { position: static; height: auto; }")
     page.screenshot(path=str(path), full_page=True)
     return path

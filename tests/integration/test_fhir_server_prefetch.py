@@ -61,13 +61,16 @@ def _context(hook: str, p: synthetic.LoadedPatient) -> dict:
     if p.encounter_id:
         ctx["encounterId"] = p.encounter_id
     if hook in ("order-select", "order-sign"):
-        draft = {"resourceType": "MedicationRequest", "id": "draft-statin", "status": "draft", "intent": "order",
+        # A renally dosed drug (RxNorm as carebundle writes it), so order services have something to check.
+        draft = {"resourceType": "MedicationRequest", "id": "draft-1", "status": "draft", "intent": "order",
                  "subject": {"reference": f"Patient/{p.patient_id}"},
-                 "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "617312",
-                                                           "display": "atorvastatin 20 MG Oral Tablet"}]}}
+                 "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": "861007",
+                                                           "display": "metformin hydrochloride 500 MG Oral Tablet"}],
+                                               "text": "metformin hydrochloride 500 MG Oral Tablet"},
+                 "dosageInstruction": [{"text": "500 mg by mouth twice daily"}]}
         ctx["draftOrders"] = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": draft}]}
         if hook == "order-select":
-            ctx["selections"] = ["MedicationRequest/draft-statin"]
+            ctx["selections"] = ["MedicationRequest/draft-1"]
     if hook == "appointment-book":
         appt = {"resourceType": "Appointment", "id": "appt-1", "status": "proposed",
                 "start": "2026-12-01T09:00:00Z", "end": "2026-12-01T09:20:00Z",

@@ -129,17 +129,30 @@
     status.className = "feedback-status small ok";
   }
 
+  function describe(r) {
+    const concept = r.medicationCodeableConcept || r.code || {};
+    const dosage = (r.dosageInstruction && r.dosageInstruction[0] && r.dosageInstruction[0].text) ||
+      (r.note && r.note[0] && r.note[0].text) || "";
+    return r.resourceType + " (" + r.status + "): " + (concept.text || "") + (dosage ? " — " + dosage : "");
+  }
+
   function applyActions(actions) {
-    // As an EHR would: a "create" action puts the resource on the order list (as a draft).
+    // As an EHR would: "create" adds a draft order, "delete" removes one of the picked drafts,
+    // "update" replaces it (ACT-1); the simulator shows the result under the draft-order picker.
     (actions || []).forEach((a) => {
-      if (a.type !== "create" || !a.resource) return;
-      const r = a.resource;
-      const concept = r.medicationCodeableConcept || r.code || {};
-      const dosage = (r.dosageInstruction && r.dosageInstruction[0] && r.dosageInstruction[0].text) ||
-        (r.note && r.note[0] && r.note[0].text) || "";
-      const li = el("li", {}, r.resourceType + " (" + r.status + "): " + (concept.text || "") + (dosage ? " — " + dosage : ""));
-      $("#orders-list").appendChild(li);
-      $("#orders-placed").hidden = false;
+      let text = null;
+      if (a.type === "create" && a.resource) text = "Created " + describe(a.resource);
+      if (a.type === "update" && a.resource) text = "Updated " + describe(a.resource);
+      if (a.type === "delete" && a.resourceId) {
+        const id = String(a.resourceId).split("/").pop();
+        const box = document.getElementById(id);  // the picker's checkbox has the draft's id
+        if (box && box.type === "checkbox") box.checked = false;
+        text = "Removed " + a.resourceId + (a.description ? " — " + a.description : "");
+      }
+      if (text) {
+        $("#orders-list").appendChild(el("li", {}, text));
+        $("#orders-placed").hidden = false;
+      }
     });
   }
 

@@ -1,0 +1,74 @@
+"""`cds-service feedback-report` (issue #7 item 3): accept/override rates and override reasons per
+service and model version, from the service's own database (FEEDBACK-2/3)."""
+from __future__ import annotations
+
+import json
+
+from fhir_factory import ascvd_prefetch, hook_request
+
+from cds_service.cli import main
+
+REASONS = "http://terminology.hl7.org/CodeSystem/cds-hooks-override-reasons"
+
+
+def _card(client, instance: str, **prefetch) -> dict:
+    body = hook_request(prefetch=ascvd_prefetch(**prefetch))
+    body["hookInstance"] = instance
+    return client.post("/cds-services/ascvd-10y-risk", json=body).get_json()["cards"][0]
+
+
+def _feedback(client, *items):
+    resp = client.post("/cds-services/ascvd-10y-risk/feedback", json={"feedback": list(items)})
+    assert resp.status_code == 200
+
+
+def test_report_rates_and_reasons_per_model_version(make_app, tmp_path, capsys):
+    app = make_app()
+    client = app.test_client()
+    high = _card(client, "h-1", tc=280, hdl=32, sbp=165, smoker=True, birth_date="1956-01-01")
+    cards = [high] + [_card(client, f"h-{i}") for i in range(2, 5)]
+    ts = "2026-06-01T10:05:31Z"
+    _feedback(client, {"card": high["uuid"], "outcome": "accepted", "outcomeTimestamp": ts,
+                       "acceptedSuggestions": [{"id": high["suggestions"][0]["uuid"]}]})
+    # Reported twice (FEEDBACK-3): counted once.
+    for _ in range(2):
+        _feedback(client, {"card": cards[1]["uuid"], "outcome": "overridden", "outcomeTimestamp": ts,
+                           "overrideReason": {"reason": {"system": REASONS, "code": "patient-declined",
+                                                         "display": "Patient declined"},
+                                              "userComment": "Mrs Example prefers diet first"}})
+    _feedback(client, {"card": cards[2]["uuid"], "outcome": "overridden", "outcomeTimestamp": ts})  # FEEDBACK-4: no reason
+    db = app.extensions["cds"].settings.database_url
+
+    assert main(["feedback-report", "--database-url", db, "--json"]) == 0
+    [group] = json.loads(capsys.readouterr().out)["groups"]
+    assert (group["service_id"], group["model"], group["model_version"]) == ("ascvd-10y-risk", "pce-goff-2013", "2013.1")
+    assert group["cards_issued"] == 4 and group["cards_with_feedback"] == 3
+    assert group["accepted"] == 1 and group["overridden"] == 2
+    assert group["acceptance_rate"] == 0.25 and group["override_rate"] == 0.5
+    assert group["override_reasons"] == [{"system": REASONS, "code": "patient-declined", "display": "Patient declined", "cards": 1}]
+
+    assert main(["feedback-report", "--database-url", db]) == 0
+    text = capsys.readouterr().out
+    assert "ascvd-10y-risk  pce-goff-2013  2013.1" in text
+    assert "1 (25.0%)" in text and "2 (50.0%)" in text and "Patient declined" in text
+    assert "Mrs Example" not in text and "free-text comments (not shown" in text  # comments may name a patient
+
+
+def test_report_on_an_empty_database_and_a_missing_one(make_app, tmp_path, capsys):
+    app = make_app()
+    assert main(["feedback-report", "--database-url", app.extensions["cds"].settings.database_url]) == 0
+    assert "No cards issued and no feedback received yet." in capsys.readouterr().out
+    assert main(["feedback-report", "--database-url", f"sqlite:///{tmp_path}/nothing-here.sqlite3"]) == 2
+    assert "no database at" in capsys.readouterr().err
+    assert not (tmp_path / "nothing-here.sqlite3").exists()  # the report never creates a database
+
+
+def test_report_reads_the_database_url_of_the_configuration(make_app, tmp_path, capsys, monkeypatch):
+    app = make_app()
+    _card(app.test_client(), "cfg-1")
+    config = tmp_path / "cds.toml"
+    config.write_text(f'database_url = "{app.extensions["cds"].settings.database_url}"\n')
+    for name in [k for k in __import__("os").environ if k.startswith("CDS_")]:
+        monkeypatch.delenv(name)
+    assert main(["feedback-report", "--config", str(config), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["groups"][0]["cards_issued"] == 1
