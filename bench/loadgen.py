@@ -120,3 +120,43 @@ def run_wrk(url: str, requests: list[tuple[str, str, str]], *, connections: int 
         max_ms=data["max_us"] / 1000, errors=data["connect"] + data["read"] + data["write"] + data["timeout"],
         non_2xx=data["status"], loadgen_cpu_s=cpu, loadgen_cpu_share=cpu / (wall * (os.cpu_count() or 1)),
     )
+
+
+def interleave(targets: dict, *, rounds: int, slice_s: float, connections: int = 8, cpu_of=None) -> dict[str, dict]:
+    """Measure several servers in alternating slices (A B C A B C …) so that every one of them meets
+    the same background load on average: on a shared machine, sequential runs minutes apart compare
+    the neighbours' activity as much as the servers.
+
+    `targets`: name → (url, requests). `cpu_of`: name → callable returning the server's CPU seconds
+    (optional), for CPU time per request. Throughput is total requests / total time; latency
+    percentiles are the median over the slices (and the worst slice's p99 is kept).
+    """
+    slices: dict[str, list[LoadResult]] = {name: [] for name in targets}
+    cpu: dict[str, float] = {name: 0.0 for name in targets}
+    for _ in range(rounds):
+        for name, (url, reqs) in targets.items():
+            before = cpu_of[name]() if cpu_of else 0.0
+            slices[name].append(run_wrk(url, reqs, connections=connections, seconds=slice_s))
+            if cpu_of:
+                cpu[name] += cpu_of[name]() - before
+    out = {}
+    for name, runs in slices.items():
+        total = sum(r.requests for r in runs)
+        secs = sum(r.seconds for r in runs)
+        out[name] = {
+            "requests": total, "seconds": round(secs, 3), "rps": round(total / secs, 3) if secs else 0.0,
+            "p50_ms": round(_median([r.p50_ms for r in runs]), 3), "p99_ms": round(_median([r.p99_ms for r in runs]), 3),
+            "p99_worst_slice_ms": round(max(r.p99_ms for r in runs), 3),
+            "errors": sum(r.errors for r in runs), "non_2xx": sum(r.non_2xx for r in runs),
+            "loadgen_cpu_share": round(_median([r.loadgen_cpu_share for r in runs]), 4),
+            "slices": len(runs),
+        }
+        if cpu_of:
+            out[name]["server_cpu_ms_per_request"] = round(cpu[name] * 1000 / max(1, total), 3)
+    return out
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    n = len(ordered)
+    return ordered[n // 2] if n % 2 else (ordered[n // 2 - 1] + ordered[n // 2]) / 2

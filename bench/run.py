@@ -180,7 +180,8 @@ def table(r: dict) -> str:
             target = "≥ 1.6×" if str(w) == "2" else None
             res = v["by_workers"][w]
             add(f"S4 {database}, {w} worker(s)", f"{res['rps']:.0f} req/s",
-                f"1 worker; CPU {res['worker_cpu_ms_per_request']:.1f} ms/req", sp, target, (sp >= 1.6) if target else None)
+                f"1 worker; CPU {res['server_cpu_ms_per_request']:.1f} ms/req; busiest worker {res['busiest_worker_share']:.0%}",
+                sp, target, (sp >= 1.6) if target else None)
     inf = r.get("inference")
     if isinstance(inf, dict):
         for sid, e in (inf.get("ours") or {}).items():
@@ -198,11 +199,13 @@ def table(r: dict) -> str:
                 f"p50 {m['predict_p50_ms'] * 1000:.0f} / p99 {m['predict_p99_ms'] * 1000:.0f} µs{cpu}", "", None,
                 "p99 ≤ 1 ms", m.get("meets_target"))
     wc = r.get("worker_class")
-    if isinstance(wc, dict) and "gthread_over_sync_rps" in wc:
-        for load, ratio in wc["gthread_over_sync_rps"].items():
-            g, s = wc["by_class"]["gthread"][load], wc["by_class"]["sync"][load]
-            add(f"gthread vs sync, {load}", f"{g['rps']:.0f} vs {s['rps']:.0f} req/s",
-                f"p99 {g['p99_ms']:.0f} vs {s['p99_ms']:.0f} ms", ratio)
+    if isinstance(wc, dict) and "by_class" in wc:
+        first = next(iter(wc["by_class"]))
+        for name, loads in wc["by_class"].items():
+            for load, res in loads.items():
+                ratio = None if name == first else wc[f"rps_over_{first}"][name].get(load)
+                add(f"worker class {name}, {load}", f"{res['rps']:.0f} req/s, p99 {res['p99_ms']:.0f} ms",
+                    first if name != first else "", ratio)
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
     lines = ["| " + " | ".join(str(c).ljust(w) for c, w in zip(row, widths)) + " |" for row in rows]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")

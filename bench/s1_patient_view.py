@@ -1,8 +1,9 @@
 """S1: patient-view with full prefetch under the production server, against a no-work floor.
 
-The patient: one carebundle patient (US Core, seed 42, 34 Observations: CMP, CBC, lipids, HbA1c,
-urine albumin, BP panel, vitals) plus a smoking-status Observation, so the ASCVD equation has every
-input: 35 Observations, Conditions and MedicationRequests. Every patient-view service the server
+The patient: one carebundle patient (US Core, seed 42, female, 34 Observations: CMP, CBC, lipids,
+HbA1c, urine albumin, BP panel, vitals) plus smoking status, a 2-hour glucose and the number of
+pregnancies, so every patient-view model has its inputs: 37 Observations, Conditions and
+MedicationRequests. Every patient-view service the server
 loads (read from its own discovery document) gets the prefetch its templates ask for, answered from
 that patient by a small FHIR-search matcher, so adding a service file adds it to the benchmark.
 """
@@ -17,7 +18,7 @@ from urllib.parse import parse_qsl
 
 import requests
 
-from .loadgen import LoadResult, run_wrk
+from .loadgen import interleave
 from .servers import ROOT, Gunicorn, cpu_seconds
 
 sys.path.insert(0, str(ROOT / "tests"))
@@ -31,7 +32,7 @@ def synthetic_patient() -> list[dict]:
     import carebundle
 
     bundle = json.loads(carebundle.to_json(carebundle.generate_bundle(
-        profile="hypertension", seed=PATIENT_SEED, sex="M", age_range=(55, 65)), indent=0))
+        profile="hypertension", seed=PATIENT_SEED, sex="F", age_range=(55, 65)), indent=0))
     for e in bundle["entry"]:  # a transaction Bundle names resources by urn:uuid; a server assigns ids
         e["resource"].setdefault("id", e["fullUrl"].removeprefix("urn:uuid:"))
     ids = {e["fullUrl"]: f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in bundle["entry"]}
@@ -40,9 +41,13 @@ def synthetic_patient() -> list[dict]:
         text = text.replace(f'"{urn}"', f'"{ref}"')
     resources = json.loads(text)
     pid = next(r["id"] for r in resources if r["resourceType"] == "Patient")
-    # carebundle records no smoking status; never smoked (SNOMED 266919005), recorded at the same visit.
-    visit = next(r["effectiveDateTime"] for r in resources if r["resourceType"] == "Observation")
-    resources.append(fhir_factory.coded_obs("smoking-1", "72166-2", "266919005", date=visit[:10], pid=pid))
+    # What carebundle does not record but the services read, at the same visit: smoking status (never
+    # smoked, SNOMED 266919005) for ASCVD; a 2-hour glucose tolerance result and the number of
+    # pregnancies for the diabetes model. With them every patient-view model scores this patient.
+    visit = next(r["effectiveDateTime"] for r in resources if r["resourceType"] == "Observation")[:10]
+    resources.append(fhir_factory.coded_obs("smoking-1", "72166-2", "266919005", date=visit, pid=pid))
+    resources.append(fhir_factory.quantity_obs("ogtt-1", "1518-0", 141, "mg/dL", date=visit, pid=pid))
+    resources.append(fhir_factory.quantity_obs("pregnancies-1", "11996-6", 2, "{#}", date=visit, pid=pid))
     return resources
 
 
@@ -95,7 +100,7 @@ def requests_for(base_url: str, resources: list[dict]) -> list[tuple[str, str, s
 
 
 def check_answers(base_url: str, reqs: list[tuple[str, str, str]]) -> list[dict]:
-    """Each request must succeed with at least one card before we time it (a 4xx is fast, not good)."""
+    """Each request must answer 200 with a card before we time it (a 4xx is fast, not good)."""
     answers = []
     for _, path, body in reqs:
         r = requests.post(base_url + path, data=body, headers={"Content-Type": "application/json"}, timeout=30)
@@ -107,49 +112,42 @@ def check_answers(base_url: str, reqs: list[tuple[str, str, str]]) -> list[dict]
 
 def run(*, seconds: float, connections: int = 8, workers: int = 2, worker_class: str | None = None,
         log_dir: Path | None = None) -> dict:
-    """S1 under the service, then the floor with the same config and the same bytes; returns the ratios."""
+    """S1 on the service and on the floor (same config, same request and response bytes), measured in
+    alternating slices; then the same at one connection. Returns both and their ratios."""
     resources = synthetic_patient()
     log_dir = log_dir or Path(tempfile.mkdtemp(prefix="cds-bench-logs-"))
+    rounds = max(2, round(seconds / 2.5))
+    slice_s = max(1.0, seconds / rounds)
     with Gunicorn(workers=workers, worker_class=worker_class, log_path=log_dir / "s1-service.log") as srv:
         reqs = requests_for(srv.url, resources)
         answers = check_answers(srv.url, reqs)
-        run_wrk(srv.url, reqs, connections=connections, seconds=min(2, seconds))  # warm-up
-        service, service_cpu = measured(srv, reqs, connections, seconds)
-        service_c1 = run_wrk(srv.url, reqs, connections=1, seconds=max(2, seconds / 2))  # no queueing
-    floor_body = log_dir / "floor-body.json"
-    floor_body.write_text(json.dumps(answers[0]))
-    with Gunicorn(workers=workers, worker_class=worker_class, app="bench.floor_app:create_floor_app()",
-                  env={"BENCH_FLOOR_BODY": str(floor_body)}, log_path=log_dir / "s1-floor.log") as floor_srv:
-        run_wrk(floor_srv.url, reqs, connections=connections, seconds=min(2, seconds))
-        floor, floor_cpu = measured(floor_srv, reqs, connections, seconds)
-        floor_c1 = run_wrk(floor_srv.url, reqs, connections=1, seconds=max(2, seconds / 2))
+        floor_body = log_dir / "floor-body.json"
+        floor_body.write_text(json.dumps(answers[0]))
+        with Gunicorn(workers=workers, worker_class=worker_class, app="bench.floor_app:create_floor_app()",
+                      env={"BENCH_FLOOR_BODY": str(floor_body)}, log_path=log_dir / "s1-floor.log") as floor_srv:
+            targets = {"service": (srv.url, reqs), "floor": (floor_srv.url, reqs)}
+            cpu_of = {"service": lambda: sum(cpu_seconds(p) for p in srv.worker_pids()),
+                      "floor": lambda: sum(cpu_seconds(p) for p in floor_srv.worker_pids())}
+            interleave(targets, rounds=1, slice_s=min(2, seconds), connections=connections)  # warm-up
+            loaded = interleave(targets, rounds=rounds, slice_s=slice_s, connections=connections, cpu_of=cpu_of)
+            single = interleave(targets, rounds=max(2, rounds // 2), slice_s=slice_s, connections=1)
+    service, floor = loaded["service"], loaded["floor"]
     n_obs = sum(r["resourceType"] == "Observation" for r in resources)
     return {
         "services": [p.rsplit("/", 1)[1] for _, p, _ in reqs], "observations": n_obs,
         "request_bytes": round(sum(len(b) for _, _, b in reqs) / len(reqs)),
-        "workers": workers, "connections": connections,
-        "service": service.as_dict(), "floor": floor.as_dict(),
+        "workers": workers, "connections": connections, "slices": rounds, "slice_seconds": slice_s,
+        "service": service, "floor": floor,
+        "p99_ratio": service["p99_ms"] / floor["p99_ms"] if floor["p99_ms"] else None,
+        "p50_ratio": service["p50_ms"] / floor["p50_ms"] if floor["p50_ms"] else None,
+        "throughput_ratio": service["rps"] / floor["rps"] if floor["rps"] else None,
         # CPU time the workers spent per request: unlike latency, it hardly moves when other
         # processes compete for the cores, so it is the steadiest figure on a shared machine.
-        "service_cpu_ms_per_request": service_cpu, "floor_cpu_ms_per_request": floor_cpu,
-        "cpu_ratio": service_cpu / floor_cpu if floor_cpu else None,
-        "p99_ratio": service.p99_ms / floor.p99_ms if floor.p99_ms else None,
-        "p50_ratio": service.p50_ms / floor.p50_ms if floor.p50_ms else None,
-        "throughput_ratio": service.rps / floor.rps if floor.rps else None,
+        "service_cpu_ms_per_request": service["server_cpu_ms_per_request"],
+        "floor_cpu_ms_per_request": floor["server_cpu_ms_per_request"],
+        "cpu_ratio": service["server_cpu_ms_per_request"] / floor["server_cpu_ms_per_request"]
+        if floor["server_cpu_ms_per_request"] else None,
         # One connection: the latency of a call on an idle server, without queueing behind others.
-        "service_c1": service_c1.as_dict(), "floor_c1": floor_c1.as_dict(),
-        "p99_ratio_c1": service_c1.p99_ms / floor_c1.p99_ms if floor_c1.p99_ms else None,
+        "service_c1": single["service"], "floor_c1": single["floor"],
+        "p99_ratio_c1": single["service"]["p99_ms"] / single["floor"]["p99_ms"] if single["floor"]["p99_ms"] else None,
     }
-
-
-def measured(srv: Gunicorn, reqs, connections: int, seconds: float) -> tuple[LoadResult, float]:
-    """One wrk run, and the workers' CPU milliseconds per request during it."""
-    pids = srv.worker_pids()
-    before = sum(cpu_seconds(p) for p in pids)
-    result = run_wrk(srv.url, reqs, connections=connections, seconds=seconds)
-    after = sum(cpu_seconds(p) for p in pids)
-    return result, round((after - before) * 1000 / max(1, result.requests), 3)
-
-
-def result_ok(result: LoadResult) -> bool:
-    return result.errors == 0 and result.non_2xx == 0

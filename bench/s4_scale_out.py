@@ -10,12 +10,13 @@ held across each commit's fsync, while PostgreSQL commits concurrent transaction
 from __future__ import annotations
 
 import tempfile
-from contextlib import nullcontext
+import time
+from contextlib import ExitStack, nullcontext
 from pathlib import Path
 
 from . import s1_patient_view as s1
-from .loadgen import run_wrk
-from .servers import ROOT, Gunicorn, cpu_seconds
+from .loadgen import interleave
+from .servers import ROOT, Gunicorn, calls_per_worker, cpu_seconds, log_offset
 
 import sys  # noqa: E402  (the tests' PostgreSQL launcher)
 
@@ -24,18 +25,27 @@ import db_servers  # noqa: E402
 
 
 def _series(workers_list, connections, seconds, log_dir, resources, env, tag) -> dict:
-    results = {}
-    for workers in workers_list:
-        with Gunicorn(workers=workers, env=env, log_path=log_dir / f"s4-{tag}-{workers}w.log") as srv:
+    """Every worker count runs at once (idle servers cost memory, not CPU) and is measured in
+    alternating slices, so that all of them meet the same background load."""
+    rounds = max(2, round(seconds / 2.5))
+    with ExitStack() as stack:
+        servers = {w: stack.enter_context(Gunicorn(workers=w, env=env, log_path=log_dir / f"s4-{tag}-{w}w.log"))
+                   for w in workers_list}
+        targets = {}
+        for w, srv in servers.items():
             reqs = s1.requests_for(srv.url, resources)
             s1.check_answers(srv.url, reqs)
-            run_wrk(srv.url, reqs, connections=connections, seconds=min(2, seconds))  # warm-up
-            pids = srv.worker_pids()
-            before = sum(cpu_seconds(p) for p in pids)
-            res = run_wrk(srv.url, reqs, connections=connections, seconds=seconds).as_dict()
-            res["worker_cpu_ms_per_request"] = round((sum(cpu_seconds(p) for p in pids) - before) * 1000
-                                                     / max(1, res["requests"]), 3)
-            results[workers] = res
+            targets[w] = (srv.url, reqs)
+        cpu_of = {w: (lambda srv=srv: sum(cpu_seconds(p) for p in srv.worker_pids())) for w, srv in servers.items()}
+        interleave(targets, rounds=1, slice_s=min(2, seconds), connections=connections)  # warm-up
+        offsets = {w: log_offset(srv.log_path) for w, srv in servers.items()}
+        results = interleave(targets, rounds=rounds, slice_s=max(1.0, seconds / rounds), connections=connections,
+                             cpu_of=cpu_of)
+        time.sleep(0.2)  # the last call lines reach the logs
+        for w, srv in servers.items():
+            counts = calls_per_worker(srv.log_path, offsets[w])
+            # Share of the calls answered by the busiest worker: 1/workers is a perfect balance.
+            results[w]["busiest_worker_share"] = round(max(counts.values()) / sum(counts.values()), 3) if counts else None
     base = results[workers_list[0]]["rps"]
     return {"by_workers": results, "speedup": {w: round(r["rps"] / base, 3) if base else None for w, r in results.items()}}
 

@@ -5,6 +5,7 @@ is no window in which another engineer's process could take the port between "fi
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -28,8 +29,10 @@ class Gunicorn:
     """
 
     def __init__(self, *, workers: int = 2, worker_class: str | None = None, threads: int | None = None,
-                 app: str | None = None, env: dict[str, str] | None = None, log_path: Path | None = None):
+                 app: str | None = None, env: dict[str, str] | None = None, log_path: Path | None = None,
+                 args: tuple[str, ...] = ()):
         self.workers, self.worker_class, self.threads, self.app = workers, worker_class, threads, app
+        self.args = tuple(args)  # more gunicorn command-line options (experiments: --keep-alive 0, …)
         self.extra_env = env or {}
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
@@ -61,6 +64,7 @@ class Gunicorn:
                "--workers", str(self.workers)]
         if self.worker_class:
             cmd += ["--worker-class", self.worker_class]
+        cmd += list(self.args)
         if self.app:
             cmd.append(self.app)
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
@@ -121,3 +125,24 @@ def cpu_seconds(pid: int) -> float:
     ticks = os.sysconf("SC_CLK_TCK")
     utime, stime, cutime, cstime = (int(fields[i]) for i in (11, 12, 13, 14))
     return (utime + stime + cutime + cstime) / ticks
+
+
+def log_offset(path: Path | None) -> int:
+    return path.stat().st_size if path and path.exists() else 0
+
+
+def calls_per_worker(path: Path | None, offset: int = 0) -> dict[int, int]:
+    """How many calls each worker pid answered, from the JSON call log written after `offset`."""
+    counts: dict[int, int] = {}
+    if not path or not path.exists():
+        return counts
+    with open(path, "rb") as f:
+        f.seek(offset)
+        for raw in f:
+            if raw.startswith(b"{") and b'"event":"call"' in raw:
+                try:
+                    pid = json.loads(raw)["pid"]
+                except (ValueError, KeyError):
+                    continue
+                counts[pid] = counts.get(pid, 0) + 1
+    return counts

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import tempfile
+from contextlib import ExitStack
 from pathlib import Path
 
 from . import s1_patient_view as s1
 from .fhir_stub import FhirStub
-from .loadgen import run_wrk
+from .loadgen import interleave
 from .servers import Gunicorn
 
 
@@ -27,25 +28,34 @@ def _without_prefetch(reqs, fhir_url: str):
     return out
 
 
-def run(*, seconds: float, workers: int = 2, connections: int = 8, log_dir: Path | None = None) -> dict:
+def run(*, seconds: float, workers: int = 2, connections: int = 8, log_dir: Path | None = None,
+        variants: dict | None = None) -> dict:
+    """Both worker classes run at once and are measured in alternating slices on both workloads.
+
+    `variants`: name → (worker_class, extra gunicorn args); default sync and gthread as configured.
+    """
+    variants = variants or {"sync": ("sync", ()), "gthread": ("gthread", ())}
     resources = s1.synthetic_patient()
     log_dir = log_dir or Path(tempfile.mkdtemp(prefix="cds-bench-logs-"))
-    results: dict = {}
-    with FhirStub(resources, latency_s=0.05) as stub:
+    rounds = max(2, round(seconds / 2.5))
+    with FhirStub(resources, latency_s=0.05) as stub, ExitStack() as stack:
         env = {"CDS_FHIR_SERVERS": json.dumps([stub.url]), "CDS_FHIR_ALLOW_HTTP": "true"}
-        for worker_class in ("sync", "gthread"):
-            with Gunicorn(workers=workers, worker_class=worker_class, env=env,
-                          log_path=log_dir / f"wc-{worker_class}.log") as srv:
-                reqs = s1.requests_for(srv.url, resources)
-                fetch_reqs = _without_prefetch(reqs, stub.url)
-                s1.check_answers(srv.url, reqs)
-                s1.check_answers(srv.url, fetch_reqs)
-                run_wrk(srv.url, reqs, connections=connections, seconds=min(2, seconds))
-                results[worker_class] = {
-                    "prefetch": run_wrk(srv.url, reqs, connections=connections, seconds=seconds).as_dict(),
-                    "fetch": run_wrk(srv.url, fetch_reqs, connections=connections, seconds=seconds).as_dict(),
-                }
-    ratio = {load: round(results["gthread"][load]["rps"] / results["sync"][load]["rps"], 3)
-             for load in ("prefetch", "fetch") if results["sync"][load]["rps"]}
-    return {"workers": workers, "connections": connections, "fhir_latency_ms": 50, "by_class": results,
-            "gthread_over_sync_rps": ratio}
+        targets = {}
+        for name, (worker_class, args) in variants.items():
+            srv = stack.enter_context(Gunicorn(workers=workers, worker_class=worker_class, env=env, args=args,
+                                               log_path=log_dir / f"wc-{name}.log"))
+            reqs = s1.requests_for(srv.url, resources)
+            fetch_reqs = _without_prefetch(reqs, stub.url)
+            s1.check_answers(srv.url, reqs)
+            s1.check_answers(srv.url, fetch_reqs)
+            targets[f"{name}/prefetch"] = (srv.url, reqs)
+            targets[f"{name}/fetch"] = (srv.url, fetch_reqs)
+        interleave(targets, rounds=1, slice_s=min(2, seconds), connections=connections)  # warm-up
+        measured = interleave(targets, rounds=rounds, slice_s=max(1.0, seconds / rounds), connections=connections)
+    by_class = {name: {load: measured[f"{name}/{load}"] for load in ("prefetch", "fetch")} for name in variants}
+    first = next(iter(variants))
+    ratios = {name: {load: round(by_class[name][load]["rps"] / by_class[first][load]["rps"], 3)
+                     for load in ("prefetch", "fetch") if by_class[first][load]["rps"]}
+              for name in variants if name != first}
+    return {"workers": workers, "connections": connections, "fhir_latency_ms": 50, "by_class": by_class,
+            f"rps_over_{first}": ratios}

@@ -103,7 +103,8 @@ def auth_from_args(args: argparse.Namespace, base_url: str) -> Auth:
         try:
             from .ui.signing import DemoSigner
 
-            return Auth(sign=DemoSigner(base_url).sign)
+            signer = DemoSigner()  # the simulator's own signing: iss {base_url}/simulator, jku under it
+            return Auth(sign=lambda aud: signer.sign(aud, base_url))
         except (ImportError, OSError) as exc:
             raise FireError(f"--token-key demo: the simulator's demo key is not installed ({exc})") from None
     import jwt

@@ -37,7 +37,7 @@ MAX_BODY_BYTES = 32 * 1024 * 1024  # a single FHIR page larger than this is refu
 _MIN_ATTEMPT_S = 0.02  # a retry needs at least this much time left to be worth sending
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
-_RELATIVE_QUERY = re.compile(r"^[A-Z][A-Za-z]+(/[A-Za-z0-9\-.]{1,64})?(\?.*)?$")
+_RELATIVE_QUERY = re.compile(r"^[A-Z][A-Za-z]+(/[A-Za-z0-9\-.$_]{1,64})*(\?.*)?$")  # Type[/id[/...]][?query]
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +180,7 @@ class FhirClient:
 
     def search(self, query: str) -> SearchResult:
         """GET a type-level search and follow its `next` links (same server only, `max_pages`)."""
-        bundle = self.get(with_patient_references(query))
+        bundle = self.get(query)
         resources = self._page_resources(bundle, _what(query))
         more, incomplete, pages = self._follow(bundle, pages=1, what=_what(query))
         return SearchResult(tuple(resources + more), incomplete, pages)
@@ -198,10 +198,13 @@ class FhirClient:
     # ---- internals ----------------------------------------------------------------------------
 
     def _resolve(self, ref: str) -> str:
-        if _RELATIVE_QUERY.match(ref):
-            return urljoin(self.base_url, ref)
-        if self.on_server(ref):
-            return ref
+        path = ref.partition("?")[0]
+        if _RELATIVE_QUERY.match(ref) and not {".", ".."} & set(path.split("/")):  # "Patient/.." must not climb
+            url = urljoin(self.base_url, ref)
+        else:
+            url = ref
+        if self.on_server(url):
+            return url
         raise FhirForbiddenTarget("refusing a URL outside the FHIR server")
 
     def on_server(self, url: str) -> bool:

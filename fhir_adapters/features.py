@@ -132,53 +132,14 @@ def extractor(kind: str, params: Iterable[str] = (), check: Callable[[Mapping[st
     return register
 
 
-class ResourcePool(list):
-    """The resources of one source combination, shared by the features reading it, with a lazily
-    built index of Observations by coding: a 5,000-Observation record is scanned once, not once per
-    feature (issue #3 item 5). Extractors treat it as a read-only sequence."""
-
-    __slots__ = ("_by_code",)
-
-    def __init__(self, resources: Iterable[dict] = ()):
-        super().__init__(resources)
-        self._by_code: dict[str, list[tuple[int, dict]]] | None = None
-
-    def observations_with(self, codes: Iterable[str]) -> list[dict] | None:
-        """Observations having one of `codes` (on code or a component), in record order; None for prefixes."""
-        codes = tuple(codes)
-        if any(c.endswith("*") for c in codes):
-            return None
-        if self._by_code is None:
-            self._by_code = {}
-            for i, r in enumerate(self):
-                if r.get("resourceType") == "Observation":
-                    keys = {f"{s}|{c}" for s, c, _ in R.codings(r.get("code"))}
-                    for comp in r.get("component") or ():
-                        if isinstance(comp, dict):
-                            keys.update(f"{s}|{c}" for s, c, _ in R.codings(comp.get("code")))
-                    for key in keys:
-                        self._by_code.setdefault(key, []).append((i, r))
-        hits = {i: r for c in codes for i, r in self._by_code.get(c, ())}
-        return [hits[i] for i in sorted(hits)]
-
-
-def observations_of(resources: Sequence[dict], codes: Iterable[str]) -> Iterable[dict]:
-    """The Observations worth looking at for `codes`: the pool's index when there is one, else all."""
-    if isinstance(resources, ResourcePool):
-        hits = resources.observations_with(codes)
-        if hits is not None:
-            return hits
-    return R.of_type(resources, "Observation")
-
-
 def extract(defs: Sequence[FeatureDef], data: Mapping[str, Sequence[dict]], ctx: ExtractionContext) -> FeatureVector:
     """Run each definition over the resources of its sources; apply declared defaults."""
     out = []
-    pools: dict[tuple[str, ...], ResourcePool] = {}
+    pools: dict[tuple[str, ...], R.ResourcePool] = {}
     for d in defs:
         resources = pools.get(d.source)
         if resources is None:
-            resources = pools[d.source] = ResourcePool(r for key in d.source for r in data.get(key, ()))
+            resources = pools[d.source] = R.ResourcePool(r for key in d.source for r in data.get(key, ()))
         feat = EXTRACTORS[d.kind](d, resources, ctx)
         if feat.missing and d.default is not None:
             note = d.default_note or f"not recorded; default {d.default:g} used"
@@ -294,7 +255,7 @@ def observation_values(d: FeatureDef, resources: Sequence[dict], ctx: Extraction
     per_unit, analyte = d.param("per_unit"), d.param("analyte")
     found, rejected = [], []
     latest_ok = ctx.as_of + timedelta(minutes=5)
-    for obs in observations_of(resources, codes):
+    for obs in R.observations_of(resources, codes):
         if obs.get("status") not in OBSERVATION_OK:
             continue
         places = [obs] if matches_codes(obs.get("code"), codes) else []
@@ -364,7 +325,7 @@ def latest_quantity(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionCon
 def latest_coded(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) -> Feature:
     """1.0 when the newest Observation of `codes` has a valueCodeableConcept in `answers`, else 0.0."""
     newest = None
-    for obs in observations_of(resources, d.param("codes", ())):
+    for obs in R.observations_of(resources, d.param("codes", ())):
         if obs.get("status") not in OBSERVATION_OK or not matches_codes(obs.get("code"), d.param("codes", ())):
             continue
         when = R.clinical_time(obs)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from .errors import FhirInvalidResource
 
@@ -148,3 +148,42 @@ def reference_of(resource: Mapping) -> str:
 
 def of_type(resources: Iterable[dict], *types: str) -> Iterator[dict]:
     return (r for r in resources if r.get("resourceType") in types)
+
+
+class ResourcePool(list):
+    """The resources of one source combination, shared by the features reading it, with a lazily
+    built index of Observations by coding: a 5,000-Observation record is scanned once, not once per
+    feature (issue #3 item 5). Extractors treat it as a read-only sequence."""
+
+    __slots__ = ("_by_code",)
+
+    def __init__(self, resources: Iterable[dict] = ()):
+        super().__init__(resources)
+        self._by_code: dict[str, list[tuple[int, dict]]] | None = None
+
+    def observations_with(self, codes: Iterable[str]) -> list[dict] | None:
+        """Observations having one of `codes` (on code or a component), in record order; None for prefixes."""
+        codes = tuple(codes)
+        if any(c.endswith("*") for c in codes):
+            return None
+        if self._by_code is None:
+            self._by_code = {}
+            for i, r in enumerate(self):
+                if r.get("resourceType") == "Observation":
+                    keys = {f"{s}|{c}" for s, c, _ in codings(r.get("code"))}
+                    for comp in r.get("component") or ():
+                        if isinstance(comp, dict):
+                            keys.update(f"{s}|{c}" for s, c, _ in codings(comp.get("code")))
+                    for key in keys:
+                        self._by_code.setdefault(key, []).append((i, r))
+        hits = {i: r for c in codes for i, r in self._by_code.get(c, ())}
+        return [hits[i] for i in sorted(hits)]
+
+
+def observations_of(resources: Sequence[dict], codes: Iterable[str]) -> Iterable[dict]:
+    """The Observations worth looking at for `codes`: the pool's index when there is one, else all."""
+    if isinstance(resources, ResourcePool):
+        hits = resources.observations_with(codes)
+        if hits is not None:
+            return hits
+    return of_type(resources, "Observation")

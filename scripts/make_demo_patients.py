@@ -253,6 +253,7 @@ SCENARIOS: dict[str, tuple[str, list]] = {
     "demo-04": ("No smoking status recorded: the ASCVD card names the missing input", []),
     "demo-05": ("OGTT on file: diabetes risk (Pima model) is calculated", [lambda r: add_diabetes_screening(r, 128, 2)]),
     "demo-17": ("Obesity and a high OGTT glucose: high diabetes risk", [lambda r: add_diabetes_screening(r, 176, 5)]),
+    "demo-19": ("Smoker, 74, untreated cholesterol: high ASCVD risk with a statin suggestion", []),
     "demo-23": ("OGTT on file: diabetes risk (Pima model) is calculated", [lambda r: add_diabetes_screening(r, 104, 3)]),
     "demo-25": ("Type 2 diabetes", []),
     "demo-26": ("Diabetes, HbA1c and lipids 14 months old: fire appointment-book", [lambda r: age_monitoring_labs(r, 420)]),

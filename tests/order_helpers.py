@@ -7,7 +7,6 @@ import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import pytest
 from spec_rules import assert_no_empty_members, assert_valid_card
 
 FIXTURES = Path(__file__).parent / "fixtures" / "orders"
@@ -84,9 +83,8 @@ def bundle(*resources, type_="searchset") -> dict:
     return {"resourceType": "Bundle", "type": type_, "entry": [{"resource": copy.deepcopy(r)} for r in resources]}
 
 
-@pytest.fixture(scope="module")
-def client(tmp_path_factory):
-    """The conftest `client` (auth off, own SQLite file), built once per module: these tests only POST hooks."""
+def module_client(tmp_path_factory):
+    """The conftest `client` (auth off, own SQLite file), for a module-scoped fixture: these tests only POST hooks."""
     from cds_service import create_app
 
     db = tmp_path_factory.mktemp("cds") / "cds.sqlite3"

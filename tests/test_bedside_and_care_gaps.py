@@ -7,10 +7,16 @@ import json
 
 import pytest
 from conftest import SPEC_EXAMPLES
-from order_helpers import EXT, actions, bundle, client, fixture, obs, post, predictions, when  # noqa: F401 (client: fixture)
+from order_helpers import EXT, actions, bundle, fixture, module_client, obs, post, predictions, when
 
 LOINC = "http://loinc.org"
 ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    """Like conftest's `client` (auth off), built once for this module's requests."""
+    return module_client(tmp_path_factory)
 
 
 def coded(oid, code, text, at="@ago:1h"):
@@ -176,8 +182,11 @@ def test_diabetes_overdue_tests_get_one_info_card_with_orders(client):
     assert "3 monitoring tests due" in card["summary"] and "HbA1c" in card["summary"]
     codes = {a["resource"]["code"]["coding"][0]["code"] for a in actions(card)}
     assert codes == {"4548-4", "9318-7", "24331-1"}  # HbA1c (170 + 30 > 183 days), UACR and lipids never done
+    from fhir.resources.R4B import get_fhir_model_class
+
     for a in actions(card):
         r = a["resource"]
+        get_fhir_model_class("ServiceRequest").model_validate(r)  # ACT-1: a valid R4 resource to create
         assert a["type"] == "create" and r["resourceType"] == "ServiceRequest" and r["status"] == "draft"
         assert r["code"]["coding"][0]["system"] == "http://loinc.org" and r["subject"] == {"reference": "Patient/p1"}
     assert "never on record" in card["detail"] and "Appointment/apt1" in card["detail"]

@@ -196,3 +196,18 @@ def test_the_broken_service_accepting_unsigned_calls_fails_sec_2_when_a_key_is_g
     sent = [h for h in app.config["seen_auth"] if h]
     assert sent and all(h.startswith("Bearer ") for h in sent)
     assert len(set(sent)) == len(sent)  # a fresh JWT (jti) per call: a replay cache accepts every one
+
+
+def test_check_and_fire_with_the_simulators_demo_key_against_the_demo_trust(make_app, capsys):
+    """`--token-key demo` signs as the EHR simulator (iss {url}/simulator), which config/demo.toml trusts."""
+    from cds_service.ui.signing import PUBLIC_JWKS
+
+    holder = {}
+    with broken.serving(lambda environ, start: holder["app"](environ, start)) as url:
+        holder["app"] = make_app(auth_required=True, public_base_url=url, clients=[
+            {"iss": f"{url}/simulator", "jwks_file": str(PUBLIC_JWKS), "jku": [f"{url}/simulator/.well-known/jwks.json"]}])
+        assert main(["check", url, "--token-key", "demo", "--json", "--no-feedback"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert _rule(report, "SEC-2")["status"] == "PASS" and _rule(report, "DISC-1")["status"] == "PASS"
+        assert main(["fire", "patient-view", "--patient", "demo-03", "--url", url, "--token-key", "demo"]) == 0
+        assert "== ascvd-10y-risk (patient-view): HTTP 200" in capsys.readouterr().out

@@ -233,3 +233,17 @@ def test_every_new_kind_is_registered_with_a_check():
     for kind in ("count", "any", "min", "max", "mean", "trend", "bmi"):
         assert kind in EXTRACTORS and kind in KIND_CHECKS
     assert _load({"kind": "trend", "codes": [HBA1C], "method": "difference", "unit": "%"}).kind == "trend"
+
+
+def test_the_shared_code_index_gives_the_same_features_as_a_plain_scan():
+    """Issue #3 item 5: `extract` shares one Observation index per source; results must not change."""
+    data = SERIES + [bp_panel("bp1", 150, 95, date="2026-05-01"), bp_panel("bp2", 130, 85, date="2026-06-01"),
+                     quantity_obs("w", "29463-7", 80, "kg"), quantity_obs("h", "8302-2", 180, "cm")]
+    defs = [fdef("latest_quantity", "mm[Hg]", codes=[f"{LOINC}|8480-6"]), fdef("max", "mm[Hg]", codes=[f"{LOINC}|8462-4"]),
+            fdef("mean", "%", codes=[HBA1C], lookback_days=800), fdef("trend", "%", codes=[HBA1C]), fdef("bmi", "kg/m2"),
+            fdef("count", codes=[HBA1C, f"{LOINC}|85354-9"]), fdef("latest_quantity", "%", codes=[f"{LOINC}|4548*"])]
+    ctx = ExtractionContext(as_of=AS_OF, all_resources=tuple(data))
+    for d in defs:
+        indexed = extract([d], {"data": data}, ctx)["f"]
+        plain = EXTRACTORS[d.kind](d, list(data), ctx)
+        assert indexed == plain, d.kind

@@ -95,6 +95,14 @@ def test_absolute_urls_off_the_server_are_refused(fhir):
     assert len(fhir.calls) == 0
 
 
+def test_dot_segments_cannot_climb_out_of_the_base_path(fhir):
+    with pytest.raises(FhirForbiddenTarget):
+        _client().fetch("Patient/..")  # '..' is a valid FHIR id character sequence
+    with pytest.raises(FhirForbiddenTarget):
+        _client().fetch("Patient/../../admin?x=1")
+    assert len(fhir.calls) == 0
+
+
 # ---- status → typed errors, timeouts, bad bodies -----------------------------------------------------
 
 

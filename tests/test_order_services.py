@@ -3,13 +3,11 @@ af-anticoagulation on order-sign. Every card is checked against CARD-1..5, SRC-1
 and GEN-2 on the JSON the endpoint returns (order_helpers.post)."""
 from __future__ import annotations
 
-import math
-import tomllib
 from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
-from order_helpers import EXT, RXNORM, actions, bundle, client, draft, fixture, obs, post, predictions  # noqa: F401 (client: fixture)
+from order_helpers import EXT, RXNORM, actions, bundle, draft, fixture, module_client, obs, post, predictions
 
 from fhir_adapters.orders import Dose, adjusted_order, context_resources, medication_orders, ordered_dose
 from hooks import ServiceFileError
@@ -19,6 +17,12 @@ from models.equations.cockcroft_gault import crcl
 HOOKS = Path(__file__).resolve().parent.parent / "hooks"
 SNOMED = "http://snomed.info/sct"
 ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    """Like conftest's `client` (auth off), built once for this module's requests."""
+    return module_client(tmp_path_factory)
 
 
 def birth_for(age: int) -> str:
@@ -422,3 +426,32 @@ def test_card2_value_shown_never_contradicts_its_rule(client):
     cards = renal(client, draft("m1", "metformin 500 MG Oral Tablet", mg=500, per_day=2), creatinine=creatinine_for_egfr(44.96, 70, False))
     (card,) = cards
     assert "eGFR 44.96 (30-44)" in card["summary"]
+
+
+def test_unavailable_conditions_leave_af_rules_unapplied_and_say_so(client):
+    """PREFETCH-3 `omit`: without the conditions AF is unknown; 'any' rules still apply, AF-only doses are named as unchecked."""
+    body = renal_body(draft("d1", "dabigatran etexilate 150 MG Oral Capsule", mg=150, per_day=2),
+                      draft("e1", "edoxaban 60 MG Oral Tablet", mg=60, per_day=1), age=68, creatinine=2.0, weight=40.0)  # CrCl 20
+    body["prefetch"]["conditions"] = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "timeout"}]}
+    cards = post(client, "renal-dosing", body)
+    edoxaban = next(c for c in cards if c["summary"].startswith("Edoxaban"))  # 15-50 → 30 mg for any indication
+    assert actions(edoxaban)[0]["resource"]["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] == 30
+    unknown = next(c for c in cards if c["summary"].startswith("Dose check incomplete"))
+    assert "dabigatran" in unknown["summary"] and "could not be obtained" in unknown["detail"]
+    assert "conditions" in unknown["extension"][EXT]["unavailable"] and "suggestions" not in unknown
+
+
+def test_act1_suggested_resources_are_valid_fhir_r4(client):
+    """Every create/update resource the order services suggest parses as a FHIR R4 resource (R4B models)."""
+    from fhir.resources.R4B import get_fhir_model_class
+
+    bodies = [("renal-dosing", fixture("order-select-rivaroxaban.json")), ("renal-dosing", fixture("order-sign-session.json")),
+              ("renal-dosing", renal_body(draft("m1", "metformin 500 MG Oral Tablet", mg=500, per_day=2), cr_at="@ago:200d"))]
+    checked = 0
+    for service, body in bodies:
+        for card in post(client, service, body):
+            for a in actions(card):
+                if a["type"] in ("create", "update"):
+                    get_fhir_model_class(a["resource"]["resourceType"]).model_validate(a["resource"])
+                    checked += 1
+    assert checked >= 3

@@ -59,6 +59,15 @@ def test_record_keeps_no_name_or_identifier(app):
     assert json.loads(payload)["hook_instance"] == hook_instance
 
 
+def test_only_calls_with_a_link_are_kept(app):
+    """A call whose cards do not link to an explanation (here: outside the population, no card) stores nothing."""
+    body, hook_instance, _ = _call(app, patient="demo-30")  # 31 years old: outside the PCE's 40-79
+    assert body["cards"] == []
+    with app.extensions["cds"].engine.connect() as conn:
+        assert conn.execute(select(db.explanations.c.hook_instance)).first() is None
+    assert app.test_client().get(f"/explain/ascvd-10y-risk/{hook_instance}").status_code == 404
+
+
 def test_unknown_or_expired_explanations_are_404(make_app):
     app = make_app(ui_explain_ttl_s=60)
     client = app.test_client()

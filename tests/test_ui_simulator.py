@@ -56,6 +56,16 @@ def test_home_redirects_to_the_simulator_and_lists_patients_and_hooks(sim):
         assert f'id="fire-{bound.definition.hook}"' in page and bound.definition.id in page
 
 
+def test_pages_fetch_nothing_from_outside(sim):
+    """The pages' Content-Security-Policy allows only this service: no CDN, no external script or font."""
+    client = sim.test_client()
+    for path in ("/simulator", "/analytics", "/explain/ascvd-10y-risk/unknown"):
+        csp = client.get(path).headers["Content-Security-Policy"]
+        assert "default-src 'self'" in csp and "script-src 'self';" in csp and "connect-src 'self'" in csp
+    page = client.get("/simulator").get_data(as_text=True)
+    assert "http://" not in page.replace("http://www.w3.org", "") and "https://" not in page
+
+
 @pytest.mark.parametrize("hook", list(HOOKS))
 def test_hook_contexts_pass_the_hook_rules(patients, hook):
     """HOOK-*: the simulator's context for every hook is what the service's own parser accepts."""
@@ -110,6 +120,10 @@ def test_demo_patients_trigger_every_loaded_service(sim, patients):
                     resp = client.post("/" + call["url"], json=call["request"])
                     assert resp.status_code == 200, (sid, pid, resp.data)
                     found = found or bool(resp.get_json()["cards"])
+                    for link in (lk for c in resp.get_json()["cards"] for lk in c.get("links", [])):
+                        if link["url"].startswith(f"{BASE}/explain/"):  # every explanation link opens a page
+                            page = client.get(link["url"].removeprefix(BASE))
+                            assert page.status_code == 200 and b"<svg" in page.data, (sid, pid)
                 if found:
                     break
             if found:

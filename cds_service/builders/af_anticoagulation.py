@@ -140,7 +140,7 @@ def build(ctx: BuildContext) -> list:
             lines += ["", "**Modifiable bleeding risk factors present:** " + "; ".join(present) + "."]
         if high_bleeding:
             for o in _co_drug_orders(ctx, [o for o in orders if o not in anticoagulants]):
-                action = Action("delete", f"Remove the draft order {o.reference} ({o.text})", resource_id=o.reference)
+                action = Action("delete", f"Remove the order {o.reference} ({o.text})", resource_id=o.reference)
                 suggestions.append(Suggestion(f"Remove the {o.text} order (bleeding risk with anticoagulation)",
                                               stable_uuid(ctx.request.hook_instance, ctx.service.id, "suggestion", o.reference), (action,)))
     else:
@@ -149,7 +149,7 @@ def build(ctx: BuildContext) -> list:
         lines += ["", "**Also:** the stroke score is low for AF alone — " + data["advice"]["low"]]
     if low:  # one click to drop the order if there is no other indication
         for o in anticoagulants:
-            action = Action("delete", f"Remove the draft order {o.reference} ({o.text})", resource_id=o.reference)
+            action = Action("delete", f"Remove the order {o.reference} ({o.text})", resource_id=o.reference)
             suggestions.append(Suggestion(f"Remove the {o.text} order (no other indication)",
                                           stable_uuid(ctx.request.hook_instance, ctx.service.id, "suggestion", o.reference), (action,)))
     if stroke.details.get("not_assessed") or (bleeding and bleeding.details.get("not_assessed")):

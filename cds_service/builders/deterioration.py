@@ -66,7 +66,7 @@ def band_for(bands: list[Mapping[str, Any]], total: float, max_points: float) ->
 
 def _row(ctx: BuildContext, name: str, points: str) -> str:
     f = ctx.features[name]
-    value = display_value(ctx, f) if not f.missing else "**not recorded**"
+    value = display_value(ctx, f).replace(" Cel", " °C") if not f.missing else "**not recorded**"
     if f.imputed:
         value += " (assumed)"
     when = ", ".join(e.date or "" for e in f.evidence[:1]) or "-"
@@ -111,7 +111,7 @@ def build(ctx: BuildContext) -> list:
         lines += ["", f"**qSOFA {points_text(qsofa)}** (Sepsis-3): " + ("; ".join(met) if met else "no criterion met") + "."]
         if positive:
             lines += ["", data["qsofa_advice"]]
-    missing = [f[n].label for n in N.PARAMETERS if f[n].missing]
+    missing = [N.PARAMETER_LABELS[n] for n in N.PARAMETERS if f[n].missing]
     if missing:
         lines += ["", f"**Not assessed** (no value in the last {data['window']}, not assumed normal): {', '.join(missing)}. "
                       "The scores above are lower bounds ('≥')."]

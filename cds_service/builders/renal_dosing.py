@@ -63,8 +63,9 @@ class Rule:
     if_taking: "Rule | None" = None
     taking_feature: str | None = None
 
-    def holds(self, value: float, af: bool) -> bool:
-        if self.indication != "any" and (self.indication == "af") != af:
+    def holds(self, value: float, af: bool | None) -> bool:
+        """`af` None (conditions unavailable): only rules for any indication apply."""
+        if self.indication != "any" and (af is None or (self.indication == "af") != af):
             return False
         return all(BOUNDS[k](value, b) for k, b in self.bounds.items())
 
@@ -219,11 +220,11 @@ class Measured:
     met: tuple[str, ...] = ()
 
 
-def _first_rule(drug: Drug, value: float, af: bool) -> Rule | None:
+def _first_rule(drug: Drug, value: float, af: bool | None) -> Rule | None:
     return next((r for r in drug.rules if r.holds(value, af)), None)
 
 
-def _measure(ctx: BuildContext, drug: Drug, egfr, crcl, af: bool) -> Measured:
+def _measure(ctx: BuildContext, drug: Drug, egfr, crcl, af: bool | None) -> Measured:
     f = ctx.features
     if drug.measure in ("egfr", "crcl"):
         p = egfr if drug.measure == "egfr" else crcl
@@ -256,9 +257,9 @@ def _renal_line(ctx: BuildContext, egfr, crcl) -> str:
     f = ctx.features
     parts = []
     if egfr is not None:
-        parts.append(f"eGFR **{number(egfr.score)} mL/min/1.73 m²** (CKD-EPI 2021)")
+        parts.append(f"eGFR **{number(egfr.score, 2)} mL/min/1.73 m²** (CKD-EPI 2021)")
     if crcl is not None:
-        parts.append(f"CrCl **{number(crcl.score)} mL/min** (Cockcroft-Gault, actual body weight)")
+        parts.append(f"CrCl **{number(crcl.score, 2)} mL/min** (Cockcroft-Gault, actual body weight)")
     for name in ("creatinine", "weight"):
         if not f[name].missing:
             parts.append(f"{f[name].label.lower()} {display_value(ctx, f[name])}" + (f" ({f[name].date})" if f[name].date else ""))
@@ -293,7 +294,7 @@ def _card_for(ctx: BuildContext, drug: Drug, order: MedicationOrder, m: Measured
               "", "*Thresholds are compared with the unrounded eGFR/CrCl; creatinine in µmol/L is divided by 88.42.*"]
     suggestions = []
     if rule.action == "delete":
-        action = Action("delete", f"Remove the draft order {order.reference} ({order.text})", resource_id=order.reference)
+        action = Action("delete", f"Remove the order {order.reference} ({order.text})", resource_id=order.reference)
         suggestions.append(Suggestion(f"Remove the {name.lower()} order", _uuid(ctx, order, "delete"), (action,), True))
     elif rule.action == "dose" and target:
         resource = adjusted_order(order, mg=target.mg, per_day=target.per_day, text=target.text, ingredient=drug.ingredients[0],
@@ -325,10 +326,15 @@ def _unknown_card(ctx: BuildContext, pending: list[tuple[str, tuple[str, ...]]],
     order = ("creatinine", "weight", "age", "female")
     missing = sorted({n for _, names in pending for n in names}, key=lambda n: order.index(n) if n in order else len(order))
     drugs = sorted({d for d, _ in pending})
-    what = "renal function" if "creatinine" in missing else "CrCl / dose criteria"
-    summary = shorten(f"Renal function unknown: {', '.join(f[n].label.lower() for n in missing)} missing — needed to dose {', '.join(drugs)}")
-    lines = [f"The {what} needed to check the dose of **{', '.join(drugs)}** could not be determined; no value is assumed:", ""]
-    lines += [f"- {f[n].label}: {f[n].note or 'missing'}" for n in missing]
+    indication = ctx.service.data["indication_feature"]
+    labels = ", ".join(f[n].label.lower() for n in missing)
+    if "creatinine" in missing:
+        summary = f"Renal function unknown: {labels} missing — needed to dose {', '.join(drugs)}"
+    else:
+        summary = f"Dose check incomplete: {labels} unknown — needed to dose {', '.join(drugs)}"
+    lines = [f"What is needed to check the dose of **{', '.join(drugs)}** could not be determined; no value is assumed:", ""]
+    lines += [f"- {f[n].label}: " + ("unknown, the conditions could not be obtained (label doses for AF were not checked)"
+                                     if n == indication else f[n].note or "missing") for n in missing]
     for key, reason in ctx.unavailable.items():
         lines.append(f"- data '{key}' unavailable: {reason}")
     if egfr is not None or crcl is not None:
@@ -338,8 +344,18 @@ def _unknown_card(ctx: BuildContext, pending: list[tuple[str, tuple[str, ...]]],
         o = ctx.service.data["bmp_order"]
         suggestions.append(order_suggestion(ctx, "order-bmp", f"Order {o['display']}", o["code"], o["display"],
                                             category="http://snomed.info/sct|108252007"))
-    return card(ctx, "renal-function-unknown", summary, "info", "\n".join(lines), suggestions=suggestions,
+    return card(ctx, "renal-function-unknown", shorten(summary), "info", "\n".join(lines), suggestions=suggestions,
                 selection_behavior="any", extension=extension(ctx, ["age", "female", "creatinine", "weight"], crcl))
+
+
+def _indication(ctx: BuildContext) -> bool | None:
+    """AF or not; None when the data it comes from could not be obtained (then AF-only rules stay silent)."""
+    name = ctx.service.data["indication_feature"]
+    sources = next(d.source for d in ctx.service.features if d.name == name)
+    f = ctx.features[name]
+    if f.missing or any(key in ctx.unavailable for key in sources):
+        return None
+    return f.value >= 0.5
 
 
 def build(ctx: BuildContext) -> list:
@@ -355,13 +371,15 @@ def build(ctx: BuildContext) -> list:
         return []  # adult equations and adult label doses only
     egfr = ctx.prediction
     crcl = predict(equation(ctx.service.data["crcl_model"]), f)
-    af = (f[ctx.service.data["indication_feature"]].value or 0) >= 0.5
+    af = _indication(ctx)
     cards, pending = [], []
     for order, drug in matched:
         m = _measure(ctx, drug, egfr, crcl, af)
         if m.rule is None:
             if m.value is None:
                 pending.append((_drug_name(drug, order).lower(), m.missing))
+            elif af is None and any(r.indication != "any" for r in drug.rules):
+                pending.append((_drug_name(drug, order).lower(), (ctx.service.data["indication_feature"],)))
             continue
         rule, taking = m.rule, None
         if rule.if_taking and (f[rule.taking_feature].value or 0) >= 0.5:

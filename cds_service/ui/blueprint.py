@@ -35,10 +35,29 @@ def _record_explanation(response):
 
         body = response.get_json(silent=True) or {}
         cards = body.get("cards", []) if isinstance(body, dict) else []
+        # Only calls whose cards link to their explanation page are kept: nobody can open the others.
+        target = f"/explain/{ctx.service.id}/{ctx.request.hook_instance}"
+        if not any(isinstance(c, dict) and any(str(link.get("url", "")).endswith(target) for link in c.get("links", [])
+                                               if isinstance(link, dict)) for c in cards):
+            return response
         rt = get_runtime()
         explain_store.save(rt.engine, explain_store.from_context(ctx, cards), rt.settings.ui_explain_ttl_s)
     except Exception:  # the page is a convenience: never fail the CDS call because of it
         log.exception("could not record the explanation", extra={"event": "explain_store_failed"})
+    return response
+
+
+# The pages load only their own script and stylesheet and talk only to this service (no CDN, nothing
+# from outside); inline style attributes are allowed for chart SVG and table alignment.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+       "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'")
+
+
+@bp.after_request
+def _page_headers(response):
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")  # explanation URLs carry a hookInstance
     return response
 
 

@@ -4,6 +4,7 @@ matplotlib is imported on first use only, so the CDS endpoints never pay for it.
 """
 from __future__ import annotations
 
+import functools
 import io
 import math
 import re
@@ -14,16 +15,22 @@ from markupsafe import Markup
 RAISE, LOWER, NEUTRAL = "#b3261e", "#1b6ca8", "#666666"
 
 
-def _figure(width: float, height: float):
-    """A Figure not registered with pyplot: no global figure manager, so threads of a worker can draw at once."""
+@functools.cache
+def _figure_class():
+    """matplotlib, configured once per process: Agg (no display), text kept as SVG text, fixed ids."""
     import matplotlib
 
-    matplotlib.use("Agg")  # no display
-    from matplotlib.figure import Figure
-
+    matplotlib.use("Agg")
     matplotlib.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "cds-explain", "font.size": 10,
                                 "font.family": "DejaVu Sans"})
-    return Figure(figsize=(width, height))
+    from matplotlib.figure import Figure
+
+    return Figure
+
+
+def _figure(width: float, height: float):
+    """A Figure not registered with pyplot: no global figure manager, so threads of a worker can draw at once."""
+    return _figure_class()(figsize=(width, height))
 
 
 def _svg(fig, title: str) -> Markup:

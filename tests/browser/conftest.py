@@ -7,7 +7,6 @@ Requests are really signed: the demo config's `[[clients]]` are used as they are
 from __future__ import annotations
 
 import json
-import os
 import tomllib
 from pathlib import Path
 
