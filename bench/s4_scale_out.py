@@ -24,12 +24,12 @@ sys.path.insert(0, str(ROOT / "tests"))
 import db_servers  # noqa: E402
 
 
-def _series(workers_list, connections, seconds, log_dir, resources, env, tag) -> dict:
+def _series(workers_list, connections, seconds, log_dir, resources, env, tag, args=()) -> dict:
     """Every worker count runs at once (idle servers cost memory, not CPU) and is measured in
     alternating slices, so that all of them meet the same background load."""
     rounds = max(2, round(seconds / 2.5))
     with ExitStack() as stack:
-        servers = {w: stack.enter_context(Gunicorn(workers=w, env=env, log_path=log_dir / f"s4-{tag}-{w}w.log"))
+        servers = {w: stack.enter_context(Gunicorn(workers=w, env=env, args=args, log_path=log_dir / f"s4-{tag}-{w}w.log"))
                    for w in workers_list}
         targets = {}
         for w, srv in servers.items():
@@ -51,7 +51,7 @@ def _series(workers_list, connections, seconds, log_dir, resources, env, tag) ->
 
 
 def run(*, seconds: float, workers_list=(1, 2, 4), connections: int = 8, log_dir: Path | None = None,
-        databases=("sqlite", "postgres")) -> dict:
+        databases=("sqlite", "postgres"), args: tuple[str, ...] = ()) -> dict:
     resources = s1.synthetic_patient()
     log_dir = log_dir or Path(tempfile.mkdtemp(prefix="cds-bench-logs-"))
     out: dict = {"connections": connections}
@@ -62,5 +62,5 @@ def run(*, seconds: float, workers_list=(1, 2, 4), connections: int = 8, log_dir
         ctx = db_servers.postgres_server() if database == "postgres" else nullcontext(None)
         with ctx as url:
             env = {"CDS_DATABASE_URL": url} if url else {}
-            out[database] = _series(workers_list, connections, seconds, log_dir, resources, env, database)
+            out[database] = _series(workers_list, connections, seconds, log_dir, resources, env, database, args)
     return out

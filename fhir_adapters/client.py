@@ -180,7 +180,7 @@ class FhirClient:
 
     def search(self, query: str) -> SearchResult:
         """GET a type-level search and follow its `next` links (same server only, `max_pages`)."""
-        bundle = self.get(query)
+        bundle = self.get(with_patient_references(query))
         resources = self._page_resources(bundle, _what(query))
         more, incomplete, pages = self._follow(bundle, pages=1, what=_what(query))
         return SearchResult(tuple(resources + more), incomplete, pages)
