@@ -40,7 +40,7 @@ def test_every_bundled_service_file_loads(app):
     ('lookback_days = 730', 'lookback_days = 730\nwindow = 3', "features.sbp", "not understood"),
     ('on_error = "omit"', 'on_error = "omit"', None, None),
     ('source_label = "ACC/AHA Pooled Cohort Equations (Goff 2013)"', 'source_label = ""', "cards.source_label", "SRC-1"),
-    ('code = "patient-declined", display = "Patient declined"', 'code = "patient-declined"', "cards.override_reasons[0]", "OVR-1"),
+    ('code = "patient-refuses", display = "Patient refuses/declines (no context given)"', 'code = "patient-refuses"', "cards.override_reasons[0]", "OVR-1"),
     ('id = "ascvd-10y-risk"', 'id = "ascvd-risk"', "id", "must match the file name"),
     ('min_score = 0.05', 'min_score = 0.5', "cards.rules", "ordered"),
     ('unless = "on_statin"', 'unless = "on_statins"', "suggestions.statin_moderate.unless", "not a declared feature"),
