@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError, ReadTimeoutError, ResponseError
 from urllib3.util import Retry, Timeout
@@ -288,6 +289,10 @@ class FhirClient:
                      else FhirConnectionError(f"{what}: could not connect to the FHIR server", url=url))
         except requests.exceptions.RequestException as exc:
             error = FhirConnectionError(f"{what}: the request failed ({type(exc).__name__})", url=url)
+        except ReadTimeoutError:  # raised by the body read, which bypasses requests' wrapping
+            error = FhirTimeout(f"{what}: the FHIR server stopped sending the answer in time", url=url)
+        except urllib3.exceptions.HTTPError as exc:
+            error = FhirConnectionError(f"{what}: the connection failed while reading ({type(exc).__name__})", url=url)
         log.debug("fhir call", extra={"event": "fhir_call", "status": status,
                                       "latency_ms": round((time.perf_counter() - started) * 1000, 2)})
         if error is not None:
@@ -298,7 +303,12 @@ class FhirClient:
     def _read_body(self, resp: requests.Response, url: str, what: str) -> bytes:
         """Read the body in chunks, stopping at the deadline or the size cap (a slow drip cannot stall us)."""
         chunks, size = [], 0
-        for chunk in resp.iter_content(64 * 1024):
+        while True:
+            # read1: whatever one socket read brings, so the deadline is checked even when a server
+            # drips a byte at a time (each byte inside the read timeout; iter_content would wait for 64 KiB).
+            chunk = resp.raw.read1(64 * 1024, decode_content=True)
+            if not chunk:
+                break
             size += len(chunk)
             if size > MAX_BODY_BYTES:
                 raise FhirInvalidResource(f"{what}: the answer exceeds {MAX_BODY_BYTES} bytes", url=url, status=resp.status_code)
