@@ -10,6 +10,8 @@ from flask import Flask, g, request
 from .audit import init_audit
 from .config import Settings
 from .cors import init_cors
+from fhir_adapters.resources import warm_up
+
 from .db import make_engine
 from .errors import register_error_handlers
 from .fhir_access import init_fhir_access
@@ -39,6 +41,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, config_file: str |
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes  # 413 before the body is read
     runtime = Runtime(settings=settings, services=build_services(settings), engine=make_engine(settings.database_url))
+    warm_up()
     if settings.auth_required:  # issue #6: the trusted clients' JWTs are verified on every call (SEC-2..9)
         runtime.verifier = Verifier.from_settings(settings, runtime.engine)
     app.extensions["cds"] = runtime

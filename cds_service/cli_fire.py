@@ -325,17 +325,10 @@ def build_prefetch(templates: dict[str, str], context: dict, resources: list[dic
     prefetch, left_out = {}, {}
     for key, template in (templates or {}).items():
         try:
-            prefetch[key] = _no_empty_entry(evaluate(render_template(str(template), probe), resources))
+            prefetch[key] = evaluate(render_template(str(template), probe), resources)
         except (UnsupportedQuery, InvalidRequest) as exc:
             left_out[key] = getattr(exc, "message", None) or str(exc)
     return prefetch, left_out
-
-
-def _no_empty_entry(value: dict | None) -> dict | None:
-    """A searchset with no match carries no `entry` member (FHIR JSON has no empty arrays)."""
-    if isinstance(value, dict) and value.get("entry") == []:
-        value = {k: v for k, v in value.items() if k != "entry"}
-    return value
 
 
 def hook_request(hook: str, context: dict, *, prefetch: dict | None = None, fhir_server: str | None = None,

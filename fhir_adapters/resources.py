@@ -33,6 +33,17 @@ class KeyData:
 PatientData = Mapping[str, KeyData]
 
 
+def warm_up() -> None:
+    """Import and build the typed R4B classes once at start-up (before gunicorn forks), so that the
+    first call of each worker does not pay about a second of lazy imports."""
+    from fhir.resources.R4B import get_fhir_model_class
+
+    samples = {"Patient": {"resourceType": "Patient", "birthDate": "1970-01-01"},
+               "Encounter": {"resourceType": "Encounter", "status": "finished", "class": {"code": "IMP"}}}
+    for rtype in TYPED_RESOURCES:
+        get_fhir_model_class(rtype).model_validate(samples[rtype])
+
+
 def validate_resource(resource: Any, expected_type: str | None = None) -> dict:
     """Check that `resource` is a FHIR R4 resource; run full R4B validation for typed resources.
 

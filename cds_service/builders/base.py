@@ -119,7 +119,7 @@ def explanation_link(ctx: BuildContext) -> tuple[Link, ...]:
     """Link to the explanation page of this card (`absolute`; a SMART app is issue #7's to add)."""
     if not ctx.base_url:
         return ()
-    return (Link("Why this risk? Inputs, contributions and model card", f"{ctx.base_url}/explain/{ctx.service.id}/{ctx.request.hook_instance}"),)
+    return (Link("Why? Inputs, contributions and model details", f"{ctx.base_url}/explain/{ctx.service.id}/{ctx.request.hook_instance}"),)
 
 
 def make_card(ctx: BuildContext, key: str, summary: str, indicator: str, detail: str, suggestions=(), links=(), extension=None,

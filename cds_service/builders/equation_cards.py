@@ -14,7 +14,7 @@ from hooks.definitions import ServiceDefinition
 from models.protocol import Prediction
 
 from ..cards import Card, Source, Suggestion
-from .base import PREDICTION_EXTENSION, BuildContext, prediction_extension
+from .base import PREDICTION_EXTENSION, BuildContext, explanation_link, prediction_extension
 
 SUMMARY_MAX = 139
 
@@ -79,9 +79,11 @@ def extension(ctx: BuildContext, names: Iterable[str] | None, *others: Predictio
 def card(ctx: BuildContext, key: str, summary: str, indicator: str, detail: str, *, source: Source | None = None,
          suggestions: Iterable[Suggestion] = (), selection_behavior: str = "at-most-one", extension: dict | None = None) -> Card:
     suggestions = tuple(suggestions)
+    # A card with numbers behind it links to the page that explains them (issue #7).
+    links = explanation_link(ctx) if ctx.prediction is not None else ()
     return Card(summary=shorten(summary), indicator=indicator, source=source or ctx.source(), uuid=ctx.card_uuid(key),
                 detail=detail, suggestions=suggestions, selection_behavior=selection_behavior if suggestions else None,
-                override_reasons=ctx.override_reasons(), extension=extension)
+                override_reasons=ctx.override_reasons(), links=links, extension=extension)
 
 
 def shorten(text: str) -> str:

@@ -54,9 +54,11 @@ def evaluate(query: str, resources: Iterable[dict]) -> dict | None:
             matches.sort(key=lambda r: _date_of(r) or "", reverse=desc)
     if count is not None:
         matches = matches[:count]
-    return {"resourceType": "Bundle", "type": "searchset", "total": len(matches),
-            "entry": [{"fullUrl": f"{r['resourceType']}/{r.get('id')}", "resource": r, "search": {"mode": "match"}}
-                      for r in matches]}
+    bundle = {"resourceType": "Bundle", "type": "searchset", "total": len(matches)}
+    if matches:  # FHIR JSON has no empty arrays
+        bundle["entry"] = [{"fullUrl": f"{r['resourceType']}/{r.get('id')}", "resource": r, "search": {"mode": "match"}}
+                           for r in matches]
+    return bundle
 
 
 # ---- search parameters ------------------------------------------------------------------------
