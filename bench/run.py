@@ -82,11 +82,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="short runs (under a minute), for a smoke check")
     parser.add_argument("--only", help=f"comma-separated steps: {','.join(STEPS)}")
-    parser.add_argument("--seconds", type=float, help="seconds per load run (default 10, --quick 3)")
+    parser.add_argument("--seconds", type=float, help="seconds of load per server and step (default 8, --quick 3)")
     parser.add_argument("--hooks-dir", help="service files to load instead of hooks/ (default: every service)")
     parser.add_argument("--out", help="result file (default bench/results/<date>.json)")
     args = parser.parse_args(argv)
-    seconds = args.seconds or (3 if args.quick else 10)
+    seconds = args.seconds or (3 if args.quick else 8)
     steps = args.only.split(",") if args.only else [s for s in STEPS if not (args.quick and s == "worker_class")]
     if args.hooks_dir:
         os.environ["BENCH_HOOKS_DIR"] = str(Path(args.hooks_dir).resolve())
@@ -101,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         "s1": lambda: s1_patient_view.run(seconds=seconds, log_dir=log_dir),
         "s2": lambda: external("fetch_path.py", ["--runs", "10" if args.quick else "30"], "fetch_path.json"),
         "s3": lambda: external("parse_cost.py", ["--repeats", "5" if args.quick else "15"], "parse_cost.json"),
-        "s4": lambda: s4_scale_out.run(seconds=seconds, log_dir=log_dir, workers_list=(1, 2) if args.quick else (1, 2, 4)),
+        "s4": lambda: s4_scale_out.run(seconds=seconds, log_dir=log_dir, workers_list=(1, 2) if args.quick else (1, 2, 4),
+                                       databases=("sqlite", "postgres") if args.quick else ("sqlite", "sqlite-normal", "postgres")),
         "inference": lambda: {"ours": s5_inference.run(quick=args.quick),
                               "issue_4": external("inference.py", ["--quick"] if args.quick else [], "inference.json")},
         "worker_class": lambda: worker_class.run(seconds=seconds, log_dir=log_dir),
@@ -169,7 +170,7 @@ def table(r: dict) -> str:
             reference = f"json.loads {res['json_loads_us_per_resource']:.2f} µs/resource"
         add(label, measured, reference, ratio, f"≤ {target:g}×", None if ratio is None else ratio <= target)
     s4 = r.get("s4")
-    for database in ("sqlite", "postgres"):
+    for database in ("sqlite", "sqlite-normal", "postgres"):
         v = (s4 or {}).get(database) if isinstance(s4, dict) else None
         if not isinstance(v, dict):
             continue

@@ -62,5 +62,7 @@ def run(*, seconds: float, workers_list=(1, 2, 4), connections: int = 8, log_dir
         ctx = db_servers.postgres_server() if database == "postgres" else nullcontext(None)
         with ctx as url:
             env = {"CDS_DATABASE_URL": url} if url else {}
+            if database == "sqlite-normal":  # SQLite without the fsync per commit (sqlite_synchronous)
+                env["CDS_SQLITE_SYNCHRONOUS"] = "NORMAL"
             out[database] = _series(workers_list, connections, seconds, log_dir, resources, env, database, args)
     return out

@@ -40,7 +40,8 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, config_file: str |
 
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes  # 413 before the body is read
-    runtime = Runtime(settings=settings, services=build_services(settings), engine=make_engine(settings.database_url))
+    engine = make_engine(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+    runtime = Runtime(settings=settings, services=build_services(settings), engine=engine)
     warm_up()
     if settings.auth_required:  # issue #6: the trusted clients' JWTs are verified on every call (SEC-2..9)
         runtime.verifier = Verifier.from_settings(settings, runtime.engine)

@@ -41,6 +41,9 @@ class Settings:
     jwks_max_age_s: int = 3600
     # SQLAlchemy URL: SQLite by default (embedded), PostgreSQL with postgresql+psycopg://…
     database_url: str = f"sqlite:///{DEFAULT_DB}"
+    # SQLite only: FULL fsyncs each commit (survives power loss); NORMAL survives process crashes only,
+    # and is several times faster with many workers (issue #8, bench/README.md).
+    sqlite_synchronous: str = "FULL"
     # CORS-1: browser origins allowed to call us (never "*").
     cors_origins: tuple[str, ...] = ()
     hooks_dir: str = str(hooks.SERVICES_DIR)
@@ -147,6 +150,8 @@ class Settings:
                               f"(choose from {', '.join(SUPPORTED_ALGORITHMS)})")
         if self.jwt_leeway_s < 0 or self.jwt_max_lifetime_s <= 0:
             raise ConfigError("jwt_leeway_s must be >= 0 and jwt_max_lifetime_s > 0")
+        if self.sqlite_synchronous not in ("FULL", "NORMAL"):
+            raise ConfigError("sqlite_synchronous must be FULL or NORMAL")
         if len(self.fhir_timeout) != 2:
             raise ConfigError("fhir_timeout must be [connect, read] seconds")
 

@@ -78,8 +78,16 @@ explanations = Table(
 )
 
 
-def make_engine(url: str) -> Engine:
-    """Create the engine and the tables. SQLite gets WAL and a busy timeout for multi-worker use."""
+def make_engine(url: str, *, sqlite_synchronous: str = "FULL") -> Engine:
+    """Create the engine and the tables. SQLite gets WAL and a busy timeout for multi-worker use.
+
+    `sqlite_synchronous`: FULL (default) fsyncs every commit, so a row survives a power loss; NORMAL
+    skips that fsync in WAL mode: a commit still survives a crash or SIGKILL of the process, but the
+    last commits may be lost on power loss or an OS crash (SQLite's documentation). Measured in
+    bench/README.md: the fsync is most of a call's wall time and serialises all workers' writes.
+    """
+    if sqlite_synchronous not in ("FULL", "NORMAL"):
+        raise ValueError("sqlite_synchronous must be FULL or NORMAL")
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, pool_pre_ping=True, future=True)
@@ -88,7 +96,7 @@ def make_engine(url: str) -> Engine:
         def _sqlite_pragmas(conn, _record):  # durability with concurrent workers
             cur = conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute(f"PRAGMA synchronous={sqlite_synchronous}")
             cur.execute("PRAGMA busy_timeout=5000")
             cur.close()
     _guard_against_fork(engine)

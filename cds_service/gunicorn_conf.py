@@ -1,6 +1,11 @@
 """gunicorn settings for `cds-service serve` and for `gunicorn -c cds_service/gunicorn_conf.py`.
 
-Threads keep a worker busy while it waits on the EHR's FHIR server; torch runs one thread per worker.
+Chosen by measurement (bench/README.md, "Worker class"): `gthread`, so that a worker's threads keep
+working while one waits on the EHR's FHIR server (a `sync` worker idles through every round trip);
+torch runs one thread per worker. Each connection serves one request (`keepalive = 0`) and a
+worker holds at most `threads` connections: a worker then takes a new call only when it has a free
+thread, and the kernel hands it to a worker that can start it. With keep-alive, the connections a
+worker happened to accept stayed with it: 63-77% of the calls went to one of two workers.
 """
 import os
 from pathlib import Path
@@ -14,9 +19,10 @@ wsgi_app = "cds_service:create_app()"
 workers = _settings.workers
 worker_class = "gthread"
 threads = _settings.threads
+worker_connections = threads  # gthread: no accepting while every thread is busy (balance across workers)
 timeout = 30
-graceful_timeout = 10
-keepalive = 5
+graceful_timeout = 10  # SIGTERM: calls in flight get this long to finish (tests/integration/test_scale_out.py)
+keepalive = 0  # one request per connection; put a reverse proxy in front for TLS and client keep-alive
 accesslog = None  # our own JSON call log replaces the access log (no query strings with ids)
 preload_app = True
 

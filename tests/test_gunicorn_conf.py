@@ -14,6 +14,19 @@ def test_defaults_preload_models_and_use_threads(monkeypatch):
     assert conf["preload_app"] is True  # models load once in the master, before fork
     assert conf["worker_class"] == "gthread" and conf["threads"] >= 2  # chosen by measurement (bench/README.md)
     assert conf["graceful_timeout"] > 0 and conf["wsgi_app"] == "cds_service:create_app()"
+    # Balance across workers (bench/README.md): one request per connection, no accepting past `threads`.
+    assert conf["keepalive"] == 0 and conf["worker_connections"] == conf["threads"]
+
+
+def test_cds_service_serve_applies_every_server_setting():
+    """`cds-service serve` copies the checked-in settings into gunicorn; none may be forgotten."""
+    import inspect
+
+    from cds_service import server
+
+    source = inspect.getsource(server.serve)
+    for key in ("worker_class", "threads", "worker_connections", "timeout", "graceful_timeout", "keepalive", "post_fork"):
+        assert f'"{key}"' in source
 
 
 def test_workers_and_threads_come_from_the_settings(monkeypatch, tmp_path):

@@ -9,11 +9,11 @@ Age and sex are required. A condition input that is missing (None) is scored 0 a
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Mapping
 
-from fhir_adapters.features import FeatureVector
 
-from ..protocol import ModelInfo, Prediction
+from ..protocol import ModelInfo
+from .points import PointScore
 
 FEATURES = ("age", "female", "chf", "hypertension", "diabetes", "stroke_tia", "vascular_disease")
 REQUIRED = ("age", "female")
@@ -61,19 +61,9 @@ def score_items(x: Mapping[str, float | None]) -> tuple[dict[str, int], list[str
     return points, not_assessed
 
 
-class Cha2ds2Vasc:
+class Cha2ds2Vasc(PointScore):
     info = INFO
+    score_items = staticmethod(score_items)
 
-    def predict_values(self, values: Sequence[float | None]) -> float:
-        points, _ = score_items(dict(zip(FEATURES, values)))
-        return float(sum(points.values()))
-
-    def predict(self, x: FeatureVector) -> Prediction:
-        points, not_assessed = score_items({n: x[n].value for n in FEATURES})
-        total = float(sum(points.values()))
-        return Prediction(
-            model=INFO.id, version=INFO.version, score=total, linear_predictor=total, baseline=0.0,
-            contributions={k: float(v) for k, v in points.items()},
-            details={"unit": "points", "maximum": 9, "complete": not not_assessed, "not_assessed": not_assessed,
-                     "adjusted_stroke_rate_pct_per_year": ADJUSTED_STROKE_RATE[int(total)]},
-        )
+    def details(self, total: float) -> dict:
+        return {"maximum": 9, "adjusted_stroke_rate_pct_per_year": ADJUSTED_STROKE_RATE[int(total)]}

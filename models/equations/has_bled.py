@@ -13,11 +13,11 @@ whose inputs is known, or that is negative only on the known inputs, is listed u
 """
 from __future__ import annotations
 
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Mapping
 
-from fhir_adapters.features import FeatureVector
 
-from ..protocol import ModelInfo, Prediction
+from ..protocol import ModelInfo
+from .points import PointScore
 from .ckd_epi import UMOL_PER_MG_DL
 
 FEATURES = ("age", "sbp", "renal_disease", "creatinine", "liver_disease", "bilirubin_uln", "liver_enzymes_uln",
@@ -124,19 +124,9 @@ def score_items(x: Mapping[str, float | None]) -> tuple[dict[str, int], list[str
     return points, not_assessed
 
 
-class HasBled:
+class HasBled(PointScore):
     info = INFO
+    score_items = staticmethod(score_items)
 
-    def predict_values(self, values: Sequence[float | None]) -> float:
-        points, _ = score_items(dict(zip(FEATURES, values)))
-        return float(sum(points.values()))
-
-    def predict(self, x: FeatureVector) -> Prediction:
-        points, not_assessed = score_items({n: x[n].value for n in FEATURES})
-        total = float(sum(points.values()))
-        return Prediction(
-            model=INFO.id, version=INFO.version, score=total, linear_predictor=total, baseline=0.0,
-            contributions={k: float(v) for k, v in points.items()},
-            details={"unit": "points", "maximum": 9, "complete": not not_assessed, "not_assessed": not_assessed,
-                     "bleeds_per_100_patient_years": BLEEDS_PER_100_PY.get(int(total))},
-        )
+    def details(self, total: float) -> dict:
+        return {"maximum": 9, "bleeds_per_100_patient_years": BLEEDS_PER_100_PY.get(int(total))}

@@ -7,11 +7,11 @@ criterion (baseline 0; linear predictor = total). A missing criterion scores 0 a
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Mapping
 
-from fhir_adapters.features import FeatureVector
 
-from ..protocol import ModelInfo, Prediction
+from ..protocol import ModelInfo
+from .points import PointScore
 
 FEATURES = ("resp_rate", "sbp", "consciousness")
 RESP_RATE_MIN = 22.0
@@ -50,19 +50,9 @@ def score_items(x: Mapping[str, float | None]) -> tuple[dict[str, int], list[str
     return points, not_assessed
 
 
-class QSofa:
+class QSofa(PointScore):
     info = INFO
+    score_items = staticmethod(score_items)
 
-    def predict_values(self, values: Sequence[float | None]) -> float:
-        points, _ = score_items(dict(zip(FEATURES, values)))
-        return float(sum(points.values()))
-
-    def predict(self, x: FeatureVector) -> Prediction:
-        points, not_assessed = score_items({n: x[n].value for n in FEATURES})
-        total = float(sum(points.values()))
-        return Prediction(
-            model=INFO.id, version=INFO.version, score=total, linear_predictor=total, baseline=0.0,
-            contributions={k: float(v) for k, v in points.items()},
-            details={"unit": "points", "positive": total >= POSITIVE, "complete": not not_assessed,
-                     "not_assessed": not_assessed},
-        )
+    def details(self, total: float) -> dict:
+        return {"positive": total >= POSITIVE}
