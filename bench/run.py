@@ -84,17 +84,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help=f"comma-separated steps: {','.join(STEPS)}")
     parser.add_argument("--seconds", type=float, help="seconds of load per server and step (default 8, --quick 3)")
     parser.add_argument("--hooks-dir", help="service files to load instead of hooks/ (default: every service)")
+    parser.add_argument("--sqlite-synchronous", choices=("FULL", "NORMAL"),
+                        help="the servers' sqlite_synchronous setting (default: the service's default, FULL)")
     parser.add_argument("--out", help="result file (default bench/results/<date>.json)")
     args = parser.parse_args(argv)
     seconds = args.seconds or (3 if args.quick else 8)
     steps = args.only.split(",") if args.only else [s for s in STEPS if not (args.quick and s == "worker_class")]
     if args.hooks_dir:
         os.environ["BENCH_HOOKS_DIR"] = str(Path(args.hooks_dir).resolve())
+    if args.sqlite_synchronous:
+        os.environ["BENCH_SQLITE_SYNCHRONOUS"] = args.sqlite_synchronous
     # Server logs (one JSON line per call) go to a temporary directory, never into the repository.
     log_dir = Path(tempfile.mkdtemp(prefix="cds-bench-logs-"))
 
     started = time.monotonic()
     report: dict = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "quick": args.quick,
+                    "sqlite_synchronous": args.sqlite_synchronous or "FULL (default)",
                     "seconds_per_run": seconds, "machine": machine(), "load_avg_start": os.getloadavg()}
     runners = {
         "capacity": lambda: capacity(seconds, log_dir),

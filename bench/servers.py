@@ -59,16 +59,22 @@ class Gunicorn:
             env["CDS_THREADS"] = str(self.threads)
         if os.environ.get("BENCH_HOOKS_DIR"):  # bench/run.py --hooks-dir: measure another set of services
             env["CDS_HOOKS_DIR"] = os.environ["BENCH_HOOKS_DIR"]
+        if os.environ.get("BENCH_SQLITE_SYNCHRONOUS"):  # bench/run.py --sqlite-synchronous
+            env["CDS_SQLITE_SYNCHRONOUS"] = os.environ["BENCH_SQLITE_SYNCHRONOUS"]
         env.update(self.extra_env)
         cmd = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), "--bind", f"fd://{sock.fileno()}",
                "--workers", str(self.workers)]
         if self.worker_class:
             cmd += ["--worker-class", self.worker_class]
+            if self.worker_class == "sync":  # gunicorn silently runs gthread when threads > 1
+                cmd += ["--threads", "1"]
         cmd += list(self.args)
         if self.app:
             cmd.append(self.app)
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, pass_fds=(sock.fileno(),), stdout=out, stderr=out)
+        if self.log_path:
+            out.close()  # the server has its own copy
         sock.close()
         self._wait_ready()
         return self

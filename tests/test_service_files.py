@@ -1,6 +1,5 @@
 """Services as data: every file under hooks/ loads; a wrong file stops start-up naming file and field."""
 import re
-from pathlib import Path
 
 import pytest
 
