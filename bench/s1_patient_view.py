@@ -128,7 +128,7 @@ def run(*, seconds: float, connections: int = 8, workers: int = 2, worker_class:
             targets = {"service": (srv.url, reqs), "floor": (floor_srv.url, reqs)}
             cpu_of = {"service": lambda: sum(cpu_seconds(p) for p in srv.worker_pids()),
                       "floor": lambda: sum(cpu_seconds(p) for p in floor_srv.worker_pids())}
-            interleave(targets, rounds=1, slice_s=min(2, seconds), connections=connections)  # warm-up
+            interleave(targets, rounds=1, slice_s=min(2.0, seconds / 3), connections=connections)  # warm-up
             loaded = interleave(targets, rounds=rounds, slice_s=slice_s, connections=connections, cpu_of=cpu_of)
             single = interleave(targets, rounds=max(2, rounds // 2), slice_s=slice_s, connections=1)
     service, floor = loaded["service"], loaded["floor"]

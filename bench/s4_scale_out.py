@@ -37,7 +37,7 @@ def _series(workers_list, connections, seconds, log_dir, resources, env, tag, ar
             s1.check_answers(srv.url, reqs)
             targets[w] = (srv.url, reqs)
         cpu_of = {w: (lambda srv=srv: sum(cpu_seconds(p) for p in srv.worker_pids())) for w, srv in servers.items()}
-        interleave(targets, rounds=1, slice_s=min(2, seconds), connections=connections)  # warm-up
+        interleave(targets, rounds=1, slice_s=min(2.0, seconds / 3), connections=connections)  # warm-up
         offsets = {w: log_offset(srv.log_path) for w, srv in servers.items()}
         results = interleave(targets, rounds=rounds, slice_s=max(1.0, seconds / rounds), connections=connections,
                              cpu_of=cpu_of)

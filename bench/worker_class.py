@@ -56,7 +56,7 @@ def run(*, seconds: float, workers: int = 2, connections: int = 8, log_dir: Path
             s1.check_answers(srv.url, fetch_reqs)
             targets[f"{name}/prefetch"] = (srv.url, reqs)
             targets[f"{name}/fetch"] = (srv.url, fetch_reqs)
-        interleave(targets, rounds=1, slice_s=min(2, seconds), connections=connections)  # warm-up
+        interleave(targets, rounds=1, slice_s=min(2.0, seconds / 3), connections=connections)  # warm-up
         measured = interleave(targets, rounds=rounds, slice_s=max(1.0, seconds / rounds), connections=connections)
     by_class = {name: {load: measured[f"{name}/{load}"] for load in ("prefetch", "fetch")} for name in variants}
     first = next(iter(variants))
