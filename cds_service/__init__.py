@@ -8,6 +8,7 @@ from typing import Any, Mapping
 from flask import Flask, g, request
 
 from .audit import init_audit
+from .call_writes import init_call_writes
 from .config import Settings
 from .cors import init_cors
 from fhir_adapters.resources import warm_up
@@ -42,6 +43,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, config_file: str |
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes  # 413 before the body is read
     engine = make_engine(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
     runtime = Runtime(settings=settings, services=build_services(settings), engine=engine)
+    init_call_writes(app, engine)  # first: its flush must run after every hook that queues a write
     warm_up()
     if settings.auth_required:  # issue #6: the trusted clients' JWTs are verified on every call (SEC-2..9)
         runtime.verifier = Verifier.from_settings(settings, runtime.engine)

@@ -10,6 +10,7 @@ from flask import Blueprint, Response, current_app, g, request
 
 from . import db
 from .auth import authenticate
+from .call_writes import queue_write
 from .errors import InvalidRequest, UnknownService
 from .feedback import parse_feedback, store_feedback
 from .hook_request import parse_hook_request
@@ -148,4 +149,5 @@ def _record_cards(rt, bound: BoundService, hook_instance: str, response, ctx) ->
     version = p.version if p else (bound.model.info.version if bound.model else None)
     rows = [{"card_uuid": c.uuid, "service_id": bound.definition.id, "hook_instance": hook_instance, "model": model,
              "model_version": version, "indicator": c.indicator, "issued_at": time.time()} for c in response.cards]
-    db.insert_ignoring_duplicates(rt.engine, db.cards_issued, rows)
+    stmt = db.insert_ignoring_statement(rt.engine.dialect.name, db.cards_issued)
+    queue_write(lambda conn: conn.execute(stmt, rows))  # committed with the call's other rows

@@ -122,15 +122,20 @@ def _guard_against_fork(engine: Engine) -> None:
             raise exc.DisconnectionError("connection opened in another process; reconnecting")
 
 
+def insert_ignoring_statement(dialect_name: str, table: Table):
+    """INSERT … ON CONFLICT DO NOTHING for this database."""
+    if dialect_name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table).on_conflict_do_nothing()
+
+
 def insert_ignoring_duplicates(engine: Engine, table: Table, rows: list[dict]) -> int:
     """Insert rows, skipping those that violate a unique key; returns how many were new."""
     if not rows:
         return 0
-    if engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(table).on_conflict_do_nothing()
+    stmt = insert_ignoring_statement(engine.dialect.name, table)
     with engine.begin() as conn:
         if engine.dialect.insert_executemany_returning:
             # Count the rows actually inserted: psycopg reports rowcount -1 for these statements.

@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from . import db
 
@@ -60,13 +60,18 @@ def from_context(ctx, cards: list[dict]) -> dict[str, Any]:
 
 def save(engine: Engine, record: dict[str, Any], ttl_s: int, now: float | None = None) -> None:
     """Store (or replace, for a repeated hookInstance) the record and purge expired ones."""
+    with engine.begin() as conn:
+        save_in(conn, record, ttl_s, now)
+
+
+def save_in(conn: Connection, record: dict[str, Any], ttl_s: int, now: float | None = None) -> None:
+    """`save` inside a caller's transaction (the call's closing transaction, see call_writes)."""
     now = time.time() if now is None else now
     key = {"service_id": record["service"]["id"], "hook_instance": record["hook_instance"]}
-    with engine.begin() as conn:
-        conn.execute(delete(db.explanations).where(db.explanations.c.created_at < now - ttl_s))
-        conn.execute(delete(db.explanations).where(db.explanations.c.service_id == key["service_id"],
-                                                   db.explanations.c.hook_instance == key["hook_instance"]))
-        conn.execute(db.explanations.insert().values(**key, created_at=now, payload=json.dumps(record)))
+    conn.execute(delete(db.explanations).where(db.explanations.c.created_at < now - ttl_s))
+    conn.execute(delete(db.explanations).where(db.explanations.c.service_id == key["service_id"],
+                                               db.explanations.c.hook_instance == key["hook_instance"]))
+    conn.execute(db.explanations.insert().values(**key, created_at=now, payload=json.dumps(record)))
 
 
 def load(engine: Engine, service_id: str, hook_instance: str, ttl_s: int, now: float | None = None) -> dict | None:

@@ -202,7 +202,7 @@ def test_audit_failure_does_not_break_the_answer(make_app, tmp_path, caplog, mon
     monkeypatch.setattr(db, "audit", sa.Table("no_such_table", sa.MetaData(), sa.Column("x", sa.Integer)))
     caplog.set_level(logging.ERROR)
     assert app.test_client().get("/cds-services").status_code == 200
-    assert any(getattr(r, "event", None) == "audit_failed" for r in caplog.records)
+    assert any(getattr(r, "event", None) == "call_writes_failed" for r in caplog.records)
 
 
 # --- body limits ---------------------------------------------------------------------------------

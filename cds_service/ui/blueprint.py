@@ -5,6 +5,7 @@ import logging
 
 from flask import Blueprint, current_app, g, request
 
+from ..call_writes import queue_write
 from ..runtime import get_runtime
 
 log = logging.getLogger("cds_service.ui")
@@ -40,8 +41,8 @@ def _record_explanation(response):
         if not any(isinstance(c, dict) and any(str(link.get("url", "")).endswith(target) for link in c.get("links", [])
                                                if isinstance(link, dict)) for c in cards):
             return response
-        rt = get_runtime()
-        explain_store.save(rt.engine, explain_store.from_context(ctx, cards), rt.settings.ui_explain_ttl_s)
+        record, ttl = explain_store.from_context(ctx, cards), get_runtime().settings.ui_explain_ttl_s
+        queue_write(lambda conn: explain_store.save_in(conn, record, ttl))  # committed with the call's other rows
     except Exception:  # the page is a convenience: never fail the CDS call because of it
         log.exception("could not record the explanation", extra={"event": "explain_store_failed"})
     return response

@@ -1,0 +1,126 @@
+"""The rows one call writes besides feedback (issued cards, the explanation record, the audit row),
+committed before the answer leaves, by ONE writer thread per process that commits many calls together
+(group commit).
+
+Why: each commit is the expensive part of a write (an fsync, or a round trip to PostgreSQL), and
+SQLite lets one writer in at a time — a waiting writer sleeps in SQLite's busy handler for up to
+100 ms at a time. One commit per call from every thread of every worker was the long tail of the
+patient-view benchmark (issue #8: p99 0.6–0.8 s, 25 ms with no writes). With one writer per process,
+the calls that arrive together share a transaction, and a call still gets its answer only after its
+rows are committed (an audit row is never lost to a crash after the answer). Feedback is written
+directly in its view: its 200 promises the row is stored.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+from dataclasses import dataclass, field
+from typing import Callable
+
+from flask import Flask, g
+from sqlalchemy.engine import Connection, Engine
+
+log = logging.getLogger("cds_service.db")
+
+Write = Callable[[Connection], None]
+MAX_BATCH = 200  # calls per transaction
+WAIT_S = 10.0  # a call waits at most this long for its commit, then answers anyway (logged)
+
+
+def queue_write(write: Write) -> None:
+    """Run `write(conn)` in this request's closing transaction."""
+    g.setdefault("_cds_writes", []).append(write)
+
+
+@dataclass
+class _Job:
+    writes: list[Write]
+    done: threading.Event = field(default_factory=threading.Event)
+    ok: bool = False
+
+
+class GroupCommitter:
+    """One writer thread per process; started lazily so that it lives in the worker, not in the
+    gunicorn master that built the app before forking."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self._queue: queue.Queue[_Job] = queue.Queue()
+        self._pid: int | None = None
+        self._lock = threading.Lock()
+
+    def commit(self, writes: list[Write]) -> bool:
+        """Commit `writes` in a transaction shared with concurrent calls; True once committed."""
+        self._ensure_thread()
+        job = _Job(writes)
+        self._queue.put(job)
+        if not job.done.wait(WAIT_S):
+            log.error("call writes not committed in time", extra={"event": "call_writes_slow"})
+        return job.ok
+
+    def _ensure_thread(self) -> None:
+        if self._pid == os.getpid():
+            return
+        with self._lock:
+            if self._pid != os.getpid():
+                self._queue = queue.Queue()  # a queue inherited through fork has no reader
+                threading.Thread(target=self._run, name="cds-call-writes", daemon=True).start()
+                self._pid = os.getpid()
+
+    def _run(self) -> None:
+        q = self._queue
+        while True:
+            batch = [q.get()]
+            while len(batch) < MAX_BATCH:
+                try:
+                    batch.append(q.get_nowait())
+                except queue.Empty:
+                    break
+            self._commit_batch(batch)
+
+    def _commit_batch(self, batch: list[_Job]) -> None:
+        try:
+            self._transaction(batch)
+        except Exception:
+            # One bad write must not cost the other calls their rows: retry each call on its own.
+            for job in batch:
+                try:
+                    self._transaction([job])
+                except Exception as exc:  # logged loudly; the answer still goes out
+                    log.error("call writes failed", extra={"event": "call_writes_failed", "error": type(exc).__name__})
+                    job.done.set()
+        finally:
+            for job in batch:
+                job.done.set()
+
+    def _transaction(self, jobs: list[_Job]) -> None:
+        with self.engine.begin() as conn:
+            for job in jobs:
+                for write in job.writes:
+                    write(conn)
+        for job in jobs:
+            job.ok = True
+
+
+def init_call_writes(app: Flask, engine: Engine) -> None:
+    """Register the flush. Call it before any other hook that queues writes: Flask runs after-request
+    and teardown functions in reverse order of registration, so the flush runs after all of them."""
+    committer = GroupCommitter(engine)
+    app.extensions["cds_call_writes"] = committer
+
+    @app.after_request
+    def _flush_after(resp):
+        _flush(committer)
+        return resp
+
+    @app.teardown_request
+    def _flush_teardown(_exc):
+        _flush(committer)  # the request ended by an exception no handler turned into a response
+
+
+def _flush(committer: GroupCommitter) -> None:
+    writes = g.pop("_cds_writes", None)
+    if writes:
+        committer.commit(writes)
