@@ -25,8 +25,18 @@ init = function(args)
   n = #reqs
 end
 local i = 0
+local c = 0
+local tag = tostring(math.random(1, 1000000000))
+-- A hook fires with a new hookInstance every time (IDEM-1): bodies carrying the placeholder get a fresh
+-- one per request, or every call would write the same rows and contend on the same database keys.
 request = function()
   i = (i % n) + 1
+  local r = REQUESTS[i]
+  if string.find(r[3], "__HOOK_INSTANCE__", 1, true) then
+    c = c + 1
+    local body = string.gsub(r[3], "__HOOK_INSTANCE__", tag .. "-" .. c)
+    return wrk.format(r[1], r[2], {["Content-Type"] = "application/json"}, body)
+  end
   return reqs[i]
 end
 done = function(summary, latency, requests)

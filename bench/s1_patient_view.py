@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
-import uuid
 from pathlib import Path
 from urllib.parse import parse_qsl
 
@@ -25,6 +24,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 import fhir_factory  # noqa: E402  (the test suite's FHIR builders)
 
 PATIENT_SEED = 42
+
+
+# Replaced by a fresh id per request in the load generator (bench/loadgen.py).
+HOOK_INSTANCE = "__HOOK_INSTANCE__"
 
 
 def synthetic_patient() -> list[dict]:
@@ -92,7 +95,7 @@ def requests_for(base_url: str, resources: list[dict]) -> list[tuple[str, str, s
             continue
         context = {"userId": "Practitioner/example", "patientId": pid}
         prefetch = {key: search(resources, render(q, context)) for key, q in svc.get("prefetch", {}).items()}
-        body = {"hook": "patient-view", "hookInstance": str(uuid.uuid4()), "context": context, "prefetch": prefetch}
+        body = {"hook": "patient-view", "hookInstance": HOOK_INSTANCE, "context": context, "prefetch": prefetch}
         out.append(("POST", f"/cds-services/{svc['id']}", json.dumps(body)))
     if not out:
         raise RuntimeError("the server declares no patient-view service")

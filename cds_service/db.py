@@ -122,13 +122,18 @@ def _guard_against_fork(engine: Engine) -> None:
             raise exc.DisconnectionError("connection opened in another process; reconnecting")
 
 
-def insert_ignoring_statement(dialect_name: str, table: Table):
-    """INSERT … ON CONFLICT DO NOTHING for this database."""
+def insert_statement(dialect_name: str, table: Table):
+    """The dialect's INSERT, which knows ON CONFLICT (PostgreSQL or SQLite)."""
     if dialect_name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    return insert(table).on_conflict_do_nothing()
+    return insert(table)
+
+
+def insert_ignoring_statement(dialect_name: str, table: Table):
+    """INSERT … ON CONFLICT DO NOTHING for this database."""
+    return insert_statement(dialect_name, table).on_conflict_do_nothing()
 
 
 def insert_ignoring_duplicates(engine: Engine, table: Table, rows: list[dict]) -> int:

@@ -61,17 +61,27 @@ def from_context(ctx, cards: list[dict]) -> dict[str, Any]:
 def save(engine: Engine, record: dict[str, Any], ttl_s: int, now: float | None = None) -> None:
     """Store (or replace, for a repeated hookInstance) the record and purge expired ones."""
     with engine.begin() as conn:
+        purge(conn, ttl_s, now)
         save_in(conn, record, ttl_s, now)
 
 
-def save_in(conn: Connection, record: dict[str, Any], ttl_s: int, now: float | None = None) -> None:
-    """`save` inside a caller's transaction (the call's closing transaction, see call_writes)."""
+def purge(conn: Connection, ttl_s: int, now: float | None = None) -> None:
+    """Delete the records older than `ttl_s`."""
     now = time.time() if now is None else now
-    key = {"service_id": record["service"]["id"], "hook_instance": record["hook_instance"]}
     conn.execute(delete(db.explanations).where(db.explanations.c.created_at < now - ttl_s))
-    conn.execute(delete(db.explanations).where(db.explanations.c.service_id == key["service_id"],
-                                               db.explanations.c.hook_instance == key["hook_instance"]))
-    conn.execute(db.explanations.insert().values(**key, created_at=now, payload=json.dumps(record)))
+
+
+def save_in(conn: Connection, record: dict[str, Any], ttl_s: int, now: float | None = None) -> None:
+    """`save` without the purge, inside a caller's transaction (the call's closing transaction, see
+    call_writes). Purging there would make concurrent batches of several workers lock the same expired
+    rows (PostgreSQL deadlocks); the caller purges separately, now and then."""
+    now = time.time() if now is None else now
+    row = {"service_id": record["service"]["id"], "hook_instance": record["hook_instance"], "created_at": now,
+           "payload": json.dumps(record)}
+    # An upsert: a repeated hookInstance replaces its record without a delete-then-insert race.
+    stmt = db.insert_statement(conn.dialect.name, db.explanations)
+    conn.execute(stmt.values(**row).on_conflict_do_update(
+        index_elements=["service_id", "hook_instance"], set_={"created_at": now, "payload": row["payload"]}))
 
 
 def load(engine: Engine, service_id: str, hook_instance: str, ttl_s: int, now: float | None = None) -> dict | None:

@@ -18,6 +18,7 @@ class UiState:
 
     patients: Any | None = None  # DemoPatients, loaded when the simulator is on
     signer: Any | None = None  # DemoSigner
+    last_purge: float = 0.0  # when this process last deleted expired explanation records
 
 
 def init_ui(app: Flask) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from flask import Blueprint, current_app, g, request
 
@@ -9,6 +10,8 @@ from ..call_writes import queue_write
 from ..runtime import get_runtime
 
 log = logging.getLogger("cds_service.ui")
+
+PURGE_EVERY_S = 60
 
 bp = Blueprint("ui", __name__, template_folder="templates", static_folder="static", static_url_path="/ui-static")
 
@@ -41,8 +44,13 @@ def _record_explanation(response):
         if not any(isinstance(c, dict) and any(str(link.get("url", "")).endswith(target) for link in c.get("links", [])
                                                if isinstance(link, dict)) for c in cards):
             return response
-        record, ttl = explain_store.from_context(ctx, cards), get_runtime().settings.ui_explain_ttl_s
+        rt, state = get_runtime(), ui_state()
+        record, ttl = explain_store.from_context(ctx, cards), rt.settings.ui_explain_ttl_s
         queue_write(lambda conn: explain_store.save_in(conn, record, ttl))  # committed with the call's other rows
+        if time.time() - state.last_purge > PURGE_EVERY_S:
+            state.last_purge = time.time()
+            with rt.engine.begin() as conn:  # its own short transaction, at most once a minute per process
+                explain_store.purge(conn, ttl)
     except Exception:  # the page is a convenience: never fail the CDS call because of it
         log.exception("could not record the explanation", extra={"event": "explain_store_failed"})
     return response

@@ -1,0 +1,66 @@
+"""Group commit of each call's rows (issue #8): committed before the answer, batched across threads,
+and one bad write never costs other calls their rows."""
+import threading
+
+import sqlalchemy as sa
+
+from cds_service import db
+from cds_service.call_writes import GroupCommitter
+
+
+def _engine(tmp_path):
+    return db.make_engine(f"sqlite:///{tmp_path}/w.sqlite3")
+
+
+def _row(i):
+    return {"card_uuid": f"c{i}", "service_id": "s", "hook_instance": f"h{i}", "indicator": "info", "issued_at": 0.0}
+
+
+def _count(engine):
+    with engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(db.cards_issued)).scalar()
+
+
+def test_rows_are_committed_when_commit_returns(tmp_path):
+    engine = _engine(tmp_path)
+    committer = GroupCommitter(engine)
+    assert committer.commit([lambda conn: conn.execute(db.cards_issued.insert().values(**_row(1)))]) is True
+    assert _count(engine) == 1
+
+
+def test_concurrent_calls_all_land(tmp_path):
+    engine = _engine(tmp_path)
+    committer = GroupCommitter(engine)
+    results = []
+
+    def call(i):
+        results.append(committer.commit([lambda conn: conn.execute(db.cards_issued.insert().values(**_row(i)))]))
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(64)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [True] * 64 and _count(engine) == 64
+
+
+def test_a_failing_write_does_not_lose_the_other_calls_rows(tmp_path):
+    engine = _engine(tmp_path)
+    committer = GroupCommitter(engine)
+    good = [lambda conn, i=i: conn.execute(db.cards_issued.insert().values(**_row(i))) for i in range(3)]
+    bad = [lambda conn: conn.execute(sa.text("INSERT INTO no_such_table VALUES (1)"))]
+    out = {}
+    barrier = threading.Barrier(4)
+
+    def call(name, writes):
+        barrier.wait()
+        out[name] = committer.commit(writes)
+
+    threads = [threading.Thread(target=call, args=(f"g{i}", [w])) for i, w in enumerate(good)]
+    threads.append(threading.Thread(target=call, args=("bad", bad)))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert out == {"g0": True, "g1": True, "g2": True, "bad": False}
+    assert _count(engine) == 3
