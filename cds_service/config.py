@@ -68,6 +68,8 @@ class Settings:
     threads: int = 4
     # Redis (issue #8): when set, the JWT replay cache lives there (shared by every worker and host).
     redis_url: str = ""
+    # Seconds a FHIR search result is cached in Redis per server, token and query; 0 = off (issue #8).
+    fhir_cache_ttl_s: int = 0
     log_level: str = "INFO"
     # Salt for hashing patient ids in audit records (set it in production; random per process otherwise).
     audit_salt: str = ""

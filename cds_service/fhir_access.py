@@ -18,6 +18,7 @@ from fhir_adapters.errors import FhirForbiddenTarget
 from fhir_adapters.fetcher import HttpFetcher
 
 from .auth import ClientIdentity
+from .fhir_cache import RedisFhirCache, cache_key
 from .config import Settings
 from .hook_request import HookRequest
 from .outbound import fhir_server_allowed
@@ -25,7 +26,7 @@ from .outbound import fhir_server_allowed
 log = logging.getLogger("cds_service.fhir")
 
 
-def make_fetcher_factory(settings: Settings) -> Callable[..., HttpFetcher | None]:
+def make_fetcher_factory(settings: Settings, cache=None) -> Callable[..., HttpFetcher | None]:
     def factory(request: HookRequest, identity: ClientIdentity, deadline: float | None = None) -> HttpFetcher | None:
         if not request.fhir_server or not fhir_server_allowed(settings, identity, request.fhir_server):
             return None
@@ -38,7 +39,9 @@ def make_fetcher_factory(settings: Settings) -> Callable[..., HttpFetcher | None
         except FhirForbiddenTarget as exc:  # e.g. a token over plain http (REQ-3)
             log.warning("no FHIR access", extra={"event": "fhir_refused", "reason": str(exc)})
             return None
-        fetcher = HttpFetcher(client, deadline=deadline, max_workers=settings.fhir_max_workers)
+        server = request.fhir_server
+        fetcher = HttpFetcher(client, deadline=deadline, max_workers=settings.fhir_max_workers, cache=cache,
+                              cache_key=lambda query: cache_key(server, token, query))
         if has_request_context():
             g.fhir_fetcher = fetcher  # closed and measured when the request ends
         return fetcher
@@ -48,7 +51,11 @@ def make_fetcher_factory(settings: Settings) -> Callable[..., HttpFetcher | None
 
 def init_fhir_access(app: Flask, runtime) -> None:
     """Install the fetcher factory; record FHIR call count/time in the call log; close sessions."""
-    runtime.fetcher_factory = make_fetcher_factory(runtime.settings)
+    settings = runtime.settings
+    cache = None
+    if settings.redis_url and settings.fhir_cache_ttl_s > 0:  # opt-in: it keeps patient data in Redis
+        cache = RedisFhirCache.from_url(settings.redis_url, settings.fhir_cache_ttl_s)
+    runtime.fetcher_factory = make_fetcher_factory(settings, cache)
 
     @app.after_request
     def _fhir_timings(resp):

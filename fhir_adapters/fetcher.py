@@ -11,13 +11,21 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Protocol
 
 from .client import FhirClient
 from .errors import FhirError
 
 # Thread start-up and bookkeeping after the client's own deadline-capped timeouts have fired.
 _GRACE_S = 0.05
+
+
+class ResultCache(Protocol):
+    """Where successful search results may be kept for a short time (e.g. `cds_service.fhir_cache`)."""
+
+    def get(self, key: str) -> tuple[dict, ...] | None: ...
+
+    def set(self, key: str, resources: tuple[dict, ...]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,8 +37,12 @@ class FetchResult:
 class HttpFetcher:
     """Implements `cds_service.prefetch.Fetcher` with a `FhirClient` bound to the request."""
 
-    def __init__(self, client: FhirClient, *, deadline: float | None = None, max_workers: int = 6):
+    def __init__(self, client: FhirClient, *, deadline: float | None = None, max_workers: int = 6,
+                 cache: ResultCache | None = None, cache_key: Callable[[str], str] | None = None):
         self.client = client
+        # Optional response cache (issue #8); `cache_key(query)` binds the key to server and token.
+        self.cache = cache if cache is not None and cache_key is not None else None
+        self.cache_key = cache_key
         self.deadline = deadline
         self.max_workers = max(1, int(max_workers))
         self.seconds = 0.0  # wall time spent fetching (for the call log)
@@ -99,6 +111,11 @@ class HttpFetcher:
         return FetchResult(tuple(more), incomplete)
 
     def _one(self, query: str) -> FetchResult:
+        key = self.cache_key(query) if self.cache is not None else None
+        if key is not None:
+            cached = self.cache.get(key)
+            if cached is not None:
+                return FetchResult(tuple(cached))
         try:
             result = self.client.fetch(query)
         except FhirError as exc:
@@ -106,6 +123,8 @@ class HttpFetcher:
         if result.incomplete:
             # Part of the data is not data: a count, a mean or a "latest" could be wrong (PREFETCH-7).
             return FetchResult(error=result.incomplete)
+        if key is not None:
+            self.cache.set(key, tuple(result.resources))  # only complete, successful results
         return FetchResult(result.resources)
 
     def _left(self) -> float | None:
