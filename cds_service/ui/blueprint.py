@@ -37,8 +37,7 @@ def _record_explanation(response):
     try:
         from .. import explain_store
 
-        body = response.get_json(silent=True) or {}
-        cards = body.get("cards", []) if isinstance(body, dict) else []
+        cards = (g.get("response_body") or {}).get("cards", [])  # the dict the view serialised (api.py)
         # Only calls whose cards link to their explanation page are kept: nobody can open the others.
         target = f"/explain/{ctx.service.id}/{ctx.request.hook_instance}"
         if not any(isinstance(c, dict) and any(str(link.get("url", "")).endswith(target) for link in c.get("links", [])
