@@ -102,7 +102,7 @@ def call_service(service_id: str):
     # Cards link to the explanation page only when this app serves one (issue #7).
     links_base = _base_url() if "ui.explain" in current_app.view_functions else None
     response, ctx = invoke(bound, hook_request, now=datetime.now(timezone.utc), fetcher=fetcher,
-                           base_url=links_base, timings=g.timings)
+                           base_url=links_base, link_kinds=rt.settings.ui_explain_links, timings=g.timings)
     g.build_context = ctx
     _record_cards(rt, bound, hook_request.hook_instance, response, ctx)
     g.response_body = response.to_json()  # serialised once; the explanation hook reads the cards from it

@@ -80,6 +80,19 @@ class Settings:
     ui_simulator: bool = False
     # How long an explanation page stays available after the call that produced it (seconds).
     ui_explain_ttl_s: int = 86400
+    # Which links to the explanation page each ML/equation card carries (`[ui] explain_links`, LINK-1):
+    # "smart" (launched by the EHR, the card's context in `appContext`) and/or "absolute" (opens as is;
+    # the fallback for EHRs that cannot pass appContext, e.g. Oracle Health).
+    ui_explain_links: tuple[str, ...] = ("smart", "absolute")
+    # SMART App Launch of the explanation page (`[smart]`, issue #7). Per EHR, `smart_client_id` and
+    # `smart_auth_origins` go in its [[clients]] entry; these two apply to `fhir_servers` (auth off).
+    smart_client_id: str = ""
+    smart_auth_origins: tuple[str, ...] = ()
+    # Scopes asked for: the page reads nothing from the FHIR server, it only needs the launch context.
+    smart_scope: str = "launch"
+    # (connect, read) timeouts of the discovery and token requests; how long a started launch may take.
+    smart_timeout: tuple[float, float] = (2.0, 5.0)
+    smart_launch_ttl_s: int = 600
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -156,6 +169,14 @@ class Settings:
             raise ConfigError("sqlite_synchronous must be FULL or NORMAL")
         if len(self.fhir_timeout) != 2:
             raise ConfigError("fhir_timeout must be [connect, read] seconds")
+        if len(self.smart_timeout) != 2 or not all(isinstance(t, (int, float)) and t > 0 for t in self.smart_timeout):
+            raise ConfigError("smart_timeout must be [connect, read] seconds")
+        unknown_links = [k for k in self.ui_explain_links if k not in ("smart", "absolute")]
+        if unknown_links:
+            raise ConfigError(f"ui_explain_links: unknown link type(s) {', '.join(map(str, unknown_links))} "
+                              "(choose from smart, absolute; LINK-1)")
+        if "launch" not in self.smart_scope.split():
+            raise ConfigError("smart_scope must include 'launch' (the EHR launch context carries the card's appContext)")
 
 
 def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

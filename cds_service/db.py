@@ -2,7 +2,7 @@
 
 Tables: `feedback` (FEEDBACK-2, duplicates tolerated by a unique key), `cards_issued` (which model
 version produced which card, for analytics; no patient data), `audit` (one row per call, issue #6),
-`jti_seen` (JWT replay cache shared by every worker, SEC-8) and `explanations` (issue #7).
+`jti_seen` (JWT replay cache shared by every worker, SEC-8), `explanations` and `smart_launches` (issue #7).
 """
 from __future__ import annotations
 
@@ -75,6 +75,19 @@ explanations = Table(
     Column("hook_instance", String(100), primary_key=True),
     Column("created_at", Float, nullable=False, index=True),
     Column("payload", Text, nullable=False),  # JSON
+)
+
+# SMART launches in progress (issue #7, smart_state): one row per `state`, deleted when the callback
+# uses it or after `smart_launch_ttl_s`. Any worker may receive the callback, hence the database.
+smart_launches = Table(
+    "smart_launches", metadata,
+    Column("state_key", String(64), primary_key=True),  # sha256(state): the row alone cannot finish a launch
+    Column("created_at", Float, nullable=False, index=True),
+    Column("iss", String(2048), nullable=False),
+    Column("client_id", String(500), nullable=False),
+    Column("token_endpoint", String(2048), nullable=False),
+    Column("redirect_uri", String(2048), nullable=False),
+    Column("code_verifier", String(128), nullable=False),
 )
 
 

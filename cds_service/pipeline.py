@@ -40,7 +40,8 @@ class Timings:
 
 
 def invoke(bound: BoundService, request: HookRequest, *, now: datetime, fetcher: Fetcher | None = None,
-           base_url: str | None = None, timings: Timings | None = None) -> tuple[CdsResponse, BuildContext]:
+           base_url: str | None = None, link_kinds: tuple[str, ...] = ("smart", "absolute"),
+           timings: Timings | None = None) -> tuple[CdsResponse, BuildContext]:
     """Answer `request` with cards. Raises CdsError subclasses (400/412/500)."""
     t = timings or Timings()
     service = bound.definition
@@ -68,7 +69,7 @@ def invoke(bound: BoundService, request: HookRequest, *, now: datetime, fetcher:
 
     start = time.perf_counter()
     unavailable = {key: kd.unavailable for key, kd in data.items() if kd.unavailable}
-    build_ctx = BuildContext(service, request, features, model, prediction, unavailable, base_url)
+    build_ctx = BuildContext(service, request, features, model, prediction, unavailable, base_url, link_kinds)
     cards = tuple(bound.builder.build(build_ctx))
     t.cards = time.perf_counter() - start
     return CdsResponse(cards), build_ctx

@@ -9,6 +9,10 @@ One `[[clients]]` table per client:
     jku = ["https://sandbox.cds-hooks.org/.well-known/jwks.json"]      # `jku` header values allowed
     fhir_servers = ["https://fhir.example.org/r4"]                     # where this client may send us
     tenants = ["…"]                                                    # optional: allowed `tenant` claims
+    smart_client_id = "…"        # optional: our client id at this EHR's authorization server (SMART launch
+                                 # of the explanation page from its fhir_servers, issue #7)
+    smart_auth_origins = ["https://authorization.example.org"]  # optional: where its OAuth endpoints may live
+                                 # besides the origins of its fhir_servers
 
 Everything is checked once at start; a mistake is a `ConfigError` naming the field, and the
 service refuses to start. Key material from `jwks` / `jwks_file` is loaded here, so a broken
@@ -28,7 +32,8 @@ from urllib.parse import urlsplit
 # `cds_service` package (so `cds_service/demo/jwks.json` works from a checkout and when installed).
 PACKAGE_PARENT = Path(__file__).resolve().parent.parent
 
-_FIELDS = ("iss", "jwks_url", "jwks", "jwks_file", "jku", "fhir_servers", "tenants")
+_FIELDS = ("iss", "jwks_url", "jwks", "jwks_file", "jku", "fhir_servers", "tenants", "smart_client_id",
+           "smart_auth_origins")
 # JWK members that only a private key has: never kept, the service only verifies.
 _PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
 
@@ -48,6 +53,8 @@ class TrustedClient:
     jku: tuple[str, ...] = ()
     fhir_servers: tuple[str, ...] = ()
     tenants: tuple[str, ...] = ()
+    smart_client_id: str = ""
+    smart_auth_origins: tuple[str, ...] = ()
 
     @property
     def key_urls(self) -> frozenset[str]:
@@ -98,8 +105,24 @@ def _parse_one(i: int, entry: Any) -> TrustedClient:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise _config_error(f"{where}.fhir_servers[{j}]: '{url}' is not an absolute http(s) URL")
     tenants = _str_list(entry.get("tenants"), f"{where}.tenants")
+    smart_client_id = entry.get("smart_client_id", "")
+    if not isinstance(smart_client_id, str):
+        raise _config_error(f"{where}.smart_client_id must be a string")
+    if smart_client_id.strip() and not fhir_servers:
+        raise _config_error(f"{where}.smart_client_id needs fhir_servers: the SMART launch `iss` must be one of them")
+    smart_auth_origins = tuple(_origin(u, f"{where}.smart_auth_origins[{j}]") for j, u in
+                               enumerate(_str_list(entry.get("smart_auth_origins"), f"{where}.smart_auth_origins")))
     return TrustedClient(iss=iss, jwks_url=jwks_url, static_keys=static, jku=jku, fhir_servers=fhir_servers,
-                         tenants=tenants)
+                         tenants=tenants, smart_client_id=smart_client_id.strip(), smart_auth_origins=smart_auth_origins)
+
+
+def _origin(url: str, where: str) -> str:
+    """scheme://host[:port] of an https URL (plain http only for a loopback host)."""
+    checked = _key_url(url, where)
+    parts = urlsplit(checked)
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise _config_error(f"{where}: '{url}' must be an origin (scheme://host[:port]), without a path")
+    return f"{parts.scheme}://{parts.netloc.lower()}"
 
 
 def _str_list(value: Any, where: str) -> tuple[str, ...]:
@@ -113,19 +136,19 @@ def _str_list(value: Any, where: str) -> tuple[str, ...]:
 
 
 def _key_url(url: Any, where: str) -> str:
-    """A JWK Set URL: https, or plain http to a loopback host only (a local EHR simulator)."""
+    """A JWK Set URL (or OAuth origin): https, or plain http to a loopback host only (a local EHR simulator)."""
     if not isinstance(url, str) or not url.strip():
         raise _config_error(f"{where} must be a URL")
     parts = urlsplit(url.strip())
     if parts.scheme == "https" and parts.hostname:
         return url.strip()
-    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
+    if parts.scheme == "http" and parts.hostname and is_loopback(parts.hostname):
         return url.strip()
     raise _config_error(f"{where}: '{url}' must be an https URL (plain http only for 127.0.0.1/localhost), "
-                        "since keys fetched over plain http could be swapped in transit")
+                        "since what travels over plain http could be read or swapped in transit")
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:

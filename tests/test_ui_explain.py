@@ -26,12 +26,15 @@ def _call(app, patient="demo-19"):
     return resp.get_json(), call.body["hookInstance"], resources
 
 
-def test_link1_risk_cards_link_to_the_explanation_page(app):
-    """The card's link is `absolute` and points at /explain/<service>/<hookInstance> under the public base URL."""
+def test_link1_link2_risk_cards_link_to_the_explanation_page_smart_first_absolute_fallback(app):
+    """LINK-1/LINK-2: a `smart` link to /smart/launch whose appContext names the card's call, then the
+    `absolute` fallback to /explain/<service>/<hookInstance>, both under the public base URL."""
     body, hook_instance, _ = _call(app)
-    (link,) = body["cards"][0]["links"]
-    assert link["type"] == "absolute"
-    assert link["url"] == f"{BASE}/explain/ascvd-10y-risk/{hook_instance}"
+    smart, absolute = body["cards"][0]["links"]
+    assert smart["type"] == "smart" and smart["url"] == f"{BASE}/smart/launch"
+    assert json.loads(smart["appContext"]) == {"service": "ascvd-10y-risk", "hookInstance": hook_instance}
+    assert absolute["type"] == "absolute" and "appContext" not in absolute  # LINK-2: appContext only on smart
+    assert absolute["url"] == f"{BASE}/explain/ascvd-10y-risk/{hook_instance}"
 
 
 def test_explanation_shows_score_chart_inputs_and_equation_model_card(app):

@@ -9,6 +9,7 @@ from hooks.definitions import ServiceDefinition, SuggestionDef
 from models.protocol import Prediction
 
 from ..cards import Action, Card, Coding, Link, Source, Suggestion, stable_uuid
+from ..explain_links import explanation_links
 from ..hook_request import HookRequest
 
 PREDICTION_EXTENSION = "org.cdsml.prediction"
@@ -28,6 +29,8 @@ class BuildContext:
     unavailable: Mapping[str, str] = field(default_factory=dict)
     # Absolute base URL of this service for links (explanation page), when known.
     base_url: str | None = None
+    # Which explanation links cards carry (`ui_explain_links`): "smart" and/or "absolute".
+    link_kinds: tuple[str, ...] = ("smart", "absolute")
 
     def card_uuid(self, key: str) -> str:
         return stable_uuid(self.request.hook_instance, self.service.id, key)
@@ -116,10 +119,10 @@ def declared_suggestion(ctx: BuildContext, s: SuggestionDef) -> Suggestion:
 
 
 def explanation_link(ctx: BuildContext) -> tuple[Link, ...]:
-    """Link to the explanation page of this card (`absolute`; a SMART app is issue #7's to add)."""
+    """Links to the explanation page of this card: `smart` and/or `absolute`, as `ui_explain_links` says."""
     if not ctx.base_url:
         return ()
-    return (Link("Why? Inputs, contributions and model details", f"{ctx.base_url}/explain/{ctx.service.id}/{ctx.request.hook_instance}"),)
+    return explanation_links(ctx.base_url, ctx.service.id, ctx.request.hook_instance, ctx.link_kinds)
 
 
 def make_card(ctx: BuildContext, key: str, summary: str, indicator: str, detail: str, suggestions=(), links=(), extension=None,

@@ -19,20 +19,27 @@ class UiState:
     patients: Any | None = None  # DemoPatients, loaded when the simulator is on
     signer: Any | None = None  # DemoSigner
     last_purge: float = 0.0  # when this process last deleted expired explanation records
+    http: Any | None = None  # requests.Session for the SMART launch's discovery and token requests
+    used_codes: Any | None = None  # used codes of the simulator's demo SMART authorization server (a ReplayStore)
 
 
 def init_ui(app: Flask) -> None:
     from ..runtime import Runtime
-    from . import analytics_views, explain_views, simulator_views  # noqa: F401  (routes)
+    import requests
+
+    from . import analytics_views, demo_smart, explain_views, simulator_views, smart_views  # noqa: F401  (routes)
     from .blueprint import bp
 
     runtime: Runtime = app.extensions["cds"]
-    state = UiState()
+    state = UiState(http=requests.Session())
     if runtime.settings.ui_simulator:
         from .patients import DemoPatients
         from .signing import DemoSigner
 
+        from ..jwt_verifier import SqlReplayStore
+
         state.patients = DemoPatients()
         state.signer = DemoSigner()
+        state.used_codes = SqlReplayStore(runtime.engine)  # codes of the demo SMART server are used once
     app.extensions["cds_ui"] = state
     app.register_blueprint(bp)

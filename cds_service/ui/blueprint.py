@@ -7,6 +7,7 @@ import time
 from flask import Blueprint, current_app, g, request
 
 from ..call_writes import queue_write
+from ..explain_links import links_to_explanation
 from ..runtime import get_runtime
 
 log = logging.getLogger("cds_service.ui")
@@ -39,9 +40,8 @@ def _record_explanation(response):
 
         cards = (g.get("response_body") or {}).get("cards", [])  # the dict the view serialised (api.py)
         # Only calls whose cards link to their explanation page are kept: nobody can open the others.
-        target = f"/explain/{ctx.service.id}/{ctx.request.hook_instance}"
-        if not any(isinstance(c, dict) and any(str(link.get("url", "")).endswith(target) for link in c.get("links", [])
-                                               if isinstance(link, dict)) for c in cards):
+        if not any(isinstance(c, dict) and links_to_explanation(c, ctx.service.id, ctx.request.hook_instance)
+                   for c in cards):
             return response
         rt, state = get_runtime(), ui_state()
         record, ttl = explain_store.from_context(ctx, cards), rt.settings.ui_explain_ttl_s

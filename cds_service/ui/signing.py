@@ -40,3 +40,12 @@ class DemoSigner:
         claims = {"iss": issuer(base_url), "aud": audience, "iat": iat, "exp": iat + LIFETIME_S, "jti": str(uuid.uuid4())}
         headers = {"kid": self.kid, "jku": jwks_url(base_url), "typ": "JWT"}
         return jwt.encode(claims, self._key, algorithm="ES384", headers=headers)
+
+    def seal(self, claims: dict) -> str:
+        """A signed token of the simulator's own (its demo SMART launch ids and codes, demo_smart)."""
+        return jwt.encode(claims, self._key, algorithm="ES384", headers={"kid": self.kid, "typ": "JWT"})
+
+    def unseal(self, token: str, audience: str) -> dict:
+        """The claims of a token `seal` made for `audience`; jwt.PyJWTError when it is not one (or expired)."""
+        key = jwt.PyJWK(self.jwks["keys"][0], "ES384").key
+        return jwt.decode(token, key, algorithms=["ES384"], audience=audience, options={"require": ["exp", "aud"]})

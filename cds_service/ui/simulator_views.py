@@ -32,16 +32,16 @@ HOOK_HELP = {
 }
 
 
-def _simulator_on() -> None:
+def require_simulator() -> None:
     if not get_runtime().settings.ui_simulator:
         abort(404)
 
 
-def _json(body, status: int = 200) -> Response:
+def json_response(body, status: int = 200) -> Response:
     return Response(json.dumps(body), status=status, mimetype="application/json")
 
 
-def _body() -> dict:
+def json_body() -> dict:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise InvalidRequest("The body must be a JSON object.", expression="$")
@@ -64,7 +64,7 @@ def home():
 
 @bp.get("/simulator")
 def simulator():
-    _simulator_on()
+    require_simulator()
     state, hooks = ui_state(), _hooks()
     has_orders = any(h in ("order-select", "order-sign") for h, _ in hooks)
     return render_template("simulator.html", summaries=state.patients.summaries, hooks=hooks, hook_help=HOOK_HELP,
@@ -74,15 +74,15 @@ def simulator():
 @bp.get("/simulator/.well-known/jwks.json")
 def simulator_jwks():
     """The simulator's public JWK Set (the `jku` of its tokens, SEC-7)."""
-    _simulator_on()
-    return _json(ui_state().signer.jwks)
+    require_simulator()
+    return json_response(ui_state().signer.jwks)
 
 
 @bp.post("/simulator/api/calls")
 def simulator_calls():
     """The signed requests for one hook: one per loaded service that answers it."""
-    _simulator_on()
-    state, body = ui_state(), _body()
+    require_simulator()
+    state, body = ui_state(), json_body()
     pid, hook = body.get("patient"), body.get("hook")
     if not isinstance(pid, str) or pid not in state.patients:
         raise InvalidRequest("Unknown patient.", expression="patient")
@@ -102,30 +102,30 @@ def simulator_calls():
         calls.append({"service_id": call.service_id, "title": call.title, "hook": call.hook, "url": path.lstrip("/"),
                       "aud": base + path, "token": state.signer.sign(base + path, base), "request": call.body,
                       "notes": call.notes})
-    return _json({"calls": calls})
+    return json_response({"calls": calls})
 
 
 @bp.post("/simulator/api/token")
 def simulator_token():
     """A token for the feedback endpoint of one of our services (and nothing else)."""
-    _simulator_on()
-    path = _body().get("path")
+    require_simulator()
+    path = json_body().get("path")
     m = _FEEDBACK_PATH.match(path) if isinstance(path, str) else None
     if not m or m.group(1) not in get_runtime().services:
         raise InvalidRequest("path must be /cds-services/<id>/feedback of a loaded service.", expression="path")
     base = base_url()
-    return _json({"aud": base + path, "token": ui_state().signer.sign(base + path, base)})
+    return json_response({"aud": base + path, "token": ui_state().signer.sign(base + path, base)})
 
 
 @bp.post("/simulator/api/cards")
 def simulator_cards():
     """The service's response rendered as an EHR shows it (markdown made safe on the server)."""
-    _simulator_on()
-    body = _body()
+    require_simulator()
+    body = json_body()
     response = body.get("response")
     if not isinstance(response, dict) or not isinstance(response.get("cards"), list):
         raise InvalidRequest("response must be a CDS Hooks response with a cards array.", expression="response")
     cards = [c for c in response["cards"] if isinstance(c, dict)]
     html = render_template("_cards.html", cards=cards, service_id=str(body.get("service_id", "")),
                            markdown=safe_markdown.render)
-    return _json({"html": html, "count": len(cards)})
+    return json_response({"html": html, "count": len(cards)})

@@ -114,11 +114,11 @@ def test_order_sign_risky_draft_gives_warning_and_override(live, page):
 
 
 def test_explanation_page_has_chart_and_model_card(live, page):
-    """The card's link opens the explanation page: score, contributions chart, inputs, model card."""
+    """The card's `absolute` link opens the explanation page: score, contributions chart, inputs, model card."""
     base, _ = live
     _open(page, base, ASCVD_PATIENT)
     _fire(page, "patient-view")
-    link = page.locator(".card[data-service-id='ascvd-10y-risk'] a.card-link")
+    link = page.locator(".card[data-service-id='ascvd-10y-risk'] a.card-link:not(.smart-link)")
     href = link.get_attribute("href")
     assert href.startswith(base + "/explain/ascvd-10y-risk/")
     page.goto(href)
@@ -138,9 +138,29 @@ def test_explanation_page_of_trained_model_has_calibration_plot(live, page):
     _fire(page, "patient-view")
     card = page.locator(".card[data-service-id='diabetes-risk']")
     card.wait_for()
-    href = card.locator("a.card-link").get_attribute("href")
+    href = card.locator("a.card-link:not(.smart-link)").get_attribute("href")
     page.goto(href)
     assert page.locator("#contributions svg").count() == 1
     assert page.locator("#calibration svg").count() == 1
     assert "Model card" in page.inner_text("#model-card") and "AUROC" in page.inner_text("#model-card")
     shot(page, "08-explanation-artifact")
+
+
+def test_smart_link_is_launched_like_an_ehr_does_and_opens_the_explanation(live, page):
+    """LINK-1/LINK-2 for real: the simulator launches the card's `smart` link with iss and launch; the
+    service discovers the simulator's SMART configuration, the browser goes through its authorization
+    endpoint (cookies, redirects), the service exchanges the code with PKCE and reads the card's
+    appContext from the token response, and the new tab shows that card's explanation."""
+    base, database = live
+    _open(page, base, ASCVD_PATIENT)
+    _fire(page, "patient-view")
+    card = page.locator(".card[data-service-id='ascvd-10y-risk']")
+    smart = card.locator("a.smart-link")
+    hook_instance = json.loads(smart.get_attribute("data-app-context"))["hookInstance"]
+    with page.context.expect_page() as opened:
+        smart.click()
+    tab = opened.value
+    tab.wait_for_url(f"{base}/explain/ascvd-10y-risk/{hook_instance}", timeout=20000)
+    assert tab.locator("#contributions svg").count() == 1 and "%" in tab.inner_text(".score")
+    shot(tab, "09-explanation-smart-launch")
+    assert _rows(database, "SELECT * FROM smart_launches") == []  # the launch was used up

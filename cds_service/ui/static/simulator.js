@@ -180,12 +180,33 @@
     if (ok) finish(card, "Overridden" + (chosen ? " (" + chosen.dataset.display + ")" : "") + " — feedback recorded.");
   }
 
+  // ---- SMART links -------------------------------------------------------------------------
+  // As an EHR does (LINK-1): a smart link is opened with `iss` and `launch` added; its appContext
+  // reaches the app in the token response of the simulator's demo authorization server (LINK-2).
+  async function launchSmart(link) {
+    const win = window.open("", "_blank");  // opened within the click, or a popup blocker refuses it
+    const status = $(".feedback-status", link.closest(".card"));
+    const body = { patient: patient };
+    if (link.dataset.appContext) body.appContext = link.dataset.appContext;
+    const result = await postJson("simulator/api/launch", body);
+    if (!result.ok) {
+      if (win) win.close();
+      status.textContent = "Could not launch the SMART link: " + problem(result);
+      status.className = "feedback-status small error";
+      return;
+    }
+    const params = new URLSearchParams({ iss: result.json.iss, launch: result.json.launch });
+    const url = link.href + (link.href.indexOf("?") >= 0 ? "&" : "?") + params.toString();
+    if (win) { win.opener = null; win.location = url; } else { location.href = url; }
+  }
+
   // ---- wiring ------------------------------------------------------------------------------
   $$(".patient").forEach((b) => b.addEventListener("click", () => pick(b.dataset.patient)));
   $$(".fire").forEach((b) => b.addEventListener("click", () => fire(b.dataset.hook)));
   $("#cards").addEventListener("click", (ev) => {
     const t = ev.target;
-    if (t.classList.contains("suggestion")) accept(t);
+    if (t.classList.contains("smart-link")) { ev.preventDefault(); launchSmart(t); }
+    else if (t.classList.contains("suggestion")) accept(t);
     else if (t.classList.contains("override-open")) { const f = $(".override", t.closest(".card")); f.hidden = !f.hidden; }
     else if (t.classList.contains("override-cancel")) t.closest("form").hidden = true;
   });
