@@ -16,6 +16,8 @@ from typing import Any, Mapping
 
 import hooks
 
+from .explain_links import DEFAULT_KINDS
+
 DEFAULT_DB = Path.cwd() / "var" / "cds-service.sqlite3"
 
 
@@ -83,7 +85,7 @@ class Settings:
     # Which links to the explanation page each ML/equation card carries (`[ui] explain_links`, LINK-1):
     # "smart" (launched by the EHR, the card's context in `appContext`) and/or "absolute" (opens as is;
     # the fallback for EHRs that cannot pass appContext, e.g. Oracle Health).
-    ui_explain_links: tuple[str, ...] = ("smart", "absolute")
+    ui_explain_links: tuple[str, ...] = DEFAULT_KINDS
     # SMART App Launch of the explanation page (`[smart]`, issue #7). Per EHR, `smart_client_id` and
     # `smart_auth_origins` go in its [[clients]] entry; these two apply to `fhir_servers` (auth off).
     smart_client_id: str = ""

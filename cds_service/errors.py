@@ -63,7 +63,7 @@ def operation_outcome(message: str, code: str, *, severity: str = "error", expre
     return {"resourceType": "OperationOutcome", "issue": [issue]}
 
 
-def _outcome_response(status: int, message: str, code: str, expression: str | None = None) -> Response:
+def outcome_response(status: int, message: str, code: str, expression: str | None = None) -> Response:
     body = json.dumps(operation_outcome(message, code, expression=expression))
     return Response(body, status=status, mimetype="application/fhir+json")
 
@@ -78,13 +78,13 @@ def register_error_handlers(app: Flask) -> None:
             return Response(status=401, headers={"WWW-Authenticate": "Bearer"})
         if err.status >= 500:
             log.error("request failed", extra={"event": "error", "error": type(err).__name__})
-        return _outcome_response(err.status, err.message, err.code, err.expression)
+        return outcome_response(err.status, err.message, err.code, err.expression)
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException):
         # 404/405/413 raised by Werkzeug routing or limits, answered in the same shape.
         code = {404: "not-found", 405: "not-supported", 413: "too-costly"}.get(err.code or 500, "processing")
-        resp = _outcome_response(err.code or 500, err.description or err.name, code)
+        resp = outcome_response(err.code or 500, err.description or err.name, code)
         if err.code == 405 and getattr(err, "valid_methods", None):
             resp.headers["Allow"] = ", ".join(err.valid_methods)
         return resp
@@ -102,4 +102,4 @@ def register_error_handlers(app: Flask) -> None:
                 "hookInstance": getattr(request, "cds_hook_instance", None),
             },
         )
-        return _outcome_response(500, "The service failed unexpectedly; the error has been logged.", "exception")
+        return outcome_response(500, "The service failed unexpectedly; the error has been logged.", "exception")

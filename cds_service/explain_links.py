@@ -16,6 +16,7 @@ from typing import Any, Iterable, Mapping
 from .cards import Link
 
 LAUNCH_PATH = "/smart/launch"
+DEFAULT_KINDS = ("smart", "absolute")  # `ui_explain_links` default: smart first, absolute as the fallback
 SMART_LABEL = "Why? Explanation (opens inside the EHR)"
 ABSOLUTE_LABEL = "Why? Inputs, contributions and model details"
 _HOOK_INSTANCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")

@@ -38,6 +38,7 @@ from sqlalchemy.exc import IntegrityError
 from . import db
 from .auth import ClientIdentity
 from .errors import AuthError
+from .outbound import read_capped
 from .trusted_clients import TrustedClient
 
 log = logging.getLogger("cds_service.auth")
@@ -151,13 +152,11 @@ class JwksCache:
                     log.warning("JWK Set fetch failed", extra={"event": "jwks_fetch_failed", "path": url,
                                                                "reason": f"http {resp.status_code}"})
                     return None
-                body = b""
-                for chunk in resp.iter_content(65536):
-                    body += chunk
-                    if len(body) > MAX_JWKS_BYTES:
-                        log.warning("JWK Set too large", extra={"event": "jwks_fetch_failed", "path": url,
-                                                                "reason": "too large"})
-                        return None
+                body = read_capped(resp, MAX_JWKS_BYTES)
+                if body is None:
+                    log.warning("JWK Set too large", extra={"event": "jwks_fetch_failed", "path": url,
+                                                            "reason": "too large"})
+                    return None
             finally:
                 resp.close()
             data = json.loads(body)

@@ -46,7 +46,7 @@ def fhir_server_allowed(settings: Settings, identity: ClientIdentity, url: str |
     if target.startswith("http://") and not settings.fhir_allow_http:
         return False
     allowed = identity.fhir_servers if identity.authenticated else settings.fhir_servers
-    return target in {_normalized_or_none(u) for u in allowed}
+    return target in normalized_bases(allowed)
 
 
 def guard_fetcher_factory(settings: Settings, factory: Callable[..., Any]) -> Callable[..., Any]:
@@ -69,8 +69,23 @@ def guard_fetcher_factory(settings: Settings, factory: Callable[..., Any]) -> Ca
     return guarded
 
 
-def _normalized_or_none(url: str) -> str | None:
-    try:
-        return normalize_base(url)
-    except ValueError:
-        return None
+def normalized_bases(urls) -> set[str]:
+    """The normalised form of each configured FHIR base URL (malformed entries dropped)."""
+    out = set()
+    for url in urls:
+        try:
+            out.add(normalize_base(url))
+        except ValueError:
+            continue
+    return out
+
+
+def read_capped(resp, limit: int) -> bytes | None:
+    """The body of a streamed `requests` response, or None once it grows past `limit` bytes (a
+    misbehaving server cannot make us buffer an unbounded document)."""
+    body = b""
+    for chunk in resp.iter_content(65536):
+        body += chunk
+        if len(body) > limit:
+            return None
+    return body

@@ -15,6 +15,7 @@ from hooks.definitions import ServiceDefinition
 from .builders import BuildContext, Builder
 from .cards import CdsResponse
 from .errors import ModelError
+from .explain_links import DEFAULT_KINDS
 from .hook_request import HookRequest
 from .prefetch import Fetcher, resolve_prefetch
 
@@ -40,7 +41,7 @@ class Timings:
 
 
 def invoke(bound: BoundService, request: HookRequest, *, now: datetime, fetcher: Fetcher | None = None,
-           base_url: str | None = None, link_kinds: tuple[str, ...] = ("smart", "absolute"),
+           base_url: str | None = None, link_kinds: tuple[str, ...] = DEFAULT_KINDS,
            timings: Timings | None = None) -> tuple[CdsResponse, BuildContext]:
     """Answer `request` with cards. Raises CdsError subclasses (400/412/500)."""
     t = timings or Timings()

@@ -29,7 +29,7 @@ import requests
 
 from .config import Settings
 from .errors import CdsError
-from .outbound import normalize_base
+from .outbound import normalize_base, normalized_bases, read_capped
 from .trusted_clients import is_loopback
 
 log = logging.getLogger("cds_service.smart")
@@ -93,23 +93,13 @@ def target_for(settings: Settings, iss: str) -> LaunchTarget:
         raise SmartLaunchError("'iss' must be an https URL: the launch would send an authorization code in clear.",
                                status=403, code="security")
     for client in settings.clients:
-        if client.smart_client_id and base in _normalised(client.fhir_servers):
+        if client.smart_client_id and base in normalized_bases(client.fhir_servers):
             return LaunchTarget(base, client.smart_client_id, frozenset({origin(base), *client.smart_auth_origins}))
-    if settings.smart_client_id and base in _normalised(settings.fhir_servers):
+    if settings.smart_client_id and base in normalized_bases(settings.fhir_servers):
         return LaunchTarget(base, settings.smart_client_id, frozenset({origin(base), *settings.smart_auth_origins}))
     raise SmartLaunchError("This EHR is not configured for SMART launches of this service: its FHIR server is not "
                            "in the fhir_servers of a [[clients]] entry with a smart_client_id.",
                            status=403, code="security")
-
-
-def _normalised(urls) -> set[str]:
-    out = set()
-    for url in urls:
-        try:
-            out.add(normalize_base(url))
-        except ValueError:
-            continue
-    return out
 
 
 def _endpoint(settings: Settings, target: LaunchTarget, doc: dict, name: str) -> str:
@@ -129,11 +119,9 @@ def _endpoint(settings: Settings, target: LaunchTarget, doc: dict, name: str) ->
 
 
 def _read_json(resp: requests.Response, what: str) -> Any:
-    body = b""
-    for chunk in resp.iter_content(16384):
-        body += chunk
-        if len(body) > MAX_DOCUMENT_BYTES:
-            raise SmartLaunchError(f"The EHR's {what} is too large.", status=502, code="too-costly")
+    body = read_capped(resp, MAX_DOCUMENT_BYTES)
+    if body is None:
+        raise SmartLaunchError(f"The EHR's {what} is too large.", status=502, code="too-costly")
     try:
         return json.loads(body)
     except (ValueError, RecursionError):

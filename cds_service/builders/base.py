@@ -9,7 +9,7 @@ from hooks.definitions import ServiceDefinition, SuggestionDef
 from models.protocol import Prediction
 
 from ..cards import Action, Card, Coding, Link, Source, Suggestion, stable_uuid
-from ..explain_links import explanation_links
+from ..explain_links import DEFAULT_KINDS, explanation_links
 from ..hook_request import HookRequest
 
 PREDICTION_EXTENSION = "org.cdsml.prediction"
@@ -30,7 +30,7 @@ class BuildContext:
     # Absolute base URL of this service for links (explanation page), when known.
     base_url: str | None = None
     # Which explanation links cards carry (`ui_explain_links`): "smart" and/or "absolute".
-    link_kinds: tuple[str, ...] = ("smart", "absolute")
+    link_kinds: tuple[str, ...] = DEFAULT_KINDS
 
     def card_uuid(self, key: str) -> str:
         return stable_uuid(self.request.hook_instance, self.service.id, key)

@@ -33,6 +33,7 @@ class DemoSigner:
         self._key = serialization.load_pem_private_key(private_key.read_bytes(), password=None)
         self.jwks = json.loads(jwks.read_text(encoding="utf-8"))
         self.kid = self.jwks["keys"][0]["kid"]
+        self._public = jwt.PyJWK(self.jwks["keys"][0], "ES384").key
 
     def sign(self, audience: str, base_url: str, now: float | None = None) -> str:
         """A fresh token for one call to `audience` (the endpoint URL, SEC-5); a new `jti` each time (SEC-8)."""
@@ -47,5 +48,4 @@ class DemoSigner:
 
     def unseal(self, token: str, audience: str) -> dict:
         """The claims of a token `seal` made for `audience`; jwt.PyJWTError when it is not one (or expired)."""
-        key = jwt.PyJWK(self.jwks["keys"][0], "ES384").key
-        return jwt.decode(token, key, algorithms=["ES384"], audience=audience, options={"require": ["exp", "aud"]})
+        return jwt.decode(token, self._public, algorithms=["ES384"], audience=audience, options={"require": ["exp", "aud"]})

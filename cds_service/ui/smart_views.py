@@ -7,13 +7,12 @@ by a cookie holding its `state` (RFC 6749 §10.12: a callback from another brows
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 
 from flask import Response, g, redirect, render_template, request, url_for
 
 from .. import smart_launch, smart_state
-from ..errors import operation_outcome
+from ..errors import outcome_response
 from ..explain_links import LAUNCH_PATH, decode_app_context
 from ..runtime import get_runtime
 from ..smart_launch import SmartLaunchError
@@ -89,8 +88,7 @@ def _launch_failed(err: SmartLaunchError):
     if best == "text/html":
         resp = Response(render_template("smart_error.html", message=err.message, status=err.status), err.status)
     else:
-        resp = Response(json.dumps(operation_outcome(err.message, err.code)), err.status,
-                        mimetype="application/fhir+json")
+        resp = outcome_response(err.status, err.message, err.code)
     resp.headers["Cache-Control"] = "no-store"
     if request.path == CALLBACK_PATH:
         resp.delete_cookie(STATE_COOKIE, path="/smart/")

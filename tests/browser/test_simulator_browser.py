@@ -45,6 +45,19 @@ def _fire(page, hook):
     return status
 
 
+def _patient_view_card(page, base, patient, service):
+    _open(page, base, patient)
+    _fire(page, "patient-view")
+    card = page.locator(f".card[data-service-id='{service}']")
+    card.wait_for()
+    return card
+
+
+def _explanation_href(page, base, patient, service):
+    """The `absolute` explanation link of the service's patient-view card."""
+    return _patient_view_card(page, base, patient, service).locator("a.card-link:not(.smart-link)").get_attribute("href")
+
+
 def test_requests_are_really_signed(live):
     """SEC-2: with the demo configuration an unsigned call is refused; the simulator's JWKS is served (SEC-7)."""
     base, _ = live
@@ -116,10 +129,7 @@ def test_order_sign_risky_draft_gives_warning_and_override(live, page):
 def test_explanation_page_has_chart_and_model_card(live, page):
     """The card's `absolute` link opens the explanation page: score, contributions chart, inputs, model card."""
     base, _ = live
-    _open(page, base, ASCVD_PATIENT)
-    _fire(page, "patient-view")
-    link = page.locator(".card[data-service-id='ascvd-10y-risk'] a.card-link:not(.smart-link)")
-    href = link.get_attribute("href")
+    href = _explanation_href(page, base, ASCVD_PATIENT, "ascvd-10y-risk")
     assert href.startswith(base + "/explain/ascvd-10y-risk/")
     page.goto(href)
     assert page.locator("#contributions svg").count() == 1
@@ -134,12 +144,7 @@ def test_explanation_page_has_chart_and_model_card(live, page):
 def test_explanation_page_of_trained_model_has_calibration_plot(live, page):
     """For a trained artifact the model card comes from its model_card.md and the calibration plot from metrics.json."""
     base, _ = live
-    _open(page, base, DIABETES_PATIENT)
-    _fire(page, "patient-view")
-    card = page.locator(".card[data-service-id='diabetes-risk']")
-    card.wait_for()
-    href = card.locator("a.card-link:not(.smart-link)").get_attribute("href")
-    page.goto(href)
+    page.goto(_explanation_href(page, base, DIABETES_PATIENT, "diabetes-risk"))
     assert page.locator("#contributions svg").count() == 1
     assert page.locator("#calibration svg").count() == 1
     assert "Model card" in page.inner_text("#model-card") and "AUROC" in page.inner_text("#model-card")
@@ -152,10 +157,7 @@ def test_smart_link_is_launched_like_an_ehr_does_and_opens_the_explanation(live,
     endpoint (cookies, redirects), the service exchanges the code with PKCE and reads the card's
     appContext from the token response, and the new tab shows that card's explanation."""
     base, database = live
-    _open(page, base, ASCVD_PATIENT)
-    _fire(page, "patient-view")
-    card = page.locator(".card[data-service-id='ascvd-10y-risk']")
-    smart = card.locator("a.smart-link")
+    smart = _patient_view_card(page, base, ASCVD_PATIENT, "ascvd-10y-risk").locator("a.smart-link")
     hook_instance = json.loads(smart.get_attribute("data-app-context"))["hookInstance"]
     with page.context.expect_page() as opened:
         smart.click()
