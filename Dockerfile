@@ -44,6 +44,6 @@ EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=3s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=2).status != 200)"]
 
-# The one checked-in gunicorn configuration (cds_service/gunicorn_conf.py): gthread workers, models
+# The one checked-in gunicorn configuration (cds_service/server/gunicorn_conf.py): gthread workers, models
 # loaded once before forking, our JSON call log instead of the access log.
-CMD ["gunicorn", "--config", "python:cds_service.gunicorn_conf", "--bind", "0.0.0.0:8080"]
+CMD ["gunicorn", "--config", "python:cds_service.server.gunicorn_conf", "--bind", "0.0.0.0:8080"]

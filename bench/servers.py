@@ -1,4 +1,4 @@
-"""Start the production server (gunicorn with cds_service/gunicorn_conf.py) for a measurement.
+"""Start the production server (gunicorn with cds_service/server/gunicorn_conf.py) for a measurement.
 
 The listening socket is made here on an ephemeral port and handed to gunicorn as `fd://N`, so there
 is no window in which another engineer's process could take the port between "find" and "bind".
@@ -18,7 +18,7 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
-GUNICORN_CONF = ROOT / "cds_service" / "gunicorn_conf.py"
+GUNICORN_CONF = ROOT / "cds_service" / "server" / "gunicorn_conf.py"
 
 
 class Gunicorn:

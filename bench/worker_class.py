@@ -1,4 +1,4 @@
-"""Which gunicorn worker class: sync or gthread (the measurement behind cds_service/gunicorn_conf.py).
+"""Which gunicorn worker class: sync or gthread (the measurement behind cds_service/server/gunicorn_conf.py).
 
 Two workloads, same 2 workers, 8 connections:
 - "prefetch": S1 (all data in the request: pure CPU);

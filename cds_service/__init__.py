@@ -7,21 +7,21 @@ from typing import Any, Mapping
 
 from flask import Flask, g, request
 
-from .audit import init_audit
-from .call_writes import init_call_writes
-from .config import Settings
-from .cors import init_cors
+from cds_service.storage.audit import init_audit
+from cds_service.storage.call_writes import init_call_writes
+from cds_service.config import Settings
+from cds_service.http.cors import init_cors
 from fhir_adapters.resources import warm_up
 
-from .db import make_engine
-from .errors import register_error_handlers
-from .fhir_access import init_fhir_access
-from .jwt_verifier import Verifier
-from .logs import configure_logging
-from .metrics import init_metrics
-from .openapi import init_openapi
-from .outbound import guard_fetcher_factory
-from .runtime import Runtime, build_services
+from cds_service.storage.db import make_engine
+from cds_service.errors import register_error_handlers
+from cds_service.fhir_access.fetchers import init_fhir_access
+from cds_service.security.jwt_verifier import Verifier
+from cds_service.logs import configure_logging
+from cds_service.http.metrics import init_metrics
+from cds_service.http.openapi import init_openapi
+from cds_service.security.outbound import guard_fetcher_factory
+from cds_service.runtime import Runtime, build_services
 
 log = logging.getLogger("cds_service")
 
@@ -49,11 +49,11 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, config_file: str |
         runtime.verifier = Verifier.from_settings(settings, runtime.engine)
     app.extensions["cds"] = runtime
 
-    from .api import bp
+    from cds_service.http.views import bp
 
     app.register_blueprint(bp)
     if settings.ui_enabled:  # issue #7: simulator, explanation and analytics pages (blueprint "ui")
-        from .ui import init_ui
+        from cds_service.ui import init_ui
 
         init_ui(app)
     init_cors(app, settings.cors_origins)

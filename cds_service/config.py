@@ -16,7 +16,7 @@ from typing import Any, Mapping
 
 import hooks
 
-from .explain_links import DEFAULT_KINDS
+from cds_service.builders.links import DEFAULT_KINDS
 
 DEFAULT_DB = Path.cwd() / "var" / "cds-service.sqlite3"
 
@@ -65,7 +65,7 @@ class Settings:
     max_body_bytes: int = 5 * 1024 * 1024
     max_json_depth: int = 64
     torch_threads: int = 1
-    # Production server (cds_service/gunicorn_conf.py): worker processes and threads per worker (issue #8).
+    # Production server (cds_service/server/gunicorn_conf.py): worker processes and threads per worker (issue #8).
     workers: int = 2
     threads: int = 4
     # Redis (issue #8): when set, the JWT replay cache lives there (shared by every worker and host).
@@ -144,7 +144,7 @@ class Settings:
                     raise ConfigError(f"{name} must be a number") from None
             clean[name] = value
         if "clients" in clean:  # issue #6: frozen TrustedClient entries, checked here (ConfigError names the field)
-            from .trusted_clients import parse_clients
+            from cds_service.security.trusted_clients import parse_clients
 
             clean["clients"] = parse_clients(clean["clients"])
         settings = cls(**clean)
@@ -159,7 +159,7 @@ class Settings:
         bad = [a for a in self.jwt_algorithms if a.upper().startswith("HS") or a.lower() == "none"]
         if bad:
             raise ConfigError(f"jwt_algorithms may not include {', '.join(bad)} (SEC-6)")
-        from .jwt_verifier import SUPPORTED_ALGORITHMS
+        from cds_service.security.jwt_verifier import SUPPORTED_ALGORITHMS
 
         unsupported = [a for a in self.jwt_algorithms if a not in SUPPORTED_ALGORITHMS]
         if unsupported:

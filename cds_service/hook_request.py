@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 from hooks.catalog import HOOKS, HookSpec
 
-from .errors import InvalidRequest
+from cds_service.errors import InvalidRequest
 
 # HOOKDEF-4 (logical-model invariant ord-1): a relative reference "Type/id".
 _RELATIVE_REF = re.compile(r"^[A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")

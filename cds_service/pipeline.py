@@ -12,12 +12,12 @@ from typing import Any
 from fhir_adapters.features import ExtractionContext, extract
 from hooks.definitions import ServiceDefinition
 
-from .builders import BuildContext, Builder
-from .cards import CdsResponse
-from .errors import ModelError
-from .explain_links import DEFAULT_KINDS
-from .hook_request import HookRequest
-from .prefetch import Fetcher, resolve_prefetch
+from cds_service.builders import BuildContext, Builder
+from cds_service.cards import CdsResponse
+from cds_service.errors import ModelError
+from cds_service.builders.links import DEFAULT_KINDS
+from cds_service.hook_request import HookRequest
+from cds_service.prefetch import Fetcher, resolve_prefetch
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,8 +14,8 @@ from fhir_adapters.resources import KeyData, next_link, outcome_text, split_valu
 from hooks.catalog import USER_TOKENS
 from hooks.definitions import ServiceDefinition
 
-from .errors import InvalidRequest, PrefetchUnavailable
-from .hook_request import HookRequest
+from cds_service.errors import InvalidRequest, PrefetchUnavailable
+from cds_service.hook_request import HookRequest
 
 _TOKEN = re.compile(r"\{\{\s*([^}]*?)\s*\}\}")
 

@@ -11,9 +11,9 @@ from sqlalchemy.engine import Engine
 from hooks import load_services
 from models.registry import make_loader
 
-from .builders import BUILDERS
-from .config import Settings
-from .pipeline import BoundService
+from cds_service.builders import BUILDERS
+from cds_service.config import Settings
+from cds_service.pipeline import BoundService
 
 log = logging.getLogger("cds_service")
 

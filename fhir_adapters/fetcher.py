@@ -21,7 +21,7 @@ _GRACE_S = 0.05
 
 
 class ResultCache(Protocol):
-    """Where successful search results may be kept for a short time (e.g. `cds_service.fhir_cache`)."""
+    """Where successful search results may be kept for a short time (e.g. `cds_service.fhir_access.cache`)."""
 
     def get(self, key: str) -> tuple[dict, ...] | None: ...
 

@@ -4,8 +4,8 @@ import threading
 
 import sqlalchemy as sa
 
-from cds_service import db
-from cds_service.call_writes import GroupCommitter
+from cds_service.storage import db
+from cds_service.storage.call_writes import GroupCommitter
 
 
 def _engine(tmp_path):

@@ -13,7 +13,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from cds_service.cli import main
+from cds_service.cli.main import main
 
 BROKEN = Path(__file__).parent / "fixtures" / "broken_service" / "app.py"
 
@@ -33,7 +33,7 @@ def broken_report():
     """One check run against the broken fixture (its slow endpoint makes each run ~0.6 s)."""
     import io
 
-    from cds_service import cli_check
+    from cds_service.cli import check as cli_check
 
     with broken.serving(broken.create_broken_app()) as url:
         args = _parse(["check", url, "--json"])
@@ -45,8 +45,8 @@ def broken_report():
 def _parse(argv):
     import argparse
 
-    from cds_service.cli_check import add_check_parser
-    from cds_service.cli_fire import add_fire_parser
+    from cds_service.cli.check import add_check_parser
+    from cds_service.cli.fire import add_fire_parser
 
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command")
@@ -200,7 +200,7 @@ def test_the_broken_service_accepting_unsigned_calls_fails_sec_2_when_a_key_is_g
 
 def test_check_and_fire_with_the_simulators_demo_key_against_the_demo_trust(make_app, capsys):
     """`--token-key demo` signs as the EHR simulator (iss {url}/simulator), which config/demo.toml trusts."""
-    from cds_service.ui.signing import PUBLIC_JWKS
+    from cds_service.ehr.signing import PUBLIC_JWKS
 
     holder = {}
     with broken.serving(lambda environ, start: holder["app"](environ, start)) as url:

@@ -13,8 +13,8 @@ import responses
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from cds_service.cli import main
-from cds_service.cli_fire import (HOOKS, FireError, Patient, build_context, build_prefetch, draft_order, localize,
+from cds_service.cli.main import main
+from cds_service.cli.fire import (HOOKS, FireError, Patient, build_context, build_prefetch, draft_order, localize,
                                   patient_from_resources, plain_text, render_result)
 from cds_service.hook_request import parse_hook_request
 from hooks.catalog import HOOKS as CATALOG

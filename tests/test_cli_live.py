@@ -117,8 +117,8 @@ def test_fire_json_and_one_call_log_line_per_call(live, patient_file):
 
 
 def test_feedback_report_counts_what_the_ehr_sent(live, patient_file, capsys):
-    from cds_service.cli import main
-    from cds_service.cli_fire import build_context, build_prefetch, hook_request, load_patient
+    from cds_service.cli.main import main
+    from cds_service.cli.fire import build_context, build_prefetch, hook_request, load_patient
 
     p = load_patient(str(patient_file), fhir_server=None)
     templates = next(d for d in requests.get(f"{live['base']}/cds-services", timeout=5).json()["services"]

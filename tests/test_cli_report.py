@@ -6,7 +6,7 @@ import json
 
 from fhir_factory import ascvd_prefetch, hook_request
 
-from cds_service.cli import main
+from cds_service.cli.main import main
 
 REASONS = "http://terminology.hl7.org/CodeSystem/cds-hooks-override-reasons"
 

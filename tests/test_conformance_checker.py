@@ -1,4 +1,4 @@
-"""The rule checks behind `cds-service check` (cds_service/conformance.py), on JSON alone.
+"""The rule checks behind `cds-service check` (cds_service/conformance/rules.py), on JSON alone.
 
 The spec's own examples must pass; each break must be reported under the checklist ID it breaks.
 """
@@ -10,7 +10,7 @@ import json
 import pytest
 from conftest import SPEC_EXAMPLES
 
-from cds_service import conformance as cf
+from cds_service.conformance import rules as cf
 
 GOOD_CARD = {
     "uuid": "c-1", "summary": "Intermediate 10-year ASCVD risk: 12.0%", "indicator": "warning",

@@ -41,7 +41,7 @@ def test_the_image_promises():
     health = next(arg for op, arg in steps if op == "HEALTHCHECK")
     assert "/healthz" in health
     cmd = next(arg for op, arg in steps if op == "CMD")
-    assert "gunicorn" in cmd and "python:cds_service.gunicorn_conf" in cmd  # the one checked-in configuration
+    assert "gunicorn" in cmd and "python:cds_service.server.gunicorn_conf" in cmd  # the one checked-in configuration
 
 
 def test_every_copied_path_exists_and_is_not_docker_ignored():
@@ -60,6 +60,6 @@ def test_gunicorn_loads_the_app_with_the_images_configuration(tmp_path):
     env.update(CDS_AUTH_REQUIRED="false", CDS_DATABASE_URL=f"sqlite:///{tmp_path}/cds.sqlite3",
                PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prom"))
     gunicorn = str(Path(sys.executable).parent / "gunicorn")
-    run = subprocess.run([gunicorn, "--check-config", "--config", "python:cds_service.gunicorn_conf"],
+    run = subprocess.run([gunicorn, "--check-config", "--config", "python:cds_service.server.gunicorn_conf"],
                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
     assert run.returncode == 0, run.stderr[-2000:]

@@ -5,7 +5,7 @@ import pytest
 from sqlalchemy import func, select
 from spec_rules import assert_operation_outcome
 
-from cds_service import db
+from cds_service.storage import db
 from conftest import SPEC_EXAMPLES
 
 URL = "/cds-services/ascvd-10y-risk/feedback"

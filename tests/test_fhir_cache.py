@@ -6,7 +6,7 @@ import os
 import pytest
 import responses
 
-from cds_service.fhir_cache import RedisFhirCache, cache_key
+from cds_service.fhir_access.cache import RedisFhirCache, cache_key
 from fhir_adapters.client import FhirClient
 from fhir_adapters.fetcher import HttpFetcher
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import runpy
 from pathlib import Path
 
-CONF = Path(__file__).resolve().parent.parent / "cds_service" / "gunicorn_conf.py"
+CONF = Path(__file__).resolve().parent.parent / "cds_service" / "server" / "gunicorn_conf.py"
 
 
 def test_defaults_preload_models_and_use_threads(monkeypatch):
@@ -22,7 +22,7 @@ def test_cds_service_serve_applies_every_server_setting():
     """`cds-service serve` copies the checked-in settings into gunicorn; none may be forgotten."""
     import inspect
 
-    from cds_service import server
+    from cds_service.server import serve as server
 
     source = inspect.getsource(server.serve)
     for key in ("worker_class", "threads", "worker_connections", "timeout", "graceful_timeout", "keepalive", "post_fork"):

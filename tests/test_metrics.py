@@ -7,7 +7,7 @@ import re
 from fhir_factory import ascvd_prefetch, hook_request
 from sqlalchemy import create_engine
 
-from cds_service.metrics import Metrics
+from cds_service.http.metrics import Metrics
 from cds_service.pipeline import Timings
 
 

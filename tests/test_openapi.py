@@ -11,7 +11,7 @@ from fhir_factory import ascvd_prefetch, hook_request
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
-from cds_service.openapi import build_openapi
+from cds_service.http.openapi import build_openapi
 
 
 @pytest.fixture

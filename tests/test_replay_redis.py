@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from cds_service.replay_redis import KEY_PREFIX, RedisReplayStore, make_replay_store
+from cds_service.security.replay_redis import KEY_PREFIX, RedisReplayStore, make_replay_store
 
 
 class RecordingRedis:
@@ -46,15 +46,15 @@ def test_unreachable_redis_refuses_the_token(caplog):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     store = RedisReplayStore.from_url(f"redis://127.0.0.1:{port}/0", timeout_s=0.5)
-    with caplog.at_level(logging.ERROR, logger="cds_service.auth"):
+    with caplog.at_level(logging.ERROR, logger="cds_service.security.auth"):
         assert store.seen_before("k", 2e9) is True  # fail closed: treated as a replay
     assert any(getattr(r, "event", None) == "replay_store_error" for r in caplog.records)
 
 
 def test_store_choice_follows_redis_url(tmp_path):
     from cds_service.config import Settings
-    from cds_service.db import make_engine
-    from cds_service.jwt_verifier import SqlReplayStore
+    from cds_service.storage.db import make_engine
+    from cds_service.security.jwt_verifier import SqlReplayStore
 
     engine = make_engine(f"sqlite:///{tmp_path}/cds.sqlite3")
     assert isinstance(make_replay_store(Settings.from_mapping({}), engine), SqlReplayStore)

@@ -13,7 +13,7 @@ import responses
 import sqlalchemy as sa
 
 import security_support as s
-from cds_service import db
+from cds_service.storage import db
 from fhir_factory import ascvd_prefetch, hook_request
 
 # Patient data that must never reach a log line (and the strings are distinctive enough to grep for).
@@ -134,7 +134,7 @@ def test_no_token_jwt_or_patient_identifier_in_any_log_record_and_one_audit_row_
         big["padding"] = f"{NAME_FAMILY} {MRN} " * 20_000
         go(413, "service", client.post(svc, json=big, headers=tok(s.SERVICE_AUD)))
         # 500: an unexpected failure whose message quotes patient data
-        import cds_service.api as api
+        import cds_service.http.views as api
 
         def explode(*args, **kwargs):
             raise RuntimeError(f"model crashed on {NAME_GIVEN} {NAME_FAMILY} {BIRTH_DATE} {MRN} {ADDRESS}")

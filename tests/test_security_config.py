@@ -11,7 +11,7 @@ import pytest
 import security_support as s
 from cds_service import create_app
 from cds_service.config import ConfigError, Settings
-from cds_service.trusted_clients import TrustedClient
+from cds_service.security.trusted_clients import TrustedClient
 
 ROOT = Path(__file__).resolve().parent.parent
 

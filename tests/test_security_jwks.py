@@ -12,9 +12,9 @@ from jwt.algorithms import ECAlgorithm
 
 import security_support as s
 from cds_service.config import Settings
-from cds_service.db import make_engine
+from cds_service.storage.db import make_engine
 from cds_service.errors import AuthError
-from cds_service.jwt_verifier import Verifier
+from cds_service.security.jwt_verifier import Verifier
 
 SPEC = Path(__file__).resolve().parent.parent.parent / "shared" / "spec" / "examples"
 

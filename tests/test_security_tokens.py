@@ -11,7 +11,7 @@ import responses
 import sqlalchemy as sa
 
 import security_support as s
-from cds_service import db
+from cds_service.storage import db
 from fhir_factory import ascvd_prefetch, hook_request
 
 FEEDBACK_BODY = {"feedback": [{"card": "4e0a3a1e-3283-4575-ab82-028d55fe2719", "outcome": "accepted",

@@ -76,7 +76,7 @@ def test_duplicate_id_and_hook_is_refused(make_app, tmp_path):
 
 
 def test_cli_validate_reports_the_file_and_field(tmp_path, capsys, monkeypatch):
-    from cds_service.cli import main
+    from cds_service.cli.main import main
 
     hooks_dir = write(tmp_path, ASCVD.replace('kind = "age"', 'kind = "agee"'))
     monkeypatch.setenv("CDS_HOOKS_DIR", hooks_dir)

@@ -63,7 +63,7 @@ def test_subgroup_metrics_are_reported_with_counts(trained, model_id):
 @pytest.mark.parametrize("model_id", sorted(MIN_AUROC))
 def test_retraining_the_same_version_reproduces_the_artifact(trained, model_id, tmp_path):
     """Same seed, same data → byte-identical metrics and manifest (weights included)."""
-    from cds_service.cli import main
+    from cds_service.cli.main import main
 
     first, _, root = trained[model_id]
     assert main(["train", model_id, "--out", str(tmp_path)]) == 0
@@ -133,7 +133,7 @@ def test_readme_add_a_model_example(monkeypatch, make_app, tmp_path):
     """README "Add a model": a training spec, `cds-service train`, one service file → a working card."""
     from dataclasses import replace
 
-    from cds_service.cli import main
+    from cds_service.cli.main import main
     from fhir_factory import bp_panel, bundle, hook_request, patient, quantity_obs
     from hooks import SERVICES_DIR
     from models import datasets

@@ -5,9 +5,9 @@ import time
 
 import pytest
 
-from cds_service import db
-from cds_service.analytics import feedback_report
-from cds_service.feedback import FeedbackItem, store_feedback
+from cds_service.storage import db
+from cds_service.storage.analytics import feedback_report
+from cds_service.storage.feedback import FeedbackItem, store_feedback
 
 REASON = ("http://terminology.hl7.org/CodeSystem/cds-hooks-override-reasons", "patient-declined", "Patient declined")
 OTHER = ("http://terminology.hl7.org/CodeSystem/cds-hooks-override-reasons", "not-applicable", "Not applicable")
@@ -74,8 +74,8 @@ def test_empty_database_gives_an_empty_report(engine):
 def test_analytics_page_after_real_feedback(app):
     """Cards issued by a real call, feedback through the real endpoint (FEEDBACK-2), then the page and its JSON."""
     client = app.test_client()
-    from cds_service.ui.hook_calls import build_call, build_context, now_utc
-    from cds_service.ui.patients import DemoPatients
+    from cds_service.ehr.hook_calls import build_call, build_context, now_utc
+    from cds_service.ehr.patients import DemoPatients
 
     bound = app.extensions["cds"].services["ascvd-10y-risk"][0]
     resources = DemoPatients().resources("demo-19")

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 import responses
 
-from cds_service.ui.hook_calls import build_call, build_context, now_utc
+from cds_service.ehr.hook_calls import build_call, build_context, now_utc
 from conftest import ROOT
 
 BASE = "http://127.0.0.1:8080"  # config/demo.toml's public base URL

@@ -5,9 +5,10 @@ import json
 
 from sqlalchemy import select
 
-from cds_service import db, explain_store
+from cds_service.storage import db
+from cds_service.storage import explanations as explain_store
 from cds_service.ui.explain_views import calibration_bins, model_card
-from cds_service.ui.patients import DemoPatients
+from cds_service.ehr.patients import DemoPatients
 from hooks.catalog import HOOKS
 
 BASE = "https://cds.example.org"
@@ -17,7 +18,7 @@ def _call(app, patient="demo-19"):
     """A patient-view call to the ASCVD service with the simulator's prefetch; returns (response json, hookInstance)."""
     client = app.test_client()
     bound = next(b for b in app.extensions["cds"].services["ascvd-10y-risk"])
-    from cds_service.ui.hook_calls import build_call, build_context, now_utc
+    from cds_service.ehr.hook_calls import build_call, build_context, now_utc
 
     resources = DemoPatients().resources(patient)
     call = build_call(bound, resources, build_context("patient-view", resources, [], [], now_utc()))

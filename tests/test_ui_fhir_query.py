@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from cds_service.ui.fhir_query import UnsupportedQuery, evaluate
+from cds_service.ehr.fhir_query import UnsupportedQuery, evaluate
 
 PATIENT = {"resourceType": "Patient", "id": "p1"}
 OTHER = {"resourceType": "Patient", "id": "p2"}

@@ -11,9 +11,9 @@ import pytest
 
 from cds_service.config import Settings
 from cds_service.hook_request import parse_hook_request
-from cds_service.ui.hook_calls import DRAFT_ORDERS, build_call, build_context
-from cds_service.ui.patients import DemoPatients
-from cds_service.ui.signing import PUBLIC_JWKS
+from cds_service.ehr.hook_calls import DRAFT_ORDERS, build_call, build_context
+from cds_service.ehr.patients import DemoPatients
+from cds_service.ehr.signing import PUBLIC_JWKS
 from hooks.catalog import HOOKS
 
 ROOT = Path(__file__).resolve().parent.parent

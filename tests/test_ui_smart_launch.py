@@ -17,10 +17,10 @@ import pytest
 import requests
 import responses
 
-from cds_service import db
+from cds_service.storage import db
 from cds_service.config import ConfigError, Settings
-from cds_service.ui.hook_calls import build_call, build_context, now_utc
-from cds_service.ui.patients import DemoPatients
+from cds_service.ehr.hook_calls import build_call, build_context, now_utc
+from cds_service.ehr.patients import DemoPatients
 
 BASE = "https://cds.example.org"
 ISS = "https://ehr.example.org/fhir/r4"

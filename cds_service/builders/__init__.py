@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from .base import BuildContext
-from . import af_anticoagulation, care_gaps, deterioration, renal_dosing, risk
+from cds_service.builders.base import BuildContext
+from cds_service.builders import af_anticoagulation, care_gaps, deterioration, renal_dosing, risk
 
 Check = Callable[..., set]
 Build = Callable[[BuildContext], list]

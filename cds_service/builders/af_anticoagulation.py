@@ -17,9 +17,9 @@ from hooks.definitions import ServiceDefinition
 from models.equations import cha2ds2_vasc as CV
 from models.equations import has_bled as HB
 
-from ..cards import Action, Suggestion, stable_uuid
-from .base import BuildContext, display_value
-from .equation_cards import (card, check_equation, check_model, check_template, equation, extension, feature_def, points_text,
+from cds_service.cards import Action, Suggestion, stable_uuid
+from cds_service.builders.base import BuildContext, display_value
+from cds_service.builders.equation_cards import (card, check_equation, check_model, check_template, equation, extension, feature_def, points_text,
                              predict, require_feature)
 
 PRIMARY = "equation:cha2ds2-vasc"

@@ -8,9 +8,9 @@ from fhir_adapters.features import Feature, FeatureVector
 from hooks.definitions import ServiceDefinition, SuggestionDef
 from models.protocol import Prediction
 
-from ..cards import Action, Card, Coding, Link, Source, Suggestion, stable_uuid
-from ..explain_links import DEFAULT_KINDS, explanation_links
-from ..hook_request import HookRequest
+from cds_service.cards import Action, Card, Coding, Link, Source, Suggestion, stable_uuid
+from cds_service.builders.links import DEFAULT_KINDS, explanation_links
+from cds_service.hook_request import HookRequest
 
 PREDICTION_EXTENSION = "org.cdsml.prediction"
 BOOLEAN_KINDS = {"sex", "race", "condition", "medication", "latest_coded",

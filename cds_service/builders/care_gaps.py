@@ -16,8 +16,8 @@ from fhir_adapters import resources as R
 from fhir_adapters.orders import context_resources
 from hooks.definitions import ServiceDefinition
 
-from .base import BuildContext, order_suggestion
-from .equation_cards import card, check_template, extension, feature_def, require_feature
+from cds_service.builders.base import BuildContext, order_suggestion
+from cds_service.builders.equation_cards import card, check_template, extension, feature_def, require_feature
 
 LAB_CATEGORY = "http://snomed.info/sct|108252007"  # Laboratory procedure
 SUMMARY_FIELDS = ("date", "count", "tests")

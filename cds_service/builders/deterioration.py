@@ -15,8 +15,8 @@ from hooks.definitions import INDICATORS, ServiceDefinition
 from models.equations import news2 as N
 from models.equations import qsofa as Q
 
-from .base import BuildContext, display_value
-from .equation_cards import card, check_equation, check_model, check_template, equation, extension, points_text, predict
+from cds_service.builders.base import BuildContext, display_value
+from cds_service.builders.equation_cards import card, check_equation, check_model, check_template, equation, extension, points_text, predict
 
 PRIMARY = "equation:news2"
 QSOFA = "equation:qsofa"

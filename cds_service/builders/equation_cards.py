@@ -13,8 +13,8 @@ from typing import Any, Iterable, Mapping
 from hooks.definitions import ServiceDefinition
 from models.protocol import Prediction
 
-from ..cards import Card, Source, Suggestion
-from .base import PREDICTION_EXTENSION, BuildContext, explanation_link, prediction_extension
+from cds_service.cards import Card, Source, Suggestion
+from cds_service.builders.base import PREDICTION_EXTENSION, BuildContext, explanation_link, prediction_extension
 
 SUMMARY_MAX = 139
 

@@ -19,9 +19,9 @@ from typing import Any, Mapping
 from fhir_adapters.orders import Dose, MedicationOrder, adjusted_order, medication_orders, ordered_dose
 from hooks.definitions import INDICATORS, ServiceDefinition
 
-from ..cards import Action, Source, Suggestion, stable_uuid
-from .base import BuildContext, display_value, inputs_table, order_suggestion
-from .equation_cards import (card, check_equation, check_model, check_template, equation, extension, number, predict,
+from cds_service.cards import Action, Source, Suggestion, stable_uuid
+from cds_service.builders.base import BuildContext, display_value, inputs_table, order_suggestion
+from cds_service.builders.equation_cards import (card, check_equation, check_model, check_template, equation, extension, number, predict,
                              require_feature, shorten)
 
 PRIMARY = "equation:ckd-epi-2021"

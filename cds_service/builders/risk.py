@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from hooks.definitions import ServiceDefinition
 
-from .base import (BuildContext, declared_suggestion, display_value, explanation_link, inputs_table, make_card,
+from cds_service.builders.base import (BuildContext, declared_suggestion, display_value, explanation_link, inputs_table, make_card,
                    order_suggestion, prediction_extension)
 
 SUMMARY_MAX = 139

@@ -24,19 +24,19 @@ class UiState:
 
 
 def init_ui(app: Flask) -> None:
-    from ..runtime import Runtime
+    from cds_service.runtime import Runtime
     import requests
 
-    from . import analytics_views, demo_smart, explain_views, simulator_views, smart_views  # noqa: F401  (routes)
-    from .blueprint import bp
+    from cds_service.ui import analytics_views, demo_smart, explain_views, simulator_views, smart_views  # noqa: F401  (routes)
+    from cds_service.ui.blueprint import bp
 
     runtime: Runtime = app.extensions["cds"]
     state = UiState(http=requests.Session())
     if runtime.settings.ui_simulator:
-        from .patients import DemoPatients
-        from .signing import DemoSigner
+        from cds_service.ehr.patients import DemoPatients
+        from cds_service.ehr.signing import DemoSigner
 
-        from ..jwt_verifier import SqlReplayStore
+        from cds_service.security.jwt_verifier import SqlReplayStore
 
         state.patients = DemoPatients()
         state.signer = DemoSigner()

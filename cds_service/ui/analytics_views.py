@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from flask import Response, json, render_template, request
 
-from ..analytics import feedback_report
-from ..runtime import get_runtime
-from .blueprint import bp
+from cds_service.storage.analytics import feedback_report
+from cds_service.runtime import get_runtime
+from cds_service.ui.blueprint import bp
 
 
 @bp.get("/analytics")

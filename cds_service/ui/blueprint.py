@@ -6,9 +6,9 @@ import time
 
 from flask import Blueprint, current_app, g, request
 
-from ..call_writes import queue_write
-from ..explain_links import links_to_explanation
-from ..runtime import get_runtime
+from cds_service.storage.call_writes import queue_write
+from cds_service.builders.links import links_to_explanation
+from cds_service.runtime import get_runtime
 
 log = logging.getLogger("cds_service.ui")
 
@@ -36,7 +36,7 @@ def _record_explanation(response):
     if ctx.model is None and not ctx.features.features:
         return response
     try:
-        from .. import explain_store
+        from cds_service.storage import explanations as explain_store
 
         cards = (g.get("response_body") or {}).get("cards", [])  # the dict the view serialised (api.py)
         # Only calls whose cards link to their explanation page are kept: nobody can open the others.

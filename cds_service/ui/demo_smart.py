@@ -19,13 +19,13 @@ from urllib.parse import urlencode
 import jwt
 from flask import Response, redirect, request
 
-from ..errors import InvalidRequest
-from ..jwt_verifier import replay_key
-from ..runtime import get_runtime
-from ..smart_launch import pkce_challenge
-from . import signing
-from .blueprint import base_url, bp, ui_state
-from .simulator_views import json_body, json_response, require_simulator
+from cds_service.errors import InvalidRequest
+from cds_service.security.jwt_verifier import replay_key
+from cds_service.runtime import get_runtime
+from cds_service.security.smart_launch import pkce_challenge
+from cds_service.ehr import signing
+from cds_service.ui.blueprint import base_url, bp, ui_state
+from cds_service.ui.simulator_views import json_body, json_response, require_simulator
 
 LAUNCH_LIFETIME_S = 300
 CODE_LIFETIME_S = 60

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from flask import render_template
 
-from ..runtime import get_runtime
-from . import charts, safe_markdown
-from .blueprint import bp
+from cds_service.runtime import get_runtime
+from cds_service.ui import charts, safe_markdown
+from cds_service.ui.blueprint import bp
 
 _ARTIFACT = re.compile(r"^[a-z0-9][a-z0-9_-]*/[0-9A-Za-z][0-9A-Za-z._+-]*$")
 
@@ -23,7 +23,7 @@ _ARTIFACT = re.compile(r"^[a-z0-9][a-z0-9_-]*/[0-9A-Za-z][0-9A-Za-z._+-]*$")
 @bp.get("/explain/<service_id>/<hook_instance>")
 def explain(service_id: str, hook_instance: str):
     rt = get_runtime()
-    from .. import explain_store
+    from cds_service.storage import explanations as explain_store
 
     record = explain_store.load(rt.engine, service_id, hook_instance, rt.settings.ui_explain_ttl_s)
     if record is None:

@@ -14,11 +14,11 @@ from flask import Response, abort, redirect, render_template, request, url_for
 
 from hooks.catalog import HOOKS
 
-from ..errors import InvalidRequest
-from ..runtime import get_runtime
-from . import safe_markdown
-from .blueprint import base_url, bp, ui_state
-from .hook_calls import DRAFT_ORDERS, build_call, build_context, now_utc
+from cds_service.errors import InvalidRequest
+from cds_service.runtime import get_runtime
+from cds_service.ui import safe_markdown
+from cds_service.ui.blueprint import base_url, bp, ui_state
+from cds_service.ehr.hook_calls import DRAFT_ORDERS, build_call, build_context, now_utc
 
 _FEEDBACK_PATH = re.compile(r"^/cds-services/([a-z0-9][a-z0-9\-]{1,62})/feedback$")
 # What each hook's button does, in words an integrator recognises.

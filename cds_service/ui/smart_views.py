@@ -1,6 +1,6 @@
 """The SMART launch of the explanation page (issue #7): `/smart/launch` and `/smart/callback`.
 
-The flow itself (allow-list, discovery, PKCE, token exchange) is `cds_service.smart_launch`; the
+The flow itself (allow-list, discovery, PKCE, token exchange) is `cds_service.security.smart_launch`; the
 launch in progress waits in the database (`smart_state`) and is bound to the browser that began it
 by a cookie holding its `state` (RFC 6749 §10.12: a callback from another browser is refused).
 """
@@ -11,12 +11,13 @@ import logging
 
 from flask import Response, g, redirect, render_template, request, url_for
 
-from .. import smart_launch, smart_state
-from ..errors import outcome_response
-from ..explain_links import LAUNCH_PATH, decode_app_context
-from ..runtime import get_runtime
-from ..smart_launch import SmartLaunchError
-from .blueprint import base_url, bp, ui_state
+from cds_service.security import smart_launch
+from cds_service.storage import smart_state
+from cds_service.errors import outcome_response
+from cds_service.builders.links import LAUNCH_PATH, decode_app_context
+from cds_service.runtime import get_runtime
+from cds_service.security.smart_launch import SmartLaunchError
+from cds_service.ui.blueprint import base_url, bp, ui_state
 
 log = logging.getLogger("cds_service.smart")
 

@@ -133,7 +133,7 @@ def test_replayed_jti_is_refused_by_every_other_worker(replay_backend, pg_url, r
 
     from sqlalchemy import create_engine, func, select
 
-    from cds_service import db
+    from cds_service.storage import db
 
     engine = create_engine(db_url)
     with engine.connect() as conn:
@@ -211,7 +211,7 @@ def test_no_feedback_lost_while_a_worker_is_killed(pg_url, tmp_path):
 
     from sqlalchemy import create_engine, func, select
 
-    from cds_service import db
+    from cds_service.storage import db
 
     engine = create_engine(db_url)
     with engine.connect() as conn:
@@ -248,7 +248,7 @@ def test_sigterm_lets_the_request_in_flight_finish(tmp_path):
 def test_insert_ignoring_duplicates_counts_new_rows_on_postgresql(pg_url):
     """FEEDBACK-3 on PostgreSQL: duplicates are skipped and the count of new rows is right (psycopg
     reports rowcount -1 for these statements, so the count comes from RETURNING)."""
-    from cds_service import db
+    from cds_service.storage import db
 
     engine = db.make_engine(_unique_drop_db(pg_url, "insert_ignoring"))
     row = {"service_id": "s", "hook_instance": "h", "indicator": "info", "issued_at": 1.0}

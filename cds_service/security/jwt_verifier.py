@@ -35,13 +35,13 @@ from sqlalchemy import delete, insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from . import db
-from .auth import ClientIdentity
-from .errors import AuthError
-from .outbound import read_capped
-from .trusted_clients import TrustedClient
+from cds_service.storage import db
+from cds_service.security.auth import ClientIdentity
+from cds_service.errors import AuthError
+from cds_service.security.outbound import read_capped
+from cds_service.security.trusted_clients import TrustedClient
 
-log = logging.getLogger("cds_service.auth")
+log = logging.getLogger("cds_service.security.auth")
 
 MAX_TOKEN_CHARS = 16_384  # far above any real CDS Hooks JWT; bounds the work an attacker can cause
 MAX_JWKS_BYTES = 256 * 1024
@@ -191,7 +191,7 @@ class Verifier:
     @classmethod
     def from_settings(cls, settings, engine: Engine, *, clock: Callable[[], float] = time.time,
                       session: requests.Session | None = None) -> "Verifier":
-        from .replay_redis import make_replay_store  # issue #8: Redis when `redis_url` is set
+        from cds_service.security.replay_redis import make_replay_store  # issue #8: Redis when `redis_url` is set
 
         if not settings.clients:
             log.warning("authentication is required but no [[clients]] are configured: every call will get 401",

@@ -10,17 +10,17 @@ from flask import Blueprint, Response, current_app, g, request
 
 from hooks.catalog import HOOKS
 
-from . import db
-from .auth import authenticate
-from .call_writes import queue_write
-from .errors import InvalidRequest, PayloadTooLarge, UnknownService
-from .feedback import parse_feedback, store_feedback
-from .hook_request import parse_hook_request
-from .pipeline import BoundService, Timings, invoke
-from .runtime import get_runtime
+from cds_service.storage import db
+from cds_service.security.auth import authenticate
+from cds_service.storage.call_writes import queue_write
+from cds_service.errors import InvalidRequest, PayloadTooLarge, UnknownService
+from cds_service.storage.feedback import parse_feedback, store_feedback
+from cds_service.hook_request import parse_hook_request
+from cds_service.pipeline import BoundService, Timings, invoke
+from cds_service.runtime import get_runtime
 
 bp = Blueprint("cds", __name__)
-log = logging.getLogger("cds_service.api")
+log = logging.getLogger("cds_service.http.views")
 
 
 def _json(body, status: int = 200) -> Response:

@@ -12,14 +12,14 @@ def serve(host: str, port: int, config_file: str | None, workers: int | None) ->
 
     from hooks import ServiceFileError
 
-    from . import create_app
-    from .config import ConfigError
+    from cds_service import create_app
+    from cds_service.config import ConfigError
 
     if config_file:
         os.environ["CDS_CONFIG"] = os.path.abspath(config_file)
     own_metrics_dir = None
     try:
-        from . import gunicorn_conf  # reads the same settings (workers, threads)
+        from cds_service.server import gunicorn_conf
 
         if (workers or gunicorn_conf.workers) > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             # /metrics must sum every worker (prometheus_client multiprocess mode, issue #7); set before

@@ -21,10 +21,10 @@ from flask import Flask, Response, g, request
 from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 
-from . import db
-from .call_writes import queue_write
+from cds_service.storage import db
+from cds_service.storage.call_writes import queue_write
 
-log = logging.getLogger("cds_service.audit")
+log = logging.getLogger("cds_service.storage.audit")
 
 # Endpoint kind from the path, so that calls refused before routing (404, 405, 413) are classified too.
 _CDS_PATH = re.compile(r"^/cds-services(?:/(?P<id>[^/]+)(?P<feedback>/feedback)?)?/?$")

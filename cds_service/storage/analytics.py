@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import and_, case, distinct, func, select, true
 from sqlalchemy.engine import Engine
 
-from . import db
+from cds_service.storage import db
 
 UNKNOWN = "unknown"
 

@@ -17,11 +17,11 @@ from fhir_adapters.client import FhirClient
 from fhir_adapters.errors import FhirForbiddenTarget
 from fhir_adapters.fetcher import HttpFetcher
 
-from .auth import ClientIdentity
-from .fhir_cache import RedisFhirCache, cache_key
-from .config import Settings
-from .hook_request import HookRequest
-from .outbound import fhir_server_allowed
+from cds_service.security.auth import ClientIdentity
+from cds_service.fhir_access.cache import RedisFhirCache, cache_key
+from cds_service.config import Settings
+from cds_service.hook_request import HookRequest
+from cds_service.security.outbound import fhir_server_allowed
 
 log = logging.getLogger("cds_service.fhir")
 

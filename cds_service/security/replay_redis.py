@@ -14,7 +14,7 @@ import math
 import time
 from typing import Callable
 
-log = logging.getLogger("cds_service.auth")
+log = logging.getLogger("cds_service.security.auth")
 
 KEY_PREFIX = "cds:jti:"
 
@@ -49,6 +49,6 @@ def make_replay_store(settings, engine, *, clock: Callable[[], float] = time.tim
     """Redis when `redis_url` is set, else the `jti_seen` table of the service database."""
     if settings.redis_url:
         return RedisReplayStore.from_url(settings.redis_url, clock=clock)
-    from .jwt_verifier import SqlReplayStore
+    from cds_service.security.jwt_verifier import SqlReplayStore
 
     return SqlReplayStore(engine, clock=clock)

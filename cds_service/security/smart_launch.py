@@ -27,10 +27,10 @@ from urllib.parse import urlencode, urlsplit
 
 import requests
 
-from .config import Settings
-from .errors import CdsError
-from .outbound import normalize_base, normalized_bases, read_capped
-from .trusted_clients import is_loopback
+from cds_service.config import Settings
+from cds_service.errors import CdsError
+from cds_service.security.outbound import normalize_base, normalized_bases, read_capped
+from cds_service.security.trusted_clients import is_loopback
 
 log = logging.getLogger("cds_service.smart")
 

@@ -11,10 +11,10 @@ import logging
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from .auth import ClientIdentity
-from .config import Settings
+from cds_service.security.auth import ClientIdentity
+from cds_service.config import Settings
 
-log = logging.getLogger("cds_service.outbound")
+log = logging.getLogger("cds_service.security.outbound")
 
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}

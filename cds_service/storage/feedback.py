@@ -10,8 +10,8 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from . import db
-from .errors import InvalidRequest
+from cds_service.storage import db
+from cds_service.errors import InvalidRequest
 
 # RFC 3339 §5.6 date-time (FEEDBACK-2 outcomeTimestamp).
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")

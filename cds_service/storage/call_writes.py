@@ -22,7 +22,7 @@ from typing import Callable
 from flask import Flask, g
 from sqlalchemy.engine import Connection, Engine
 
-log = logging.getLogger("cds_service.db")
+log = logging.getLogger("cds_service.storage.db")
 
 Write = Callable[[Connection], None]
 MAX_BATCH = 200  # calls per transaction

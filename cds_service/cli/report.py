@@ -24,9 +24,9 @@ def run(args: argparse.Namespace, out=None) -> int:
     out = out or sys.stdout  # looked up per call (tests capture it)
     from sqlalchemy.exc import SQLAlchemyError
 
-    from .analytics import feedback_report
-    from .config import ConfigError, Settings
-    from .db import make_engine
+    from cds_service.storage.analytics import feedback_report
+    from cds_service.config import ConfigError, Settings
+    from cds_service.storage.db import make_engine
 
     try:
         settings = Settings.load(args.config, overrides={"database_url": args.database_url} if args.database_url else None)

@@ -16,8 +16,8 @@ from datetime import datetime, timezone
 
 import requests
 
-from . import conformance as cf
-from .cli_fire import (DEFAULT_URL, HOOKS, Auth, FireError, Patient, add_auth_arguments, auth_from_args, build_context,
+from cds_service.conformance import rules as cf
+from cds_service.cli.fire import (DEFAULT_URL, HOOKS, Auth, FireError, Patient, add_auth_arguments, auth_from_args, build_context,
                        build_prefetch, call, hook_request, load_patient)
 
 CHECK_PATIENT = Patient("cds-check-patient-1", resources=[], user="Practitioner/cds-check-user")

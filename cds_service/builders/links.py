@@ -13,7 +13,7 @@ import json
 import re
 from typing import Any, Iterable, Mapping
 
-from .cards import Link
+from cds_service.cards import Link
 
 LAUNCH_PATH = "/smart/launch"
 DEFAULT_KINDS = ("smart", "absolute")  # `ui_explain_links` default: smart first, absolute as the fallback

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 from flask import Request, g
 
-from .errors import AuthError
+from cds_service.errors import AuthError
 
-log = logging.getLogger("cds_service.auth")
+log = logging.getLogger("cds_service.security.auth")
 
 
 @dataclass(frozen=True, slots=True)

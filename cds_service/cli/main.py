@@ -24,9 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     add_train_arguments(sub.add_parser("train", help="train a model into models/artifacts/<id>/<version>/"))
 
     # Issue #7: fire a hook, check conformance, report feedback (cli_fire.py, cli_check.py, cli_report.py).
-    from .cli_check import add_check_parser
-    from .cli_fire import add_fire_parser
-    from .cli_report import add_report_parser
+    from cds_service.cli.check import add_check_parser
+    from cds_service.cli.fire import add_fire_parser
+    from cds_service.cli.report import add_report_parser
 
     add_fire_parser(sub)
     add_check_parser(sub)
@@ -34,7 +34,9 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     if args.command in ("fire", "check", "feedback-report"):
-        from . import cli_check, cli_fire, cli_report
+        from cds_service.cli import check as cli_check
+        from cds_service.cli import fire as cli_fire
+        from cds_service.cli import report as cli_report
 
         return {"fire": cli_fire.run, "check": cli_check.run, "feedback-report": cli_report.run}[args.command](args)
     if args.command == "train":
@@ -42,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_train(args)
     if args.command == "serve":
-        from .server import serve as run
+        from cds_service.server.serve import serve as run
 
         return run(args.host, args.port, args.config, args.workers)
     if args.command == "validate":
@@ -53,8 +55,8 @@ def main(argv: list[str] | None = None) -> int:
 def _validate(config: str | None) -> int:
     from hooks import ServiceFileError
 
-    from . import create_app
-    from .config import ConfigError
+    from cds_service import create_app
+    from cds_service.config import ConfigError
 
     try:
         app = create_app(config_file=config)

@@ -16,14 +16,14 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.engine import Connection, Engine
 
-from . import db
+from cds_service.storage import db
 
 log = logging.getLogger("cds_service.explain")
 
 
 def from_context(ctx, cards: list[dict]) -> dict[str, Any]:
     """A JSON-ready record of one invocation (`ctx` is the pipeline's BuildContext)."""
-    from .builders.base import display_value
+    from cds_service.builders.base import display_value
 
     service, model, p = ctx.service, ctx.model, ctx.prediction
     kinds = {d.name: d.kind for d in service.features}

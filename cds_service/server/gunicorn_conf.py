@@ -1,4 +1,4 @@
-"""gunicorn settings for `cds-service serve` and for `gunicorn -c cds_service/gunicorn_conf.py`.
+"""gunicorn settings for `cds-service serve` and for `gunicorn -c cds_service/server/gunicorn_conf.py`.
 
 Chosen by measurement (bench/README.md, "Worker class"): `gthread`, so that a worker's threads keep
 working while one waits on the EHR's FHIR server (a `sync` worker idles through every round trip);
@@ -36,7 +36,7 @@ def post_fork(server, worker):
         pass
 
 
-# Prometheus multiprocess mode (cds_service/metrics.py): each worker writes its values to files in
+# Prometheus multiprocess mode (cds_service/http/metrics.py): each worker writes its values to files in
 # PROMETHEUS_MULTIPROC_DIR and /metrics sums them. Stale files from an earlier run would add old
 # counts, so the directory is emptied when the server starts; an exited worker's live values go.
 def on_starting(server):

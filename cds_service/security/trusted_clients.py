@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 # Relative `jwks_file` paths: first the working directory, then the directory holding the
 # `cds_service` package (so `cds_service/demo/jwks.json` works from a checkout and when installed).
-PACKAGE_PARENT = Path(__file__).resolve().parent.parent
+PACKAGE_PARENT = Path(__file__).resolve().parents[2]
 
 _FIELDS = ("iss", "jwks_url", "jwks", "jwks_file", "jku", "fhir_servers", "tenants", "smart_client_id",
            "smart_auth_origins")
@@ -39,7 +39,7 @@ _PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
 
 
 def _config_error(message: str) -> Exception:
-    from .config import ConfigError  # late import: config imports this module
+    from cds_service.config import ConfigError  # late import: config imports this module
 
     return ConfigError(message)
 

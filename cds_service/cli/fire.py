@@ -101,7 +101,7 @@ def auth_from_args(args: argparse.Namespace, base_url: str) -> Auth:
         return Auth()
     if args.token_key == "demo":
         try:
-            from .ui.signing import DemoSigner
+            from cds_service.ehr.signing import DemoSigner
 
             signer = DemoSigner()  # the simulator's own signing: iss {base_url}/simulator, jku under it
             return Auth(sign=lambda aud: signer.sign(aud, base_url))
@@ -202,7 +202,7 @@ def load_patient(spec: str, *, fhir_server: str | None) -> Patient:
 def _demo_patients():
     """The simulator's bundled patients (dates shifted to recent), when this installation ships them."""
     try:
-        from .ui.patients import DemoPatients
+        from cds_service.ehr.patients import DemoPatients
 
         return DemoPatients()
     except (ImportError, OSError, ValueError, KeyError):
@@ -249,7 +249,7 @@ def patient_from_resources(resources: list[dict], *, source: str = "the bundle")
 
 def draft_presets() -> dict:
     """The draft orders the simulator's picker offers (one list for the page and the command line)."""
-    from .ui.hook_calls import DRAFTS_BY_KEY
+    from cds_service.ehr.hook_calls import DRAFTS_BY_KEY
 
     return DRAFTS_BY_KEY
 
@@ -316,10 +316,10 @@ def build_prefetch(templates: dict[str, str], context: dict, resources: list[dic
     that cannot be answered exactly is left out (PREFETCH-3), never approximated. Returns
     (prefetch, {key: why it was left out}).
     """
-    from .errors import InvalidRequest
-    from .hook_request import HookRequest
-    from .prefetch import render_template
-    from .ui.fhir_query import UnsupportedQuery, evaluate
+    from cds_service.errors import InvalidRequest
+    from cds_service.hook_request import HookRequest
+    from cds_service.prefetch import render_template
+    from cds_service.ehr.fhir_query import UnsupportedQuery, evaluate
 
     probe = HookRequest("", "", MappingProxyType(dict(context)), MappingProxyType({}))
     prefetch, left_out = {}, {}

@@ -13,10 +13,10 @@ from datetime import datetime, timedelta, timezone
 from types import MappingProxyType
 from typing import Any
 
-from ..errors import InvalidRequest
-from ..hook_request import HookRequest
-from ..prefetch import render_template
-from .fhir_query import UnsupportedQuery, evaluate
+from cds_service.errors import InvalidRequest
+from cds_service.hook_request import HookRequest
+from cds_service.prefetch import render_template
+from cds_service.ehr.fhir_query import UnsupportedQuery, evaluate
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 UCUM = "http://unitsofmeasure.org"

@@ -1,0 +1,1 @@
+"""HTTP surface: views, request parsing limits, CORS, metrics, OpenAPI."""
