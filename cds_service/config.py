@@ -17,12 +17,13 @@ from typing import Any, Mapping
 import hooks
 
 from cds_service.builders.links import DEFAULT_KINDS
+from cds_service.errors import ConfigError
+from cds_service.security.algorithms import SUPPORTED_ALGORITHMS
+from cds_service.security.trusted_clients import parse_clients
+
+__all__ = ["ConfigError", "Settings"]
 
 DEFAULT_DB = Path.cwd() / "var" / "cds-service.sqlite3"
-
-
-class ConfigError(ValueError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -143,9 +144,7 @@ class Settings:
                 except (TypeError, ValueError):
                     raise ConfigError(f"{name} must be a number") from None
             clean[name] = value
-        if "clients" in clean:  # issue #6: frozen TrustedClient entries, checked here (ConfigError names the field)
-            from cds_service.security.trusted_clients import parse_clients
-
+        if "clients" in clean:  # frozen TrustedClient entries, checked here (ConfigError names the field)
             clean["clients"] = parse_clients(clean["clients"])
         settings = cls(**clean)
         settings.validate()
@@ -159,8 +158,6 @@ class Settings:
         bad = [a for a in self.jwt_algorithms if a.upper().startswith("HS") or a.lower() == "none"]
         if bad:
             raise ConfigError(f"jwt_algorithms may not include {', '.join(bad)} (SEC-6)")
-        from cds_service.security.jwt_verifier import SUPPORTED_ALGORITHMS
-
         unsupported = [a for a in self.jwt_algorithms if a not in SUPPORTED_ALGORITHMS]
         if unsupported:
             raise ConfigError(f"jwt_algorithms: unsupported {', '.join(unsupported)} "

@@ -13,6 +13,10 @@ from werkzeug.exceptions import HTTPException
 log = logging.getLogger("cds_service")
 
 
+class ConfigError(ValueError):
+    """A setting (or a trusted client's entry) is wrong; the message names it. The service does not start."""
+
+
 class CdsError(Exception):
     """Root of the errors this service answers with. `status` and `code` pick the HTTP answer."""
 

@@ -9,7 +9,7 @@ import pytest
 import responses
 
 import security_support as s
-from cds_service.security.auth import ANONYMOUS, ClientIdentity
+from cds_service.security.identity import ANONYMOUS, ClientIdentity
 from cds_service.config import Settings
 from cds_service.security.outbound import fhir_server_allowed, guard_fetcher_factory, normalize_base
 from fhir_factory import hook_request

@@ -17,7 +17,7 @@ from fhir_adapters.client import FhirClient
 from fhir_adapters.errors import FhirForbiddenTarget
 from fhir_adapters.fetcher import HttpFetcher
 
-from cds_service.security.auth import ClientIdentity
+from cds_service.security.identity import ClientIdentity
 from cds_service.fhir_access.cache import RedisFhirCache, cache_key
 from cds_service.config import Settings
 from cds_service.hook_request import HookRequest

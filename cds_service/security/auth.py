@@ -7,26 +7,13 @@ token (or with another scheme, e.g. `Basic`) the answer is the same bare 401 (SE
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 from flask import Request, g
 
 from cds_service.errors import AuthError
+from cds_service.security.identity import ANONYMOUS, ClientIdentity
 
 log = logging.getLogger("cds_service.security.auth")
-
-
-@dataclass(frozen=True, slots=True)
-class ClientIdentity:
-    iss: str | None = None
-    sub: str | None = None
-    tenant: str | None = None
-    jti: str | None = None
-    fhir_servers: tuple[str, ...] = ()  # where this client may send us (issue #6)
-    authenticated: bool = False
-
-
-ANONYMOUS = ClientIdentity()
 
 
 def authenticate(runtime, req: Request, audiences: list[str]) -> ClientIdentity:

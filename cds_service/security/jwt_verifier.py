@@ -16,41 +16,33 @@
 6. `jti` never accepted twice within its lifetime, in a store all workers share (SEC-8).
 
 The token itself is never logged; a rejection logs its reason with `iss` and `jti` only (SEC-10).
+
+The parts it uses: `algorithms` (allowed algs and their key kinds), `trusted_clients` (who may
+call, with which keys), `jwks` (JWK Sets fetched and cached), `replay` (the jti stores).
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import math
-import threading
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Callable
 from urllib.parse import urlsplit
 
 import jwt
 import requests
-from sqlalchemy import delete, insert
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
 
-from cds_service.storage import db
-from cds_service.security.auth import ClientIdentity
 from cds_service.errors import AuthError
-from cds_service.security.outbound import read_capped
+from cds_service.security.algorithms import KEY_KIND
+from cds_service.security.identity import ClientIdentity
+from cds_service.security.jwks import JwksCache
+from cds_service.security.replay import ReplayStore, make_replay_store, replay_key
 from cds_service.security.trusted_clients import TrustedClient
 
 log = logging.getLogger("cds_service.security.auth")
 
 MAX_TOKEN_CHARS = 16_384  # far above any real CDS Hooks JWT; bounds the work an attacker can cause
-MAX_JWKS_BYTES = 256 * 1024
 _REQUIRED_CLAIMS = ("iss", "aud", "exp", "iat", "jti")  # SEC-4
-# Which key type (and curve) each allowed algorithm needs: a header alg never picks a key of another kind.
-_KEY_KIND = {"RS256": ("RSA", None), "RS384": ("RSA", None), "RS512": ("RSA", None), "PS256": ("RSA", None),
-             "PS384": ("RSA", None), "PS512": ("RSA", None), "ES256": ("EC", "P-256"), "ES384": ("EC", "P-384"),
-             "ES512": ("EC", "P-521")}
-SUPPORTED_ALGORITHMS = tuple(_KEY_KIND)
 
 
 class TokenRejected(Exception):
@@ -61,126 +53,12 @@ class TokenRejected(Exception):
         self.reason = reason
 
 
-# --- replay protection (SEC-8) -------------------------------------------------------------------
-
-class ReplayStore(Protocol):
-    """Where accepted `jti`s are remembered. Issue #8 may add a Redis implementation (SET NX EX)."""
-
-    def seen_before(self, key: str, expires_at: float) -> bool:
-        """Atomically record `key` until `expires_at`; True when it was already recorded (a replay)."""
-        ...
-
-
-class SqlReplayStore:
-    """`jti_seen` in the service database: the primary key makes the insert atomic, so two workers
-    (or two processes on one SQLite file / one PostgreSQL) can never both accept the same token."""
-
-    def __init__(self, engine: Engine, clock: Callable[[], float] = time.time, purge_every_s: float = 300.0):
-        self._engine = engine
-        self._clock = clock
-        self._purge_every_s = purge_every_s
-        self._next_purge = 0.0
-
-    def seen_before(self, key: str, expires_at: float) -> bool:
-        now = self._clock()
-        try:
-            with self._engine.begin() as conn:
-                # An expired row of the same key may go: its token can no longer be accepted anyway.
-                conn.execute(delete(db.jti_seen).where(db.jti_seen.c.key == key, db.jti_seen.c.expires_at < now))
-                conn.execute(insert(db.jti_seen).values(key=key, expires_at=expires_at))
-        except IntegrityError:
-            return True
-        if now >= self._next_purge:
-            self._next_purge = now + self._purge_every_s
-            with self._engine.begin() as conn:
-                conn.execute(delete(db.jti_seen).where(db.jti_seen.c.expires_at < now))
-        return False
-
-
-def replay_key(iss: str, jti: str) -> str:
-    """sha256 over iss and jti (NUL-separated so that ("ab","c") and ("a","bc") differ)."""
-    return hashlib.sha256(f"{iss}\x00{jti}".encode("utf-8")).hexdigest()
-
-
-# --- JWK Sets fetched from allow-listed URLs (SEC-7) ---------------------------------------------
-
-@dataclass
-class _CachedSet:
-    keys: tuple[Mapping[str, Any], ...] = ()
-    fetched_at: float | None = None  # last successful fetch
-    attempted_at: float | None = None  # last attempt, successful or not (rate limit)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-class JwksCache:
-    """A per-URL cache of JWK Sets. Only URLs the caller already checked against the allow-list are
-    ever passed in. A set is reused for `max_age_s`; an unknown `kid` triggers a refresh, at most
-    one request per URL per `min_refresh_s` (so a flood of made-up kids cannot flood the EHR)."""
-
-    def __init__(self, *, timeout: tuple[float, float], min_refresh_s: float, max_age_s: float,
-                 clock: Callable[[], float] = time.time, session: requests.Session | None = None):
-        self._timeout = timeout
-        self._min_refresh_s = min_refresh_s
-        self._max_age_s = max_age_s
-        self._clock = clock
-        self._session = session or requests.Session()
-        self._sets: dict[str, _CachedSet] = {}
-        self._sets_lock = threading.Lock()
-
-    def keys_for(self, url: str, kid: str) -> list[Mapping[str, Any]]:
-        with self._sets_lock:
-            entry = self._sets.setdefault(url, _CachedSet())
-        with entry.lock:
-            now = self._clock()
-            fresh = entry.fetched_at is not None and now - entry.fetched_at < self._max_age_s
-            known = any(k.get("kid") == kid for k in entry.keys)
-            may_fetch = entry.attempted_at is None or now - entry.attempted_at >= self._min_refresh_s
-            if (not fresh or not known) and may_fetch:
-                entry.attempted_at = now
-                keys = self._fetch(url)
-                if keys is not None:
-                    entry.keys, entry.fetched_at = keys, now
-            return [k for k in entry.keys if k.get("kid") == kid]
-
-    def _fetch(self, url: str) -> tuple[Mapping[str, Any], ...] | None:
-        """GET the set: explicit timeout, no redirects (a redirect could leave the allow-list)."""
-        try:
-            resp = self._session.get(url, timeout=self._timeout, allow_redirects=False, stream=True,
-                                     headers={"Accept": "application/json, application/jwk-set+json"})
-            try:
-                if resp.status_code != 200:
-                    log.warning("JWK Set fetch failed", extra={"event": "jwks_fetch_failed", "path": url,
-                                                               "reason": f"http {resp.status_code}"})
-                    return None
-                body = read_capped(resp, MAX_JWKS_BYTES)
-                if body is None:
-                    log.warning("JWK Set too large", extra={"event": "jwks_fetch_failed", "path": url,
-                                                            "reason": "too large"})
-                    return None
-            finally:
-                resp.close()
-            data = json.loads(body)
-        except (requests.RequestException, ValueError, RecursionError) as exc:
-            log.warning("JWK Set fetch failed", extra={"event": "jwks_fetch_failed", "path": url,
-                                                       "reason": type(exc).__name__})
-            return None
-        keys = data.get("keys") if isinstance(data, dict) else None
-        if not isinstance(keys, list):
-            log.warning("JWK Set malformed", extra={"event": "jwks_fetch_failed", "path": url, "reason": "no keys array"})
-            return None
-        # Symmetric or unusable entries are dropped here; kid selection happens later.
-        return tuple(k for k in keys if isinstance(k, dict) and k.get("kty") in ("RSA", "EC")
-                     and isinstance(k.get("kid"), str) and k.get("use") in (None, "sig"))
-
-
-# --- the verifier -------------------------------------------------------------------------------
-
 class Verifier:
     def __init__(self, clients: tuple[TrustedClient, ...], *, algorithms: tuple[str, ...], leeway_s: float,
                  max_lifetime_s: float, replay_store: ReplayStore, jwks: JwksCache,
                  clock: Callable[[], float] = time.time):
         # SEC-6: never none or HS*, whatever the settings say (they refuse it too).
-        self._algorithms = frozenset(a for a in algorithms if a in _KEY_KIND)
+        self._algorithms = frozenset(a for a in algorithms if a in KEY_KIND)
         self._clients = {c.iss: c for c in clients}
         self._leeway = leeway_s
         self._max_lifetime = max_lifetime_s
@@ -191,8 +69,6 @@ class Verifier:
     @classmethod
     def from_settings(cls, settings, engine: Engine, *, clock: Callable[[], float] = time.time,
                       session: requests.Session | None = None) -> "Verifier":
-        from cds_service.security.replay_redis import make_replay_store  # issue #8: Redis when `redis_url` is set
-
         if not settings.clients:
             log.warning("authentication is required but no [[clients]] are configured: every call will get 401",
                         extra={"event": "no_trusted_clients", "setting": "clients"})
@@ -309,7 +185,7 @@ class Verifier:
             if url is None:
                 return None
             candidates = self._jwks.keys_for(url, kid)
-        kty, crv = _KEY_KIND[alg]
+        kty, crv = KEY_KIND[alg]
         for jwk in candidates:
             if jwk.get("kty") != kty or (crv and jwk.get("crv") != crv) or jwk.get("alg") not in (None, alg):
                 continue

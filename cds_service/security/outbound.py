@@ -11,7 +11,7 @@ import logging
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from cds_service.security.auth import ClientIdentity
+from cds_service.security.identity import ClientIdentity
 from cds_service.config import Settings
 
 log = logging.getLogger("cds_service.security.outbound")

@@ -36,7 +36,7 @@ def init_ui(app: Flask) -> None:
         from cds_service.ehr.patients import DemoPatients
         from cds_service.ehr.signing import DemoSigner
 
-        from cds_service.security.jwt_verifier import SqlReplayStore
+        from cds_service.security.replay import SqlReplayStore
 
         state.patients = DemoPatients()
         state.signer = DemoSigner()

@@ -20,7 +20,7 @@ import jwt
 from flask import Response, redirect, request
 
 from cds_service.errors import InvalidRequest
-from cds_service.security.jwt_verifier import replay_key
+from cds_service.security.replay import replay_key
 from cds_service.runtime import get_runtime
 from cds_service.security.smart_launch import pkce_challenge
 from cds_service.ehr import signing
