@@ -1,20 +1,12 @@
-"""Errors of the service layer and the one place that maps them to HTTP (architecture 2.5).
-
-Every non-2xx answer except 401 carries a FHIR OperationOutcome (ERR-3); 401 stays bare with
-`WWW-Authenticate: Bearer` so that nothing tells a forger which check failed (SEC-10).
+"""The errors of the service. A `CdsError` carries the HTTP status and FHIR issue code it is answered
+with; `cds_service.http.errors` is the one place that turns them into responses (architecture 2.5).
+`ConfigError` is no HTTP error: a wrong setting stops the service from starting.
 """
 from __future__ import annotations
 
-import logging
-
-from flask import Flask, Response, json, request
-from werkzeug.exceptions import HTTPException
-
-log = logging.getLogger("cds_service")
-
 
 class ConfigError(ValueError):
-    """A setting (or a trusted client's entry) is wrong; the message names it. The service does not start."""
+    """A setting (or a trusted client's entry) is wrong; the message names it."""
 
 
 class CdsError(Exception):
@@ -57,53 +49,3 @@ class PrefetchUnavailable(CdsError):
 
 class ModelError(CdsError):
     status, code = 500, "exception"
-
-
-def operation_outcome(message: str, code: str, *, severity: str = "error", expression: str | None = None) -> dict:
-    """A minimal valid FHIR R4 OperationOutcome with one issue (ERR-3)."""
-    issue = {"severity": severity, "code": code, "diagnostics": message}
-    if expression:
-        issue["expression"] = [expression]
-    return {"resourceType": "OperationOutcome", "issue": [issue]}
-
-
-def outcome_response(status: int, message: str, code: str, expression: str | None = None) -> Response:
-    body = json.dumps(operation_outcome(message, code, expression=expression))
-    return Response(body, status=status, mimetype="application/fhir+json")
-
-
-def register_error_handlers(app: Flask) -> None:
-    """Install the handlers that turn every failure into a clear status + OperationOutcome."""
-
-    @app.errorhandler(CdsError)
-    def _cds_error(err: CdsError):
-        if isinstance(err, AuthError):
-            # SEC-10: bare 401, no body, no hint which check failed.
-            return Response(status=401, headers={"WWW-Authenticate": "Bearer"})
-        if err.status >= 500:
-            log.error("request failed", extra={"event": "error", "error": type(err).__name__})
-        return outcome_response(err.status, err.message, err.code, err.expression)
-
-    @app.errorhandler(HTTPException)
-    def _http_error(err: HTTPException):
-        # 404/405/413 raised by Werkzeug routing or limits, answered in the same shape.
-        code = {404: "not-found", 405: "not-supported", 413: "too-costly"}.get(err.code or 500, "processing")
-        resp = outcome_response(err.code or 500, err.description or err.name, code)
-        if err.code == 405 and getattr(err, "valid_methods", None):
-            resp.headers["Allow"] = ", ".join(err.valid_methods)
-        return resp
-
-    @app.errorhandler(Exception)
-    def _unexpected(err: Exception):
-        # ERR-4: never a stack trace on the wire, never a partial card list. The log line names the
-        # exception type and the correlation id only: messages may quote patient data.
-        log.error(
-            "unexpected error",
-            extra={
-                "event": "error",
-                "error": type(err).__name__,
-                "path": request.path,
-                "hookInstance": getattr(request, "cds_hook_instance", None),
-            },
-        )
-        return outcome_response(500, "The service failed unexpectedly; the error has been logged.", "exception")

@@ -11,16 +11,17 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
-from flask import Flask, g, has_request_context
+from flask import Response, has_request_context
 
 from fhir_adapters.client import FhirClient
 from fhir_adapters.errors import FhirForbiddenTarget
 from fhir_adapters.fetcher import HttpFetcher
 
-from cds_service.security.identity import ClientIdentity
-from cds_service.fhir_access.cache import RedisFhirCache, cache_key
 from cds_service.config import Settings
+from cds_service.fhir_access.cache import RedisFhirCache, cache_key
 from cds_service.hook_request import HookRequest
+from cds_service.http.call_state import call_state
+from cds_service.security.identity import ClientIdentity
 from cds_service.security.outbound import fhir_server_allowed
 
 log = logging.getLogger("cds_service.fhir")
@@ -43,31 +44,33 @@ def make_fetcher_factory(settings: Settings, cache=None) -> Callable[..., HttpFe
         fetcher = HttpFetcher(client, deadline=deadline, max_workers=settings.fhir_max_workers, cache=cache,
                               cache_key=lambda query: cache_key(server, token, query))
         if has_request_context():
-            g.fhir_fetcher = fetcher  # closed and measured when the request ends
+            call_state().fetcher = fetcher  # measured and closed when the call ends
         return fetcher
 
     return factory
 
 
-def init_fhir_access(app: Flask, runtime) -> None:
-    """Install the fetcher factory; record FHIR call count/time in the call log; close sessions."""
+def init_fhir_access(runtime) -> None:
+    """Install the fetcher factory (with the Redis response cache when configured)."""
     settings = runtime.settings
     cache = None
     if settings.redis_url and settings.fhir_cache_ttl_s > 0:  # opt-in: it keeps patient data in Redis
         cache = RedisFhirCache.from_url(settings.redis_url, settings.fhir_cache_ttl_s)
     runtime.fetcher_factory = make_fetcher_factory(settings, cache)
 
-    @app.after_request
-    def _fhir_timings(resp):
-        fetcher = g.get("fhir_fetcher")
-        timings = g.get("timings")
-        if fetcher is not None and timings is not None:
-            timings.extra["fhir_calls"] = fetcher.calls
-            timings.extra["fhir"] = fetcher.seconds
-        return resp
 
-    @app.teardown_request
-    def _close(_exc):
-        fetcher = g.pop("fhir_fetcher", None)
-        if fetcher is not None:
-            fetcher.close()
+def record_fhir_timings(resp: Response) -> Response:
+    """After-request hook: the call's FHIR request count and time onto its timings (call log, metrics)."""
+    state = call_state()
+    if state.fetcher is not None and state.timings is not None:
+        state.timings.extra["fhir_calls"] = state.fetcher.calls
+        state.timings.extra["fhir"] = state.fetcher.seconds
+    return resp
+
+
+def close_fetcher(_exc: BaseException | None) -> None:
+    """Teardown hook: release the fetcher's HTTP session, however the call ended."""
+    state = call_state()
+    fetcher, state.fetcher = state.fetcher, None
+    if fetcher is not None:
+        fetcher.close()

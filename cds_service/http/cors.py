@@ -2,28 +2,29 @@
 
 Origins come from an allow-list (`cors_origins`); "*" is refused by the settings. Preflight
 `OPTIONS` is answered for every CDS Hooks endpoint with the methods and headers they need.
+Both functions are request hooks, registered in `request_hooks.py`.
 """
 from __future__ import annotations
 
-from flask import Flask, Response, request
+from flask import Response, request
+
+from cds_service.runtime import get_runtime
 
 
-def init_cors(app: Flask, origins: tuple[str, ...]) -> None:
-    allowed = set(origins)
+def answer_preflight() -> Response | None:
+    """Before-request hook: a preflight is answered here, and no later before-request hook runs."""
+    if request.method == "OPTIONS" and request.headers.get("Access-Control-Request-Method"):
+        return Response(status=204)
+    return None
 
-    @app.before_request
-    def _preflight():
-        if request.method == "OPTIONS" and request.headers.get("Access-Control-Request-Method"):
-            return Response(status=204)
-        return None
 
-    @app.after_request
-    def _headers(resp: Response) -> Response:
-        origin = request.headers.get("Origin")
-        if origin and origin in allowed:
-            resp.headers["Access-Control-Allow-Origin"] = origin
-            resp.headers["Vary"] = "Origin"
-            resp.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
-            resp.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
-            resp.headers["Access-Control-Max-Age"] = "600"
-        return resp
+def add_cors_headers(resp: Response) -> Response:
+    """After-request hook: the CORS headers, for an allow-listed Origin only."""
+    origin = request.headers.get("Origin")
+    if origin and origin in get_runtime().settings.cors_origins:
+        resp.headers["Access-Control-Allow-Origin"] = origin
+        resp.headers["Vary"] = "Origin"
+        resp.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+        resp.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+        resp.headers["Access-Control-Max-Age"] = "600"
+    return resp

@@ -1,7 +1,7 @@
-"""Prometheus metrics at `/metrics` (issue #7 item 5), one `CollectorRegistry` per app.
+"""Prometheus metrics at `/metrics`, one `CollectorRegistry` per app.
 
 Exported: requests by route, service and status; request latency; the four pipeline stages
-(prefetch, features, model, cards, from `g.timings`); model inference time by model version;
+(prefetch, features, model, cards, from the call's timings); model inference time by model version;
 time spent fetching from the EHR's FHIR server and the number of its requests; cards by indicator. Labels carry ids and codes only, never patient data.
 
 Under gunicorn with several workers each process counts for itself: set PROMETHEUS_MULTIPROC_DIR
@@ -16,7 +16,10 @@ import os
 import time
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, request
+
+from cds_service.http.call_state import call_state
+from cds_service.runtime import get_runtime
 
 # Seconds. The spec expects answers "on the order of 500 ms" (PERF-1): resolution around that mark.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.5, 5.0, 10.0)
@@ -63,7 +66,7 @@ class Metrics:
         if prediction is not None:  # the model stage holds exactly one prediction
             self.inference.labels(service, str(prediction.model), str(prediction.version)).observe(timings.model)
         extra = getattr(timings, "extra", None) or {}
-        calls = extra.get("fhir_calls")  # set by fhir_access when a fetcher ran (issue #3)
+        calls = extra.get("fhir_calls")  # set by fhir_access when a fetcher ran
         if isinstance(calls, int) and calls > 0:
             self.fhir_requests.labels(service).inc(calls)
             if isinstance(extra.get("fhir"), float):
@@ -72,10 +75,10 @@ class Metrics:
             self.cards.labels(service, str(card.get("indicator", ""))).inc()
 
     def exposition(self) -> bytes:
-        from prometheus_client import CollectorRegistry, generate_latest
+        from prometheus_client import CollectorRegistry, generate_latest  # lazy: see __init__
 
         if self.multiproc_dir:
-            from prometheus_client import multiprocess
+            from prometheus_client import multiprocess  # lazy: see __init__
 
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry, path=self.multiproc_dir)
@@ -84,36 +87,34 @@ class Metrics:
 
 
 def init_metrics(app: Flask, runtime, env: Any = None) -> Metrics:
-    """Create the app's metrics, record every request, and serve `/metrics`."""
+    """Create the app's metrics and serve `/metrics`; `record_metrics` (a request hook) fills them."""
     env = os.environ if env is None else env
     metrics = Metrics(env.get("PROMETHEUS_MULTIPROC_DIR") or env.get("prometheus_multiproc_dir") or None)
     runtime.metrics = metrics
 
-    @app.before_request
-    def _metrics_start():
-        g.metrics_started = time.perf_counter()
-
-    @app.after_request
-    def _metrics_record(resp):
-        seconds = time.perf_counter() - g.get("metrics_started", time.perf_counter())
-        service = g.get("service_id")
-        route = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
-        metrics.observe_request(route=route, method=request.method, service=service, status=resp.status_code, seconds=seconds)
-        timings = g.get("timings")
-        if service and timings is not None:
-            ok = resp.status_code == 200
-            metrics.observe_invocation(service, timings, getattr(g.get("build_context"), "prediction", None) if ok else None,
-                                       _cards(resp) if ok else [])
-        return resp
-
     @app.get("/metrics")
     def metrics_view():
         """Prometheus metrics (text exposition format); no patient data."""
+        # Lazy: prometheus_client reads PROMETHEUS_MULTIPROC_DIR when first imported (see Metrics).
         from prometheus_client import CONTENT_TYPE_LATEST
 
         return Response(metrics.exposition(), content_type=CONTENT_TYPE_LATEST)
 
     return metrics
+
+
+def record_metrics(resp: Response) -> Response:
+    """After-request hook: count the request; for a service call also its stages, FHIR fetching,
+    prediction and cards (so it runs after `record_fhir_timings`)."""
+    metrics, state = get_runtime().metrics, call_state()
+    route = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
+    metrics.observe_request(route=route, method=request.method, service=state.service_id, status=resp.status_code,
+                            seconds=time.perf_counter() - state.started)
+    if state.service_id and state.timings is not None:
+        ok = resp.status_code == 200
+        prediction = state.build_context.prediction if ok and state.build_context is not None else None
+        metrics.observe_invocation(state.service_id, state.timings, prediction, _cards(resp) if ok else [])
+    return resp
 
 
 def _cards(resp) -> list[dict]:

@@ -1,4 +1,4 @@
-"""One audit row per call (issue #6 item 5): who called (iss, sub, tenant), what (endpoint kind,
+"""One audit row per call: who called (iss, sub, tenant), what (endpoint kind,
 service, hook, hookInstance), about whom (the patient id as a salted hash, never the id itself),
 and how it ended (status, outcome, latency).
 
@@ -17,10 +17,10 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, request
 from sqlalchemy import insert
-from sqlalchemy.engine import Engine
 
+from cds_service.http.call_state import CallState, call_state
 from cds_service.storage import db
 from cds_service.storage.call_writes import queue_write
 
@@ -58,59 +58,55 @@ def make_hasher(audit_salt: str) -> PatientHasher:
 
 
 def init_audit(app: Flask) -> None:
-    """Register the hooks that write one `audit` row per call of this app."""
-    runtime = app.extensions["cds"]
-    engine: Engine = runtime.engine
-    hasher = make_hasher(runtime.settings.audit_salt)
-    app.extensions["cds_audit"] = hasher
-
-    @app.before_request
-    def _audit_start():
-        g.audit_started = time.time()
-        g.audit_t0 = time.perf_counter()
-
-    @app.after_request
-    def _audit_response(resp: Response) -> Response:
-        _write(engine, hasher, resp.status_code)
-        return resp
-
-    @app.teardown_request
-    def _audit_teardown(exc):
-        if exc is not None:
-            _write(engine, hasher, 500)
+    """The app's patient-id hasher; `write_audit_row` and `audit_unanswered` (request hooks) write the rows."""
+    app.extensions["cds_audit"] = make_hasher(app.extensions["cds"].settings.audit_salt)
 
 
-def _audited() -> bool:
-    if g.get("audit_done") or "audit_t0" not in g:
+def write_audit_row(resp: Response) -> Response:
+    """After-request hook: queue the call's audit row (so it runs before the writes are flushed)."""
+    _write(resp.status_code)
+    return resp
+
+
+def audit_unanswered(exc: BaseException | None) -> None:
+    """Teardown hook: a call that ended in an exception no handler turned into a response still gets
+    its row (as a 500), queued before the teardown flush."""
+    if exc is not None:
+        _write(500)
+
+
+def _audited(state: CallState) -> bool:
+    if state.audited:
         return False
     if request.method == "OPTIONS" and request.headers.get("Access-Control-Request-Method"):
         return False  # CORS preflight: no data, no credentials
     return not (request.path in _NOT_AUDITED_PATHS or request.path.startswith("/static/"))
 
 
-def _write(engine: Engine, hasher: PatientHasher, status: int) -> None:
-    if not _audited():
+def _write(status: int) -> None:
+    state = call_state()
+    if not _audited(state):
         return
-    g.audit_done = True
-    identity = g.get("identity")
+    state.audited = True
+    identity, hasher = state.identity, current_app.extensions["cds_audit"]
     match = _CDS_PATH.match(request.path)
     kind = "other" if not match else "discovery" if not match["id"] else "feedback" if match["feedback"] else "service"
     outcome = _OUTCOMES.get(status, "error" if status >= 500 else f"http-{status}")
-    if status == 401 and g.get("auth_failure"):
-        outcome = f"unauthorized: {g.auth_failure}"
+    if status == 401 and state.auth_failure:
+        outcome = f"unauthorized: {state.auth_failure}"
     row = {
-        "at": g.audit_started,
+        "at": state.started_at,
         "iss": getattr(identity, "iss", None),
         "sub": getattr(identity, "sub", None),
         "tenant": getattr(identity, "tenant", None),
         "endpoint": kind,
-        "service_id": g.get("service_id") or (match["id"] if match else None),
-        "hook": g.get("hook"),
-        "hook_instance": g.get("hook_instance"),
-        "patient_hash": hasher(g.get("patient_id")),
+        "service_id": state.service_id or (match["id"] if match else None),
+        "hook": state.hook,
+        "hook_instance": state.hook_instance,
+        "patient_hash": hasher(state.patient_id),
         "status": status,
         "outcome": outcome,
-        "latency_ms": round((time.perf_counter() - g.audit_t0) * 1000, 3),
+        "latency_ms": round((time.perf_counter() - state.started) * 1000, 3),
     }
     for name, width in _WIDTHS.items():
         if isinstance(row[name], str):

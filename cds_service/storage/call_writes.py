@@ -5,7 +5,7 @@ committed before the answer leaves, by ONE writer thread per process that commit
 Why: each commit is the expensive part of a write (an fsync, or a round trip to PostgreSQL), and
 SQLite lets one writer in at a time — a waiting writer sleeps in SQLite's busy handler for up to
 100 ms at a time. One commit per call from every thread of every worker was the long tail of the
-patient-view benchmark (issue #8: p99 0.6–0.8 s, 25 ms with no writes). With one writer per process,
+patient-view benchmark (p99 0.6–0.8 s, against 25 ms with no writes). With one writer per process,
 the calls that arrive together share a transaction, and a call still gets its answer only after its
 rows are committed (an audit row is never lost to a crash after the answer). Feedback is written
 directly in its view: its 200 promises the row is stored.
@@ -19,8 +19,10 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
-from flask import Flask, g
+from flask import Flask, Response, current_app
 from sqlalchemy.engine import Connection, Engine
+
+from cds_service.http.call_state import call_state
 
 log = logging.getLogger("cds_service.storage.db")
 
@@ -31,7 +33,7 @@ WAIT_S = 10.0  # a call waits at most this long for its commit, then answers any
 
 def queue_write(write: Write) -> None:
     """Run `write(conn)` in this request's closing transaction."""
-    g.setdefault("_cds_writes", []).append(write)
+    call_state().writes.append(write)
 
 
 @dataclass
@@ -105,22 +107,23 @@ class GroupCommitter:
 
 
 def init_call_writes(app: Flask, engine: Engine) -> None:
-    """Register the flush. Call it before any other hook that queues writes: Flask runs after-request
-    and teardown functions in reverse order of registration, so the flush runs after all of them."""
-    committer = GroupCommitter(engine)
-    app.extensions["cds_call_writes"] = committer
-
-    @app.after_request
-    def _flush_after(resp):
-        _flush(committer)
-        return resp
-
-    @app.teardown_request
-    def _flush_teardown(_exc):
-        _flush(committer)  # the request ended by an exception no handler turned into a response
+    """The app's committer; `flush_writes` and `flush_writes_on_teardown` (request hooks) use it."""
+    app.extensions["cds_call_writes"] = GroupCommitter(engine)
 
 
-def _flush(committer: GroupCommitter) -> None:
-    writes = g.pop("_cds_writes", None)
+def flush_writes(resp: Response) -> Response:
+    """After-request hook, the LAST to run: every hook before it may still queue a row."""
+    _flush()
+    return resp
+
+
+def flush_writes_on_teardown(_exc: BaseException | None) -> None:
+    """Teardown hook, the last to run: the request ended by an exception no handler turned into a response."""
+    _flush()
+
+
+def _flush() -> None:
+    state = call_state()
+    writes, state.writes = state.writes, []
     if writes:
-        committer.commit(writes)
+        current_app.extensions["cds_call_writes"].commit(writes)

@@ -1,15 +1,25 @@
-"""Pages for people (issue #7): the EHR simulator, the explanation page of a card, feedback analytics.
+"""Pages for people: the EHR simulator, the explanation page of a card, feedback analytics.
 
-`init_ui(app)` registers the "ui" blueprint. Its `ui.explain` view is what makes `api.call_service`
-put an explanation link on ML/equation cards; an after-request hook records what that page shows
-(see `explain_store`). The simulator is served only when `ui_simulator` is on (demo configuration).
+`init_ui(app)` registers the "ui" blueprint. Its `ui.explain` view is what makes the service call
+view put an explanation link on ML/equation cards; the after-request hook `record_explanation`
+records what that page shows (`storage/explanations.py`). The simulator is served only when `ui_simulator` is on (demo configuration).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
+import requests
 from flask import Flask
+
+from cds_service.ehr.patients import DemoPatients
+from cds_service.ehr.signing import DemoSigner
+from cds_service.runtime import Runtime
+from cds_service.security.replay import SqlReplayStore
+from cds_service.ui import analytics_views, demo_smart, explain_views, simulator_views, smart_views  # noqa: F401  (routes)
+from cds_service.ui.blueprint import bp, record_explanation
+
+__all__ = ["UiState", "init_ui", "record_explanation"]
 
 
 @dataclass
@@ -24,20 +34,11 @@ class UiState:
 
 
 def init_ui(app: Flask) -> None:
-    from cds_service.runtime import Runtime
-    import requests
-
-    from cds_service.ui import analytics_views, demo_smart, explain_views, simulator_views, smart_views  # noqa: F401  (routes)
-    from cds_service.ui.blueprint import bp
-
+    """Register the pages. Their app-wide after-request hook, `record_explanation`, is registered
+    with the others by the factory (`cds_service/http/request_hooks.py`)."""
     runtime: Runtime = app.extensions["cds"]
     state = UiState(http=requests.Session())
     if runtime.settings.ui_simulator:
-        from cds_service.ehr.patients import DemoPatients
-        from cds_service.ehr.signing import DemoSigner
-
-        from cds_service.security.replay import SqlReplayStore
-
         state.patients = DemoPatients()
         state.signer = DemoSigner()
         state.used_codes = SqlReplayStore(runtime.engine)  # codes of the demo SMART server are used once

@@ -4,11 +4,13 @@ from __future__ import annotations
 import logging
 import time
 
-from flask import Blueprint, current_app, g, request
+from flask import Blueprint, Response, current_app, request
 
-from cds_service.storage.call_writes import queue_write
 from cds_service.builders.links import links_to_explanation
+from cds_service.http.call_state import call_state
 from cds_service.runtime import get_runtime
+from cds_service.storage import explanations as explain_store
+from cds_service.storage.call_writes import queue_write
 
 log = logging.getLogger("cds_service.ui")
 
@@ -27,18 +29,17 @@ def ui_state():
     return current_app.extensions["cds_ui"]
 
 
-@bp.after_app_request
-def _record_explanation(response):
-    """After a successful service call, keep what its explanation page shows (no names, no ids)."""
-    ctx = g.get("build_context")
+def record_explanation(response: Response) -> Response:
+    """After-request hook of the app (registered by the factory, see `http/request_hooks.py`): after
+    a successful service call, keep what its explanation page shows (no names, no ids)."""
+    state = call_state()
+    ctx = state.build_context
     if ctx is None or response.status_code != 200:
         return response
     if ctx.model is None and not ctx.features.features:
         return response
     try:
-        from cds_service.storage import explanations as explain_store
-
-        cards = (g.get("response_body") or {}).get("cards", [])  # the dict the view serialised (api.py)
+        cards = (state.response_body or {}).get("cards", [])  # the dict the view serialised
         # Only calls whose cards link to their explanation page are kept: nobody can open the others.
         if not any(isinstance(c, dict) and links_to_explanation(c, ctx.service.id, ctx.request.hook_instance)
                    for c in cards):

@@ -9,11 +9,12 @@ from __future__ import annotations
 import hmac
 import logging
 
-from flask import Response, g, redirect, render_template, request, url_for
+from flask import Response, redirect, render_template, request, url_for
 
 from cds_service.security import smart_launch
 from cds_service.storage import smart_state
-from cds_service.errors import outcome_response
+from cds_service.http.call_state import call_state
+from cds_service.http.errors import outcome_response
 from cds_service.builders.links import LAUNCH_PATH, decode_app_context
 from cds_service.runtime import get_runtime
 from cds_service.security.smart_launch import SmartLaunchError
@@ -73,7 +74,8 @@ def smart_callback():
         raise SmartLaunchError("The card's context names a service this server does not run.", status=404,
                                code="not-found")
     # Who opened which card's explanation goes to the audit row of this request (patient id hashed there).
-    g.service_id, g.hook_instance, g.patient_id = service_id, hook_instance, result.patient
+    state = call_state()
+    state.service_id, state.hook_instance, state.patient_id = service_id, hook_instance, result.patient
     log.info("SMART launch completed", extra={"event": "smart_launch_completed", "iss": pending.iss,
                                               "service": service_id, "hookInstance": hook_instance})
     resp = redirect(url_for("ui.explain", service_id=service_id, hook_instance=hook_instance), 303)

@@ -1,0 +1,27 @@
+"""One JSON log line per call: method, service, hook, hookInstance, status, latency, stage timings
+and the number of FHIR requests. No patient data and no token: ids and numbers only."""
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import Response, request
+
+from cds_service.http.call_state import call_state
+
+log = logging.getLogger("cds_service")
+
+
+def log_call(resp: Response) -> Response:
+    """After-request hook; it reads the FHIR timings, so it runs after `record_fhir_timings`."""
+    state = call_state()
+    timings = state.timings
+    log.info("call", extra={
+        "event": "call", "method": request.method, "path": request.path if not state.service_id else None,
+        "service": state.service_id, "hook": state.hook, "hookInstance": state.hook_instance,
+        "status": resp.status_code, "latency_ms": round((time.perf_counter() - state.started) * 1000, 2),
+        "timings": {k: round(v * 1000, 2) for k, v in {**vars(timings), **timings.extra}.items()
+                    if isinstance(v, float)} if timings else None,
+        "fhir_calls": timings.extra.get("fhir_calls") if timings else None,  # outbound FHIR GETs
+    })
+    return resp
