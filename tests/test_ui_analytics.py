@@ -7,7 +7,8 @@ import pytest
 
 from cds_service.storage import db
 from cds_service.storage.analytics import feedback_report
-from cds_service.storage.feedback import FeedbackItem, store_feedback
+from cds_service.feedback_request import FeedbackItem
+from cds_service.storage.feedback import store_feedback
 
 REASON = ("http://terminology.hl7.org/CodeSystem/cds-hooks-override-reasons", "patient-declined", "Patient declined")
 OTHER = ("http://terminology.hl7.org/CodeSystem/cds-hooks-override-reasons", "not-applicable", "Not applicable")

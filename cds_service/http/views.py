@@ -11,6 +11,7 @@ from flask import Blueprint, Response, current_app, request
 from hooks.catalog import HOOKS
 
 from cds_service.errors import UnknownService
+from cds_service.feedback_request import parse_feedback
 from cds_service.hook_request import parse_hook_request
 from cds_service.http.body import read_json_body
 from cds_service.http.call_state import call_state
@@ -19,7 +20,7 @@ from cds_service.runtime import get_runtime
 from cds_service.security.auth import authenticate
 from cds_service.storage import db
 from cds_service.storage.call_writes import queue_write
-from cds_service.storage.feedback import parse_feedback, store_feedback
+from cds_service.storage.feedback import store_feedback
 
 bp = Blueprint("cds", __name__)
 log = logging.getLogger("cds_service.http.views")
