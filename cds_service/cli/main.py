@@ -4,6 +4,17 @@ from __future__ import annotations
 import argparse
 import sys
 
+from hooks import ServiceFileError
+from models.train import add_arguments as add_train_arguments
+from models.train import run as run_train
+
+from cds_service import create_app
+from cds_service.cli import check as cli_check
+from cds_service.cli import fire as cli_fire
+from cds_service.cli import report as cli_report
+from cds_service.errors import ConfigError
+from cds_service.server.serve import serve as run_server
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cds-service", description="CDS Hooks service for ML models and clinical equations")
@@ -18,46 +29,27 @@ def main(argv: list[str] | None = None) -> int:
     check_cfg = sub.add_parser("validate", help="load the configuration and every service file, then exit")
     check_cfg.add_argument("--config")
 
-    # Issue #4: train a model into a verified artifact (models/train.py; needs the `train` extra).
-    from models.train import add_arguments as add_train_arguments
-
+    # Train a model into a verified artifact (models/train.py; training itself needs the `train` extra).
     add_train_arguments(sub.add_parser("train", help="train a model into models/artifacts/<id>/<version>/"))
 
-    # Issue #7: fire a hook, check conformance, report feedback (cli_fire.py, cli_check.py, cli_report.py).
-    from cds_service.cli.check import add_check_parser
-    from cds_service.cli.fire import add_fire_parser
-    from cds_service.cli.report import add_report_parser
-
-    add_fire_parser(sub)
-    add_check_parser(sub)
-    add_report_parser(sub)
+    # Fire a hook, check conformance, report feedback (cli/fire.py, cli/check.py, cli/report.py).
+    cli_fire.add_fire_parser(sub)
+    cli_check.add_check_parser(sub)
+    cli_report.add_report_parser(sub)
 
     args = parser.parse_args(argv)
     if args.command in ("fire", "check", "feedback-report"):
-        from cds_service.cli import check as cli_check
-        from cds_service.cli import fire as cli_fire
-        from cds_service.cli import report as cli_report
-
         return {"fire": cli_fire.run, "check": cli_check.run, "feedback-report": cli_report.run}[args.command](args)
     if args.command == "train":
-        from models.train import run as run_train
-
         return run_train(args)
     if args.command == "serve":
-        from cds_service.server.serve import serve as run
-
-        return run(args.host, args.port, args.config, args.workers)
+        return run_server(args.host, args.port, args.config, args.workers)
     if args.command == "validate":
         return _validate(args.config)
     return 2
 
 
 def _validate(config: str | None) -> int:
-    from hooks import ServiceFileError
-
-    from cds_service import create_app
-    from cds_service.config import ConfigError
-
     try:
         app = create_app(config_file=config)
     except (ConfigError, ServiceFileError) as exc:

@@ -10,6 +10,13 @@ import sys
 import time
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
+
+from cds_service.config import Settings
+from cds_service.errors import ConfigError
+from cds_service.storage.analytics import feedback_report
+from cds_service.storage.db import make_engine
+
 
 def add_report_parser(sub) -> None:
     p = sub.add_parser("feedback-report", help="accept/override rates and override reasons per service and model version",
@@ -22,12 +29,6 @@ def add_report_parser(sub) -> None:
 
 def run(args: argparse.Namespace, out=None) -> int:
     out = out or sys.stdout  # looked up per call (tests capture it)
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from cds_service.storage.analytics import feedback_report
-    from cds_service.config import ConfigError, Settings
-    from cds_service.storage.db import make_engine
-
     try:
         settings = Settings.load(args.config, overrides={"database_url": args.database_url} if args.database_url else None)
     except ConfigError as exc:

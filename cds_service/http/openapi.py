@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import inspect
 import re
+from importlib.metadata import version
 from typing import Any
 
 from flask import Flask, Response, current_app, json
+
+from hooks.catalog import HOOKS
 
 OPENAPI_VERSION = "3.1.0"
 _OO = {"$ref": "#/components/schemas/OperationOutcome"}
@@ -152,8 +155,6 @@ def _request_name(sid: str, hook: str) -> str:
 
 def _version() -> str:
     try:
-        from importlib.metadata import version
-
         return version("cds-hooks-ml")
     except Exception:  # not installed (a bare checkout): the document still has a version
         return "0.0.0+unknown"
@@ -162,8 +163,6 @@ def _version() -> str:
 # -------------------------------------------------------------------------------------- schemas
 
 def _schemas(runtime) -> dict:
-    from hooks.catalog import HOOKS
-
     s: dict[str, Any] = dict(_STATIC_SCHEMAS)
     for name, spec in HOOKS.items():
         s[f"Context_{name}"] = _context_schema(spec)

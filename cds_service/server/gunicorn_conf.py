@@ -29,7 +29,7 @@ preload_app = True
 
 def post_fork(server, worker):
     try:
-        import torch
+        import torch  # lazy: an install that serves only equations may have no torch
 
         torch.set_num_threads(_settings.torch_threads)
     except ImportError:
@@ -49,6 +49,6 @@ def on_starting(server):
 
 def child_exit(server, worker):
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
+        from prometheus_client import multiprocess  # lazy: see cds_service/http/metrics.py (Metrics)
 
         multiprocess.mark_process_dead(worker.pid)

@@ -6,19 +6,20 @@ import shutil
 import sys
 import tempfile
 
+from gunicorn.app.base import BaseApplication
+
+from hooks import ServiceFileError
+
+from cds_service import create_app
+from cds_service.errors import ConfigError
+
 
 def serve(host: str, port: int, config_file: str | None, workers: int | None) -> int:
-    from gunicorn.app.base import BaseApplication
-
-    from hooks import ServiceFileError
-
-    from cds_service import create_app
-    from cds_service.config import ConfigError
-
     if config_file:
         os.environ["CDS_CONFIG"] = os.path.abspath(config_file)
     own_metrics_dir = None
     try:
+        # Imported here, after CDS_CONFIG is set: the module reads the settings when first imported.
         from cds_service.server import gunicorn_conf
 
         if (workers or gunicorn_conf.workers) > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -12,6 +12,7 @@ from pathlib import Path
 from sqlalchemy import (Column, Float, Integer, MetaData, String, Table, Text, UniqueConstraint, create_engine, event,
                         text)
 from sqlalchemy import exc
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 metadata = MetaData()
@@ -137,11 +138,8 @@ def _guard_against_fork(engine: Engine) -> None:
 
 def insert_statement(dialect_name: str, table: Table):
     """The dialect's INSERT, which knows ON CONFLICT (PostgreSQL or SQLite)."""
-    if dialect_name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table)
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    return dialect.insert(table)
 
 
 def insert_ignoring_statement(dialect_name: str, table: Table):

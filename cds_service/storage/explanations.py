@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.engine import Connection, Engine
 
+from cds_service.builders.base import display_value
 from cds_service.storage import db
 
 log = logging.getLogger("cds_service.explain")
@@ -23,8 +24,6 @@ log = logging.getLogger("cds_service.explain")
 
 def from_context(ctx, cards: list[dict]) -> dict[str, Any]:
     """A JSON-ready record of one invocation (`ctx` is the pipeline's BuildContext)."""
-    from cds_service.builders.base import display_value
-
     service, model, p = ctx.service, ctx.model, ctx.prediction
     kinds = {d.name: d.kind for d in service.features}
     features = []

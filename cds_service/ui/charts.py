@@ -18,7 +18,7 @@ RAISE, LOWER, NEUTRAL = "#b3261e", "#1b6ca8", "#666666"
 @functools.cache
 def _figure_class():
     """matplotlib, configured once per process: Agg (no display), text kept as SVG text, fixed ids."""
-    import matplotlib
+    import matplotlib  # lazy: heavy, and only the explanation page draws charts
 
     matplotlib.use("Agg")
     matplotlib.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "cds-explain", "font.size": 10,

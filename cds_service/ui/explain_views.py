@@ -14,6 +14,7 @@ from pathlib import Path
 from flask import render_template
 
 from cds_service.runtime import get_runtime
+from cds_service.storage import explanations as explain_store
 from cds_service.ui import charts, safe_markdown
 from cds_service.ui.blueprint import bp
 
@@ -23,8 +24,6 @@ _ARTIFACT = re.compile(r"^[a-z0-9][a-z0-9_-]*/[0-9A-Za-z][0-9A-Za-z._+-]*$")
 @bp.get("/explain/<service_id>/<hook_instance>")
 def explain(service_id: str, hook_instance: str):
     rt = get_runtime()
-    from cds_service.storage import explanations as explain_store
-
     record = explain_store.load(rt.engine, service_id, hook_instance, rt.settings.ui_explain_ttl_s)
     if record is None:
         hours = rt.settings.ui_explain_ttl_s / 3600
