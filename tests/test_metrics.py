@@ -53,7 +53,7 @@ def test_each_app_has_its_own_registry(make_app):
 
 
 def test_fhir_fetch_time_and_request_count_are_recorded():
-    """FHIR call time comes from fhir_access (g.timings.extra: fhir seconds, fhir_calls)."""
+    """FHIR call time comes from fhir_access (the call timings' extra: fhir seconds, fhir_calls)."""
     metrics = Metrics()
     t = Timings(prefetch=0.3, features=0.001, model=0.002, cards=0.001)
     t.extra.update(fhir=0.25, fhir_calls=6)
