@@ -53,9 +53,9 @@ def feedback_report(engine: Engine, *, since: float | None = None) -> list[dict[
                                        func.count(distinct(case((f.c.override_comment.is_not(None), f.c.id)))).label("comments"))
                                 .select_from(joined).where(issued_filter)
                                 .group_by(c.c.service_id, c.c.model, c.c.model_version)):
-            g = group(row.service_id, row.model, row.model_version)
-            g.update(cards_with_feedback=row.with_feedback, accepted=row.accepted, overridden=row.overridden,
-                     override_comments=row.comments)
+            entry = group(row.service_id, row.model, row.model_version)
+            entry.update(cards_with_feedback=row.with_feedback, accepted=row.accepted, overridden=row.overridden,
+                         override_comments=row.comments)
 
         for row in conn.execute(select(c.c.service_id, c.c.model, c.c.model_version, f.c.override_system,
                                        f.c.override_code, func.max(f.c.override_display).label("display"),
@@ -73,14 +73,14 @@ def feedback_report(engine: Engine, *, since: float | None = None) -> list[dict[
                                            func.count(distinct(case((f.c.outcome == "accepted", f.c.card_uuid)))).label("accepted"),
                                            func.count(distinct(case((f.c.outcome == "overridden", f.c.card_uuid)))).label("overridden"))
                                     .select_from(orphan).where(c.c.card_uuid.is_(None)).group_by(f.c.service_id)):
-                g = group(row.service_id, None, None)
-                g.update(cards_with_feedback=row.cards, accepted=row.accepted, overridden=row.overridden)
+                entry = group(row.service_id, None, None)
+                entry.update(cards_with_feedback=row.cards, accepted=row.accepted, overridden=row.overridden)
 
     out = []
-    for g in sorted(groups.values(), key=lambda g: (g["service_id"], g["model"], g["model_version"])):
-        issued = g["cards_issued"]
-        g["acceptance_rate"] = g["accepted"] / issued if issued else None
-        g["override_rate"] = g["overridden"] / issued if issued else None
-        g["override_reasons"].sort(key=lambda r: (-r["cards"], r["code"]))
-        out.append(g)
+    for entry in sorted(groups.values(), key=lambda entry: (entry["service_id"], entry["model"], entry["model_version"])):
+        issued = entry["cards_issued"]
+        entry["acceptance_rate"] = entry["accepted"] / issued if issued else None
+        entry["override_rate"] = entry["overridden"] / issued if issued else None
+        entry["override_reasons"].sort(key=lambda r: (-r["cards"], r["code"]))
+        out.append(entry)
     return out
