@@ -1,1 +1,2 @@
-"""HTTP surface: views, request parsing limits, CORS, metrics, OpenAPI."""
+"""HTTP surface: views, request hooks (in one ordered registration), the per-call state, body limits,
+the mapping of errors to HTTP, CORS, metrics, OpenAPI."""
