@@ -13,11 +13,13 @@ import responses
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from cds_service.cli.fire import FireError, plain_text, read_draft_orders, render_result
 from cds_service.cli.main import main
-from cds_service.cli.fire import (HOOKS, FireError, Patient, build_context, build_prefetch, draft_order, localize,
-                                  patient_from_resources, plain_text, render_result)
+from cds_service.ehr.contexts import build_context, encounter_for
+from cds_service.ehr.hook_calls import local_prefetch
+from cds_service.ehr.patients import Patient, localize, patient_from_resources
 from cds_service.hook_request import parse_hook_request
-from hooks.catalog import HOOKS as CATALOG
+from hooks.catalog import HOOKS
 
 URL = "http://cds.test"
 NOW = datetime(2026, 6, 1, 12, tzinfo=timezone.utc)
@@ -63,7 +65,8 @@ def test_localize_gives_ids_and_rewrites_urn_references():
     assert patient["id"] == "96baad95-bc36-5844-bc19-86cb1d4022a3"
     assert resources[3]["subject"] == {"reference": f"Patient/{patient['id']}"}
     p = patient_from_resources(resources)
-    assert p.user == "Practitioner/20fd4d99-998d-58f3-a37e-9f165f9df6bb" and p.encounter_id == "8fa28d90-ba30-55d7-9a22-e529d75cd9ce"
+    assert p.user == "Practitioner/20fd4d99-998d-58f3-a37e-9f165f9df6bb"
+    assert encounter_for(p, "encounter-start") == "8fa28d90-ba30-55d7-9a22-e529d75cd9ce"
 
 
 @pytest.mark.parametrize("hook", HOOKS)
@@ -71,7 +74,7 @@ def test_the_context_of_each_of_the_six_hooks_is_accepted_by_our_parser(hook):
     """REQ-1 / HOOK-*: the request fire and check send passes the service's own validation."""
     patient = patient_from_resources(localize(transaction_bundle()))
     context = build_context(hook, patient, now=NOW)
-    request = parse_hook_request({"hook": hook, "hookInstance": "h-1", "context": context}, CATALOG[hook])
+    request = parse_hook_request({"hook": hook, "hookInstance": "h-1", "context": context}, HOOKS[hook])
     assert request.patient_id == patient.id
     if hook in ("order-select", "order-sign"):
         order = context["draftOrders"]["entry"][0]["resource"]
@@ -85,15 +88,15 @@ def test_the_context_of_each_of_the_six_hooks_is_accepted_by_our_parser(hook):
 
 def test_clinician_only_hooks_get_a_practitioner_user_even_for_a_patient_user():
     patient = Patient("p1", [], user="Patient/p1")
-    assert build_context("patient-view", patient)["userId"] == "Patient/p1"  # HOOK-PV-1 allows a patient
-    assert build_context("order-sign", patient)["userId"].startswith("Practitioner/")  # HOOK-OSIGN-1
+    assert build_context("patient-view", patient, now=NOW)["userId"] == "Patient/p1"  # HOOK-PV-1 allows a patient
+    assert build_context("order-sign", patient, now=NOW)["userId"].startswith("Practitioner/")  # HOOK-OSIGN-1
 
 
 def test_prefetch_is_rendered_with_the_service_templates_and_answered_locally():
     resources = localize(transaction_bundle())
     patient = patient_from_resources(resources)
     context = build_context("patient-view", patient, now=NOW)
-    prefetch, left_out = build_prefetch(ASCVD_PREFETCH, context, resources)
+    prefetch, left_out = local_prefetch(ASCVD_PREFETCH, context, resources)
     assert prefetch["patient"]["id"] == patient.id
     lipids = prefetch["lipids"]
     assert lipids["resourceType"] == "Bundle" and lipids["type"] == "searchset" and lipids["total"] == 2
@@ -103,21 +106,21 @@ def test_prefetch_is_rendered_with_the_service_templates_and_answered_locally():
 
 
 def test_a_search_with_no_match_has_no_empty_entry_array():
-    prefetch, _ = build_prefetch({"x": "Condition?patient={{context.patientId}}"}, {"userId": "Practitioner/1", "patientId": "p"}, [])
+    prefetch, _ = local_prefetch({"x": "Condition?patient={{context.patientId}}"}, {"userId": "Practitioner/1", "patientId": "p"}, [])
     assert prefetch["x"] == {"resourceType": "Bundle", "type": "searchset", "total": 0}  # GEN-2 / FHIR JSON
 
 
 def test_draft_order_presets_and_files(tmp_path):
-    patient = Patient("p1", [], encounter_id="e1")
-    [apixaban] = draft_order("apixaban", patient, index=1, now=NOW)
-    assert apixaban["medicationCodeableConcept"]["coding"][0]["code"] == "1364430"
-    assert apixaban["encounter"] == {"reference": "Encounter/e1"}
+    patient = Patient("p1", [{"resourceType": "Encounter", "id": "e1", "status": "in-progress"}])
     path = tmp_path / "order.json"
     path.write_text(json.dumps({"resourceType": "ServiceRequest", "status": "draft", "intent": "order"}))
-    [order] = draft_order(str(path), patient, index=2, now=NOW)
-    assert order["id"] == "draft-2-0"
+    drafts = read_draft_orders("apixaban", index=1) + read_draft_orders(str(path), index=2)
+    apixaban, order = (e["resource"] for e in build_context("order-sign", patient, now=NOW, drafts=drafts)["draftOrders"]["entry"])
+    assert apixaban["medicationCodeableConcept"]["coding"][0]["code"] == "1364430"
+    assert apixaban["encounter"] == {"reference": "Encounter/e1"}  # made out for this patient's encounter
+    assert order["resourceType"] == "ServiceRequest" and order["id"] == "draft-2-0"
     with pytest.raises(FireError, match="not a preset"):
-        draft_order("no-such-drug", patient, index=3, now=NOW)
+        read_draft_orders("no-such-drug", index=3)
 
 
 def test_plain_text_turns_markdown_detail_into_terminal_text():

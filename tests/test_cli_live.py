@@ -118,15 +118,17 @@ def test_fire_json_and_one_call_log_line_per_call(live, patient_file):
 
 def test_feedback_report_counts_what_the_ehr_sent(live, patient_file, capsys):
     from cds_service.cli.main import main
-    from cds_service.cli.fire import build_context, build_prefetch, hook_request, load_patient
+    from cds_service.cli.fire import load_patient
+    from cds_service.ehr.contexts import build_context, now_utc
+    from cds_service.ehr.hook_calls import hook_request, local_prefetch
 
     p = load_patient(str(patient_file), fhir_server=None)
     templates = next(d for d in requests.get(f"{live['base']}/cds-services", timeout=5).json()["services"]
                      if d["id"] == "ascvd-10y-risk")["prefetch"]
     cards = []
     for _ in range(2):  # two hook firings, two cards
-        context = build_context("patient-view", p)
-        body = hook_request("patient-view", context, prefetch=build_prefetch(templates, context, p.resources)[0])
+        context = build_context("patient-view", p, now=now_utc())
+        body = hook_request("patient-view", context, prefetch=local_prefetch(templates, context, p.resources)[0])
         cards.append(requests.post(f"{live['base']}/cds-services/ascvd-10y-risk", json=body, timeout=10).json()["cards"][0])
     card_a, card_o = cards
     url = f"{live['base']}/cds-services/ascvd-10y-risk/feedback"

@@ -75,12 +75,13 @@ def test_empty_database_gives_an_empty_report(engine):
 def test_analytics_page_after_real_feedback(app):
     """Cards issued by a real call, feedback through the real endpoint (FEEDBACK-2), then the page and its JSON."""
     client = app.test_client()
-    from cds_service.ehr.hook_calls import build_call, build_context, now_utc
-    from cds_service.ehr.patients import DemoPatients
+    from cds_service.ehr.contexts import build_context, now_utc
+    from cds_service.ehr.hook_calls import build_call
+    from cds_service.ehr.patients import DemoPatients, patient_from_resources
 
     bound = app.extensions["cds"].services["ascvd-10y-risk"][0]
     resources = DemoPatients().resources("demo-19")
-    call = build_call(bound, resources, build_context("patient-view", resources, [], [], now_utc()))
+    call = build_call(bound, resources, build_context("patient-view", patient_from_resources(resources), now=now_utc()))
     card = client.post("/cds-services/ascvd-10y-risk", json=call.body).get_json()["cards"][0]
     item = {"card": card["uuid"], "outcome": "overridden", "outcomeTimestamp": "2026-01-01T10:00:00Z",
             "overrideReason": {"reason": card["overrideReasons"][0]}}

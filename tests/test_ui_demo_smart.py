@@ -15,7 +15,9 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 import responses
 
-from cds_service.ehr.hook_calls import build_call, build_context, now_utc
+from cds_service.ehr.contexts import build_context, now_utc
+from cds_service.ehr.hook_calls import build_call
+from cds_service.ehr.patients import patient_from_resources
 from conftest import ROOT
 
 BASE = "http://127.0.0.1:8080"  # config/demo.toml's public base URL
@@ -53,7 +55,7 @@ def wired(demo_app):
 def _card_links(client, patient="demo-19"):
     bound = client.application.extensions["cds"].services["ascvd-10y-risk"][0]
     resources = client.application.extensions["cds_ui"].patients.resources(patient)
-    call = build_call(bound, resources, build_context("patient-view", resources, [], [], now_utc()))
+    call = build_call(bound, resources, build_context("patient-view", patient_from_resources(resources), now=now_utc()))
     cards = client.post("/cds-services/ascvd-10y-risk", json=call.body).get_json()["cards"]
     return {link["type"]: link for link in cards[0]["links"]}, call.body["hookInstance"]
 

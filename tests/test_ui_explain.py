@@ -18,10 +18,12 @@ def _call(app, patient="demo-19"):
     """A patient-view call to the ASCVD service with the simulator's prefetch; returns (response json, hookInstance)."""
     client = app.test_client()
     bound = next(b for b in app.extensions["cds"].services["ascvd-10y-risk"])
-    from cds_service.ehr.hook_calls import build_call, build_context, now_utc
+    from cds_service.ehr.contexts import build_context, now_utc
+    from cds_service.ehr.hook_calls import build_call
+    from cds_service.ehr.patients import patient_from_resources
 
     resources = DemoPatients().resources(patient)
-    call = build_call(bound, resources, build_context("patient-view", resources, [], [], now_utc()))
+    call = build_call(bound, resources, build_context("patient-view", patient_from_resources(resources), now=now_utc()))
     resp = client.post("/cds-services/ascvd-10y-risk", json=call.body)
     assert resp.status_code == 200
     return resp.get_json(), call.body["hookInstance"], resources

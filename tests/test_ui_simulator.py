@@ -11,7 +11,9 @@ import pytest
 
 from cds_service.config import Settings
 from cds_service.hook_request import parse_hook_request
-from cds_service.ehr.hook_calls import DRAFT_ORDERS, build_call, build_context
+from cds_service.ehr.contexts import build_context
+from cds_service.ehr.drafts import DRAFT_ORDERS, DRAFTS_BY_KEY
+from cds_service.ehr.hook_calls import build_call
 from cds_service.ehr.patients import DemoPatients
 from cds_service.ehr.signing import PUBLIC_JWKS
 from hooks.catalog import HOOKS
@@ -69,8 +71,8 @@ def test_pages_fetch_nothing_from_outside(sim):
 @pytest.mark.parametrize("hook", list(HOOKS))
 def test_hook_contexts_pass_the_hook_rules(patients, hook):
     """HOOK-*: the simulator's context for every hook is what the service's own parser accepts."""
-    resources = patients.resources("demo-02")
-    context = build_context(hook, resources, ["metformin", "apixaban"], ["apixaban"], NOW)
+    context = build_context(hook, patients.patient("demo-02"), now=NOW,
+                            drafts=[DRAFTS_BY_KEY["metformin"], DRAFTS_BY_KEY["apixaban"]], selected=["draft-apixaban"])
     body = {"hook": hook, "hookInstance": str(uuid.uuid4()), "context": context}
     request = parse_hook_request(body, HOOKS[hook])
     assert request.patient_id == "demo-02"
@@ -97,9 +99,9 @@ def test_draft_orders_carry_rxnorm_ingredients_and_a_readable_dose():
 def test_every_loaded_service_gets_its_whole_prefetch(sim, patients):
     """PREFETCH-2: each template of each loaded service is rendered and answered from the patient's data."""
     for bound in sim.extensions["cds"].all_services():
-        resources = patients.resources("demo-02")
-        context = build_context(bound.definition.hook, resources, ["metformin"], [], NOW)
-        call = build_call(bound, resources, context)
+        patient = patients.patient("demo-02")
+        context = build_context(bound.definition.hook, patient, now=NOW, drafts=[DRAFTS_BY_KEY["metformin"]])
+        call = build_call(bound, patient.resources, context)
         assert call.notes == [], f"{bound.definition.id}: {call.notes}"
         assert set(call.body["prefetch"]) == set(bound.definition.prefetch)
 

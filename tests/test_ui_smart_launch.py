@@ -19,8 +19,9 @@ import responses
 
 from cds_service.storage import db
 from cds_service.config import ConfigError, Settings
-from cds_service.ehr.hook_calls import build_call, build_context, now_utc
-from cds_service.ehr.patients import DemoPatients
+from cds_service.ehr.contexts import build_context, now_utc
+from cds_service.ehr.hook_calls import build_call
+from cds_service.ehr.patients import DemoPatients, patient_from_resources
 
 BASE = "https://cds.example.org"
 ISS = "https://ehr.example.org/fhir/r4"
@@ -47,7 +48,7 @@ def recorded(make_app):
     plain = make_app()
     resources = DemoPatients().resources("demo-19")
     bound = plain.extensions["cds"].services["ascvd-10y-risk"][0]
-    call = build_call(bound, resources, build_context("patient-view", resources, [], [], now_utc()))
+    call = build_call(bound, resources, build_context("patient-view", patient_from_resources(resources), now=now_utc()))
     resp = plain.test_client().post("/cds-services/ascvd-10y-risk", json=call.body)
     assert resp.status_code == 200
     smart = next(link for link in resp.get_json()["cards"][0]["links"] if link["type"] == "smart")
@@ -296,7 +297,7 @@ def test_link1_ui_explain_links_chooses_the_links_and_the_page_is_kept_either_wa
     app = make_app(ui_explain_links=kinds)
     resources = DemoPatients().resources("demo-19")
     bound = app.extensions["cds"].services["ascvd-10y-risk"][0]
-    call = build_call(bound, resources, build_context("patient-view", resources, [], [], now_utc()))
+    call = build_call(bound, resources, build_context("patient-view", patient_from_resources(resources), now=now_utc()))
     client = app.test_client()
     body = client.post("/cds-services/ascvd-10y-risk", json=call.body).get_json()
     assert [link["type"] for link in body["cards"][0]["links"]] == types

@@ -16,9 +16,14 @@ from datetime import datetime, timezone
 
 import requests
 
+from hooks.catalog import HOOKS
+
+from cds_service.cli.fire import DEFAULT_URL, Auth, FireError, add_auth_arguments, auth_from_args, call, load_patient
 from cds_service.conformance import rules as cf
-from cds_service.cli.fire import (DEFAULT_URL, HOOKS, Auth, FireError, Patient, add_auth_arguments, auth_from_args, build_context,
-                       build_prefetch, call, hook_request, load_patient)
+from cds_service.ehr.contexts import build_context
+from cds_service.ehr.errors import EhrInputError
+from cds_service.ehr.hook_calls import hook_request, local_prefetch
+from cds_service.ehr.patients import Patient
 
 CHECK_PATIENT = Patient("cds-check-patient-1", resources=[], user="Practitioner/cds-check-user")
 
@@ -82,7 +87,7 @@ def run_check(base_url: str, *, auth: Auth, patient: Patient | None = None, feed
                 findings.warn("PREFETCH-6", f"{sid} ({hook})", f"every prefetch key null (\"no data\") was answered {answer.status}, not 200")
         if patient is not None:
             pctx = build_context(hook, patient, now=now)
-            prefetch, left_out = build_prefetch(templates, pctx, patient.resources or [])
+            prefetch, left_out = local_prefetch(templates, pctx, patient.resources or [])
             note = f"{hook}, patient prefetch" + (f" (left out: {', '.join(left_out)})" if left_out else "")
             service_call(hook_request(hook, pctx, prefetch=prefetch), f"{sid} ({hook}) with --patient", note,
                          omitted=bool(left_out))
@@ -131,7 +136,7 @@ def run(args: argparse.Namespace, out=None) -> int:
         auth = auth_from_args(args, args.url.rstrip("/"))
         patient = load_patient(args.patient, fhir_server=None) if args.patient else None
         findings, calls = run_check(args.url, auth=auth, patient=patient, feedback=not args.no_feedback, timeout=args.timeout)
-    except FireError as exc:
+    except (FireError, EhrInputError) as exc:
         print(f"cds-service check: {exc}", file=sys.stderr)
         return 2
     except requests.RequestException as exc:

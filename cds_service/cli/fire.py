@@ -1,35 +1,35 @@
 """`cds-service fire`: build a realistic hook request, send it to the services answering the hook,
 and print their cards the way a clinician would read them (or as JSON).
 
-Also home of what `cds-service check` shares with it: the synthetic context of each of the six
-hooks, common draft orders, and request signing with the caller's key (SEC-3/4: a fresh JWT per
-call, `aud` = the endpoint called, `exp` = `iat` + 5 min, a random `jti`).
+The request is the EHR simulator's (`cds_service.ehr`): the same context per hook, draft orders,
+prefetch answered from the patient's resources, and signing. Also home of what `cds-service check`
+shares with it: authentication and the HTTP calls.
 """
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import re
 import sys
 import time
-import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, Callable
 
 import requests
 
-from hooks.catalog import HOOKS as _CATALOG
+from hooks.catalog import HOOKS
 
-HOOKS = tuple(_CATALOG)  # the six hooks of the Hook Library this project answers
+from cds_service.ehr.contexts import build_context
+from cds_service.ehr.drafts import DEFAULT_DRAFT, DRAFTS_BY_KEY, DraftOrder
+from cds_service.ehr.errors import EhrInputError
+from cds_service.ehr.hook_calls import hook_request, local_prefetch
+from cds_service.ehr.patients import FHIR_ID, DemoPatients, Patient, localize, patient_from_resources
+from cds_service.ehr.signing import DemoKey, Signer, load_key
+
 DEFAULT_URL = "http://127.0.0.1:8080"
-DEFAULT_USER = "Practitioner/example"
-DEFAULT_DRAFT = "ibuprofen"
-_FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 
 
 class FireError(Exception):
@@ -40,8 +40,6 @@ class FireError(Exception):
 
 @dataclass
 class Auth:
-    """How calls are authenticated: nothing, a fixed bearer token, or a JWT signed per call."""
-
     static_token: str | None = None
     sign: Callable[[str], str] | None = None  # audience (the endpoint URL) -> a fresh JWT
 
@@ -52,30 +50,6 @@ class Auth:
     def headers(self, url: str) -> dict[str, str]:
         token = self.static_token or (self.sign(url) if self.sign else None)
         return {"Authorization": f"Bearer {token}"} if token else {}
-
-
-@dataclass(frozen=True)
-class KeySigner:
-    """Signs like an EHR (SEC-3/4): `kid`, `typ` JWT and optional `jku` headers; iss, aud, iat,
-    exp = iat + 5 min and a random jti, so a replay cache (SEC-8) accepts every call."""
-
-    key: Any
-    alg: str
-    kid: str
-    iss: str
-    jku: str | None = None
-    sub: str | None = None
-    tenant: str | None = None
-    lifetime_s: int = 300
-
-    def __call__(self, aud: str) -> str:
-        import jwt
-
-        now = int(time.time())
-        claims = {"iss": self.iss, "aud": aud, "iat": now, "exp": now + self.lifetime_s, "jti": str(uuid.uuid4())}
-        claims.update({k: v for k, v in (("sub", self.sub), ("tenant", self.tenant)) if v})
-        headers = {"typ": "JWT", "kid": self.kid, **({"jku": self.jku} if self.jku else {})}
-        return jwt.encode(claims, self.key, algorithm=self.alg, headers=headers)
 
 
 def add_auth_arguments(p: argparse.ArgumentParser) -> None:
@@ -101,249 +75,60 @@ def auth_from_args(args: argparse.Namespace, base_url: str) -> Auth:
         return Auth()
     if args.token_key == "demo":
         try:
-            from cds_service.ehr.signing import DemoSigner
-
-            signer = DemoSigner()  # the simulator's own signing: iss {base_url}/simulator, jku under it
-            return Auth(sign=lambda aud: signer.sign(aud, base_url))
-        except (ImportError, OSError) as exc:
+            return Auth(sign=DemoKey().signer(base_url))
+        except OSError as exc:
             raise FireError(f"--token-key demo: the simulator's demo key is not installed ({exc})") from None
-    import jwt
-
-    key = _read_key_file(Path(args.token_key))
-    if isinstance(key, dict):
-        alg = args.token_alg or key.get("alg") or _alg_for(key)
-        try:
-            key_obj = jwt.PyJWK(key, algorithm=alg).key
-        except jwt.PyJWTError as exc:
-            raise FireError(f"{args.token_key}: not a usable private JWK: {exc}") from None
-        kid = args.token_kid or key.get("kid")
-    else:
-        key_obj, alg, kid = key, args.token_alg or _alg_for_pem(key), args.token_kid
+    key = load_key(Path(args.token_key), alg=args.token_alg, kid=args.token_kid)
     if not args.token_iss:
         raise FireError("--token-key needs --token-iss (an issuer the service trusts)")
-    if not kid:
-        raise FireError("--token-key needs a kid: put one in the JWK or give --token-kid")
-    if alg.upper().startswith("HS") or alg.lower() == "none":
-        raise FireError("symmetric and 'none' algorithms are not allowed (SEC-6)")
-    return Auth(sign=KeySigner(key_obj, alg, kid, args.token_iss, args.token_jku, args.token_sub, args.token_tenant))
-
-
-def _read_key_file(path: Path):
-    """A private JWK (or a JWK Set holding one) as a dict, or a PEM private key object."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise FireError(f"cannot read the key file {path}: {exc.strerror}") from None
-    if text.lstrip().startswith("{"):
-        try:
-            jwk = json.loads(text)
-        except ValueError:
-            raise FireError(f"{path}: not valid JSON") from None
-        if isinstance(jwk, dict) and "keys" in jwk:
-            private = [k for k in jwk["keys"] if isinstance(k, dict) and "d" in k]
-            if len(private) != 1:
-                raise FireError(f"{path}: a JWK Set must hold exactly one private key to sign with")
-            jwk = private[0]
-        if not isinstance(jwk, dict) or "d" not in jwk:
-            raise FireError(f"{path}: this JWK has no private part ('d'); signing needs the private key")
-        return jwk
-    from cryptography.hazmat.primitives.serialization import load_pem_private_key
-
-    try:
-        return load_pem_private_key(text.encode(), password=None)
-    except (ValueError, TypeError) as exc:
-        raise FireError(f"{path}: not a JWK and not an unencrypted PEM private key ({exc})") from None
-
-
-def _alg_for(jwk: dict) -> str:
-    return {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}.get(jwk.get("crv", ""), "RS384")
-
-
-def _alg_for_pem(key) -> str:
-    curve = getattr(getattr(key, "curve", None), "name", "")
-    return {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}.get(curve, "RS384")
+    return Auth(sign=Signer(key, args.token_iss, args.token_jku, args.token_sub, args.token_tenant))
 
 
 # ---------------------------------------------------------------------------------- the request
-
-@dataclass(frozen=True)
-class Patient:
-    """Where the patient's data comes from: local resources (prefetch) or the FHIR server (fetch)."""
-
-    id: str
-    resources: list[dict] | None = None  # None: the service fetches from fhirServer
-    user: str = DEFAULT_USER
-    encounter_id: str | None = None
-
 
 def load_patient(spec: str, *, fhir_server: str | None) -> Patient:
     """`spec` is a file (FHIR Bundle or Patient JSON), a bundled demo patient id (demo-01 …), or,
     with a FHIR server, a patient id the service fetches."""
     path = Path(spec)
     if path.is_file():
-        try:
-            document = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise FireError(f"{spec}: not a readable JSON file ({exc})") from None
+        document = _read_json(path, spec)
         if not isinstance(document, dict) or not document.get("resourceType"):
             raise FireError(f"{spec}: not a FHIR resource (no resourceType)")
         return patient_from_resources(localize(document), source=spec)
     if fhir_server:
-        if not _FHIR_ID.match(spec):
+        if not FHIR_ID.match(spec):
             raise FireError(f"'{spec}' is neither a file nor a FHIR patient id")
         return Patient(spec)
-    demo = _demo_patients()
-    if demo is not None and spec in demo:
-        return patient_from_resources(demo.resources(spec), source=spec)
-    hint = f" or a bundled demo patient ({demo.ids[0]} … {demo.ids[-1]})" if demo is not None and demo.ids else ""
-    raise FireError(f"'{spec}' is not a file{hint}; to use a patient id, give --fhir-server so the service can fetch the data")
+    demo = DemoPatients()
+    if spec in demo:
+        return demo.patient(spec)
+    raise FireError(f"'{spec}' is not a file or a bundled demo patient ({demo.ids[0]} … {demo.ids[-1]}); "
+                   "to use a patient id, give --fhir-server so the service can fetch the data")
 
 
-def _demo_patients():
-    """The simulator's bundled patients (dates shifted to recent), when this installation ships them."""
-    try:
-        from cds_service.ehr.patients import DemoPatients
-
-        return DemoPatients()
-    except (ImportError, OSError, ValueError, KeyError):
-        return None
-
-
-def localize(document: dict) -> list[dict]:
-    """The resources of a Bundle (or one resource) as a FHIR server stores them: with ids, and
-    `urn:uuid:` references (transaction Bundles from carebundle or Synthea) rewritten to `Type/id`."""
-    if document.get("resourceType") != "Bundle":
-        return [copy.deepcopy(document)]
-    resources, full_urls = [], {}
-    for i, entry in enumerate(document.get("entry") or []):
-        r = copy.deepcopy(entry.get("resource") or {})
-        if not r.get("resourceType"):
-            continue
-        if not r.get("id"):
-            tail = str(entry.get("fullUrl") or "").rsplit(":", 1)[-1].rsplit("/", 1)[-1]
-            r["id"] = tail if _FHIR_ID.match(tail) else f"{r['resourceType'].lower()}-{i}"
-        if entry.get("fullUrl"):
-            full_urls[entry["fullUrl"]] = f"{r['resourceType']}/{r['id']}"
-        resources.append(r)
-    stack: list[Any] = list(resources)
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            if node.get("reference") in full_urls:
-                node["reference"] = full_urls[node["reference"]]
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    return resources
-
-
-def patient_from_resources(resources: list[dict], *, source: str = "the bundle") -> Patient:
-    patient = next((r for r in resources if r.get("resourceType") == "Patient"), None)
-    if patient is None:
-        raise FireError(f"{source} holds no Patient resource")
-    practitioner = next((r for r in resources if r.get("resourceType") in ("Practitioner", "PractitionerRole")), None)
-    encounter = next((r for r in resources if r.get("resourceType") == "Encounter"), None)
-    user = f"{practitioner['resourceType']}/{practitioner['id']}" if practitioner else DEFAULT_USER
-    return Patient(patient["id"], resources, user, encounter["id"] if encounter else None)
-
-
-def draft_presets() -> dict:
-    """The draft orders the simulator's picker offers (one list for the page and the command line)."""
-    from cds_service.ehr.hook_calls import DRAFTS_BY_KEY
-
-    return DRAFTS_BY_KEY
-
-
-def draft_order(spec: str, patient: Patient, *, index: int, now: datetime) -> list[dict]:
+def read_draft_orders(spec: str, *, index: int) -> list[DraftOrder | dict]:
     """A preset name (`metformin`, `apixaban`, `ibuprofen`, …) or a file holding a request resource or a Bundle of them."""
-    presets = draft_presets()
-    if spec in presets:
-        order = presets[spec].resource(patient.id, _clinician(patient.user), patient.encounter_id, now.date().isoformat())
-        return [order]
-    try:
-        document = json.loads(Path(spec).read_text(encoding="utf-8"))
-    except OSError:
-        raise FireError(f"--draft-order {spec}: not a preset ({', '.join(presets)}) and not a readable file") from None
-    except ValueError:
-        raise FireError(f"--draft-order {spec}: not valid JSON") from None
+    if spec in DRAFTS_BY_KEY:
+        return [DRAFTS_BY_KEY[spec]]
+    path = Path(spec)
+    if not path.is_file():
+        raise FireError(f"--draft-order {spec}: not a preset ({', '.join(DRAFTS_BY_KEY)}) and not a readable file")
+    document = _read_json(path, f"--draft-order {spec}")
     if not isinstance(document, dict) or not document.get("resourceType"):
         raise FireError(f"--draft-order {spec}: not a FHIR resource")
     orders = localize(document)
     for i, order in enumerate(orders):
         order.setdefault("id", f"draft-{index}-{i}")
-    return orders
+    return list(orders)
 
 
-def _clinician(user: str) -> str:
-    return user if user.split("/")[0] in ("Practitioner", "PractitionerRole") else DEFAULT_USER
-
-
-def build_context(hook: str, patient: Patient, *, draft_orders: list[dict] | None = None, now: datetime | None = None) -> dict:
-    """A valid context for each of the six hooks (Hook Library 1.0.1; HOOK-* required fields)."""
-    if hook not in HOOKS:
-        raise FireError(f"unknown hook '{hook}' (known: {', '.join(HOOKS)})")
-    now = now or datetime.now(timezone.utc)
-    # HOOK-OSEL-1, HOOK-OSIGN-1, HOOK-ES-1, HOOK-ED-1: a clinician; patient-view and appointment-book allow any user.
-    user = patient.user if hook in ("patient-view", "appointment-book") else _clinician(patient.user)
-    context: dict[str, Any] = {"userId": user, "patientId": patient.id}
-    if hook in ("encounter-start", "encounter-discharge"):
-        context["encounterId"] = patient.encounter_id or "cli-encounter-1"  # HOOK-ES-3 / HOOK-ED-3: required
-    elif patient.encounter_id:
-        context["encounterId"] = patient.encounter_id
-    if hook in ("order-select", "order-sign"):
-        orders = draft_orders or draft_order(DEFAULT_DRAFT, patient, index=1, now=now)
-        context["draftOrders"] = {"resourceType": "Bundle", "type": "collection",
-                                  "entry": [{"resource": o} for o in orders]}
-        if hook == "order-select":  # HOOK-OSEL-4: the newly selected orders, pointing into draftOrders
-            context["selections"] = [f"{orders[-1]['resourceType']}/{orders[-1]['id']}"]
-    if hook == "appointment-book":
-        start = (now + timedelta(days=7)).replace(hour=9, minute=0, second=0, microsecond=0)
-        appointment = {
-            "resourceType": "Appointment", "id": "cli-appointment-1", "status": "proposed",
-            "serviceType": [{"text": "Follow-up visit"}],
-            "start": start.strftime("%Y-%m-%dT%H:%M:%SZ"), "end": (start + timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "participant": [{"actor": {"reference": f"Patient/{patient.id}"}, "required": "required", "status": "needs-action"}],
-        }
-        # HOOK-AB-4: a Bundle of proposed Appointments (not the bare array of the 1.0.1 examples).
-        context["appointments"] = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": appointment}]}
-    return context
-
-
-def build_prefetch(templates: dict[str, str], context: dict, resources: list[dict]) -> tuple[dict, dict[str, str]]:
-    """Fill and answer each template from local resources, as an EHR would (PREFETCH-2).
-
-    Rendering is the service's own (TOKEN-1..3); answering is the simulator's in-memory search. A key
-    that cannot be answered exactly is left out (PREFETCH-3), never approximated. Returns
-    (prefetch, {key: why it was left out}).
-    """
-    from cds_service.errors import InvalidRequest
-    from cds_service.hook_request import HookRequest
-    from cds_service.prefetch import render_template
-    from cds_service.ehr.fhir_query import UnsupportedQuery, evaluate
-
-    probe = HookRequest("", "", MappingProxyType(dict(context)), MappingProxyType({}))
-    prefetch, left_out = {}, {}
-    for key, template in (templates or {}).items():
-        try:
-            prefetch[key] = evaluate(render_template(str(template), probe), resources)
-        except (UnsupportedQuery, InvalidRequest) as exc:
-            left_out[key] = getattr(exc, "message", None) or str(exc)
-    return prefetch, left_out
-
-
-def hook_request(hook: str, context: dict, *, prefetch: dict | None = None, fhir_server: str | None = None,
-                 fhir_token: str | None = None, patient_id: str | None = None) -> dict:
-    body: dict[str, Any] = {"hook": hook, "hookInstance": str(uuid.uuid4()), "context": context}
-    if fhir_server:
-        body["fhirServer"] = fhir_server
-        if fhir_token:  # AUTHZ-1
-            body["fhirAuthorization"] = {"access_token": fhir_token, "token_type": "Bearer", "expires_in": 300,
-                                         "scope": "patient/*.read", "subject": "cds-service-cli"}
-            if patient_id:
-                body["fhirAuthorization"]["patient"] = patient_id
-    if prefetch:
-        body["prefetch"] = prefetch
-    return body
+def _read_json(path: Path, what: str):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise FireError(f"{what}: not a readable file ({exc.strerror})") from None
+    except ValueError:
+        raise FireError(f"{what}: not valid JSON") from None
 
 
 # ------------------------------------------------------------------------------------ HTTP calls
@@ -385,11 +170,10 @@ def fire(args: argparse.Namespace, out=None) -> int:
     base = args.url.rstrip("/")
     auth = auth_from_args(args, base)
     patient = load_patient(args.patient, fhir_server=args.fhir_server)
-    now = datetime.now(timezone.utc)
-    orders = [o for i, spec in enumerate(args.draft_order or [], start=1) for o in draft_order(spec, patient, index=i, now=now)]
-    if orders and args.hook not in ("order-select", "order-sign"):
+    drafts = [d for i, spec in enumerate(args.draft_order or [], start=1) for d in read_draft_orders(spec, index=i)]
+    if drafts and "draftOrders" not in HOOKS[args.hook].required:
         raise FireError(f"--draft-order applies to order-select and order-sign, not {args.hook}")
-    context = build_context(args.hook, patient, draft_orders=orders, now=now)
+    context = build_context(args.hook, patient, now=datetime.now(timezone.utc), drafts=drafts)
     session = requests.Session()
     try:
         services = [d for d in discover(session, base, auth, args.timeout) if d.get("hook") == args.hook
@@ -403,7 +187,7 @@ def fire(args: argparse.Namespace, out=None) -> int:
     for d in services:
         prefetch, left_out = ({}, {})
         if patient.resources is not None:
-            prefetch, left_out = build_prefetch(d.get("prefetch") or {}, context, patient.resources)
+            prefetch, left_out = local_prefetch(d.get("prefetch") or {}, context, patient.resources)
         body = hook_request(args.hook, context, prefetch=prefetch, fhir_server=args.fhir_server,
                             fhir_token=args.fhir_token or os.environ.get("FHIR_ACCESS_TOKEN"), patient_id=patient.id)
         url = f"{base}/cds-services/{d['id']}"
@@ -534,10 +318,11 @@ def add_fire_parser(sub) -> None:
     p = sub.add_parser("fire", help="send one hook to the services answering it and print their cards",
                        description="Build a realistic request for HOOK, send it to every service answering it "
                                    "(or the one named by --service) and print the cards.")
-    p.add_argument("hook", choices=HOOKS)
+    p.add_argument("hook", choices=tuple(HOOKS))
     p.add_argument("--patient", required=True, metavar="FILE|ID",
                    help="a FHIR Bundle or Patient JSON file (prefetch is built from it by each service's templates), "
-                        "or a patient id together with --fhir-server (no prefetch: the service fetches)")
+                        "a bundled demo patient (demo-01 …), or a patient id together with --fhir-server "
+                        "(no prefetch: the service fetches)")
     p.add_argument("--fhir-server", metavar="URL", help="FHIR base URL sent as fhirServer")
     p.add_argument("--fhir-token", help="access token sent as fhirAuthorization (default: $FHIR_ACCESS_TOKEN)")
     p.add_argument("--service", metavar="ID", help="only this service id")
@@ -545,7 +330,7 @@ def add_fire_parser(sub) -> None:
     p.add_argument("--draft-order", action="append", metavar="FILE|NAME",
                    help="order-select/order-sign draft order: a preset of the simulator's picker (metformin, apixaban, "
                         "ibuprofen, …) or a JSON file (a MedicationRequest/ServiceRequest or a Bundle of them); "
-                        f"repeatable; default {DEFAULT_DRAFT}")
+                        f"repeatable; default {DEFAULT_DRAFT.key}")
     p.add_argument("--json", action="store_true", help="print the responses as JSON")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for each answer (default 10)")
     add_auth_arguments(p)
@@ -554,6 +339,6 @@ def add_fire_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         return fire(args)
-    except FireError as exc:
+    except (FireError, EhrInputError) as exc:
         print(f"cds-service fire: {exc}", file=sys.stderr)
         return 2

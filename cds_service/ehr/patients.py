@@ -1,10 +1,11 @@
-"""The simulator's bundled synthetic patients (cds_service/demo/patients, made by scripts/make_demo_patients.py).
+"""Patients as the EHR knows them: `Patient` (an id, the user at the keyboard, and the resources the
+EHR answers prefetch from), Bundles made server-like (`localize`), and the bundled demo patients.
 
-The files are dated around a fixed reference visit. Each time a patient is read, every time in it is
-shifted so that the latest clinical time of the whole set (`anchor` in index.json) is half an hour
-ago: the vital signs of "today's" visit stay inside a 24-hour window, lookback windows ("a lipid
-panel in the last 5 years") keep matching however old the release is, and ages do not change
-(dates without a time move by whole days).
+The demo patients (cds_service/demo/patients, made by scripts/make_demo_patients.py) are dated around
+a fixed reference visit. Each time a patient is read, every time in it is shifted so that the latest
+clinical time of the whole set (`anchor` in index.json) is half an hour ago: the vital signs of
+"today's" visit stay inside a 24-hour window, lookback windows ("a lipid panel in the last 5 years")
+keep matching however old the release is, and ages do not change (dates without a time move by whole days).
 """
 from __future__ import annotations
 
@@ -16,10 +17,14 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+from cds_service.ehr.errors import EhrInputError
+
 PATIENTS_DIR = Path(__file__).resolve().parent.parent / "demo" / "patients"
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$")
 LEAD = timedelta(minutes=30)  # how long ago the latest clinical time is placed
+FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")  # FHIR R4 id datatype
+DEFAULT_USER = "Practitioner/example"  # the clinician when the data names none
 
 # What the patient list shows: LOINC code → (short label, unit shown).
 KEY_LABS = (
@@ -31,6 +36,54 @@ KEY_LABS = (
     ("4548-4", "HbA1c", "%"),
     ("39156-5", "BMI", "kg/m²"),
 )
+
+
+@dataclass(frozen=True)
+class Patient:
+    """Whose chart is open, who is at the keyboard, and where the data is: `resources` the EHR answers
+    prefetch from, or None when the service is to fetch from `fhirServer` itself."""
+
+    id: str
+    resources: list[dict] | None = None
+    user: str = DEFAULT_USER  # context.userId: a Practitioner, PractitionerRole, Patient or RelatedPerson reference
+
+
+def patient_from_resources(resources: list[dict], *, source: str = "the bundle") -> Patient:
+    """The Patient in `resources`; the user is the first Practitioner (or PractitionerRole) among them."""
+    patient = next((r for r in resources if r.get("resourceType") == "Patient"), None)
+    if patient is None:
+        raise EhrInputError(f"{source} holds no Patient resource")
+    practitioner = next((r for r in resources if r.get("resourceType") in ("Practitioner", "PractitionerRole")), None)
+    user = f"{practitioner['resourceType']}/{practitioner['id']}" if practitioner else DEFAULT_USER
+    return Patient(patient["id"], resources, user)
+
+
+def localize(document: dict) -> list[dict]:
+    """The resources of a Bundle (or one resource) as a FHIR server stores them: with ids, and
+    `urn:uuid:` references (transaction Bundles from carebundle or Synthea) rewritten to `Type/id`."""
+    if document.get("resourceType") != "Bundle":
+        return [copy.deepcopy(document)]
+    resources, full_urls = [], {}
+    for i, entry in enumerate(document.get("entry") or []):
+        r = copy.deepcopy(entry.get("resource") or {})
+        if not r.get("resourceType"):
+            continue
+        if not r.get("id"):
+            tail = str(entry.get("fullUrl") or "").rsplit(":", 1)[-1].rsplit("/", 1)[-1]
+            r["id"] = tail if FHIR_ID.match(tail) else f"{r['resourceType'].lower()}-{i}"
+        if entry.get("fullUrl"):
+            full_urls[entry["fullUrl"]] = f"{r['resourceType']}/{r['id']}"
+        resources.append(r)
+    stack: list[Any] = list(resources)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if node.get("reference") in full_urls:
+                node["reference"] = full_urls[node["reference"]]
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return resources
 
 
 @dataclass(frozen=True)
@@ -75,6 +128,9 @@ class DemoPatients:
 
     def resources(self, pid: str) -> list[dict]:
         return _shift_dates(copy.deepcopy(self._raw[pid]), self.shift())
+
+    def patient(self, pid: str) -> Patient:
+        return patient_from_resources(self.resources(pid), source=pid)
 
     @property
     def summaries(self) -> tuple["PatientSummary", ...]:

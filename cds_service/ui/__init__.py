@@ -13,7 +13,7 @@ import requests
 from flask import Flask
 
 from cds_service.ehr.patients import DemoPatients
-from cds_service.ehr.signing import DemoSigner
+from cds_service.ehr.signing import DemoKey
 from cds_service.runtime import Runtime
 from cds_service.security.replay import SqlReplayStore
 from cds_service.ui import analytics_views, demo_smart, explain_views, simulator_views, smart_views  # noqa: F401  (routes)
@@ -27,7 +27,7 @@ class UiState:
     """Per-app state of the pages, kept in `app.extensions["cds_ui"]`."""
 
     patients: Any | None = None  # DemoPatients, loaded when the simulator is on
-    signer: Any | None = None  # DemoSigner
+    demo_key: Any | None = None  # DemoKey: signs the simulator's calls and seals its demo SMART tokens
     last_purge: float = 0.0  # when this process last deleted expired explanation records
     http: Any | None = None  # requests.Session for the SMART launch's discovery and token requests
     used_codes: Any | None = None  # used codes of the simulator's demo SMART authorization server (a ReplayStore)
@@ -40,7 +40,7 @@ def init_ui(app: Flask) -> None:
     state = UiState(http=requests.Session())
     if runtime.settings.ui_simulator:
         state.patients = DemoPatients()
-        state.signer = DemoSigner()
+        state.demo_key = DemoKey()
         state.used_codes = SqlReplayStore(runtime.engine)  # codes of the demo SMART server are used once
     app.extensions["cds_ui"] = state
     app.register_blueprint(bp)

@@ -79,7 +79,7 @@ def demo_launch():
     claims = {"use": "launch", "aud": fhir_base(base), "iat": now, "exp": now + LAUNCH_LIFETIME_S, "patient": patient}
     if app_context is not None:
         claims["appContext"] = app_context
-    return json_response({"iss": fhir_base(base), "launch": ui_state().signer.seal(claims)})
+    return json_response({"iss": fhir_base(base), "launch": ui_state().demo_key.seal(claims)})
 
 
 @bp.get("/simulator/auth/authorize")
@@ -107,13 +107,13 @@ def used_codesorize():
     if "launch" not in (args.get("scope") or "").split():
         return back(error="invalid_scope", error_description="an EHR launch needs the launch scope")
     try:
-        launch = ui_state().signer.unseal(args.get("launch", ""), fhir_base(base))
+        launch = ui_state().demo_key.unseal(args.get("launch", ""), fhir_base(base))
     except jwt.PyJWTError:
         return back(error="invalid_request", error_description="unknown or expired launch")
     if launch.get("use") != "launch":
         return back(error="invalid_request", error_description="unknown or expired launch")
     now = int(time.time())
-    code = ui_state().signer.seal({
+    code = ui_state().demo_key.seal({
         "use": "code", "aud": f"{signing.issuer(base)}/auth/token", "iat": now, "exp": now + CODE_LIFETIME_S,
         "jti": str(uuid.uuid4()), "client_id": client_id, "redirect_uri": redirect_uri, "scope": args["scope"],
         "code_challenge": args["code_challenge"], "patient": launch.get("patient"),
@@ -130,7 +130,7 @@ def demo_token():
     if form.get("grant_type") != "authorization_code":
         return _oauth_error("unsupported_grant_type", "only authorization_code")
     try:
-        code = ui_state().signer.unseal(form.get("code", ""), f"{signing.issuer(base)}/auth/token")
+        code = ui_state().demo_key.unseal(form.get("code", ""), f"{signing.issuer(base)}/auth/token")
     except jwt.PyJWTError:
         return _oauth_error("invalid_grant", "unknown or expired code")
     if code.get("use") != "code" or form.get("client_id") != code.get("client_id") \

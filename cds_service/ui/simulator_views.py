@@ -14,11 +14,13 @@ from flask import Response, abort, redirect, render_template, request, url_for
 
 from hooks.catalog import HOOKS
 
+from cds_service.ehr.contexts import APPOINTMENT_LEAD, build_context, now_utc
+from cds_service.ehr.drafts import DRAFT_ORDERS, DRAFTS_BY_KEY
+from cds_service.ehr.hook_calls import build_call
 from cds_service.errors import InvalidRequest
 from cds_service.runtime import get_runtime
 from cds_service.ui import safe_markdown
 from cds_service.ui.blueprint import base_url, bp, ui_state
-from cds_service.ehr.hook_calls import DRAFT_ORDERS, build_call, build_context, now_utc
 
 _FEEDBACK_PATH = re.compile(r"^/cds-services/([a-z0-9][a-z0-9\-]{1,62})/feedback$")
 # What each hook's button does, in words an integrator recognises.
@@ -26,7 +28,7 @@ HOOK_HELP = {
     "patient-view": "open the patient's chart",
     "order-select": "select the picked draft orders",
     "order-sign": "sign the picked draft orders",
-    "appointment-book": "book a follow-up visit in 14 days",
+    "appointment-book": f"book a follow-up visit in {APPOINTMENT_LEAD.days} days",
     "encounter-start": "start the patient's current encounter",
     "encounter-discharge": "discharge the patient from the current encounter",
 }
@@ -75,7 +77,7 @@ def simulator():
 def simulator_jwks():
     """The simulator's public JWK Set (the `jku` of its tokens, SEC-7)."""
     require_simulator()
-    return json_response(ui_state().signer.jwks)
+    return json_response(ui_state().demo_key.jwks)
 
 
 @bp.post("/simulator/api/calls")
@@ -89,20 +91,28 @@ def simulator_calls():
     bound = [b for h, group in _hooks() if h == hook for b in group]
     if not bound:
         raise InvalidRequest(f"No loaded service answers '{hook}'.", expression="hook")
-    drafts = [d for d in body.get("drafts", []) if isinstance(d, str)]
-    selected = [d for d in body.get("selected", []) if isinstance(d, str)]
-    resources = state.patients.resources(pid)
-    context = build_context(hook, resources, drafts, selected, now_utc())
+    drafts, selected = _picked(body, "drafts"), _picked(body, "selected")
+    if "draftOrders" in HOOKS[hook].required and (not drafts or None in drafts):
+        raise InvalidRequest("Pick at least one draft order from the list.", expression="drafts")
+    patient = state.patients.patient(pid)
+    context = build_context(hook, patient, now=now_utc(), drafts=[d for d in drafts if d],
+                            selected=[d.id for d in selected if d])
     base = base_url()
+    sign = state.demo_key.signer(base)
     calls = []
     for b in bound:
-        call = build_call(b, resources, context)
+        call = build_call(b, patient.resources, context)
         path = f"/cds-services/{b.definition.id}"
         # `url` is relative to the page, so the simulator also works behind a path prefix.
         calls.append({"service_id": call.service_id, "title": call.title, "hook": call.hook, "url": path.lstrip("/"),
-                      "aud": base + path, "token": state.signer.sign(base + path, base), "request": call.body,
-                      "notes": call.notes})
+                      "aud": base + path, "token": sign(base + path), "request": call.body, "notes": call.notes})
     return json_response({"calls": calls})
+
+
+def _picked(body: dict, name: str) -> list:
+    """The draft orders named in body[name] (None for a name that is not on the picker)."""
+    keys = body.get(name) if isinstance(body.get(name), list) else []
+    return [DRAFTS_BY_KEY.get(k) for k in keys if isinstance(k, str)]
 
 
 @bp.post("/simulator/api/token")
@@ -114,7 +124,7 @@ def simulator_token():
     if not m or m.group(1) not in get_runtime().services:
         raise InvalidRequest("path must be /cds-services/<id>/feedback of a loaded service.", expression="path")
     base = base_url()
-    return json_response({"aud": base + path, "token": ui_state().signer.sign(base + path, base)})
+    return json_response({"aud": base + path, "token": ui_state().demo_key.signer(base)(base + path)})
 
 
 @bp.post("/simulator/api/cards")
