@@ -13,8 +13,10 @@ import responses
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from cds_service.cli.fire import FireError, plain_text, read_draft_orders, render_result
+from cds_service.cli.errors import CliError
+from cds_service.cli.fire import read_draft_orders
 from cds_service.cli.main import main
+from cds_service.cli.terminal import plain_text, render_result
 from cds_service.ehr.contexts import build_context, encounter_for
 from cds_service.ehr.hook_calls import local_prefetch
 from cds_service.ehr.patients import Patient, localize, patient_from_resources
@@ -119,7 +121,7 @@ def test_draft_order_presets_and_files(tmp_path):
     assert apixaban["medicationCodeableConcept"]["coding"][0]["code"] == "1364430"
     assert apixaban["encounter"] == {"reference": "Encounter/e1"}  # made out for this patient's encounter
     assert order["resourceType"] == "ServiceRequest" and order["id"] == "draft-2-0"
-    with pytest.raises(FireError, match="not a preset"):
+    with pytest.raises(CliError, match="not a preset"):
         read_draft_orders("no-such-drug", index=3)
 
 

@@ -18,7 +18,10 @@ import requests
 
 from hooks.catalog import HOOKS
 
-from cds_service.cli.fire import DEFAULT_URL, Auth, FireError, add_auth_arguments, auth_from_args, call, load_patient
+from cds_service.cli.auth import Auth, add_auth_arguments, auth_from_args
+from cds_service.cli.errors import CliError
+from cds_service.cli.fire import load_patient
+from cds_service.cli.transport import DEFAULT_URL, call
 from cds_service.conformance import rules as cf
 from cds_service.ehr.contexts import build_context
 from cds_service.ehr.errors import EhrInputError
@@ -136,7 +139,7 @@ def run(args: argparse.Namespace, out=None) -> int:
         auth = auth_from_args(args, args.url.rstrip("/"))
         patient = load_patient(args.patient, fhir_server=None) if args.patient else None
         findings, calls = run_check(args.url, auth=auth, patient=patient, feedback=not args.no_feedback, timeout=args.timeout)
-    except (FireError, EhrInputError) as exc:
+    except (CliError, EhrInputError) as exc:
         print(f"cds-service check: {exc}", file=sys.stderr)
         return 2
     except requests.RequestException as exc:
