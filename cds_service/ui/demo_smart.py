@@ -83,7 +83,7 @@ def demo_launch():
 
 
 @bp.get("/simulator/auth/authorize")
-def used_codesorize():
+def demo_authorize():
     require_simulator()
     base, args = base_url(), request.args
     client_id = registered_client_id(base)
