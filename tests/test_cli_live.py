@@ -1,4 +1,4 @@
-"""Issue #7 end to end against our service under gunicorn (2 workers, auth off, its own SQLite file):
+"""The command line end to end against our service under gunicorn (2 workers, auth off, its own SQLite file):
 `cds-service check` passes, `cds-service fire` prints cards, `cds-service feedback-report` counts the
 feedback sent, `/metrics` sums both workers (prometheus_client multiprocess mode), and each call
 leaves one JSON log line. The commands run as the installed `cds-service` script, as a user would.

@@ -1,4 +1,4 @@
-"""`cds-service feedback-report` (issue #7 item 3): accept/override rates and override reasons per
+"""`cds-service feedback-report`: accept/override rates and override reasons per
 service and model version, from the service's own database (FEEDBACK-2/3)."""
 from __future__ import annotations
 

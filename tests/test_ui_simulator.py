@@ -1,4 +1,4 @@
-"""EHR simulator backend (issue #7): hook contexts, prefetch, signing like an EHR, and the demo's trust."""
+"""EHR simulator backend: hook contexts, prefetch, signing like an EHR, and the demo's trust."""
 from __future__ import annotations
 
 import json

@@ -1,5 +1,5 @@
 """The simulator's SMART authorization server (DEMO ONLY): what lets it launch a card's `smart` link
-as an EHR does (issue #7), so that the whole SMART App Launch of the explanation page can be tried
+as an EHR does, so that the whole SMART App Launch of the explanation page can be tried
 and tested without an EHR.
 
 The simulator's "FHIR base" `{base}/simulator/fhir` serves only its `.well-known/smart-configuration`.

@@ -1,4 +1,4 @@
-"""The SMART launch of the explanation page (issue #7): `/smart/launch` and `/smart/callback`.
+"""The SMART launch of the explanation page: `/smart/launch` and `/smart/callback`.
 
 The flow itself (allow-list, discovery, PKCE, token exchange) is `cds_service.security.smart_launch`; the
 launch in progress waits in the database (`smart_state`) and is bound to the browser that began it
