@@ -18,6 +18,10 @@ from cds_service.errors import InvalidRequest
 _RELATIVE_REF = re.compile(r"^[A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")
 # FHIR `id` datatype.
 _FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+# hookInstance: a UUID in the spec ("A universally unique identifier (UUID) for this particular hook
+# call"); any token of up to 100 characters from this set is accepted (some EHRs send other ids). It
+# keys stored rows and travels in links, so anything else (a NUL, a surrogate, 101 characters) is a 400.
+HOOK_INSTANCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +65,9 @@ def parse_hook_request(body: Any, hook: HookSpec | None = None) -> HookRequest:
         raise InvalidRequest("The request body must be a JSON object.", expression="$")
     hook_name = _required_str(body, "hook")
     hook_instance = _required_str(body, "hookInstance")
+    if not HOOK_INSTANCE.match(hook_instance):
+        raise InvalidRequest("'hookInstance' must be a UUID (at most 100 letters, digits, '.', '_', ':' or '-').",
+                             expression="hookInstance")
     if hook is not None and hook_name != hook.name:
         raise InvalidRequest(
             f"This service answers the '{hook.name}' hook, not '{hook_name}'.", expression="hook"

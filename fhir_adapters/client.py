@@ -12,7 +12,6 @@ only while the link stays on the server's scheme, host, port and base path (clie
 from __future__ import annotations
 
 import http.cookiejar
-import json
 import logging
 import re
 import threading
@@ -27,6 +26,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError, ReadTimeoutError, ResponseError
 from urllib3.util import Retry, Timeout
 
+from . import json_limits
 from .errors import (FhirAuthError, FhirConnectionError, FhirError, FhirForbiddenTarget, FhirHttpError,
                      FhirInvalidResource, FhirNotFound, FhirOutcomeError, FhirTimeout)
 from .resources import next_link, outcome_text, split_value
@@ -35,6 +35,9 @@ log = logging.getLogger("fhir_adapters.client")
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 MAX_BODY_BYTES = 32 * 1024 * 1024  # a single FHIR page larger than this is refused, not buffered
+# Deepest nesting accepted in a FHIR page: a searchset Bundle of R4 resources (extensions in
+# extensions, contained resources) stays far below it; the parser's recursion limit is near 1,000.
+MAX_JSON_DEPTH = 100
 _MIN_ATTEMPT_S = 0.02  # a retry needs at least this much time left to be worth sending
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
@@ -129,7 +132,7 @@ class FhirClient:
 
     def __init__(self, base_url: str, *, token: str | None = None, timeout: tuple[float, float] = (1.0, 2.0),
                  max_pages: int = 5, deadline: float | None = None, allow_http: bool = False, retries: int = 2,
-                 backoff_s: float = 0.05, pool_size: int = 6):
+                 backoff_s: float = 0.05, pool_size: int = 6, max_depth: int = MAX_JSON_DEPTH):
         parts = urlsplit(base_url.strip())
         scheme = parts.scheme.lower()
         if scheme not in _DEFAULT_PORTS or not parts.hostname or "@" in parts.netloc:
@@ -141,6 +144,7 @@ class FhirClient:
         self._base_path = parts.path.rstrip("/")
         self.timeout = (float(timeout[0]), float(timeout[1]))
         self.max_pages = max(1, int(max_pages))
+        self.max_depth = max_depth
         self.deadline = deadline
         self.calls = 0  # HTTP requests sent (pages included), for the call log
         self._calls_lock = threading.Lock()  # the fetcher's threads share this client
@@ -251,9 +255,12 @@ class FhirClient:
         _raise_for_status(status, body, url, what)
         value = None
         try:
-            value = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            pass
+            value = json_limits.loads(body, self.max_depth)
+        except json_limits.JsonRejected as exc:
+            # Refused here so that a pathological page (100,000 levels deep) is a failed read, the
+            # prefetch key's on_error policy decides (412 when required), never a RecursionError (500).
+            raise FhirInvalidResource(f"{what}: the FHIR server sent unacceptable JSON ({exc.reason})", url=url,
+                                      status=status) from None
         if value is None:
             raise FhirInvalidResource(f"{what}: the FHIR server sent malformed JSON", url=url, status=status)
         if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
@@ -337,10 +344,10 @@ def _raise_for_status(status: int, body: bytes, url: str, what: str) -> None:
         return
     detail = ""
     try:
-        value = json.loads(body) if body else None
+        value = json_limits.loads(body, MAX_JSON_DEPTH) if body else None
         if isinstance(value, dict) and value.get("resourceType") == "OperationOutcome":
             detail = f" ({outcome_text(value)})"
-    except (ValueError, UnicodeDecodeError):
+    except json_limits.JsonRejected:
         pass
     if 300 <= status < 400:
         raise FhirHttpError(f"{what}: the FHIR server redirected (HTTP {status}); redirects are not followed", url=url, status=status)

@@ -19,8 +19,8 @@ from cds_service.ui import record_explanation
 PACKAGE = Path(__file__).resolve().parent.parent / "cds_service"
 
 BEFORE = [begin_call, answer_preflight]
-AFTER = [record_fhir_timings, write_audit_row, record_explanation, record_metrics, log_call, add_cors_headers,
-         flush_writes]
+AFTER = [record_fhir_timings, write_audit_row, record_explanation, flush_writes, record_metrics, log_call,
+         add_cors_headers]
 TEARDOWN = [audit_unanswered, close_fetcher, flush_writes_on_teardown]
 
 
@@ -42,7 +42,11 @@ def test_without_the_pages_their_hook_is_left_out(make_app):
 def test_the_order_keeps_its_dependencies():
     before, after, teardown = request_hooks.hook_order((record_explanation,))
     assert before[0] is begin_call  # every other hook reads the call state
-    assert after[-1] is flush_writes and teardown[-1] is flush_writes_on_teardown  # commit what all others queued
+    assert teardown[-1] is flush_writes_on_teardown  # commit what all others queued
+    for queuer in (write_audit_row, record_explanation):  # the commit comes after every hook that queues rows
+        assert after.index(queuer) < after.index(flush_writes)
+    for reader in (record_metrics, log_call):  # and before those that report the answer's status (500 if it failed)
+        assert after.index(flush_writes) < after.index(reader)
     for reader in (record_metrics, log_call):  # they read the FHIR count and time off the timings
         assert after.index(record_fhir_timings) < after.index(reader)
 
@@ -56,7 +60,7 @@ def test_the_module_docstring_lists_the_hooks_in_running_order():
     names = lambda hooks: [h.__name__ for h in hooks]  # noqa: E731
     assert listed[0] == names(before)
     assert [n for n in listed[1] if n != "page hooks"] == names(after)
-    assert listed[1].index("page hooks") == listed[1].index("record_metrics") - 1
+    assert listed[1].index("page hooks") == listed[1].index("flush_writes") - 1
     assert listed[2] == names(teardown)
 
 

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 import security_support as s
 from cds_service.storage import db
 from fhir_factory import ascvd_prefetch, hook_request
+from spec_rules import assert_operation_outcome
 
 # Patient data that must never reach a log line (and the strings are distinctive enough to grep for).
 PATIENT_ID = "pt-7731-qzx"
@@ -197,12 +198,21 @@ def test_random_salt_is_announced_once_and_hashes_differ_between_processes(make_
     assert ha("p1") != hb("p1") and len(ha("p1")) == 64 and ha(None) is None
 
 
-def test_audit_failure_does_not_break_the_answer(make_app, tmp_path, caplog, monkeypatch):
+def test_a_call_whose_audit_row_cannot_be_written_is_500_not_200(make_app, tmp_path, caplog, monkeypatch):
+    """Issue #13 item 5: every call is audited or refused. A failed write answers 500 with an
+    OperationOutcome (never the cards), is logged, and counted in cds_storage_write_failures_total."""
     app = make_app(hooks_dir=s.ascvd_only_hooks_dir(tmp_path))
+    client = app.test_client()
     monkeypatch.setattr(db, "audit", sa.Table("no_such_table", sa.MetaData(), sa.Column("x", sa.Integer)))
     caplog.set_level(logging.ERROR)
-    assert app.test_client().get("/cds-services").status_code == 200
+    resp = client.post(f"/cds-services/{s.SERVICE_ID}", json=hook_request(prefetch=ascvd_prefetch()))
+    issue = assert_operation_outcome(resp, 500)
+    assert "cards" not in resp.get_data(as_text=True) and issue["code"] == "exception"
     assert any(getattr(r, "event", None) == "call_writes_failed" for r in caplog.records)
+    monkeypatch.undo()
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'cds_storage_write_failures_total{route="/cds-services/<service_id>"} 1.0' in metrics
+    assert 'route="/cds-services/<service_id>",service="ascvd-10y-risk",status="500"' in metrics
 
 
 # --- body limits ---------------------------------------------------------------------------------

@@ -14,12 +14,12 @@ import re
 from typing import Any, Iterable, Mapping
 
 from cds_service.cards import Link
+from cds_service.hook_request import HOOK_INSTANCE
 
 LAUNCH_PATH = "/smart/launch"
 DEFAULT_KINDS = ("smart", "absolute")  # `ui_explain_links` default: smart first, absolute as the fallback
 SMART_LABEL = "Why? Explanation (opens inside the EHR)"
 ABSOLUTE_LABEL = "Why? Inputs, contributions and model details"
-_HOOK_INSTANCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")
 _SERVICE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 
 
@@ -43,7 +43,7 @@ def decode_app_context(value: Any) -> tuple[str, str] | None:
         return None
     service, hook_instance = data.get("service"), data.get("hookInstance")
     if not (isinstance(service, str) and _SERVICE_ID.match(service)
-            and isinstance(hook_instance, str) and _HOOK_INSTANCE.match(hook_instance)):
+            and isinstance(hook_instance, str) and HOOK_INSTANCE.match(hook_instance)):
         return None
     return service, hook_instance
 

@@ -1,14 +1,16 @@
-"""Reading a JSON request body within limits: size (413) and nesting depth (400) guard the parser.
+"""Reading a JSON request body within limits: size (413), nesting depth and non-finite numbers (400).
 
 Flask's `MAX_CONTENT_LENGTH` (set by the factory to `max_body_bytes`) refuses a declared length
-over the limit before the body is read; the checks here cover the rest.
+over the limit before the body is read; the checks here cover the rest. The decoding policy itself
+(`fhir_adapters.json_limits`) is the one fetched FHIR pages go through too.
 """
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import request
+
+from fhir_adapters.json_limits import JsonRejected, loads
 
 from cds_service.errors import InvalidRequest, PayloadTooLarge
 
@@ -22,30 +24,6 @@ def read_json_body(max_bytes: int, max_depth: int) -> Any:
     if len(raw) > max_bytes or chunked_at_limit:
         raise PayloadTooLarge(f"The body exceeds {max_bytes} bytes.")
     try:
-        body = json.loads(raw)
-    except RecursionError:
-        raise InvalidRequest("The body is nested too deeply.", expression="$") from None
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidRequest("The body is not valid JSON.", expression="$") from None
-    if depth(body) > max_depth:
-        raise InvalidRequest(f"The body is nested deeper than {max_depth} levels.", expression="$")
-    return body
-
-
-def depth(value: Any) -> int:
-    """Nesting depth of a decoded JSON value: a scalar is 1, `{"a": 1}` is 2."""
-    # Only containers go on the stack; a scalar just counts as one level below its container.
-    # Same result as walking every value, about 4x less CPU on a prefetch-sized body.
-    if not isinstance(value, (dict, list)):
-        return 1
-    deepest, stack = 1, [(value, 1)]
-    while stack:
-        item, d = stack.pop()
-        if d > deepest:
-            deepest = d
-        for v in (item.values() if isinstance(item, dict) else item):
-            if isinstance(v, (dict, list)):
-                stack.append((v, d + 1))
-            elif d >= deepest:
-                deepest = d + 1
-    return deepest
+        return loads(raw, max_depth)
+    except JsonRejected as exc:
+        raise InvalidRequest(f"The body is not acceptable JSON: {exc.reason}.", expression="$") from None

@@ -52,6 +52,9 @@ class Metrics:
                               ["service"], buckets=LATENCY_BUCKETS, registry=r)
         self.fhir_requests = Counter("cds_fhir_requests", "Requests sent to EHRs' FHIR servers.", ["service"], registry=r)
         self.cards = Counter("cds_cards", "Cards returned, by service and indicator.", ["service", "indicator"], registry=r)
+        self.write_failures = Counter("cds_storage_write_failures",
+                                      "Calls whose rows (audit, issued cards, explanation) could not be committed, "
+                                      "by route; each was answered 500.", ["route"], registry=r)
 
     def observe_request(self, *, route: str, method: str, service: str | None, status: int, seconds: float) -> None:
         self.requests.labels(route, method, service or "", str(status)).inc()

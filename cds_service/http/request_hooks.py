@@ -14,11 +14,12 @@ after each response (also the error handlers' 4xx/5xx answers)
                          the call log below read them
   2. write_audit_row     queues the audit row
   3. page hooks          the pages' (`cds_service.ui`): queue the explanation record
-  4. record_metrics      Prometheus counters and histograms
-  5. log_call            the JSON call log line
-  6. add_cors_headers    CORS headers for an allow-listed Origin
-  7. flush_writes        LAST: commits every row queued above (and by the view) in one transaction,
-                         before the answer leaves
+  4. flush_writes        after every hook that queues rows: commits them (and the view's) in one
+                         transaction before the answer leaves; if that fails the answer becomes a
+                         500, which the hooks below then count, log and send
+  5. record_metrics      Prometheus counters and histograms
+  6. log_call            the JSON call log line
+  7. add_cors_headers    CORS headers for an allow-listed Origin
 
 at teardown (also after an exception that no handler turned into a response)
   1. audit_unanswered    the audit row of a call that ended in an unhandled exception
@@ -48,8 +49,8 @@ AfterHook = Callable[[Response], Response]
 def hook_order(page_hooks: Sequence[AfterHook] = ()) -> tuple[tuple, tuple, tuple]:
     """(before, after, teardown) hooks, each in the order it runs."""
     before = (begin_call, answer_preflight)
-    after = (record_fhir_timings, write_audit_row, *page_hooks, record_metrics, log_call, add_cors_headers,
-             flush_writes)
+    after = (record_fhir_timings, write_audit_row, *page_hooks, flush_writes, record_metrics, log_call,
+             add_cors_headers)
     teardown = (audit_unanswered, close_fetcher, flush_writes_on_teardown)
     return before, after, teardown
 

@@ -23,6 +23,7 @@ from sqlalchemy import insert
 from cds_service.http.call_state import CallState, call_state
 from cds_service.storage import db
 from cds_service.storage.call_writes import queue_write
+from cds_service.wire_text import clipped
 
 log = logging.getLogger("cds_service.storage.audit")
 
@@ -109,6 +110,5 @@ def _write(status: int) -> None:
         "latency_ms": round((time.perf_counter() - state.started) * 1000, 3),
     }
     for name, width in _WIDTHS.items():
-        if isinstance(row[name], str):
-            row[name] = row[name][:width]
+        row[name] = clipped(row[name], width)  # a NUL from a URL path or a claim must not lose the row
     queue_write(lambda conn: conn.execute(insert(db.audit).values(**row)))  # committed with the call's other rows

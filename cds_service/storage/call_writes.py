@@ -7,7 +7,8 @@ SQLite lets one writer in at a time — a waiting writer sleeps in SQLite's busy
 100 ms at a time. One commit per call from every thread of every worker was the long tail of the
 patient-view benchmark (p99 0.6–0.8 s, against 25 ms with no writes). With one writer per process,
 the calls that arrive together share a transaction, and a call still gets its answer only after its
-rows are committed (an audit row is never lost to a crash after the answer). Feedback is written
+rows are committed (an audit row is never lost to a crash after the answer); a call whose rows could
+not be committed is answered 500, never 200. Feedback is written
 directly in its view: its 200 promises the row is stored.
 """
 from __future__ import annotations
@@ -19,16 +20,17 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
-from flask import Flask, Response, current_app
+from flask import Flask, Response, current_app, request
 from sqlalchemy.engine import Connection, Engine
 
 from cds_service.http.call_state import call_state
+from cds_service.http.errors import outcome_response
 
 log = logging.getLogger("cds_service.storage.db")
 
 Write = Callable[[Connection], None]
 MAX_BATCH = 200  # calls per transaction
-WAIT_S = 10.0  # a call waits at most this long for its commit, then answers anyway (logged)
+WAIT_S = 10.0  # a call waits at most this long for its commit, then is answered 500 (logged)
 
 
 def queue_write(write: Write) -> None:
@@ -90,7 +92,7 @@ class GroupCommitter:
             for job in batch:
                 try:
                     self._transaction([job])
-                except Exception as exc:  # logged loudly; the answer still goes out
+                except Exception as exc:  # logged loudly; the call is answered 500 (flush_writes)
                     log.error("call writes failed", extra={"event": "call_writes_failed", "error": type(exc).__name__})
                     job.done.set()
         finally:
@@ -112,9 +114,15 @@ def init_call_writes(app: Flask, engine: Engine) -> None:
 
 
 def flush_writes(resp: Response) -> Response:
-    """After-request hook, the LAST to run: every hook before it may still queue a row."""
-    _flush()
-    return resp
+    """After-request hook, run after every hook that queues rows. A call whose rows could not be
+    committed is answered 500 with an OperationOutcome, never with its cards: an answer the audit
+    table does not know of must not leave (the metrics and the call log after it see the 500)."""
+    if _flush():
+        return resp
+    runtime = current_app.extensions["cds"]
+    if runtime.metrics is not None:
+        runtime.metrics.write_failures.labels(request.url_rule.rule if request.url_rule else "<unmatched>").inc()
+    return outcome_response(500, "The call could not be recorded; it was not answered. Try again.", "exception")
 
 
 def flush_writes_on_teardown(_exc: BaseException | None) -> None:
@@ -122,8 +130,10 @@ def flush_writes_on_teardown(_exc: BaseException | None) -> None:
     _flush()
 
 
-def _flush() -> None:
+def _flush() -> bool:
+    """Commit the call's queued rows; True when committed (or none were queued)."""
     state = call_state()
     writes, state.writes = state.writes, []
-    if writes:
-        current_app.extensions["cds_call_writes"].commit(writes)
+    if not writes:
+        return True
+    return current_app.extensions["cds_call_writes"].commit(writes)
