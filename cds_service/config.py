@@ -96,6 +96,12 @@ class Settings:
     # (connect, read) timeouts of the discovery and token requests; how long a started launch may take.
     smart_timeout: tuple[float, float] = (2.0, 5.0)
     smart_launch_ttl_s: int = 600
+    # An EHR's SMART configuration is read once per `smart_discovery_ttl_s` (a failed read is retried after
+    # `smart_discovery_failure_ttl_s`), and each process starts at most `smart_launches_per_minute` launches
+    # per EHR: anonymous hits on /smart/launch cost neither the EHR nor our database more than that.
+    smart_discovery_ttl_s: int = 300
+    smart_discovery_failure_ttl_s: int = 30
+    smart_launches_per_minute: int = 60
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod

@@ -6,8 +6,9 @@ deadline (a `time.monotonic()` value). Every call has explicit (connect, read) t
 by the time left before the deadline; the body is read under the same deadline. Retries happen only
 for GETs answered 429/502/503/504, through urllib3's `Retry` mounted on the adapter, and never when
 the wait would cross the deadline. Redirects are not followed. Paging follows `Bundle.link[next]`
-only while the link stays on the server's scheme, host, port and base path (client-py's
-`_sanitize_next_link`, made strict), up to `max_pages`.
+only while the link, normalised first (`urls.py`: dot segments, escapes, case), stays on the
+server's scheme, host, port and base path (client-py's `_sanitize_next_link`, made strict), up to
+`max_pages`; the normalised URL is the one requested.
 """
 from __future__ import annotations
 
@@ -23,10 +24,12 @@ from urllib.parse import urljoin, urlsplit
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
+from requests.utils import requote_uri
 from urllib3.exceptions import MaxRetryError, ReadTimeoutError, ResponseError
 from urllib3.util import Retry, Timeout
 
 from . import json_limits
+from .urls import normalize_url
 from .errors import (FhirAuthError, FhirConnectionError, FhirError, FhirForbiddenTarget, FhirHttpError,
                      FhirInvalidResource, FhirNotFound, FhirOutcomeError, FhirTimeout)
 from .resources import next_link, outcome_text, split_value
@@ -133,14 +136,18 @@ class FhirClient:
     def __init__(self, base_url: str, *, token: str | None = None, timeout: tuple[float, float] = (1.0, 2.0),
                  max_pages: int = 5, deadline: float | None = None, allow_http: bool = False, retries: int = 2,
                  backoff_s: float = 0.05, pool_size: int = 6, max_depth: int = MAX_JSON_DEPTH):
-        parts = urlsplit(base_url.strip())
-        scheme = parts.scheme.lower()
-        if scheme not in _DEFAULT_PORTS or not parts.hostname or "@" in parts.netloc:
+        try:
+            base = normalize_url(base_url.strip())
+        except ValueError:
+            raise FhirForbiddenTarget("the FHIR server is not an http(s) base URL") from None
+        parts = urlsplit(base)
+        scheme = parts.scheme
+        if parts.query:
             raise FhirForbiddenTarget("the FHIR server is not an http(s) base URL")
         if scheme == "http" and token and not allow_http:
             raise FhirForbiddenTarget("refusing to send a bearer token over plain http")
-        self.base_url = base_url.strip().rstrip("/") + "/"
-        self._origin = (scheme, parts.hostname.lower(), parts.port or _DEFAULT_PORTS[scheme])
+        self.base_url = base.rstrip("/") + "/"
+        self._origin = (scheme, parts.hostname, parts.port or _DEFAULT_PORTS[scheme])
         self._base_path = parts.path.rstrip("/")
         self.timeout = (float(timeout[0]), float(timeout[1]))
         self.max_pages = max(1, int(max_pages))
@@ -205,15 +212,25 @@ class FhirClient:
     def _resolve(self, ref: str) -> str:
         path = ref.partition("?")[0]
         if _RELATIVE_QUERY.match(ref) and not {".", ".."} & set(path.split("/")):  # "Patient/.." must not climb
-            url = urljoin(self.base_url, ref)
-        else:
-            url = ref
-        if self.on_server(url):
-            return url
-        raise FhirForbiddenTarget("refusing a URL outside the FHIR server")
+            ref = urljoin(self.base_url, ref)
+        url = self.checked(ref)
+        if url is None:
+            raise FhirForbiddenTarget("refusing a URL outside the FHIR server")
+        return url
+
+    def checked(self, url: str) -> str | None:
+        """The normalised `url` when it is on this server (the URL to request, exactly), else None."""
+        try:
+            # requests percent-encodes what a URL may not hold (the `|` of a token search) before
+            # sending; doing it first makes the checked URL the one sent.
+            normal = normalize_url(requote_uri(url))
+        except ValueError:
+            return None
+        return normal if self.on_server(normal) else None
 
     def on_server(self, url: str) -> bool:
-        """Same scheme, host, port and base path as the server (no user info): safe for the token."""
+        """Same scheme, host, port and base path as the server (no user info): safe for the token.
+        Only meaningful for a normalised URL (`checked` normalises first)."""
         p = urlsplit(url)
         scheme = p.scheme.lower()
         try:
@@ -228,8 +245,8 @@ class FhirClient:
         out: list[dict] = []
         link = next_link(bundle)
         while link:
-            url = urljoin(self.base_url, link)
-            if not self.on_server(url):
+            url = self.checked(urljoin(self.base_url, link))  # normalised first: `/fhirA/../tenantB` is not on fhirA
+            if url is None:
                 # The token must not travel to another host; the result stays incomplete.
                 return out, f"{what}: a next page is on another server and was not read", pages
             if pages >= self.max_pages:

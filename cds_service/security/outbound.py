@@ -11,28 +11,26 @@ import logging
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
+from fhir_adapters.urls import normalize_url
+
 from cds_service.security.identity import ClientIdentity
 from cds_service.config import Settings
 
 log = logging.getLogger("cds_service.security.outbound")
 
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
 def normalize_base(url: str) -> str:
-    """scheme://host[:port]/path, lower-cased scheme and host, default port and trailing slash dropped.
+    """scheme://host[:port]/path, normalised (`fhir_adapters.urls`: case, default port, escapes, dot
+    segments) with the trailing slash dropped, so `https://ehr/r4/x/..` is `https://ehr/r4`.
 
     Raises ValueError for what cannot be a FHIR base URL: not http(s), no host, a bad port, user
     info (`https://evil@host/` must not pass as `host`), a query or a fragment.
     """
-    parts = urlsplit(url.strip())
-    scheme = parts.scheme.lower()
-    if scheme not in _DEFAULT_PORTS or not parts.hostname or "@" in parts.netloc or parts.query or parts.fragment:
+    url = url.strip()
+    parts = urlsplit(url)
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
         raise ValueError("not a FHIR base URL")
-    port = parts.port  # raises ValueError for a malformed port
-    port_part = f":{port}" if port and port != _DEFAULT_PORTS[scheme] else ""
-    return f"{scheme}://{parts.hostname.lower()}{port_part}{parts.path.rstrip('/')}"
+    return normalize_url(url).rstrip("/")
 
 
 def fhir_server_allowed(settings: Settings, identity: ClientIdentity, url: str | None) -> bool:

@@ -17,15 +17,19 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import logging
 import secrets
+import threading
 import time
+from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import urlencode, urlsplit
 
 import requests
+
+from fhir_adapters.json_limits import JsonRejected, loads
+from fhir_adapters.urls import normalize_url
 
 from cds_service.config import Settings
 from cds_service.errors import CdsError
@@ -35,6 +39,7 @@ from cds_service.security.trusted_clients import is_loopback
 log = logging.getLogger("cds_service.smart")
 
 MAX_DOCUMENT_BYTES = 64 * 1024
+MAX_DOCUMENT_DEPTH = 16  # a SMART configuration or token response is a flat object with a few arrays
 MAX_PARAM_CHARS = 4096
 
 
@@ -106,6 +111,12 @@ def _endpoint(settings: Settings, target: LaunchTarget, doc: dict, name: str) ->
     url = doc.get(name)
     if not isinstance(url, str) or not url:
         raise SmartLaunchError(f"The EHR's SMART configuration has no {name}.", status=502, code="exception")
+    try:
+        # Normalised before the origin check, and the normalised URL is the one used. A CR/LF (which
+        # would split the redirect's Location header), a space or a non-ASCII character is refused.
+        url = normalize_url(url)
+    except ValueError:
+        raise SmartLaunchError(f"The EHR's {name} is not a valid URL.", status=502, code="exception") from None
     parts = urlsplit(url)
     secure = parts.scheme == "https" or (parts.scheme == "http" and (settings.fhir_allow_http
                                                                       or is_loopback(parts.hostname or "")))
@@ -123,9 +134,60 @@ def _read_json(resp: requests.Response, what: str) -> Any:
     if body is None:
         raise SmartLaunchError(f"The EHR's {what} is too large.", status=502, code="too-costly")
     try:
-        return json.loads(body)
-    except (ValueError, RecursionError):
+        return loads(body, MAX_DOCUMENT_DEPTH)
+    except JsonRejected:
         raise SmartLaunchError(f"The EHR's {what} is not JSON.", status=502, code="exception") from None
+
+
+class Discovery:
+    """The EHRs' SMART configurations, read at most once per `ttl_s` per EHR (a failure is remembered
+    for `failure_ttl_s`), one read at a time per EHR: anonymous hits on `/smart/launch` cannot make
+    us flood an EHR with discovery requests. Launches are limited to `launches_per_minute` per EHR per
+    process, which bounds the launch rows they leave in the database."""
+
+    def __init__(self, settings: Settings, session: requests.Session, *, clock: Callable[[], float] = time.monotonic):
+        self._settings, self._session, self._clock = settings, session, clock
+        self._known: dict[str, tuple[float, tuple[str, str] | SmartLaunchError]] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._launches: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def endpoints(self, target: LaunchTarget) -> tuple[str, str]:
+        """(authorization endpoint, token endpoint) of `target`, from the cache when fresh."""
+        with self._lock:
+            lock = self._locks.setdefault(target.iss, threading.Lock())
+        with lock:
+            cached = self._fresh(target.iss)
+            if cached is None:
+                try:
+                    cached = discover(self._settings, self._session, target)
+                except SmartLaunchError as exc:
+                    cached = exc
+                self._known[target.iss] = (self._clock(), cached)
+        if isinstance(cached, SmartLaunchError):
+            raise cached
+        return cached
+
+    def _fresh(self, iss: str):
+        entry = self._known.get(iss)
+        if entry is None:
+            return None
+        at, value = entry
+        ttl = self._settings.smart_discovery_failure_ttl_s if isinstance(value, SmartLaunchError) \
+            else self._settings.smart_discovery_ttl_s
+        return value if self._clock() - at < ttl else None
+
+    def admit_launch(self, iss: str) -> None:
+        """Count a launch from `iss`; SmartLaunchError (429) past `smart_launches_per_minute`."""
+        now, limit = self._clock(), self._settings.smart_launches_per_minute
+        with self._lock:
+            recent = self._launches.setdefault(iss, deque())
+            while recent and now - recent[0] >= 60:
+                recent.popleft()
+            if len(recent) >= limit:
+                raise SmartLaunchError("Too many launches from this EHR in the last minute; try again shortly.",
+                                       status=429, code="throttled")
+            recent.append(now)
 
 
 def discover(settings: Settings, session: requests.Session, target: LaunchTarget) -> tuple[str, str]:
@@ -158,14 +220,15 @@ def pkce_challenge(verifier: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
-def begin(settings: Settings, session: requests.Session, iss: Any, launch: Any, redirect_uri: str,
+def begin(settings: Settings, discovery: Discovery, iss: Any, launch: Any, redirect_uri: str,
           now: float | None = None) -> tuple[str, PendingLaunch]:
     """Start an EHR launch: (URL to send the browser to, what the callback needs)."""
     target = target_for(settings, iss)
     if not isinstance(launch, str) or not launch or len(launch) > MAX_PARAM_CHARS or not launch.isprintable():
         raise SmartLaunchError("The launch is missing its 'launch' parameter: open the link from the card in the EHR "
                                "(a SMART link is completed by the EHR).")
-    authorize, token = discover(settings, session, target)
+    discovery.admit_launch(target.iss)
+    authorize, token = discovery.endpoints(target)
     pending = PendingLaunch(state=secrets.token_urlsafe(32), iss=target.iss, client_id=target.client_id,
                             token_endpoint=token, redirect_uri=redirect_uri, code_verifier=secrets.token_urlsafe(64),
                             created_at=time.time() if now is None else now)

@@ -16,6 +16,7 @@ from cds_service.ehr.patients import DemoPatients
 from cds_service.ehr.signing import DemoKey
 from cds_service.runtime import Runtime
 from cds_service.security.replay import SqlReplayStore
+from cds_service.security.smart_launch import Discovery
 from cds_service.ui import analytics_views, demo_smart, explain_views, simulator_views, smart_views  # noqa: F401  (routes)
 from cds_service.ui.blueprint import bp, record_explanation
 
@@ -30,6 +31,7 @@ class UiState:
     demo_key: Any | None = None  # DemoKey: signs the simulator's calls and seals its demo SMART tokens
     last_purge: float = 0.0  # when this process last deleted expired explanation records
     http: Any | None = None  # requests.Session for the SMART launch's discovery and token requests
+    discovery: Any | None = None  # smart_launch.Discovery: the EHRs' SMART configurations, cached; launch limits
     used_codes: Any | None = None  # used codes of the simulator's demo SMART authorization server (a ReplayStore)
 
 
@@ -38,6 +40,7 @@ def init_ui(app: Flask) -> None:
     with the others by the factory (`cds_service/http/request_hooks.py`)."""
     runtime: Runtime = app.extensions["cds"]
     state = UiState(http=requests.Session())
+    state.discovery = Discovery(runtime.settings, state.http)
     if runtime.settings.ui_simulator:
         state.patients = DemoPatients()
         state.demo_key = DemoKey()

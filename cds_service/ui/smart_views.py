@@ -34,7 +34,7 @@ def smart_launch_start():
     """
     rt = get_runtime()
     redirect_uri = base_url() + CALLBACK_PATH
-    url, pending = smart_launch.begin(rt.settings, ui_state().http, request.args.get("iss"),
+    url, pending = smart_launch.begin(rt.settings, ui_state().discovery, request.args.get("iss"),
                                       request.args.get("launch"), redirect_uri)
     smart_state.save(rt.engine, pending, rt.settings.smart_launch_ttl_s)
     resp = redirect(url, 302)
