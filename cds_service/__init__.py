@@ -9,6 +9,7 @@ from flask import Flask
 from fhir_adapters.resources import warm_up
 
 from cds_service.config import Settings
+from cds_service.errors import ConfigError
 from cds_service.fhir_access.fetchers import init_fhir_access
 from cds_service.http.errors import register_error_handlers
 from cds_service.http.metrics import init_metrics
@@ -36,6 +37,12 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, config_file: str |
     """
     settings = Settings.load(config_file, env, overrides)
     configure_logging(settings.log_level)
+    if settings.auth_required and not settings.public_base_url:
+        # The JWT `aud` must be our URL as the EHR calls it; taken from the Host header, a token minted
+        # for another vendor's URL would pass with `Host: other-vendor.example` (SEC-5).
+        raise ConfigError("public_base_url is required when authentication is on: set it to the URL EHRs call this "
+                          "service at (e.g. public_base_url = \"https://cds.example.org\"); the JWT audience and "
+                          "card links are built from it, never from the request's Host header")
     if not settings.auth_required:
         log.warning("!!! AUTHENTICATION IS DISABLED (auth_required = false). Development only: any caller is trusted. !!!",
                     extra={"event": "auth_disabled", "setting": "auth_required=false"})

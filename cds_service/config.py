@@ -28,8 +28,12 @@ DEFAULT_DB = Path.cwd() / "var" / "cds-service.sqlite3"
 
 @dataclass(frozen=True)
 class Settings:
-    # Public URL of this service as callers see it (the JWT `aud` check and card links use it).
+    # Public URL of this service as callers see it (the JWT `aud` check and card links use it). Required
+    # when authentication is on; without it (development) links follow the request's Host header.
     public_base_url: str | None = None
+    # Peers whose X-Forwarded-Proto (and the other forwarded headers gunicorn reads) are believed: the
+    # reverse proxy in front of us, as IPs or networks. Empty: no peer is, not even loopback.
+    forwarded_allow_ips: tuple[str, ...] = ()
     # SEC-2: every call must carry a valid JWT unless this is explicitly false (development only).
     auth_required: bool = True
     # Trusted EHR clients (issue #6): iss, jwks_url / jwks / jwks_file, jku, fhir_servers, tenants.

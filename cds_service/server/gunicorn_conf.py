@@ -24,6 +24,8 @@ timeout = 30
 graceful_timeout = 10  # SIGTERM: calls in flight get this long to finish (tests/integration/test_scale_out.py)
 keepalive = 0  # one request per connection; put a reverse proxy in front for TLS and client keep-alive
 accesslog = None  # our own JSON call log replaces the access log (no query strings with ids)
+# gunicorn believes X-Forwarded-Proto from loopback unless told otherwise: only configured proxies are.
+forwarded_allow_ips = ",".join(_settings.forwarded_allow_ips)
 preload_app = True
 
 

@@ -35,7 +35,7 @@ def serve(host: str, port: int, config_file: str | None, workers: int | None) ->
     class _App(BaseApplication):
         def load_config(self):
             for key in ("worker_class", "threads", "worker_connections", "timeout", "graceful_timeout", "keepalive",
-                        "accesslog", "post_fork", "on_starting", "child_exit"):
+                        "accesslog", "forwarded_allow_ips", "post_fork", "on_starting", "child_exit"):
                 self.cfg.set(key, getattr(gunicorn_conf, key))
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers or gunicorn_conf.workers)
