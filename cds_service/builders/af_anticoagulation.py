@@ -21,6 +21,7 @@ from cds_service.cards import Action, Suggestion, stable_uuid
 from cds_service.builders.base import BuildContext, display_value
 from cds_service.builders.equation_cards import (card, check_equation, check_model, check_template, equation, extension, feature_def, points_text,
                              predict, require_feature)
+from cds_service.builders.markdown import literal, note
 
 PRIMARY = "equation:cha2ds2-vasc"
 BLEEDING = "equation:has-bled"
@@ -70,11 +71,11 @@ def _evidence(ctx: BuildContext, names) -> str:
     for n in names:
         f = ctx.features[n]
         if f.missing:
-            parts.append(f"{f.label}: {f.note or 'missing'}")
+            parts.append(f"{f.label}: {note(f, 'missing')}")
             continue
-        where = ", ".join(e.reference for e in f.evidence[:2])
-        when = f" ({f.date})" if f.date else ""
-        extra = f" — {f.note}" if f.note and not f.imputed else ""
+        where = ", ".join(literal(e.reference) for e in f.evidence[:2])
+        when = f" ({literal(f.date)})" if f.date else ""
+        extra = f" — {note(f)}" if f.note and not f.imputed else ""
         parts.append(f"{f.label}: {display_value(ctx, f)}{when}" + (f" [{where}]" if where else "") + extra)
     return "; ".join(parts)
 
@@ -120,7 +121,7 @@ def build(ctx: BuildContext) -> list:
     summary_key = "bleeding" if high_bleeding else "low_stroke" if low else "scores"
     indicator = "warning" if high_bleeding else "info"
 
-    names = ", ".join(f"{o.text} (`{o.reference}`)" for o in anticoagulants)
+    names = ", ".join(f"{literal(o.text)} ({literal(o.reference)})" for o in anticoagulants)
     band = "low" if low else "intermediate" if cv <= data["intermediate_stroke_risk"][sex] else "high"
     lines = [f"**Anticoagulant being signed:** {names}", "",
              f"**CHA2DS2-VASc {points_text(stroke)}** ({sex}; adjusted stroke rate in the Euro Heart Survey "

@@ -10,6 +10,7 @@ from models.protocol import Prediction
 
 from cds_service.cards import Action, Card, Coding, Link, Source, Suggestion, stable_uuid
 from cds_service.builders.links import DEFAULT_KINDS, explanation_links
+from cds_service.builders.markdown import literal
 from cds_service.hook_request import HookRequest
 
 PREDICTION_EXTENSION = "org.cdsml.prediction"
@@ -61,7 +62,7 @@ def inputs_table(ctx: BuildContext, names) -> str:
         value = display_value(ctx, f)
         if f.imputed:
             value += " (default)"
-        rows.append(f"| {f.label} | {value} | {f.date or '-'} |")
+        rows.append(f"| {f.label} | {value} | {literal(f.date) or '-'} |")
     return "\n".join(rows)
 
 

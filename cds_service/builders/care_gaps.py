@@ -18,6 +18,7 @@ from hooks.definitions import ServiceDefinition
 
 from cds_service.builders.base import BuildContext, order_suggestion
 from cds_service.builders.equation_cards import card, check_template, extension, feature_def, require_feature
+from cds_service.builders.markdown import literal
 
 LAB_CATEGORY = "http://snomed.info/sct|108252007"  # Laboratory procedure
 SUMMARY_FIELDS = ("date", "count", "tests")
@@ -105,16 +106,16 @@ def build(ctx: BuildContext) -> list:
         return []
     date = (visit or now).date().isoformat()
     summary = data["summary"].format(date=date, count=len(due), tests=", ".join(g.label for g, *_ in due))
-    when = f"the visit on **{date}**" + (f" (`{appointment}`)" if appointment else "") if visit else "this booking"
+    when = f"the visit on **{date}**" + (f" ({literal(appointment)})" if appointment else "") if visit else "this booking"
     lines = [f"Monitoring for {', '.join(f[c].label.lower() for c in present)} that will be overdue by {when}; "
              "ordering now lets the results be ready for it.", "",
              "| Test | Last result | Interval | For | Source |", "| --- | --- | --- | --- | --- |"]
     for gap, days, interval, because in due:
         feat = f[gap.feature]
-        last = "never on record" if days is None else f"{feat.date} ({days:.0f} days ago)"
+        last = "never on record" if days is None else f"{literal(feat.date)} ({days:.0f} days ago)"
         lines.append(f"| {gap.label} | {last} | {interval} days | {', '.join(because)} | {gap.source} |")
     for key, reason in ctx.unavailable.items():
-        lines.append(f"\nData unavailable for '{key}': {reason}.")
+        lines.append(f"\nData unavailable for '{key}': {literal(reason)}.")
     suggestions = [order_suggestion(ctx, f"order-{gap.name}", f"Order {gap.display}", gap.code, gap.display, category=LAB_CATEGORY)
                    for gap, *_ in due]
     names = set(present) | {g.feature for g, *_ in due}

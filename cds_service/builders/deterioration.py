@@ -17,6 +17,7 @@ from models.equations import qsofa as Q
 
 from cds_service.builders.base import BuildContext, display_value
 from cds_service.builders.equation_cards import card, check_equation, check_model, check_template, equation, extension, points_text, predict
+from cds_service.builders.markdown import literal, note
 
 PRIMARY = "equation:news2"
 QSOFA = "equation:qsofa"
@@ -69,9 +70,8 @@ def _row(ctx: BuildContext, name: str, points: str) -> str:
     value = display_value(ctx, f).replace(" Cel", " °C") if not f.missing else "**not recorded**"
     if f.imputed:
         value += " (assumed)"
-    when = ", ".join(e.date or "" for e in f.evidence[:1]) or "-"
-    note = f.note or ""
-    return f"| {N.PARAMETER_LABELS.get(name, f.label)} | {value} | {points} | {when} | {note} |"
+    when = ", ".join(literal(e.date) for e in f.evidence[:1]) or "-"
+    return f"| {N.PARAMETER_LABELS.get(name, f.label)} | {value} | {points} | {when} | {note(f)} |"
 
 
 def build(ctx: BuildContext) -> list:
@@ -81,8 +81,8 @@ def build(ctx: BuildContext) -> list:
     measured = [n for n in N.PARAMETERS if not f[n].missing and not f[n].imputed]
     if news is None or not measured:
         lines = [f"No vital sign was recorded in the last {data['window']}; nothing is assumed normal:", ""]
-        lines += [f"- {f[n].label}: {f[n].note or 'not recorded'}" for n in N.PARAMETERS if not f[n].imputed]
-        lines += [f"- data '{k}' unavailable: {reason}" for k, reason in ctx.unavailable.items()]
+        lines += [f"- {f[n].label}: {note(f[n], 'not recorded')}" for n in N.PARAMETERS if not f[n].imputed]
+        lines += [f"- data '{k}' unavailable: {literal(reason)}" for k, reason in ctx.unavailable.items()]
         lines += ["", "Record a full set of observations (respiration rate, SpO2, oxygen, blood pressure, pulse, "
                       "consciousness, temperature) to score NEWS2 and qSOFA."]
         return [card(ctx, "no-vitals", data["none_summary"], "info", "\n".join(lines), extension=extension(ctx, None, qsofa))]
@@ -100,7 +100,7 @@ def build(ctx: BuildContext) -> list:
     summary = band["summary"].format(news2=points_text(news), qsofa=points_text(qsofa))
     scale = news.details.get("spo2_scale", 1)
     lines = [f"**NEWS2 {points_text(news)}** — {band['name']} clinical risk (RCP 2017); SpO2 Scale {scale}"
-             + (f" ({f['hypercapnic_target'].note})" if scale == 2 else "") + ".", "",
+             + (f" ({note(f['hypercapnic_target'])})" if scale == 2 else "") + ".", "",
              "| Parameter | Value | Points | Recorded | Note |", "| --- | --- | --- | --- | --- |"]
     not_assessed = set(news.details.get("not_assessed", ()))
     for n in N.PARAMETERS:
@@ -115,7 +115,7 @@ def build(ctx: BuildContext) -> list:
     if missing:
         lines += ["", f"**Not assessed** (no value in the last {data['window']}, not assumed normal): {', '.join(missing)}. "
                       "The scores above are lower bounds ('≥')."]
-    assumed = [f"{f[n].label}: {f[n].note}" for n in N.FEATURES if f[n].imputed]
+    assumed = [f"{f[n].label}: {note(f[n])}" for n in N.FEATURES if f[n].imputed]
     if assumed:
         lines += ["", "**Assumed:** " + "; ".join(assumed) + "."]
     lines += ["", "*Consciousness: a GCS below 15 or an ACVPU other than Alert counts as new confusion (3 points); "
@@ -123,5 +123,5 @@ def build(ctx: BuildContext) -> list:
                   "parameters to whole numbers before scoring.*",
               "", f"*Sources:* {N.INFO.citation}; {Q.INFO.citation}."]
     for key, reason in ctx.unavailable.items():
-        lines.append(f"\nData unavailable for '{key}': {reason}.")
+        lines.append(f"\nData unavailable for '{key}': {literal(reason)}.")
     return [card(ctx, "news2", summary, indicator, "\n".join(lines), extension=extension(ctx, None, qsofa))]

@@ -23,6 +23,7 @@ from cds_service.cards import Action, Source, Suggestion, stable_uuid
 from cds_service.builders.base import BuildContext, display_value, inputs_table, order_suggestion
 from cds_service.builders.equation_cards import (card, check_equation, check_model, check_template, equation, extension, number, predict,
                              require_feature, shorten)
+from cds_service.builders.markdown import literal, note
 
 PRIMARY = "equation:ckd-epi-2021"
 CRCL = "equation:cockcroft-gault-1976"
@@ -262,7 +263,7 @@ def _renal_line(ctx: BuildContext, egfr, crcl) -> str:
         parts.append(f"CrCl **{number(crcl.score, 2)} mL/min** (Cockcroft-Gault, actual body weight)")
     for name in ("creatinine", "weight"):
         if not f[name].missing:
-            parts.append(f"{f[name].label.lower()} {display_value(ctx, f[name])}" + (f" ({f[name].date})" if f[name].date else ""))
+            parts.append(f"{f[name].label.lower()} {display_value(ctx, f[name])}" + (f" ({literal(f[name].date)})" if f[name].date else ""))
     return "**Renal function:** " + " · ".join(parts) if parts else "**Renal function:** not measured"
 
 
@@ -281,12 +282,12 @@ def _card_for(ctx: BuildContext, drug: Drug, order: MedicationOrder, m: Measured
               "dose": dose_text(target.dose) if target else "", "ordered": dose_text(ordered),
               "met": ", ".join(m.met) or "none", "total": str(len(drug.criteria))}
     summary = rule.summary.format(**fields)
-    lines = [f"**Ordered:** {order.text} — {dose_text(ordered)} (`{order.reference}`, status {order.status or 'unknown'})",
+    lines = [f"**Ordered:** {literal(order.text)} — {dose_text(ordered)} ({literal(order.reference)}, status {literal(order.status or 'unknown')})",
              "", _renal_line(ctx, egfr, crcl)]
     if drug.measure == "criteria":
         lines.append(f"**Dose-reduction criteria met:** {', '.join(m.met) or 'none'} ({m.value:.0f} of {len(drug.criteria)}).")
     if taking_feature:
-        lines.append(f"**Already taking {name.lower()}** ({ctx.features[taking_feature].date or 'active order'}).")
+        lines.append(f"**Already taking {name.lower()}** ({literal(ctx.features[taking_feature].date) or 'active order'}).")
     lines += ["", rule.advice, "", f"*Source:* {drug.source_label}."]
     names = ["age", "female", "creatinine"] + (["weight"] if drug.measure != "egfr" else [])
     names += [c.feature for c in drug.criteria if c.feature not in names]
@@ -334,9 +335,9 @@ def _unknown_card(ctx: BuildContext, pending: list[tuple[str, tuple[str, ...]]],
         summary = f"Dose check incomplete: {labels} unknown — needed to dose {', '.join(drugs)}"
     lines = [f"What is needed to check the dose of **{', '.join(drugs)}** could not be determined; no value is assumed:", ""]
     lines += [f"- {f[n].label}: " + ("unknown, the conditions could not be obtained (label doses for AF were not checked)"
-                                     if n == indication else f[n].note or "missing") for n in missing]
+                                     if n == indication else note(f[n], "missing")) for n in missing]
     for key, reason in ctx.unavailable.items():
-        lines.append(f"- data '{key}' unavailable: {reason}")
+        lines.append(f"- data '{key}' unavailable: {literal(reason)}")
     if egfr is not None or crcl is not None:
         lines += ["", _renal_line(ctx, egfr, crcl)]
     suggestions = []

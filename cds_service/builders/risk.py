@@ -5,6 +5,7 @@ from hooks.definitions import ServiceDefinition
 
 from cds_service.builders.base import (BuildContext, declared_suggestion, display_value, explanation_link, inputs_table, make_card,
                    order_suggestion, prediction_extension)
+from cds_service.builders.markdown import literal, note
 
 SUMMARY_MAX = 139
 
@@ -45,11 +46,11 @@ def _risk_card(ctx: BuildContext, names) -> object:
         lines += ["", "**Factors raising this risk most** (contribution to the linear predictor against the reference profile):"]
         for name, value in top:
             f = ctx.features[name]
-            when = f" ({f.date})" if f.date else ""
+            when = f" ({literal(f.date)})" if f.date else ""
             lines.append(f"- {f.label}: {display_value(ctx, f)}{when}, +{value:.2f}")
     lines += ["", inputs_table(ctx, names)]
-    notes = [f"{f.label}: {f.note}" for f in ctx.features.features if f.imputed and f.note and f.name in names]
-    notes += [f"{key}: {reason}" for key, reason in ctx.unavailable.items()]
+    notes = [f"{f.label}: {note(f)}" for f in ctx.features.features if f.imputed and f.note and f.name in names]
+    notes += [f"{key}: {literal(reason)}" for key, reason in ctx.unavailable.items()]
     if notes:
         lines += ["", "**Notes:** " + "; ".join(notes) + "."]
     lines += ["", f"*Intended population:* {info.population}. *Outcome:* {info.outcome}. *Source:* {info.citation}."]
@@ -68,10 +69,10 @@ def _missing_card(ctx: BuildContext, missing, names) -> object:
     if len(summary) > SUMMARY_MAX:
         summary = f"Risk not calculated: {len(labels)} inputs missing"
     lines = ["The risk was **not calculated** because these inputs are missing (no value is invented):", ""]
-    lines += [f"- {f.label}: {f.note or 'missing'}" for f in missing]
+    lines += [f"- {f.label}: {note(f, 'missing')}" for f in missing]
     lines += ["", inputs_table(ctx, [n for n in names if not ctx.features[n].missing])] if any(not ctx.features[n].missing for n in names) else []
     for key, reason in ctx.unavailable.items():
-        lines.append(f"\nData unavailable for '{key}': {reason}.")
+        lines.append(f"\nData unavailable for '{key}': {literal(reason)}.")
     suggestions, seen = [], set()
     for f in missing:
         order = s.orders.get(f.name)

@@ -1,0 +1,99 @@
+"""Issue #13 item 7: text from the EHR's data never becomes Markdown or HTML in a card.
+
+Every loaded service is called for every bundled demo patient with a link and an image injected
+into every drug's text and display, every condition's text and display and every observation's
+display (and into the draft orders of the order hooks). Each card `detail` is then rendered the
+way the simulator renders it (CommonMark + GFM, `ui/safe_markdown.py`): no injected link or image
+may appear, while the injected words must still be shown, as text, somewhere (the injection
+reached a card, so the test can fail).
+"""
+from __future__ import annotations
+
+import copy
+from datetime import datetime, timezone
+
+import pytest
+
+from cds_service.builders.markdown import literal
+from cds_service.ehr.contexts import build_context
+from cds_service.ehr.drafts import DRAFT_ORDERS
+from cds_service.ehr.hook_calls import build_call
+from cds_service.ehr.patients import DemoPatients, patient_from_resources
+from cds_service.ui.safe_markdown import render
+
+EVIL = " [Confirm override here](https://evil.example/phish) <img src=x onerror=alert(1)> **urgent**"
+SEEN = "Confirm override here"  # what must show up as plain text
+NOW = datetime.now(timezone.utc)
+
+
+def _inject_concept(concept):
+    if not isinstance(concept, dict):
+        return
+    if concept.get("text"):
+        concept["text"] += EVIL
+    for coding in concept.get("coding") or ():
+        if coding.get("display"):
+            coding["display"] += EVIL
+
+
+def _inject(resource: dict) -> dict:
+    kind = resource.get("resourceType")
+    if kind in ("MedicationRequest", "MedicationStatement"):
+        _inject_concept(resource.get("medicationCodeableConcept"))
+        for dosage in resource.get("dosageInstruction") or ():
+            if dosage.get("text"):
+                dosage["text"] += EVIL
+    elif kind in ("Condition", "Observation", "Procedure"):
+        _inject_concept(resource.get("code"))
+        for component in resource.get("component") or ():
+            _inject_concept(component.get("code"))
+    elif kind == "Medication":
+        _inject_concept(resource.get("code"))
+    return resource
+
+
+def _assert_inert(detail: str, where: str) -> str:
+    html = str(render(detail))
+    assert "evil.example" not in "".join(a for a in html.split('href="')[1:]), where  # no link to it
+    assert "<img" not in html and "onerror" not in html.replace("onerror=alert", ""), where
+    assert "<strong>urgent</strong>" not in html, where
+    return html
+
+
+@pytest.fixture(scope="module")
+def patients():
+    return DemoPatients()
+
+
+def test_every_builder_shows_injected_fhir_text_literally(make_app, patients):
+    app = make_app()
+    client = app.test_client()
+    shown = set()
+    for bound in app.extensions["cds"].all_services():
+        hook = bound.definition.hook
+        drafts = list(DRAFT_ORDERS) if hook in ("order-select", "order-sign") else []
+        for pid in patients.ids:
+            resources = [_inject(r) for r in patients.resources(pid)]
+            patient = patient_from_resources(resources, source=pid)
+            context = build_context(hook, patient, now=NOW, drafts=drafts)
+            for entry in (context.get("draftOrders") or {}).get("entry", []):
+                _inject(entry["resource"])
+            call = build_call(bound, resources, context)
+            resp = client.post(f"/cds-services/{bound.definition.id}", json=call.body)
+            assert resp.status_code == 200, (bound.definition.id, pid, resp.data[:300])
+            for card in resp.get_json()["cards"]:
+                html = _assert_inert(card.get("detail", ""), f"{bound.definition.id} / {pid}")
+                if SEEN in html:
+                    shown.add(bound.definition.id)
+    # The drug text reaches the cards of the order-time services: the check above saw the injection.
+    assert {"renal-dosing", "af-anticoagulation"} & shown, shown
+
+
+@pytest.mark.parametrize("text", [EVIL, "1. first", "- item", "# heading", "| a | b |", "`code`", "https://evil.example",
+                                  "www.evil.example", "x@evil.example", "a\nb\r\n# c", "&lt;script&gt;"])
+def test_literal_renders_as_the_same_text(text):
+    """Whatever the text, the rendered paragraph shows exactly its characters (line breaks as spaces)."""
+    html = str(render("Drug: " + literal(text)))
+    assert html.count("<p>") == 1 and "<a " not in html and "<h1" not in html and "<li" not in html and "<table" not in html
+    expected = " ".join(text.split()).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    assert html.strip() == f"<p>Drug: {expected}</p>"
