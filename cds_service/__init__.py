@@ -18,6 +18,7 @@ from cds_service.http.request_hooks import register_request_hooks
 from cds_service.http.views import bp
 from cds_service.logs import configure_logging
 from cds_service.runtime import Runtime, build_services
+from cds_service.security.capability import LinkSigner
 from cds_service.security.jwt_verifier import Verifier
 from cds_service.security.outbound import guard_fetcher_factory
 from cds_service.storage.audit import init_audit
@@ -67,6 +68,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, config_file: str |
     app.register_blueprint(bp)
     page_hooks = ()
     if settings.ui_enabled:  # simulator, explanation and analytics pages (blueprint "ui")
+        runtime.link_signer = LinkSigner.from_settings(settings)  # ConfigError without ui_link_secret
         init_ui(app)
         page_hooks = (record_explanation,)
     init_openapi(app)

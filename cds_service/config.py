@@ -85,8 +85,17 @@ class Settings:
     # Serve the EHR simulator (`[ui] simulator`): it signs requests with a demo key whose private half is
     # public in this repository, so it is off unless a demo configuration turns it on.
     ui_simulator: bool = False
-    # How long an explanation page stays available after the call that produced it (seconds).
+    # How long an explanation page's record is kept after the call that produced it (seconds).
     ui_explain_ttl_s: int = 86400
+    # Explanation links are capability URLs (security/capability.py): HMAC-signed with this secret (at least
+    # 32 characters; required when the pages are on, except the demo configuration, which makes one per
+    # process) and valid for `ui_explain_link_ttl_s` (a shift, 8 h, by default; never past the record's TTL).
+    ui_link_secret: str = field(default="", repr=False)
+    ui_explain_link_ttl_s: int = 28800
+    # `/analytics` (feedback rates and override reasons per client): off unless an operator token is set.
+    # Sent as `Authorization: Bearer <token>`, or as the password of HTTP Basic login `analytics_user`.
+    analytics_token: str = field(default="", repr=False)
+    analytics_user: str = "operator"
     # Which links to the explanation page each ML/equation card carries (`[ui] explain_links`, LINK-1):
     # "smart" (launched by the EHR, the card's context in `appContext`) and/or "absolute" (opens as is;
     # the fallback for EHRs that cannot pass appContext, e.g. Oracle Health).
@@ -184,6 +193,10 @@ class Settings:
         if unknown_links:
             raise ConfigError(f"ui_explain_links: unknown link type(s) {', '.join(map(str, unknown_links))} "
                               "(choose from smart, absolute; LINK-1)")
+        if self.ui_explain_link_ttl_s <= 0 or self.ui_explain_ttl_s <= 0:
+            raise ConfigError("ui_explain_link_ttl_s and ui_explain_ttl_s must be > 0")
+        if self.analytics_token and len(self.analytics_token) < 16:
+            raise ConfigError("analytics_token must be at least 16 characters")
         if "launch" not in self.smart_scope.split():
             raise ConfigError("smart_scope must include 'launch' (the EHR launch context carries the card's appContext)")
 

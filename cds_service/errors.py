@@ -37,6 +37,12 @@ class UnknownService(CdsError):
     status, code = 404, "not-found"
 
 
+class UnknownCard(CdsError):
+    """Feedback naming a card that was not issued to the calling client (tenant isolation)."""
+
+    status, code = 404, "not-found"
+
+
 class PayloadTooLarge(CdsError):
     status, code = 413, "too-costly"
 

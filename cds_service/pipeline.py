@@ -42,7 +42,7 @@ class Timings:
 
 def invoke(bound: BoundService, request: HookRequest, *, now: datetime, fetcher: Fetcher | None = None,
            base_url: str | None = None, link_kinds: tuple[str, ...] = DEFAULT_KINDS,
-           timings: Timings | None = None) -> tuple[CdsResponse, BuildContext]:
+           timings: Timings | None = None, explain_token: str | None = None) -> tuple[CdsResponse, BuildContext]:
     """Answer `request` with cards. Raises CdsError subclasses (400/412/500)."""
     t = timings or Timings()
     service = bound.definition
@@ -70,7 +70,8 @@ def invoke(bound: BoundService, request: HookRequest, *, now: datetime, fetcher:
 
     start = time.perf_counter()
     unavailable = {key: kd.unavailable for key, kd in data.items() if kd.unavailable}
-    build_ctx = BuildContext(service, request, features, model, prediction, unavailable, base_url, link_kinds)
+    build_ctx = BuildContext(service, request, features, model, prediction, unavailable, base_url, link_kinds,
+                             explain_token)
     cards = tuple(bound.builder.build(build_ctx))
     t.cards = time.perf_counter() - start
     return CdsResponse(cards), build_ctx

@@ -27,6 +27,7 @@ class Runtime:
     # (request, identity) -> Fetcher | None: the seam to the EHR's FHIR server (issue #3).
     fetcher_factory: Callable[..., Any] = field(default=lambda request, identity, deadline=None: None)
     metrics: Any | None = None
+    link_signer: Any | None = None  # security.capability.LinkSigner when the explanation pages are on
 
     def all_services(self) -> list[BoundService]:
         return [b for group in self.services.values() for b in group]

@@ -11,6 +11,7 @@ from security_log_guard import no_secrets_in_any_log_record  # noqa: F401  (issu
 ROOT = Path(__file__).resolve().parent.parent
 SPEC_EXAMPLES = ROOT.parent / "shared" / "spec" / "examples"
 FIXTURES = Path(__file__).parent / "fixtures"
+LINK_SECRET = "test-link-secret-0123456789abcdef0123456789"  # signs explanation links in tests
 
 
 @pytest.fixture
@@ -20,7 +21,7 @@ def make_app(tmp_path):
 
     def factory(**overrides):
         settings = {"auth_required": False, "database_url": f"sqlite:///{tmp_path}/cds.sqlite3",
-                    "public_base_url": "https://cds.example.org"}
+                    "public_base_url": "https://cds.example.org", "ui_link_secret": LINK_SECRET}
         settings.update(overrides)
         return create_app(settings, env={})
 

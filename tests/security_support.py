@@ -182,6 +182,7 @@ def ascvd_only_hooks_dir(tmp_path) -> str:
 
 def auth_settings(tmp_path, **overrides) -> dict:
     settings = {"auth_required": True, "clients": client_config(), "public_base_url": BASE,
+                "ui_link_secret": "test-link-secret-0123456789abcdef0123456789",
                 "database_url": f"sqlite:///{tmp_path}/cds.sqlite3", "hooks_dir": ascvd_only_hooks_dir(tmp_path)}
     settings.update(overrides)
     return settings
@@ -189,3 +190,12 @@ def auth_settings(tmp_path, **overrides) -> dict:
 
 def bearer(token: str) -> dict:
     return {"Authorization": f"Bearer {token}"}
+
+
+def issue_card(app, card_uuid: str, *, iss: str, tenant: str = "", service_id: str = SERVICE_ID) -> None:
+    """Record a card as issued to a client: feedback is accepted only for those (issue #13 item 3)."""
+    from cds_service.storage import db
+
+    db.insert_ignoring_duplicates(app.extensions["cds"].engine, db.cards_issued, [
+        {"iss": iss, "tenant": tenant, "card_uuid": card_uuid, "service_id": service_id, "hook_instance": "h",
+         "indicator": "info", "issued_at": 0.0}])

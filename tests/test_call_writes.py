@@ -13,7 +13,7 @@ def _engine(tmp_path):
 
 
 def _row(i):
-    return {"card_uuid": f"c{i}", "service_id": "s", "hook_instance": f"h{i}", "indicator": "info", "issued_at": 0.0}
+    return {"iss": "", "tenant": "", "card_uuid": f"c{i}", "service_id": "s", "hook_instance": f"h{i}", "indicator": "info", "issued_at": 0.0}
 
 
 def _count(engine):

@@ -11,6 +11,14 @@ from conftest import SPEC_EXAMPLES
 URL = "/cds-services/ascvd-10y-risk/feedback"
 
 
+def issued(app, *uuids, service="ascvd-10y-risk"):
+    """Record cards as issued to the test app's client (auth off: iss '' and tenant ''): feedback is
+    accepted only for cards issued to the same client (issue #13)."""
+    db.insert_ignoring_duplicates(app.extensions["cds"].engine, db.cards_issued, [
+        {"iss": "", "tenant": "", "card_uuid": u, "service_id": service, "hook_instance": "h", "indicator": "info",
+         "issued_at": 0.0} for u in uuids])
+
+
 def rows(app):
     with app.extensions["cds"].engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(select(db.feedback))]
@@ -20,6 +28,7 @@ def rows(app):
                                      "feedback-overridden-with-reason.json"])
 def test_feedback2_spec_examples_are_stored(app, example):
     body = json.loads((SPEC_EXAMPLES / "spec-2.0.1" / example).read_text())
+    issued(app, *(i["card"] for i in body["feedback"]))
     resp = app.test_client().post(URL, json=body)
     assert resp.status_code == 200 and resp.data == b""  # FEEDBACK-5
     (row,) = rows(app)
@@ -30,6 +39,7 @@ def test_feedback2_spec_examples_are_stored(app, example):
 
 def test_feedback4_override_reason_coding_without_display_is_kept(app):
     body = json.loads((SPEC_EXAMPLES / "spec-2.0.1" / "feedback-overridden-with-reason.json").read_text())
+    issued(app, body["feedback"][0]["card"])
     app.test_client().post(URL, json=body)
     (row,) = rows(app)
     assert row["override_code"] == "d7ecf885" and row["override_display"] is None
@@ -38,6 +48,7 @@ def test_feedback4_override_reason_coding_without_display_is_kept(app):
 
 def test_feedback3_duplicate_reports_are_tolerated_and_stored_once(app):
     body = json.loads((SPEC_EXAMPLES / "spec-2.0.1" / "feedback-accepted.json").read_text())
+    issued(app, body["feedback"][0]["card"])
     client = app.test_client()
     assert client.post(URL, json=body).status_code == 200
     assert client.post(URL, json=body).status_code == 200
@@ -48,7 +59,9 @@ def test_feedback3_duplicate_reports_are_tolerated_and_stored_once(app):
 
 def test_feedback_durable_across_app_instances(make_app, tmp_path):
     body = json.loads((SPEC_EXAMPLES / "spec-2.0.1" / "feedback-overridden-no-reason.json").read_text())
-    make_app().test_client().post(URL, json=body)
+    first = make_app()
+    issued(first, body["feedback"][0]["card"])
+    first.test_client().post(URL, json=body)
     again = make_app()  # a restart: same database file
     with again.extensions["cds"].engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(db.feedback)).scalar() == 1
@@ -86,8 +99,11 @@ def test_feedback_batch_with_one_bad_item_stores_nothing(app):
     assert rows(app) == []
 
 
-def test_feedback5_unknown_card_uuid_still_200(app):
-    assert app.test_client().post(URL, json={"feedback": [_item(card="never-issued")]}).status_code == 200
+def test_feedback_for_a_card_never_issued_is_404_and_not_stored(app):
+    """Issue #13 item 3 (was: 200): feedback is accepted only for cards issued to the same client."""
+    assert_operation_outcome(app.test_client().post(URL, json={"feedback": [_item(card="never-issued")]}), 404,
+                             "feedback[0].card")
+    assert rows(app) == []
 
 
 def test_feedback_to_unknown_service_is_404(app):

@@ -107,6 +107,7 @@ def test_no_token_jwt_or_patient_identifier_in_any_log_record_and_one_audit_row_
         go(200, "discovery", client.get("/cds-services", headers=tok(s.DISCOVERY_AUD)))
         go(200, "service", client.post(svc, json=service_body(), headers=tok(s.SERVICE_AUD)))
         go(200, "service", client.post(svc, json=service_body(), headers=tok(s.SERVICE_AUD, s.epic_token)))
+        s.issue_card(app, "4e0a3a1e-3283-4575-ab82-028d55fe2719", iss=s.SANDBOX_ISS)
         go(200, "feedback", client.post(f"{svc}/feedback", headers=tok(s.FEEDBACK_AUD), json={"feedback": [{
             "card": "4e0a3a1e-3283-4575-ab82-028d55fe2719", "outcome": "overridden",
             "outcomeTimestamp": "2026-01-01T10:00:00Z", "overrideReason": {"userComment": f"{NAME_FAMILY} {MRN}"}}]}))

@@ -21,13 +21,13 @@ def engine(tmp_path):
 
 def issue(engine, uuid, service="svc-a", model="m", version="1", at=None):
     db.insert_ignoring_duplicates(engine, db.cards_issued, [{
-        "card_uuid": uuid, "service_id": service, "hook_instance": "h", "model": model, "model_version": version,
+        "iss": "", "tenant": "", "card_uuid": uuid, "service_id": service, "hook_instance": "h", "model": model, "model_version": version,
         "indicator": "warning", "issued_at": at or time.time()}])
 
 
 def fb(engine, card, outcome, ts="2026-01-01T10:00:00Z", reason=None, comment=None, service="svc-a"):
     accepted = ("s1",) if outcome == "accepted" else ()
-    store_feedback(engine, service, [FeedbackItem(card, outcome, ts, accepted, reason, comment)])
+    store_feedback(engine, service, ("", ""), [FeedbackItem(card, outcome, ts, accepted, reason, comment)])
 
 
 def test_rates_and_reasons_per_service_and_model_version(engine):
@@ -50,14 +50,19 @@ def test_rates_and_reasons_per_service_and_model_version(engine):
     assert (v2["cards_issued"], v2["overridden"], v2["override_reasons"][0]["code"]) == (1, 1, "not-applicable")
 
 
-def test_feedback_for_unknown_cards_is_kept_apart(engine):
+def test_feedback_for_a_card_not_issued_to_the_client_is_refused_and_counted_nowhere(engine):
+    """Issue #13 item 3: feedback naming a card this client was never issued is refused (404) as a whole."""
+    from cds_service.errors import UnknownCard
+
     issue(engine, "known")
-    fb(engine, "known", "accepted")
-    fb(engine, "never-issued-here", "overridden")
-    rows = feedback_report(engine)
-    unknown = [r for r in rows if r["model"] == "unknown"]
-    assert len(unknown) == 1 and unknown[0]["overridden"] == 1 and unknown[0]["acceptance_rate"] is None
-    assert [r for r in rows if r["model"] == "m"][0]["accepted"] == 1
+    with pytest.raises(UnknownCard):
+        store_feedback(engine, "svc-a", ("", ""), [FeedbackItem("known", "accepted", "2026-01-01T10:00:00Z", ("s1",)),
+                                                  FeedbackItem("never-issued-here", "overridden", "2026-01-01T10:00:00Z")])
+    with pytest.raises(UnknownCard):  # issued, but to another client
+        store_feedback(engine, "svc-a", ("https://other-ehr.example", ""),
+                       [FeedbackItem("known", "overridden", "2026-01-01T10:00:00Z")])
+    (row,) = feedback_report(engine)
+    assert (row["cards_issued"], row["cards_with_feedback"], row["accepted"], row["overridden"]) == (1, 0, 0, 0)
 
 
 def test_since_limits_to_recent_cards(engine):
@@ -70,6 +75,14 @@ def test_since_limits_to_recent_cards(engine):
 
 def test_empty_database_gives_an_empty_report(engine):
     assert feedback_report(engine) == []
+
+
+TOKEN = "operator-token-0123456789"
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app(analytics_token=TOKEN)
 
 
 def test_analytics_page_after_real_feedback(app):
@@ -86,7 +99,8 @@ def test_analytics_page_after_real_feedback(app):
     item = {"card": card["uuid"], "outcome": "overridden", "outcomeTimestamp": "2026-01-01T10:00:00Z",
             "overrideReason": {"reason": card["overrideReasons"][0]}}
     assert client.post("/cds-services/ascvd-10y-risk/feedback", json={"feedback": [item]}).status_code == 200
-    html = client.get("/analytics").get_data(as_text=True)
+    operator = {"Authorization": f"Bearer {TOKEN}"}
+    html = client.get("/analytics", headers=operator).get_data(as_text=True)
     assert "ascvd-10y-risk" in html and "pce-goff-2013" in html and card["overrideReasons"][0]["display"] in html
-    (row,) = client.get("/analytics?format=json").get_json()["report"]
+    (row,) = client.get("/analytics?format=json", headers=operator).get_json()["report"]
     assert (row["cards_issued"], row["overridden"], row["override_rate"]) == (1, 1, 1.0)

@@ -32,6 +32,8 @@ class BuildContext:
     base_url: str | None = None
     # Which explanation links cards carry (`ui_explain_links`): "smart" and/or "absolute".
     link_kinds: tuple[str, ...] = DEFAULT_KINDS
+    # The capability token of this call's explanation page (None: no page, so no link).
+    explain_token: str | None = None
 
     def card_uuid(self, key: str) -> str:
         return stable_uuid(self.request.hook_instance, self.service.id, key)
@@ -121,9 +123,9 @@ def declared_suggestion(ctx: BuildContext, s: SuggestionDef) -> Suggestion:
 
 def explanation_link(ctx: BuildContext) -> tuple[Link, ...]:
     """Links to the explanation page of this card: `smart` and/or `absolute`, as `ui_explain_links` says."""
-    if not ctx.base_url:
+    if not ctx.base_url or not ctx.explain_token:
         return ()
-    return explanation_links(ctx.base_url, ctx.service.id, ctx.request.hook_instance, ctx.link_kinds)
+    return explanation_links(ctx.base_url, ctx.explain_token, ctx.link_kinds)
 
 
 def make_card(ctx: BuildContext, key: str, summary: str, indicator: str, detail: str, suggestions=(), links=(), extension=None,

@@ -1,11 +1,14 @@
 """The links from an ML/equation card to its explanation page (issue #7, LINK-1/LINK-2), in one place.
 
-- `smart`: `{base}/smart/launch`, launched by the EHR (SMART App Launch). The card's identity travels
-  in `appContext`, which the EHR hands back in the token response (LINK-2), never in the URL.
-- `absolute`: `{base}/explain/{service}/{hookInstance}`, opened as is: the fallback for EHRs that
-  cannot launch SMART links with appContext (Oracle Health documents it as unsupported).
+Both carry the call's capability token (`security/capability.py`: signed, expiring, bound to the
+client, service and hookInstance), never the hookInstance itself, so the URL cannot be derived from
+anything logged:
+- `smart`: `{base}/smart/launch`, launched by the EHR (SMART App Launch). The token travels in
+  `appContext`, which the EHR hands back in the token response (LINK-2), never in the URL.
+- `absolute`: `{base}/explain/{token}`, opened as is: the fallback for EHRs that cannot launch SMART
+  links with appContext (Oracle Health documents it as unsupported).
 
-`appContext` is a small JSON object, `{"service": …, "hookInstance": …}`: no patient data.
+`appContext` is a small JSON object, `{"explanation": token}`: no patient data.
 """
 from __future__ import annotations
 
@@ -14,60 +17,55 @@ import re
 from typing import Any, Iterable, Mapping
 
 from cds_service.cards import Link
-from cds_service.hook_request import HOOK_INSTANCE
 
 LAUNCH_PATH = "/smart/launch"
+EXPLAIN_PATH = "/explain/"
 DEFAULT_KINDS = ("smart", "absolute")  # `ui_explain_links` default: smart first, absolute as the fallback
 SMART_LABEL = "Why? Explanation (opens inside the EHR)"
 ABSOLUTE_LABEL = "Why? Inputs, contributions and model details"
-_SERVICE_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+_TOKEN = re.compile(r"^[A-Za-z0-9_.-]{1,2048}$")  # base64url and '.': nothing to percent-encode
 
 
-def explain_path(service_id: str, hook_instance: str) -> str:
-    return f"/explain/{service_id}/{hook_instance}"
+def explain_path(token: str) -> str:
+    return f"{EXPLAIN_PATH}{token}"
 
 
-def encode_app_context(service_id: str, hook_instance: str) -> str:
-    return json.dumps({"service": service_id, "hookInstance": hook_instance}, separators=(",", ":"))
+def encode_app_context(token: str) -> str:
+    return json.dumps({"explanation": token}, separators=(",", ":"))
 
 
-def decode_app_context(value: Any) -> tuple[str, str] | None:
-    """(service id, hookInstance) from an appContext this service wrote; None for anything else."""
-    if not isinstance(value, str) or len(value) > 500:
+def decode_app_context(value: Any) -> str | None:
+    """The explanation token from an appContext this service wrote; None for anything else."""
+    if not isinstance(value, str) or len(value) > 4096:
         return None
     try:
         data = json.loads(value)
     except ValueError:
         return None
-    if not isinstance(data, dict):
-        return None
-    service, hook_instance = data.get("service"), data.get("hookInstance")
-    if not (isinstance(service, str) and _SERVICE_ID.match(service)
-            and isinstance(hook_instance, str) and HOOK_INSTANCE.match(hook_instance)):
-        return None
-    return service, hook_instance
+    token = data.get("explanation") if isinstance(data, dict) else None
+    return token if isinstance(token, str) and _TOKEN.match(token) else None
 
 
-def explanation_links(base_url: str, service_id: str, hook_instance: str, kinds: Iterable[str]) -> tuple[Link, ...]:
+def explanation_links(base_url: str, token: str, kinds: Iterable[str]) -> tuple[Link, ...]:
     """The card's links to its explanation page, smart first (what the EHR should prefer)."""
+    if not _TOKEN.match(token):
+        raise ValueError("not a link token")
     links = []
     for kind in kinds:
         if kind == "smart":
-            links.append(Link(SMART_LABEL, f"{base_url}{LAUNCH_PATH}", type="smart",
-                              app_context=encode_app_context(service_id, hook_instance)))
+            links.append(Link(SMART_LABEL, f"{base_url}{LAUNCH_PATH}", type="smart", app_context=encode_app_context(token)))
         elif kind == "absolute":
-            links.append(Link(ABSOLUTE_LABEL, f"{base_url}{explain_path(service_id, hook_instance)}"))
+            links.append(Link(ABSOLUTE_LABEL, f"{base_url}{explain_path(token)}"))
     return tuple(links)
 
 
-def links_to_explanation(card: Mapping[str, Any], service_id: str, hook_instance: str) -> bool:
-    """Does this serialised card link to the explanation page of (service, hookInstance)?"""
-    target = explain_path(service_id, hook_instance)
+def links_to_explanation(card: Mapping[str, Any], token: str) -> bool:
+    """Does this serialised card link to the explanation page of `token`?"""
     for link in card.get("links") or ():
         if not isinstance(link, Mapping):
             continue
-        if link.get("type") == "smart" and decode_app_context(link.get("appContext")) == (service_id, hook_instance):
+        if link.get("type") == "smart" and decode_app_context(link.get("appContext")) == token:
             return True
-        if link.get("type", "absolute") == "absolute" and str(link.get("url", "")).endswith(target):
+        if link.get("type", "absolute") == "absolute" and str(link.get("url", "")).endswith(explain_path(token)):
             return True
     return False

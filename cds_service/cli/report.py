@@ -56,11 +56,15 @@ def _pct(rate: float | None) -> str:
     return "-" if rate is None else f"{100 * rate:.1f}%"
 
 
+def _client(row: dict) -> str:
+    return (row["iss"] or "(auth off)") + (f" [{row['tenant']}]" if row["tenant"] else "")
+
+
 def format_report(rows: list[dict]) -> str:
     if not rows:
         return "No cards issued and no feedback received yet.\n"
-    head = ("service", "model", "version", "issued", "feedback", "accepted", "overridden")
-    table = [head] + [(r["service_id"], r["model"], r["model_version"], str(r["cards_issued"]), str(r["cards_with_feedback"]),
+    head = ("client", "service", "model", "version", "issued", "feedback", "accepted", "overridden")
+    table = [head] + [(_client(r), r["service_id"], r["model"], r["model_version"], str(r["cards_issued"]), str(r["cards_with_feedback"]),
                        f"{r['accepted']} ({_pct(r['acceptance_rate'])})", f"{r['overridden']} ({_pct(r['override_rate'])})")
                       for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(head))]
@@ -68,7 +72,7 @@ def format_report(rows: list[dict]) -> str:
     lines.insert(1, "  ".join("-" * w for w in widths))
     for r in rows:
         if r["override_reasons"] or r["override_comments"]:
-            lines += ["", f"Override reasons, {r['service_id']} ({r['model']} {r['model_version']}):"]
+            lines += ["", f"Override reasons, {_client(r)}, {r['service_id']} ({r['model']} {r['model_version']}):"]
             for reason in r["override_reasons"]:
                 lines.append(f"  {reason['cards']:5}  {reason['display'] or reason['code']}  ({reason['system']}|{reason['code']})")
             if r["override_comments"]:

@@ -68,12 +68,17 @@ def call_service(service_id: str):
     state.timings = Timings()
     deadline = time.monotonic() + rt.settings.deadline_s
     fetcher = rt.fetcher_factory(hook_request, state.identity, deadline)
-    # Cards link to the explanation page only when this app serves one.
-    links_base = _base_url() if "ui.explain" in current_app.view_functions else None
+    # Cards link to the explanation page only when this app serves one: a capability token bound to
+    # this client, service and hookInstance, with an expiry (security/capability.py).
+    links_base, token = None, None
+    if rt.link_signer is not None and "ui.explain" in current_app.view_functions:
+        links_base = _base_url()
+        token = rt.link_signer.token(state.identity.client, service_id, hook_request.hook_instance)
     response, ctx = invoke(bound, hook_request, now=datetime.now(timezone.utc), fetcher=fetcher,
-                           base_url=links_base, link_kinds=rt.settings.ui_explain_links, timings=state.timings)
+                           base_url=links_base, link_kinds=rt.settings.ui_explain_links, timings=state.timings,
+                           explain_token=token)
     state.build_context = ctx
-    _record_cards(rt, bound, hook_request.hook_instance, response, ctx)
+    _record_cards(rt, bound, state.identity.client, hook_request.hook_instance, response, ctx)
     state.response_body = response.to_json()  # serialised once; the explanation hook reads the cards from it
     return _json(state.response_body)
 
@@ -86,7 +91,7 @@ def feedback(service_id: str):
     base = f"{_base_url()}/cds-services/{service_id}"
     state.identity = authenticate(rt, request, [f"{base}/feedback", base])  # SEC-5 [OUR CHOICE]
     items = parse_feedback(_body(rt))
-    store_feedback(rt.engine, service_id, items)
+    store_feedback(rt.engine, service_id, state.identity.client, items)
     return Response(status=200)  # FEEDBACK-5: 200, no body
 
 
@@ -108,14 +113,15 @@ def _hook_spec(bound: BoundService):
     return HOOKS[bound.definition.hook]
 
 
-def _record_cards(rt, bound: BoundService, hook_instance: str, response, ctx) -> None:
-    """Remember which model version issued each card uuid (feedback analytics); no patient data."""
+def _record_cards(rt, bound: BoundService, client: tuple[str, str], hook_instance: str, response, ctx) -> None:
+    """Remember which client got each card uuid from which model version (feedback is accepted only
+    for these, and analytics count them); no patient data."""
     if not response.cards:
         return
     p = ctx.prediction
     model = p.model if p else (bound.model.info.id if bound.model else None)
     version = p.version if p else (bound.model.info.version if bound.model else None)
-    rows = [{"card_uuid": c.uuid, "service_id": bound.definition.id, "hook_instance": hook_instance, "model": model,
+    rows = [{"iss": client[0], "tenant": client[1], "card_uuid": c.uuid, "service_id": bound.definition.id, "hook_instance": hook_instance, "model": model,
              "model_version": version, "indicator": c.indicator, "issued_at": time.time()} for c in response.cards]
     stmt = db.insert_ignoring_statement(rt.engine.dialect.name, db.cards_issued)
     queue_write(lambda conn: conn.execute(stmt, rows))  # committed with the call's other rows

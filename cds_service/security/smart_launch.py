@@ -59,6 +59,7 @@ class LaunchTarget:
     iss: str  # normalised FHIR base URL
     client_id: str
     auth_origins: frozenset[str]
+    client_iss: str = ""  # the configured client (its JWT issuer) this FHIR server belongs to; '' auth off
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class PendingLaunch:
     redirect_uri: str
     code_verifier: str
     created_at: float
+    client_iss: str = ""
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,8 @@ def target_for(settings: Settings, iss: str) -> LaunchTarget:
                                status=403, code="security")
     for client in settings.clients:
         if client.smart_client_id and base in normalized_bases(client.fhir_servers):
-            return LaunchTarget(base, client.smart_client_id, frozenset({origin(base), *client.smart_auth_origins}))
+            return LaunchTarget(base, client.smart_client_id, frozenset({origin(base), *client.smart_auth_origins}),
+                                client.iss)
     if settings.smart_client_id and base in normalized_bases(settings.fhir_servers):
         return LaunchTarget(base, settings.smart_client_id, frozenset({origin(base), *settings.smart_auth_origins}))
     raise SmartLaunchError("This EHR is not configured for SMART launches of this service: its FHIR server is not "
@@ -231,7 +234,7 @@ def begin(settings: Settings, discovery: Discovery, iss: Any, launch: Any, redir
     authorize, token = discovery.endpoints(target)
     pending = PendingLaunch(state=secrets.token_urlsafe(32), iss=target.iss, client_id=target.client_id,
                             token_endpoint=token, redirect_uri=redirect_uri, code_verifier=secrets.token_urlsafe(64),
-                            created_at=time.time() if now is None else now)
+                            created_at=time.time() if now is None else now, client_iss=target.client_iss)
     query = urlencode({
         "response_type": "code", "client_id": target.client_id, "redirect_uri": redirect_uri, "launch": launch,
         "scope": settings.smart_scope, "state": pending.state, "aud": iss,

@@ -1,8 +1,12 @@
 """The service's database: SQLite by default, PostgreSQL when the URL says so (SQLAlchemy Core).
 
-Tables: `feedback` (FEEDBACK-2, duplicates tolerated by a unique key), `cards_issued` (which model
+Tables: `feedback` (FEEDBACK-2, duplicates tolerated by a unique key), `issued_cards` (which model
 version produced which card, for analytics; no patient data), `audit` (one row per call, issue #6),
 `jti_seen` (JWT replay cache shared by every worker, SEC-8), `explanations` and `smart_launches` (issue #7).
+
+Tenant isolation: every row a call leaves carries the calling client, `iss` (the JWT issuer; '' with
+authentication off) and `tenant` (the JWT's `tenant` claim; '' when absent), and every lookup is scoped
+by both. A hookInstance or card uuid is only unique within one client: two EHRs may send the same one.
 """
 from __future__ import annotations
 
@@ -10,16 +14,25 @@ import os
 from pathlib import Path
 
 from sqlalchemy import (Column, Float, Integer, MetaData, String, Table, Text, UniqueConstraint, create_engine, event,
-                        text)
+                        inspect, text)
 from sqlalchemy import exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 metadata = MetaData()
 
+ISS_CHARS, TENANT_CHARS = 500, 200  # widths of the client columns
+
+
+def _client_columns() -> tuple[Column, Column]:
+    return (Column("iss", String(ISS_CHARS), nullable=False, server_default=""),
+            Column("tenant", String(TENANT_CHARS), nullable=False, server_default=""))
+
+
 feedback = Table(
     "feedback", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
+    *_client_columns(),
     Column("dedupe_key", String(64), nullable=False),
     Column("service_id", String(64), nullable=False),
     Column("card_uuid", String(64), nullable=False),
@@ -35,7 +48,9 @@ feedback = Table(
 )
 
 cards_issued = Table(
-    "cards_issued", metadata,
+    "issued_cards", metadata,  # `cards_issued` before tenant isolation (migrated by `_migrate`)
+    Column("iss", String(ISS_CHARS), primary_key=True),
+    Column("tenant", String(TENANT_CHARS), primary_key=True),
     Column("card_uuid", String(64), primary_key=True),
     Column("service_id", String(64), nullable=False),
     Column("hook_instance", String(100), nullable=False),
@@ -72,6 +87,8 @@ jti_seen = Table(
 # identifiers; purged after `ui_explain_ttl_s` (see explain_store).
 explanations = Table(
     "explanations", metadata,
+    Column("iss", String(ISS_CHARS), primary_key=True),
+    Column("tenant", String(TENANT_CHARS), primary_key=True),
     Column("service_id", String(64), primary_key=True),
     Column("hook_instance", String(100), primary_key=True),
     Column("created_at", Float, nullable=False, index=True),
@@ -84,7 +101,8 @@ smart_launches = Table(
     "smart_launches", metadata,
     Column("state_key", String(64), primary_key=True),  # sha256(state): the row alone cannot finish a launch
     Column("created_at", Float, nullable=False, index=True),
-    Column("iss", String(2048), nullable=False),
+    Column("iss", String(2048), nullable=False),  # the launching EHR's FHIR base URL (SMART's `iss`)
+    Column("client_iss", String(ISS_CHARS), nullable=False),  # the configured client it belongs to ('' auth off)
     Column("client_id", String(500), nullable=False),
     Column("token_endpoint", String(2048), nullable=False),
     Column("redirect_uri", String(2048), nullable=False),
@@ -114,9 +132,37 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL") -> Engine:
             cur.execute("PRAGMA busy_timeout=5000")
             cur.close()
     _guard_against_fork(engine)
-    metadata.create_all(engine)
+    _migrate(engine)
     engine.dispose()  # the master keeps no connection open while gunicorn forks the workers
     return engine
+
+
+def _migrate(engine: Engine) -> None:
+    """Create the tables; bring a database of the schema before tenant isolation up to date.
+
+    `feedback` gains the client columns (old rows: client ''); `cards_issued` is copied into
+    `issued_cards` (whose key includes the client) and dropped; the short-lived `explanations` and
+    `smart_launches` of the old schema are dropped and recreated (pages then open as expired).
+    """
+    tables = set(inspect(engine).get_table_names())
+
+    def columns(name: str) -> set[str]:
+        return {c["name"] for c in inspect(engine).get_columns(name)}
+
+    with engine.begin() as conn:
+        if "feedback" in tables and "iss" not in columns("feedback"):
+            for name, width in (("iss", ISS_CHARS), ("tenant", TENANT_CHARS)):
+                conn.execute(text(f"ALTER TABLE feedback ADD COLUMN {name} VARCHAR({width}) NOT NULL DEFAULT ''"))
+        for name, marker in (("explanations", "iss"), ("smart_launches", "client_iss")):
+            if name in tables and marker not in columns(name):
+                conn.execute(text(f"DROP TABLE {name}"))
+    metadata.create_all(engine)
+    if "cards_issued" in tables:
+        names = [c.name for c in cards_issued.columns if c.name not in ("iss", "tenant")]
+        with engine.begin() as conn:
+            conn.execute(text(f"INSERT INTO issued_cards (iss, tenant, {', '.join(names)}) "
+                              f"SELECT '', '', {', '.join(names)} FROM cards_issued"))
+            conn.execute(text("DROP TABLE cards_issued"))
 
 
 def _guard_against_fork(engine: Engine) -> None:

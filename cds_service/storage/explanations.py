@@ -1,4 +1,4 @@
-"""What an explanation page shows, kept per (service id, hookInstance) for `ui_explain_ttl_s` (issue #7).
+"""What an explanation page shows, kept per (client, service id, hookInstance) for `ui_explain_ttl_s` (issue #7).
 
 The record is built from the call's `BuildContext` right after the call: the score and its
 contributions, each input with value, unit, date and note, what was missing or unavailable, and
@@ -57,11 +57,11 @@ def from_context(ctx, cards: list[dict]) -> dict[str, Any]:
     return record
 
 
-def save(engine: Engine, record: dict[str, Any], ttl_s: int, now: float | None = None) -> None:
-    """Store (or replace, for a repeated hookInstance) the record and purge expired ones."""
+def save(engine: Engine, client: tuple[str, str], record: dict[str, Any], ttl_s: int, now: float | None = None) -> None:
+    """Store (or replace, for a hookInstance the same client repeats) the record and purge expired ones."""
     with engine.begin() as conn:
         purge(conn, ttl_s, now)
-        save_in(conn, record, ttl_s, now)
+        save_in(conn, client, record, ttl_s, now)
 
 
 def purge(conn: Connection, ttl_s: int, now: float | None = None) -> None:
@@ -70,25 +70,30 @@ def purge(conn: Connection, ttl_s: int, now: float | None = None) -> None:
     conn.execute(delete(db.explanations).where(db.explanations.c.created_at < now - ttl_s))
 
 
-def save_in(conn: Connection, record: dict[str, Any], ttl_s: int, now: float | None = None) -> None:
+def save_in(conn: Connection, client: tuple[str, str], record: dict[str, Any], ttl_s: int,
+            now: float | None = None) -> None:
     """`save` without the purge, inside a caller's transaction (the call's closing transaction, see
     call_writes). Purging there would make concurrent batches of several workers lock the same expired
     rows (PostgreSQL deadlocks); the caller purges separately, now and then."""
     now = time.time() if now is None else now
-    row = {"service_id": record["service"]["id"], "hook_instance": record["hook_instance"], "created_at": now,
-           "payload": json.dumps(record)}
-    # An upsert: a repeated hookInstance replaces its record without a delete-then-insert race.
+    row = {"iss": client[0], "tenant": client[1], "service_id": record["service"]["id"],
+           "hook_instance": record["hook_instance"], "created_at": now, "payload": json.dumps(record)}
+    # An upsert: a hookInstance repeated by the same client replaces its record without a
+    # delete-then-insert race; another client's same hookInstance is another row.
     stmt = db.insert_statement(conn.dialect.name, db.explanations)
     conn.execute(stmt.values(**row).on_conflict_do_update(
-        index_elements=["service_id", "hook_instance"], set_={"created_at": now, "payload": row["payload"]}))
+        index_elements=["iss", "tenant", "service_id", "hook_instance"],
+        set_={"created_at": now, "payload": row["payload"]}))
 
 
-def load(engine: Engine, service_id: str, hook_instance: str, ttl_s: int, now: float | None = None) -> dict | None:
-    """The record, or None when there is none or it is older than `ttl_s`."""
+def load(engine: Engine, client: tuple[str, str], service_id: str, hook_instance: str, ttl_s: int,
+         now: float | None = None) -> dict | None:
+    """The client's record, or None when there is none or it is older than `ttl_s`."""
     now = time.time() if now is None else now
     t = db.explanations
     with engine.connect() as conn:
         row = conn.execute(select(t.c.payload, t.c.created_at).where(
+            t.c.iss == client[0], t.c.tenant == client[1],
             t.c.service_id == service_id, t.c.hook_instance == hook_instance)).first()
     if row is None or row.created_at < now - ttl_s:
         return None

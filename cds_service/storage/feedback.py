@@ -1,25 +1,36 @@
-"""Feedback stored durably; a report already stored is skipped, so duplicates are tolerated (FEEDBACK-3).
-The request is validated first, in `cds_service/feedback_request.py` (FEEDBACK-2..4)."""
+"""Feedback stored durably, for cards issued to the same client only; a report already stored is
+skipped, so duplicates are tolerated (FEEDBACK-3). The request is validated first, in
+`cds_service/feedback_request.py` (FEEDBACK-2..4).
+
+A card uuid names a card only within the client it was issued to (`issued_cards` is keyed by the
+client): feedback naming a card this client was never issued by this service is refused as a whole
+(404) and counted nowhere, so one EHR cannot report on, or pad the analytics of, another's cards.
+"""
 from __future__ import annotations
 
 import hashlib
 import json
 import time
 
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from cds_service.errors import UnknownCard
 from cds_service.feedback_request import FeedbackItem
 from cds_service.storage import db
 
 
-def store_feedback(engine: Engine, service_id: str, items: list[FeedbackItem]) -> int:
-    """Insert the items in one transaction; a report already stored is skipped. Returns new rows."""
+def store_feedback(engine: Engine, service_id: str, client: tuple[str, str], items: list[FeedbackItem]) -> int:
+    """Insert the items in one transaction; a report already stored is skipped. Returns new rows.
+    Raises UnknownCard when an item names a card not issued to `client` by `service_id`."""
+    iss, tenant = client
     now = time.time()
     rows = []
     for it in items:
-        canonical = json.dumps([service_id, it.card, it.outcome, it.outcome_timestamp, sorted(it.accepted_suggestions),
-                                it.override_reason, it.override_comment], sort_keys=True)
+        canonical = json.dumps([iss, tenant, service_id, it.card, it.outcome, it.outcome_timestamp,
+                                sorted(it.accepted_suggestions), it.override_reason, it.override_comment], sort_keys=True)
         rows.append({
+            "iss": iss, "tenant": tenant,
             "dedupe_key": hashlib.sha256(canonical.encode()).hexdigest(),
             "service_id": service_id, "card_uuid": it.card, "outcome": it.outcome,
             "outcome_timestamp": it.outcome_timestamp,
@@ -29,4 +40,13 @@ def store_feedback(engine: Engine, service_id: str, items: list[FeedbackItem]) -
             "override_display": (it.override_reason[2] or None) if it.override_reason else None,
             "override_comment": it.override_comment, "received_at": now,
         })
+    c = db.cards_issued
+    with engine.connect() as conn:
+        issued = set(conn.execute(select(c.c.card_uuid).where(
+            c.c.iss == iss, c.c.tenant == tenant, c.c.service_id == service_id,
+            c.c.card_uuid.in_({it.card for it in items}))).scalars())
+    for i, it in enumerate(items):
+        if it.card not in issued:
+            raise UnknownCard(f"feedback[{i}].card names no card this service issued to this client.",
+                              expression=f"feedback[{i}].card")
     return db.insert_ignoring_duplicates(engine, db.feedback, rows)

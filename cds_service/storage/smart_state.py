@@ -26,7 +26,7 @@ def save(engine: Engine, pending: PendingLaunch, ttl_s: float) -> None:
     with engine.begin() as conn:
         conn.execute(delete(T).where(T.c.created_at < time.time() - ttl_s))  # expired launches go
         conn.execute(insert(T).values(state_key=_key(pending.state), created_at=pending.created_at, iss=pending.iss,
-                                      client_id=pending.client_id, token_endpoint=pending.token_endpoint,
+                                      client_iss=pending.client_iss, client_id=pending.client_id, token_endpoint=pending.token_endpoint,
                                       redirect_uri=pending.redirect_uri, code_verifier=pending.code_verifier))
 
 
@@ -45,4 +45,4 @@ def take(engine: Engine, state: str, ttl_s: float, now: float | None = None) -> 
         return None
     return PendingLaunch(state=state, iss=row["iss"], client_id=row["client_id"], token_endpoint=row["token_endpoint"],
                          redirect_uri=row["redirect_uri"], code_verifier=row["code_verifier"],
-                         created_at=row["created_at"])
+                         created_at=row["created_at"], client_iss=row["client_iss"])

@@ -41,12 +41,13 @@ def record_explanation(response: Response) -> Response:
     try:
         cards = (state.response_body or {}).get("cards", [])  # the dict the view serialised
         # Only calls whose cards link to their explanation page are kept: nobody can open the others.
-        if not any(isinstance(c, dict) and links_to_explanation(c, ctx.service.id, ctx.request.hook_instance)
-                   for c in cards):
+        token = ctx.explain_token
+        if not token or not any(isinstance(c, dict) and links_to_explanation(c, token) for c in cards):
             return response
+        client = state.identity.client if state.identity is not None else ("", "")
         rt, state = get_runtime(), ui_state()
         record, ttl = explain_store.from_context(ctx, cards), rt.settings.ui_explain_ttl_s
-        queue_write(lambda conn: explain_store.save_in(conn, record, ttl))  # committed with the call's other rows
+        queue_write(lambda conn: explain_store.save_in(conn, client, record, ttl))  # with the call's other rows
         if time.time() - state.last_purge > PURGE_EVERY_S:
             state.last_purge = time.time()
             with rt.engine.begin() as conn:  # its own short transaction, at most once a minute per process
@@ -66,7 +67,7 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline';
 def _page_headers(response):
     response.headers.setdefault("Content-Security-Policy", CSP)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")  # explanation URLs carry a hookInstance
+    response.headers.setdefault("Referrer-Policy", "no-referrer")  # explanation URLs are capabilities
     return response
 
 

@@ -1,4 +1,5 @@
-"""The explanation page of one card: `/explain/<service_id>/<hook_instance>` (the card's `absolute` link).
+"""The explanation page of one card: `/explain/<token>` (the card's `absolute` link; the token is a
+capability, `security/capability.py`: a genuine, unexpired token opens its own client's record only).
 
 It shows the score, a chart of the contributions, every input with value, unit, date and note,
 what was missing or unavailable, and the model card: for a trained artifact its `model_card.md`
@@ -11,8 +12,9 @@ import json
 import re
 from pathlib import Path
 
-from flask import render_template
+from flask import make_response, render_template
 
+from cds_service.http.call_state import call_state
 from cds_service.runtime import get_runtime
 from cds_service.storage import explanations as explain_store
 from cds_service.ui import charts, safe_markdown
@@ -21,13 +23,20 @@ from cds_service.ui.blueprint import bp
 _ARTIFACT = re.compile(r"^[a-z0-9][a-z0-9_-]*/[0-9A-Za-z][0-9A-Za-z._+-]*$")
 
 
-@bp.get("/explain/<service_id>/<hook_instance>")
-def explain(service_id: str, hook_instance: str):
+@bp.get("/explain/<token>")
+def explain(token: str):
     rt = get_runtime()
-    record = explain_store.load(rt.engine, service_id, hook_instance, rt.settings.ui_explain_ttl_s)
-    if record is None:
-        hours = rt.settings.ui_explain_ttl_s / 3600
-        return render_template("explain_missing.html", service_id=service_id, hours=hours), 404
+    grant = rt.link_signer.verify(token)
+    record = None
+    if grant is not None:
+        record = explain_store.load(rt.engine, grant.client, grant.service_id, grant.hook_instance,
+                                    rt.settings.ui_explain_ttl_s)
+        # Who opened which card's explanation goes to the audit row of this request.
+        state = call_state()
+        state.service_id, state.hook_instance = grant.service_id, grant.hook_instance
+    if record is None:  # a forged, altered, expired or purged link: one answer for all, naming nothing
+        hours = min(rt.settings.ui_explain_ttl_s, rt.settings.ui_explain_link_ttl_s) / 3600
+        return _private(make_response(render_template("explain_missing.html", hours=hours), 404))
     p = record.get("prediction")
     labels = {f["name"]: f for f in record["features"]}
     chart = None
@@ -36,9 +45,15 @@ def explain(service_id: str, hook_instance: str):
                  for n, v in p["contributions"].items()]
         chart = charts.contributions_chart(items, "Contribution of each input to this patient's score")
     card = model_card(rt.settings.model_dir, p)
-    return render_template("explain.html", r=record, p=p, chart=chart, card=card,
-                           inputs=[f for f in record["features"]],
-                           contribution_sum=sum(p["contributions"].values()) if p else None)
+    return _private(make_response(render_template("explain.html", r=record, p=p, chart=chart, card=card,
+                                                  inputs=[f for f in record["features"]],
+                                                  contribution_sum=sum(p["contributions"].values()) if p else None)))
+
+
+def _private(resp):
+    """The page holds patient data: no cache may keep it (the blueprint adds Referrer-Policy: no-referrer)."""
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
 
 
 def model_card(model_dir: str, prediction: dict | None) -> dict | None:

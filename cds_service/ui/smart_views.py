@@ -64,21 +64,23 @@ def smart_callback():
     if pending is None:
         raise SmartLaunchError("This launch has expired or was already used. Open the link from the card again.")
     result = smart_launch.finish(rt.settings, ui_state().http, pending, request.args.get("code"))
-    named = decode_app_context(result.app_context)
-    if named is None:
+    token = decode_app_context(result.app_context)
+    if token is None:
         # Some EHRs launch without passing appContext on (LINK-2): say so instead of guessing a card.
         raise SmartLaunchError("The EHR launched the explanation without the card's context (appContext), so it is "
                                "not known which card to explain.", status=422, code="incomplete")
-    service_id, hook_instance = named
-    if service_id not in rt.services:
-        raise SmartLaunchError("The card's context names a service this server does not run.", status=404,
-                               code="not-found")
+    grant = rt.link_signer.verify(token)
+    # The card must have been issued to the EHR that launched it (tenant isolation): one EHR's launch
+    # cannot open another's explanation, even with a genuine token.
+    if grant is None or grant.iss != pending.client_iss or grant.service_id not in rt.services:
+        raise SmartLaunchError("The card's context does not name an explanation this EHR may open (or its link "
+                               "has expired). Open the link from the card again.", status=404, code="not-found")
     # Who opened which card's explanation goes to the audit row of this request (patient id hashed there).
     state = call_state()
-    state.service_id, state.hook_instance, state.patient_id = service_id, hook_instance, result.patient
+    state.service_id, state.hook_instance, state.patient_id = grant.service_id, grant.hook_instance, result.patient
     log.info("SMART launch completed", extra={"event": "smart_launch_completed", "iss": pending.iss,
-                                              "service": service_id, "hookInstance": hook_instance})
-    resp = redirect(url_for("ui.explain", service_id=service_id, hook_instance=hook_instance), 303)
+                                              "service": grant.service_id, "hookInstance": grant.hook_instance})
+    resp = redirect(url_for("ui.explain", token=token), 303)
     resp.delete_cookie(STATE_COOKIE, path="/smart/")
     resp.headers["Cache-Control"] = "no-store"
     return resp
