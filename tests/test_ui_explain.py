@@ -29,20 +29,28 @@ def _call(app, patient="demo-19"):
     return resp.get_json(), call.body["hookInstance"], resources
 
 
+def _absolute(body: dict) -> str:
+    """The path of the card's `absolute` explanation link (a capability URL)."""
+    url = next(link["url"] for link in body["cards"][0]["links"] if link["type"] == "absolute")
+    return url.removeprefix(BASE)
+
+
 def test_link1_link2_risk_cards_link_to_the_explanation_page_smart_first_absolute_fallback(app):
-    """LINK-1/LINK-2: a `smart` link to /smart/launch whose appContext names the card's call, then the
-    `absolute` fallback to /explain/<service>/<hookInstance>, both under the public base URL."""
+    """LINK-1/LINK-2: a `smart` link to /smart/launch whose appContext carries the call's capability
+    token, then the `absolute` fallback to /explain/<token>, both under the public base URL."""
     body, hook_instance, _ = _call(app)
     smart, absolute = body["cards"][0]["links"]
     assert smart["type"] == "smart" and smart["url"] == f"{BASE}/smart/launch"
-    assert json.loads(smart["appContext"]) == {"service": "ascvd-10y-risk", "hookInstance": hook_instance}
+    token = json.loads(smart["appContext"])["explanation"]
+    grant = app.extensions["cds"].link_signer.verify(token)
+    assert (grant.service_id, grant.hook_instance, grant.client) == ("ascvd-10y-risk", hook_instance, ("", ""))
     assert absolute["type"] == "absolute" and "appContext" not in absolute  # LINK-2: appContext only on smart
-    assert absolute["url"] == f"{BASE}/explain/ascvd-10y-risk/{hook_instance}"
+    assert absolute["url"] == f"{BASE}/explain/{token}" and hook_instance not in absolute["url"]
 
 
 def test_explanation_shows_score_chart_inputs_and_equation_model_card(app):
     body, hook_instance, _ = _call(app)
-    page = app.test_client().get(f"/explain/ascvd-10y-risk/{hook_instance}")
+    page = app.test_client().get(_absolute(body))
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     score = body["cards"][0]["extension"]["org.cdsml.prediction"]["score"]
@@ -71,23 +79,24 @@ def test_only_calls_with_a_link_are_kept(app):
     assert body["cards"] == []
     with app.extensions["cds"].engine.connect() as conn:
         assert conn.execute(select(db.explanations.c.hook_instance)).first() is None
-    assert app.test_client().get(f"/explain/ascvd-10y-risk/{hook_instance}").status_code == 404
+    token = app.extensions["cds"].link_signer.token(("", ""), "ascvd-10y-risk", hook_instance)
+    assert app.test_client().get(f"/explain/{token}").status_code == 404
 
 
 def test_unknown_or_expired_explanations_are_404(make_app):
     app = make_app(ui_explain_ttl_s=60)
     client = app.test_client()
-    assert client.get("/explain/ascvd-10y-risk/not-a-call").status_code == 404
+    assert client.get("/explain/not-a-token").status_code == 404
     _, hook_instance, _ = _call(app)
     engine = app.extensions["cds"].engine
-    assert explain_store.load(engine, "ascvd-10y-risk", hook_instance, 60) is not None
+    assert explain_store.load(engine, ("", ""), "ascvd-10y-risk", hook_instance, 60) is not None
     import time
 
-    assert explain_store.load(engine, "ascvd-10y-risk", hook_instance, 60, now=time.time() + 61) is None
+    assert explain_store.load(engine, ("", ""), "ascvd-10y-risk", hook_instance, 60, now=time.time() + 61) is None
     # A later write purges expired rows.
-    record = explain_store.load(engine, "ascvd-10y-risk", hook_instance, 60)
+    record = explain_store.load(engine, ("", ""), "ascvd-10y-risk", hook_instance, 60)
     record["hook_instance"] = "later-call"
-    explain_store.save(engine, record, 60, now=time.time() + 120)
+    explain_store.save(engine, ("", ""), record, 60, now=time.time() + 120)
     with engine.connect() as conn:
         assert [r.hook_instance for r in conn.execute(select(db.explanations.c.hook_instance))] == ["later-call"]
 

@@ -22,6 +22,7 @@ from cds_service.config import ConfigError, Settings
 from cds_service.ehr.contexts import build_context, now_utc
 from cds_service.ehr.hook_calls import build_call
 from cds_service.ehr.patients import DemoPatients, patient_from_resources
+from cds_service.ehr.signing import DemoKey, Signer
 
 BASE = "https://cds.example.org"
 ISS = "https://ehr.example.org/fhir/r4"
@@ -43,13 +44,15 @@ def smart_app(make_app):
 
 
 @pytest.fixture
-def recorded(make_app):
-    """A real ASCVD call answered (by an auth-off app on the same database): (smart link, hookInstance)."""
-    plain = make_app()
+def recorded(smart_app):
+    """A real ASCVD call answered for the EHR of CLIENT (its JWT signed with the key CLIENT trusts, the
+    demo key): the explanation belongs to that client (tenant isolation). (smart link, hookInstance)."""
     resources = DemoPatients().resources("demo-19")
-    bound = plain.extensions["cds"].services["ascvd-10y-risk"][0]
+    bound = smart_app.extensions["cds"].services["ascvd-10y-risk"][0]
     call = build_call(bound, resources, build_context("patient-view", patient_from_resources(resources), now=now_utc()))
-    resp = plain.test_client().post("/cds-services/ascvd-10y-risk", json=call.body)
+    sign = Signer(DemoKey().key, CLIENT["iss"])
+    resp = smart_app.test_client().post("/cds-services/ascvd-10y-risk", json=call.body,
+                                        headers={"Authorization": f"Bearer {sign(f'{BASE}/cds-services/ascvd-10y-risk')}"})
     assert resp.status_code == 200
     smart = next(link for link in resp.get_json()["cards"][0]["links"] if link["type"] == "smart")
     return smart, call.body["hookInstance"]
@@ -124,7 +127,7 @@ def test_link2_callback_exchanges_the_code_and_opens_the_cards_explanation(smart
         assert rsps.calls[1].request.req_kwargs["timeout"] == (2.0, 5.0)
     assert seen["code"] == "the-code"
     assert back.status_code == 303
-    assert back.headers["Location"] == f"/explain/ascvd-10y-risk/{hook_instance}"
+    assert back.headers["Location"] == f"/explain/{json.loads(smart['appContext'])['explanation']}" and hook_instance
     assert "cds_smart_state=;" in back.headers["Set-Cookie"]  # the launch's cookie is cleared
     page = client.get(back.headers["Location"])
     assert page.status_code == 200 and '<svg role="img"' in page.get_data(as_text=True)
