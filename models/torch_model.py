@@ -10,7 +10,7 @@ from typing import Mapping, Sequence
 
 import torch
 
-from fhir_adapters.features import FeatureVector
+from .feature_vector import FeatureVector
 
 from .explain import Explainer
 from .nets import RiskNet

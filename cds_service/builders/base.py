@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from fhir_adapters.features import Feature, FeatureVector
+from models.feature_vector import Feature, FeatureVector
 from hooks.definitions import ServiceDefinition, SuggestionDef
 from models.protocol import Prediction
 

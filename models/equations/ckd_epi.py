@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-from fhir_adapters.features import FeatureVector
+from ..feature_vector import FeatureVector
 
 from ..protocol import ModelInfo, Prediction
 

@@ -10,7 +10,7 @@ import math
 from itertools import combinations
 from typing import Mapping, Sequence
 
-from fhir_adapters.features import FeatureVector
+from ..feature_vector import FeatureVector
 
 from ..protocol import ModelInfo, Prediction
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-from fhir_adapters.features import FeatureVector
+from ..feature_vector import FeatureVector
 
 from ..protocol import ModelInfo, Prediction
 
