@@ -7,8 +7,6 @@ from typing import Any, Mapping
 
 from fhir_adapters.features import FeatureDef
 
-INDICATORS = ("info", "warning", "critical")  # CARD-3, ascending urgency
-
 
 @dataclass(frozen=True, slots=True)
 class PrefetchSpec:

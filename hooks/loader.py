@@ -13,13 +13,12 @@ from typing import Any, Callable, Mapping
 
 from fhir_adapters.features import EXTRACTORS, KIND_CHECKS, KIND_PARAMS, FeatureDef
 
-from .catalog import HOOKS, USER_TOKENS
-from .definitions import INDICATORS, CardPolicy, CardRule, Criterion, PrefetchSpec, ServiceDefinition, SuggestionDef
+from .catalog import HOOKS, INDICATORS, SUMMARY_MAX, USER_TOKENS
+from .definitions import CardPolicy, CardRule, Criterion, PrefetchSpec, ServiceDefinition, SuggestionDef
 
 _TOKEN = re.compile(r"\{\{\s*([^}]*?)\s*\}\}")
 _ID = re.compile(r"^[a-z0-9][a-z0-9\-]{1,62}$")
 _COMMON_FEATURE_KEYS = {"name", "kind", "source", "label", "unit", "default", "default_note", "order"}
-SUMMARY_MAX = 139  # CARD-2: "<140 characters"
 # Placeholders a risk-card summary may use, with the longest text each can produce.
 SUMMARY_FIELDS = {"risk": "100.0%"}
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from hooks.definitions import INDICATORS, ServiceDefinition
+from hooks.catalog import INDICATORS
+from hooks.definitions import ServiceDefinition
 from models.equations import news2 as N
 from models.equations import qsofa as Q
 

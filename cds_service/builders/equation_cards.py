@@ -10,13 +10,12 @@ from __future__ import annotations
 import string
 from typing import Any, Iterable, Mapping
 
+from hooks.catalog import SUMMARY_MAX
 from hooks.definitions import ServiceDefinition
 from models.protocol import Prediction
 
 from cds_service.cards import Card, Source, Suggestion
 from cds_service.builders.base import PREDICTION_EXTENSION, BuildContext, explanation_link, prediction_extension
-
-SUMMARY_MAX = 139
 
 
 def equation(ref: str):

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from fhir_adapters.orders import Dose, MedicationOrder, adjusted_order, medication_orders, ordered_dose
-from hooks.definitions import INDICATORS, ServiceDefinition
+from hooks.catalog import INDICATORS
+from hooks.definitions import ServiceDefinition
 
 from cds_service.cards import Action, Source, Suggestion, stable_uuid
 from cds_service.builders.base import BuildContext, display_value, inputs_table, order_suggestion

@@ -1,12 +1,11 @@
 """The generic risk card: population guard, missing inputs, then a card by declared thresholds."""
 from __future__ import annotations
 
+from hooks.catalog import SUMMARY_MAX
 from hooks.definitions import ServiceDefinition
 
 from cds_service.builders.base import (BuildContext, declared_suggestion, display_value, explanation_link, inputs_table, make_card,
                    order_suggestion, prediction_extension)
-
-SUMMARY_MAX = 139
 
 
 def check(service: ServiceDefinition) -> set[str]:
