@@ -85,7 +85,7 @@ def load_service(path: Path, *, load_model: Callable[[str], Any], builders: Mapp
 
     population = tuple(_criterion(i, c, names, err) for i, c in enumerate(raw.get("population", [])))
     suggestions = {k: _suggestion(k, v, names, err) for k, v in (raw.get("suggestions") or {}).items()}
-    cards = _cards(raw.get("cards"), suggestions, builder, err)
+    cards = _cards(path, raw.get("cards"), suggestions, builder, err)
     orders = {}
     for f in raw.get("features", []):
         if "order" in f:
@@ -103,6 +103,8 @@ def load_service(path: Path, *, load_model: Callable[[str], Any], builders: Mapp
     )
     try:
         used = builders[builder](service)
+    except ServiceFileError:
+        raise  # the builder named the field itself
     except ValueError as exc:
         raise err("data", str(exc)) from None
     used |= set(model.info.feature_names if model else ())
@@ -205,7 +207,7 @@ def _suggestion(name: str, raw: Mapping, names: list[str], err) -> SuggestionDef
                          raw.get("unless"), bool(raw.get("recommended", False)))
 
 
-def _cards(raw: Any, suggestions: Mapping, builder: str, err) -> CardPolicy:
+def _cards(path: Path, raw: Any, suggestions: Mapping, builder: str, err) -> CardPolicy:
     if not isinstance(raw, dict) or not raw.get("source_label"):
         raise err("cards.source_label", "is required (SRC-1)")
     rules = []
@@ -214,7 +216,7 @@ def _cards(raw: Any, suggestions: Mapping, builder: str, err) -> CardPolicy:
         if r.get("indicator") not in INDICATORS:
             raise err(f"{where}.indicator", f"must be one of {', '.join(INDICATORS)} (CARD-3)")
         summary = r.get("summary", "")
-        _check_summary(summary, f"{where}.summary", err)
+        check_summary(path, f"{where}.summary", summary, SUMMARY_FIELDS)
         for s in r.get("suggestions", []):
             if s not in suggestions:
                 raise err(f"{where}.suggestions", f"'{s}' is not declared under [suggestions]")
@@ -235,15 +237,20 @@ def _cards(raw: Any, suggestions: Mapping, builder: str, err) -> CardPolicy:
                       int(raw.get("top_factors", 3)), tuple(reasons), MappingProxyType(settings))
 
 
-def _check_summary(template: str, field: str, err) -> None:
-    """CARD-2: the longest text the template can produce must stay under 140 characters."""
+def check_summary(path: Path | str, field: str, template: Any, longest: Mapping[str, str]) -> None:
+    """CARD-2 at start-up, for every summary template of a service file (card rules and builder data).
+
+    `longest` maps each placeholder the template may use to the longest text it can produce; that
+    longest summary must stay under 140 characters. Raises `ServiceFileError` naming file and field.
+    """
     if not isinstance(template, str) or not template.strip():
-        raise err(field, "is required")
+        raise ServiceFileError(path, field, "is required")
     for _, name, spec, _ in string.Formatter().parse(template):
-        if name is not None and name not in SUMMARY_FIELDS:
-            raise err(field, f"unknown placeholder '{{{name}}}' (allowed: {', '.join(SUMMARY_FIELDS)})")
+        if name is not None and name not in longest:
+            allowed = ", ".join(sorted(longest)) or "none"
+            raise ServiceFileError(path, field, f"unknown placeholder '{{{name}}}' (allowed: {allowed})")
         if spec:
-            raise err(field, "placeholders take no format spec; {risk} is already formatted")
-    longest = template.format(**SUMMARY_FIELDS)
-    if len(longest) > SUMMARY_MAX:
-        raise err(field, f"can reach {len(longest)} characters; a summary must stay under 140 (CARD-2)")
+            raise ServiceFileError(path, field, "placeholders take no format spec; their values are already formatted")
+    text = template.format(**longest)
+    if len(text) > SUMMARY_MAX:
+        raise ServiceFileError(path, field, f"can reach {len(text)} characters; a summary must stay under 140 (CARD-2)")

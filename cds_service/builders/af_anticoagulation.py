@@ -14,13 +14,13 @@ from typing import Any, Mapping
 
 from fhir_adapters.orders import MedicationOrder, medication_orders
 from hooks.definitions import ServiceDefinition
+from hooks.loader import check_summary
 from models.equations import cha2ds2_vasc as CV
 from models.equations import has_bled as HB
 
-from cds_service.cards import Action, Suggestion, stable_uuid
-from cds_service.builders.base import BuildContext, display_value
-from cds_service.builders.equation_cards import (card, check_equation, check_model, check_template, equation, extension, feature_def, points_text,
-                             predict, require_feature)
+from cds_service.builders.base import BuildContext, card, display_value, remove_order
+from cds_service.builders.equation_cards import (check_equation, check_model, equation, extension, feature_def, points_text, predict,
+                                                 require_feature)
 
 PRIMARY = "equation:cha2ds2-vasc"
 BLEEDING = "equation:has-bled"
@@ -58,7 +58,7 @@ def check(service: ServiceDefinition) -> set[str]:
         raise ValueError(f"data.modifiable must list HAS-BLED items ({', '.join(HB.ITEMS)}); unknown: {', '.join(unknown)}")
     summaries, advice = data.get("summaries") or {}, data.get("advice") or {}
     for key in ("bleeding", "low_stroke", "scores"):
-        check_template(summaries.get(key), f"data.summaries.{key}", SUMMARY_FIELDS)
+        check_summary(service.path, f"data.summaries.{key}", summaries.get(key), SUMMARY_FIELDS)
     for key in ("low", "intermediate", "high", "bleeding"):
         if not isinstance(advice.get(key), str) or not advice[key].strip():
             raise ValueError(f"data.advice.{key} is required")
@@ -140,18 +140,14 @@ def build(ctx: BuildContext) -> list:
             lines += ["", "**Modifiable bleeding risk factors present:** " + "; ".join(present) + "."]
         if high_bleeding:
             for o in _co_drug_orders(ctx, [o for o in orders if o not in anticoagulants]):
-                action = Action("delete", f"Remove the order {o.reference} ({o.text})", resource_id=o.reference)
-                suggestions.append(Suggestion(f"Remove the {o.text} order (bleeding risk with anticoagulation)",
-                                              stable_uuid(ctx.request.hook_instance, ctx.service.id, "suggestion", o.reference), (action,)))
+                suggestions.append(remove_order(ctx, o, f"Remove the {o.text} order (bleeding risk with anticoagulation)"))
     else:
         lines += ["", "HAS-BLED not calculated: " + _evidence(ctx, HB.REQUIRED)]
     if low and high_bleeding:
         lines += ["", "**Also:** the stroke score is low for AF alone — " + data["advice"]["low"]]
     if low:  # one click to drop the order if there is no other indication
         for o in anticoagulants:
-            action = Action("delete", f"Remove the order {o.reference} ({o.text})", resource_id=o.reference)
-            suggestions.append(Suggestion(f"Remove the {o.text} order (no other indication)",
-                                          stable_uuid(ctx.request.hook_instance, ctx.service.id, "suggestion", o.reference), (action,)))
+            suggestions.append(remove_order(ctx, o, f"Remove the {o.text} order (no other indication)"))
     if stroke.details.get("not_assessed") or (bleeding and bleeding.details.get("not_assessed")):
         lines += ["", "*'≥' marks a lower bound: items that could not be assessed from the record count 0 here.*"]
     lines += ["", f"*Sources:* {CV.INFO.citation}; {HB.INFO.citation}."]

@@ -13,11 +13,12 @@ from typing import Any, Mapping
 
 from hooks.catalog import INDICATORS
 from hooks.definitions import ServiceDefinition
+from hooks.loader import check_summary
 from models.equations import news2 as N
 from models.equations import qsofa as Q
 
-from cds_service.builders.base import BuildContext, display_value
-from cds_service.builders.equation_cards import card, check_equation, check_model, check_template, equation, extension, points_text, predict
+from cds_service.builders.base import BuildContext, card, display_value
+from cds_service.builders.equation_cards import check_equation, check_model, equation, extension, points_text, predict
 
 PRIMARY = "equation:news2"
 QSOFA = "equation:qsofa"
@@ -41,7 +42,7 @@ def check(service: ServiceDefinition) -> set[str]:
             raise ValueError(f"{where}.indicator must be one of {', '.join(INDICATORS)} (CARD-3)")
         if not isinstance(b.get("response"), str):
             raise ValueError(f"{where}.response is required (what the band asks clinicians to do)")
-        check_template(b.get("summary"), f"{where}.summary", SUMMARY_FIELDS)
+        check_summary(service.path, f"{where}.summary", b.get("summary"), SUMMARY_FIELDS)
     if bands[-1].get("min_total") != 0:
         raise ValueError("data.bands: the last band must have min_total = 0 so that every score has a band")
     totals = [b["min_total"] for b in bands if "min_total" in b]
@@ -52,7 +53,7 @@ def check(service: ServiceDefinition) -> set[str]:
     for key in ("qsofa_advice", "none_summary", "window"):
         if not isinstance(data.get(key), str) or not data[key].strip():
             raise ValueError(f"data.{key} is required")
-    check_template(data["none_summary"], "data.none_summary", {})
+    check_summary(service.path, "data.none_summary", data["none_summary"], {})
     return used
 
 

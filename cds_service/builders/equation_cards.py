@@ -7,15 +7,12 @@ traceable: the card's extension carries each equation's id, version, score and c
 """
 from __future__ import annotations
 
-import string
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable
 
-from hooks.catalog import SUMMARY_MAX
 from hooks.definitions import ServiceDefinition
 from models.protocol import Prediction
 
-from cds_service.cards import Card, Source, Suggestion
-from cds_service.builders.base import PREDICTION_EXTENSION, BuildContext, explanation_link, prediction_extension
+from cds_service.builders.base import PREDICTION_EXTENSION, BuildContext, prediction_extension, prediction_json
 
 
 def equation(ref: str):
@@ -58,14 +55,6 @@ def predict(model, features) -> Prediction | None:
         return None
 
 
-def prediction_json(p: Prediction) -> dict:
-    body: dict[str, Any] = {"model": p.model, "version": p.version, "score": round(p.score, 6),
-                            "linearPredictor": round(p.linear_predictor, 6), "baseline": round(p.baseline, 6),
-                            "contributions": {k: round(v, 6) for k, v in p.contributions.items()}}
-    body.update({k: v for k, v in p.details.items() if v not in (None, "", [], {})})
-    return body
-
-
 def extension(ctx: BuildContext, names: Iterable[str] | None, *others: Prediction | None) -> dict:
     """`prediction_extension` of the primary equation, plus `predictions`: every equation on the card."""
     ext = prediction_extension(ctx, set(names) if names is not None else None)
@@ -73,37 +62,6 @@ def extension(ctx: BuildContext, names: Iterable[str] | None, *others: Predictio
     if all_predictions:
         ext[PREDICTION_EXTENSION]["predictions"] = [prediction_json(p) for p in all_predictions]
     return ext
-
-
-def card(ctx: BuildContext, key: str, summary: str, indicator: str, detail: str, *, source: Source | None = None,
-         suggestions: Iterable[Suggestion] = (), selection_behavior: str = "at-most-one", extension: dict | None = None) -> Card:
-    suggestions = tuple(suggestions)
-    # A card with numbers behind it links to the page that explains them (issue #7).
-    links = explanation_link(ctx) if ctx.prediction is not None else ()
-    return Card(summary=shorten(summary), indicator=indicator, source=source or ctx.source(), uuid=ctx.card_uuid(key),
-                detail=detail, suggestions=suggestions, selection_behavior=selection_behavior if suggestions else None,
-                override_reasons=ctx.override_reasons(), links=links, extension=extension)
-
-
-def shorten(text: str) -> str:
-    """CARD-2 guard for texts built from record data (drug names): cut at a word, mark with an ellipsis."""
-    if len(text) <= SUMMARY_MAX:
-        return text
-    return text[: SUMMARY_MAX - 1].rsplit(" ", 1)[0].rstrip(",;:") + "…"
-
-
-def check_template(template: Any, field: str, longest: Mapping[str, str]) -> None:
-    """A summary template may use only `longest`'s placeholders and must stay under 140 characters (CARD-2)."""
-    if not isinstance(template, str) or not template.strip():
-        raise ValueError(f"{field} is required")
-    for _, name, spec, _ in string.Formatter().parse(template):
-        if name is not None and name not in longest:
-            raise ValueError(f"{field}: unknown placeholder '{{{name}}}' (allowed: {', '.join(sorted(longest))})")
-        if spec:
-            raise ValueError(f"{field}: placeholders take no format spec")
-    text = template.format(**longest)
-    if len(text) > SUMMARY_MAX:
-        raise ValueError(f"{field} can reach {len(text)} characters; a summary must stay under 140 (CARD-2)")
 
 
 def number(value: float, digits: int = 1) -> str:

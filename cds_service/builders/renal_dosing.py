@@ -19,11 +19,12 @@ from typing import Any, Mapping
 from fhir_adapters.orders import Dose, MedicationOrder, adjusted_order, medication_orders, ordered_dose
 from hooks.catalog import INDICATORS
 from hooks.definitions import ServiceDefinition
+from hooks.loader import check_summary
 
-from cds_service.cards import Action, Source, Suggestion, stable_uuid
-from cds_service.builders.base import BuildContext, display_value, inputs_table, order_suggestion
-from cds_service.builders.equation_cards import (card, check_equation, check_model, check_template, equation, extension, number, predict,
-                             require_feature, shorten)
+from cds_service.cards import Action, Source, Suggestion
+from cds_service.builders.base import BuildContext, card, display_value, inputs_table, order_suggestion, remove_order
+from cds_service.builders.equation_cards import (check_equation, check_model, equation, extension, number, predict,
+                                                 require_feature)
 
 PRIMARY = "equation:ckd-epi-2021"
 CRCL = "equation:cockcroft-gault-1976"
@@ -203,9 +204,9 @@ def check(service: ServiceDefinition) -> set[str]:
     for drug in parse_drugs(service):
         longest = _longest(drug)
         for i, r in enumerate(drug.rules):
-            check_template(r.summary, f"data.drugs.{drug.key}.rules[{i}].summary", longest)
+            check_summary(service.path, f"data.drugs.{drug.key}.rules[{i}].summary", r.summary, longest)
             if r.if_taking:
-                check_template(r.if_taking.summary, f"data.drugs.{drug.key}.rules[{i}].if_taking.summary", longest)
+                check_summary(service.path, f"data.drugs.{drug.key}.rules[{i}].if_taking.summary", r.if_taking.summary, longest)
                 used.add(r.taking_feature)
         used |= {c.feature for c in drug.criteria}
     return used & features
@@ -295,16 +296,15 @@ def _card_for(ctx: BuildContext, drug: Drug, order: MedicationOrder, m: Measured
               "", "*Thresholds are compared with the unrounded eGFR/CrCl; creatinine in µmol/L is divided by 88.42.*"]
     suggestions = []
     if rule.action == "delete":
-        action = Action("delete", f"Remove the order {order.reference} ({order.text})", resource_id=order.reference)
-        suggestions.append(Suggestion(f"Remove the {name.lower()} order", _uuid(ctx, order, "delete"), (action,), True))
+        suggestions.append(remove_order(ctx, order, f"Remove the {name.lower()} order", key=("delete",), recommended=True))
     elif rule.action == "dose" and target:
         resource = adjusted_order(order, mg=target.mg, per_day=target.per_day, text=target.text, ingredient=drug.ingredients[0],
                                   ingredient_code=drug.code, form=drug.form, product=drug.product)
         action = Action("update", f"Change {order.reference} to {target.text}", resource=resource)
-        suggestions.append(Suggestion(f"Change to {dose_text(target.dose)}", _uuid(ctx, order, "update"), (action,), True))
+        suggestions.append(Suggestion(f"Change to {dose_text(target.dose)}", ctx.suggestion_uuid(order.reference, "update"), (action,), True))
     used = set(names) | {ctx.service.data["indication_feature"]} | ({taking_feature} if taking_feature else set())
     return card(ctx, f"{order.reference}/{drug.key}/{rule.action}", summary, rule.indicator, "\n".join(lines),
-                source=Source(drug.source_label, drug.source_url), suggestions=suggestions,
+                source=Source(drug.source_label, drug.source_url), suggestions=suggestions, selection_behavior="at-most-one",
                 extension=extension(ctx, used, crcl))
 
 
@@ -316,10 +316,6 @@ def shown(value: float, rule: Rule) -> str:
         if all(BOUNDS[k](float(text), b) for k, b in rule.bounds.items()):
             return text
     return f"{value:.4f}"
-
-
-def _uuid(ctx: BuildContext, order: MedicationOrder, kind: str) -> str:
-    return stable_uuid(ctx.request.hook_instance, ctx.service.id, "suggestion", order.reference, kind)
 
 
 def _unknown_card(ctx: BuildContext, pending: list[tuple[str, tuple[str, ...]]], egfr, crcl):
@@ -345,7 +341,7 @@ def _unknown_card(ctx: BuildContext, pending: list[tuple[str, tuple[str, ...]]],
         o = ctx.service.data["bmp_order"]
         suggestions.append(order_suggestion(ctx, "order-bmp", f"Order {o['display']}", o["code"], o["display"],
                                             category="http://snomed.info/sct|108252007"))
-    return card(ctx, "renal-function-unknown", shorten(summary), "info", "\n".join(lines), suggestions=suggestions,
+    return card(ctx, "renal-function-unknown", summary, "info", "\n".join(lines), suggestions=suggestions,
                 selection_behavior="any", extension=extension(ctx, ["age", "female", "creatinine", "weight"], crcl))
 
 
