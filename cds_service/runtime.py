@@ -37,8 +37,8 @@ def build_services(settings: Settings) -> dict[str, list[BoundService]]:
     loader = make_loader(settings.model_dir)
     loaded = load_services(settings.hooks_dir, load_model=loader, builders={k: b.check for k, b in BUILDERS.items()})
     services: dict[str, list[BoundService]] = {}
-    for definition, model in loaded:
-        services.setdefault(definition.id, []).append(BoundService(definition, model, BUILDERS[definition.builder]))
+    for definition, model, secondary in loaded:
+        services.setdefault(definition.id, []).append(BoundService(definition, model, BUILDERS[definition.builder], secondary))
     return services
 
 

@@ -89,6 +89,8 @@ class ServiceDefinition:
     orders: Mapping[str, tuple[str, str]] = field(default_factory=lambda: MappingProxyType({}))
     # Free-form, builder-specific data (thresholds, code sets, intervals), validated by the builder.
     data: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    # `[model] secondary`: models the card shows beside `model_ref`, run by the pipeline with it.
+    secondary_refs: tuple[str, ...] = ()
 
     def discovery(self) -> dict:
         """The service's descriptor for `GET /cds-services` (DISC-4); no empty members (GEN-2, DISC-6)."""

@@ -33,12 +33,16 @@ class ServiceFileError(ValueError):
 BuilderCheck = Callable[[ServiceDefinition], set[str]]
 
 
-def load_services(directory: Path, *, load_model: Callable[[str], Any], builders: Mapping[str, BuilderCheck]) -> list[tuple[ServiceDefinition, Any]]:
-    """Parse every `*.toml` in `directory`; return (definition, model or None) pairs, sorted by id."""
+# What a service file loads into: its definition, its model (or None) and its secondary models by ref.
+LoadedService = tuple[ServiceDefinition, Any, Mapping[str, Any]]
+
+
+def load_services(directory: Path, *, load_model: Callable[[str], Any], builders: Mapping[str, BuilderCheck]) -> list[LoadedService]:
+    """Parse every `*.toml` in `directory`; return (definition, model or None, secondary models), sorted by file."""
     files = sorted(Path(directory).glob("*.toml"))
     loaded = [load_service(path, load_model=load_model, builders=builders) for path in files]
     seen: dict[tuple[str, str], str] = {}
-    for service, _ in loaded:
+    for service, _, _ in loaded:
         key = (service.id, service.hook)  # DISC-5: an id may repeat only with a different hook
         if key in seen:
             raise ServiceFileError(service.path, "id", f"'{service.id}' for '{service.hook}' is already declared in {seen[key]}")
@@ -46,7 +50,7 @@ def load_services(directory: Path, *, load_model: Callable[[str], Any], builders
     return loaded
 
 
-def load_service(path: Path, *, load_model: Callable[[str], Any], builders: Mapping[str, BuilderCheck]):
+def load_service(path: Path, *, load_model: Callable[[str], Any], builders: Mapping[str, BuilderCheck]) -> LoadedService:
     try:
         raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
@@ -70,18 +74,22 @@ def load_service(path: Path, *, load_model: Callable[[str], Any], builders: Mapp
     builder = raw.get("builder", "risk")
     if builder not in builders:
         raise err("builder", f"unknown builder '{builder}' (known: {', '.join(sorted(builders))})")
-    model_ref = (raw.get("model") or {}).get("ref")
-    model = None
-    if model_ref is not None:
+    model_ref, secondary_refs = _model_table(raw.get("model"), err)
+
+    def load(ref: str, field: str):
         try:
-            model = load_model(model_ref)
+            model = load_model(ref)
         except Exception as exc:  # missing file, bad manifest, unknown equation: all stop start-up
-            raise err("model.ref", f"cannot load '{model_ref}': {exc}") from None
+            raise err(field, f"cannot load '{ref}': {exc}") from None
         missing = [n for n in model.info.feature_names if n not in names]
         if missing:
-            raise err("features", f"model '{model_ref}' needs features not declared here: {', '.join(missing)}")
-    elif builder == "risk":
+            raise err("features", f"model '{ref}' needs features not declared here: {', '.join(missing)}")
+        return model
+
+    model = load(model_ref, "model.ref") if model_ref is not None else None
+    if model is None and builder == "risk":
         raise err("model.ref", "a risk card needs a model")
+    secondary = {ref: load(ref, f"model.secondary[{i}]") for i, ref in enumerate(secondary_refs)}
 
     population = tuple(_criterion(i, c, names, err) for i, c in enumerate(raw.get("population", [])))
     suggestions = {k: _suggestion(k, v, names, err) for k, v in (raw.get("suggestions") or {}).items()}
@@ -96,7 +104,7 @@ def load_service(path: Path, *, load_model: Callable[[str], Any], builders: Mapp
 
     service = ServiceDefinition(
         id=sid, hook=hook, title=_str(raw, "title", err), description=_str(raw, "description", err),
-        prefetch=MappingProxyType(prefetch), features=features, model_ref=model_ref, builder=builder,
+        prefetch=MappingProxyType(prefetch), features=features, model_ref=model_ref, secondary_refs=secondary_refs, builder=builder,
         population=population, cards=cards, suggestions=MappingProxyType(suggestions),
         usage_requirements=raw.get("usage_requirements"), path=str(path), orders=MappingProxyType(orders),
         data=MappingProxyType(raw.get("data", {})),
@@ -107,12 +115,37 @@ def load_service(path: Path, *, load_model: Callable[[str], Any], builders: Mapp
         raise  # the builder named the field itself
     except ValueError as exc:
         raise err("data", str(exc)) from None
-    used |= set(model.info.feature_names if model else ())
+    for m in (model, *secondary.values()):
+        used |= set(m.info.feature_names if m else ())
     used |= {c.feature for c in population} | {s.unless for s in suggestions.values() if s.unless}
     unused = [n for n in names if n not in used]
     if unused:
         raise err("features", f"declared but never used: {', '.join(unused)}")
-    return service, model
+    return service, model, MappingProxyType(secondary)
+
+
+def _model_table(raw: Any, err) -> tuple[str | None, tuple[str, ...]]:
+    """`[model]`: `ref` (the primary model, run and timed by the pipeline) and `secondary` (models the
+    card shows beside it, e.g. HAS-BLED beside CHA2DS2-VASc: also loaded here and run by the pipeline)."""
+    if raw is None:
+        return None, ()
+    if not isinstance(raw, dict):
+        raise err("model", "must be a table: ref = \"equation:<id>\" | \"artifact:<id>/<version>\", optional secondary = [...]")
+    unknown = set(raw) - {"ref", "secondary"}
+    if unknown:
+        raise err("model", f"unknown keys: {', '.join(sorted(unknown))} (known: ref, secondary)")
+    ref = raw.get("ref")
+    if ref is not None and not isinstance(ref, str):
+        raise err("model.ref", "must be a string such as \"equation:<id>\" or \"artifact:<id>/<version>\"")
+    secondary = raw.get("secondary", [])
+    if not isinstance(secondary, list) or not all(isinstance(r, str) and r for r in secondary):
+        raise err("model.secondary", "must be a list of model refs, e.g. [\"equation:qsofa\"]")
+    if secondary and ref is None:
+        raise err("model.secondary", "needs model.ref: secondary models are shown beside a primary one")
+    repeated = sorted({r for r in secondary if secondary.count(r) > 1})
+    if repeated:
+        raise err("model.secondary", f"lists {', '.join(repeated)} more than once")
+    return ref, tuple(secondary)
 
 
 def _str(raw: Mapping, key: str, err) -> str:

@@ -328,7 +328,9 @@ def test_renal_dosing_service_files_are_one_service_for_two_hooks(client):
     ('dose = "reduced"\nsummary = "Apixaban', 'dose = "tiny"\nsummary = "Apixaban', "must name one of the drug's doses"),
     ('summary = "Edoxaban at CrCl {value} mL/min (below 15): not recommended"',
      'summary = "Edoxaban at CrCl {value} mL/min (below 15): not recommended ' + "x" * 120 + '"', "CARD-2"),
-    ('crcl_model = "equation:cockcroft-gault-1976"', 'crcl_model = "equation:nope"', 'must be "equation:cockcroft-gault-1976"'),
+    ('secondary = ["equation:cockcroft-gault-1976"]', 'secondary = ["equation:nope"]', "model.secondary\\[0\\]: cannot load 'equation:nope'"),
+    ('secondary = ["equation:cockcroft-gault-1976"]', 'secondary = []',
+     'model.secondary: builder \'renal_dosing\' needs \\[model\\] secondary = \\["equation:cockcroft-gault-1976"\\]'),
     ('ref = "equation:ckd-epi-2021"', 'ref = "equation:cockcroft-gault-1976"', 'needs \\[model\\] ref = "equation:ckd-epi-2021"'),
     ('{ feature = "weight", le = 60', '{ feature = "mass", le = 60', "'mass' is not a declared feature"),
 ])

@@ -7,6 +7,7 @@ from cds_service.config import ConfigError
 from hooks import SERVICES_DIR, ServiceFileError
 
 ASCVD = (SERVICES_DIR / "ascvd-10y-risk.toml").read_text()
+PCE = 'ref = "equation:pce-goff-2013"'
 
 
 def write(tmp_path, text, name="ascvd-10y-risk.toml"):
@@ -43,6 +44,13 @@ def test_every_bundled_service_file_loads(app):
     ('id = "ascvd-10y-risk"', 'id = "ascvd-risk"', "id", "must match the file name"),
     ('min_score = 0.05', 'min_score = 0.5', "cards.rules", "ordered"),
     ('unless = "on_statin"', 'unless = "on_statins"', "suggestions.statin_moderate.unless", "not a declared feature"),
+    # [model] secondary: loaded through the registry at start-up, like model.ref
+    (PCE, PCE + '\nsecondary = ["equation:no-such-model"]', "model.secondary[0]", "cannot load 'equation:no-such-model'"),
+    (PCE, PCE + '\nsecondary = "equation:qsofa"', "model.secondary", "must be a list"),
+    (PCE, PCE + '\nsecondary = ["equation:qsofa"]', "features", "'equation:qsofa' needs features not declared here: resp_rate"),
+    (PCE, PCE + '\nsecondary = ["equation:pce-goff-2013", "equation:pce-goff-2013"]', "model.secondary", "more than once"),
+    (PCE, PCE + '\nsecondary = ["equation:pce-goff-2013"]', "model.secondary", "builder 'risk' needs [model] secondary = []"),
+    (PCE, PCE + '\nrefs = ["equation:qsofa"]', "model", "unknown keys: refs"),
 ])
 def test_bad_service_file_refuses_to_start(make_app, tmp_path, old, new, field, message):
     if field is None:
@@ -90,3 +98,45 @@ def test_cli_validate_reports_the_file_and_field(tmp_path, capsys, monkeypatch):
 def test_unknown_setting_is_refused(make_app):
     with pytest.raises(ConfigError, match="unknown setting"):
         make_app(hooks_directory="x")
+
+
+def test_secondary_models_are_loaded_by_the_registry_and_run_and_timed_by_the_pipeline(app, monkeypatch):
+    """`[model] secondary` (qSOFA beside NEWS2): loaded at start-up into the bound service, predicted by
+    `pipeline.invoke` inside the timed model stage, and handed to the builder (never loaded by it)."""
+    from datetime import datetime, timezone
+
+    from hooks.catalog import HOOKS
+
+    from cds_service import pipeline
+    from cds_service.hook_request import parse_hook_request
+
+    bound = app.extensions["cds"].services["deterioration-scores"][0]
+    assert bound.definition.secondary_refs == ("equation:qsofa",)
+    qsofa = bound.secondary["equation:qsofa"]
+    assert qsofa.info.id == "qsofa"
+
+    clock = [0.0]
+    monkeypatch.setattr(pipeline.time, "perf_counter", lambda: clock[0])
+
+    class Spy:  # the real qSOFA, taking 5 "seconds" of the fake clock
+        info = qsofa.info
+        calls = 0
+
+        def predict(self, features):
+            Spy.calls += 1
+            clock[0] += 5.0
+            return qsofa.predict(features)
+
+    spied = pipeline.BoundService(bound.definition, bound.model, bound.builder, {"equation:qsofa": Spy()})
+    body = {"hook": "encounter-start", "hookInstance": "d1b6c1a2-0000-4000-8000-000000000001",
+            "context": {"userId": "Practitioner/1", "patientId": "p1", "encounterId": "e1"},
+            "prefetch": {key: None for key in bound.definition.prefetch}}  # null: known to be empty
+    timings = pipeline.Timings()
+    response, ctx = pipeline.invoke(spied, parse_hook_request(body, HOOKS["encounter-start"]),
+                                    now=datetime(2026, 3, 1, tzinfo=timezone.utc), timings=timings)
+    assert Spy.calls == 1
+    assert timings.model == 5.0 and timings.cards == 0.0
+    assert ctx.secondary["equation:qsofa"].model == "qsofa"
+    [card] = response.to_json()["cards"]
+    shown = card["extension"]["org.cdsml.prediction"]["predictions"]
+    assert [p["model"] for p in shown] == ["news2", "qsofa"]  # the primary, then the secondary from the pipeline

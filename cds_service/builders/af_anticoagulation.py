@@ -2,7 +2,7 @@
 
 Fires when an order being signed is an anticoagulant (RxNorm code or ingredient name: orders carry
 clinical-drug codes) and the patient has AF. One card shows CHA2DS2-VASc (the service's model) and
-HAS-BLED (`data.bleeding_model`) with the items that score and the items that could not be assessed:
+HAS-BLED (`[model] secondary`) with the items that score and the items that could not be assessed:
 - warning at HAS-BLED ≥ `high_bleeding_risk`, listing the modifiable factors present, with a one-click
   removal of each antiplatelet or NSAID ordered in the same session;
 - info when the CHA2DS2-VASc is at or below the low band for the patient's sex (0 men / 1 women);
@@ -19,7 +19,7 @@ from models.equations import cha2ds2_vasc as CV
 from models.equations import has_bled as HB
 
 from cds_service.builders.base import BuildContext, card, display_value, remove_order
-from cds_service.builders.equation_cards import (check_equation, check_model, equation, extension, feature_def, points_text, predict,
+from cds_service.builders.equation_cards import (check_model, check_secondary, extension, feature_def, points_text,
                                                  require_feature)
 
 PRIMARY = "equation:cha2ds2-vasc"
@@ -35,8 +35,9 @@ def _sex_table(raw: Any, field: str) -> dict[str, int]:
 
 def check(service: ServiceDefinition) -> set[str]:
     check_model(service, PRIMARY)
+    check_secondary(service, BLEEDING)
     data = service.data
-    used = check_equation(service, "bleeding_model", BLEEDING)
+    used: set[str] = set()
     used.add(require_feature(service, data.get("af_feature"), "data.af_feature"))
     co = require_feature(service, data.get("co_drug_feature"), "data.co_drug_feature")
     if feature_def(service, co).kind != "medication_with_drafts":
@@ -109,7 +110,7 @@ def build(ctx: BuildContext) -> list:
         return [card(ctx, "scores-missing", f"AF anticoagulation: CHA2DS2-VASc not calculated, missing {', '.join(missing)}", "info",
                      "CHA2DS2-VASc and HAS-BLED need the patient's age and sex; nothing is assumed.\n\n" + _evidence(ctx, CV.REQUIRED),
                      extension=extension(ctx, None))]
-    bleeding = predict(equation(data["bleeding_model"]), f)
+    bleeding = ctx.secondary[BLEEDING]
     sex = "female" if f["female"].value >= 0.5 else "male"
     cv, hb = int(stroke.score), int(bleeding.score) if bleeding else None
     low = cv <= data["low_stroke_risk"][sex] and stroke.details.get("complete", True)

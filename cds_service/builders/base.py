@@ -33,6 +33,8 @@ class BuildContext:
     base_url: str | None = None
     # Which explanation links cards carry (`ui_explain_links`): "smart" and/or "absolute".
     link_kinds: tuple[str, ...] = DEFAULT_KINDS
+    # Predictions of the `[model] secondary` models, by ref (None: not calculated, an input missing).
+    secondary: Mapping[str, Prediction | None] = field(default_factory=dict)
 
     def card_uuid(self, key: str) -> str:
         return stable_uuid(self.request.hook_instance, self.service.id, key)

@@ -18,7 +18,7 @@ from hooks.definitions import ServiceDefinition
 from hooks.loader import check_summary
 
 from cds_service.builders.base import BuildContext, card, order_suggestion
-from cds_service.builders.equation_cards import extension, feature_def, require_feature
+from cds_service.builders.equation_cards import check_secondary, extension, feature_def, require_feature
 
 LAB_CATEGORY = "http://snomed.info/sct|108252007"  # Laboratory procedure
 SUMMARY_FIELDS = ("date", "count", "tests")
@@ -65,6 +65,7 @@ def parse_gaps(service: ServiceDefinition) -> tuple[Gap, ...]:
 
 
 def check(service: ServiceDefinition) -> set[str]:
+    check_secondary(service)  # intervals, not models
     gaps = parse_gaps(service)
     longest = {"date": "2026-12-31", "count": str(len(gaps)), "tests": ", ".join(g.label for g in gaps)}
     check_summary(service.path, "data.summary", service.data.get("summary"), longest)

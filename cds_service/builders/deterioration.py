@@ -1,6 +1,6 @@
 """NEWS2 and qSOFA at encounter-start (issue #5, item 4).
 
-NEWS2 is the service's model; qSOFA is `data.qsofa_model`. The card's indicator follows the RCP
+NEWS2 is the service's model; qSOFA its `[model] secondary`. The card's indicator follows the RCP
 clinical-risk band (`[[data.bands]]`, highest first: a band matches on `min_total` or on
 `single_parameter`, a 3 in any one parameter), raised to `qsofa_indicator` when qSOFA is positive.
 Parameters with no value inside the window are named on the card and the scores shown as lower
@@ -18,7 +18,7 @@ from models.equations import news2 as N
 from models.equations import qsofa as Q
 
 from cds_service.builders.base import BuildContext, card, display_value
-from cds_service.builders.equation_cards import check_equation, check_model, equation, extension, points_text, predict
+from cds_service.builders.equation_cards import check_model, check_secondary, extension, points_text
 
 PRIMARY = "equation:news2"
 QSOFA = "equation:qsofa"
@@ -27,7 +27,8 @@ SUMMARY_FIELDS = {"news2": "≥20", "qsofa": "≥3"}
 
 def check(service: ServiceDefinition) -> set[str]:
     check_model(service, PRIMARY)
-    used = check_equation(service, "qsofa_model", QSOFA) | set(N.FEATURES)
+    check_secondary(service, QSOFA)
+    used = set(N.FEATURES)
     data = service.data
     bands = data.get("bands")
     if not isinstance(bands, list) or not bands:
@@ -79,7 +80,7 @@ def _row(ctx: BuildContext, name: str, points: str) -> str:
 def build(ctx: BuildContext) -> list:
     data, f = ctx.service.data, ctx.features
     news = ctx.prediction
-    qsofa = predict(equation(data["qsofa_model"]), f)
+    qsofa = ctx.secondary[QSOFA]
     measured = [n for n in N.PARAMETERS if not f[n].missing and not f[n].imputed]
     if news is None or not measured:
         lines = [f"No vital sign was recorded in the last {data['window']}; nothing is assumed normal:", ""]

@@ -1,8 +1,9 @@
 """Helpers shared by the builders whose cards rest on more than one published equation
 (renal dosing: CKD-EPI + Cockcroft-Gault; AF: CHA2DS2-VASc + HAS-BLED; bedside: NEWS2 + qSOFA).
 
-The service file's `model.ref` is the primary equation (run by the pipeline); a builder names the
-others in its `[data]` (e.g. `crcl_model = "equation:cockcroft-gault-1976"`). Every number on a card is
+The service file's `[model] ref` is the primary equation and `[model] secondary` lists the others
+(e.g. `secondary = ["equation:cockcroft-gault-1976"]`); the pipeline runs and times them all, and the
+builder reads their predictions from `ctx.prediction` and `ctx.secondary`. Every number on a card is
 traceable: the card's extension carries each equation's id, version, score and contributions.
 """
 from __future__ import annotations
@@ -10,49 +11,25 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from hooks.definitions import ServiceDefinition
+from hooks.loader import ServiceFileError
 from models.protocol import Prediction
 
 from cds_service.builders.base import PREDICTION_EXTENSION, BuildContext, prediction_extension, prediction_json
 
 
-def equation(ref: str):
-    """A fresh instance of the published equation `equation:<id>` (cheap, stateless objects)."""
-    from models.registry import EQUATIONS  # the registry imports every equation module
-
-    kind, _, name = str(ref).partition(":")
-    if kind != "equation" or name not in EQUATIONS:
-        raise ValueError(f"'{ref}' is not a known equation (known: {', '.join('equation:' + k for k in sorted(EQUATIONS))})")
-    return EQUATIONS[name]()
-
-
-def check_equation(service: ServiceDefinition, key: str, expected: str | None = None) -> set[str]:
-    """Start-up check of `[data] <key> = "equation:<id>"`: known, and its inputs declared as features."""
-    ref = service.data.get(key)
-    if not isinstance(ref, str):
-        raise ValueError(f"data.{key} must name an equation, e.g. \"{expected or 'equation:<id>'}\"")
-    if expected and ref != expected:
-        raise ValueError(f"data.{key} must be \"{expected}\" (the card's logic is written for it), not \"{ref}\"")
-    model = equation(ref)
-    declared = {f.name for f in service.features}
-    missing = [n for n in model.info.feature_names if n not in declared]
-    if missing:
-        raise ValueError(f"data.{key} ({ref}) needs features not declared here: {', '.join(missing)}")
-    return set(model.info.feature_names)
-
-
 def check_model(service: ServiceDefinition, expected: str) -> None:
+    """Start-up check: the builder's logic is written for this primary model."""
     if service.model_ref != expected:
-        raise ValueError(f"builder '{service.builder}' needs [model] ref = \"{expected}\" (got {service.model_ref!r})")
+        raise ServiceFileError(service.path, "model.ref",
+                               f"builder '{service.builder}' needs [model] ref = \"{expected}\" (got {service.model_ref!r})")
 
 
-def predict(model, features) -> Prediction | None:
-    """The model's prediction, or None when a required input is missing or outside its domain."""
-    if features.missing(model.info.required):
-        return None
-    try:
-        return model.predict(features)
-    except ValueError:
-        return None
+def check_secondary(service: ServiceDefinition, *expected: str) -> None:
+    """Start-up check: `[model] secondary` lists exactly the models the builder's card shows (none by default)."""
+    if set(service.secondary_refs) != set(expected):
+        wanted = "[" + ", ".join(f'"{r}"' for r in expected) + "]"
+        raise ServiceFileError(service.path, "model.secondary",
+                               f"builder '{service.builder}' needs [model] secondary = {wanted} (got {list(service.secondary_refs)})")
 
 
 def extension(ctx: BuildContext, names: Iterable[str] | None, *others: Prediction | None) -> dict:

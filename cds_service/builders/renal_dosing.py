@@ -23,8 +23,7 @@ from hooks.loader import check_summary
 
 from cds_service.cards import Action, Source, Suggestion
 from cds_service.builders.base import BuildContext, card, display_value, inputs_table, order_suggestion, remove_order
-from cds_service.builders.equation_cards import (check_equation, check_model, equation, extension, number, predict,
-                                                 require_feature)
+from cds_service.builders.equation_cards import check_model, check_secondary, extension, number, require_feature
 
 PRIMARY = "equation:ckd-epi-2021"
 CRCL = "equation:cockcroft-gault-1976"
@@ -195,7 +194,8 @@ def _longest(drug: Drug) -> dict[str, str]:
 def check(service: ServiceDefinition) -> set[str]:
     """Start-up check of the renal-dosing service file; returns the features it reads."""
     check_model(service, PRIMARY)
-    used = check_equation(service, "crcl_model", CRCL)
+    check_secondary(service, CRCL)
+    used: set[str] = set()
     features = {f.name for f in service.features}
     used.add(require_feature(service, service.data.get("indication_feature"), "data.indication_feature"))
     order = service.data.get("bmp_order")
@@ -367,7 +367,7 @@ def build(ctx: BuildContext) -> list:
     if f["age"].value is not None and f["age"].value < ADULT_AGE:
         return []  # adult equations and adult label doses only
     egfr = ctx.prediction
-    crcl = predict(equation(ctx.service.data["crcl_model"]), f)
+    crcl = ctx.secondary[CRCL]
     af = _indication(ctx)
     cards, pending = [], []
     for order, drug in matched:

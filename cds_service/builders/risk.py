@@ -4,12 +4,14 @@ from __future__ import annotations
 from hooks.catalog import SUMMARY_MAX
 from hooks.definitions import ServiceDefinition
 
+from cds_service.builders.equation_cards import check_secondary
 from cds_service.builders.base import (BuildContext, card, declared_suggestion, display_value, inputs_table, order_suggestion,
                                        prediction_extension)
 
 
 def check(service: ServiceDefinition) -> set[str]:
     """Start-up check; the risk builder reads the model inputs (added by the loader) only."""
+    check_secondary(service)  # the risk card shows one model
     return set()
 
 
