@@ -52,10 +52,6 @@ def points_text(p: Prediction | None) -> str:
     return f"{p.score:.0f}" if p.details.get("complete", True) else f"≥{p.score:.0f}"
 
 
-def feature_names_for(service: ServiceDefinition, kind: str) -> list[str]:
-    return [f.name for f in service.features if f.kind == kind]
-
-
 def feature_def(service: ServiceDefinition, name: str):
     return next(f for f in service.features if f.name == name)
 

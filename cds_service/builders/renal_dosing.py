@@ -108,7 +108,7 @@ def _bounds(raw: Mapping, field: str) -> dict[str, float]:
     return {k: float(v) for k, v in out.items()}
 
 
-def _rule(raw: Any, field: str, doses: Mapping[str, DoseSpec], features: set[str], nested: bool = False) -> Rule:
+def _rule(raw: Any, field: str, doses: Mapping[str, DoseSpec], service: ServiceDefinition, nested: bool = False) -> Rule:
     if not isinstance(raw, Mapping):
         raise ValueError(f"{field} must be a table")
     bounds = {} if nested else _bounds(raw, field)
@@ -130,23 +130,16 @@ def _rule(raw: Any, field: str, doses: Mapping[str, DoseSpec], features: set[str
     taking, feature = None, None
     if "if_taking" in raw and not nested:
         sub = raw["if_taking"]
-        feature = require_feature_name(sub.get("feature") if isinstance(sub, Mapping) else None, features, f"{field}.if_taking.feature")
-        taking = _rule({**sub, "indication": indication}, f"{field}.if_taking", doses, features, nested=True)
+        feature = require_feature(service, sub.get("feature") if isinstance(sub, Mapping) else None, f"{field}.if_taking.feature")
+        taking = _rule({**sub, "indication": indication}, f"{field}.if_taking", doses, service, nested=True)
     return Rule(bounds, indication, raw["indicator"], action, raw.get("summary", ""), raw["advice"], dose,
                 raw.get("when_dose_unknown", "card"), taking, feature)
-
-
-def require_feature_name(name: Any, features: set[str], field: str) -> str:
-    if not isinstance(name, str) or name not in features:
-        raise ValueError(f"{field}: '{name}' is not a declared feature")
-    return name
 
 
 def parse_drugs(service: ServiceDefinition) -> tuple[Drug, ...]:
     raw = service.data.get("drugs")
     if not isinstance(raw, Mapping) or not raw:
         raise ValueError("data.drugs must declare at least one drug")
-    features = {f.name for f in service.features}
     drugs = []
     for key, d in raw.items():
         where = f"data.drugs.{key}"
@@ -167,13 +160,13 @@ def parse_drugs(service: ServiceDefinition) -> tuple[Drug, ...]:
             doses[name] = DoseSpec(float(spec["mg"]), float(spec["per_day"]), spec["text"], spec.get("max_daily_mg"))
         criteria = []
         for i, c in enumerate(d.get("criteria") or ()):
-            feature = require_feature_name(c.get("feature"), features, f"{where}.criteria[{i}].feature")
+            feature = require_feature(service, c.get("feature"), f"{where}.criteria[{i}].feature")
             if not isinstance(c.get("label"), str):
                 raise ValueError(f"{where}.criteria[{i}].label is required")
             criteria.append(Criterion(feature, _bounds(c, f"{where}.criteria[{i}]"), c["label"]))
         if d["measure"] == "criteria" and not criteria:
             raise ValueError(f"{where}: measure 'criteria' needs [[{where}.criteria]]")
-        rules = tuple(_rule(r, f"{where}.rules[{i}]", doses, features) for i, r in enumerate(d.get("rules") or ()))
+        rules = tuple(_rule(r, f"{where}.rules[{i}]", doses, service) for i, r in enumerate(d.get("rules") or ()))
         if not rules:
             raise ValueError(f"{where}.rules: at least one rule is required")
         ingredients = tuple(d.get("ingredients") or (d["name"].lower(),))
