@@ -306,30 +306,13 @@ def condition(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) 
     return _found(d, 0.0, note="no matching condition on the problem list")
 
 
-def medication_concept(order: Mapping, ctx: ExtractionContext) -> Any:
-    """The CodeableConcept of a MedicationRequest's drug: inline, contained or referenced."""
-    if isinstance(order.get("medicationCodeableConcept"), dict):
-        return order["medicationCodeableConcept"]
-    ref = (order.get("medicationReference") or {}).get("reference")
-    if not isinstance(ref, str):
-        return None
-    if ref.startswith("#"):
-        pool = order.get("contained") or ()
-        wanted = ref[1:]
-        match = [m for m in pool if isinstance(m, dict) and m.get("id") == wanted]
-    else:
-        rtype, _, rid = ref.rpartition("/")
-        match = [m for m in ctx.all_resources if m.get("resourceType") == "Medication" and m.get("id") == rid and rtype.endswith("Medication")]
-    return match[0].get("code") if match else None
-
-
 @extractor("medication", params={"codes", "ingredients"})
 def medication(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) -> Feature:
     """1.0 when an active MedicationRequest's drug is in the RxNorm set or names a listed ingredient."""
     for order in R.of_type(resources, "MedicationRequest"):
         if order.get("status") not in MEDICATION_ACTIVE:
             continue
-        concept = medication_concept(order, ctx)
+        concept = R.medication_concept(order, ctx.all_resources)
         if matches_codes(concept, d.param("codes", ())) or mentions(concept, d.param("ingredients", ())):
             return _found(d, 1.0, [Evidence(R.reference_of(order), _date_str(R.clinical_time(order)))])
     return _found(d, 0.0, note="no matching active medication")
