@@ -56,6 +56,12 @@ class FeatureVector:
         wanted = set(names) if names is not None else None
         return tuple(f for f in self.features if f.missing and (wanted is None or f.name in wanted))
 
+    def require(self, names: Sequence[str]) -> None:
+        """A model's guard before predicting: `ValueError` naming every missing input, in `names` order."""
+        missing = [n for n in names if self[n].missing]
+        if missing:
+            raise ValueError(f"missing inputs: {', '.join(missing)}")
+
     def to_json(self) -> dict[str, Any]:
         out = {}
         for f in self.features:
