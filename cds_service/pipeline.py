@@ -61,16 +61,16 @@ def invoke(bound: BoundService, request: HookRequest, *, now: datetime, fetcher:
     features = extract(service.features, resources, ctx)
     t.features = time.perf_counter() - start
 
-    prediction, secondary = None, {}
+    prediction = None
     start = time.perf_counter()
     model = bound.model
-    if model is not None and _in_population(service, features):
-        if not features.missing(model.info.required):
-            try:
-                prediction = model.predict(features)
-            except ValueError as exc:  # a model refusing its input is a bug in the declarations
-                raise ModelError(f"model {model.info.id} refused its input: {exc}") from None
-        secondary = {ref: _secondary(m, features) for ref, m in bound.secondary.items()}
+    in_population = model is not None and _in_population(service, features)
+    if in_population and not features.missing(model.info.required):
+        try:
+            prediction = model.predict(features)
+        except ValueError as exc:  # a model refusing its input is a bug in the declarations
+            raise ModelError(f"model {model.info.id} refused its input: {exc}") from None
+    secondary = {ref: _secondary(m, features) if in_population else None for ref, m in bound.secondary.items()}
     t.model = time.perf_counter() - start
 
     start = time.perf_counter()

@@ -140,3 +140,27 @@ def test_secondary_models_are_loaded_by_the_registry_and_run_and_timed_by_the_pi
     [card] = response.to_json()["cards"]
     shown = card["extension"]["org.cdsml.prediction"]["predictions"]
     assert [p["model"] for p in shown] == ["news2", "qsofa"]  # the primary, then the secondary from the pipeline
+
+
+def test_outside_the_population_secondary_models_are_named_but_not_run(app):
+    """No age (renal-dosing is for adults): neither CKD-EPI nor Cockcroft-Gault runs; the builder still
+    finds the secondary by its ref (None: not calculated) and says renal function is unknown."""
+    from datetime import datetime, timezone
+
+    from hooks.catalog import HOOKS
+
+    from cds_service import pipeline
+    from cds_service.hook_request import parse_hook_request
+
+    bound = next(b for b in app.extensions["cds"].services["renal-dosing"] if b.definition.hook == "order-sign")
+    order = {"resourceType": "MedicationRequest", "id": "m1", "status": "draft", "intent": "order", "subject": {"reference": "Patient/p1"},
+             "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "6809"}],
+                                           "text": "metformin 500 MG Oral Tablet"}}
+    body = {"hook": "order-sign", "hookInstance": "d1b6c1a2-0000-4000-8000-000000000002",
+            "context": {"userId": "Practitioner/1", "patientId": "p1",
+                        "draftOrders": {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": order}]}},
+            "prefetch": {key: None for key in bound.definition.prefetch}}
+    response, ctx = pipeline.invoke(bound, parse_hook_request(body, HOOKS["order-sign"]), now=datetime(2026, 3, 1, tzinfo=timezone.utc))
+    assert ctx.prediction is None and dict(ctx.secondary) == {"equation:cockcroft-gault-1976": None}
+    [card] = response.to_json()["cards"]
+    assert card["summary"].startswith("Renal function unknown") and "predictions" not in card["extension"]["org.cdsml.prediction"]
