@@ -13,10 +13,9 @@ from typing import Any, Callable, Mapping
 
 from fhir_adapters.features import EXTRACTORS, KIND_CHECKS, KIND_PARAMS, FeatureDef
 
-from .catalog import HOOKS, INDICATORS, SUMMARY_MAX, USER_TOKENS
+from .catalog import HOOKS, INDICATORS, PREFETCH_TOKEN, SUMMARY_MAX, USER_TOKENS
 from .definitions import CardPolicy, CardRule, Criterion, PrefetchSpec, ServiceDefinition, SuggestionDef
 
-_TOKEN = re.compile(r"\{\{\s*([^}]*?)\s*\}\}")
 _ID = re.compile(r"^[a-z0-9][a-z0-9\-]{1,62}$")
 _COMMON_FEATURE_KEYS = {"name", "kind", "source", "label", "unit", "default", "default_note", "order"}
 # Placeholders a risk-card summary may use, with the longest text each can produce.
@@ -165,7 +164,7 @@ def _prefetch(raw: Any, hook: str, err) -> dict[str, PrefetchSpec]:
         query = spec.get("query") if isinstance(spec, dict) else None
         if not isinstance(query, str) or not re.match(r"^[A-Z][A-Za-z]+([/?]|$)", query):
             raise err(f"prefetch.{key}.query", "must be a relative FHIR read or search, e.g. 'Patient/{{context.patientId}}'")
-        for token in _TOKEN.findall(query):
+        for token in PREFETCH_TOKEN.findall(query):
             _check_token(token, hook, err, f"prefetch.{key}.query")
         on_error = spec.get("on_error", "fail")
         if on_error not in ("fail", "omit"):

@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-from hooks.catalog import ACTION_TYPES, HOOKS, INDICATORS, LINK_TYPES, SELECTION_BEHAVIORS, SUMMARY_MAX
+from hooks.catalog import ACTION_TYPES, HOOKS, INDICATORS, LINK_TYPES, PREFETCH_TOKEN, SELECTION_BEHAVIORS, SUMMARY_MAX
 from hooks.catalog import USER_TOKENS as _USER_TOKENS
 
 PASS, WARN, FAIL, SKIP = "PASS", "WARN", "FAIL", "SKIP"
@@ -77,7 +77,6 @@ _LINK_MEMBERS = {"label", "url", "type", "appContext", "autolaunchable", "extens
 _CODING_MEMBERS = {"system", "code", "display", "extension"}
 _DESCRIPTOR_MEMBERS = {"hook", "id", "title", "description", "prefetch", "usageRequirements", "version", "hookVersion",
                        "extension"}
-_TOKEN = re.compile(r"\{\{\s*([^}]*?)\s*\}\}")
 _HTML_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(\s[^<>]*)?/?>")
 _RELATIVE_REF = re.compile(r"^[A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")
 
@@ -310,7 +309,7 @@ def check_descriptor(d: Any, where: str, f: Findings) -> None:
 
 def check_template(query: str, where: str, f: Findings) -> None:
     """TOKEN-1 (token syntax) and TOKEN-2 (top-level primitive token fields only, in 2.0)."""
-    for token in _TOKEN.findall(query):
+    for token in PREFETCH_TOKEN.findall(query):
         if token in USER_TOKENS:
             f.ok("TOKEN-1", where)
         elif token.startswith("context."):
