@@ -49,6 +49,11 @@ class BuildContext:
         return tuple(Coding(s, c, d) for s, c, d in self.service.cards.override_reasons)
 
 
+def number(value: float, digits: int = 1) -> str:
+    """A number as a card shows it: at most `digits` decimals, trailing zeros dropped (44.50 → 44.5, 30.0 → 30)."""
+    return f"{value:.{digits}f}".rstrip("0").rstrip(".") if digits else f"{value:.0f}"
+
+
 def display_value(ctx: BuildContext, f: Feature) -> str:
     """A feature's value as a clinician reads it: 'yes'/'no' for flags, value with unit otherwise."""
     if f.value is None:
@@ -56,7 +61,7 @@ def display_value(ctx: BuildContext, f: Feature) -> str:
     kind = next((d.kind for d in ctx.service.features if d.name == f.name), "")
     if kind in BOOLEAN_KINDS:
         return "yes" if f.value >= 0.5 else "no"
-    text = f"{f.value:.1f}".rstrip("0").rstrip(".") if abs(f.value) < 1000 else f"{f.value:.0f}"
+    text = number(f.value, 1 if abs(f.value) < 1000 else 0)
     unit = {"a": "years", "mm[Hg]": "mm Hg", "d": "days", "{#}": "", None: ""}.get(f.unit, f.unit)
     return f"{text} {unit}".strip()
 

@@ -41,10 +41,6 @@ def extension(ctx: BuildContext, names: Iterable[str] | None, *others: Predictio
     return ext
 
 
-def number(value: float, digits: int = 1) -> str:
-    return f"{value:.{digits}f}".rstrip("0").rstrip(".") if digits else f"{value:.0f}"
-
-
 def points_text(p: Prediction | None) -> str:
     """A point score as shown: '4', or '≥4' when some items could not be assessed (a lower bound)."""
     if p is None:

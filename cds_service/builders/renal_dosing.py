@@ -22,8 +22,8 @@ from hooks.definitions import ServiceDefinition
 from hooks.loader import check_summary
 
 from cds_service.cards import Action, Source, Suggestion
-from cds_service.builders.base import BuildContext, card, display_value, inputs_table, order_suggestion, remove_order
-from cds_service.builders.equation_cards import check_model, check_secondary, extension, number, require_feature
+from cds_service.builders.base import BuildContext, card, display_value, inputs_table, number, order_suggestion, remove_order
+from cds_service.builders.equation_cards import check_model, check_secondary, extension, require_feature
 
 PRIMARY = "equation:ckd-epi-2021"
 CRCL = "equation:cockcroft-gault-1976"
