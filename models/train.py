@@ -361,6 +361,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", help=f"artifact root directory (default: {DEFAULT_OUT})")
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--force", action="store_true", help="replace an existing artifact of this version")
+    parser.add_argument("--cv-repeats", type=int, default=CV_REPEATS,
+                        help=f"CV repeats (default {CV_REPEATS}, the protocol of every shipped artifact; fewer for a quick look)")
 
 
 def report(metrics: dict) -> str:
@@ -388,7 +390,7 @@ def report(metrics: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        result = train(args.model_id, args.version, args.out, seed=args.seed, force=args.force)
+        result = train(args.model_id, args.version, args.out, seed=args.seed, force=args.force, repeats=args.cv_repeats)
     except (ValueError, RuntimeError, ImportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
