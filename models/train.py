@@ -253,6 +253,7 @@ def train(model_id: str, version: str | None = None, out_dir: Path | str | None 
         if name in allowed:
             v["documented_reason"] = allowed[name]
     events = int(y.sum())
+    cv = summarise_folds(shipped_folds, test_fraction)
     metrics = {
         "model": f"{model_id}/{version}",
         "selected": chosen.name,
@@ -266,12 +267,18 @@ def train(model_id: str, version: str | None = None, out_dir: Path | str | None 
                         "events_per_parameter": round(events / _n_params(c, len(names)), 2),
                         "cv_uncalibrated": summarise_folds(per_fold[c.name], test_fraction)} for c in CANDIDATES],
         "comparisons": comparisons,
-        "cv": summarise_folds(shipped_folds, test_fraction),
+        "cv": cv,
         "calibration": {"method": f"Platt (logit slope and intercept) on cross-fitted {INNER_FOLDS}-fold logits of the training rows",
                         "a": calib["slope"], "b": calib["intercept"]},
         "single_split": single,
         "directions": checks,
         "subgroups": _subgroups(spec, table, np.arange(len(y)), oof_first, seed, summarise),
+        # What the explanation page shows as held-out performance: the CV figures, and calibration bins
+        # from the out-of-fold predictions of the first repeat (each row predicted by a model not fitted on it).
+        "test": {"what": "repeated-CV means (corrected 95% CI for AUROC); calibration bins: out-of-fold predictions, first repeat",
+                 "n": int(len(y)), "events": events, "auroc": cv["auroc"]["mean"], "auroc_ci": cv["auroc"]["ci"],
+                 "brier": cv["brier"]["mean"], "calibration_slope": cv["calibration_slope"]["mean"],
+                 "calibration_intercept": cv["calibration_intercept"]["mean"], "calibration_bins": calibration_bins(y, oof_first)},
         "split": {k: {"n": int(len(v)), "events": int(y[v].sum())} for k, v in split.items()},
         "events_per_parameter": round(events / _n_params(chosen, len(names)), 2),
     }
@@ -301,6 +308,13 @@ def train(model_id: str, version: str | None = None, out_dir: Path | str | None 
     files = {"config.json": config, "normalisation.json": normalisation, "training_data.json": training,
              "metrics.json": metrics, "model_card.json": card_json, "model_card.md": card_md}
     return _write(Path(out_dir or DEFAULT_OUT) / model_id / version, net, files, metrics, force)
+
+
+def calibration_bins(y: np.ndarray, p: np.ndarray, groups: int = 10) -> list[dict]:
+    """Observed against mean predicted risk in `groups` equal-size groups of predicted risk."""
+    order = np.argsort(p, kind="stable")
+    return [{"mean_predicted": round(float(p[idx].mean()), 6), "observed_rate": round(float(y[idx].mean()), 6), "n": int(len(idx))}
+            for idx in np.array_split(order, groups)]
 
 
 def _subgroups(spec, table, idx, p, seed, summarise) -> dict:
