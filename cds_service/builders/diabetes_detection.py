@@ -21,14 +21,15 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Mapping, Sequence
 
+from fhir_adapters.features import Feature, FeatureVector
 from hooks.definitions import ServiceDefinition
 
 from .base import BuildContext, order_suggestion
-from .equation_cards import card, extension, number, require_feature
+from .equation_cards import card, equation, extension, number, predict, require_feature
 
 LAB_CATEGORY = "http://snomed.info/sct|108252007"  # Laboratory procedure
 REFERRAL_CATEGORY = "http://snomed.info/sct|3457005"  # Patient referral
-ROLES = ("age", "diabetes", "pregnant", "pregnancy_status", "gdm_history", "prediabetes_history", "hba1c_unreliable", "bmi")
+ROLES = ("age", "female", "family_history", "hypertension", "diabetes", "pregnant", "pregnancy_status", "gdm_history", "prediabetes_history", "hba1c_unreliable", "bmi")
 NUMBERS = ("min_age", "screen_interval_days", "prediabetes_interval_days", "uspstf_bmi", "ada_all_from_age", "ada_bmi", "ada_bmi_asian")
 
 
@@ -97,6 +98,7 @@ def check(service: ServiceDefinition) -> set[str]:
     ref = data.get("referral")
     if not (isinstance(ref, Mapping) and "|" in str(ref.get("code", "")) and ref.get("display") and ref.get("text")):
         raise ValueError("data.referral needs code = 'system|code', display and text")
+    equation(data.get("risk_test"))  # a known equation, or start-up stops naming data.risk_test
     tests = parse_tests(service)
     return set(ROLES) | set(factors) | {asian} | {t.feature for t in tests} | {t.count for t in tests}
 
@@ -146,6 +148,18 @@ def screening_reasons(f, data: Mapping) -> tuple[list[str], list[str]]:
             group = " (Asian American threshold)" if asian else ""
             reasons.append(f"{data['guideline']}: BMI {number(bmi)} ≥ {threshold}{group} with {', '.join(factors).lower()}")
     return reasons, unknown
+
+
+def risk_test(ctx: BuildContext):
+    """The ADA Diabetes Risk Test from the record: physical activity is not read (scored 0, listed as not
+    assessed), race 'Asian' from the declared feature. None when age, sex or BMI is missing."""
+    f, data = ctx.features, ctx.service.data
+    model = equation(data["risk_test"])
+    inputs = {"age": "age", "female": "female", "bmi": "bmi", "gdm_history": "gdm_history",
+              "family_history": "family_history", "hypertension": "hypertension", "asian": data["asian"]}
+    items = tuple(Feature(name, f[src].label, f[src].value, f[src].unit, f[src].evidence, f[src].note) for name, src in inputs.items())
+    items += (Feature("physically_inactive", "Physical inactivity", None, note="not read by this service"),)
+    return predict(model, FeatureVector(items, f.as_of))
 
 
 # ---- cards ----------------------------------------------------------------------------------------
@@ -307,8 +321,15 @@ def _screening_card(ctx: BuildContext, tests, usable: bool) -> list:
     lines = ["No HbA1c, fasting plasma glucose or 2-hour OGTT result is recorded in the last 3 years, and screening applies:", ""]
     lines += [f"- {r}" for r in reasons]
     lines += ["", f"Risk factors not read by this service: {data['not_read']}."]
+    score = risk_test(ctx)
+    if score is not None:
+        bound = "" if score.details.get("complete") else "≥ "
+        missing = ", ".join(n.replace("_", " ") for n in score.details.get("not_assessed", ()))
+        lines.append(f"ADA Diabetes Risk Test (Bang 2009): **{bound}{score.score:.0f} of 10** points "
+                     f"(5 or more: high risk){'; not recorded, scored 0: ' + missing if missing else ''}.")
     if unknown:
         lines.append("Could not be judged: " + "; ".join(unknown) + ".")
     lines += [""] + _notes(ctx, usable)
     suggestion = _order(ctx, test, f"Screening for prediabetes and type 2 diabetes ({data['guideline']}; {data['uspstf']}).")
-    return [card(ctx, "screening-due", summary, "info", "\n".join(lines).rstrip(), suggestions=[suggestion], extension=_ext(ctx))]
+    return [card(ctx, "screening-due", summary, "info", "\n".join(lines).rstrip(), suggestions=[suggestion],
+                 extension=extension(ctx, None, score))]

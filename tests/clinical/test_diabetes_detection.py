@@ -347,3 +347,13 @@ def test_card_cites_guideline_edition_and_section(client):
     card = one(client, request(labs=[a1c(6.7)]))
     assert "ADA Standards of Care in Diabetes—2026, section 2" in card["detail"]
     assert card["source"]["label"].startswith("ADA Standards of Care in Diabetes—2026, section 2")
+
+
+def test_screening_card_shows_the_ada_risk_test_as_a_lower_bound(client):
+    """ADA 2026 §2 (a risk test may guide testing) with Bang 2009's points: a 52-year-old man (2 + 1) with
+    BMI 31 (2) and hypertension (1) scores at least 6; physical activity is not read, so the total is '≥'."""
+    card = one(client, request(age=52, gender="male", vitals=[bmi(31)], conditions=[condition("htn", ICD10, "I10")]))
+    assert "ADA Diabetes Risk Test (Bang 2009): **≥ 6 of 10**" in card["detail"]
+    assert "physically inactive" in card["detail"]
+    (p,) = card["extension"][EXT]["predictions"]
+    assert p["model"] == "ada-risk-test" and p["score"] == 6 and p["complete"] is False
