@@ -164,3 +164,49 @@ def test_outside_the_population_secondary_models_are_named_but_not_run(app):
     assert ctx.prediction is None and dict(ctx.secondary) == {"equation:cockcroft-gault-1976": None}
     [card] = response.to_json()["cards"]
     assert card["summary"].startswith("Renal function unknown") and "predictions" not in card["extension"]["org.cdsml.prediction"]
+
+
+DIABETES = (SERVICES_DIR / "diabetes-detection.toml").read_text()
+RISK_TEST = 'secondary = ["equation:ada-risk-test"]'
+
+
+@pytest.mark.parametrize("old,new,field,message", [
+    # a rule-based service may declare secondary models alone; its builder says which (and that there is no ref)
+    (RISK_TEST, 'ref = "equation:ada-risk-test"\n' + RISK_TEST, "model.ref", "builder 'diabetes_detection' needs no [model] ref"),
+    (RISK_TEST, "secondary = []", "model.secondary", 'needs [model] secondary = ["equation:ada-risk-test"]'),
+    ('name = "physically_inactive"', 'name = "inactive"', "features", "needs features not declared here: physically_inactive"),
+    ('kind = "not_read"', 'kind = "not_read"\ncodes = ["http://loinc.org|89574-8"]', "features.physically_inactive", "not understood"),
+])
+def test_bad_diabetes_detection_file_refuses_to_start(make_app, tmp_path, old, new, field, message):
+    assert old in DIABETES, old
+    hooks_dir = write(tmp_path, DIABETES.replace(old, new, 1), name="diabetes-detection.toml")
+    with pytest.raises(ServiceFileError) as err:
+        make_app(hooks_dir=hooks_dir)
+    assert err.value.field == field and message in str(err.value)
+
+
+def test_secondary_models_run_without_a_primary_model(app):
+    """diabetes-detection has no `[model] ref` (guideline thresholds): the pipeline still runs its secondary
+    ADA Risk Test and hands it to the builder; the input the service does not read (kind `not_read`) is
+    missing, so the score is a lower bound naming it."""
+    from datetime import datetime, timezone
+
+    from fhir_factory import bundle, patient, quantity_obs
+    from hooks.catalog import HOOKS
+
+    from cds_service import pipeline
+    from cds_service.hook_request import parse_hook_request
+
+    bound = app.extensions["cds"].services["diabetes-detection"][0]
+    assert bound.model is None and list(bound.secondary) == ["equation:ada-risk-test"]
+    prefetch = {"patient": patient("p1", "male", "1970-01-01"), "conditions": bundle(), "labs": bundle(),
+                "vitals": bundle(quantity_obs("b", "39156-5", 31, "kg/m2", date="2026-02-01"))}
+    body = {"hook": "patient-view", "hookInstance": "d1b6c1a2-0000-4000-8000-000000000003",
+            "context": {"userId": "Practitioner/1", "patientId": "p1"}, "prefetch": prefetch}
+    _, ctx = pipeline.invoke(bound, parse_hook_request(body, HOOKS["patient-view"]), now=datetime(2026, 3, 1, tzinfo=timezone.utc))
+    assert ctx.prediction is None
+    score = ctx.secondary["equation:ada-risk-test"]
+    assert score.score == 2 + 1 + 2  # aged 56 (50-59), man, BMI 31 (30 to < 40): Bang 2009 point table
+    assert "physically_inactive" in score.details["not_assessed"] and score.details["complete"] is False
+    inactive = ctx.features["physically_inactive"]
+    assert inactive.missing and inactive.note == "not read by this service"

@@ -13,7 +13,8 @@ Order of the decision (ADA Standards of Care in Diabetes—2026, section 2; USPS
    otherwise, when screening-eligible (USPSTF 35-70 with BMI >= 25; ADA all adults from 35, or BMI >= 25,
    >= 23 in Asian American people, with a risk factor), an info card with a test order.
 HbA1c is left out of the decision when a recorded condition makes it unreliable (ADA: plasma glucose only).
-Thresholds, intervals, code sets and sources are data in `hooks/diabetes-detection.toml`.
+Thresholds, intervals, code sets and sources are data in `hooks/diabetes-detection.toml`; the ADA Diabetes
+Risk Test on the screening card is its `[model] secondary`, run by the pipeline (`ctx.secondary`).
 """
 from __future__ import annotations
 
@@ -21,15 +22,15 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Mapping, Sequence
 
-from fhir_adapters.features import Feature, FeatureVector
 from hooks.definitions import ServiceDefinition
 
-from .base import BuildContext, order_suggestion
-from .equation_cards import card, equation, extension, number, predict, require_feature
+from cds_service.builders.base import BuildContext, card, number, order_suggestion
+from cds_service.builders.equation_cards import check_model, check_secondary, extension, require_feature
 
 LAB_CATEGORY = "http://snomed.info/sct|108252007"  # Laboratory procedure
 REFERRAL_CATEGORY = "http://snomed.info/sct|3457005"  # Patient referral
-ROLES = ("age", "female", "family_history", "hypertension", "diabetes", "pregnant", "pregnancy_status", "gdm_history", "prediabetes_history", "hba1c_unreliable", "bmi")
+RISK_TEST = "equation:ada-risk-test"
+ROLES = ("age", "female", "family_history", "hypertension", "diabetes", "pregnant", "pregnancy_status", "gdm_history", "prediabetes_history", "hba1c_unreliable", "bmi", "asian")
 NUMBERS = ("min_age", "screen_interval_days", "prediabetes_interval_days", "uspstf_bmi", "ada_all_from_age", "ada_bmi", "ada_bmi_asian")
 
 
@@ -82,6 +83,8 @@ def parse_tests(service: ServiceDefinition) -> tuple[Test, ...]:
 
 
 def check(service: ServiceDefinition) -> set[str]:
+    check_model(service, None)  # guideline thresholds, never a model estimate
+    check_secondary(service, RISK_TEST)
     data = service.data
     for role in ROLES:
         require_feature(service, role, "builder diabetes_detection: feature")
@@ -94,13 +97,11 @@ def check(service: ServiceDefinition) -> set[str]:
         if not isinstance(data.get(key), str) or not data[key]:
             raise ValueError(f"data.{key} must be a non-empty text")
     factors = [require_feature(service, f, "data.risk_factors") for f in data.get("risk_factors") or ()]
-    asian = require_feature(service, data.get("asian"), "data.asian")
     ref = data.get("referral")
     if not (isinstance(ref, Mapping) and "|" in str(ref.get("code", "")) and ref.get("display") and ref.get("text")):
         raise ValueError("data.referral needs code = 'system|code', display and text")
-    equation(data.get("risk_test"))  # a known equation, or start-up stops naming data.risk_test
     tests = parse_tests(service)
-    return set(ROLES) | set(factors) | {asian} | {t.feature for t in tests} | {t.count for t in tests}
+    return set(ROLES) | set(factors) | {t.feature for t in tests} | {t.count for t in tests}
 
 
 # ---- the decision (pure) --------------------------------------------------------------------------
@@ -129,7 +130,7 @@ def latest_results(f, tests: Sequence[Test], hba1c_usable: bool) -> list[Result]
 def screening_reasons(f, data: Mapping) -> tuple[list[str], list[str]]:
     """(why screening applies, what could not be judged). Empty reasons: not eligible (or not decidable)."""
     age, bmi = f["age"].value, f["bmi"].value
-    asian = (f[data["asian"]].value or 0) >= 0.5
+    asian = (f["asian"].value or 0) >= 0.5
     reasons, unknown = [], []
     lo, hi = data["uspstf_age"]
     if lo <= age <= hi and bmi is not None and bmi >= data["uspstf_bmi"]:
@@ -148,18 +149,6 @@ def screening_reasons(f, data: Mapping) -> tuple[list[str], list[str]]:
             group = " (Asian American threshold)" if asian else ""
             reasons.append(f"{data['guideline']}: BMI {number(bmi)} ≥ {threshold}{group} with {', '.join(factors).lower()}")
     return reasons, unknown
-
-
-def risk_test(ctx: BuildContext):
-    """The ADA Diabetes Risk Test from the record: physical activity is not read (scored 0, listed as not
-    assessed), race 'Asian' from the declared feature. None when age, sex or BMI is missing."""
-    f, data = ctx.features, ctx.service.data
-    model = equation(data["risk_test"])
-    inputs = {"age": "age", "female": "female", "bmi": "bmi", "gdm_history": "gdm_history",
-              "family_history": "family_history", "hypertension": "hypertension", "asian": data["asian"]}
-    items = tuple(Feature(name, f[src].label, f[src].value, f[src].unit, f[src].evidence, f[src].note) for name, src in inputs.items())
-    items += (Feature("physically_inactive", "Physical inactivity", None, note="not read by this service"),)
-    return predict(model, FeatureVector(items, f.as_of))
 
 
 # ---- cards ----------------------------------------------------------------------------------------
@@ -256,7 +245,7 @@ def _diabetes_card(ctx: BuildContext, tests, diabetic: list[Result], results: li
         suggestions = [_order(ctx, first.test, f"Repeat to confirm a {first.text()} in the diabetes range (ADA 2026 section 2).")]
     lines += [""] + _notes(ctx, usable)
     return card(ctx, "diabetes-range", summary, "warning", "\n".join(lines).rstrip(), suggestions=suggestions,
-                extension=_ext(ctx))
+                selection_behavior="at-most-one", extension=_ext(ctx))
 
 
 def _prediabetes_card(ctx: BuildContext, tests, pre: list[Result], results: list[Result], usable: bool, today: date) -> object:
@@ -302,7 +291,8 @@ def _normal_card(ctx: BuildContext, results: list[Result], usable: bool, today: 
     else:
         summary = f"Diabetes screening up to date: {newest.text()} (normal). Next test by {due.isoformat()}"
     lines += [""] + _notes(ctx, usable)
-    return card(ctx, "normal", summary, "info", "\n".join(lines).rstrip(), suggestions=suggestions, extension=_ext(ctx))
+    return card(ctx, "normal", summary, "info", "\n".join(lines).rstrip(), suggestions=suggestions,
+                selection_behavior="at-most-one", extension=_ext(ctx))
 
 
 def _screening_card(ctx: BuildContext, tests, usable: bool) -> list:
@@ -321,7 +311,8 @@ def _screening_card(ctx: BuildContext, tests, usable: bool) -> list:
     lines = ["No HbA1c, fasting plasma glucose or 2-hour OGTT result is recorded in the last 3 years, and screening applies:", ""]
     lines += [f"- {r}" for r in reasons]
     lines += ["", f"Risk factors not read by this service: {data['not_read']}."]
-    score = risk_test(ctx)
+    # Physical activity is not read (scored 0, listed as not assessed); None when age, sex or BMI is missing.
+    score = ctx.secondary[RISK_TEST]
     if score is not None:
         bound = "" if score.details.get("complete") else "≥ "
         missing = ", ".join(n.replace("_", " ") for n in score.details.get("not_assessed", ()))
@@ -332,4 +323,4 @@ def _screening_card(ctx: BuildContext, tests, usable: bool) -> list:
     lines += [""] + _notes(ctx, usable)
     suggestion = _order(ctx, test, f"Screening for prediabetes and type 2 diabetes ({data['guideline']}; {data['uspstf']}).")
     return [card(ctx, "screening-due", summary, "info", "\n".join(lines).rstrip(), suggestions=[suggestion],
-                 extension=extension(ctx, None, score))]
+                 selection_behavior="at-most-one", extension=extension(ctx, None, score))]
