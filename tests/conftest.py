@@ -9,8 +9,8 @@ import pytest
 from security_log_guard import no_secrets_in_any_log_record  # noqa: F401  (issue #6: session-wide log scan)
 
 ROOT = Path(__file__).resolve().parent.parent
-SPEC_EXAMPLES = ROOT.parent / "shared" / "spec" / "examples"
 FIXTURES = Path(__file__).parent / "fixtures"
+SPEC_EXAMPLES = FIXTURES / "spec-examples"  # copies of the CDS Hooks examples: see its SOURCES.md
 
 
 @pytest.fixture
