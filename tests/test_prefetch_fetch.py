@@ -4,17 +4,17 @@ from __future__ import annotations
 import json
 import logging
 import time
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import responses
-from fhir_factory import ascvd_prefetch, hook_request
-from spec_rules import assert_operation_outcome
 
-import hooks
 from fhir_adapters.client import FhirClient
 from fhir_adapters.fetcher import HttpFetcher
+
+from cds_testing.apps import service_file
+from cds_testing.fhir_factory import ascvd_prefetch, hook_request
+from cds_testing.spec_rules import assert_operation_outcome
 
 BASE = "https://ehr.example.org/fhir/R4"
 URL = "/cds-services/ascvd-10y-risk"
@@ -146,15 +146,16 @@ def test_prefetch5_required_key_failing_on_the_server_is_412(ehr_app, fhir, stat
 
 
 @pytest.fixture
-def omit_app(make_app, tmp_path):
+def omit_app(make_app):
     """The ascvd service with `smoking` and `medications` declared on_error = "omit"."""
-    hooks_dir = tmp_path / "hooks"
-    hooks_dir.mkdir()
-    lines = (Path(hooks.SERVICES_DIR) / "ascvd-10y-risk.toml").read_text().splitlines()
-    text = "\n".join(line.replace('on_error = "fail"', 'on_error = "omit"') if line.startswith(("smoking =", "medications ="))
+    return make_app(services={"ascvd-10y-risk": _omit("smoking", "medications")}, fhir_servers=[BASE])
+
+
+def _omit(*keys: str) -> str:
+    """The ascvd service file with these prefetch keys declared on_error = "omit"."""
+    lines = service_file("ascvd-10y-risk").splitlines()
+    return "\n".join(line.replace('on_error = "fail"', 'on_error = "omit"') if line.startswith(tuple(f"{k} =" for k in keys))
                      else line for line in lines)
-    (hooks_dir / "ascvd-10y-risk.toml").write_text(text)
-    return make_app(hooks_dir=str(hooks_dir), fhir_servers=[BASE])
 
 
 def test_omit_app_declares_what_the_tests_need(omit_app):
@@ -185,15 +186,10 @@ def test_omit_key_failing_on_the_server_still_gives_the_cards_that_can_be_built(
     assert "Data unavailable for 'medications'" in card["detail"] or "medications:" in card["detail"]
 
 
-def test_deadline_running_out_on_an_omit_key_still_gives_the_card(make_app, tmp_path, fhir):
+def test_deadline_running_out_on_an_omit_key_still_gives_the_card(make_app, fhir):
     """Issue #3 item 3: when the deadline runs out and no required data is missing, the cards that can be built."""
     fhir.add_callback(responses.GET, f"{BASE}/MedicationRequest", callback=lambda r: (time.sleep(3.0), (200, {}, "{}"))[1])
-    hooks_dir = tmp_path / "hooks-deadline"
-    hooks_dir.mkdir()
-    lines = (Path(hooks.SERVICES_DIR) / "ascvd-10y-risk.toml").read_text().splitlines()
-    (hooks_dir / "ascvd-10y-risk.toml").write_text("\n".join(
-        line.replace('on_error = "fail"', 'on_error = "omit"') if line.startswith("medications =") else line for line in lines))
-    app = make_app(hooks_dir=str(hooks_dir), fhir_servers=[BASE], deadline_s=0.3)
+    app = make_app(services={"ascvd-10y-risk": _omit("medications")}, fhir_servers=[BASE], deadline_s=0.3)
     prefetch = ascvd_prefetch()
     del prefetch["medications"]
     started = time.perf_counter()

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-import security_support as s
 from cds_service import create_app
 from cds_service.config import ConfigError, Settings
 from cds_service.security.trusted_clients import TrustedClient
+
+from cds_testing import security_support as s
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -95,11 +96,10 @@ def test_sec2_auth_is_required_by_default():
     assert Settings().auth_required is True
 
 
-def test_sec2_development_mode_warns_loudly_at_start_and_on_every_call(tmp_path, caplog):
+def test_sec2_development_mode_warns_loudly_at_start_and_on_every_call(make_app, caplog):
     """Issue #6 item 4: `auth.required = false` logs a warning at start and on each call."""
     caplog.set_level(logging.WARNING)
-    app = create_app({"auth_required": False, "database_url": f"sqlite:///{tmp_path}/d.sqlite3",
-                      "hooks_dir": s.ascvd_only_hooks_dir(tmp_path)}, env={})
+    app = make_app(services=[s.SERVICE_ID], auth_required=False)
     start = [r for r in caplog.records if getattr(r, "event", None) == "auth_disabled"]
     assert len(start) == 1 and "DISABLED" in start[0].getMessage()
     client = app.test_client()

@@ -10,11 +10,12 @@ import requests
 import responses
 from jwt.algorithms import ECAlgorithm
 
-import security_support as s
 from cds_service.config import Settings
 from cds_service.storage.db import make_engine
 from cds_service.errors import AuthError
 from cds_service.security.jwt_verifier import Verifier
+
+from cds_testing import security_support as s
 
 SPEC = Path(__file__).resolve().parent / "fixtures" / "spec-examples"
 

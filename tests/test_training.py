@@ -241,8 +241,8 @@ def test_readme_add_a_model_example(monkeypatch, make_app, tmp_path, quick):
     from datetime import datetime, timedelta, timezone
 
     from cds_service.cli.main import main
-    from fhir_factory import bp_panel, bundle, hook_request, patient, quantity_obs
-    from hooks import SERVICES_DIR
+    from cds_testing.apps import service_file
+    from cds_testing.fhir_factory import bp_panel, bundle, hook_request, patient, quantity_obs
     from models import datasets
 
     # 1. the spec, exactly as the README writes it
@@ -254,17 +254,14 @@ def test_readme_add_a_model_example(monkeypatch, make_app, tmp_path, quick):
     assert main(["train", "whas500-nobmi", "--out", str(model_dir), "--cv-repeats", "1"]) == 0
     assert (model_dir / "whas500-nobmi" / "1.0.0" / "model_card.md").is_file()
     # 3. the service file: a copy of post-mi-mortality.toml without the BMI feature
-    text = (SERVICES_DIR / "post-mi-mortality.toml").read_text()
+    text = service_file("post-mi-mortality")
     text = text.replace('id = "post-mi-mortality"', 'id = "post-mi-nobmi"')
     text = text.replace('ref = "artifact:whas500-1y-mortality/2.0.0"', 'ref = "artifact:whas500-nobmi/1.0.0"')
     start = text.index('[[features]]\nname = "bmi"')
     end = text.index("[[features]]", start + 1)
     text = text[:start] + text[end:]
-    hooks_dir = tmp_path / "services"
-    hooks_dir.mkdir()
-    (hooks_dir / "post-mi-nobmi.toml").write_text(text)
     # 4. it loads, and a discharge without any BMI gets a risk card
-    client = make_app(hooks_dir=str(hooks_dir), model_dir=str(model_dir)).test_client()
+    client = make_app(services={"post-mi-nobmi": text}, model_dir=str(model_dir)).test_client()
     start_dt = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=4)
     iso = lambda d: d.strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: E731
     enc = {"resourceType": "Encounter", "id": "e1", "status": "in-progress", "subject": {"reference": "Patient/p1"},

@@ -25,9 +25,10 @@ from pathlib import Path
 
 import pytest
 import requests
-from db_servers import postgres_bin, postgres_server, redis_bin, redis_server
-from fhir_factory import ascvd_prefetch, hook_request
-from security_support import ec_key, jwks, sign
+
+from cds_testing.db_servers import postgres_bin, postgres_server, redis_bin, redis_server
+from cds_testing.fhir_factory import ascvd_prefetch, hook_request
+from cds_testing.security_support import ec_key, jwks, sign
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 sys.path.insert(0, str(ROOT))

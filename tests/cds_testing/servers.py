@@ -11,7 +11,7 @@ from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
+from cds_testing.paths import ROOT
 
 
 def free_port() -> int:
