@@ -7,9 +7,6 @@ import logging
 import os
 import time
 
-import pytest
-
-
 from cds_service.logs import JsonFormatter
 
 from cds_testing.fhir_factory import ascvd_prefetch, hook_request

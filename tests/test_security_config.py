@@ -7,6 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
+import responses
+from cryptography.hazmat.primitives import serialization
 
 from cds_service import create_app
 from cds_service.config import ConfigError, Settings
@@ -108,8 +110,19 @@ def test_sec2_development_mode_warns_loudly_at_start_and_on_every_call(make_app,
     assert len([r for r in caplog.records if getattr(r, "event", None) == "auth_disabled"]) == 3
 
 
-def test_demo_config_still_starts(tmp_path):
-    """`scripts/serve` uses config/demo.toml; it must keep starting (issue #7 will switch it to a signed client)."""
+def test_demo_config_starts_and_answers_only_the_signed_simulator(tmp_path):
+    """`scripts/serve` uses config/demo.toml, which requires a JWT (`[auth] required = true`, SEC-2): an
+    unsigned call is a 401, and a call signed with the simulator's demo key (a trusted client there) is a 200."""
     app = create_app({"database_url": f"sqlite:///{tmp_path}/demo.sqlite3"}, config_file=str(ROOT / "config" / "demo.toml"),
                      env={})
-    assert app.test_client().get("/cds-services").status_code in (200, 401)
+    client = app.test_client()
+    assert client.get("/cds-services").status_code == 401
+    base = "http://127.0.0.1:8080"  # the demo's public_base_url; the simulator's iss and jku hang off it
+    keys = ROOT / "cds_service" / "demo" / "keys"
+    simulator = s.Key(serialization.load_pem_private_key((keys / "simulator-demo-private-key.pem").read_bytes(), None),
+                      json.loads((keys / "simulator-jwks.json").read_text())["keys"][0]["kid"], "ES384")
+    claims = {**s.sandbox_claims(f"{base}/cds-services"), "iss": f"{base}/simulator"}
+    token = s.sign(claims, simulator, jku=f"{base}/simulator/.well-known/jwks.json")
+    with responses.RequestsMock():  # its keys come from the configured jwks_file: nothing is fetched
+        resp = client.get("/cds-services", headers=s.bearer(token))
+    assert resp.status_code == 200 and resp.get_json()["services"]

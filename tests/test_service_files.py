@@ -33,7 +33,7 @@ def test_every_bundled_service_file_loads(app):
     ('"Patient/{{context.patientId}}"', '"Patient/{{patientId}}"', "prefetch.patient.query", "not allowed"),  # TOKEN-1
     ('source = "lipids"\nlabel = "HDL', 'source = "labs"\nlabel = "HDL', "features.hdl.source", "not a prefetch key"),
     ('lookback_days = 730', 'lookback_days = 730\nwindow = 3', "features.sbp", "not understood"),
-    ('on_error = "omit"', 'on_error = "omit"', None, None),
+    ('on_error = "fail"', 'on_error = "fail"', None, None),
     ('source_label = "ACC/AHA Pooled Cohort Equations (Goff 2013)"', 'source_label = ""', "cards.source_label", "SRC-1"),
     ('code = "patient-refuses", display = "Patient refuses/declines (no context given)"', 'code = "patient-refuses"', "cards.override_reasons[0]", "OVR-1"),
     ('id = "ascvd-10y-risk"', 'id = "ascvd-risk"', "id", "must match the file name"),
@@ -48,11 +48,13 @@ def test_every_bundled_service_file_loads(app):
     (PCE, PCE + '\nrefs = ["equation:qsofa"]', "model", "unknown keys: refs"),
 ])
 def test_bad_service_file_refuses_to_start(make_app, old, new, field, message):
-    if field is None:
-        return  # a no-op edit keeps the file valid (guards the table's own syntax)
     assert old in ASCVD, old
+    text = ASCVD.replace(old, new, 1)
+    if field is None:  # the control row: a no-op edit leaves a valid file, and the app starts with it
+        assert make_app(services={"ascvd-10y-risk": text}).extensions["cds"].services["ascvd-10y-risk"]
+        return
     with pytest.raises(ServiceFileError) as err:
-        make_app(services={"ascvd-10y-risk": ASCVD.replace(old, new, 1)})
+        make_app(services={"ascvd-10y-risk": text})
     assert err.value.field == field
     assert "ascvd-10y-risk.toml" in str(err.value)
     if message:

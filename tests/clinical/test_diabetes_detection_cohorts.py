@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from cds_testing.fhir_factory import bundle, hook_request
+from cds_testing.optional import require_module
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "cds_service" / "demo" / "patients"
@@ -100,7 +101,7 @@ def test_simulator_patients(dd_client):
 
 
 def test_carebundle_adults(dd_client, tmp_path):
-    pytest.importorskip("carebundle")
+    require_module("carebundle", "the `test` extra")
     cmd = [sys.executable, "-m", "carebundle.cli", "generate", "--profile", "mixed", "--count", "40", "--seed", "7",
            "--sex", "mixed", "--age-range", "18-85", "--out", str(tmp_path / "cb")]
     subprocess.run(cmd, check=True, capture_output=True, timeout=180)
