@@ -132,3 +132,8 @@ def test_the_check_reads_scripts_too():
 ])
 def test_the_check_accepts_paths_inside_the_repository(source):
     assert outside_references(TESTS / "test_example.py", source) == []
+
+
+def test_every_test_has_a_time_limit(pytestconfig):
+    """pytest-timeout's default from pyproject.toml: a hung test fails instead of stalling the suite."""
+    assert 0 < float(pytestconfig.getini("timeout")) <= 300
