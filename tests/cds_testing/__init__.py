@@ -8,5 +8,6 @@ on `sys.path` through `pythonpath` in pyproject.toml; a script adds `tests` itse
 - `fhir_factory`, `order_helpers`, `equation_helpers`, `synthetic`: FHIR resources and requests.
 - `spec_rules`: the CDS Hooks checklist assertions applied to every response.
 - `security_support`, `security_log_guard`: keys, tokens, trusted clients; the session-wide log scan.
-- `servers`, `db_servers`: real servers on 127.0.0.1 for integration tests (the service, PostgreSQL, Redis).
+- `servers`, `fhir_server`, `db_servers`: real servers on 127.0.0.1 for integration tests (the service under
+  gunicorn, the FHIR server of tests/fhir_server/, PostgreSQL, Redis).
 """

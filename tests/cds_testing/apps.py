@@ -38,7 +38,8 @@ def services_dir(workdir: str | Path, services: Iterable[str] | Mapping[str, str
             (target / f"{stem}.toml").write_text(text, encoding="utf-8")
         return str(target)
     for service_id in services:
-        files = [p for p in Path(SERVICES_DIR).glob("*.toml") if p.stem == service_id or p.stem.startswith(f"{service_id}.")]
+        # `<id>.toml`, or `<id>.<hook>.toml` when one service answers several hooks
+        files = [p for p in Path(SERVICES_DIR).glob("*.toml") if p.stem.split(".")[0] == service_id]
         if not files:
             raise ValueError(f"no service file for {service_id!r} in {SERVICES_DIR}")
         for path in files:
