@@ -9,8 +9,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-INDICATORS = ("info", "warning", "critical")
-SUMMARY_MAX = 139
+from hooks.catalog import ACTION_TYPES, INDICATORS, LINK_TYPES, SELECTION_BEHAVIORS, SUMMARY_MAX
+
 # Deterministic ids (IDEM-1): the same hookInstance and card key always give the same uuid.
 _NAMESPACE = uuid.UUID("6f1d2b2e-4c34-4f0e-9a3e-2f8f6d1c0b7a")
 
@@ -52,7 +52,7 @@ class Action:
     resource_id: str | None = None
 
     def __post_init__(self):
-        if self.type not in ("create", "update", "delete"):
+        if self.type not in ACTION_TYPES:
             raise ValueError(f"action type {self.type!r} (ACT-1)")
         if not self.description:
             raise ValueError("a suggestion action needs a description (ACT-1)")
@@ -85,7 +85,7 @@ class Link:
     app_context: str | None = None
 
     def __post_init__(self):
-        if self.type not in ("absolute", "smart"):
+        if self.type not in LINK_TYPES:
             raise ValueError("link type must be absolute or smart (LINK-1)")
         if self.app_context and self.type != "smart":
             raise ValueError("appContext only on smart links (LINK-2)")
@@ -112,7 +112,7 @@ class Card:
             raise ValueError(f"summary must have 1–{SUMMARY_MAX} characters (CARD-2): {len(self.summary)}")
         if self.indicator not in INDICATORS:
             raise ValueError(f"indicator {self.indicator!r} (CARD-3)")
-        if self.suggestions and self.selection_behavior not in ("at-most-one", "any"):
+        if self.suggestions and self.selection_behavior not in SELECTION_BEHAVIORS:
             raise ValueError("suggestions need selectionBehavior at-most-one or any (CARD-4)")
         if self.selection_behavior == "at-most-one" and sum(1 for s in self.suggestions if s.is_recommended) > 1:
             raise ValueError("at most one recommended suggestion with at-most-one (CARD-5)")

@@ -1,5 +1,5 @@
 """One invocation of a CDS service, readable in one place (architecture 2.1):
-prefetch → features → population and missing-input checks → model → cards.
+prefetch → features → population and missing-input checks → models (primary and secondary) → cards.
 Tested without Flask; the view only parses and serialises.
 """
 from __future__ import annotations
@@ -7,10 +7,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Mapping
 
 from fhir_adapters.features import ExtractionContext, extract
 from hooks.definitions import ServiceDefinition
+from models.protocol import Prediction
 
 from cds_service.builders import BuildContext, Builder
 from cds_service.cards import CdsResponse
@@ -22,11 +23,13 @@ from cds_service.prefetch import Fetcher, resolve_prefetch
 
 @dataclass(frozen=True, slots=True)
 class BoundService:
-    """A service definition with its loaded model and card builder."""
+    """A service definition with its loaded models and card builder."""
 
     definition: ServiceDefinition
     model: Any | None
     builder: Builder
+    # `[model] secondary`, by ref: run beside the model for the card (e.g. qSOFA beside NEWS2).
+    secondary: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -35,7 +38,7 @@ class Timings:
 
     prefetch: float = 0.0
     features: float = 0.0
-    model: float = 0.0
+    model: float = 0.0  # the primary and the secondary models
     cards: float = 0.0
     extra: dict = field(default_factory=dict)
 
@@ -61,20 +64,33 @@ def invoke(bound: BoundService, request: HookRequest, *, now: datetime, fetcher:
     prediction = None
     start = time.perf_counter()
     model = bound.model
-    if model is not None and not features.missing(model.info.required) and _in_population(service, features):
+    in_population = _in_population(service, features)
+    if model is not None and in_population and not features.missing(model.info.required):
         try:
             prediction = model.predict(features)
         except ValueError as exc:  # a model refusing its input is a bug in the declarations
             raise ModelError(f"model {model.info.id} refused its input: {exc}") from None
+    secondary = {ref: _secondary(m, features) if in_population else None for ref, m in bound.secondary.items()}
     t.model = time.perf_counter() - start
 
     start = time.perf_counter()
     unavailable = {key: kd.unavailable for key, kd in data.items() if kd.unavailable}
-    build_ctx = BuildContext(service, request, features, model, prediction, unavailable, base_url, link_kinds,
-                             explain_token)
+    build_ctx = BuildContext(service, request, features, model, prediction, unavailable, base_url=base_url,
+                             link_kinds=link_kinds, explain_token=explain_token, secondary=secondary)
     cards = tuple(bound.builder.build(build_ctx))
     t.cards = time.perf_counter() - start
     return CdsResponse(cards), build_ctx
+
+
+def _secondary(model, features) -> Prediction | None:
+    """A secondary model's prediction, or None when an input is missing or outside its domain (e.g.
+    Cockcroft-Gault at age ≥ 140): the card then says it was not calculated, beside the primary result."""
+    if features.missing(model.info.required):
+        return None
+    try:
+        return model.predict(features)
+    except ValueError:
+        return None
 
 
 def _in_population(service: ServiceDefinition, features) -> bool:

@@ -11,14 +11,11 @@ from typing import Mapping, Protocol
 
 from fhir_adapters.errors import FhirError
 from fhir_adapters.resources import KeyData, next_link, outcome_text, split_value, validate_resource
-from hooks.catalog import USER_TOKENS
+from hooks.catalog import PREFETCH_TOKEN, USER_TOKENS
 from hooks.definitions import ServiceDefinition
 
 from cds_service.errors import InvalidRequest, PrefetchUnavailable
 from cds_service.hook_request import HookRequest
-
-_TOKEN = re.compile(r"\{\{\s*([^}]*?)\s*\}\}")
-
 
 class FetchResult(Protocol):
     resources: tuple[dict, ...]
@@ -49,7 +46,7 @@ def render_template(query: str, request: HookRequest) -> str:
             raise InvalidRequest(f"prefetch token '{{{{{token}}}}}' has no value in this request's context", expression=f"context.{name}")
         return str(v)
 
-    return _TOKEN.sub(value, query)
+    return PREFETCH_TOKEN.sub(value, query)
 
 
 def resolve_prefetch(service: ServiceDefinition, request: HookRequest, fetcher: Fetcher | None) -> dict[str, KeyData]:

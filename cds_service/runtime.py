@@ -5,7 +5,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from flask import current_app
+from flask import current_app, request
 from sqlalchemy.engine import Engine
 
 from hooks import load_services
@@ -38,10 +38,16 @@ def build_services(settings: Settings) -> dict[str, list[BoundService]]:
     loader = make_loader(settings.model_dir)
     loaded = load_services(settings.hooks_dir, load_model=loader, builders={k: b.check for k, b in BUILDERS.items()})
     services: dict[str, list[BoundService]] = {}
-    for definition, model in loaded:
-        services.setdefault(definition.id, []).append(BoundService(definition, model, BUILDERS[definition.builder]))
+    for definition, model, secondary in loaded:
+        services.setdefault(definition.id, []).append(BoundService(definition, model, BUILDERS[definition.builder], secondary))
     return services
 
 
 def get_runtime() -> Runtime:
     return current_app.extensions["cds"]
+
+
+def base_url() -> str:
+    """This service's public base URL, as the EHR calls it: `public_base_url` when set (behind a proxy the
+    request's host is not the EHR's URL), else the request's. The JWT `aud` check and card links use it (SEC-5)."""
+    return (get_runtime().settings.public_base_url or request.host_url).rstrip("/")

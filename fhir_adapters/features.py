@@ -11,75 +11,14 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from models.feature_vector import Evidence, Feature, FeatureVector
+
 from . import resources as R
 from .units import UnitError, convert
 
 OBSERVATION_OK = {"final", "amended", "corrected", "preliminary"}
 CONDITION_ACTIVE = {"active", "recurrence", "relapse"}
 MEDICATION_ACTIVE = {"active"}
-
-
-@dataclass(frozen=True, slots=True)
-class Evidence:
-    """Where a value came from: a resource reference and the clinical date, if any."""
-
-    reference: str
-    date: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Feature:
-    name: str
-    label: str
-    value: float | None
-    unit: str | None = None
-    evidence: tuple[Evidence, ...] = ()
-    note: str | None = None  # why it is missing, or which default was used and why
-    imputed: bool = False
-
-    @property
-    def missing(self) -> bool:
-        return self.value is None
-
-    @property
-    def date(self) -> str | None:
-        return self.evidence[0].date if self.evidence else None
-
-
-@dataclass(frozen=True, slots=True)
-class FeatureVector:
-    features: tuple[Feature, ...]
-    as_of: datetime
-
-    def __getitem__(self, name: str) -> Feature:
-        for f in self.features:
-            if f.name == name:
-                return f
-        raise KeyError(name)
-
-    def values(self, names: Sequence[str]) -> list[float | None]:
-        return [self[n].value for n in names]
-
-    def missing(self, names: Iterable[str] | None = None) -> tuple[Feature, ...]:
-        wanted = set(names) if names is not None else None
-        return tuple(f for f in self.features if f.missing and (wanted is None or f.name in wanted))
-
-    def to_json(self) -> dict[str, Any]:
-        out = {}
-        for f in self.features:
-            item: dict[str, Any] = {"value": f.value} if f.value is not None else {"missing": True}
-            if f.unit:
-                item["unit"] = f.unit
-            if f.date:
-                item["date"] = f.date
-            if f.evidence:
-                item["evidence"] = [e.reference for e in f.evidence]
-            if f.note:
-                item["note"] = f.note
-            if f.imputed:
-                item["imputed"] = True
-            out[f.name] = item
-        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,6 +179,14 @@ def ethnicity(d: FeatureDef, res: Sequence[dict], ctx: ExtractionContext) -> Fea
                            d.default, d.default_note), res, ctx)
 
 
+@extractor("not_read")
+def not_read(d: FeatureDef, _res: Sequence[dict], _ctx: ExtractionContext) -> Feature:
+    """Always missing: an input of a model that this service does not read from the record (e.g. physical
+    activity for the ADA Risk Test). Declaring it keeps every model input named in the service file, and the
+    model then reports the item as not assessed instead of scoring a guessed value."""
+    return _missing(d, "not read by this service")
+
+
 # ---- observations ---------------------------------------------------------------------------
 
 
@@ -367,30 +314,13 @@ def condition(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) 
     return _found(d, 0.0, note="no matching condition on the problem list")
 
 
-def medication_concept(order: Mapping, ctx: ExtractionContext) -> Any:
-    """The CodeableConcept of a MedicationRequest's drug: inline, contained or referenced."""
-    if isinstance(order.get("medicationCodeableConcept"), dict):
-        return order["medicationCodeableConcept"]
-    ref = (order.get("medicationReference") or {}).get("reference")
-    if not isinstance(ref, str):
-        return None
-    if ref.startswith("#"):
-        pool = order.get("contained") or ()
-        wanted = ref[1:]
-        match = [m for m in pool if isinstance(m, dict) and m.get("id") == wanted]
-    else:
-        rtype, _, rid = ref.rpartition("/")
-        match = [m for m in ctx.all_resources if m.get("resourceType") == "Medication" and m.get("id") == rid and rtype.endswith("Medication")]
-    return match[0].get("code") if match else None
-
-
 @extractor("medication", params={"codes", "ingredients"})
 def medication(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) -> Feature:
     """1.0 when an active MedicationRequest's drug is in the RxNorm set or names a listed ingredient."""
     for order in R.of_type(resources, "MedicationRequest"):
         if order.get("status") not in MEDICATION_ACTIVE:
             continue
-        concept = medication_concept(order, ctx)
+        concept = R.medication_concept(order, ctx.all_resources)
         if matches_codes(concept, d.param("codes", ())) or mentions(concept, d.param("ingredients", ())):
             return _found(d, 1.0, [Evidence(R.reference_of(order), _date_str(R.clinical_time(order)))])
     return _found(d, 0.0, note="no matching active medication")

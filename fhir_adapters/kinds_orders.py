@@ -10,7 +10,7 @@ from typing import Sequence
 
 from . import resources as R
 from .features import MEDICATION_ACTIVE, Evidence, ExtractionContext, Feature, FeatureDef, _date_str, _found, extractor
-from .orders import MedicationOrder, medication_concept, medication_orders
+from .orders import MedicationOrder, medication_orders
 
 
 @extractor("medication_with_drafts", params={"codes", "ingredients"})
@@ -22,7 +22,7 @@ def medication_with_drafts(d: FeatureDef, resources: Sequence[dict], ctx: Extrac
     for r in R.of_type(resources, "MedicationRequest"):
         if r.get("status") not in MEDICATION_ACTIVE:
             continue
-        order = MedicationOrder(r, medication_concept(r, ctx.all_resources), False)
+        order = MedicationOrder(r, R.medication_concept(r, ctx.all_resources), False)
         if order.matches(codes, names):
             return _found(d, 1.0, [Evidence(R.reference_of(r), _date_str(R.clinical_time(r)))], note=f"active: {order.text}")
     return _found(d, 0.0, note="no matching active medication or draft order")

@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 from . import resources as R
 from .features import (OBSERVATION_OK, QUANTITY_PARAMS, Evidence, ExtractionContext, Feature,
                        FeatureDef, _date_str, _found, _missing, _none_note, _window, extractor, matches_codes,
-                       medication_concept, observation_values, rejected_note)
+                       observation_values, rejected_note)
 from .units import ANALYTE_MG_DL_PER_MMOL_L, convert
 
 LOINC = "http://loinc.org"
@@ -52,7 +52,7 @@ def _when(r: Mapping) -> datetime | None:
 def _concepts(r: Mapping, ctx: ExtractionContext) -> list:
     rtype = r.get("resourceType")
     if rtype == "MedicationRequest":
-        return [medication_concept(r, ctx)]
+        return [R.medication_concept(r, ctx.all_resources)]
     if rtype == "Immunization":
         return [r.get("vaccineCode")]
     if rtype == "Encounter":

@@ -82,25 +82,6 @@ class MedicationOrder:
         return bool(self.concept) and (matches_codes(self.concept, codes) or mentions(self.concept, ingredients))
 
 
-def medication_concept(order: Mapping, pool: Sequence[dict] = (), full_urls: Mapping[str, dict] | None = None) -> dict | None:
-    """The drug of a MedicationRequest: inline, a contained Medication, or a referenced one in `pool`."""
-    if isinstance(order.get("medicationCodeableConcept"), dict):
-        return order["medicationCodeableConcept"]
-    ref = (order.get("medicationReference") or {}).get("reference")
-    if not isinstance(ref, str):
-        return None
-    med = None
-    if ref.startswith("#"):
-        med = next((m for m in order.get("contained") or () if isinstance(m, dict) and m.get("id") == ref[1:]), None)
-    elif full_urls and ref in full_urls:
-        med = full_urls[ref]
-    else:
-        rid = ref.rstrip("/").rpartition("/")[2]
-        med = next((m for m in pool if m.get("resourceType") == "Medication" and m.get("id") == rid), None)
-    code = med.get("code") if isinstance(med, dict) and med.get("resourceType") == "Medication" else None
-    return code if isinstance(code, dict) else None
-
-
 def medication_orders(context: Mapping[str, Any], extra_resources: Sequence[dict] = ()) -> list[MedicationOrder]:
     """Every MedicationRequest of `draftOrders` that is being put into effect, with `selected` set.
 
@@ -120,7 +101,7 @@ def medication_orders(context: Mapping[str, Any], extra_resources: Sequence[dict
         ref = f"MedicationRequest/{r.get('id', '')}"
         url = by_url.get(id(r), "")
         selected = wanted is None or ref in wanted or (url and (url in wanted or any(url.endswith("/" + s) for s in wanted)))
-        out.append(MedicationOrder(r, medication_concept(r, pool, urls), bool(selected)))
+        out.append(MedicationOrder(r, R.medication_concept(r, pool, urls), bool(selected)))
     return out
 
 

@@ -124,6 +124,26 @@ def concept_text(concept: Any) -> str:
     return " ".join(p for p in parts if p)
 
 
+def medication_concept(order: Mapping, pool: Sequence[dict] = (), full_urls: Mapping[str, dict] | None = None) -> dict | None:
+    """The drug of a MedicationRequest: `medicationCodeableConcept`, or the `code` of the Medication its
+    `medicationReference` names: contained (`#id`), a Bundle entry by `fullUrl`, or by id in `pool`."""
+    if isinstance(order.get("medicationCodeableConcept"), dict):
+        return order["medicationCodeableConcept"]
+    ref = (order.get("medicationReference") or {}).get("reference")
+    if not isinstance(ref, str):
+        return None
+    if ref.startswith("#"):
+        med = next((m for m in order.get("contained") or () if isinstance(m, dict) and m.get("id") == ref[1:]), None)
+    elif full_urls and ref in full_urls:
+        med = full_urls[ref]
+    else:
+        rtype, _, rid = ref.rstrip("/").rpartition("/")
+        med = next((m for m in pool if m.get("resourceType") == "Medication" and m.get("id") == rid), None) \
+            if rtype.endswith("Medication") else None
+    code = med.get("code") if isinstance(med, dict) and med.get("resourceType") == "Medication" else None
+    return code if isinstance(code, dict) else None
+
+
 def parse_datetime(value: Any) -> datetime | None:
     """FHIR date/dateTime/instant → aware datetime (partial dates at their start, UTC if no zone)."""
     if not isinstance(value, str) or len(value) < 4:

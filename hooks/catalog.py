@@ -1,10 +1,15 @@
-"""The six CDS Hooks this service answers, with their context fields (Hook Library STU1 1.0.1).
+"""The CDS Hooks specification as data: the six hooks this service answers, with their context fields
+(Hook Library STU1 1.0.1), the prefetch token syntax, and the value sets and limits of a card
+(CDS Hooks 2.0, "Prefetch Template" and "CDS Service Response").
 
 `required` fields are checked on every request (HOOK-* MUST lines); `tokens` are the fields a prefetch
 template may name as `{{context.<field>}}` (TOKEN-2: top-level, primitive, "Prefetch Token: Yes").
+These constants are the one home of those rules: the service-file loader, prefetch, the card types,
+the builders and the conformance checker all read them from here.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 ANY_USER = ("Practitioner", "PractitionerRole", "Patient", "RelatedPerson")
@@ -50,6 +55,9 @@ HOOKS: dict[str, HookSpec] = {
     )
 }
 
+# A prefetch token in a query template: `{{context.patientId}}`, `{{userPractitionerId}}` (TOKEN-1).
+PREFETCH_TOKEN = re.compile(r"\{\{\s*([^}]*?)\s*\}\}")
+
 # TOKEN-1: the four user tokens, derived from context.userId ("PractitionerRole/123" -> 123).
 USER_TOKENS = {
     "userPractitionerId": "Practitioner",
@@ -57,3 +65,10 @@ USER_TOKENS = {
     "userPatientId": "Patient",
     "userRelatedPersonId": "RelatedPerson",
 }
+
+# Cards (CDS Hooks 2.0 "Card Attributes", "Suggestion", "Action", "Link").
+SUMMARY_MAX = 139  # CARD-2: "<140 characters"
+INDICATORS = ("info", "warning", "critical")  # CARD-3, in ascending urgency (builders compare by index)
+SELECTION_BEHAVIORS = ("at-most-one", "any")  # CARD-4
+ACTION_TYPES = ("create", "update", "delete")  # ACT-1
+LINK_TYPES = ("absolute", "smart")  # LINK-1

@@ -7,8 +7,6 @@ from typing import Any, Mapping
 
 from fhir_adapters.features import FeatureDef
 
-INDICATORS = ("info", "warning", "critical")  # CARD-3, ascending urgency
-
 
 @dataclass(frozen=True, slots=True)
 class PrefetchSpec:
@@ -91,6 +89,8 @@ class ServiceDefinition:
     orders: Mapping[str, tuple[str, str]] = field(default_factory=lambda: MappingProxyType({}))
     # Free-form, builder-specific data (thresholds, code sets, intervals), validated by the builder.
     data: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    # `[model] secondary`: models the card shows beside `model_ref`, run by the pipeline with it.
+    secondary_refs: tuple[str, ...] = ()
 
     def discovery(self) -> dict:
         """The service's descriptor for `GET /cds-services` (DISC-4); no empty members (GEN-2, DISC-6)."""

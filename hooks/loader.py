@@ -13,13 +13,11 @@ from typing import Any, Callable, Mapping
 
 from fhir_adapters.features import EXTRACTORS, KIND_CHECKS, KIND_PARAMS, FeatureDef
 
-from .catalog import HOOKS, USER_TOKENS
-from .definitions import INDICATORS, CardPolicy, CardRule, Criterion, PrefetchSpec, ServiceDefinition, SuggestionDef
+from .catalog import HOOKS, INDICATORS, PREFETCH_TOKEN, SUMMARY_MAX, USER_TOKENS
+from .definitions import CardPolicy, CardRule, Criterion, PrefetchSpec, ServiceDefinition, SuggestionDef
 
-_TOKEN = re.compile(r"\{\{\s*([^}]*?)\s*\}\}")
 _ID = re.compile(r"^[a-z0-9][a-z0-9\-]{1,62}$")
 _COMMON_FEATURE_KEYS = {"name", "kind", "source", "label", "unit", "default", "default_note", "order"}
-SUMMARY_MAX = 139  # CARD-2: "<140 characters"
 # Placeholders a risk-card summary may use, with the longest text each can produce.
 SUMMARY_FIELDS = {"risk": "100.0%"}
 
@@ -34,12 +32,16 @@ class ServiceFileError(ValueError):
 BuilderCheck = Callable[[ServiceDefinition], set[str]]
 
 
-def load_services(directory: Path, *, load_model: Callable[[str], Any], builders: Mapping[str, BuilderCheck]) -> list[tuple[ServiceDefinition, Any]]:
-    """Parse every `*.toml` in `directory`; return (definition, model or None) pairs, sorted by id."""
+# What a service file loads into: its definition, its model (or None) and its secondary models by ref.
+LoadedService = tuple[ServiceDefinition, Any, Mapping[str, Any]]
+
+
+def load_services(directory: Path, *, load_model: Callable[[str], Any], builders: Mapping[str, BuilderCheck]) -> list[LoadedService]:
+    """Parse every `*.toml` in `directory`; return (definition, model or None, secondary models), sorted by file."""
     files = sorted(Path(directory).glob("*.toml"))
     loaded = [load_service(path, load_model=load_model, builders=builders) for path in files]
     seen: dict[tuple[str, str], str] = {}
-    for service, _ in loaded:
+    for service, _, _ in loaded:
         key = (service.id, service.hook)  # DISC-5: an id may repeat only with a different hook
         if key in seen:
             raise ServiceFileError(service.path, "id", f"'{service.id}' for '{service.hook}' is already declared in {seen[key]}")
@@ -47,7 +49,7 @@ def load_services(directory: Path, *, load_model: Callable[[str], Any], builders
     return loaded
 
 
-def load_service(path: Path, *, load_model: Callable[[str], Any], builders: Mapping[str, BuilderCheck]):
+def load_service(path: Path, *, load_model: Callable[[str], Any], builders: Mapping[str, BuilderCheck]) -> LoadedService:
     try:
         raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
@@ -71,22 +73,26 @@ def load_service(path: Path, *, load_model: Callable[[str], Any], builders: Mapp
     builder = raw.get("builder", "risk")
     if builder not in builders:
         raise err("builder", f"unknown builder '{builder}' (known: {', '.join(sorted(builders))})")
-    model_ref = (raw.get("model") or {}).get("ref")
-    model = None
-    if model_ref is not None:
+    model_ref, secondary_refs = _model_table(raw.get("model"), err)
+
+    def load(ref: str, field: str):
         try:
-            model = load_model(model_ref)
+            model = load_model(ref)
         except Exception as exc:  # missing file, bad manifest, unknown equation: all stop start-up
-            raise err("model.ref", f"cannot load '{model_ref}': {exc}") from None
+            raise err(field, f"cannot load '{ref}': {exc}") from None
         missing = [n for n in model.info.feature_names if n not in names]
         if missing:
-            raise err("features", f"model '{model_ref}' needs features not declared here: {', '.join(missing)}")
-    elif builder == "risk":
+            raise err("features", f"model '{ref}' needs features not declared here: {', '.join(missing)}")
+        return model
+
+    model = load(model_ref, "model.ref") if model_ref is not None else None
+    if model is None and builder == "risk":
         raise err("model.ref", "a risk card needs a model")
+    secondary = {ref: load(ref, f"model.secondary[{i}]") for i, ref in enumerate(secondary_refs)}
 
     population = tuple(_criterion(i, c, names, err) for i, c in enumerate(raw.get("population", [])))
     suggestions = {k: _suggestion(k, v, names, err) for k, v in (raw.get("suggestions") or {}).items()}
-    cards = _cards(raw.get("cards"), suggestions, builder, err)
+    cards = _cards(path, raw.get("cards"), suggestions, builder, err)
     orders = {}
     for f in raw.get("features", []):
         if "order" in f:
@@ -97,21 +103,48 @@ def load_service(path: Path, *, load_model: Callable[[str], Any], builders: Mapp
 
     service = ServiceDefinition(
         id=sid, hook=hook, title=_str(raw, "title", err), description=_str(raw, "description", err),
-        prefetch=MappingProxyType(prefetch), features=features, model_ref=model_ref, builder=builder,
+        prefetch=MappingProxyType(prefetch), features=features, model_ref=model_ref, secondary_refs=secondary_refs, builder=builder,
         population=population, cards=cards, suggestions=MappingProxyType(suggestions),
         usage_requirements=raw.get("usage_requirements"), path=str(path), orders=MappingProxyType(orders),
         data=MappingProxyType(raw.get("data", {})),
     )
     try:
         used = builders[builder](service)
+    except ServiceFileError:
+        raise  # the builder named the field itself
     except ValueError as exc:
         raise err("data", str(exc)) from None
-    used |= set(model.info.feature_names if model else ())
+    for m in (model, *secondary.values()):
+        used |= set(m.info.feature_names if m else ())
     used |= {c.feature for c in population} | {s.unless for s in suggestions.values() if s.unless}
     unused = [n for n in names if n not in used]
     if unused:
         raise err("features", f"declared but never used: {', '.join(unused)}")
-    return service, model
+    return service, model, MappingProxyType(secondary)
+
+
+def _model_table(raw: Any, err) -> tuple[str | None, tuple[str, ...]]:
+    """`[model]`: `ref` (the primary model, run and timed by the pipeline) and `secondary` (models the
+    card shows beside it, e.g. HAS-BLED beside CHA2DS2-VASc: also loaded here and run by the pipeline).
+    A service whose cards rest on rules rather than on a primary model may declare `secondary` alone
+    (the ADA Diabetes Risk Test on diabetes-detection's screening card)."""
+    if raw is None:
+        return None, ()
+    if not isinstance(raw, dict):
+        raise err("model", "must be a table: ref = \"equation:<id>\" | \"artifact:<id>/<version>\", optional secondary = [...]")
+    unknown = set(raw) - {"ref", "secondary"}
+    if unknown:
+        raise err("model", f"unknown keys: {', '.join(sorted(unknown))} (known: ref, secondary)")
+    ref = raw.get("ref")
+    if ref is not None and not isinstance(ref, str):
+        raise err("model.ref", "must be a string such as \"equation:<id>\" or \"artifact:<id>/<version>\"")
+    secondary = raw.get("secondary", [])
+    if not isinstance(secondary, list) or not all(isinstance(r, str) and r for r in secondary):
+        raise err("model.secondary", "must be a list of model refs, e.g. [\"equation:qsofa\"]")
+    repeated = sorted({r for r in secondary if secondary.count(r) > 1})
+    if repeated:
+        raise err("model.secondary", f"lists {', '.join(repeated)} more than once")
+    return ref, tuple(secondary)
 
 
 def _str(raw: Mapping, key: str, err) -> str:
@@ -131,7 +164,7 @@ def _prefetch(raw: Any, hook: str, err) -> dict[str, PrefetchSpec]:
         query = spec.get("query") if isinstance(spec, dict) else None
         if not isinstance(query, str) or not re.match(r"^[A-Z][A-Za-z]+([/?]|$)", query):
             raise err(f"prefetch.{key}.query", "must be a relative FHIR read or search, e.g. 'Patient/{{context.patientId}}'")
-        for token in _TOKEN.findall(query):
+        for token in PREFETCH_TOKEN.findall(query):
             _check_token(token, hook, err, f"prefetch.{key}.query")
         on_error = spec.get("on_error", "fail")
         if on_error not in ("fail", "omit"):
@@ -206,7 +239,7 @@ def _suggestion(name: str, raw: Mapping, names: list[str], err) -> SuggestionDef
                          raw.get("unless"), bool(raw.get("recommended", False)))
 
 
-def _cards(raw: Any, suggestions: Mapping, builder: str, err) -> CardPolicy:
+def _cards(path: Path, raw: Any, suggestions: Mapping, builder: str, err) -> CardPolicy:
     if not isinstance(raw, dict) or not raw.get("source_label"):
         raise err("cards.source_label", "is required (SRC-1)")
     rules = []
@@ -215,7 +248,7 @@ def _cards(raw: Any, suggestions: Mapping, builder: str, err) -> CardPolicy:
         if r.get("indicator") not in INDICATORS:
             raise err(f"{where}.indicator", f"must be one of {', '.join(INDICATORS)} (CARD-3)")
         summary = r.get("summary", "")
-        _check_summary(summary, f"{where}.summary", err)
+        check_summary(path, f"{where}.summary", summary, SUMMARY_FIELDS)
         for s in r.get("suggestions", []):
             if s not in suggestions:
                 raise err(f"{where}.suggestions", f"'{s}' is not declared under [suggestions]")
@@ -236,15 +269,20 @@ def _cards(raw: Any, suggestions: Mapping, builder: str, err) -> CardPolicy:
                       int(raw.get("top_factors", 3)), tuple(reasons), MappingProxyType(settings))
 
 
-def _check_summary(template: str, field: str, err) -> None:
-    """CARD-2: the longest text the template can produce must stay under 140 characters."""
+def check_summary(path: Path | str, field: str, template: Any, longest: Mapping[str, str]) -> None:
+    """CARD-2 at start-up, for every summary template of a service file (card rules and builder data).
+
+    `longest` maps each placeholder the template may use to the longest text it can produce; that
+    longest summary must stay under 140 characters. Raises `ServiceFileError` naming file and field.
+    """
     if not isinstance(template, str) or not template.strip():
-        raise err(field, "is required")
+        raise ServiceFileError(path, field, "is required")
     for _, name, spec, _ in string.Formatter().parse(template):
-        if name is not None and name not in SUMMARY_FIELDS:
-            raise err(field, f"unknown placeholder '{{{name}}}' (allowed: {', '.join(SUMMARY_FIELDS)})")
+        if name is not None and name not in longest:
+            allowed = ", ".join(sorted(longest)) or "none"
+            raise ServiceFileError(path, field, f"unknown placeholder '{{{name}}}' (allowed: {allowed})")
         if spec:
-            raise err(field, "placeholders take no format spec; {risk} is already formatted")
-    longest = template.format(**SUMMARY_FIELDS)
-    if len(longest) > SUMMARY_MAX:
-        raise err(field, f"can reach {len(longest)} characters; a summary must stay under 140 (CARD-2)")
+            raise ServiceFileError(path, field, "placeholders take no format spec; their values are already formatted")
+    text = template.format(**longest)
+    if len(text) > SUMMARY_MAX:
+        raise ServiceFileError(path, field, f"can reach {len(text)} characters; a summary must stay under 140 (CARD-2)")

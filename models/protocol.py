@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping, Protocol, Sequence
 
-from fhir_adapters.features import FeatureVector
+from .feature_vector import FeatureVector
 
 
 @dataclass(frozen=True, slots=True)

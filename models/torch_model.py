@@ -10,7 +10,7 @@ from typing import Mapping, Sequence
 
 import torch
 
-from fhir_adapters.features import FeatureVector
+from .feature_vector import FeatureVector
 
 from .explain import Explainer
 from .nets import RiskNet
@@ -40,9 +40,7 @@ class TorchRiskModel:
 
     def predict(self, x: FeatureVector) -> Prediction:
         names = self.info.feature_names
-        missing = [n for n in names if x[n].missing]
-        if missing:  # every input is required: no training-mean imputation behind the clinician's back
-            raise ValueError(f"missing inputs: {', '.join(missing)}")
+        x.require(names)  # every input is required: no training-mean imputation behind the clinician's back
         xt = self._tensor([x[n].value for n in names])
         with torch.inference_mode():
             lp = float(self.net(xt.unsqueeze(0))[0])

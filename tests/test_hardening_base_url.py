@@ -3,16 +3,17 @@ authentication is on, and forwarded headers are believed only from configured pr
 from __future__ import annotations
 
 import runpy
-from pathlib import Path
 
 import pytest
-import security_support as s
-from fhir_factory import ascvd_prefetch, hook_request
 
 from cds_service import create_app
 from cds_service.errors import ConfigError
 
-CONF = Path(__file__).resolve().parent.parent / "cds_service" / "server" / "gunicorn_conf.py"
+from cds_testing import security_support as s
+from cds_testing.fhir_factory import ascvd_prefetch, hook_request
+from cds_testing.paths import ROOT
+
+CONF = ROOT / "cds_service" / "server" / "gunicorn_conf.py"
 
 
 def test_auth_on_without_public_base_url_refuses_to_start(tmp_path):

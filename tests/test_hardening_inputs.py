@@ -7,11 +7,12 @@ import json
 
 import pytest
 import responses
-from fhir_factory import ascvd_prefetch, hook_request
-from spec_rules import assert_operation_outcome
 from sqlalchemy import func, select
 
 from cds_service.storage import db
+
+from cds_testing.fhir_factory import ascvd_prefetch, hook_request
+from cds_testing.spec_rules import assert_operation_outcome
 
 SERVICE = "/cds-services/ascvd-10y-risk"
 FHIR = "https://ehr.example.org/fhir/R4"

@@ -2,7 +2,7 @@
 
 Fires when an order being signed is an anticoagulant (RxNorm code or ingredient name: orders carry
 clinical-drug codes) and the patient has AF. One card shows CHA2DS2-VASc (the service's model) and
-HAS-BLED (`data.bleeding_model`) with the items that score and the items that could not be assessed:
+HAS-BLED (`[model] secondary`) with the items that score and the items that could not be assessed:
 - warning at HAS-BLED ≥ `high_bleeding_risk`, listing the modifiable factors present, with a one-click
   removal of each antiplatelet or NSAID ordered in the same session;
 - info when the CHA2DS2-VASc is at or below the low band for the patient's sex (0 men / 1 women);
@@ -14,13 +14,13 @@ from typing import Any, Mapping
 
 from fhir_adapters.orders import MedicationOrder, medication_orders
 from hooks.definitions import ServiceDefinition
+from hooks.loader import check_summary
 from models.equations import cha2ds2_vasc as CV
 from models.equations import has_bled as HB
 
-from cds_service.cards import Action, Suggestion, stable_uuid
-from cds_service.builders.base import BuildContext, display_value
-from cds_service.builders.equation_cards import (card, check_equation, check_model, check_template, equation, extension, feature_def, points_text,
-                             predict, require_feature)
+from cds_service.builders.base import BuildContext, card, display_value, remove_order
+from cds_service.builders.equation_cards import (check_model, check_secondary, extension, feature_def, points_text,
+                                                 require_feature)
 from cds_service.builders.markdown import literal, note
 
 PRIMARY = "equation:cha2ds2-vasc"
@@ -36,8 +36,9 @@ def _sex_table(raw: Any, field: str) -> dict[str, int]:
 
 def check(service: ServiceDefinition) -> set[str]:
     check_model(service, PRIMARY)
+    check_secondary(service, BLEEDING)
     data = service.data
-    used = check_equation(service, "bleeding_model", BLEEDING)
+    used: set[str] = set()
     used.add(require_feature(service, data.get("af_feature"), "data.af_feature"))
     co = require_feature(service, data.get("co_drug_feature"), "data.co_drug_feature")
     if feature_def(service, co).kind != "medication_with_drafts":
@@ -59,7 +60,7 @@ def check(service: ServiceDefinition) -> set[str]:
         raise ValueError(f"data.modifiable must list HAS-BLED items ({', '.join(HB.ITEMS)}); unknown: {', '.join(unknown)}")
     summaries, advice = data.get("summaries") or {}, data.get("advice") or {}
     for key in ("bleeding", "low_stroke", "scores"):
-        check_template(summaries.get(key), f"data.summaries.{key}", SUMMARY_FIELDS)
+        check_summary(service.path, f"data.summaries.{key}", summaries.get(key), SUMMARY_FIELDS)
     for key in ("low", "intermediate", "high", "bleeding"):
         if not isinstance(advice.get(key), str) or not advice[key].strip():
             raise ValueError(f"data.advice.{key} is required")
@@ -110,7 +111,7 @@ def build(ctx: BuildContext) -> list:
         return [card(ctx, "scores-missing", f"AF anticoagulation: CHA2DS2-VASc not calculated, missing {', '.join(missing)}", "info",
                      "CHA2DS2-VASc and HAS-BLED need the patient's age and sex; nothing is assumed.\n\n" + _evidence(ctx, CV.REQUIRED),
                      extension=extension(ctx, None))]
-    bleeding = predict(equation(data["bleeding_model"]), f)
+    bleeding = ctx.secondary[BLEEDING]
     sex = "female" if f["female"].value >= 0.5 else "male"
     cv, hb = int(stroke.score), int(bleeding.score) if bleeding else None
     low = cv <= data["low_stroke_risk"][sex] and stroke.details.get("complete", True)
@@ -141,18 +142,14 @@ def build(ctx: BuildContext) -> list:
             lines += ["", "**Modifiable bleeding risk factors present:** " + "; ".join(present) + "."]
         if high_bleeding:
             for o in _co_drug_orders(ctx, [o for o in orders if o not in anticoagulants]):
-                action = Action("delete", f"Remove the order {o.reference} ({o.text})", resource_id=o.reference)
-                suggestions.append(Suggestion(f"Remove the {o.text} order (bleeding risk with anticoagulation)",
-                                              stable_uuid(ctx.request.hook_instance, ctx.service.id, "suggestion", o.reference), (action,)))
+                suggestions.append(remove_order(ctx, o, f"Remove the {o.text} order (bleeding risk with anticoagulation)"))
     else:
         lines += ["", "HAS-BLED not calculated: " + _evidence(ctx, HB.REQUIRED)]
     if low and high_bleeding:
         lines += ["", "**Also:** the stroke score is low for AF alone — " + data["advice"]["low"]]
     if low:  # one click to drop the order if there is no other indication
         for o in anticoagulants:
-            action = Action("delete", f"Remove the order {o.reference} ({o.text})", resource_id=o.reference)
-            suggestions.append(Suggestion(f"Remove the {o.text} order (no other indication)",
-                                          stable_uuid(ctx.request.hook_instance, ctx.service.id, "suggestion", o.reference), (action,)))
+            suggestions.append(remove_order(ctx, o, f"Remove the {o.text} order (no other indication)"))
     if stroke.details.get("not_assessed") or (bleeding and bleeding.details.get("not_assessed")):
         lines += ["", "*'≥' marks a lower bound: items that could not be assessed from the record count 0 here.*"]
     lines += ["", f"*Sources:* {CV.INFO.citation}; {HB.INFO.citation}."]

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
-from fhir_adapters.features import Feature, FeatureVector
+from fhir_adapters.orders import MedicationOrder
+from hooks.catalog import SUMMARY_MAX
 from hooks.definitions import ServiceDefinition, SuggestionDef
+from models.feature_vector import Feature, FeatureVector
 from models.protocol import Prediction
 
 from cds_service.cards import Action, Card, Coding, Link, Source, Suggestion, stable_uuid
@@ -34,15 +36,25 @@ class BuildContext:
     link_kinds: tuple[str, ...] = DEFAULT_KINDS
     # The capability token of this call's explanation page (None: no page, so no link).
     explain_token: str | None = None
+    # Predictions of the `[model] secondary` models, by ref (None: not calculated, an input missing).
+    secondary: Mapping[str, Prediction | None] = field(default_factory=dict)
 
     def card_uuid(self, key: str) -> str:
         return stable_uuid(self.request.hook_instance, self.service.id, key)
+
+    def suggestion_uuid(self, *key: str) -> str:
+        return stable_uuid(self.request.hook_instance, self.service.id, "suggestion", *key)
 
     def source(self) -> Source:
         return Source(self.service.cards.source_label, self.service.cards.source_url)
 
     def override_reasons(self) -> tuple[Coding, ...]:
         return tuple(Coding(s, c, d) for s, c, d in self.service.cards.override_reasons)
+
+
+def number(value: float, digits: int = 1) -> str:
+    """A number as a card shows it: at most `digits` decimals, trailing zeros dropped (44.50 → 44.5, 30.0 → 30)."""
+    return f"{value:.{digits}f}".rstrip("0").rstrip(".") if digits else f"{value:.0f}"
 
 
 def display_value(ctx: BuildContext, f: Feature) -> str:
@@ -52,7 +64,7 @@ def display_value(ctx: BuildContext, f: Feature) -> str:
     kind = next((d.kind for d in ctx.service.features if d.name == f.name), "")
     if kind in BOOLEAN_KINDS:
         return "yes" if f.value >= 0.5 else "no"
-    text = f"{f.value:.1f}".rstrip("0").rstrip(".") if abs(f.value) < 1000 else f"{f.value:.0f}"
+    text = number(f.value, 1 if abs(f.value) < 1000 else 0)
     unit = {"a": "years", "mm[Hg]": "mm Hg", "d": "days", "{#}": "", None: ""}.get(f.unit, f.unit)
     return f"{text} {unit}".strip()
 
@@ -68,23 +80,23 @@ def inputs_table(ctx: BuildContext, names) -> str:
     return "\n".join(rows)
 
 
+def prediction_json(p: Prediction) -> dict:
+    """One prediction as the card extension carries it: the exact numbers, rounded to 6 decimals."""
+    body: dict[str, Any] = {"model": p.model, "version": p.version, "score": round(p.score, 6),
+                            "linearPredictor": round(p.linear_predictor, 6), "baseline": round(p.baseline, 6),
+                            "contributions": {k: round(v, 6) for k, v in p.contributions.items()}}
+    body.update({k: v for k, v in p.details.items() if v not in (None, "", [], {})})
+    return body
+
+
 def prediction_extension(ctx: BuildContext, names=None) -> dict:
     """The card's `extension` member holding the exact numbers behind it (traceability)."""
-    p = ctx.prediction
     feats = ctx.features.to_json()
     if names is not None:
         feats = {k: v for k, v in feats.items() if k in names}
     body: dict[str, Any] = {"features": feats}
-    if p is not None:
-        body.update({
-            "model": p.model,
-            "version": p.version,
-            "score": round(p.score, 6),
-            "linearPredictor": round(p.linear_predictor, 6),
-            "baseline": round(p.baseline, 6),
-            "contributions": {k: round(v, 6) for k, v in p.contributions.items()},
-        })
-        body.update({k: v for k, v in p.details.items() if v not in (None, "", [], {})})
+    if ctx.prediction is not None:
+        body.update(prediction_json(ctx.prediction))
     if ctx.unavailable:
         body["unavailable"] = dict(ctx.unavailable)
     return {PREDICTION_EXTENSION: body}
@@ -113,7 +125,7 @@ def order_suggestion(ctx: BuildContext, key: str, label: str, code: str, display
     if user.split("/")[0] in ("Practitioner", "PractitionerRole"):
         resource["requester"] = {"reference": user}
     action = Action("create", f"Create a draft {resource_type} for {display}", resource=resource)
-    return Suggestion(label, stable_uuid(ctx.request.hook_instance, ctx.service.id, "suggestion", key), (action,), recommended)
+    return Suggestion(label, ctx.suggestion_uuid(key), (action,), recommended)
 
 
 def declared_suggestion(ctx: BuildContext, s: SuggestionDef) -> Suggestion:
@@ -128,8 +140,27 @@ def explanation_link(ctx: BuildContext) -> tuple[Link, ...]:
     return explanation_links(ctx.base_url, ctx.explain_token, ctx.link_kinds)
 
 
-def make_card(ctx: BuildContext, key: str, summary: str, indicator: str, detail: str, suggestions=(), links=(), extension=None,
-              selection_behavior: str = "any") -> Card:
-    return Card(summary=summary, indicator=indicator, source=ctx.source(), uuid=ctx.card_uuid(key), detail=detail,
-                suggestions=tuple(suggestions), selection_behavior=selection_behavior if suggestions else None,
-                override_reasons=ctx.override_reasons(), links=tuple(links), extension=extension)
+def remove_order(ctx: BuildContext, order: MedicationOrder, label: str, *, key: tuple[str, ...] = (),
+                 recommended: bool | None = None) -> Suggestion:
+    """A suggestion that removes a draft order of this session: `delete` names it by `resourceId` and
+    carries no resource (ACT-1, invariant cds-resp-2). `key` tells apart several suggestions for one order."""
+    action = Action("delete", f"Remove the order {order.reference} ({order.text})", resource_id=order.reference)
+    return Suggestion(label, ctx.suggestion_uuid(order.reference, *key), (action,), recommended)
+
+
+def card(ctx: BuildContext, key: str, summary: str, indicator: str, detail: str, *, source: Source | None = None,
+         suggestions: Iterable[Suggestion] = (), selection_behavior: str = "any", extension: dict | None = None) -> Card:
+    """The one card factory: the service's source (or the rule's own), a stable uuid, the override reasons,
+    and a link to the explanation page whenever a prediction stands behind the card."""
+    suggestions = tuple(suggestions)
+    links = explanation_link(ctx) if ctx.prediction is not None else ()
+    return Card(summary=shorten(summary), indicator=indicator, source=source or ctx.source(), uuid=ctx.card_uuid(key),
+                detail=detail, suggestions=suggestions, selection_behavior=selection_behavior if suggestions else None,
+                override_reasons=ctx.override_reasons(), links=links, extension=extension)
+
+
+def shorten(text: str) -> str:
+    """CARD-2 guard for texts built from record data (drug names): cut at a word, mark with an ellipsis."""
+    if len(text) <= SUMMARY_MAX:
+        return text
+    return text[: SUMMARY_MAX - 1].rsplit(" ", 1)[0].rstrip(",;:") + "…"

@@ -15,9 +15,10 @@ from typing import Any, Mapping
 from fhir_adapters import resources as R
 from fhir_adapters.orders import context_resources
 from hooks.definitions import ServiceDefinition
+from hooks.loader import check_summary
 
-from cds_service.builders.base import BuildContext, order_suggestion
-from cds_service.builders.equation_cards import card, check_template, extension, feature_def, require_feature
+from cds_service.builders.base import BuildContext, card, order_suggestion
+from cds_service.builders.equation_cards import check_secondary, extension, feature_def, require_feature
 from cds_service.builders.markdown import literal
 
 LAB_CATEGORY = "http://snomed.info/sct|108252007"  # Laboratory procedure
@@ -65,9 +66,10 @@ def parse_gaps(service: ServiceDefinition) -> tuple[Gap, ...]:
 
 
 def check(service: ServiceDefinition) -> set[str]:
+    check_secondary(service)  # intervals, not models
     gaps = parse_gaps(service)
     longest = {"date": "2026-12-31", "count": str(len(gaps)), "tests": ", ".join(g.label for g in gaps)}
-    check_template(service.data.get("summary"), "data.summary", longest)
+    check_summary(service.path, "data.summary", service.data.get("summary"), longest)
     return set(service.data["conditions"]) | {g.feature for g in gaps}
 
 

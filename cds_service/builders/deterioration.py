@@ -1,6 +1,6 @@
 """NEWS2 and qSOFA at encounter-start (issue #5, item 4).
 
-NEWS2 is the service's model; qSOFA is `data.qsofa_model`. The card's indicator follows the RCP
+NEWS2 is the service's model; qSOFA its `[model] secondary`. The card's indicator follows the RCP
 clinical-risk band (`[[data.bands]]`, highest first: a band matches on `min_total` or on
 `single_parameter`, a 3 in any one parameter), raised to `qsofa_indicator` when qSOFA is positive.
 Parameters with no value inside the window are named on the card and the scores shown as lower
@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from hooks.definitions import INDICATORS, ServiceDefinition
+from hooks.catalog import INDICATORS
+from hooks.definitions import ServiceDefinition
+from hooks.loader import check_summary
 from models.equations import news2 as N
 from models.equations import qsofa as Q
 
-from cds_service.builders.base import BuildContext, display_value
-from cds_service.builders.equation_cards import card, check_equation, check_model, check_template, equation, extension, points_text, predict
+from cds_service.builders.base import BuildContext, card, display_value
+from cds_service.builders.equation_cards import check_model, check_secondary, extension, points_text
 from cds_service.builders.markdown import literal, note
 
 PRIMARY = "equation:news2"
@@ -26,7 +28,8 @@ SUMMARY_FIELDS = {"news2": "≥20", "qsofa": "≥3"}
 
 def check(service: ServiceDefinition) -> set[str]:
     check_model(service, PRIMARY)
-    used = check_equation(service, "qsofa_model", QSOFA) | set(N.FEATURES)
+    check_secondary(service, QSOFA)
+    used = set(N.FEATURES)
     data = service.data
     bands = data.get("bands")
     if not isinstance(bands, list) or not bands:
@@ -41,7 +44,7 @@ def check(service: ServiceDefinition) -> set[str]:
             raise ValueError(f"{where}.indicator must be one of {', '.join(INDICATORS)} (CARD-3)")
         if not isinstance(b.get("response"), str):
             raise ValueError(f"{where}.response is required (what the band asks clinicians to do)")
-        check_template(b.get("summary"), f"{where}.summary", SUMMARY_FIELDS)
+        check_summary(service.path, f"{where}.summary", b.get("summary"), SUMMARY_FIELDS)
     if bands[-1].get("min_total") != 0:
         raise ValueError("data.bands: the last band must have min_total = 0 so that every score has a band")
     totals = [b["min_total"] for b in bands if "min_total" in b]
@@ -52,7 +55,7 @@ def check(service: ServiceDefinition) -> set[str]:
     for key in ("qsofa_advice", "none_summary", "window"):
         if not isinstance(data.get(key), str) or not data[key].strip():
             raise ValueError(f"data.{key} is required")
-    check_template(data["none_summary"], "data.none_summary", {})
+    check_summary(service.path, "data.none_summary", data["none_summary"], {})
     return used
 
 
@@ -77,7 +80,7 @@ def _row(ctx: BuildContext, name: str, points: str) -> str:
 def build(ctx: BuildContext) -> list:
     data, f = ctx.service.data, ctx.features
     news = ctx.prediction
-    qsofa = predict(equation(data["qsofa_model"]), f)
+    qsofa = ctx.secondary[QSOFA]
     measured = [n for n in N.PARAMETERS if not f[n].missing and not f[n].imputed]
     if news is None or not measured:
         lines = [f"No vital sign was recorded in the last {data['window']}; nothing is assumed normal:", ""]

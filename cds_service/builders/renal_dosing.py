@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from fhir_adapters.orders import Dose, MedicationOrder, adjusted_order, medication_orders, ordered_dose
-from hooks.definitions import INDICATORS, ServiceDefinition
+from hooks.catalog import INDICATORS
+from hooks.definitions import ServiceDefinition
+from hooks.loader import check_summary
 
-from cds_service.cards import Action, Source, Suggestion, stable_uuid
-from cds_service.builders.base import BuildContext, display_value, inputs_table, order_suggestion
-from cds_service.builders.equation_cards import (card, check_equation, check_model, check_template, equation, extension, number, predict,
-                             require_feature, shorten)
+from cds_service.cards import Action, Source, Suggestion
+from cds_service.builders.base import BuildContext, card, display_value, inputs_table, number, order_suggestion, remove_order
+from cds_service.builders.equation_cards import check_model, check_secondary, extension, require_feature
 from cds_service.builders.markdown import literal, note
 
 PRIMARY = "equation:ckd-epi-2021"
@@ -108,7 +109,7 @@ def _bounds(raw: Mapping, field: str) -> dict[str, float]:
     return {k: float(v) for k, v in out.items()}
 
 
-def _rule(raw: Any, field: str, doses: Mapping[str, DoseSpec], features: set[str], nested: bool = False) -> Rule:
+def _rule(raw: Any, field: str, doses: Mapping[str, DoseSpec], service: ServiceDefinition, nested: bool = False) -> Rule:
     if not isinstance(raw, Mapping):
         raise ValueError(f"{field} must be a table")
     bounds = {} if nested else _bounds(raw, field)
@@ -130,23 +131,16 @@ def _rule(raw: Any, field: str, doses: Mapping[str, DoseSpec], features: set[str
     taking, feature = None, None
     if "if_taking" in raw and not nested:
         sub = raw["if_taking"]
-        feature = require_feature_name(sub.get("feature") if isinstance(sub, Mapping) else None, features, f"{field}.if_taking.feature")
-        taking = _rule({**sub, "indication": indication}, f"{field}.if_taking", doses, features, nested=True)
+        feature = require_feature(service, sub.get("feature") if isinstance(sub, Mapping) else None, f"{field}.if_taking.feature")
+        taking = _rule({**sub, "indication": indication}, f"{field}.if_taking", doses, service, nested=True)
     return Rule(bounds, indication, raw["indicator"], action, raw.get("summary", ""), raw["advice"], dose,
                 raw.get("when_dose_unknown", "card"), taking, feature)
-
-
-def require_feature_name(name: Any, features: set[str], field: str) -> str:
-    if not isinstance(name, str) or name not in features:
-        raise ValueError(f"{field}: '{name}' is not a declared feature")
-    return name
 
 
 def parse_drugs(service: ServiceDefinition) -> tuple[Drug, ...]:
     raw = service.data.get("drugs")
     if not isinstance(raw, Mapping) or not raw:
         raise ValueError("data.drugs must declare at least one drug")
-    features = {f.name for f in service.features}
     drugs = []
     for key, d in raw.items():
         where = f"data.drugs.{key}"
@@ -167,13 +161,13 @@ def parse_drugs(service: ServiceDefinition) -> tuple[Drug, ...]:
             doses[name] = DoseSpec(float(spec["mg"]), float(spec["per_day"]), spec["text"], spec.get("max_daily_mg"))
         criteria = []
         for i, c in enumerate(d.get("criteria") or ()):
-            feature = require_feature_name(c.get("feature"), features, f"{where}.criteria[{i}].feature")
+            feature = require_feature(service, c.get("feature"), f"{where}.criteria[{i}].feature")
             if not isinstance(c.get("label"), str):
                 raise ValueError(f"{where}.criteria[{i}].label is required")
             criteria.append(Criterion(feature, _bounds(c, f"{where}.criteria[{i}]"), c["label"]))
         if d["measure"] == "criteria" and not criteria:
             raise ValueError(f"{where}: measure 'criteria' needs [[{where}.criteria]]")
-        rules = tuple(_rule(r, f"{where}.rules[{i}]", doses, features) for i, r in enumerate(d.get("rules") or ()))
+        rules = tuple(_rule(r, f"{where}.rules[{i}]", doses, service) for i, r in enumerate(d.get("rules") or ()))
         if not rules:
             raise ValueError(f"{where}.rules: at least one rule is required")
         ingredients = tuple(d.get("ingredients") or (d["name"].lower(),))
@@ -194,7 +188,8 @@ def _longest(drug: Drug) -> dict[str, str]:
 def check(service: ServiceDefinition) -> set[str]:
     """Start-up check of the renal-dosing service file; returns the features it reads."""
     check_model(service, PRIMARY)
-    used = check_equation(service, "crcl_model", CRCL)
+    check_secondary(service, CRCL)
+    used: set[str] = set()
     features = {f.name for f in service.features}
     used.add(require_feature(service, service.data.get("indication_feature"), "data.indication_feature"))
     order = service.data.get("bmp_order")
@@ -203,9 +198,9 @@ def check(service: ServiceDefinition) -> set[str]:
     for drug in parse_drugs(service):
         longest = _longest(drug)
         for i, r in enumerate(drug.rules):
-            check_template(r.summary, f"data.drugs.{drug.key}.rules[{i}].summary", longest)
+            check_summary(service.path, f"data.drugs.{drug.key}.rules[{i}].summary", r.summary, longest)
             if r.if_taking:
-                check_template(r.if_taking.summary, f"data.drugs.{drug.key}.rules[{i}].if_taking.summary", longest)
+                check_summary(service.path, f"data.drugs.{drug.key}.rules[{i}].if_taking.summary", r.if_taking.summary, longest)
                 used.add(r.taking_feature)
         used |= {c.feature for c in drug.criteria}
     return used & features
@@ -295,16 +290,15 @@ def _card_for(ctx: BuildContext, drug: Drug, order: MedicationOrder, m: Measured
               "", "*Thresholds are compared with the unrounded eGFR/CrCl; creatinine in µmol/L is divided by 88.42.*"]
     suggestions = []
     if rule.action == "delete":
-        action = Action("delete", f"Remove the order {order.reference} ({order.text})", resource_id=order.reference)
-        suggestions.append(Suggestion(f"Remove the {name.lower()} order", _uuid(ctx, order, "delete"), (action,), True))
+        suggestions.append(remove_order(ctx, order, f"Remove the {name.lower()} order", key=("delete",), recommended=True))
     elif rule.action == "dose" and target:
         resource = adjusted_order(order, mg=target.mg, per_day=target.per_day, text=target.text, ingredient=drug.ingredients[0],
                                   ingredient_code=drug.code, form=drug.form, product=drug.product)
         action = Action("update", f"Change {order.reference} to {target.text}", resource=resource)
-        suggestions.append(Suggestion(f"Change to {dose_text(target.dose)}", _uuid(ctx, order, "update"), (action,), True))
+        suggestions.append(Suggestion(f"Change to {dose_text(target.dose)}", ctx.suggestion_uuid(order.reference, "update"), (action,), True))
     used = set(names) | {ctx.service.data["indication_feature"]} | ({taking_feature} if taking_feature else set())
     return card(ctx, f"{order.reference}/{drug.key}/{rule.action}", summary, rule.indicator, "\n".join(lines),
-                source=Source(drug.source_label, drug.source_url), suggestions=suggestions,
+                source=Source(drug.source_label, drug.source_url), suggestions=suggestions, selection_behavior="at-most-one",
                 extension=extension(ctx, used, crcl))
 
 
@@ -316,10 +310,6 @@ def shown(value: float, rule: Rule) -> str:
         if all(BOUNDS[k](float(text), b) for k, b in rule.bounds.items()):
             return text
     return f"{value:.4f}"
-
-
-def _uuid(ctx: BuildContext, order: MedicationOrder, kind: str) -> str:
-    return stable_uuid(ctx.request.hook_instance, ctx.service.id, "suggestion", order.reference, kind)
 
 
 def _unknown_card(ctx: BuildContext, pending: list[tuple[str, tuple[str, ...]]], egfr, crcl):
@@ -345,7 +335,7 @@ def _unknown_card(ctx: BuildContext, pending: list[tuple[str, tuple[str, ...]]],
         o = ctx.service.data["bmp_order"]
         suggestions.append(order_suggestion(ctx, "order-bmp", f"Order {o['display']}", o["code"], o["display"],
                                             category="http://snomed.info/sct|108252007"))
-    return card(ctx, "renal-function-unknown", shorten(summary), "info", "\n".join(lines), suggestions=suggestions,
+    return card(ctx, "renal-function-unknown", summary, "info", "\n".join(lines), suggestions=suggestions,
                 selection_behavior="any", extension=extension(ctx, ["age", "female", "creatinine", "weight"], crcl))
 
 
@@ -371,7 +361,7 @@ def build(ctx: BuildContext) -> list:
     if f["age"].value is not None and f["age"].value < ADULT_AGE:
         return []  # adult equations and adult label doses only
     egfr = ctx.prediction
-    crcl = predict(equation(ctx.service.data["crcl_model"]), f)
+    crcl = ctx.secondary[CRCL]
     af = _indication(ctx)
     cards, pending = [], []
     for order, drug in matched:

@@ -1,17 +1,18 @@
 """The generic risk card: population guard, missing inputs, then a card by declared thresholds."""
 from __future__ import annotations
 
+from hooks.catalog import SUMMARY_MAX
 from hooks.definitions import ServiceDefinition
 
-from cds_service.builders.base import (BuildContext, declared_suggestion, display_value, explanation_link, inputs_table, make_card,
-                   order_suggestion, prediction_extension)
+from cds_service.builders.equation_cards import check_secondary
+from cds_service.builders.base import (BuildContext, card, declared_suggestion, display_value, inputs_table, order_suggestion,
+                                       prediction_extension)
 from cds_service.builders.markdown import literal, note
-
-SUMMARY_MAX = 139
 
 
 def check(service: ServiceDefinition) -> set[str]:
     """Start-up check; the risk builder reads the model inputs (added by the loader) only."""
+    check_secondary(service)  # the risk card shows one model
     return set()
 
 
@@ -56,8 +57,9 @@ def _risk_card(ctx: BuildContext, names) -> object:
     lines += ["", f"*Intended population:* {info.population}. *Outcome:* {info.outcome}. *Source:* {info.citation}."]
     suggestions = [declared_suggestion(ctx, s.suggestions[n]) for n in rule.suggestions
                    if not (s.suggestions[n].unless and (ctx.features[s.suggestions[n].unless].value or 0) >= 0.5)]
-    return make_card(ctx, "risk", rule.summary.format(risk=_pct(p.score)), rule.indicator, "\n".join(lines),
-                     suggestions, explanation_link(ctx), prediction_extension(ctx))
+    # The explanation link comes with the prediction (the one card factory adds it).
+    return card(ctx, "risk", rule.summary.format(risk=_pct(p.score)), rule.indicator, "\n".join(lines),
+                suggestions=suggestions, extension=prediction_extension(ctx))
 
 
 def _missing_card(ctx: BuildContext, missing, names) -> object:
@@ -79,4 +81,5 @@ def _missing_card(ctx: BuildContext, missing, names) -> object:
         if order and order[0] not in seen:
             seen.add(order[0])
             suggestions.append(order_suggestion(ctx, f"order-{f.name}", f"Order {order[1]}", order[0], order[1]))
-    return make_card(ctx, "missing", summary, "info", "\n".join(lines), suggestions, (), prediction_extension(ctx, names))
+    return card(ctx, "missing", summary, "info", "\n".join(lines), suggestions=suggestions,
+                extension=prediction_extension(ctx, names))

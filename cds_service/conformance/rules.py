@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-from hooks.catalog import HOOKS
+from hooks.catalog import ACTION_TYPES, HOOKS, INDICATORS, LINK_TYPES, PREFETCH_TOKEN, SELECTION_BEHAVIORS, SUMMARY_MAX
 from hooks.catalog import USER_TOKENS as _USER_TOKENS
 
 PASS, WARN, FAIL, SKIP = "PASS", "WARN", "FAIL", "SKIP"
@@ -66,7 +66,6 @@ RULES: dict[str, str] = {
 HOOK_NAMES = tuple(HOOKS)
 USER_TOKENS = tuple(_USER_TOKENS)  # TOKEN-1
 TOKEN_FIELDS = tuple(sorted({t for h in HOOKS.values() for t in h.tokens}))  # TOKEN-2: "Prefetch Token: Yes" fields
-SUMMARY_MAX = 139  # CARD-2: "<140 characters"
 SLOW_MS = 500  # PERF-1
 
 _CARD_MEMBERS = {"uuid", "summary", "detail", "indicator", "source", "suggestions", "selectionBehavior",
@@ -78,7 +77,6 @@ _LINK_MEMBERS = {"label", "url", "type", "appContext", "autolaunchable", "extens
 _CODING_MEMBERS = {"system", "code", "display", "extension"}
 _DESCRIPTOR_MEMBERS = {"hook", "id", "title", "description", "prefetch", "usageRequirements", "version", "hookVersion",
                        "extension"}
-_TOKEN = re.compile(r"\{\{\s*([^}]*?)\s*\}\}")
 _HTML_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(\s[^<>]*)?/?>")
 _RELATIVE_REF = re.compile(r"^[A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")
 
@@ -311,7 +309,7 @@ def check_descriptor(d: Any, where: str, f: Findings) -> None:
 
 def check_template(query: str, where: str, f: Findings) -> None:
     """TOKEN-1 (token syntax) and TOKEN-2 (top-level primitive token fields only, in 2.0)."""
-    for token in _TOKEN.findall(query):
+    for token in PREFETCH_TOKEN.findall(query):
         if token in USER_TOKENS:
             f.ok("TOKEN-1", where)
         elif token.startswith("context."):
@@ -418,7 +416,7 @@ def check_card(card: Any, where: str, f: Findings) -> None:
     if indicator is None:
         f.fail("CARD-1", f"{where}.indicator", "indicator is required")
         card_ok = False
-    elif indicator not in ("info", "warning", "critical"):
+    elif indicator not in INDICATORS:
         f.fail("CARD-3", f"{where}.indicator", f"'{indicator}' is not info, warning or critical")
     else:
         f.ok("CARD-3", where)
@@ -432,7 +430,7 @@ def check_card(card: Any, where: str, f: Findings) -> None:
         else:
             for i, s in enumerate(suggestions):
                 check_suggestion(s, f"{where}.suggestions[{i}]", f)
-            if behaviour not in ("at-most-one", "any"):
+            if behaviour not in SELECTION_BEHAVIORS:
                 f.fail("CARD-4", f"{where}.selectionBehavior",
                        "missing" if behaviour is None else f"'{behaviour}' is not at-most-one or any")
             else:
@@ -443,7 +441,7 @@ def check_card(card: Any, where: str, f: Findings) -> None:
                     f.fail("CARD-5", where, f"{recommended} recommended suggestions with selectionBehavior at-most-one")
                 else:
                     f.ok("CARD-5", where)
-    elif behaviour is not None and behaviour not in ("at-most-one", "any"):
+    elif behaviour is not None and behaviour not in SELECTION_BEHAVIORS:
         f.fail("CARD-4", f"{where}.selectionBehavior", f"'{behaviour}' is not at-most-one or any")
     reasons = card.get("overrideReasons")
     if reasons is not None:
@@ -526,7 +524,7 @@ def check_action(a: Any, where: str, f: Findings, *, system: bool = False) -> No
     _unknown_members(a, _ACTION_MEMBERS, where, f)
     problems = 0
     kind = a.get("type")
-    if kind not in ("create", "update", "delete"):
+    if kind not in ACTION_TYPES:
         f.fail(rule, f"{where}.type", f"'{kind}' is not create, update or delete" if kind is not None else "type is required")
         problems += 1
     if "description" in a and not _nonempty_str(a["description"]):
@@ -568,7 +566,7 @@ def check_link(link: Any, where: str, f: Findings) -> None:
         problems.append("label is required")
     if not _is_absolute_url(link.get("url")):
         problems.append("url is required and must be an absolute URL")
-    if link.get("type") not in ("absolute", "smart"):
+    if link.get("type") not in LINK_TYPES:
         problems.append(f"type '{link.get('type')}' is not absolute or smart" if "type" in link else "type is required")
     for p in problems:
         f.fail("LINK-1", where, p)

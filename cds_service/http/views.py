@@ -16,7 +16,7 @@ from cds_service.hook_request import parse_hook_request
 from cds_service.http.body import read_json_body
 from cds_service.http.call_state import call_state
 from cds_service.pipeline import BoundService, Timings, invoke
-from cds_service.runtime import get_runtime
+from cds_service.runtime import base_url, get_runtime
 from cds_service.security.auth import authenticate
 from cds_service.storage import db
 from cds_service.storage.call_writes import queue_write
@@ -28,11 +28,6 @@ log = logging.getLogger("cds_service.http.views")
 
 def _json(body, status: int = 200) -> Response:
     return Response(json.dumps(body, separators=(",", ":")), status=status, mimetype="application/json")
-
-
-def _base_url() -> str:
-    rt = get_runtime()
-    return (rt.settings.public_base_url or request.host_url).rstrip("/")
 
 
 def _find(service_id: str) -> list[BoundService]:
@@ -49,7 +44,7 @@ def _body(rt):
 @bp.get("/cds-services")
 def discovery():
     rt = get_runtime()
-    call_state().identity = authenticate(rt, request, [f"{_base_url()}/cds-services"])
+    call_state().identity = authenticate(rt, request, [f"{base_url()}/cds-services"])
     # DISC-1/2: always 200 with a services array, built from the loaded definitions.
     return _json({"services": [b.definition.discovery() for b in rt.all_services()]})
 
@@ -59,7 +54,7 @@ def call_service(service_id: str):
     rt, state = get_runtime(), call_state()
     group = _find(service_id)
     state.service_id = service_id
-    state.identity = authenticate(rt, request, [f"{_base_url()}/cds-services/{service_id}"])
+    state.identity = authenticate(rt, request, [f"{base_url()}/cds-services/{service_id}"])
     body = _body(rt)
     hook = body.get("hook") if isinstance(body, dict) else None
     bound = next((b for b in group if b.definition.hook == hook), group[0])  # DISC-5
@@ -72,7 +67,7 @@ def call_service(service_id: str):
     # this client, service and hookInstance, with an expiry (security/capability.py).
     links_base, token = None, None
     if rt.link_signer is not None and "ui.explain" in current_app.view_functions:
-        links_base = _base_url()
+        links_base = base_url()
         token = rt.link_signer.token(state.identity.client, service_id, hook_request.hook_instance)
     response, ctx = invoke(bound, hook_request, now=datetime.now(timezone.utc), fetcher=fetcher,
                            base_url=links_base, link_kinds=rt.settings.ui_explain_links, timings=state.timings,
@@ -88,7 +83,7 @@ def feedback(service_id: str):
     rt, state = get_runtime(), call_state()
     _find(service_id)
     state.service_id = service_id
-    base = f"{_base_url()}/cds-services/{service_id}"
+    base = f"{base_url()}/cds-services/{service_id}"
     state.identity = authenticate(rt, request, [f"{base}/feedback", base])  # SEC-5 [OUR CHOICE]
     items = parse_feedback(_body(rt))
     store_feedback(rt.engine, service_id, state.identity.client, items)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import time
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app
 
 from cds_service.builders.links import links_to_explanation
 from cds_service.http.call_state import call_state
@@ -17,12 +17,6 @@ log = logging.getLogger("cds_service.ui")
 PURGE_EVERY_S = 60
 
 bp = Blueprint("ui", __name__, template_folder="templates", static_folder="static", static_url_path="/ui-static")
-
-
-def base_url() -> str:
-    """This service's public base URL (the JWT `aud` and card links use it, SEC-5)."""
-    rt = get_runtime()
-    return (rt.settings.public_base_url or request.host_url).rstrip("/")
 
 
 def ui_state():

@@ -18,9 +18,9 @@ from cds_service.ehr.contexts import APPOINTMENT_LEAD, build_context, now_utc
 from cds_service.ehr.drafts import DRAFT_ORDERS, DRAFTS_BY_KEY
 from cds_service.ehr.hook_calls import build_call
 from cds_service.errors import InvalidRequest
-from cds_service.runtime import get_runtime
+from cds_service.runtime import base_url, get_runtime
 from cds_service.ui import safe_markdown
-from cds_service.ui.blueprint import base_url, bp, ui_state
+from cds_service.ui.blueprint import bp, ui_state
 
 _FEEDBACK_PATH = re.compile(r"^/cds-services/([a-z0-9][a-z0-9\-]{1,62})/feedback$")
 # What each hook's button does, in words an integrator recognises.

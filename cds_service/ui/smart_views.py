@@ -16,9 +16,9 @@ from cds_service.storage import smart_state
 from cds_service.http.call_state import call_state
 from cds_service.http.errors import outcome_response
 from cds_service.builders.links import LAUNCH_PATH, decode_app_context
-from cds_service.runtime import get_runtime
+from cds_service.runtime import base_url, get_runtime
 from cds_service.security.smart_launch import SmartLaunchError
-from cds_service.ui.blueprint import base_url, bp, ui_state
+from cds_service.ui.blueprint import bp, ui_state
 
 log = logging.getLogger("cds_service.smart")
 

@@ -13,7 +13,7 @@ from typing import Mapping
 
 
 from ..protocol import ModelInfo
-from .points import PointScore
+from .points import PointScore, reading, tally
 
 FEATURES = ("age", "female", "chf", "hypertension", "diabetes", "stroke_tia", "vascular_disease")
 REQUIRED = ("age", "female")
@@ -46,19 +46,8 @@ def age_points(age: float) -> int:
 
 def score_items(x: Mapping[str, float | None]) -> tuple[dict[str, int], list[str]]:
     """Points per item and the items that could not be assessed (input None)."""
-    for name in REQUIRED:
-        if x.get(name) is None:
-            raise ValueError(f"missing input: {name}")
-    points = {"age": age_points(float(x["age"]))}
-    not_assessed = []
-    for name, value in POINTS.items():
-        v = x.get(name)
-        if v is None:
-            not_assessed.append(name)
-            points[name] = 0
-        else:
-            points[name] = value if float(v) >= 0.5 else 0
-    return points, not_assessed
+    flags, not_assessed = tally(x, {name: (value, reading(name, lambda v: v >= 0.5)) for name, value in POINTS.items()}, REQUIRED)
+    return {"age": age_points(float(x["age"])), **flags}, not_assessed
 
 
 class Cha2ds2Vasc(PointScore):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-from fhir_adapters.features import FeatureVector
+from ..feature_vector import FeatureVector
 
 from ..protocol import ModelInfo, Prediction
 
@@ -66,9 +66,7 @@ class CkdEpi2021:
         return egfr(float(x["creatinine"]), float(x["age"]), float(x["female"]) >= 0.5)
 
     def predict(self, x: FeatureVector) -> Prediction:
-        missing = [n for n in FEATURES if x[n].missing]
-        if missing:
-            raise ValueError(f"missing inputs: {', '.join(missing)}")
+        x.require(FEATURES)
         female = float(x["female"].value) >= 0.5
         scr, age = float(x["creatinine"].value), float(x["age"].value)
         contributions = terms(scr, age, female)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-from fhir_adapters.features import FeatureVector
+from ..feature_vector import FeatureVector
 
 from ..protocol import ModelInfo, Prediction
 
@@ -57,9 +57,7 @@ class CockcroftGault:
         return crcl(float(x["creatinine"]), float(x["age"]), float(x["weight"]), float(x["female"]) >= 0.5)
 
     def predict(self, x: FeatureVector) -> Prediction:
-        missing = [n for n in FEATURES if x[n].missing]
-        if missing:
-            raise ValueError(f"missing inputs: {', '.join(missing)}")
+        x.require(FEATURES)
         args = (float(x["creatinine"].value), float(x["age"].value), float(x["weight"].value), float(x["female"].value) >= 0.5)
         contributions = terms(*args)
         score = crcl(*args)

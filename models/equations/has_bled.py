@@ -17,7 +17,7 @@ from typing import Callable, Mapping
 
 
 from ..protocol import ModelInfo
-from .points import PointScore
+from .points import PointScore, tally
 from .ckd_epi import UMOL_PER_MG_DL
 
 FEATURES = ("age", "sbp", "renal_disease", "creatinine", "liver_disease", "bilirubin_uln", "liver_enzymes_uln",
@@ -112,16 +112,7 @@ RULES: Mapping[str, Callable[[Mapping[str, float | None]], bool | None]] = {
 
 
 def score_items(x: Mapping[str, float | None]) -> tuple[dict[str, int], list[str]]:
-    for name in REQUIRED:
-        if x.get(name) is None:
-            raise ValueError(f"missing input: {name}")
-    points, not_assessed = {}, []
-    for item in ITEMS:
-        hit = RULES[item](x)
-        points[item] = 1 if hit else 0
-        if hit is None:
-            not_assessed.append(item)
-    return points, not_assessed
+    return tally(x, {item: (1, RULES[item]) for item in ITEMS}, REQUIRED)
 
 
 class HasBled(PointScore):

@@ -10,7 +10,7 @@ import math
 from itertools import combinations
 from typing import Mapping, Sequence
 
-from fhir_adapters.features import FeatureVector
+from ..feature_vector import FeatureVector
 
 from ..protocol import ModelInfo, Prediction
 
@@ -111,9 +111,7 @@ class PooledCohortEquations:
         return risk_from_lp(c, lp)
 
     def predict(self, x: FeatureVector) -> Prediction:
-        missing = [n for n in self.info.required if x[n].missing]
-        if missing:
-            raise ValueError(f"missing inputs: {', '.join(missing)}")
+        x.require(self.info.required)
         v = {n: float(x[n].value if x[n].value is not None else 0.0) for n in FEATURES}
         grp = group(v["female"], v["black"])
         c = COEFFICIENTS[grp]

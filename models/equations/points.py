@@ -2,11 +2,38 @@
 and an item whose input is missing scores 0 and is listed as not assessed (the total is a lower bound)."""
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
-from fhir_adapters.features import FeatureVector
+from ..feature_vector import FeatureVector
 
 from ..protocol import ModelInfo, Prediction
+
+
+# An item's rule over the inputs: True scores the item's points, False scores 0, None means it cannot be assessed.
+Rule = Callable[[Mapping[str, float | None]], "bool | None"]
+
+
+def reading(name: str, test: Callable[[float], bool]) -> Rule:
+    """The rule of an item resting on one input: `test(value)`, or None when the input is missing."""
+    return lambda x: None if x.get(name) is None else test(float(x[name]))
+
+
+def tally(x: Mapping[str, float | None], items: Mapping[str, tuple[int, Rule]],
+          required: Sequence[str] = ()) -> tuple[dict[str, int], list[str]]:
+    """Points per item (in `items` order) and the items that could not be assessed (scored 0, listed).
+
+    Raises `ValueError` when a `required` input is missing: the score is then not calculated at all.
+    """
+    for name in required:
+        if x.get(name) is None:
+            raise ValueError(f"missing input: {name}")
+    points, not_assessed = {}, []
+    for item, (value, rule) in items.items():
+        hit = rule(x)
+        points[item] = value if hit else 0
+        if hit is None:
+            not_assessed.append(item)
+    return points, not_assessed
 
 
 class PointScore:

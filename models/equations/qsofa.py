@@ -11,7 +11,7 @@ from typing import Mapping
 
 
 from ..protocol import ModelInfo
-from .points import PointScore
+from .points import PointScore, reading, tally
 
 FEATURES = ("resp_rate", "sbp", "consciousness")
 RESP_RATE_MIN = 22.0
@@ -33,21 +33,15 @@ INFO = ModelInfo(
 )
 
 
+CRITERIA = {
+    "resp_rate": (1, reading("resp_rate", lambda v: v >= RESP_RATE_MIN)),
+    "sbp": (1, reading("sbp", lambda v: v <= SBP_MAX)),
+    "consciousness": (1, reading("consciousness", lambda v: v >= 0.5)),
+}
+
+
 def score_items(x: Mapping[str, float | None]) -> tuple[dict[str, int], list[str]]:
-    rules = {
-        "resp_rate": lambda v: v >= RESP_RATE_MIN,
-        "sbp": lambda v: v <= SBP_MAX,
-        "consciousness": lambda v: v >= 0.5,
-    }
-    points, not_assessed = {}, []
-    for name, rule in rules.items():
-        v = x.get(name)
-        if v is None:
-            not_assessed.append(name)
-            points[name] = 0
-        else:
-            points[name] = 1 if rule(float(v)) else 0
-    return points, not_assessed
+    return tally(x, CRITERIA)
 
 
 class QSofa(PointScore):
