@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+from contextlib import contextmanager
 from pathlib import Path
 
 import jwt
@@ -26,6 +27,15 @@ def _load_broken():
 
 
 broken = _load_broken()
+
+
+@contextmanager
+def _serving_built(build):
+    """Serve the app `build(url)` makes for the URL it is served at (its public_base_url, the JWT `aud`)."""
+    holder = {}
+    with broken.serving(lambda environ, start: holder["app"](environ, start)) as url:
+        holder["app"] = build(url)
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -154,8 +164,7 @@ def signing_key(tmp_path):
 def test_check_signs_calls_and_our_service_with_auth_on_passes(make_app, signing_key, capsys):
     """SEC-2: calls without a JWT get 401; SEC-10: bare. With --token-key every probe passes."""
     path, client = signing_key
-    app = make_app(auth_required=True, clients=[client], public_base_url=None)
-    with broken.serving(app) as url:
+    with _serving_built(lambda url: make_app(auth_required=True, clients=[client], public_base_url=url)) as url:
         code = main(["check", url, "--json", "--token-key", str(path), "--token-iss", ISS])
     report = json.loads(capsys.readouterr().out)
     assert code == 0, [r for r in report["rules"] if r["status"] == "FAIL"]
@@ -168,8 +177,7 @@ def test_check_signs_calls_and_our_service_with_auth_on_passes(make_app, signing
 
 def test_check_without_a_token_against_a_service_requiring_one_says_so(make_app, signing_key, capsys):
     _, client = signing_key
-    app = make_app(auth_required=True, clients=[client], public_base_url=None)
-    with broken.serving(app) as url:
+    with _serving_built(lambda url: make_app(auth_required=True, clients=[client], public_base_url=url)) as url:
         assert main(["check", url]) == 1
     assert "requires a JWT; give --token-key" in capsys.readouterr().out
 
@@ -180,8 +188,7 @@ def test_check_with_a_key_the_service_does_not_trust_fails_disc_1(make_app, sign
     jwk = json.loads(jwt.algorithms.ECAlgorithm(jwt.algorithms.ECAlgorithm.SHA384).to_jwk(other)) | {"kid": "test-ehr-1"}
     stranger = tmp_path / "stranger.json"
     stranger.write_text(json.dumps(jwk))
-    app = make_app(auth_required=True, clients=[client], public_base_url=None)
-    with broken.serving(app) as url:
+    with _serving_built(lambda url: make_app(auth_required=True, clients=[client], public_base_url=url)) as url:
         assert main(["check", url, "--token-key", str(stranger), "--token-iss", ISS]) == 1
     assert "FAIL  DISC-1" in capsys.readouterr().out
 
@@ -202,10 +209,11 @@ def test_check_and_fire_with_the_simulators_demo_key_against_the_demo_trust(make
     """`--token-key demo` signs as the EHR simulator (iss {url}/simulator), which config/demo.toml trusts."""
     from cds_service.ehr.signing import PUBLIC_JWKS
 
-    holder = {}
-    with broken.serving(lambda environ, start: holder["app"](environ, start)) as url:
-        holder["app"] = make_app(auth_required=True, public_base_url=url, clients=[
+    def build(url):
+        return make_app(auth_required=True, public_base_url=url, clients=[
             {"iss": f"{url}/simulator", "jwks_file": str(PUBLIC_JWKS), "jku": [f"{url}/simulator/.well-known/jwks.json"]}])
+
+    with _serving_built(build) as url:
         assert main(["check", url, "--token-key", "demo", "--json", "--no-feedback"]) == 0
         report = json.loads(capsys.readouterr().out)
         assert _rule(report, "SEC-2")["status"] == "PASS" and _rule(report, "DISC-1")["status"] == "PASS"

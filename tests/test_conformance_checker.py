@@ -242,6 +242,10 @@ def test_perf_1_slow_answers_warn():
 def test_feedback_malformed_and_auth_probes():
     assert cf.check_feedback_answer(200, "fb").status("FEEDBACK-2") == cf.PASS
     assert cf.check_feedback_answer(404, "fb").status("FEEDBACK-1") == cf.WARN
+    # A report on a made-up card (the service issued none): refusing it says nothing about the endpoint.
+    unissued = cf.check_feedback_answer(404, "fb", card_issued=False)
+    assert unissued.status("FEEDBACK-1") == unissued.status("FEEDBACK-2") == cf.SKIP
+    assert cf.check_feedback_answer(405, "fb", card_issued=False).status("FEEDBACK-1") == cf.WARN
     assert cf.check_feedback_answer(400, "fb").status("FEEDBACK-2") == cf.FAIL
     assert cf.check_malformed_answer(400, "application/fhir+json", None, "m").status("ERR-3") == cf.WARN
     assert cf.check_malformed_answer(200, "application/json", {"cards": []}, "m").status("REQ-2") == cf.WARN

@@ -58,11 +58,12 @@ def test_home_redirects_to_the_simulator_and_lists_patients_and_hooks(sim):
         assert f'id="fire-{bound.definition.hook}"' in page and bound.definition.id in page
 
 
-def test_pages_fetch_nothing_from_outside(sim):
+def test_pages_fetch_nothing_from_outside(make_app):
     """The pages' Content-Security-Policy allows only this service: no CDN, no external script or font."""
-    client = sim.test_client()
-    for path in ("/simulator", "/analytics", "/explain/ascvd-10y-risk/unknown"):
-        csp = client.get(path).headers["Content-Security-Policy"]
+    client = make_app(ui_simulator=True, analytics_token="operator-token-0123456789").test_client()
+    operator = {"Authorization": "Bearer operator-token-0123456789"}
+    for path in ("/simulator", "/analytics", "/explain/not-a-link-token"):
+        csp = client.get(path, headers=operator).headers["Content-Security-Policy"]
         assert "default-src 'self'" in csp and "script-src 'self';" in csp and "connect-src 'self'" in csp
     page = client.get("/simulator").get_data(as_text=True)
     assert "http://" not in page.replace("http://www.w3.org", "") and "https://" not in page

@@ -267,14 +267,30 @@ def test_a_failed_token_exchange_is_a_clear_error(smart_app, token_kwargs, statu
     assert back.status_code == status and message in back.get_data(as_text=True)
 
 
+def _signed(client=(CLIENT["iss"], ""), service="ascvd-10y-risk", hook_instance="abc", expired=False):
+    """appContext carrying a genuine capability token of the app (signed with its ui_link_secret)."""
+    def make(app):
+        signer = app.extensions["cds"].link_signer
+        now = time.time() - signer.ttl_s - 1 if expired else None
+        return json.dumps({"explanation": signer.token(client, service, hook_instance, now=now)})
+    return make
+
+
 @pytest.mark.parametrize("app_context, status, message", [
     (None, 422, "context (appContext)"),  # Oracle Health: appContext unsupported (LINK-2)
     ("not json", 422, "context (appContext)"),
-    (json.dumps({"service": "ascvd-10y-risk", "hookInstance": "../../etc"}), 422, "context (appContext)"),
-    (json.dumps({"service": "no-such-service", "hookInstance": "abc"}), 404, "does not run"),
+    # The pre-capability appContext: a service and hookInstance anyone could write.
+    (json.dumps({"service": "ascvd-10y-risk", "hookInstance": "abc"}), 422, "context (appContext)"),
+    (json.dumps({"explanation": "not-a-token"}), 404, "does not name an explanation"),
+    (json.dumps({"explanation": "eyJhIjoxfQ." + "A" * 43}), 404, "does not name an explanation"),  # forged
+    (_signed(client=("https://other-ehr.example", "")), 404, "does not name an explanation"),  # another EHR's card
+    (_signed(service="no-such-service"), 404, "does not name an explanation"),
+    (_signed(expired=True), 404, "does not name an explanation"),
 ])
 def test_link2_app_context_must_name_one_of_our_explanations(smart_app, app_context, status, message):
     client = smart_app.test_client()
+    if callable(app_context):
+        app_context = app_context(smart_app)
     with responses.RequestsMock() as rsps:
         *_, back = _complete(client, rsps, app_context)
     assert back.status_code == status and message in back.get_data(as_text=True)
@@ -303,8 +319,13 @@ def test_link1_ui_explain_links_chooses_the_links_and_the_page_is_kept_either_wa
     call = build_call(bound, resources, build_context("patient-view", patient_from_resources(resources), now=now_utc()))
     client = app.test_client()
     body = client.post("/cds-services/ascvd-10y-risk", json=call.body).get_json()
-    assert [link["type"] for link in body["cards"][0]["links"]] == types
-    page = client.get(f"/explain/ascvd-10y-risk/{call.body['hookInstance']}")
+    links = body["cards"][0]["links"]
+    assert [link["type"] for link in links] == types
+    # Whichever links the card carries, they name the one explanation kept for this call.
+    tokens = {json.loads(link["appContext"])["explanation"] if link["type"] == "smart" else link["url"].rsplit("/", 1)[1]
+              for link in links}
+    (token,) = tokens
+    page = client.get(f"/explain/{token}")
     assert page.status_code == 200
 
 

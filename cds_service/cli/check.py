@@ -95,8 +95,11 @@ def run_check(base_url: str, *, auth: Auth, patient: Patient | None = None, feed
             service_call(hook_request(hook, pctx, prefetch=prefetch), f"{sid} ({hook}) with --patient", note,
                          omitted=bool(left_out))
         if feedback:
-            fb = do("POST", f"{path}/feedback", _feedback_body(cards), note=f"{hook}, feedback")
-            findings.extend(cf.check_feedback_answer(fb.status, f"POST {path}/feedback", fb.body, fb.content_type))
+            report = _feedback_body(cards)
+            fb = do("POST", f"{path}/feedback", report, note=f"{hook}, feedback")
+            issued = any(c.get("uuid") == report["feedback"][0]["card"] for c in cards)
+            findings.extend(cf.check_feedback_answer(fb.status, f"POST {path}/feedback", fb.body, fb.content_type,
+                                                     card_issued=issued))
 
     if descriptors:
         d = descriptors[0]

@@ -589,12 +589,19 @@ def check_link(link: Any, where: str, f: Findings) -> None:
 
 # ------------------------------------------------------------------------------ other endpoints
 
-def check_feedback_answer(status: int, where: str, body: Any = None, content_type: str | None = None) -> Findings:
-    """FEEDBACK-1/2: a valid FEEDBACK-2 body gets a 2xx; 404/405 means no feedback endpoint (allowed)."""
+def check_feedback_answer(status: int, where: str, body: Any = None, content_type: str | None = None, *,
+                          card_issued: bool = True) -> Findings:
+    """FEEDBACK-1/2: a valid FEEDBACK-2 body gets a 2xx; 404/405 means no feedback endpoint (allowed).
+
+    `card_issued` false: the report names a made-up uuid (the service issued no card to report on). A
+    service may refuse feedback on a card it never issued, and its 404 cannot be told from a missing
+    endpoint, so that answer checks nothing."""
     f = Findings()
     if 200 <= status < 300:
         f.ok("FEEDBACK-1", where)
         f.ok("FEEDBACK-2", where)
+    elif status == 404 and not card_issued:
+        pass
     elif status in (404, 405):
         f.warn("FEEDBACK-1", where, f"no feedback endpoint (HTTP {status}): the EHR's accept/override reports are lost")
     else:

@@ -101,8 +101,9 @@ def target_for(settings: Settings, iss: str) -> LaunchTarget:
                                status=403, code="security")
     for client in settings.clients:
         if client.smart_client_id and base in normalized_bases(client.fhir_servers):
+            # With authentication off every stored row belongs to the client '' (no JWT names one).
             return LaunchTarget(base, client.smart_client_id, frozenset({origin(base), *client.smart_auth_origins}),
-                                client.iss)
+                                client.iss if settings.auth_required else "")
     if settings.smart_client_id and base in normalized_bases(settings.fhir_servers):
         return LaunchTarget(base, settings.smart_client_id, frozenset({origin(base), *settings.smart_auth_origins}))
     raise SmartLaunchError("This EHR is not configured for SMART launches of this service: its FHIR server is not "

@@ -22,6 +22,8 @@ ASCVD_PATIENT = "demo-19"
 RENAL_PATIENT = "demo-29"
 # demo-02: an inpatient NSTEMI ready for discharge → the trained WHAS500 model (an artifact with a model card).
 MI_PATIENT = "demo-02"
+# config/demo.toml's published operator password for /analytics (login `operator`).
+DEMO_ANALYTICS_TOKEN = "demo-analytics-not-a-secret"
 
 
 def _rows(database, sql, *args):
@@ -51,11 +53,6 @@ def _patient_view_card(page, base, patient, service):
     card = page.locator(f".card[data-service-id='{service}']")
     card.wait_for()
     return card
-
-
-def _explanation_href(page, base, patient, service):
-    """The `absolute` explanation link of the service's patient-view card."""
-    return _patient_view_card(page, base, patient, service).locator("a.card-link:not(.smart-link)").get_attribute("href")
 
 
 def test_requests_are_really_signed(live):
@@ -93,11 +90,12 @@ def test_patient_view_card_accept_records_feedback(live, page):
     assert len(rows) == 1
     assert rows[0]["outcome"] == "accepted" and rows[0]["service_id"] == "ascvd-10y-risk"
     assert json.loads(rows[0]["accepted_suggestions"]) == [suggestion_uuid]
-    issued = _rows(database, "SELECT * FROM cards_issued WHERE card_uuid = ?", uuid)
-    assert issued and issued[0]["model"] == "pce-goff-2013"
+    assert rows[0]["iss"] == f"{base}/simulator"  # stored under the client that sent it (tenant isolation)
+    issued = _rows(database, "SELECT * FROM issued_cards WHERE card_uuid = ?", uuid)
+    assert issued and issued[0]["model"] == "pce-goff-2013" and issued[0]["iss"] == f"{base}/simulator"
 
 
-def test_order_sign_risky_draft_gives_warning_and_override(live, page):
+def test_order_sign_risky_draft_gives_warning_and_override(live, page, browser):
     """order-sign with ibuprofen at eGFR < 30 → a warning card; override it with one of its reasons."""
     base, database = live
     _open(page, base, RENAL_PATIENT)
@@ -120,18 +118,29 @@ def test_order_sign_risky_draft_gives_warning_and_override(live, page):
     rows = _rows(database, "SELECT * FROM feedback WHERE card_uuid = ?", uuid)
     assert [(r["outcome"], r["override_code"], r["service_id"]) for r in rows] == [("overridden", code, service)]
 
-    page.goto(base + "/analytics")
-    table = page.inner_text("#report")
-    assert service in table and "ascvd-10y-risk" in table
-    shot(page, "06-analytics")
+    # Operators only: without the login the page is 401 with a Basic challenge (the browser asks for it).
+    refused = requests.get(f"{base}/analytics", timeout=10)
+    assert refused.status_code == 401 and refused.headers["WWW-Authenticate"].startswith("Basic ")
+    operator = browser.new_context(http_credentials={"username": "operator", "password": DEMO_ANALYTICS_TOKEN})
+    try:
+        analytics = operator.new_page()
+        assert analytics.goto(base + "/analytics").status == 200
+        table = analytics.inner_text("#report")
+        assert service in table and "ascvd-10y-risk" in table and f"{base}/simulator" in table  # grouped per client
+        shot(analytics, "06-analytics")
+    finally:
+        operator.close()
 
 
 def test_explanation_page_has_chart_and_model_card(live, page):
     """The card's `absolute` link opens the explanation page: score, contributions chart, inputs, model card."""
     base, _ = live
-    href = _explanation_href(page, base, ASCVD_PATIENT, "ascvd-10y-risk")
-    assert href.startswith(base + "/explain/ascvd-10y-risk/")
-    page.goto(href)
+    card = _patient_view_card(page, base, ASCVD_PATIENT, "ascvd-10y-risk")
+    href = card.locator("a.card-link:not(.smart-link)").get_attribute("href")
+    assert href.startswith(base + "/explain/")  # a capability URL: no service id or hookInstance in it
+    assert card.get_attribute("data-card-uuid") and "ascvd-10y-risk" not in href
+    response = page.goto(href)
+    assert response.headers["cache-control"] == "no-store" and response.headers["referrer-policy"] == "no-referrer"
     assert page.locator("#contributions svg").count() == 1
     assert "%" in page.inner_text(".score")
     inputs = page.inner_text("#inputs")
@@ -162,11 +171,11 @@ def test_smart_link_is_launched_like_an_ehr_does_and_opens_the_explanation(live,
     appContext from the token response, and the new tab shows that card's explanation."""
     base, database = live
     smart = _patient_view_card(page, base, ASCVD_PATIENT, "ascvd-10y-risk").locator("a.smart-link")
-    hook_instance = json.loads(smart.get_attribute("data-app-context"))["hookInstance"]
+    token = json.loads(smart.get_attribute("data-app-context"))["explanation"]  # the card's capability token
     with page.context.expect_page() as opened:
         smart.click()
     tab = opened.value
-    tab.wait_for_url(f"{base}/explain/ascvd-10y-risk/{hook_instance}", timeout=20000)
+    tab.wait_for_url(f"{base}/explain/{token}", timeout=20000)
     assert tab.locator("#contributions svg").count() == 1 and "%" in tab.inner_text(".score")
     shot(tab, "09-explanation-smart-launch")
     assert _rows(database, "SELECT * FROM smart_launches") == []  # the launch was used up

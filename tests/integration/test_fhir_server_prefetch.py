@@ -127,14 +127,19 @@ def _post(base: str, svc: dict, body: dict) -> tuple[int, object]:
     return resp.status_code, _normalized(resp.json(), body["hookInstance"])
 
 
+# An explanation link's capability token (security/capability.py: payload.mac), which names the
+# hookInstance and an expiry to the second, so two calls never get the same one.
+_LINK_TOKEN = re.compile(r"[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{43}")
+
+
 def _normalized(value, hook_instance: str):
-    """The answer with uuids removed and the hookInstance (in explanation links) blanked."""
+    """The answer with uuids removed and the hookInstance and explanation tokens (in links) blanked."""
     if isinstance(value, dict):
         return {k: _normalized(v, hook_instance) for k, v in value.items() if k != "uuid"}
     if isinstance(value, list):
         return [_normalized(v, hook_instance) for v in value]
     if isinstance(value, str):
-        return value.replace(hook_instance, "<hookInstance>")
+        return _LINK_TOKEN.sub("<token>", value.replace(hook_instance, "<hookInstance>"))
     return value
 
 

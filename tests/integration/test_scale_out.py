@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from cds_testing.apps import LINK_SECRET
 from cds_testing.db_servers import postgres_bin, postgres_server, redis_bin, redis_server
 from cds_testing.fhir_factory import ascvd_prefetch, hook_request
 from cds_testing.optional import missing
@@ -63,7 +64,7 @@ def redis_url(tmp_path_factory):
 def _auth_env(database_url: str, redis: str = "") -> dict[str, str]:
     client = {"iss": ISS, "jwks": jwks(KEY), "fhir_servers": ["https://fhir.scale-out.test/r4"]}
     return {"CDS_AUTH_REQUIRED": "true", "CDS_CLIENTS": json.dumps([client]), "CDS_PUBLIC_BASE_URL": BASE,
-            "CDS_DATABASE_URL": database_url, "CDS_REDIS_URL": redis, "CDS_AUDIT_SALT": "scale-out-test"}
+            "CDS_UI_LINK_SECRET": LINK_SECRET, "CDS_DATABASE_URL": database_url, "CDS_REDIS_URL": redis, "CDS_AUDIT_SALT": "scale-out-test"}
 
 
 def _token(jti: str) -> str:
@@ -155,12 +156,24 @@ def _feedback_body(card: str) -> dict:
                           "overrideReason": {"userComment": "scale-out test"}}]}
 
 
+def _issue(db_url: str, cards: list[str]) -> None:
+    """Record `cards` as issued by SERVICE to the client of an auth-off service (iss '', tenant '')."""
+    from cds_service.storage import db
+
+    engine = db.make_engine(db_url)
+    rows = [{"iss": "", "tenant": "", "card_uuid": c, "service_id": SERVICE, "hook_instance": "scale-out",
+             "indicator": "info", "issued_at": time.time()} for c in cards]
+    assert db.insert_ignoring_duplicates(engine, db.cards_issued, rows) == len(cards)
+    engine.dispose()
+
+
 def test_no_feedback_lost_while_a_worker_is_killed(pg_url, tmp_path):
     """FEEDBACK-3 and durability: every POST answered 200 is stored exactly once, though a worker dies
     with SIGKILL in the middle of concurrent posts (clients retry what failed)."""
     db_url = _unique_drop_db(pg_url, "feedback_kill")
     env = {"CDS_DATABASE_URL": db_url}
     cards = [str(uuid.uuid4()) for _ in range(240)]
+    _issue(db_url, cards)  # feedback is accepted only for cards issued to the reporting client
     acknowledged: set[str] = set()
     failures = []
     lock = threading.Lock()
@@ -251,7 +264,7 @@ def test_insert_ignoring_duplicates_counts_new_rows_on_postgresql(pg_url):
     from cds_service.storage import db
 
     engine = db.make_engine(_unique_drop_db(pg_url, "insert_ignoring"))
-    row = {"service_id": "s", "hook_instance": "h", "indicator": "info", "issued_at": 1.0}
+    row = {"iss": "", "tenant": "", "service_id": "s", "hook_instance": "h", "indicator": "info", "issued_at": 1.0}
     rows = [dict(row, card_uuid=f"c{i}") for i in range(3)]
     assert db.insert_ignoring_duplicates(engine, db.cards_issued, rows) == 3
     assert db.insert_ignoring_duplicates(engine, db.cards_issued, rows) == 0
