@@ -13,6 +13,7 @@ import responses
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from cds_service.builders.markdown import literal
 from cds_service.cli.errors import CliError
 from cds_service.cli.fire import read_draft_orders
 from cds_service.cli.main import main
@@ -132,6 +133,15 @@ def test_plain_text_turns_markdown_detail_into_terminal_text():
     assert "Risk: 12% — model pce." in text and "- Diabetes: yes, +0.66" in text
     assert "Input              Value" in text and "Total cholesterol  213 mg/dL" in text and "---" not in text
     assert "the guideline <https://x.org/g>" in text and "Source: PCE." in text and "*" not in text
+
+
+def test_plain_text_shows_escaped_record_text_as_written():
+    """Text from the record reaches the Markdown escaped (builders/markdown.literal); the terminal shows
+    the original characters, and an escaped pipe does not split a table cell."""
+    drug = "ibuprofen_400 (tab) [see](https://evil.example) *x* `y` a|b"
+    text = plain_text(f"**Ordered:** {literal(drug)}\n\n| Drug | Note |\n| --- | --- |\n| {literal(drug)} | ok |")
+    assert f"Ordered: {drug}" in text and "\\" not in text
+    assert text.splitlines()[-1].split("  ")[-1] == "ok"  # two cells, the second one 'ok'
 
 
 def test_render_result_shows_what_a_clinician_reads():

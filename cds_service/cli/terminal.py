@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import re
 
+_CELL_SEPARATOR = re.compile(r"(?<!\\)\|")  # a GFM table cell ends at a pipe that is not escaped
+_ESCAPED = re.compile(r"\\([!-/:-@\[-`{-~])")  # CommonMark backslash escapes: any ASCII punctuation
 _COLOURS = {"critical": "\033[1;31m", "warning": "\033[1;33m", "info": "\033[1;34m"}
 
 
@@ -90,7 +92,7 @@ def plain_text(markdown: str) -> str:
     for line in markdown.splitlines():
         stripped = line.strip()
         if stripped.startswith("|") and stripped.endswith("|"):
-            cells = [_inline(c.strip()) for c in stripped.strip("|").split("|")]
+            cells = [_inline(c.strip()) for c in _CELL_SEPARATOR.split(stripped[1:-1])]
             if not all(re.match(r"^:?-{3,}:?$", c) for c in cells):
                 table.append(cells)
             continue
@@ -103,7 +105,9 @@ def plain_text(markdown: str) -> str:
 
 
 def _inline(text: str) -> str:
-    text = re.sub(r"\[([^\]]+)\]\(([^)\s]+)\)", r"\1 <\2>", text)
-    text = re.sub(r"(\*\*|__)(.+?)\1", r"\2", text)
-    text = re.sub(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])", r"\1", text)
-    return text.replace("`", "")
+    text = re.sub(r"(?<!\\)\[([^\]]+)\]\(([^)\s]+)\)", r"\1 <\2>", text)
+    text = re.sub(r"(?<!\\)(\*\*|__)(.+?)(?<!\\)\1", r"\2", text)
+    text = re.sub(r"(?<![\w*\\])\*(?!\s)(.+?)(?<![\s\\])\*(?![\w*])", r"\1", text)
+    text = re.sub(r"(?<!\\)`", "", text)
+    # Text from the record is backslash-escaped in the Markdown (builders/markdown.py): shown as written.
+    return _ESCAPED.sub(r"\1", text)
