@@ -1,12 +1,14 @@
 """`cds-service feedback-report`: accept/override rates and override reasons per
-service and model version, from the service's own database (FEEDBACK-2/3)."""
+client, service and model version, from the service's own database (FEEDBACK-2/3)."""
 from __future__ import annotations
 
 import json
 
-
 from cds_service.cli.main import main
+from cds_service.feedback_request import FeedbackItem
+from cds_service.storage.feedback import store_feedback
 
+from cds_testing import security_support as s
 from cds_testing.fhir_factory import ascvd_prefetch, hook_request
 
 REASONS = "http://terminology.hl7.org/CodeSystem/cds-hooks-override-reasons"
@@ -73,3 +75,28 @@ def test_report_reads_the_database_url_of_the_configuration(make_app, tmp_path, 
         monkeypatch.delenv(name)
     assert main(["feedback-report", "--config", str(config), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["groups"][0]["cards_issued"] == 1
+
+
+def test_report_is_per_client_and_can_be_limited_to_one(make_app, capsys):
+    """Issue #13 item 3: one EHR's cards and feedback are never counted with another's (two clients
+    here got the same card uuid), and `--client` prints one client's rows only."""
+    app = make_app()
+    engine = app.extensions["cds"].engine
+    for iss in (s.SANDBOX_ISS, s.EPIC_ISS):
+        s.issue_card(app, "same-card-uuid", iss=iss)
+    s.issue_card(app, "epic-only-card", iss=s.EPIC_ISS, tenant="north")
+    ts = "2026-06-01T10:05:31Z"
+    store_feedback(engine, s.SERVICE_ID, (s.EPIC_ISS, ""), [FeedbackItem("same-card-uuid", "overridden", ts)])
+    db = app.extensions["cds"].settings.database_url
+
+    assert main(["feedback-report", "--database-url", db, "--json"]) == 0
+    groups = {(g["iss"], g["tenant"]): g for g in json.loads(capsys.readouterr().out)["groups"]}
+    assert set(groups) == {(s.SANDBOX_ISS, ""), (s.EPIC_ISS, ""), (s.EPIC_ISS, "north")}
+    assert [(g["cards_issued"], g["overridden"]) for g in groups.values()] == [(1, 1), (1, 0), (1, 0)]  # sorted by client
+
+    assert main(["feedback-report", "--database-url", db, "--json", "--client", s.EPIC_ISS, "--tenant", "north"]) == 0
+    [only] = json.loads(capsys.readouterr().out)["groups"]
+    assert (only["iss"], only["tenant"], only["cards_issued"]) == (s.EPIC_ISS, "north", 1)
+    assert main(["feedback-report", "--database-url", db, "--client", s.SANDBOX_ISS]) == 0
+    text = capsys.readouterr().out
+    assert s.SANDBOX_ISS in text and s.EPIC_ISS not in text

@@ -1,6 +1,6 @@
-"""`cds-service feedback-report`: accept/override rates and override reasons per service and model
-version, read from the service's database (the same query as the `/analytics` page:
-`analytics.feedback_report`). Free-text override comments are counted, never printed.
+"""`cds-service feedback-report`: accept/override rates and override reasons per client, service and
+model version (`--client` for one client's only), read from the service's database (the same query as
+the `/analytics` page: `analytics.feedback_report`). Free-text override comments are counted, never printed.
 """
 from __future__ import annotations
 
@@ -19,11 +19,14 @@ from cds_service.storage.db import make_engine
 
 
 def add_report_parser(sub) -> None:
-    p = sub.add_parser("feedback-report", help="accept/override rates and override reasons per service and model version",
+    p = sub.add_parser("feedback-report", help="accept/override rates and override reasons per client, service and model version",
                        description="Summarise the feedback EHRs sent (FEEDBACK-2) against the cards the service issued.")
     p.add_argument("--config", help="TOML settings file (also CDS_CONFIG); its database_url is read")
     p.add_argument("--database-url", help="SQLAlchemy URL of the database (overrides the configuration)")
     p.add_argument("--since-days", type=float, help="only cards issued in the last N days")
+    p.add_argument("--client", metavar="ISS", help="only the cards and feedback of this client (its JWT issuer; '' with "
+                                                    "authentication off)")
+    p.add_argument("--tenant", default="", help="with --client: only this tenant of it (default: no tenant)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
@@ -40,7 +43,8 @@ def run(args: argparse.Namespace, out=None) -> int:
         return 2
     since = time.time() - args.since_days * 86400 if args.since_days is not None else None
     try:
-        rows = feedback_report(make_engine(url), since=since)
+        rows = feedback_report(make_engine(url), since=since,
+                               client=(args.client, args.tenant) if args.client is not None else None)
     except SQLAlchemyError as exc:
         print(f"cds-service feedback-report: cannot read the database ({type(exc).__name__})", file=sys.stderr)
         return 2

@@ -2,7 +2,8 @@
 
 For operators only: served when `analytics_token` is configured (off otherwise: 404), and only to a
 request that presents it, as `Authorization: Bearer <token>` or as the password of an HTTP Basic
-login `analytics_user` (so a browser asks for it). Free-text override comments are counted, never shown.
+login `analytics_user` (so a browser asks for it). Grouped per client; `?iss=<client>&tenant=<tenant>` shows
+one client's rows only. Free-text override comments are counted, never shown.
 """
 from __future__ import annotations
 
@@ -47,10 +48,12 @@ def analytics():
         return Response("Operator login required.\n", status=401, mimetype="text/plain",
                         headers={"WWW-Authenticate": 'Basic realm="cds-hooks-ml analytics", charset="UTF-8"',
                                  "Cache-Control": "no-store"})
-    rows = feedback_report(get_runtime().engine)
+    # `?iss=…&tenant=…`: one client's rows only (tenant '' when left out), e.g. to hand an EHR its own report.
+    client = (request.args["iss"], request.args.get("tenant", "")) if "iss" in request.args else None
+    rows = feedback_report(get_runtime().engine, client=client)
     if request.args.get("format") == "json":
         resp = Response(json.dumps({"report": rows}), mimetype="application/json")
     else:
-        resp = Response(render_template("analytics.html", rows=rows))
+        resp = Response(render_template("analytics.html", rows=rows, client=client))
     resp.headers["Cache-Control"] = "no-store"
     return resp
