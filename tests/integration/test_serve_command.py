@@ -1,4 +1,5 @@
-"""The README's run path: `cds-service serve` under gunicorn answers a synthetic patient end to end."""
+"""The README's run path: `cds-service serve` under gunicorn answers a synthetic patient end to end, and
+believes forwarded headers only from the proxies in `forwarded_allow_ips`."""
 import json
 
 import pytest
@@ -54,3 +55,23 @@ def test_call_log_is_json_with_correlation_id_and_no_phi(service):
     calls = [entry for entry in lines if entry.get("hookInstance") == "log-check-instance-1"]
     assert calls and calls[0]["service"] == "ascvd-10y-risk" and calls[0]["status"] == 200 and "latency_ms" in calls[0]
     assert "1961-07-14" not in (tmp / "service.log").read_text()
+
+
+def _link_scheme(base: str) -> str:
+    """The scheme of the card's explanation link when the caller claims `X-Forwarded-Proto: https`
+    (development mode, no public_base_url: links follow the request as gunicorn describes it)."""
+    resp = requests.post(f"{base}/cds-services/ascvd-10y-risk", json=hook_request(prefetch=ascvd_prefetch()),
+                         headers={"X-Forwarded-Proto": "https"}, timeout=5)
+    (card,) = resp.json()["cards"]
+    return next(link["url"] for link in card["links"] if link["type"] == "absolute").split("://")[0]
+
+
+def test_forwarded_headers_are_believed_only_from_configured_proxies(service, tmp_path):
+    """Issue #13 item 2. Was: gunicorn's default believed X-Forwarded-Proto from 127.0.0.1, so anyone on
+    the host could change the scheme (and, without public_base_url, the links and the JWT audience)."""
+    base, _ = service
+    assert _link_scheme(base) == "http"  # forwarded_allow_ips empty by default: ignored from 127.0.0.1
+    env = {"CDS_AUTH_REQUIRED": "false", "CDS_DATABASE_URL": f"sqlite:///{tmp_path}/cds.sqlite3",
+           "CDS_FORWARDED_ALLOW_IPS": '["127.0.0.1"]'}
+    with cds_service(env, workers=1, log_path=tmp_path / "service.log") as behind_proxy:
+        assert _link_scheme(behind_proxy) == "https"  # 127.0.0.1 is the configured proxy
