@@ -155,9 +155,10 @@ US_CORE_RACE = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race"
 US_CORE_ETHNICITY = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity"
 
 
-@extractor("race", params={"code", "extension"})
+@extractor("race", params={"code", "codes", "extension"})
 def race(d: FeatureDef, _res: Sequence[dict], ctx: ExtractionContext) -> Feature:
-    """1.0 when the US Core race (or ethnicity) extension carries OMB `code` (e.g. 2054-5), else 0.0."""
+    """1.0 when the US Core race (or ethnicity) extension carries OMB `code` (e.g. 2054-5), or one of
+    `codes` ("urn:oid:2.16.840.1.113883.6.238|2029-7": CDC codes, `ombCategory` or `detailed`), else 0.0."""
     p = ctx.patient or {}
     url = US_CORE_ETHNICITY if d.param("extension") == "ethnicity" else US_CORE_RACE
     codes: list[str] = []
@@ -166,10 +167,11 @@ def race(d: FeatureDef, _res: Sequence[dict], ctx: ExtractionContext) -> Feature
             for sub in ext.get("extension") or ():
                 coding = sub.get("valueCoding") if isinstance(sub, dict) else None
                 if sub.get("url") in ("ombCategory", "detailed") and isinstance(coding, dict):
-                    codes.append(str(coding.get("code")))
+                    codes.append(str(coding.get("code")))  # compared by code: some EHRs send another system URI
     if not codes:
         return _missing(d, f"{'ethnicity' if url == US_CORE_ETHNICITY else 'race'} not recorded")
-    return _found(d, 1.0 if d.param("code") in codes else 0.0, [Evidence(R.reference_of(p))])
+    wanted = {c.partition("|")[2] for c in d.param("codes", ())} | ({d.param("code")} if d.param("code") else set())
+    return _found(d, 1.0 if wanted & set(codes) else 0.0, [Evidence(R.reference_of(p))])
 
 
 @extractor("ethnicity", params={"code"})
@@ -306,6 +308,13 @@ def condition(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) 
     return _found(d, 0.0, note="no matching condition on the problem list")
 
 
+def _drug_name(concept: Any) -> str:
+    """How the record names a drug: the concept's text, else its first display."""
+    if not isinstance(concept, dict):
+        return "medication"
+    return concept.get("text") or next((disp for _, _, disp in R.codings(concept) if disp), "medication")
+
+
 @extractor("medication", params={"codes", "ingredients"})
 def medication(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) -> Feature:
     """1.0 when an active MedicationRequest's drug is in the RxNorm set or names a listed ingredient."""
@@ -314,5 +323,6 @@ def medication(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext)
             continue
         concept = R.medication_concept(order, ctx.all_resources)
         if matches_codes(concept, d.param("codes", ())) or mentions(concept, d.param("ingredients", ())):
-            return _found(d, 1.0, [Evidence(R.reference_of(order), _date_str(R.clinical_time(order)))])
+            return _found(d, 1.0, [Evidence(R.reference_of(order), _date_str(R.clinical_time(order)))],
+                          note=f"active: {_drug_name(concept)}")
     return _found(d, 0.0, note="no matching active medication")

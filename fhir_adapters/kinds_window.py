@@ -13,7 +13,7 @@ from typing import Any, Mapping, Sequence
 
 from . import resources as R
 from .features import (OBSERVATION_OK, QUANTITY_PARAMS, Evidence, ExtractionContext, Feature,
-                       FeatureDef, _date_str, _found, _missing, _none_note, _window, extractor, matches_codes,
+                       FeatureDef, _date_str, _found, _missing, _none_note, _window, extractor, matches_codes, mentions,
                        observation_values, rejected_note)
 from .units import ANALYTE_MG_DL_PER_MMOL_L, convert
 
@@ -80,11 +80,13 @@ def counted(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) ->
         found, rejected = observation_values(d, resources, ctx)
         hits = [ev for _, v, ev in _window(d, ctx, found) if (lo is None or v >= lo) and (hi is None or v <= hi)]
         return hits, rejected
-    codes, days = d.param("codes", ()), d.param("lookback_days")
+    codes, names, days = d.param("codes", ()), d.param("ingredients", ()), d.param("lookback_days")
     since = ctx.as_of - timedelta(days=days) if days is not None else None
     hits = []
     for r in resources:
-        if not _is_record(r) or (codes and not any(matches_codes(c, codes) for c in _concepts(r, ctx))):
+        concepts = _concepts(r, ctx)
+        named = bool(names) and r.get("resourceType") == "MedicationRequest" and any(mentions(c, names) for c in concepts)
+        if not _is_record(r) or ((codes or names) and not named and not any(matches_codes(c, codes) for c in concepts)):
             continue
         when = _when(r)
         if when is not None and when > ctx.as_of + timedelta(minutes=5):
@@ -96,7 +98,8 @@ def counted(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) ->
     return [ev for _, ev in hits], []
 
 
-_COUNT_PARAMS = {"codes", "lookback_days", "min_value", "max_value", "plausible", "per_unit", "analyte"}
+# `ingredients`: a MedicationRequest also counts when its drug names one (orders carry clinical-drug codes).
+_COUNT_PARAMS = {"codes", "ingredients", "lookback_days", "min_value", "max_value", "plausible", "per_unit", "analyte"}
 
 
 @extractor("count", params=_COUNT_PARAMS, check=_check_quantity)

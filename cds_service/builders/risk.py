@@ -26,21 +26,21 @@ def build(ctx: BuildContext) -> list:
     missing = [ctx.features[n] for n in ctx.model.info.required if ctx.features[n].missing]
     missing += [ctx.features[c.feature] for c in unknown_population if ctx.features[c.feature] not in missing]
     if missing or ctx.prediction is None:
-        return [] if s.cards.on_missing == "silent" else [_missing_card(ctx, missing, model_names)]
+        return [] if s.cards.on_missing == "silent" else [missing_card(ctx, missing, model_names)]
     return [_risk_card(ctx, model_names)]
 
 
-def _pct(score: float) -> str:
+def pct(score: float) -> str:
     return f"{100 * score:.1f}%"
 
 
-def _risk_card(ctx: BuildContext, names) -> object:
+def risk_lines(ctx: BuildContext, names, advice: str = "") -> list[str]:
+    """The detail of a risk card: the risk, the advice, the factors raising it most, every input, notes."""
     s, p = ctx.service, ctx.prediction
-    rule = next(r for r in s.cards.rules if p.score >= r.min_score)
     info = ctx.model.info
-    lines = [f"**{info.title}: {_pct(p.score)}** — model `{p.model}` version {p.version}."]
-    if rule.advice:
-        lines += ["", rule.advice]
+    lines = [f"**{info.title}: {pct(p.score)}** — model `{p.model}` version {p.version}."]
+    if advice:
+        lines += ["", advice]
     top = p.top_raising(s.cards.top_factors)
     if top:
         lines += ["", "**Factors raising this risk most** (contribution to the linear predictor against the reference profile):"]
@@ -54,14 +54,31 @@ def _risk_card(ctx: BuildContext, names) -> object:
     if notes:
         lines += ["", "**Notes:** " + "; ".join(notes) + "."]
     lines += ["", f"*Intended population:* {info.population}. *Outcome:* {info.outcome}. *Source:* {info.citation}."]
-    suggestions = [declared_suggestion(ctx, s.suggestions[n]) for n in rule.suggestions
-                   if not (s.suggestions[n].unless and (ctx.features[s.suggestions[n].unless].value or 0) >= 0.5)]
+    return lines
+
+
+def rule_for(ctx: BuildContext):
+    """The card rule (risk category) of the prediction: the first whose `min_score` it reaches."""
+    return next(r for r in ctx.service.cards.rules if ctx.prediction.score >= r.min_score)
+
+
+def rule_suggestions(ctx: BuildContext, names) -> list:
+    """The declared suggestions, without those whose `unless` feature is present (e.g. already on a statin)."""
+    s = ctx.service
+    return [declared_suggestion(ctx, s.suggestions[n]) for n in names
+            if not (s.suggestions[n].unless and (ctx.features[s.suggestions[n].unless].value or 0) >= 0.5)]
+
+
+def _risk_card(ctx: BuildContext, names) -> object:
+    rule = rule_for(ctx)
     # The explanation link comes with the prediction (the one card factory adds it).
-    return card(ctx, "risk", rule.summary.format(risk=_pct(p.score)), rule.indicator, "\n".join(lines),
-                suggestions=suggestions, extension=prediction_extension(ctx))
+    return card(ctx, "risk", rule.summary.format(risk=pct(ctx.prediction.score)), rule.indicator,
+                "\n".join(risk_lines(ctx, names, rule.advice)), suggestions=rule_suggestions(ctx, rule.suggestions),
+                extension=prediction_extension(ctx))
 
 
-def _missing_card(ctx: BuildContext, missing, names) -> object:
+def missing_card(ctx: BuildContext, missing, names) -> object:
+    """An info card naming the missing inputs (nothing invented), with an order for each that has one."""
     s = ctx.service
     labels = [f.label for f in missing]
     summary = f"{ctx.model.info.title.split(' (')[0]} not calculated: missing " + ", ".join(labels)
