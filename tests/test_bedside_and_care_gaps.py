@@ -189,13 +189,13 @@ def test_diabetes_overdue_tests_get_one_info_card_with_orders(client):
         get_fhir_model_class("ServiceRequest").model_validate(r)  # ACT-1: a valid R4 resource to create
         assert a["type"] == "create" and r["resourceType"] == "ServiceRequest" and r["status"] == "draft"
         assert r["code"]["coding"][0]["system"] == "http://loinc.org" and r["subject"] == {"reference": "Patient/p1"}
-    assert "never on record" in card["detail"] and "Appointment/apt1" in card["detail"]
+    assert "none on record" in card["detail"] and "Appointment/apt1" in card["detail"]
 
 
 def test_due_is_judged_at_the_visit_date(client):
-    """HbA1c 170 days old: due for a visit in 30 days (200 > 183), not for one in 5 days (175)."""
+    """HbA1c 6.8 % (at goal) 170 days old: due for a visit in 30 days (200 > 183), not for one in 5 days (175)."""
     labs = up_to_date()
-    labs[0] = obs("a1c", "4548-4", 7.0, "%", at="@ago:170d")
+    labs[0] = obs("a1c", "4548-4", 6.8, "%", at="@ago:170d")
     assert post(client, "care-gaps", gaps_body(DIABETES, labs, bundle(appointment(5)))) == []
     (card,) = post(client, "care-gaps", gaps_body(DIABETES, labs, bundle(appointment(30))))
     assert [a["resource"]["code"]["coding"][0]["code"] for a in actions(card)] == ["4548-4"]
@@ -218,10 +218,12 @@ def test_hook_ab_library_example_with_bare_array(client):
 
 
 def test_hypertension_only_uses_its_own_intervals(client):
+    """Issue #12: hypertension alone has the 2025 AHA/ACC guideline's tests at diagnosis (3.1.2, Table 6), with no
+    repeat interval (the yearly creatinine and 5-yearly lipids were our own choice and are gone): a 400-day-old
+    creatinine and lipid profile are not due; the urine albumin/creatinine ratio, never done, is."""
     labs = [obs("cr", "2160-0", 1.0, "mg/dL", at="@ago:400d"), obs("ldl", "2089-1", 95, "mg/dL", at="@ago:400d")]
     (card,) = post(client, "care-gaps", gaps_body(HYPERTENSION, labs, bundle(appointment(10))))
-    # kidney: 410 > 365 due; lipids: 410 < 1825 not due; no HbA1c or UACR for hypertension alone
-    assert [a["resource"]["code"]["coding"][0]["code"] for a in actions(card)] == ["51990-0"]
+    assert [a["resource"]["code"]["coding"][0]["code"] for a in actions(card)] == ["9318-7"]
 
 
 def test_no_card_without_the_conditions_or_when_up_to_date(client):
