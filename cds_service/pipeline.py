@@ -64,8 +64,8 @@ def invoke(bound: BoundService, request: HookRequest, *, now: datetime, fetcher:
     prediction = None
     start = time.perf_counter()
     model = bound.model
-    in_population = model is not None and _in_population(service, features)
-    if in_population and not features.missing(model.info.required):
+    in_population = _in_population(service, features)
+    if model is not None and in_population and not features.missing(model.info.required):
         try:
             prediction = model.predict(features)
         except ValueError as exc:  # a model refusing its input is a bug in the declarations

@@ -181,6 +181,14 @@ def ethnicity(d: FeatureDef, res: Sequence[dict], ctx: ExtractionContext) -> Fea
                            d.default, d.default_note), res, ctx)
 
 
+@extractor("not_read")
+def not_read(d: FeatureDef, _res: Sequence[dict], _ctx: ExtractionContext) -> Feature:
+    """Always missing: an input of a model that this service does not read from the record (e.g. physical
+    activity for the ADA Risk Test). Declaring it keeps every model input named in the service file, and the
+    model then reports the item as not assessed instead of scoring a guessed value."""
+    return _missing(d, "not read by this service")
+
+
 # ---- observations ---------------------------------------------------------------------------
 
 

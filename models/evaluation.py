@@ -91,3 +91,65 @@ def summarise(y: np.ndarray, p: np.ndarray, *, seed: int) -> dict:
 def _r(v: float) -> float:
     """Round for the JSON record; 6 decimals are far below the sampling error of any number here."""
     return round(float(v), 6) if v is not None and math.isfinite(v) else v
+
+
+# ---- repeated cross-validation ------------------------------------------------------------------
+# The protocol behind every shipped artifact (models/train.py): repeated stratified k-fold CV gives
+# the primary performance figures; a more complex candidate must beat the penalised logistic model in
+# a paired comparison on the same folds (corrected resampled t-test) before it can be shipped.
+
+
+def stratified_folds(y: np.ndarray, k: int, seed: int) -> list[np.ndarray]:
+    """`k` disjoint test-index arrays covering every row, each with the outcome rate of `y`."""
+    rng = np.random.default_rng(seed)
+    folds: list[list[int]] = [[] for _ in range(k)]
+    for cls in (0, 1):
+        idx = rng.permutation(np.flatnonzero(np.asarray(y) == cls))
+        for i, chunk in enumerate(np.array_split(idx, k)):
+            folds[i] += chunk.tolist()
+    return [np.sort(np.array(f, dtype=int)) for f in folds]
+
+
+def repeated_stratified_folds(y: np.ndarray, k: int = 5, repeats: int = 5, seed: int = 0) -> list[tuple[int, int, np.ndarray, np.ndarray]]:
+    """(repeat, fold, train indices, test indices) for `repeats` x `k`-fold stratified CV."""
+    n = len(y)
+    out = []
+    for r in range(repeats):
+        for f, test in enumerate(stratified_folds(y, k, seed + 1000 * (r + 1))):
+            train = np.setdiff1d(np.arange(n), test, assume_unique=True)
+            out.append((r, f, train, test))
+    return out
+
+
+def fold_metrics(y: np.ndarray, p: np.ndarray) -> dict:
+    """AUROC, Brier, calibration slope and intercept of one held-out fold (no bootstrap)."""
+    y = np.asarray(y, dtype=int)
+    lp = logit(p)
+    return {"auroc": auroc(y, p), "brier": brier(y, p), "calibration_slope": logistic_fit(lp, y)[1],
+            "calibration_intercept": logistic_fit(lp, y, fix_slope=True)[0]}
+
+
+def corrected_t(values: np.ndarray, test_fraction: float, level: float = 0.95) -> dict:
+    """Mean of per-fold values with the Nadeau-Bengio corrected resampled t interval.
+
+    Folds of repeated CV share training rows, so the plain variance of the mean is too small; the
+    correction multiplies it by (1/J + n_test/n_train) instead of 1/J (Nadeau C, Bengio Y. Machine
+    Learning 2003;52:239-81; Bouckaert RR, Frank E. PAKDD 2004). Returns mean, SD, CI, and the
+    one-sided p-value for mean > 0 (used for paired differences).
+    """
+    from scipy.stats import t as student_t
+
+    v = np.asarray(values, dtype=float)
+    j = len(v)
+    mean, sd = float(v.mean()), float(v.std(ddof=1))
+    se = math.sqrt((1 / j + test_fraction / (1 - test_fraction)) * sd * sd)
+    q = float(student_t.ppf(1 - (1 - level) / 2, j - 1))
+    p_greater = float(student_t.sf(mean / se, j - 1)) if se > 0 else (0.0 if mean > 0 else 1.0)
+    return {"mean": _r(mean), "sd": _r(sd), "ci": [_r(mean - q * se), _r(mean + q * se)], "p_one_sided": _r(p_greater), "folds": j}
+
+
+def summarise_folds(per_fold: list[dict], test_fraction: float) -> dict:
+    """Each metric across folds: mean, SD and corrected 95% CI."""
+    keys = ("auroc", "brier", "calibration_slope", "calibration_intercept")
+    return {k: {kk: vv for kk, vv in corrected_t(np.array([m[k] for m in per_fold]), test_fraction).items() if kk != "p_one_sided"}
+            for k in keys}

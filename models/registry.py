@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+from .equations.ada_risk_test import AdaRiskTest
 from .equations.cha2ds2_vasc import Cha2ds2Vasc
 from .equations.ckd_epi import CkdEpi2021
 from .equations.cockcroft_gault import CockcroftGault
@@ -24,6 +25,7 @@ EQUATIONS: dict[str, Callable[[], object]] = {
     "has-bled": HasBled,
     "news2": News2,
     "qsofa": QSofa,
+    "ada-risk-test": AdaRiskTest,
 }
 
 

@@ -237,8 +237,10 @@ def age_monitoring_labs(res: list[dict], days: int) -> None:
 
 
 def add_diabetes_screening(res: list[dict], glucose_2h: float, pregnancies: int) -> None:
-    """A 2-hour 75 g OGTT glucose (LOINC 1518-0) and the number of pregnancies (LOINC 11996-6): the
-    diabetes-risk model's inputs that carebundle does not produce."""
+    """A 2-hour 75 g OGTT glucose (LOINC 1518-0) and the number of pregnancies (LOINC 11996-6), which
+    carebundle does not produce. diabetes-detection classifies the OGTT with the HbA1c by the ADA 2026
+    thresholds (2-h glucose < 140 mg/dL normal, 140-199 prediabetes); no bundled service reads the number
+    of pregnancies."""
     pid = _patient(res)["id"]
     when = f"{(REFERENCE - timedelta(days=30)).isoformat()}T08:00:00Z"
     res.append(_observation(res, _new_id("ogtt", pid), "1518-0",
@@ -251,10 +253,13 @@ def add_diabetes_screening(res: list[dict], glucose_2h: float, pregnancies: int)
 # Which patient gets which addition, and the one-line scenario the simulator shows for it.
 SCENARIOS: dict[str, tuple[str, list]] = {
     "demo-04": ("No smoking status recorded: the ASCVD card names the missing input", []),
-    "demo-05": ("OGTT on file: diabetes risk (Pima model) is calculated", [lambda r: add_diabetes_screening(r, 128, 2)]),
-    "demo-17": ("Obesity and a high OGTT glucose: high diabetes risk", [lambda r: add_diabetes_screening(r, 176, 5)]),
+    "demo-05": ("Obesity, normal HbA1c and OGTT: diabetes screening up to date, next test date shown",
+                [lambda r: add_diabetes_screening(r, 128, 2)]),
+    "demo-17": ("Obesity, HbA1c and OGTT in the prediabetes range: retest date and a lifestyle programme referral",
+                [lambda r: add_diabetes_screening(r, 176, 5)]),
     "demo-19": ("Smoker, 74, untreated cholesterol: high ASCVD risk with a statin suggestion", []),
-    "demo-23": ("OGTT on file: diabetes risk (Pima model) is calculated", [lambda r: add_diabetes_screening(r, 104, 3)]),
+    "demo-23": ("Normal HbA1c and OGTT on file: diabetes screening up to date, no test ordered",
+                [lambda r: add_diabetes_screening(r, 104, 3)]),
     "demo-25": ("Type 2 diabetes", []),
     "demo-26": ("Diabetes, HbA1c and lipids 14 months old: fire appointment-book", [lambda r: age_monitoring_labs(r, 420)]),
     "demo-27": ("CKD stage 3 with atrial fibrillation: try apixaban or ibuprofen at order-sign",
@@ -262,7 +267,7 @@ SCENARIOS: dict[str, tuple[str, list]] = {
     "demo-28": ("CKD stage 3, atrial fibrillation", [add_atrial_fibrillation]),
     "demo-29": ("Severe CKD (eGFR < 30): try metformin or ibuprofen at order-sign",
                 [lambda r: lower_kidney_function(r, 2.2)]),
-    "demo-30": ("Young woman outside the ASCVD equations' age range; OGTT on file",
+    "demo-30": ("Young woman outside the ASCVD equations' age range; normal HbA1c and OGTT: diabetes screening up to date",
                 [lambda r: add_diabetes_screening(r, 96, 1)]),
 }
 

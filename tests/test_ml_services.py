@@ -1,8 +1,8 @@
-"""The two trained-model services end to end (issue #4): diabetes-risk (patient-view) and
-post-mi-mortality (encounter-discharge). Checks RESP-1, CARD-1..5, SRC-1, SUGG-1, ACT-1, GEN-2,
-the population guard (no card outside the intended population) and the prediction extension."""
+"""The trained-model service end to end: post-mi-mortality (encounter-discharge). Checks RESP-1,
+CARD-1..5, SRC-1, SUGG-1, ACT-1, GEN-2, the population guard (no card outside the intended population),
+the prediction extension, and that atrial fibrillation means AF of this stay (WHAS500 `afb`).
+(diabetes-detection, which replaced the Pima diabetes-risk service, is tested in tests/clinical/.)"""
 import math
-import shutil
 import subprocess
 import sys
 import tomllib
@@ -10,25 +10,23 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from fhir_factory import ICD10, LOINC, SNOMED, bp_panel, bundle, condition, hook_request, patient, quantity_obs
-from spec_rules import assert_no_empty_members, assert_valid_card
 
 from hooks import SERVICES_DIR
+
+from cds_testing.fhir_factory import ICD10, LOINC, SNOMED, bp_panel, bundle, condition, hook_request, patient, quantity_obs
+from cds_testing.spec_rules import assert_no_empty_members, assert_valid_card
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "models" / "artifacts"
 EXT = "org.cdsml.prediction"
-ML_SERVICES = ("diabetes-risk", "post-mi-mortality")
+ML_SERVICES = ("post-mi-mortality",)
+WHAS = "whas500-1y-mortality/2.0.0"
 
 
 @pytest.fixture
-def client(make_app, tmp_path):
-    """An app serving only this issue's two service files (other services cannot mask a failure here)."""
-    hooks_dir = tmp_path / "services"
-    hooks_dir.mkdir()
-    for sid in ML_SERVICES:
-        shutil.copy(SERVICES_DIR / f"{sid}.toml", hooks_dir)
-    return make_app(hooks_dir=str(hooks_dir)).test_client()
+def ml_client(make_app):
+    """The test client of an app serving only the trained-model service (no other service can mask a failure)."""
+    return make_app(services=ML_SERVICES).test_client()
 
 
 def fire(client, service, body):
@@ -39,87 +37,6 @@ def fire(client, service, body):
     for card in out["cards"]:
         assert_valid_card(card)
     return out["cards"]
-
-
-# ---- diabetes-risk ------------------------------------------------------------------------------
-
-
-def diabetes_prefetch(*, gender="female", birth_date="1980-05-01", glucose=175, bmi=36.5, dbp=85, pregnancies=3,
-                      conditions=()):
-    return {
-        "patient": patient("p1", gender, birth_date),
-        "glucose": bundle(*([quantity_obs("g", "1518-0", glucose, "mg/dL")] if glucose is not None else [])),
-        "vitals": bundle(quantity_obs("b", "39156-5", bmi, "kg/m2"), bp_panel("bp", 128, dbp)),
-        "pregnancies": bundle(*([quantity_obs("n", "11996-6", pregnancies, "{#}")] if pregnancies is not None else [])),
-        "conditions": bundle(*conditions),
-    }
-
-
-def test_resp1_diabetes_high_risk_card_with_factors_and_hba1c_order(client):
-    from models.artifacts import load_artifact
-
-    cards = fire(client, "diabetes-risk", hook_request(prefetch=diabetes_prefetch()))
-    assert len(cards) == 1
-    card = cards[0]
-    ext = card["extension"][EXT]
-    age = ext["features"]["age"]["value"]
-    model = load_artifact(ARTIFACTS, "pima-diabetes/1.0.0")
-    expected = model.predict_values([175, 36.5, age, 85, 3])
-    assert math.isclose(ext["score"], expected, abs_tol=1e-6)
-    assert ext["model"] == "pima-diabetes" and ext["version"] == "1.0.0" and ext["artifact"] == "pima-diabetes/1.0.0"
-    assert expected >= 0.5 and card["indicator"] == "warning"
-    assert f"{100 * expected:.1f}%" in card["summary"]
-    # Explanation: additive on the logit, top raising factors with values, units and dates.
-    assert math.isclose(ext["baseline"] + sum(ext["contributions"].values()), ext["linearPredictor"], abs_tol=1e-5)
-    assert "- 2-hour plasma glucose (75 g OGTT): 175 mg/dL (2026-06-01), +" in card["detail"]
-    assert "| Number of pregnancies | 3 | 2026-06-01 |" in card["detail"]
-    # SUGG-1/ACT-1: one draft HbA1c ServiceRequest with the LOINC code.
-    (suggestion,) = card["suggestions"]
-    resource = suggestion["actions"][0]["resource"]
-    assert resource["resourceType"] == "ServiceRequest" and resource["status"] == "draft"
-    assert resource["code"]["coding"][0] == {"system": LOINC, "code": "4548-4", "display": "Hemoglobin A1c/Hemoglobin.total in Blood"}
-    assert resource["subject"] == {"reference": "Patient/p1"}
-
-
-def test_diabetes_low_risk_is_info_without_order(client):
-    cards = fire(client, "diabetes-risk", hook_request(prefetch=diabetes_prefetch(
-        birth_date="2000-01-01", glucose=85, bmi=22, dbp=70, pregnancies=0)))
-    (card,) = cards
-    assert card["extension"][EXT]["score"] < 0.2
-    assert card["indicator"] == "info" and card["summary"].startswith("Low estimated diabetes risk")
-    assert "suggestions" not in card
-
-
-def test_glucose_in_mmol_per_l_is_converted(client):
-    body = diabetes_prefetch()
-    body["glucose"] = bundle(quantity_obs("g", "1518-0", 9.7, "mmol/L"))
-    (card,) = fire(client, "diabetes-risk", hook_request(prefetch=body))
-    assert math.isclose(card["extension"][EXT]["features"]["glucose_2h"]["value"], 9.7 / 0.0555, rel_tol=1e-6)
-
-
-@pytest.mark.parametrize("case,kw", [
-    ("a man", {"gender": "male"}),
-    ("a woman with type 2 diabetes (ICD-10-CM)", {"conditions": [condition("dm", ICD10, "E11.9")]}),
-    ("a woman with diabetes (SNOMED)", {"conditions": [condition("dm", SNOMED, "44054006")]}),
-    ("an 18-year-old", {"birth_date": f"{datetime.now(timezone.utc).year - 18}-01-01"}),
-])
-def test_population_guard_diabetes_no_card_outside_population(client, case, kw):
-    """Outside the intended population: no card at all, never a silent extrapolation."""
-    assert fire(client, "diabetes-risk", hook_request(prefetch=diabetes_prefetch(**kw))) == [], case
-
-
-def test_missing_pregnancies_gives_info_card_and_no_risk(client):
-    """Pregnancies have no default (an unrecorded count is not zero): the card says what is missing."""
-    (card,) = fire(client, "diabetes-risk", hook_request(prefetch=diabetes_prefetch(pregnancies=None)))
-    assert card["indicator"] == "info" and "not calculated" in card["summary"] and "Number of pregnancies" in card["summary"]
-    assert "score" not in card["extension"][EXT]
-
-
-def test_missing_glucose_suggests_the_ogtt(client):
-    (card,) = fire(client, "diabetes-risk", hook_request(prefetch=diabetes_prefetch(glucose=None)))
-    assert "not calculated" in card["summary"]
-    codes = [s["actions"][0]["resource"]["code"]["coding"][0]["code"] for s in card["suggestions"]]
-    assert codes == ["1518-0"]
 
 
 # ---- post-mi-mortality ---------------------------------------------------------------------------
@@ -154,10 +71,10 @@ def discharge(prefetch):
     return hook_request(hook="encounter-discharge", prefetch=prefetch, encounterId="e1")
 
 
-def test_resp1_post_mi_card_with_first_vitals_los_and_rehab_referral(client):
+def test_resp1_post_mi_card_with_first_vitals_los_and_rehab_referral(ml_client):
     from models.artifacts import load_artifact
 
-    cards = fire(client, "post-mi-mortality", discharge(mi_prefetch(conditions=[condition("hf", SNOMED, "84114007")])))
+    cards = fire(ml_client, "post-mi-mortality", discharge(mi_prefetch(conditions=[condition("hf", SNOMED, "84114007")])))
     (card,) = cards
     ext = card["extension"][EXT]
     f = ext["features"]
@@ -166,7 +83,7 @@ def test_resp1_post_mi_card_with_first_vitals_los_and_rehab_referral(client):
     assert f["heart_rate"]["evidence"] == ["Observation/hr-1"]
     assert f["los_days"]["value"] == 4 and f["mi_this_encounter"]["value"] == 1
     age = f["age"]["value"]
-    model = load_artifact(ARTIFACTS, "whas500-1y-mortality/1.0.0")
+    model = load_artifact(ARTIFACTS, WHAS)
     expected = model.predict_values([age, 0, 110, 100, 60, 24.0, 1, 0, 4])
     assert math.isclose(ext["score"], expected, abs_tol=1e-6)
     assert f"{100 * expected:.1f}%" in card["summary"] and "1-year mortality" in card["summary"]
@@ -179,20 +96,20 @@ def test_resp1_post_mi_card_with_first_vitals_los_and_rehab_referral(client):
     assert "cardiac rehabilitation" in suggestion["label"].lower()
 
 
-def test_post_mi_high_risk_is_warning(client):
-    cards = fire(client, "post-mi-mortality", discharge(mi_prefetch(
+def test_post_mi_high_risk_is_warning(ml_client):
+    cards = fire(ml_client, "post-mi-mortality", discharge(mi_prefetch(
         birth_date="1936-01-01", hr=130, sbp=90, dbp=50, bmi=19, days=12,
         conditions=[condition("hf", ICD10, "I50.9"), condition("af", SNOMED, "49436004")])))
     (card,) = cards
     assert card["extension"][EXT]["score"] >= 0.3 and card["indicator"] == "warning"
 
 
-def test_mi_condition_of_the_stay_counts_as_mi_encounter(client):
+def test_mi_condition_of_the_stay_counts_as_mi_encounter(ml_client):
     """No reasonCode: an I21.* Condition with onset during the stay puts the patient in the population."""
     pre = mi_prefetch(reason=None)
     onset = _iso(datetime.now(timezone.utc) - timedelta(days=3))
     pre["conditions"] = bundle(dict(condition("mi", ICD10, "I21.4"), onsetDateTime=onset))
-    (card,) = fire(client, "post-mi-mortality", discharge(pre))
+    (card,) = fire(ml_client, "post-mi-mortality", discharge(pre))
     assert card["extension"][EXT]["features"]["mi_this_encounter"]["evidence"] == ["Condition/mi"]
 
 
@@ -201,14 +118,14 @@ def test_mi_condition_of_the_stay_counts_as_mi_encounter(client):
     ("an old MI only (not this stay)", {"reason": None, "conditions": [condition("old", ICD10, "I21.9", onset="2015-01-01")]}),
     ("a stay longer than any in the training data", {"days": 60}),
 ])
-def test_population_guard_post_mi_no_card(client, case, kw):
-    assert fire(client, "post-mi-mortality", discharge(mi_prefetch(**kw))) == [], case
+def test_population_guard_post_mi_no_card(ml_client, case, kw):
+    assert fire(ml_client, "post-mi-mortality", discharge(mi_prefetch(**kw))) == [], case
 
 
-def test_post_mi_without_vitals_of_the_stay_names_them(client):
+def test_post_mi_without_vitals_of_the_stay_names_them(ml_client):
     pre = mi_prefetch()
     pre["vitals"] = bundle(quantity_obs("bmi", "39156-5", 24, "kg/m2"))
-    (card,) = fire(client, "post-mi-mortality", discharge(pre))
+    (card,) = fire(ml_client, "post-mi-mortality", discharge(pre))
     assert card["indicator"] == "info" and "not calculated" in card["summary"]
     assert "Initial heart rate" in card["detail"] and "score" not in card["extension"][EXT]
 
@@ -216,8 +133,7 @@ def test_post_mi_without_vitals_of_the_stay_names_them(client):
 # ---- contracts -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("service,artifact", [("diabetes-risk", "pima-diabetes/1.0.0"),
-                                              ("post-mi-mortality", "whas500-1y-mortality/1.0.0")])
+@pytest.mark.parametrize("service,artifact", [("post-mi-mortality", WHAS)])
 def test_artifact_feature_names_and_units_match_the_service_file(service, artifact):
     """Train/serve skew guard: the artifact's inputs are declared by the service with the same units."""
     import json
@@ -231,9 +147,8 @@ def test_artifact_feature_names_and_units_match_the_service_file(service, artifa
         assert declared[name] == config["units"][name], name
 
 
-def test_discovery_lists_both_services_with_prefetch(client):
-    services = {s["id"]: s for s in client.get("/cds-services").get_json()["services"]}
-    assert services["diabetes-risk"]["hook"] == "patient-view"
+def test_discovery_lists_the_service_with_prefetch(ml_client):
+    services = {s["id"]: s for s in ml_client.get("/cds-services").get_json()["services"]}
     assert services["post-mi-mortality"]["hook"] == "encounter-discharge"
     assert services["post-mi-mortality"]["prefetch"]["encounter"] == "Encounter/{{context.encounterId}}"
 
@@ -254,10 +169,56 @@ def test_serving_never_imports_gpl_or_training_packages(tmp_path):
     assert out.stdout.strip().splitlines()[-1:] in ([], [""]), out.stdout
 
 
-def test_unobtainable_observations_give_an_info_card_not_an_error(client):
-    """PREFETCH-5 with on_error = "omit": an OperationOutcome for the pregnancies key → 200, a card naming it."""
-    body = diabetes_prefetch()
-    body["pregnancies"] = {"resourceType": "OperationOutcome",
-                           "issue": [{"severity": "error", "code": "exception", "diagnostics": "search failed"}]}
-    (card,) = fire(client, "diabetes-risk", hook_request(prefetch=body))
-    assert "not calculated" in card["summary"] and "pregnancies" in card["extension"][EXT]["unavailable"]
+def test_unobtainable_ecg_gives_a_card_that_says_so(ml_client):
+    """PREFETCH-5 with on_error = "omit": an OperationOutcome for the ECG key → 200, a risk card whose extension
+    and notes name the unavailable key (an AF finding could not be checked: not available, not 'no')."""
+    body = mi_prefetch()
+    body["ecg"] = {"resourceType": "OperationOutcome",
+                   "issue": [{"severity": "error", "code": "exception", "diagnostics": "search failed"}]}
+    (card,) = fire(ml_client, "post-mi-mortality", discharge(body))
+    assert "ecg" in card["extension"][EXT]["unavailable"] and "ecg: " in card["detail"]
+
+
+# ---- atrial fibrillation means AF of this stay (WHAS500 `afb`) -------------------------------------
+
+
+def _af_flag(client, pre) -> float:
+    (card,) = fire(client, "post-mi-mortality", discharge(pre))
+    return card["extension"][EXT]["features"]["afib"]["value"]
+
+
+def test_historical_af_on_the_problem_list_alone_is_not_af_of_this_stay(ml_client):
+    """WHAS500 `afb` is AF complicating the index admission: an AF Condition from 2015 is not AF of this stay."""
+    pre = mi_prefetch(conditions=[condition("af-old", SNOMED, "49436004", onset="2015-03-01")])
+    assert _af_flag(ml_client, pre) == 0
+
+
+@pytest.mark.parametrize("how", ["onset during the stay", "Condition.encounter", "Encounter.diagnosis", "ECG finding"])
+def test_af_linked_to_this_stay_counts(ml_client, how):
+    pre = mi_prefetch()
+    during = _iso(datetime.now(timezone.utc) - timedelta(days=2))
+    af = condition("af", ICD10, "I48.91", onset="2015-03-01")
+    if how == "onset during the stay":
+        af["onsetDateTime"] = during
+    elif how == "Condition.encounter":
+        af["encounter"] = {"reference": "Encounter/e1"}
+    elif how == "Encounter.diagnosis":
+        pre["encounter"]["diagnosis"] = [{"condition": {"reference": "Condition/af"}}]
+    if how == "ECG finding":
+        ecg = {"resourceType": "Observation", "id": "ecg1", "status": "final", "subject": {"reference": "Patient/p1"},
+               "code": {"coding": [{"system": LOINC, "code": "8601-7"}]}, "effectiveDateTime": during,
+               "valueCodeableConcept": {"coding": [{"system": SNOMED, "code": "49436004"}]}}
+        pre["ecg"] = bundle(ecg)
+    else:
+        pre["conditions"] = bundle(af)
+    assert _af_flag(ml_client, pre) == 1, how
+
+
+def test_af_of_this_stay_never_lowers_the_served_risk(ml_client):
+    """Plausible effects: switching AF (of this stay) on never lowers the predicted 1-year mortality."""
+    pre = mi_prefetch()
+    (off,) = fire(ml_client, "post-mi-mortality", discharge(pre))
+    pre["conditions"] = bundle(dict(condition("af", SNOMED, "49436004"), encounter={"reference": "Encounter/e1"}))
+    (on,) = fire(ml_client, "post-mi-mortality", discharge(pre))
+    assert on["extension"][EXT]["score"] >= off["extension"][EXT]["score"]
+    assert on["extension"][EXT]["contributions"]["afib"] >= 0

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from cds_service.builders.base import BuildContext
-from cds_service.builders import af_anticoagulation, ascvd, care_gaps, deterioration, renal_dosing, risk
+from cds_service.builders import af_anticoagulation, ascvd, care_gaps, deterioration, diabetes_detection, renal_dosing, risk
 
 Check = Callable[..., set]
 Build = Callable[[BuildContext], list]
@@ -29,6 +29,7 @@ BUILDERS: dict[str, Builder] = {
     "af_anticoagulation": Builder(af_anticoagulation.check, af_anticoagulation.build),
     "deterioration": Builder(deterioration.check, deterioration.build),
     "care_gaps": Builder(care_gaps.check, care_gaps.build),
+    "diabetes_detection": Builder(diabetes_detection.check, diabetes_detection.build),
 }
 
 __all__ = ["BUILDERS", "Builder", "BuildContext"]

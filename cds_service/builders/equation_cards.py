@@ -17,11 +17,11 @@ from models.protocol import Prediction
 from cds_service.builders.base import PREDICTION_EXTENSION, BuildContext, prediction_extension, prediction_json
 
 
-def check_model(service: ServiceDefinition, expected: str) -> None:
-    """Start-up check: the builder's logic is written for this primary model."""
+def check_model(service: ServiceDefinition, expected: str | None) -> None:
+    """Start-up check: the builder's logic is written for this primary model (None: for no primary model)."""
     if service.model_ref != expected:
-        raise ServiceFileError(service.path, "model.ref",
-                               f"builder '{service.builder}' needs [model] ref = \"{expected}\" (got {service.model_ref!r})")
+        wanted = f'[model] ref = "{expected}"' if expected is not None else "no [model] ref"
+        raise ServiceFileError(service.path, "model.ref", f"builder '{service.builder}' needs {wanted} (got {service.model_ref!r})")
 
 
 def check_secondary(service: ServiceDefinition, *expected: str) -> None:

@@ -20,8 +20,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 ASCVD_PATIENT = "demo-19"
 # demo-29: CKD with eGFR < 30 (CKD-EPI 2021 from her creatinine).
 RENAL_PATIENT = "demo-29"
-# demo-17: obesity and a high OGTT glucose → the trained Pima model (an artifact with a model card).
-DIABETES_PATIENT = "demo-17"
+# demo-02: an inpatient NSTEMI ready for discharge → the trained WHAS500 model (an artifact with a model card).
+MI_PATIENT = "demo-02"
 
 
 def _rows(database, sql, *args):
@@ -145,7 +145,11 @@ def test_explanation_page_has_chart_and_model_card(live, page):
 def test_explanation_page_of_trained_model_has_calibration_plot(live, page):
     """For a trained artifact the model card comes from its model_card.md and the calibration plot from metrics.json."""
     base, _ = live
-    page.goto(_explanation_href(page, base, DIABETES_PATIENT, "diabetes-risk"))
+    _open(page, base, MI_PATIENT)
+    _fire(page, "encounter-discharge")
+    card = page.locator(".card[data-service-id='post-mi-mortality']")
+    card.wait_for()
+    page.goto(card.locator("a.card-link:not(.smart-link)").get_attribute("href"))
     assert page.locator("#contributions svg").count() == 1
     assert page.locator("#calibration svg").count() == 1
     assert "Model card" in page.inner_text("#model-card") and "AUROC" in page.inner_text("#model-card")

@@ -1,0 +1,77 @@
+"""ADA Diabetes Risk Test (the CDC/ADA Prediabetes Risk Test): Bang H et al. Development and validation of
+a patient self-assessment score for diabetes risk. Ann Intern Med 2009;151:775-83; point table as published
+by ADA and CDC ("How your test is scored"), which adds the gestational-diabetes item to Bang's model.
+
+Age < 40: 0, 40-49: 1, 50-59: 2, >= 60: 3 · man 1 · woman with gestational diabetes 1 · mother, father,
+sister or brother with diabetes 1 · ever diagnosed high blood pressure 1 · not physically active 1 ·
+BMI < 25: 0, 25 to < 30: 1, 30 to < 40: 2, >= 40: 3 (Asian American people: < 23, 23 to < 28, 28 to < 37,
+>= 37). Maximum 10 (the sex point is for men, the gestational point for women); 5 or more is high risk of prediabetes or undiagnosed type 2 diabetes.
+
+Age, sex and BMI are required. A yes/no item whose input is missing scores 0 and is listed under
+`details["not_assessed"]` (the total is then a lower bound); without a recorded race the general BMI bands
+are used, which never score more than the Asian American bands, so the total stays a lower bound.
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+from ..protocol import ModelInfo
+from .points import PointScore
+
+FEATURES = ("age", "female", "bmi", "gdm_history", "family_history", "hypertension", "physically_inactive", "asian")
+REQUIRED = ("age", "female", "bmi")
+FLAGS = ("gdm_history", "family_history", "hypertension", "physically_inactive")
+HIGH_RISK = 5
+# Lower edges of the 1-, 2- and 3-point BMI bands (kg/m2).
+BMI_BANDS = {"general": (25.0, 30.0, 40.0), "asian": (23.0, 28.0, 37.0)}
+
+INFO = ModelInfo(
+    id="ada-risk-test",
+    version="2009.1",
+    title="ADA Diabetes Risk Test (Bang 2009)",
+    population="Adults without diagnosed diabetes (developed in NHANES 1999-2004, ages 20 and over)",
+    outcome="Points 0-10; 5 or more: high risk of prediabetes or undiagnosed type 2 diabetes",
+    citation="Bang H et al. Development and validation of a patient self-assessment score for diabetes risk. "
+             "Ann Intern Med 2009;151:775-83 (ADA/CDC point table)",
+    feature_names=FEATURES,
+    required=REQUIRED,
+)
+
+
+def age_points(age: float) -> int:
+    return 3 if age >= 60 else 2 if age >= 50 else 1 if age >= 40 else 0
+
+
+def bmi_points(bmi: float, asian: bool) -> int:
+    one, two, three = BMI_BANDS["asian" if asian else "general"]
+    return 3 if bmi >= three else 2 if bmi >= two else 1 if bmi >= one else 0
+
+
+def score_items(x: Mapping[str, float | None]) -> tuple[dict[str, int], list[str]]:
+    """Points per item and the items that could not be assessed (input None)."""
+    for name in REQUIRED:
+        if x.get(name) is None:
+            raise ValueError(f"missing input: {name}")
+    female = float(x["female"]) >= 0.5
+    asian = x.get("asian")
+    points = {"age": age_points(float(x["age"])), "female": 0 if female else 1,
+              "bmi": bmi_points(float(x["bmi"]), asian is not None and float(asian) >= 0.5), "asian": 0}
+    not_assessed = [] if asian is not None else ["asian"]
+    for name in FLAGS:
+        v = x.get(name)
+        if name == "gdm_history" and not female:
+            points[name] = 0  # the item applies to women only
+        elif v is None:
+            not_assessed.append(name)
+            points[name] = 0
+        else:
+            points[name] = 1 if float(v) >= 0.5 else 0
+    return points, not_assessed
+
+
+class AdaRiskTest(PointScore):
+    info = INFO
+    score_items = staticmethod(score_items)
+
+    def details(self, total: float) -> dict:
+        return {"maximum": 10, "high_risk_from": HIGH_RISK}

@@ -1,0 +1,83 @@
+"""Helpers for the order-time and bedside service tests (issue #5): relative dates, requests, checks."""
+from __future__ import annotations
+
+import copy
+import json
+import re
+from datetime import datetime, timedelta, timezone
+
+from cds_testing.paths import FIXTURES
+from cds_testing.spec_rules import assert_no_empty_members, assert_valid_card
+
+ORDER_FIXTURES = FIXTURES / "orders"
+EXT = "org.cdsml.prediction"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+_TOKEN = re.compile(r"^@(ago|ahead):(\d+(?:\.\d+)?)([dh])$")
+
+
+def when(token: str, now: datetime | None = None) -> str:
+    """'@ago:3d' → an ISO dateTime 3 days before now (fixtures must stay inside the services' windows)."""
+    m = _TOKEN.match(token)
+    now = now or datetime.now(timezone.utc)
+    delta = timedelta(days=float(m.group(2))) if m.group(3) == "d" else timedelta(hours=float(m.group(2)))
+    return (now - delta if m.group(1) == "ago" else now + delta).isoformat(timespec="seconds")
+
+
+def materialize(obj):
+    if isinstance(obj, dict):
+        return {k: materialize(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [materialize(v) for v in obj]
+    if isinstance(obj, str) and _TOKEN.match(obj):
+        return when(obj)
+    return obj
+
+
+def fixture(name: str) -> dict:
+    return materialize(json.loads((ORDER_FIXTURES / name).read_text()))
+
+
+def post(client, service: str, body: dict) -> list[dict]:
+    """POST, check 200 and every card against the checklist (CARD-1..5, SUGG-1, ACT-1, OVR-1, GEN-2)."""
+    resp = client.post(f"/cds-services/{service}", json=body)
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    out = resp.get_json()
+    assert_no_empty_members(out)
+    for card in out["cards"]:
+        assert_valid_card(card)
+        assert card["overrideReasons"] and all(r["display"] for r in card["overrideReasons"])  # OVR-1
+    return out["cards"]
+
+
+def predictions(card: dict) -> dict[str, dict]:
+    return {p["model"]: p for p in card["extension"][EXT].get("predictions", [])}
+
+
+def actions(card: dict) -> list[dict]:
+    return [a for s in card.get("suggestions", []) for a in s.get("actions", [])]
+
+
+def obs(oid: str, code: str, value, unit: str, at: str = "@ago:2d", pid: str = "p1", system: str = "http://loinc.org") -> dict:
+    return {"resourceType": "Observation", "id": oid, "status": "final", "subject": {"reference": f"Patient/{pid}"},
+            "code": {"coding": [{"system": system, "code": code}]}, "effectiveDateTime": when(at) if at.startswith("@") else at,
+            "valueQuantity": {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit}}
+
+
+def draft(mid: str, text: str, *, mg=None, per_day=None, status="draft", code=None, pid="p1", dose_text=None) -> dict:
+    """A draft MedicationRequest named by text (orders carry product names; code only if given)."""
+    coding = [{"system": RXNORM, "code": code, "display": text}] if code else []
+    concept = {"text": text, **({"coding": coding} if coding else {})}
+    r = {"resourceType": "MedicationRequest", "id": mid, "status": status, "intent": "order",
+         "medicationCodeableConcept": concept, "subject": {"reference": f"Patient/{pid}"}}
+    if mg is not None or dose_text:
+        d = {"text": dose_text or f"{mg} mg"}
+        if per_day:
+            d["timing"] = {"repeat": {"frequency": per_day, "period": 1, "periodUnit": "d"}}
+        if mg is not None:
+            d["doseAndRate"] = [{"doseQuantity": {"value": mg, "unit": "mg", "system": "http://unitsofmeasure.org", "code": "mg"}}]
+        r["dosageInstruction"] = [d]
+    return r
+
+
+def bundle(*resources, type_="searchset") -> dict:
+    return {"resourceType": "Bundle", "type": type_, "entry": [{"resource": copy.deepcopy(r)} for r in resources]}
