@@ -7,7 +7,8 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
-from order_helpers import EXT, RXNORM, actions, bundle, draft, fixture, module_client, obs, post, predictions
+from order_helpers import (EXT, RXNORM, actions, birth_for, bundle, creatinine_for_egfr, draft, fixture, module_client, obs, post,
+                           predictions)
 
 from fhir_adapters.orders import Dose, adjusted_order, context_resources, medication_orders, ordered_dose
 from hooks import ServiceFileError
@@ -23,19 +24,6 @@ ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
 def client(tmp_path_factory):
     """Like conftest's `client` (auth off), built once for this module's requests."""
     return module_client(tmp_path_factory)
-
-
-def birth_for(age: int) -> str:
-    return date(datetime.now(timezone.utc).year - age, 1, 1).isoformat()
-
-
-def creatinine_for_egfr(target: float, age: int, female: bool) -> float:
-    """Serum creatinine (mg/dL) at which CKD-EPI 2021 gives `target` (eGFR falls as creatinine rises)."""
-    lo, hi = 0.2, 20.0
-    for _ in range(200):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if egfr(mid, age, female) > target else (lo, mid)
-    return (lo + hi) / 2
 
 
 def condition(cid, system, code, status="active"):
@@ -232,7 +220,7 @@ def test_nsaid_avoided_below_egfr_30_kdigo(client, target, fires):
     ("dabigatran etexilate 150 MG Oral Capsule", (150, 2), 2.0, 60.2, True, None),                           # 30.1: 150 is right
     ("dabigatran etexilate 75 MG Oral Capsule", (75, 2), 2.0, 60.2, True, ("info", "update", 150)),          # under-dosed
     ("dabigatran etexilate 150 MG Oral Capsule", (150, 2), 2.0, 50.0, False, ("warning", "delete", None)),   # not AF, ≤ 30
-    ("rivaroxaban 20 MG Oral Tablet", (20, 1), 2.0, 29.8, True, ("warning", "delete", None)),                # 14.9
+    ("rivaroxaban 20 MG Oral Tablet", (20, 1), 2.0, 29.8, True, ("warning", None, None)),                    # 14.9: review, no delete
     ("rivaroxaban 20 MG Oral Tablet", (20, 1), 2.0, 30.0, True, ("warning", "update", 15)),                  # 15
     ("rivaroxaban 20 MG Oral Tablet", (20, 1), 1.0, 50.0, True, ("warning", "update", 15)),                  # 50
     ("rivaroxaban 20 MG Oral Tablet", (20, 1), 1.0, 50.2, True, None),                                       # 50.2
@@ -251,7 +239,7 @@ def test_doac_crcl_boundaries_as_labelled(client, drug, ordered, scr, weight, af
         assert cards == []
         return
     (card,) = cards
-    assert (card["indicator"], actions(card)[0]["type"]) == expect[:2]
+    assert (card["indicator"], actions(card)[0]["type"] if actions(card) else None) == expect[:2]
     assert card["source"]["url"].startswith("https://dailymed.nlm.nih.gov/")
     if expect[2] is not None:
         assert actions(card)[0]["resource"]["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] == expect[2]
