@@ -342,8 +342,17 @@ def af_body(*orders, female=False, age=70, conditions=(), meds=(), labs=(), sbp=
         "medications": bundle(*meds),
         "bp": bundle(*([obs("sbp", "8480-6", sbp, "mm[Hg]")] if sbp is not None else [])),
         "labs": bundle(*labs),
+        "procedures": bundle(),
     }
     return {"hook": "order-sign", "hookInstance": "0c4e2a1b-8d3f-4e5a-9b6c-7d8e9f0a1b2c", "context": ctx, "prefetch": prefetch}
+
+
+def af_cards(client, body) -> tuple[dict, list[dict]]:
+    """The scores card (CHA2DS2-VASc and HAS-BLED) and the others (co-medication, DOAC with a valve)."""
+    cards = post(client, "af-anticoagulation", body)
+    scores = [c for c in cards if "CHA2DS2-VASc" in c["summary"]]
+    assert len(scores) == 1
+    return scores[0], [c for c in cards if c is not scores[0]]
 
 
 def test_af_high_bleeding_risk_warns_lists_modifiable_factors_and_offers_to_drop_the_nsaid(client):
@@ -352,7 +361,7 @@ def test_af_high_bleeding_risk_warns_lists_modifiable_factors_and_offers_to_drop
                    draft("n1", "ibuprofen 600 MG Oral Tablet", mg=600, per_day=3),
                    female=True, age=76, conditions=[condition("htn", SNOMED, "38341003"), condition("gi", ICD10, "K92.2", "resolved")],
                    sbp=172, labs=[obs("cr", "14682-9", 110, "umol/L"), *inr])
-    (card,) = post(client, "af-anticoagulation", body)
+    card, (combination,) = af_cards(client, body)
     assert card["indicator"] == "warning"
     preds = predictions(card)
     # CHA2DS2-VASc: age ≥ 75 (2) + hypertension (1) + female (1) = 4
@@ -363,8 +372,9 @@ def test_af_high_bleeding_risk_warns_lists_modifiable_factors_and_offers_to_drop
     assert {k for k, v in hb["contributions"].items() if v} == {"uncontrolled_hypertension", "bleeding", "labile_inr", "elderly", "drugs"}
     assert "HAS-BLED ≥5" in card["summary"] and "CHA2DS2-VASc 4" in card["summary"]
     assert "Modifiable bleeding risk factors present" in card["detail"] and "labile INR" in card["detail"]
-    assert card["selectionBehavior"] == "any"
-    assert actions(card) == [{"type": "delete", "description": actions(card)[0]["description"], "resourceId": "MedicationRequest/n1"}]
+    assert "suggestions" not in card  # the NSAID's removal is on the co-medication card (issue 12: at any HAS-BLED)
+    assert combination["indicator"] == "warning" and combination["selectionBehavior"] == "any"
+    assert actions(combination) == [{"type": "delete", "description": actions(combination)[0]["description"], "resourceId": "MedicationRequest/n1"}]
     assert card["extension"][EXT]["features"]["inr_ttr"]["value"] < 60
 
 
@@ -383,14 +393,15 @@ def test_af_scores_from_conditions_labs_and_active_antiplatelet(client):
                                condition("tia", ICD10, "G45.9", "resolved"), condition("dial", ICD10, "Z99.2")],
                    meds=[draft("asa", "aspirin 81 MG Oral Tablet", status="active")], sbp=150,
                    labs=[obs("bili", "1975-2", 3.0, "mg/dL"), obs("alt", "1742-6", 130, "U/L")])
-    (card,) = post(client, "af-anticoagulation", body)
+    card, (combination,) = af_cards(client, body)
     preds = predictions(card)
     # CHA2DS2-VASc: C1 + D1 + V1 (resolved MI still counts) + S2 (TIA) + A 65-74 (1) = 6
     assert preds["cha2ds2-vasc"]["score"] == 6
     hb = preds["has-bled"]
     # A renal (dialysis) + A liver (bilirubin 2.5× and ALT 3.25× ULN) + E + D (active aspirin) = 4 (SBP 150: no H)
     assert {k for k, v in hb["contributions"].items() if v} == {"abnormal_renal", "abnormal_liver", "elderly", "drugs"}
-    assert card["indicator"] == "warning" and "suggestions" not in card  # aspirin is active, not a draft to delete
+    assert card["indicator"] == "warning" and "suggestions" not in card
+    assert combination["indicator"] == "warning" and "suggestions" not in combination  # aspirin is active, not a draft to delete
 
 
 def test_af_service_is_silent_without_af_or_anticoagulant(client):
