@@ -110,6 +110,18 @@ def test_product_strength_from_code_or_name(concept, mg):
     assert read(order("x", concept, pills(1, "{tbl}"))) == Dose(mg, 1)
 
 
+def test_every_product_row_parses_to_one_ingredient_and_strength():
+    """RxNorm names are built from ingredient, strength and dose form: every row of the product table parses, to an
+    ingredient the services know, and the same name read as an order's text gives the same strength."""
+    from fhir_adapters.rxnorm_products import PRODUCTS, product
+    known = ("dabigatran", "rivaroxaban", "apixaban", "edoxaban", "warfarin", "metformin", "ibuprofen")
+    for code, name in PRODUCTS.items():
+        p = product(code)
+        assert p is not None and p.mg > 0 and p.form.endswith(("Tablet", "Capsule")), name
+        assert p.ingredient.split()[0] in known, name
+        assert read(order("x", {"text": name}, pills(1, "{tbl}"))) == Dose(p.mg, 1), name
+
+
 def test_strength_from_a_medication_ingredient():
     """FHIR R4 Medication.ingredient.strength (numerator mg per denominator 1 unit) gives the strength when the
     product text has none."""

@@ -171,6 +171,24 @@ def test_on_dialysis_egfr_is_not_used_and_no_dose_change_is_computed(client, ord
     assert not re.search(r"(eGFR|CrCl) \d", card["summary"]) and "**Renal function:**" not in card["detail"]  # no value used
 
 
+@pytest.mark.parametrize("conditions, procedures, on_dialysis", [
+    ([condition("dx", "Z99.2")], [], True),
+    ([condition("dx", "Z49.31")], [], True),                                     # encounter for haemodialysis adequacy
+    ([condition("dx", "Z99.2", status="resolved")], [], False),                  # no longer on dialysis
+    ([condition("tx", "Z94.0")], [], False),                                     # kidney transplant: the graft's eGFR counts
+    ([], [procedure("hd", SNOMED, "302497006", when("@ago:10d"))], True),        # haemodialysis (SNOMED)
+    ([], [procedure("hd", CPT, "90935", when("@ago:45d"))], False),              # a session 45 days ago: not current
+])
+def test_dialysis_code_set_edges(client, conditions, procedures, on_dialysis):
+    """KDIGO 2024 (eGFR equations are for people not on kidney replacement therapy): an active dependence on dialysis
+    (Z99.2, Z49.x) or a dialysis session in the last 30 days switches to the label's dialysis guidance; a resolved
+    Z99.2, a kidney transplant (Z94.0) or an old session does not (metformin at eGFR 25 then gets the eGFR card)."""
+    (card,) = post(client, SERVICE, at_egfr(25, draft("m1", "metformin hydrochloride 500 MG Oral Tablet", mg=500, per_day=2),
+                                            conditions=conditions, procedures=procedures))
+    assert ("on dialysis" in card["summary"]) is on_dialysis
+    assert ("eGFR 25" in card["summary"]) is not on_dialysis
+
+
 def test_dialysis_procedure_in_the_last_30_days_counts(client):
     """KDIGO 2024: kidney replacement therapy detected from a recent haemodialysis procedure (CPT 90935) as well as
     from the problem list."""
