@@ -129,8 +129,19 @@ _LOCAL_FORMS = re.compile(r"\b(gel|cream|ointment|lotion|patch|foam|transdermal 
 _SYSTEMIC_WORDS = re.compile(r"\b(oral|nasal|rectal|injectable|injection|intravenous|buccal|sublingual)\b", re.I)
 
 
+def _for_another_patient(resource: Mapping, patient_id: Any) -> bool:
+    """True when the order's subject names a Patient other than the hook's `patientId` (an EHR error: the
+    order would be judged against the wrong patient's data). A subject the reference cannot tell (urn:uuid,
+    none) is kept."""
+    ref = (resource.get("subject") or {}).get("reference") if isinstance(resource.get("subject"), Mapping) else None
+    if not isinstance(ref, str) or not isinstance(patient_id, str) or "Patient/" not in ref:
+        return False
+    return ref.split("/_history")[0].rstrip("/").rsplit("Patient/", 1)[1] != patient_id
+
+
 def medication_orders(context: Mapping[str, Any], extra_resources: Sequence[dict] = ()) -> list[MedicationOrder]:
-    """Every MedicationRequest of `draftOrders` that is being put into effect, with `selected` set.
+    """Every MedicationRequest of `draftOrders` that is being put into effect for the hook's patient, with
+    `selected` set. An order whose subject is another patient is left out.
 
     With `selections` in the context (order-select) only those are selected; otherwise all are.
     """
@@ -143,7 +154,8 @@ def medication_orders(context: Mapping[str, Any], extra_resources: Sequence[dict
     by_url = {id(r): u for u, r in urls.items()}
     out = []
     for r in items:
-        if r.get("resourceType") != "MedicationRequest" or r.get("status") in NOT_IN_EFFECT:
+        if r.get("resourceType") != "MedicationRequest" or r.get("status") in NOT_IN_EFFECT \
+                or _for_another_patient(r, context.get("patientId")):
             continue
         ref = f"MedicationRequest/{r.get('id', '')}"
         url = by_url.get(id(r), "")

@@ -151,6 +151,23 @@ def test_metformin_pills_are_read_as_a_daily_total(client):
     assert "ordered: 1000 mg twice daily" in card["summary"] and actions(card)[0]["type"] == "update"
 
 
+def test_code_and_name_disagreeing_on_strength_is_not_guessed(client):
+    """RxNorm 1114198 is rivaroxaban 10 MG Oral Tablet; an order displaying it as 20 MG is inconsistent: the
+    strength is not guessed, the card says the dose could not be read (Xarelto US label 2.2 for the label dose)."""
+    r = order("r1", rx("1114198", "rivaroxaban 20 MG Oral Tablet"), pills(1))
+    (card,) = post(client, "renal-dosing", renal(r))
+    assert "could not be read" in card["detail"] and "strength" in card["detail"] and not actions(card)
+
+
+def test_an_order_for_another_patient_is_not_judged(client):
+    """CDS Hooks order-sign: `draftOrders` are the orders for the patient in context. An order whose subject is
+    another patient is not judged against this patient's renal function (it would be advice about the wrong person)."""
+    r = order("m1", rx("861007", "metformin hydrochloride 500 MG Oral Tablet"), pills(1), subject={"reference": "Patient/someone-else"})
+    assert post(client, "renal-dosing", renal(r, age=70, creatinine=creatinine_for_egfr(20, 70, False))) == []
+    r["subject"] = {"reference": "https://fhir.example.org/Patient/p1"}  # the same patient, absolute reference: judged
+    assert len(post(client, "renal-dosing", renal(r, age=70, creatinine=creatinine_for_egfr(20, 70, False)))) == 1
+
+
 # ---- a dose that cannot be read is said, never skipped -----------------------------------------------------------
 
 @pytest.mark.parametrize("dosage, reason", [
