@@ -306,19 +306,19 @@ def _combination_card(ctx: BuildContext, co_orders: list[MedicationOrder]):
             lines.append(f"- {feature.label}: {feature.note} [{', '.join(e.reference for e in feature.evidence)}]")
     if nsaid:
         lines += ["", data["advice"]["nsaid"]]
-    if aspirin or p2y12:
-        if window.present:
-            lines += ["", "**After ACS/PCI:** " + "; ".join(text for _, text in window.present) + ".", "", data["advice"]["after_pci_acs"]]
-        elif aspirin_unindicated:
+    if window.present and (aspirin or p2y12):
+        lines += ["", "**After ACS/PCI:** " + "; ".join(text for _, text in window.present) + ".", "", data["advice"]["after_pci_acs"]]
+    elif aspirin or p2y12:
+        if aspirin_unindicated:
             lines += ["", data["advice"]["aspirin_no_indication"]]
-        else:
+        if p2y12 or not aspirin_unindicated:  # an antiplatelet whose indication the record may not show: review
             reasons = [text for _, text in (*window.unassessed, *aspirin_reasons.present, *aspirin_reasons.unassessed)]
             lines += ["", "**Bearing on the antiplatelet:** " + ("; ".join(reasons) if reasons else
                                                                  "no ACS or PCI in the last 12 months and no coronary stent on record") + ".",
                       "", data["advice"]["antiplatelet_review"]]
-        others = [i for i in _group(ctx, "p2y12_feature")[2] if i != data["preferred_p2y12"]]
-        if p2y12 and mentions({"text": f[data["p2y12_feature"]].note or ""}, others):
-            lines += ["", data["advice"]["preferred_p2y12"]]
+    others = [i for i in _group(ctx, "p2y12_feature")[2] if i != data["preferred_p2y12"]]
+    if p2y12 and mentions({"text": f[data["p2y12_feature"]].note or ""}, others):
+        lines += ["", data["advice"]["preferred_p2y12"]]
 
     suggestions = [remove_order(ctx, o, f"Remove the {o.text} order (NSAID with an anticoagulant)", recommended=True)
                    for o in drafts("nsaid_feature")]

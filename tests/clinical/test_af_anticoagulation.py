@@ -304,6 +304,16 @@ def test_aspirin_removal_only_without_an_indication(client, conditions, removabl
     assert combo["indicator"] == "warning" if removable else combo["indicator"] in ("info", "warning")
 
 
+def test_aspirin_without_indication_and_clopidogrel_both_get_their_advice(client):
+    """2023 AF guideline: aspirin without an indication is removable in one click; the P2Y12 inhibitor co-ordered with it
+    (no ACS/PCI on record) is reviewed, never removed — the card advises both."""
+    b = body(draft("a1", APIXABAN, mg=5, per_day=2), draft("asa", "aspirin 81 MG Oral Tablet", mg=81, per_day=1),
+             draft("clo", "clopidogrel 75 MG Oral Tablet", mg=75, per_day=1), age=60)
+    combo = cards_by_key(client, b)["combination"]
+    assert deletes(combo) == {"MedicationRequest/asa"}
+    assert "No indication for aspirin is on record" in combo["detail"] and "Review its indication and duration" in combo["detail"]
+
+
 def test_topical_nsaid_is_not_a_bleeding_drug_and_gets_no_warning(client):
     """HAS-BLED D counts systemic NSAIDs; a topical NSAID (diclofenac gel) has low systemic exposure
     (KDIGO 2024: the recommended alternative) — no NSAID warning, no removal, D not scored."""
