@@ -184,6 +184,9 @@ def build(ctx: BuildContext) -> list:
     anticoagulants = [o for o in orders if o.selected and o.matches(ac.get("codes", ()), ac.get("ingredients", ()))]
     if not anticoagulants or (f[data["af_feature"]].value or 0) < 0.5:
         return []
+    outside = [c for c in ctx.service.population if f[c.feature].value is not None and not c.holds(f[c.feature].value)]
+    if outside:  # an adult score is never shown for a patient it was not made for
+        return [_not_applicable_card(ctx, anticoagulants, outside)]
     others = _findings(ctx, [o["feature"] for o in data["other_indications"]])
     cards = _valve_cards(ctx, anticoagulants, others)
     cards.append(_scores_card(ctx, anticoagulants, others))
@@ -191,6 +194,16 @@ def build(ctx: BuildContext) -> list:
     if combination is not None:
         cards.append(combination)
     return [c for c in cards if c is not None]
+
+
+def _not_applicable_card(ctx: BuildContext, anticoagulants: list[MedicationOrder], outside) -> object:
+    names = ", ".join(f"{o.text} (`{o.reference}`)" for o in anticoagulants)
+    why = "; ".join(f"{c.label} — {ctx.features[c.feature].label.lower()} {display_value(ctx, ctx.features[c.feature])}" for c in outside)
+    lines = [f"**Anticoagulant being signed:** {names}", "", f"**Not applicable:** {why}.", "",
+             "No stroke or bleeding score and no adult guideline advice is given for this patient; anticoagulation "
+             "decisions follow paediatric guidance."]
+    return card(ctx, "af-not-applicable", "AF anticoagulation scores not shown: they are for adults (18 and over)", "info",
+                "\n".join(lines), extension=extension(ctx, [c.feature for c in outside]))
 
 
 def _other_indication_lines(ctx: BuildContext, others: Findings) -> list[str]:

@@ -161,6 +161,19 @@ def test_unavailable_procedures_mean_no_delete_and_the_card_says_not_assessed(cl
     assert "not assessed: cardioversion in the last 4 weeks (procedures not available" in card["detail"].lower()
 
 
+@pytest.mark.parametrize("age, applies", [(17, False), (18, True)])
+def test_scores_are_for_adults_only(client, age, applies):
+    """CHA2DS2-VASc (Lip 2010) and HAS-BLED (Pisters 2010) were derived in adults and the 2023 ACC/AHA/ACCP/HRS guideline
+    is for adults: at 17 the card says the scores do not apply — no score, no "low stroke risk", no delete."""
+    cards = post(client, SERVICE, body(draft("w1", WARFARIN, mg=5, per_day=1), age=age))
+    if applies:
+        assert any("CHA2DS2-VASc 0" in c["summary"] for c in cards)
+        return
+    (card,) = cards
+    assert card["indicator"] == "info" and "for adults" in card["summary"] and not actions(card)
+    assert "extension" in card and "predictions" not in card["extension"]["org.cdsml.prediction"]
+
+
 # ---- CHA2DS2-VASc bands by sex, 2023 classes ---------------------------------------------------------------
 
 @pytest.mark.parametrize("female, age, conditions, score, expect", [
