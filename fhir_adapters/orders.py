@@ -14,6 +14,7 @@ Pure functions over plain dicts: no I/O.
 from __future__ import annotations
 
 import copy
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
@@ -228,11 +229,12 @@ def _per_day(dosage: Mapping) -> float | None:
     timing = dosage.get("timing") if isinstance(dosage.get("timing"), Mapping) else {}
     repeat = timing.get("repeat") if isinstance(timing.get("repeat"), Mapping) else {}
     if repeat.get("period") or repeat.get("frequency"):
-        freq = float(repeat.get("frequency") or 1)
-        period = float(repeat.get("period") or 1)
+        freq, period = repeat.get("frequency") or 1, repeat.get("period") or 1
         days = {"d": 1.0, "h": 1 / 24, "wk": 7.0, "min": 1 / 1440}.get(repeat.get("periodUnit", "d"))
-        if days and period > 0:
+        numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (freq, period))
+        if days and numbers and period > 0 and freq > 0:
             return freq / (period * days)
+        return None  # a timing that is not a number: not guessed from the text either
     for _, code, _ in R.codings(timing.get("code")):
         if code.upper() in _TIMING_CODES:
             return _TIMING_CODES[code.upper()]

@@ -399,8 +399,8 @@ def _dialysis(ctx: BuildContext) -> tuple[str | None, list[str]]:
     notes = []
     missing = unavailable_sources(ctx, *data["dialysis_features"])
     if missing:
-        notes.append(f"*Dialysis could not be checked: {', '.join(missing)} not available to the service. On dialysis eGFR and "
-                     "CrCl do not apply and the label's dialysis guidance is followed instead.*")
+        notes.append(f"*Dialysis could not be fully checked: {', '.join(missing)} not available to the service. On dialysis eGFR "
+                     "and CrCl do not apply and the label's dialysis guidance is followed instead.*")
     kf = f[data["kidney_failure_feature"]]
     if (kf.value or 0) >= 0.5:
         notes.append(f"**{kf.label}** is on record ({', '.join(e.reference for e in kf.evidence)}) but dialysis is not on record "

@@ -174,6 +174,7 @@ def test_an_order_for_another_patient_is_not_judged(client):
     ({"text": "as directed"}, "no dose"),
     (pills(1, "mL"), "mL"),
     ({"doseAndRate": [{"doseQuantity": {"value": 1, "code": "{pill}"}}]}, "how often"),
+    ({"timing": {"repeat": {"frequency": "twice", "period": 1, "periodUnit": "d"}}, "text": "10 mg twice daily"}, "how often"),
 ])
 def test_unreadable_dose_is_said_on_the_card(client, dosage, reason):
     """Finding 12. Xarelto US label 2.2: in AF above CrCl 50 the dose is 20 mg once daily. When the ordered dose
