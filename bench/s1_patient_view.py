@@ -20,8 +20,8 @@ import requests
 from .loadgen import interleave
 from .servers import ROOT, Gunicorn, cpu_seconds
 
-sys.path.insert(0, str(ROOT / "tests"))
-import fhir_factory  # noqa: E402  (the test suite's FHIR builders)
+sys.path.insert(0, str(ROOT / "tests"))  # the test suite's helper package, cds_testing
+from cds_testing import fhir_factory  # noqa: E402  (the test suite's FHIR builders)
 
 PATIENT_SEED = 42
 

@@ -20,8 +20,8 @@ from .servers import ROOT, Gunicorn, calls_per_worker, cpu_seconds, log_offset
 
 import sys  # noqa: E402  (the tests' PostgreSQL launcher)
 
-sys.path.insert(0, str(ROOT / "tests"))
-import db_servers  # noqa: E402
+sys.path.insert(0, str(ROOT / "tests"))  # the test suite's helper package, cds_testing
+from cds_testing import db_servers  # noqa: E402
 
 
 def _series(workers_list, connections, seconds, log_dir, resources, env, tag, args=()) -> dict:

@@ -2,12 +2,12 @@
 
 A `FhirClient` is bound to one invocation: the request's `fhirServer`, its access token (AUTHZ-2:
 used for this request's calls only, never logged, never in a repr or an error) and the invocation's
-deadline (a `time.monotonic()` value). Every call has explicit (connect, read) timeouts, each capped
-by the time left before the deadline; the body is read under the same deadline. Retries happen only
-for GETs answered 429/502/503/504, through urllib3's `Retry` mounted on the adapter, and never when
-the wait would cross the deadline. Redirects are not followed. Paging follows `Bundle.link[next]`
-only while the link stays on the server's scheme, host, port and base path (client-py's
-`_sanitize_next_link`, made strict), up to `max_pages`.
+deadline (a value of the client's `clock`, `time.monotonic` unless a test passes another). Every call
+has explicit (connect, read) timeouts, each capped by the time left before the deadline; the body is
+read under the same deadline. Retries happen only for GETs answered 429/502/503/504, through urllib3's
+`Retry` mounted on the adapter, and never when the wait would cross the deadline. Redirects are not
+followed. Paging follows `Bundle.link[next]` only while the link stays on the server's scheme, host,
+port and base path (client-py's `_sanitize_next_link`, made strict), up to `max_pages`.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -68,13 +68,15 @@ class _BearerAuth(requests.auth.AuthBase):
 class _DeadlineRetry(Retry):
     """urllib3 `Retry` that gives up instead of waiting past the invocation's deadline."""
 
-    def __init__(self, *args: Any, deadline: float | None = None, **kw: Any):
+    def __init__(self, *args: Any, deadline: float | None = None, clock: Callable[[], float] = time.monotonic,
+                 **kw: Any):
         super().__init__(*args, **kw)
         self.deadline = deadline
+        self.clock = clock
 
     def new(self, **kw: Any) -> "_DeadlineRetry":
         retry = super().new(**kw)
-        retry.deadline = self.deadline
+        retry.deadline, retry.clock = self.deadline, self.clock
         return retry
 
     def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
@@ -85,7 +87,7 @@ class _DeadlineRetry(Retry):
             except Exception:  # an unparsable Retry-After: fall back to our backoff
                 wait = None
             wait = retry.get_backoff_time() if wait is None else wait
-            if time.monotonic() + wait + _MIN_ATTEMPT_S >= self.deadline:
+            if self.clock() + wait + _MIN_ATTEMPT_S >= self.deadline:
                 # Returning the last response (raise_on_status=False) beats sleeping past the deadline.
                 raise MaxRetryError(_pool, url, ResponseError("deadline reached before a retry could be sent"))
         return retry
@@ -97,13 +99,15 @@ class _DeadlineTimeout(Timeout):
     urllib3 clones the timeout for each attempt (retries included), so each clone recomputes it.
     """
 
-    def __init__(self, connect: float, read: float, deadline: float | None):
-        total = None if deadline is None else max(0.001, deadline - time.monotonic())
+    def __init__(self, connect: float, read: float, deadline: float | None,
+                 clock: Callable[[], float] = time.monotonic):
+        total = None if deadline is None else max(0.001, deadline - clock())
         super().__init__(connect=connect, read=read, total=total)
         self.deadline = deadline
+        self.clock = clock
 
     def clone(self) -> "_DeadlineTimeout":
-        return _DeadlineTimeout(self._connect, self._read, self.deadline)  # type: ignore[arg-type]
+        return _DeadlineTimeout(self._connect, self._read, self.deadline, self.clock)  # type: ignore[arg-type]
 
 
 def with_patient_references(query: str) -> str:
@@ -129,7 +133,7 @@ class FhirClient:
 
     def __init__(self, base_url: str, *, token: str | None = None, timeout: tuple[float, float] = (1.0, 2.0),
                  max_pages: int = 5, deadline: float | None = None, allow_http: bool = False, retries: int = 2,
-                 backoff_s: float = 0.05, pool_size: int = 6):
+                 backoff_s: float = 0.05, pool_size: int = 6, clock: Callable[[], float] = time.monotonic):
         parts = urlsplit(base_url.strip())
         scheme = parts.scheme.lower()
         if scheme not in _DEFAULT_PORTS or not parts.hostname or "@" in parts.netloc:
@@ -142,6 +146,7 @@ class FhirClient:
         self.timeout = (float(timeout[0]), float(timeout[1]))
         self.max_pages = max(1, int(max_pages))
         self.deadline = deadline
+        self._clock = clock  # the time base of `deadline`
         self.calls = 0  # HTTP requests sent (pages included), for the call log
         self._calls_lock = threading.Lock()  # the fetcher's threads share this client
         self._session = requests.Session()
@@ -151,7 +156,7 @@ class FhirClient:
         retry = _DeadlineRetry(total=retries, connect=0, read=0, other=0, redirect=False, status=retries,
                                allowed_methods=frozenset({"GET"}), status_forcelist=RETRY_STATUSES,
                                backoff_factor=backoff_s, raise_on_status=False, respect_retry_after_header=True,
-                               deadline=deadline)
+                               deadline=deadline, clock=clock)
         adapter = HTTPAdapter(max_retries=retry, pool_connections=1, pool_maxsize=max(1, pool_size))
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
@@ -266,9 +271,9 @@ class FhirClient:
         Our errors are raised outside the `except` blocks so they keep no `__context__`: requests'
         exceptions hold the prepared request, whose headers carry the token (AUTHZ-2).
         """
-        if self.deadline is not None and self.deadline - time.monotonic() <= 0:
+        if self.deadline is not None and self.deadline - self._clock() <= 0:
             raise FhirTimeout(f"{what}: the invocation's deadline passed before the request", url=url)
-        timeout = _DeadlineTimeout(self.timeout[0], self.timeout[1], self.deadline)
+        timeout = _DeadlineTimeout(self.timeout[0], self.timeout[1], self.deadline, self._clock)
         started = time.perf_counter()
         with self._calls_lock:
             self.calls += 1
@@ -312,7 +317,7 @@ class FhirClient:
             size += len(chunk)
             if size > MAX_BODY_BYTES:
                 raise FhirInvalidResource(f"{what}: the answer exceeds {MAX_BODY_BYTES} bytes", url=url, status=resp.status_code)
-            if self.deadline is not None and time.monotonic() > self.deadline:
+            if self.deadline is not None and self._clock() > self.deadline:
                 raise FhirTimeout(f"{what}: the invocation's deadline passed while reading the answer", url=url)
             chunks.append(chunk)
         return b"".join(chunks)

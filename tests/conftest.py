@@ -1,30 +1,25 @@
-"""Shared fixtures: a fresh app per test (flaskr style), a client, and FHIR builders."""
+"""Shared fixtures: a fresh app per test (flaskr style), its test client, and the fixture loader.
+
+Helpers live in the `cds_testing` package (tests/cds_testing/); fixtures that need pytest live here.
+"""
 from __future__ import annotations
 
+import functools
 import json
-from pathlib import Path
 
 import pytest
 
-from security_log_guard import no_secrets_in_any_log_record  # noqa: F401  (issue #6: session-wide log scan)
-
-ROOT = Path(__file__).resolve().parent.parent
-SPEC_EXAMPLES = ROOT.parent / "shared" / "spec" / "examples"
-FIXTURES = Path(__file__).parent / "fixtures"
+from cds_testing.apps import build_app
+from cds_testing.paths import FIXTURES
+from cds_testing.security_log_guard import no_secrets_in_any_log_record  # noqa: F401  (session-wide log scan)
 
 
 @pytest.fixture
 def make_app(tmp_path):
-    """Factory: `make_app(**overrides)` → a new app on its own SQLite file (auth off unless overridden)."""
-    from cds_service import create_app
-
-    def factory(**overrides):
-        settings = {"auth_required": False, "database_url": f"sqlite:///{tmp_path}/cds.sqlite3",
-                    "public_base_url": "https://cds.example.org"}
-        settings.update(overrides)
-        return create_app(settings, env={})
-
-    return factory
+    """Factory: `make_app(services=None, **settings)` → a new app on its own SQLite file (auth off unless
+    overridden); `services` = every service file (None), only these ids (list) or these texts (dict):
+    see cds_testing.apps."""
+    return functools.partial(build_app, tmp_path)
 
 
 @pytest.fixture
@@ -34,7 +29,15 @@ def app(make_app):
 
 @pytest.fixture
 def client(app):
+    """The Flask test client of the default app (every service file, auth off)."""
     return app.test_client()
+
+
+@pytest.fixture(scope="module")
+def module_client(tmp_path_factory):
+    """The Flask test client of the default app, built once per module: for modules whose tests only
+    POST hooks and read back nothing the app stores (the order-time and bedside services)."""
+    return build_app(tmp_path_factory.mktemp("cds")).test_client()
 
 
 @pytest.fixture

@@ -3,10 +3,11 @@ Checks RESP-1, CARD-1..5, SRC-1, SUGG-1, ACT-1, OVR-1, LINK-1 and the prediction
 import math
 
 import pytest
-from fhir_factory import ICD10, SNOMED, ascvd_prefetch, condition, hook_request, med_request
-from spec_rules import assert_no_empty_members, assert_valid_card
 
 from models.equations.pce import PooledCohortEquations
+
+from cds_testing.fhir_factory import ICD10, SNOMED, ascvd_prefetch, condition, hook_request, med_request
+from cds_testing.spec_rules import assert_no_empty_members, assert_valid_card
 
 URL = "/cds-services/ascvd-10y-risk"
 EXT = "org.cdsml.prediction"

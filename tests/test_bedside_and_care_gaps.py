@@ -6,17 +6,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import SPEC_EXAMPLES
-from order_helpers import EXT, actions, bundle, fixture, module_client, obs, post, predictions, when
+
+from cds_testing.order_helpers import EXT, actions, bundle, fixture, obs, post, predictions, when
+from cds_testing.paths import SPEC_EXAMPLES
 
 LOINC = "http://loinc.org"
 ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
-
-
-@pytest.fixture(scope="module")
-def client(tmp_path_factory):
-    """Like conftest's `client` (auth off), built once for this module's requests."""
-    return module_client(tmp_path_factory)
 
 
 def coded(oid, code, text, at="@ago:1h"):
@@ -56,9 +51,9 @@ def news(client, *observations, **kw):
 
 # ---- NEWS2 bands and qSOFA (RCP 2017; Sepsis-3) -------------------------------------------------------
 
-def test_realistic_encounter_start_high_band_and_positive_qsofa(client):
+def test_realistic_encounter_start_high_band_and_positive_qsofa(module_client):
     """RR 24 (2) + SpO2 95 (1) + O2 2 L/min (2) + SBP 96 (2) + HR 118 (2) + Alert (0) + 102.2 °F = 39.0 °C (1) = 10."""
-    cards = post(client, "deterioration-scores", fixture("encounter-start-sepsis.json"))
+    cards = post(module_client, "deterioration-scores", fixture("encounter-start-sepsis.json"))
     (card,) = cards
     p = predictions(card)
     assert p["news2"]["score"] == 10 and p["news2"]["complete"] is True
@@ -79,46 +74,46 @@ def test_realistic_encounter_start_high_band_and_positive_qsofa(client):
     (dict(rr=21, pulse=115, temp=38.5, spo2=95), 6, "medium", "warning"),
     (dict(rr=21, pulse=115, temp=39.5, spo2=95), 7, "high", "critical"),     # lower edge of high
 ])
-def test_rcp_clinical_risk_bands(client, kw, total, band, indicator):
-    card, n, _ = news(client, *vitals(**kw))
+def test_rcp_clinical_risk_bands(module_client, kw, total, band, indicator):
+    card, n, _ = news(module_client, *vitals(**kw))
     assert n["score"] == total
     assert card["indicator"] == indicator and f"{band} clinical risk" in card["detail"]
 
 
-def test_qsofa_positive_raises_a_low_news2_card_to_warning(client):
+def test_qsofa_positive_raises_a_low_news2_card_to_warning(module_client):
     """SBP 100 (2) + RR 22 (2) = NEWS2 4 (low), but qSOFA 2 (RR ≥ 22, SBP ≤ 100) is positive."""
-    card, n, q = news(client, *vitals(rr=22, sbp=100))
+    card, n, q = news(module_client, *vitals(rr=22, sbp=100))
     assert n["score"] == 4 and q["score"] == 2
     assert card["indicator"] == "warning" and "qSOFA 2" in card["summary"]
 
 
-def test_old_or_missing_vitals_are_named_not_assumed_normal(client):
-    card, n, q = news(client, *vitals(temp=36.5, temp_at="@ago:30h", gcs=None))
+def test_old_or_missing_vitals_are_named_not_assumed_normal(module_client):
+    card, n, q = news(module_client, *vitals(temp=36.5, temp_at="@ago:30h", gcs=None))
     assert set(n["not_assessed"]) == {"temperature", "consciousness"} and n["complete"] is False
     assert card["summary"].startswith("NEWS2 ≥0") and "qSOFA ≥0" in card["summary"]
     assert "Not assessed" in card["detail"] and "older than" in card["detail"]
     assert q["not_assessed"] == ["consciousness"]
 
 
-def test_no_vitals_at_all_says_so(client):
-    (card,) = post(client, "deterioration-scores", news_body(*vitals(at="@ago:3d")))
+def test_no_vitals_at_all_says_so(module_client):
+    (card,) = post(module_client, "deterioration-scores", news_body(*vitals(at="@ago:3d")))
     assert card["indicator"] == "info" and card["summary"].startswith("NEWS2 and qSOFA not calculated")
     assert "Respiration rate" in card["detail"] and "older than" in card["detail"]
 
 
-def test_unavailable_vitals_prefetch_is_reported(client):
+def test_unavailable_vitals_prefetch_is_reported(module_client):
     body = news_body()
     body["prefetch"]["vitals"] = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "timeout"}]}
-    (card,) = post(client, "deterioration-scores", body)
+    (card,) = post(module_client, "deterioration-scores", body)
     assert "not calculated" in card["summary"] and "unavailable" in card["detail"]
     assert card["extension"][EXT]["unavailable"]["vitals"].startswith("OperationOutcome")
 
 
-def test_oxygen_not_charted_is_an_assumption_named_on_the_card(client):
-    card, n, _ = news(client, *vitals())
+def test_oxygen_not_charted_is_an_assumption_named_on_the_card(module_client):
+    card, n, _ = news(module_client, *vitals())
     assert n["contributions"]["on_oxygen"] == 0 and "air assumed" in card["detail"]
     assert card["extension"][EXT]["features"]["on_oxygen"]["imputed"] is True
-    card, n, _ = news(client, *vitals(o2=3))
+    card, n, _ = news(module_client, *vitals(o2=3))
     assert n["contributions"]["on_oxygen"] == 2
 
 
@@ -130,25 +125,25 @@ def test_oxygen_not_charted_is_an_assumption_named_on_the_card(client):
                  "target": [{"measure": {"coding": [{"system": LOINC, "code": "59408-5"}]},
                              "detailRange": {"low": {"value": 88, "unit": "%"}, "high": {"value": 92, "unit": "%"}}}]}), 2, 0),
 ])
-def test_spo2_scale2_only_with_a_recorded_hypercapnic_target(client, conditions, goals, scale, spo2_points):
-    card, n, _ = news(client, *vitals(spo2=89), conditions=conditions, goals=goals)
+def test_spo2_scale2_only_with_a_recorded_hypercapnic_target(module_client, conditions, goals, scale, spo2_points):
+    card, n, _ = news(module_client, *vitals(spo2=89), conditions=conditions, goals=goals)
     assert n["spo2_scale"] == scale and n["contributions"]["spo2"] == spo2_points
 
 
-def test_acvpu_text_and_fahrenheit(client):
-    card, n, q = news(client, *vitals(gcs=None, temp=None), coded("acvpu", "67775-7", "Voice"),
+def test_acvpu_text_and_fahrenheit(module_client):
+    card, n, q = news(module_client, *vitals(gcs=None, temp=None), coded("acvpu", "67775-7", "Voice"),
                       obs("tf", "8310-5", 100.4, "[degF]", at="@ago:1h"))
     assert n["contributions"]["consciousness"] == 3 and q["contributions"]["consciousness"] == 1
     assert n["contributions"]["temperature"] == 0  # 100.4 °F = 38.0 °C
     assert card["indicator"] == "warning"  # a single 3
 
 
-def test_hook_es_library_context_is_accepted(client):
+def test_hook_es_library_context_is_accepted(module_client):
     text = (SPEC_EXAMPLES / "hooks-library-1.0.1" / "encounter-start__context-1-example.fragment.txt").read_text()
     context = json.loads("{" + text + "}")["context"]
     body = {"hook": "encounter-start", "hookInstance": "2d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a", "context": context,
             "prefetch": {"vitals": bundle(*vitals()), "conditions": None, "goals": None}}
-    (card,) = post(client, "deterioration-scores", body)
+    (card,) = post(module_client, "deterioration-scores", body)
     assert predictions(card)["news2"]["score"] == 0
 
 
@@ -175,9 +170,9 @@ def up_to_date(days=20):
             obs("uacr", "9318-7", 12, "mg/g", at=at), obs("ldl", "2089-1", 95, "mg/dL", at=at)]
 
 
-def test_diabetes_overdue_tests_get_one_info_card_with_orders(client):
+def test_diabetes_overdue_tests_get_one_info_card_with_orders(module_client):
     labs = [obs("a1c", "4548-4", 7.4, "%", at="@ago:170d"), obs("cr", "2160-0", 1.0, "mg/dL", at="@ago:100d")]
-    (card,) = post(client, "care-gaps", gaps_body(DIABETES, labs, bundle(appointment(30))))
+    (card,) = post(module_client, "care-gaps", gaps_body(DIABETES, labs, bundle(appointment(30))))
     assert card["indicator"] == "info" and card["selectionBehavior"] == "any"
     assert "3 monitoring tests due" in card["summary"] and "HbA1c" in card["summary"]
     codes = {a["resource"]["code"]["coding"][0]["code"] for a in actions(card)}
@@ -192,43 +187,43 @@ def test_diabetes_overdue_tests_get_one_info_card_with_orders(client):
     assert "never on record" in card["detail"] and "Appointment/apt1" in card["detail"]
 
 
-def test_due_is_judged_at_the_visit_date(client):
+def test_due_is_judged_at_the_visit_date(module_client):
     """HbA1c 170 days old: due for a visit in 30 days (200 > 183), not for one in 5 days (175)."""
     labs = up_to_date()
     labs[0] = obs("a1c", "4548-4", 7.0, "%", at="@ago:170d")
-    assert post(client, "care-gaps", gaps_body(DIABETES, labs, bundle(appointment(5)))) == []
-    (card,) = post(client, "care-gaps", gaps_body(DIABETES, labs, bundle(appointment(30))))
+    assert post(module_client, "care-gaps", gaps_body(DIABETES, labs, bundle(appointment(5)))) == []
+    (card,) = post(module_client, "care-gaps", gaps_body(DIABETES, labs, bundle(appointment(30))))
     assert [a["resource"]["code"]["coding"][0]["code"] for a in actions(card)] == ["4548-4"]
 
 
-def test_hook_ab4_bare_array_and_bundle_give_the_same_card(client):
-    as_bundle = post(client, "care-gaps", gaps_body(DIABETES, [], bundle(appointment(10))))
-    as_array = post(client, "care-gaps", gaps_body(DIABETES, [], [appointment(10)]))
+def test_hook_ab4_bare_array_and_bundle_give_the_same_card(module_client):
+    as_bundle = post(module_client, "care-gaps", gaps_body(DIABETES, [], bundle(appointment(10))))
+    as_array = post(module_client, "care-gaps", gaps_body(DIABETES, [], [appointment(10)]))
     assert as_bundle == as_array and len(as_bundle) == 1
 
 
-def test_hook_ab_library_example_with_bare_array(client):
+def test_hook_ab_library_example_with_bare_array(module_client):
     text = (SPEC_EXAMPLES / "hooks-library-1.0.1" / "appointment-book__context-1-stu3.fragment.txt").read_text()
     context = json.loads("{" + text + "}")["context"]
     body = {"hook": "appointment-book", "hookInstance": "6b7c8d9e-0f1a-4b2c-8d3e-4f5a6b7c8d9e", "context": context,
             "prefetch": {"conditions": bundle(*HYPERTENSION), "labs": bundle()}}
-    (card,) = post(client, "care-gaps", body)
+    (card,) = post(module_client, "care-gaps", body)
     # past appointment start (2019): judged at booking time
     assert {a["resource"]["code"]["coding"][0]["code"] for a in actions(card)} == {"51990-0", "24331-1"}
 
 
-def test_hypertension_only_uses_its_own_intervals(client):
+def test_hypertension_only_uses_its_own_intervals(module_client):
     labs = [obs("cr", "2160-0", 1.0, "mg/dL", at="@ago:400d"), obs("ldl", "2089-1", 95, "mg/dL", at="@ago:400d")]
-    (card,) = post(client, "care-gaps", gaps_body(HYPERTENSION, labs, bundle(appointment(10))))
+    (card,) = post(module_client, "care-gaps", gaps_body(HYPERTENSION, labs, bundle(appointment(10))))
     # kidney: 410 > 365 due; lipids: 410 < 1825 not due; no HbA1c or UACR for hypertension alone
     assert [a["resource"]["code"]["coding"][0]["code"] for a in actions(card)] == ["51990-0"]
 
 
-def test_no_card_without_the_conditions_or_when_up_to_date(client):
-    assert post(client, "care-gaps", gaps_body([], [], bundle(appointment()))) == []
-    assert post(client, "care-gaps", gaps_body(DIABETES + HYPERTENSION, up_to_date(), bundle(appointment()))) == []
+def test_no_card_without_the_conditions_or_when_up_to_date(module_client):
+    assert post(module_client, "care-gaps", gaps_body([], [], bundle(appointment()))) == []
+    assert post(module_client, "care-gaps", gaps_body(DIABETES + HYPERTENSION, up_to_date(), bundle(appointment()))) == []
 
 
-def test_bedside_and_care_gap_services_are_discoverable(client):
-    services = {(s["id"], s["hook"]) for s in client.get("/cds-services").get_json()["services"]}
+def test_bedside_and_care_gap_services_are_discoverable(module_client):
+    services = {(s["id"], s["hook"]) for s in module_client.get("/cds-services").get_json()["services"]}
     assert {("deterioration-scores", "encounter-start"), ("care-gaps", "appointment-book")} <= services

@@ -5,27 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import time
-from pathlib import Path
-
-import pytest
-
-from fhir_factory import ascvd_prefetch, hook_request
 
 from cds_service.logs import JsonFormatter
 
+from cds_testing.fhir_factory import ascvd_prefetch, hook_request
+
 STAGES = ("prefetch", "features", "model", "cards")
-HOOKS = Path(__file__).resolve().parent.parent / "hooks"
-
-
-@pytest.fixture
-def ascvd_app(make_app, tmp_path):
-    """The app with only the ASCVD service file (other services are irrelevant here)."""
-    hooks_dir = tmp_path / "hooks"
-    hooks_dir.mkdir()
-    shutil.copy(HOOKS / "ascvd-10y-risk.toml", hooks_dir)
-    return lambda **overrides: make_app(hooks_dir=str(hooks_dir), **overrides)
+ASCVD_ONLY = ["ascvd-10y-risk"]  # other services are irrelevant here
 
 
 def _call_record(caplog):
@@ -34,8 +21,8 @@ def _call_record(caplog):
     return records[0]
 
 
-def test_call_log_line_carries_stage_timings_pid_and_no_phi(ascvd_app, caplog):
-    app = ascvd_app()
+def test_call_log_line_carries_stage_timings_pid_and_no_phi(make_app, caplog):
+    app = make_app(services=ASCVD_ONLY)
     body = hook_request(prefetch=ascvd_prefetch(birth_date="1961-07-14"))
     with caplog.at_level(logging.INFO, logger="cds_service"):
         resp = app.test_client().post("/cds-services/ascvd-10y-risk", json=body)
@@ -54,8 +41,8 @@ def test_call_log_line_carries_stage_timings_pid_and_no_phi(ascvd_app, caplog):
     assert "1961-07-14" not in json.dumps(line)
 
 
-def test_error_calls_are_logged_without_timings(ascvd_app, caplog):
-    app = ascvd_app()
+def test_error_calls_are_logged_without_timings(make_app, caplog):
+    app = make_app(services=ASCVD_ONLY)
     with caplog.at_level(logging.INFO, logger="cds_service"):
         resp = app.test_client().post("/cds-services/ascvd-10y-risk", data=b"{", content_type="application/json")
     assert resp.status_code == 400
@@ -63,9 +50,9 @@ def test_error_calls_are_logged_without_timings(ascvd_app, caplog):
     assert record.status == 400 and record.timings is None and record.latency_ms >= 0
 
 
-def test_every_invocation_gets_the_configured_deadline(ascvd_app):
+def test_every_invocation_gets_the_configured_deadline(make_app):
     """The fetcher (issue #3) receives an absolute monotonic deadline = start of the call + deadline_s."""
-    app = ascvd_app(deadline_s=0.75)
+    app = make_app(services=ASCVD_ONLY, deadline_s=0.75)
     seen = []
 
     def spy_factory(request, identity, deadline=None):

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from fhir_factory import bp_panel, coded_obs, patient, quantity_obs
-from servers import cds_service
+
+from cds_testing.fhir_factory import bp_panel, coded_obs, patient, quantity_obs
+from cds_testing.servers import cds_service
 
 pytestmark = pytest.mark.integration
 

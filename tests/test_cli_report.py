@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
-from fhir_factory import ascvd_prefetch, hook_request
 
 from cds_service.cli.main import main
+
+from cds_testing.fhir_factory import ascvd_prefetch, hook_request
 
 REASONS = "http://terminology.hl7.org/CodeSystem/cds-hooks-override-reasons"
 

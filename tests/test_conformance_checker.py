@@ -8,9 +8,10 @@ import copy
 import json
 
 import pytest
-from conftest import SPEC_EXAMPLES
 
 from cds_service.conformance import rules as cf
+
+from cds_testing.paths import SPEC_EXAMPLES
 
 GOOD_CARD = {
     "uuid": "c-1", "summary": "Intermediate 10-year ASCVD risk: 12.0%", "indicator": "warning",

@@ -2,7 +2,7 @@
 import json
 from pathlib import Path
 
-from spec_rules import assert_no_empty_members
+from cds_testing.spec_rules import assert_no_empty_members
 
 SNAPSHOT = Path(__file__).parent / "fixtures" / "discovery_ascvd.json"
 
@@ -49,9 +49,7 @@ def test_token1_2_templates_use_only_context_tokens(client):
                                  "userPractitionerRoleId", "userPatientId", "userRelatedPersonId"), token
 
 
-def test_disc2_no_services_still_200(make_app, tmp_path):
-    empty = tmp_path / "hooks"
-    empty.mkdir()
-    client = make_app(hooks_dir=str(empty)).test_client()
+def test_disc2_no_services_still_200(make_app):
+    client = make_app(services=[]).test_client()
     resp = client.get("/cds-services")
     assert resp.status_code == 200 and resp.get_json() == {"services": []}

@@ -7,7 +7,7 @@ import pytest
 from models.equations.ada_risk_test import HIGH_RISK, AdaRiskTest
 from models.registry import EQUATIONS
 
-from equation_helpers import vector
+from cds_testing.equation_helpers import vector
 
 NONE = dict(gdm_history=0, family_history=0, hypertension=0, physically_inactive=0, asian=0)
 

@@ -3,7 +3,7 @@ import pytest
 
 from models.equations.cha2ds2_vasc import ADJUSTED_STROKE_RATE, Cha2ds2Vasc
 
-from equation_helpers import vector
+from cds_testing.equation_helpers import vector
 
 NONE = dict(chf=0, hypertension=0, diabetes=0, stroke_tia=0, vascular_disease=0)
 

@@ -6,7 +6,7 @@ import pytest
 from models.equations.ckd_epi import CkdEpi2021, egfr
 from models.registry import EQUATIONS
 
-from equation_helpers import vector
+from cds_testing.equation_helpers import vector
 
 UMOL = 88.42
 

@@ -6,7 +6,7 @@ import pytest
 from models.equations.cockcroft_gault import CockcroftGault, crcl
 from models.registry import EQUATIONS
 
-from equation_helpers import vector
+from cds_testing.equation_helpers import vector
 
 
 def test_hand_computed():

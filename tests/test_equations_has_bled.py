@@ -3,7 +3,7 @@ import pytest
 
 from models.equations.has_bled import FEATURES, HasBled
 
-from equation_helpers import vector
+from cds_testing.equation_helpers import vector
 
 NEG = dict(age=50, sbp=120, renal_disease=0, creatinine=1.0, liver_disease=0, bilirubin_uln=1.0, liver_enzymes_uln=1.0,
            stroke=0, bleeding=0, inr_ttr=80, on_vka=1, antiplatelet_nsaid=0, alcohol=0)

@@ -3,7 +3,7 @@ import pytest
 
 from models.equations import news2 as N
 
-from equation_helpers import vector
+from cds_testing.equation_helpers import vector
 
 NORMAL = dict(resp_rate=16, spo2=97, on_oxygen=0, hypercapnic_target=0, sbp=120, pulse=70, consciousness=0, temperature=37.0)
 

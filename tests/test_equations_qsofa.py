@@ -3,7 +3,7 @@ import pytest
 
 from models.equations.qsofa import QSofa
 
-from equation_helpers import vector
+from cds_testing.equation_helpers import vector
 
 
 @pytest.mark.parametrize("rr, sbp, altered, total", [

@@ -3,10 +3,11 @@ import json
 
 import pytest
 from sqlalchemy import func, select
-from spec_rules import assert_operation_outcome
 
 from cds_service.storage import db
-from conftest import SPEC_EXAMPLES
+
+from cds_testing.paths import SPEC_EXAMPLES
+from cds_testing.spec_rules import assert_operation_outcome
 
 URL = "/cds-services/ascvd-10y-risk/feedback"
 
@@ -95,7 +96,7 @@ def test_feedback_to_unknown_service_is_404(app):
 
 
 def test_cards_issued_are_recorded_with_model_version(app):
-    from fhir_factory import ascvd_prefetch, hook_request
+    from cds_testing.fhir_factory import ascvd_prefetch, hook_request
 
     card = app.test_client().post("/cds-services/ascvd-10y-risk", json=hook_request(prefetch=ascvd_prefetch())).get_json()["cards"][0]
     with app.extensions["cds"].engine.connect() as conn:

@@ -1,7 +1,6 @@
 """The optional FHIR response cache (issue #8): per server, token and query; fail open; off by default."""
 from __future__ import annotations
 
-import os
 
 import pytest
 import responses
@@ -9,6 +8,10 @@ import responses
 from cds_service.fhir_access.cache import RedisFhirCache, cache_key
 from fhir_adapters.client import FhirClient
 from fhir_adapters.fetcher import HttpFetcher
+
+from cds_testing.db_servers import redis_bin, redis_server
+from cds_testing.optional import missing, require_module
+from cds_testing.servers import free_port
 
 BASE = "https://fhir.example.org/r4"
 BUNDLE = {"resourceType": "Bundle", "type": "searchset", "total": 1,
@@ -63,16 +66,12 @@ def test_errors_are_not_cached():
 
 
 def test_cache_is_off_by_default(make_app):
-    from fhir_factory import hook_request  # noqa: F401  (fixtures path)
-
     app = make_app()
     assert app.extensions["cds"].settings.fhir_cache_ttl_s == 0
 
 
 def test_unreachable_redis_is_a_miss_not_an_error():
-    pytest.importorskip("redis")
-    from servers import free_port
-
+    require_module("redis", "the `redis` extra")
     cache = RedisFhirCache.from_url(f"redis://127.0.0.1:{free_port()}/0", 60, timeout_s=0.2)
     assert cache.get("k") is None
     cache.set("k", ({"resourceType": "Patient"},))  # no exception
@@ -80,13 +79,9 @@ def test_unreachable_redis_is_a_miss_not_an_error():
 
 @pytest.mark.integration
 def test_real_redis_round_trip_with_expiry(tmp_path):
-    pytest.importorskip("redis")
-    from db_servers import redis_bin, redis_server
-
+    require_module("redis", "the `redis` extra")
     if redis_bin() is None:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail("redis-server is missing in CI (tests/setup.d/40-postgres-redis.sh installs it)")
-        pytest.skip("redis-server not installed")
+        missing("redis-server is not installed (tests/setup.d/40-postgres-redis.sh installs it)")
     with redis_server(tmp_path / "redis") as url:
         cache = RedisFhirCache.from_url(url, 60)
         key = cache_key(BASE, "token-a", "Observation?patient=Patient/p1")

@@ -15,6 +15,8 @@ from fhir_adapters.client import FhirClient, with_patient_references
 from fhir_adapters.errors import (FhirAuthError, FhirConnectionError, FhirForbiddenTarget, FhirHttpError,
                                   FhirInvalidResource, FhirNotFound, FhirOutcomeError, FhirTimeout)
 
+from cds_testing.clock import FakeClock
+
 BASE = "https://ehr.example.org/fhir/R4"
 TOKEN = "s3cr3t-access-token-value"
 
@@ -263,13 +265,15 @@ def test_prefetch7_complete_a_prefetched_first_page(fhir):
 
 
 def test_deadline_expiring_mid_paging_stops_before_the_next_request(fhir):
+    clock = FakeClock(0.0)  # a monotonic-style clock of its own
+
     def slow_first_page(request):
-        time.sleep(0.25)
+        clock.advance(0.25)  # the first page takes longer than the 0.2 s left
         return 200, {}, json.dumps(_bundle(_obs(1), next_url=f"{BASE}/Observation?page=2"))
     fhir.add_callback(responses.GET, f"{BASE}/Observation", callback=slow_first_page,
                       match=[matchers.query_param_matcher({"patient": "Patient/p1"})])
     with pytest.raises(FhirTimeout, match="deadline"):
-        _client(deadline=time.monotonic() + 0.2).fetch("Observation?patient=p1")
+        _client(deadline=clock.t + 0.2, clock=clock).fetch("Observation?patient=p1")
     assert len(fhir.calls) == 1
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 
-from fhir_factory import ascvd_prefetch, hook_request
 from sqlalchemy import create_engine
 
 from cds_service.http.metrics import Metrics
 from cds_service.pipeline import Timings
+
+from cds_testing.fhir_factory import ascvd_prefetch, hook_request
 
 
 def _sample(text: str, name: str, **labels) -> float | None:

@@ -3,7 +3,6 @@ CARD-1..5, SRC-1, SUGG-1, ACT-1, GEN-2, the population guard (no card outside th
 the prediction extension, and that atrial fibrillation means AF of this stay (WHAS500 `afb`).
 (diabetes-detection, which replaced the Pima diabetes-risk service, is tested in tests/clinical/.)"""
 import math
-import shutil
 import subprocess
 import sys
 import tomllib
@@ -11,10 +10,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from fhir_factory import ICD10, LOINC, SNOMED, bp_panel, bundle, condition, hook_request, patient, quantity_obs
-from spec_rules import assert_no_empty_members, assert_valid_card
 
 from hooks import SERVICES_DIR
+
+from cds_testing.fhir_factory import ICD10, LOINC, SNOMED, bp_panel, bundle, condition, hook_request, patient, quantity_obs
+from cds_testing.spec_rules import assert_no_empty_members, assert_valid_card
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "models" / "artifacts"
@@ -24,13 +24,9 @@ WHAS = "whas500-1y-mortality/2.0.0"
 
 
 @pytest.fixture
-def client(make_app, tmp_path):
-    """An app serving only the trained-model service file (other services cannot mask a failure here)."""
-    hooks_dir = tmp_path / "services"
-    hooks_dir.mkdir()
-    for sid in ML_SERVICES:
-        shutil.copy(SERVICES_DIR / f"{sid}.toml", hooks_dir)
-    return make_app(hooks_dir=str(hooks_dir)).test_client()
+def ml_client(make_app):
+    """The test client of an app serving only the trained-model service (no other service can mask a failure)."""
+    return make_app(services=ML_SERVICES).test_client()
 
 
 def fire(client, service, body):
@@ -75,10 +71,10 @@ def discharge(prefetch):
     return hook_request(hook="encounter-discharge", prefetch=prefetch, encounterId="e1")
 
 
-def test_resp1_post_mi_card_with_first_vitals_los_and_rehab_referral(client):
+def test_resp1_post_mi_card_with_first_vitals_los_and_rehab_referral(ml_client):
     from models.artifacts import load_artifact
 
-    cards = fire(client, "post-mi-mortality", discharge(mi_prefetch(conditions=[condition("hf", SNOMED, "84114007")])))
+    cards = fire(ml_client, "post-mi-mortality", discharge(mi_prefetch(conditions=[condition("hf", SNOMED, "84114007")])))
     (card,) = cards
     ext = card["extension"][EXT]
     f = ext["features"]
@@ -100,20 +96,20 @@ def test_resp1_post_mi_card_with_first_vitals_los_and_rehab_referral(client):
     assert "cardiac rehabilitation" in suggestion["label"].lower()
 
 
-def test_post_mi_high_risk_is_warning(client):
-    cards = fire(client, "post-mi-mortality", discharge(mi_prefetch(
+def test_post_mi_high_risk_is_warning(ml_client):
+    cards = fire(ml_client, "post-mi-mortality", discharge(mi_prefetch(
         birth_date="1936-01-01", hr=130, sbp=90, dbp=50, bmi=19, days=12,
         conditions=[condition("hf", ICD10, "I50.9"), condition("af", SNOMED, "49436004")])))
     (card,) = cards
     assert card["extension"][EXT]["score"] >= 0.3 and card["indicator"] == "warning"
 
 
-def test_mi_condition_of_the_stay_counts_as_mi_encounter(client):
+def test_mi_condition_of_the_stay_counts_as_mi_encounter(ml_client):
     """No reasonCode: an I21.* Condition with onset during the stay puts the patient in the population."""
     pre = mi_prefetch(reason=None)
     onset = _iso(datetime.now(timezone.utc) - timedelta(days=3))
     pre["conditions"] = bundle(dict(condition("mi", ICD10, "I21.4"), onsetDateTime=onset))
-    (card,) = fire(client, "post-mi-mortality", discharge(pre))
+    (card,) = fire(ml_client, "post-mi-mortality", discharge(pre))
     assert card["extension"][EXT]["features"]["mi_this_encounter"]["evidence"] == ["Condition/mi"]
 
 
@@ -122,14 +118,14 @@ def test_mi_condition_of_the_stay_counts_as_mi_encounter(client):
     ("an old MI only (not this stay)", {"reason": None, "conditions": [condition("old", ICD10, "I21.9", onset="2015-01-01")]}),
     ("a stay longer than any in the training data", {"days": 60}),
 ])
-def test_population_guard_post_mi_no_card(client, case, kw):
-    assert fire(client, "post-mi-mortality", discharge(mi_prefetch(**kw))) == [], case
+def test_population_guard_post_mi_no_card(ml_client, case, kw):
+    assert fire(ml_client, "post-mi-mortality", discharge(mi_prefetch(**kw))) == [], case
 
 
-def test_post_mi_without_vitals_of_the_stay_names_them(client):
+def test_post_mi_without_vitals_of_the_stay_names_them(ml_client):
     pre = mi_prefetch()
     pre["vitals"] = bundle(quantity_obs("bmi", "39156-5", 24, "kg/m2"))
-    (card,) = fire(client, "post-mi-mortality", discharge(pre))
+    (card,) = fire(ml_client, "post-mi-mortality", discharge(pre))
     assert card["indicator"] == "info" and "not calculated" in card["summary"]
     assert "Initial heart rate" in card["detail"] and "score" not in card["extension"][EXT]
 
@@ -151,8 +147,8 @@ def test_artifact_feature_names_and_units_match_the_service_file(service, artifa
         assert declared[name] == config["units"][name], name
 
 
-def test_discovery_lists_the_service_with_prefetch(client):
-    services = {s["id"]: s for s in client.get("/cds-services").get_json()["services"]}
+def test_discovery_lists_the_service_with_prefetch(ml_client):
+    services = {s["id"]: s for s in ml_client.get("/cds-services").get_json()["services"]}
     assert services["post-mi-mortality"]["hook"] == "encounter-discharge"
     assert services["post-mi-mortality"]["prefetch"]["encounter"] == "Encounter/{{context.encounterId}}"
 
@@ -173,13 +169,13 @@ def test_serving_never_imports_gpl_or_training_packages(tmp_path):
     assert out.stdout.strip().splitlines()[-1:] in ([], [""]), out.stdout
 
 
-def test_unobtainable_ecg_gives_a_card_that_says_so(client):
+def test_unobtainable_ecg_gives_a_card_that_says_so(ml_client):
     """PREFETCH-5 with on_error = "omit": an OperationOutcome for the ECG key → 200, a risk card whose extension
     and notes name the unavailable key (an AF finding could not be checked: not available, not 'no')."""
     body = mi_prefetch()
     body["ecg"] = {"resourceType": "OperationOutcome",
                    "issue": [{"severity": "error", "code": "exception", "diagnostics": "search failed"}]}
-    (card,) = fire(client, "post-mi-mortality", discharge(body))
+    (card,) = fire(ml_client, "post-mi-mortality", discharge(body))
     assert "ecg" in card["extension"][EXT]["unavailable"] and "ecg: " in card["detail"]
 
 
@@ -191,14 +187,14 @@ def _af_flag(client, pre) -> float:
     return card["extension"][EXT]["features"]["afib"]["value"]
 
 
-def test_historical_af_on_the_problem_list_alone_is_not_af_of_this_stay(client):
+def test_historical_af_on_the_problem_list_alone_is_not_af_of_this_stay(ml_client):
     """WHAS500 `afb` is AF complicating the index admission: an AF Condition from 2015 is not AF of this stay."""
     pre = mi_prefetch(conditions=[condition("af-old", SNOMED, "49436004", onset="2015-03-01")])
-    assert _af_flag(client, pre) == 0
+    assert _af_flag(ml_client, pre) == 0
 
 
 @pytest.mark.parametrize("how", ["onset during the stay", "Condition.encounter", "Encounter.diagnosis", "ECG finding"])
-def test_af_linked_to_this_stay_counts(client, how):
+def test_af_linked_to_this_stay_counts(ml_client, how):
     pre = mi_prefetch()
     during = _iso(datetime.now(timezone.utc) - timedelta(days=2))
     af = condition("af", ICD10, "I48.91", onset="2015-03-01")
@@ -215,14 +211,14 @@ def test_af_linked_to_this_stay_counts(client, how):
         pre["ecg"] = bundle(ecg)
     else:
         pre["conditions"] = bundle(af)
-    assert _af_flag(client, pre) == 1, how
+    assert _af_flag(ml_client, pre) == 1, how
 
 
-def test_af_of_this_stay_never_lowers_the_served_risk(client):
+def test_af_of_this_stay_never_lowers_the_served_risk(ml_client):
     """Plausible effects: switching AF (of this stay) on never lowers the predicted 1-year mortality."""
     pre = mi_prefetch()
-    (off,) = fire(client, "post-mi-mortality", discharge(pre))
+    (off,) = fire(ml_client, "post-mi-mortality", discharge(pre))
     pre["conditions"] = bundle(dict(condition("af", SNOMED, "49436004"), encounter={"reference": "Encounter/e1"}))
-    (on,) = fire(client, "post-mi-mortality", discharge(pre))
+    (on,) = fire(ml_client, "post-mi-mortality", discharge(pre))
     assert on["extension"][EXT]["score"] >= off["extension"][EXT]["score"]
     assert on["extension"][EXT]["contributions"]["afib"] >= 0

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from hooks import SERVICES_DIR, ServiceFileError
+from hooks import ServiceFileError
 from models.artifacts import ArtifactError, dumps, load_artifact, sha256_file, verify_manifest
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "models" / "artifacts"
@@ -82,25 +82,19 @@ def test_artifact_names_cannot_escape_the_model_dir(name):
         load_artifact(ARTIFACTS, name)
 
 
-def test_tampered_artifact_stops_the_service_from_starting(make_app, model_dir, tmp_path):
+def test_tampered_artifact_stops_the_service_from_starting(make_app, model_dir):
     """The loader wraps the artifact error: start-up fails naming the service file and the artifact file."""
     weights = model_dir / "whas500-1y-mortality" / "2.0.0" / "weights.safetensors"
     data = bytearray(weights.read_bytes())
     data[-1] ^= 0xFF
     weights.write_bytes(bytes(data))
-    hooks_dir = tmp_path / "services"
-    hooks_dir.mkdir()
-    shutil.copy(SERVICES_DIR / "post-mi-mortality.toml", hooks_dir)
     with pytest.raises(ServiceFileError) as err:
-        make_app(hooks_dir=str(hooks_dir), model_dir=str(model_dir))
+        make_app(services=["post-mi-mortality"], model_dir=str(model_dir))
     message = str(err.value)
     assert "post-mi-mortality.toml" in message and "weights.safetensors" in message and "modified after training" in message
 
 
-def test_untampered_copy_starts(make_app, model_dir, tmp_path):
-    hooks_dir = tmp_path / "services"
-    hooks_dir.mkdir()
-    shutil.copy(SERVICES_DIR / "post-mi-mortality.toml", hooks_dir)
-    app = make_app(hooks_dir=str(hooks_dir), model_dir=str(model_dir))
+def test_untampered_copy_starts(make_app, model_dir):
+    app = make_app(services=["post-mi-mortality"], model_dir=str(model_dir))
     (bound,) = app.extensions["cds"].all_services()
     assert bound.model.info.id == "whas500-1y-mortality"

@@ -7,7 +7,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
-from order_helpers import (EXT, RXNORM, actions, birth_for, bundle, creatinine_for_egfr, draft, fixture, module_client, obs, post,
+from cds_testing.order_helpers import (EXT, RXNORM, actions, birth_for, bundle, creatinine_for_egfr, draft, fixture, obs, post,
                            predictions)
 
 from fhir_adapters.orders import Dose, adjusted_order, context_resources, medication_orders, ordered_dose
@@ -19,11 +19,6 @@ HOOKS = Path(__file__).resolve().parent.parent / "hooks"
 SNOMED = "http://snomed.info/sct"
 ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
 
-
-@pytest.fixture(scope="module")
-def client(tmp_path_factory):
-    """Like conftest's `client` (auth off), built once for this module's requests."""
-    return module_client(tmp_path_factory)
 
 
 def condition(cid, system, code, status="active"):
@@ -48,8 +43,8 @@ def renal_body(*orders, hook="order-sign", age=70, female=False, creatinine=1.0,
     return {"hook": hook, "hookInstance": "5b7d0c1e-4f0a-4c8e-9a77-1d2e3f4a5b6c", "context": ctx, "prefetch": prefetch}
 
 
-def renal(client, *orders, **kw):
-    return post(client, "renal-dosing", renal_body(*orders, **kw))
+def renal(module_client, *orders, **kw):
+    return post(module_client, "renal-dosing", renal_body(*orders, **kw))
 
 
 # ---- reading draftOrders (HOOK-OSEL-4/5, HOOK-OSIGN-4) -----------------------------------------------
@@ -115,10 +110,10 @@ def test_act1_adjusted_order_is_the_complete_resource():
 
 # ---- renal-dosing: realistic requests ------------------------------------------------------------------
 
-def test_order_select_judges_the_selection_only_and_updates_the_dose(client):
+def test_order_select_judges_the_selection_only_and_updates_the_dose(module_client):
     """HOOK-OSEL-4: the unselected ibuprofen (eGFR < 30) gets no card; rivaroxaban gets the CrCl dose."""
     body = fixture("order-select-rivaroxaban.json")
-    cards = post(client, "renal-dosing", body)
+    cards = post(module_client, "renal-dosing", body)
     assert len(cards) == 1
     card = cards[0]
     scr, age = 230 / 88.42, _age("1952-04-11")
@@ -145,19 +140,19 @@ def test_order_select_judges_the_selection_only_and_updates_the_dose(client):
     assert feats["creatinine"]["evidence"] == ["Observation/cr-new"] and feats["creatinine"]["value"] == pytest.approx(scr)
 
 
-def test_the_same_session_at_order_sign_judges_every_order(client):
+def test_the_same_session_at_order_sign_judges_every_order(module_client):
     body = fixture("order-select-rivaroxaban.json")
     body["hook"] = "order-sign"
     del body["context"]["selections"]
-    cards = post(client, "renal-dosing", body)
+    cards = post(module_client, "renal-dosing", body)
     assert sorted(c["summary"].split()[0] for c in cards) == ["Avoid", "Rivaroxaban"]
     nsaid = next(c for c in cards if c["summary"].startswith("Avoid"))
     assert "Ibuprofen" in nsaid["summary"] and nsaid["source"]["label"].startswith("KDIGO")
     assert actions(nsaid) == [{"type": "delete", "description": actions(nsaid)[0]["description"], "resourceId": "MedicationRequest/rx-ibu"}]
 
 
-def test_order_sign_session_with_several_orders_and_a_resign(client):
-    cards = post(client, "renal-dosing", fixture("order-sign-session.json"))
+def test_order_sign_session_with_several_orders_and_a_resign(module_client):
+    cards = post(module_client, "renal-dosing", fixture("order-sign-session.json"))
     by_ref = {a.get("resourceId") or a["resource"]["id"]: c for c in cards for a in actions(c)}
     assert set(by_ref) == {"rx-dabi", "MedicationRequest/rx-met", "MedicationRequest/rx-nap"}
     dabi = by_ref["rx-dabi"]
@@ -187,10 +182,10 @@ MET = dict(mg=500, per_day=2)
     (44.9, True, MET, None),                          # already at ≤ 1000 mg/day: nothing to say
     (45.1, False, MET, None),
 ])
-def test_metformin_egfr_boundaries_fda_2016(client, target, taking, ordered, expect):
+def test_metformin_egfr_boundaries_fda_2016(module_client, target, taking, ordered, expect):
     scr = creatinine_for_egfr(target, 70, False)
     meds = [draft("active-met", "metformin", status="active", code="6809")] if taking else []
-    cards = renal(client, draft("m1", "metformin hydrochloride 500 MG Oral Tablet", **ordered), creatinine=scr, meds=meds)
+    cards = renal(module_client, draft("m1", "metformin hydrochloride 500 MG Oral Tablet", **ordered), creatinine=scr, meds=meds)
     if expect is None:
         assert cards == []
         return
@@ -204,8 +199,8 @@ def test_metformin_egfr_boundaries_fda_2016(client, target, taking, ordered, exp
 
 
 @pytest.mark.parametrize("target, fires", [(29.9, True), (30.1, False)])
-def test_nsaid_avoided_below_egfr_30_kdigo(client, target, fires):
-    cards = renal(client, draft("n1", "naproxen sodium 550 MG Oral Tablet", mg=550, per_day=2),
+def test_nsaid_avoided_below_egfr_30_kdigo(module_client, target, fires):
+    cards = renal(module_client, draft("n1", "naproxen sodium 550 MG Oral Tablet", mg=550, per_day=2),
                   creatinine=creatinine_for_egfr(target, 60, True), female=True, age=60)
     assert bool(cards) is fires
     if fires:
@@ -232,8 +227,8 @@ def test_nsaid_avoided_below_egfr_30_kdigo(client, target, fires):
     ("edoxaban 60 MG Oral Tablet", (60, 1), 1.0, 95.2, True, ("warning", "delete", None)),                   # > 95 in AF
     ("edoxaban 60 MG Oral Tablet", (60, 1), 1.0, 95.2, False, None),                                         # not AF
 ])
-def test_doac_crcl_boundaries_as_labelled(client, drug, ordered, scr, weight, af, expect):
-    cards = renal(client, draft("d1", drug, mg=ordered[0], per_day=ordered[1]), age=68, creatinine=scr, weight=weight, af=af)
+def test_doac_crcl_boundaries_as_labelled(module_client, drug, ordered, scr, weight, af, expect):
+    cards = renal(module_client, draft("d1", drug, mg=ordered[0], per_day=ordered[1]), age=68, creatinine=scr, weight=weight, af=af)
     assert crcl(scr, 68, weight, False) == pytest.approx(weight / scr)
     if expect is None:
         assert cards == []
@@ -255,8 +250,8 @@ def test_doac_crcl_boundaries_as_labelled(client, drug, ordered, scr, weight, af
     (79, 60.1, 1.5, 2.5, 5),     # one criterion but 2.5 mg ordered: off-label low dose
     (80, None, 1.5, 5, 2.5),     # weight unknown, already two criteria: decided
 ])
-def test_apixaban_dose_reduction_criteria(client, age, weight, scr, ordered, expect):
-    cards = renal(client, draft("a1", f"apixaban {ordered:g} MG Oral Tablet", mg=ordered, per_day=2), age=age, weight=weight, creatinine=scr)
+def test_apixaban_dose_reduction_criteria(module_client, age, weight, scr, ordered, expect):
+    cards = renal(module_client, draft("a1", f"apixaban {ordered:g} MG Oral Tablet", mg=ordered, per_day=2), age=age, weight=weight, creatinine=scr)
     if expect is None:
         assert cards == []
         return
@@ -267,15 +262,15 @@ def test_apixaban_dose_reduction_criteria(client, age, weight, scr, ordered, exp
     assert new["medicationCodeableConcept"]["text"] == f"apixaban {expect:g} MG Oral Tablet"
 
 
-def test_apixaban_undecidable_without_weight_names_it(client):
-    cards = renal(client, draft("a1", "apixaban 5 MG Oral Tablet", mg=5, per_day=2), age=80, weight=None, creatinine=1.0)
+def test_apixaban_undecidable_without_weight_names_it(module_client):
+    cards = renal(module_client, draft("a1", "apixaban 5 MG Oral Tablet", mg=5, per_day=2), age=80, weight=None, creatinine=1.0)
     (card,) = cards
     assert card["indicator"] == "info" and "body weight" in card["summary"].lower()
     assert "suggestions" not in card  # creatinine is known: no panel to order
 
 
-def test_no_recent_creatinine_gives_an_info_card_with_a_metabolic_panel(client):
-    cards = renal(client, draft("m1", "metformin 500 MG Oral Tablet", mg=500, per_day=2),
+def test_no_recent_creatinine_gives_an_info_card_with_a_metabolic_panel(module_client):
+    cards = renal(module_client, draft("m1", "metformin 500 MG Oral Tablet", mg=500, per_day=2),
                   draft("d1", "dabigatran etexilate 150 MG Oral Capsule", mg=150, per_day=2), creatinine=1.0, cr_at="@ago:120d")
     (card,) = cards
     assert card["indicator"] == "info" and card["summary"].startswith("Renal function unknown")
@@ -288,27 +283,27 @@ def test_no_recent_creatinine_gives_an_info_card_with_a_metabolic_panel(client):
     assert action["resource"]["subject"] == {"reference": "Patient/p1"}
 
 
-def test_creatinine_in_umol_per_litre_is_divided_by_88_42(client):
+def test_creatinine_in_umol_per_litre_is_divided_by_88_42(module_client):
     scr_umol = creatinine_for_egfr(29.5, 70, False) * 88.42
-    cards = renal(client, draft("m1", "metformin 500 MG Oral Tablet", mg=500, per_day=2), creatinine=scr_umol, cr_unit="umol/L")
+    cards = renal(module_client, draft("m1", "metformin 500 MG Oral Tablet", mg=500, per_day=2), creatinine=scr_umol, cr_unit="umol/L")
     assert cards and predictions(cards[0])["ckd-epi-2021"]["score"] == pytest.approx(29.5, abs=1e-6)
 
 
-def test_no_renally_relevant_order_no_card(client):
-    cards = renal(client, draft("x1", "amoxicillin 500 MG Oral Capsule", mg=500, per_day=3), creatinine=4.0)
+def test_no_renally_relevant_order_no_card(module_client):
+    cards = renal(module_client, draft("x1", "amoxicillin 500 MG Oral Capsule", mg=500, per_day=3), creatinine=4.0)
     assert cards == []
 
 
-def test_children_get_no_adult_rules(client):
-    assert renal(client, draft("m1", "metformin 500 MG Oral Tablet", mg=500, per_day=2), age=15, creatinine=3.0) == []
+def test_children_get_no_adult_rules(module_client):
+    assert renal(module_client, draft("m1", "metformin 500 MG Oral Tablet", mg=500, per_day=2), age=15, creatinine=3.0) == []
 
 
-def test_renal_dosing_service_files_are_one_service_for_two_hooks(client):
+def test_renal_dosing_service_files_are_one_service_for_two_hooks(module_client):
     """DISC-5: one id declared for order-select and order-sign; the two files may differ only in `hook`."""
     sel = (HOOKS / "renal-dosing.order-select.toml").read_text().replace('hook = "order-select"', 'hook = "X"')
     sig = (HOOKS / "renal-dosing.order-sign.toml").read_text().replace('hook = "order-sign"', 'hook = "X"')
     assert sel == sig
-    services = client.get("/cds-services").get_json()["services"]
+    services = module_client.get("/cds-services").get_json()["services"]
     assert sorted(s["hook"] for s in services if s["id"] == "renal-dosing") == ["order-select", "order-sign"]
 
 
@@ -347,21 +342,21 @@ def af_body(*orders, female=False, age=70, conditions=(), meds=(), labs=(), sbp=
     return {"hook": "order-sign", "hookInstance": "0c4e2a1b-8d3f-4e5a-9b6c-7d8e9f0a1b2c", "context": ctx, "prefetch": prefetch}
 
 
-def af_cards(client, body) -> tuple[dict, list[dict]]:
+def af_cards(module_client, body) -> tuple[dict, list[dict]]:
     """The scores card (CHA2DS2-VASc and HAS-BLED) and the others (co-medication, DOAC with a valve)."""
-    cards = post(client, "af-anticoagulation", body)
+    cards = post(module_client, "af-anticoagulation", body)
     scores = [c for c in cards if "CHA2DS2-VASc" in c["summary"]]
     assert len(scores) == 1
     return scores[0], [c for c in cards if c is not scores[0]]
 
 
-def test_af_high_bleeding_risk_warns_lists_modifiable_factors_and_offers_to_drop_the_nsaid(client):
+def test_af_high_bleeding_risk_warns_lists_modifiable_factors_and_offers_to_drop_the_nsaid(module_client):
     inr = [obs(f"inr{i}", "6301-6", v, "{INR}", at=f"@ago:{100 - 14 * i}d") for i, v in enumerate([1.5, 3.8, 1.7, 2.4, 4.1, 1.6])]
     body = af_body(draft("w1", "warfarin sodium 5 MG Oral Tablet", mg=5, per_day=1),
                    draft("n1", "ibuprofen 600 MG Oral Tablet", mg=600, per_day=3),
                    female=True, age=76, conditions=[condition("htn", SNOMED, "38341003"), condition("gi", ICD10, "K92.2", "resolved")],
                    sbp=172, labs=[obs("cr", "14682-9", 110, "umol/L"), *inr])
-    card, (combination,) = af_cards(client, body)
+    card, (combination,) = af_cards(module_client, body)
     assert card["indicator"] == "warning"
     preds = predictions(card)
     # CHA2DS2-VASc: age ≥ 75 (2) + hypertension (1) + female (1) = 4
@@ -379,21 +374,21 @@ def test_af_high_bleeding_risk_warns_lists_modifiable_factors_and_offers_to_drop
 
 
 @pytest.mark.parametrize("female, age, expect_low", [(False, 50, True), (True, 50, True), (False, 65, False), (True, 65, False)])
-def test_af_low_cha2ds2vasc_is_an_info_card(client, female, age, expect_low):
-    (card,) = post(client, "af-anticoagulation", af_body(draft("a1", "apixaban 5 MG Oral Tablet", mg=5, per_day=2), female=female, age=age))
+def test_af_low_cha2ds2vasc_is_an_info_card(module_client, female, age, expect_low):
+    (card,) = post(module_client, "af-anticoagulation", af_body(draft("a1", "apixaban 5 MG Oral Tablet", mg=5, per_day=2), female=female, age=age))
     assert card["indicator"] == "info"
     assert ("low stroke risk" in card["summary"]) is expect_low
     if expect_low:
         assert actions(card)[0]["resourceId"] == "MedicationRequest/a1"
 
 
-def test_af_scores_from_conditions_labs_and_active_antiplatelet(client):
+def test_af_scores_from_conditions_labs_and_active_antiplatelet(module_client):
     body = af_body(draft("e1", "edoxaban 60 MG Oral Tablet", mg=60, per_day=1), age=70,
                    conditions=[condition("chf", ICD10, "I50.22"), condition("dm", ICD10, "E11.9"), condition("mi", SNOMED, "22298006", "resolved"),
                                condition("tia", ICD10, "G45.9", "resolved"), condition("dial", ICD10, "Z99.2")],
                    meds=[draft("asa", "aspirin 81 MG Oral Tablet", status="active")], sbp=150,
                    labs=[obs("bili", "1975-2", 3.0, "mg/dL"), obs("alt", "1742-6", 130, "U/L")])
-    card, (combination,) = af_cards(client, body)
+    card, (combination,) = af_cards(module_client, body)
     preds = predictions(card)
     # CHA2DS2-VASc: C1 + D1 + V1 (resolved MI still counts) + S2 (TIA) + A 65-74 (1) = 6
     assert preds["cha2ds2-vasc"]["score"] == 6
@@ -404,37 +399,37 @@ def test_af_scores_from_conditions_labs_and_active_antiplatelet(client):
     assert combination["indicator"] == "warning" and "suggestions" not in combination  # aspirin is active, not a draft to delete
 
 
-def test_af_service_is_silent_without_af_or_anticoagulant(client):
+def test_af_service_is_silent_without_af_or_anticoagulant(module_client):
     body = af_body(draft("a1", "apixaban 5 MG Oral Tablet", mg=5, per_day=2))
     body["prefetch"]["conditions"] = bundle(condition("dvt", ICD10, "I82.401"))
-    assert post(client, "af-anticoagulation", body) == []
-    assert post(client, "af-anticoagulation", af_body(draft("x1", "amoxicillin 500 MG Oral Capsule", mg=500, per_day=3))) == []
+    assert post(module_client, "af-anticoagulation", body) == []
+    assert post(module_client, "af-anticoagulation", af_body(draft("x1", "amoxicillin 500 MG Oral Capsule", mg=500, per_day=3))) == []
 
 
-def test_af_anticoagulant_matched_by_ingredient_code_or_name(client):
+def test_af_anticoagulant_matched_by_ingredient_code_or_name(module_client):
     by_code = af_body(draft("w1", "Coumadin", code="11289"))
     by_name = af_body(draft("w1", "Warfarin Sodium 2 MG Oral Tablet"))
-    assert len(post(client, "af-anticoagulation", by_code)) == len(post(client, "af-anticoagulation", by_name)) == 1
+    assert len(post(module_client, "af-anticoagulation", by_code)) == len(post(module_client, "af-anticoagulation", by_name)) == 1
 
 
-def test_every_order_service_is_discoverable(client):
-    services = {(s["id"], s["hook"]) for s in client.get("/cds-services").get_json()["services"]}
+def test_every_order_service_is_discoverable(module_client):
+    services = {(s["id"], s["hook"]) for s in module_client.get("/cds-services").get_json()["services"]}
     assert {("renal-dosing", "order-select"), ("renal-dosing", "order-sign"), ("af-anticoagulation", "order-sign")} <= services
 
 
-def test_card2_value_shown_never_contradicts_its_rule(client):
+def test_card2_value_shown_never_contradicts_its_rule(module_client):
     """eGFR 44.96 would print as '45' on a card for eGFR 30-44: more decimals are shown instead."""
-    cards = renal(client, draft("m1", "metformin 500 MG Oral Tablet", mg=500, per_day=2), creatinine=creatinine_for_egfr(44.96, 70, False))
+    cards = renal(module_client, draft("m1", "metformin 500 MG Oral Tablet", mg=500, per_day=2), creatinine=creatinine_for_egfr(44.96, 70, False))
     (card,) = cards
     assert "eGFR 44.96 (30-44)" in card["summary"]
 
 
-def test_unavailable_conditions_leave_af_rules_unapplied_and_say_so(client):
+def test_unavailable_conditions_leave_af_rules_unapplied_and_say_so(module_client):
     """PREFETCH-3 `omit`: without the conditions AF is unknown; 'any' rules still apply, AF-only doses are named as unchecked."""
     body = renal_body(draft("d1", "dabigatran etexilate 150 MG Oral Capsule", mg=150, per_day=2),
                       draft("e1", "edoxaban 60 MG Oral Tablet", mg=60, per_day=1), age=68, creatinine=2.0, weight=40.0)  # CrCl 20
     body["prefetch"]["conditions"] = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "timeout"}]}
-    cards = post(client, "renal-dosing", body)
+    cards = post(module_client, "renal-dosing", body)
     edoxaban = next(c for c in cards if c["summary"].startswith("Edoxaban"))  # 15-50 → 30 mg for any indication
     assert actions(edoxaban)[0]["resource"]["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] == 30
     unknown = next(c for c in cards if c["summary"].startswith("Dose check incomplete"))
@@ -442,7 +437,7 @@ def test_unavailable_conditions_leave_af_rules_unapplied_and_say_so(client):
     assert "conditions" in unknown["extension"][EXT]["unavailable"] and "suggestions" not in unknown
 
 
-def test_act1_suggested_resources_are_valid_fhir_r4(client):
+def test_act1_suggested_resources_are_valid_fhir_r4(module_client):
     """Every create/update resource the order services suggest parses as a FHIR R4 resource (R4B models)."""
     from fhir.resources.R4B import get_fhir_model_class
 
@@ -450,7 +445,7 @@ def test_act1_suggested_resources_are_valid_fhir_r4(client):
               ("renal-dosing", renal_body(draft("m1", "metformin 500 MG Oral Tablet", mg=500, per_day=2), cr_at="@ago:200d"))]
     checked = 0
     for service, body in bodies:
-        for card in post(client, service, body):
+        for card in post(module_client, service, body):
             for a in actions(card):
                 if a["type"] in ("create", "update"):
                     get_fhir_model_class(a["resource"]["resourceType"]).model_validate(a["resource"])

@@ -1,11 +1,12 @@
 """Prefetch from the request: PREFETCH-3/5/6, TOKEN-1..3 rendering, OperationOutcome values."""
 import pytest
-from fhir_factory import ascvd_prefetch, bundle, hook_request
-from spec_rules import assert_operation_outcome
 
 from cds_service.errors import InvalidRequest
 from cds_service.hook_request import parse_hook_request
 from cds_service.prefetch import render_template
+
+from cds_testing.fhir_factory import ascvd_prefetch, bundle, hook_request
+from cds_testing.spec_rules import assert_operation_outcome
 
 URL = "/cds-services/ascvd-10y-risk"
 

@@ -3,20 +3,22 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import responses
-from fhir_factory import ascvd_prefetch, hook_request
-from spec_rules import assert_operation_outcome
 
-import hooks
 from fhir_adapters.client import FhirClient
 from fhir_adapters.fetcher import HttpFetcher
 
+from cds_testing.apps import service_file
+from cds_testing.fhir_factory import ascvd_prefetch, hook_request
+from cds_testing.spec_rules import assert_operation_outcome
+
 BASE = "https://ehr.example.org/fhir/R4"
+ANSWER_HELD_S = 10.0  # upper bound on a held answer should teardown never release it
 URL = "/cds-services/ascvd-10y-risk"
 TOKEN = "tok-PREFETCH-abc123"
 
@@ -32,9 +34,9 @@ def _with_server(body: dict, *, token: bool = True, server: str = BASE) -> dict:
 class FakeEhr:
     """Answers the ascvd templates from the resources of `ascvd_prefetch()`, like an EHR's FHIR server."""
 
-    def __init__(self, mock: responses.RequestsMock, data: dict | None = None, delay: float = 0.0):
+    def __init__(self, mock: responses.RequestsMock, data: dict | None = None, held: threading.Event | None = None):
         self.data = data or ascvd_prefetch()
-        self.delay = delay
+        self.held = held  # when given, every answer waits for it (a server slower than any deadline)
         self.queries: list[str] = []
         for rtype in ("Observation", "Condition", "MedicationRequest"):
             mock.add_callback(responses.GET, f"{BASE}/{rtype}", callback=self._search)
@@ -48,7 +50,7 @@ class FakeEhr:
                 yield value
 
     def _search(self, request):
-        time.sleep(self.delay)
+        self._wait()
         url = urlsplit(request.url)
         self.queries.append(request.url)
         rtype = url.path.rsplit("/", 1)[-1]
@@ -63,15 +65,32 @@ class FakeEhr:
                                     "entry": [{"resource": r} for r in hits]})
 
     def _patient(self, request):
-        time.sleep(self.delay)
+        self._wait()
         self.queries.append(request.url)
         return 200, {}, json.dumps(self.data["patient"])
+
+    def _wait(self):
+        if self.held is not None:
+            self.held.wait(ANSWER_HELD_S)
 
 
 @pytest.fixture
 def fhir():
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         yield mock
+
+
+@pytest.fixture
+def held():
+    """A FHIR answer held back for the whole test (released at teardown, so no request thread outlives
+    it): the server is slower than any deadline, without the test sleeping."""
+    event = threading.Event()
+    yield event
+    event.set()
+
+
+def _held_answer(held: threading.Event, body: str = "{}"):
+    return lambda request: (held.wait(ANSWER_HELD_S), (200, {}, body))[1]
 
 
 @pytest.fixture
@@ -146,15 +165,16 @@ def test_prefetch5_required_key_failing_on_the_server_is_412(ehr_app, fhir, stat
 
 
 @pytest.fixture
-def omit_app(make_app, tmp_path):
+def omit_app(make_app):
     """The ascvd service with `smoking` and `medications` declared on_error = "omit"."""
-    hooks_dir = tmp_path / "hooks"
-    hooks_dir.mkdir()
-    lines = (Path(hooks.SERVICES_DIR) / "ascvd-10y-risk.toml").read_text().splitlines()
-    text = "\n".join(line.replace('on_error = "fail"', 'on_error = "omit"') if line.startswith(("smoking =", "medications ="))
+    return make_app(services={"ascvd-10y-risk": _omit("smoking", "medications")}, fhir_servers=[BASE])
+
+
+def _omit(*keys: str) -> str:
+    """The ascvd service file with these prefetch keys declared on_error = "omit"."""
+    lines = service_file("ascvd-10y-risk").splitlines()
+    return "\n".join(line.replace('on_error = "fail"', 'on_error = "omit"') if line.startswith(tuple(f"{k} =" for k in keys))
                      else line for line in lines)
-    (hooks_dir / "ascvd-10y-risk.toml").write_text(text)
-    return make_app(hooks_dir=str(hooks_dir), fhir_servers=[BASE])
 
 
 def test_omit_app_declares_what_the_tests_need(omit_app):
@@ -182,18 +202,14 @@ def test_omit_key_failing_on_the_server_still_gives_the_cards_that_can_be_built(
     (card,) = resp.get_json()["cards"]
     ext = card["extension"]["org.cdsml.prediction"]
     assert "503" in ext["unavailable"]["medications"]
-    assert "Data unavailable for 'medications'" in card["detail"] or "medications:" in card["detail"]
+    # A risk card (every input present) names the unavailable data in its notes, with the reason.
+    assert f"medications: {ext['unavailable']['medications']}" in card["detail"]
 
 
-def test_deadline_running_out_on_an_omit_key_still_gives_the_card(make_app, tmp_path, fhir):
+def test_deadline_running_out_on_an_omit_key_still_gives_the_card(make_app, fhir, held):
     """Issue #3 item 3: when the deadline runs out and no required data is missing, the cards that can be built."""
-    fhir.add_callback(responses.GET, f"{BASE}/MedicationRequest", callback=lambda r: (time.sleep(3.0), (200, {}, "{}"))[1])
-    hooks_dir = tmp_path / "hooks-deadline"
-    hooks_dir.mkdir()
-    lines = (Path(hooks.SERVICES_DIR) / "ascvd-10y-risk.toml").read_text().splitlines()
-    (hooks_dir / "ascvd-10y-risk.toml").write_text("\n".join(
-        line.replace('on_error = "fail"', 'on_error = "omit"') if line.startswith("medications =") else line for line in lines))
-    app = make_app(hooks_dir=str(hooks_dir), fhir_servers=[BASE], deadline_s=0.3)
+    fhir.add_callback(responses.GET, f"{BASE}/MedicationRequest", callback=_held_answer(held))
+    app = make_app(services={"ascvd-10y-risk": _omit("medications")}, fhir_servers=[BASE], deadline_s=0.3)
     prefetch = ascvd_prefetch()
     del prefetch["medications"]
     started = time.perf_counter()
@@ -239,31 +255,38 @@ def test_prefetch7_paged_prefetch_without_fhir_access_is_incomplete(client):
 
 
 def test_fetch_all_runs_queries_in_parallel(fhir):
-    for rtype in ("Observation", "Condition", "MedicationRequest", "Encounter"):
-        fhir.add_callback(responses.GET, f"{BASE}/{rtype}", callback=lambda r: (time.sleep(0.5), (200, {}, json.dumps(
-            {"resourceType": "Bundle", "type": "searchset"})))[1])
+    types = ("Observation", "Condition", "MedicationRequest", "Encounter")
+    # Each answer waits until all four requests are in flight at once: one after the other, the
+    # barrier breaks (after 2 s) and the queries fail.
+    all_in_flight = threading.Barrier(len(types), timeout=2.0)
+
+    def answer(request):
+        all_in_flight.wait()
+        return 200, {}, json.dumps({"resourceType": "Bundle", "type": "searchset"})
+    for rtype in types:
+        fhir.add_callback(responses.GET, f"{BASE}/{rtype}", callback=answer)
     fetcher = HttpFetcher(FhirClient(BASE, token=TOKEN), deadline=time.monotonic() + 5, max_workers=6)
     started = time.perf_counter()
-    results = fetcher.fetch_all({k: f"{k}?patient=p1" for k in ("Observation", "Condition", "MedicationRequest", "Encounter")})
+    results = fetcher.fetch_all({k: f"{k}?patient=p1" for k in types})
     elapsed = time.perf_counter() - started
     assert all(r.error is None for r in results.values())
-    assert elapsed < 1.5  # 4 × 0.5 s one after the other would be 2 s
+    assert elapsed < 1.5
 
 
-def test_deadline_expiring_mid_fetch_reports_the_late_key_and_keeps_the_others(fhir):
+def test_deadline_expiring_mid_fetch_reports_the_late_key_and_keeps_the_others(fhir, held):
     fhir.add_callback(responses.GET, f"{BASE}/Condition", callback=lambda r: (200, {}, json.dumps(
         {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": {"resourceType": "Condition", "id": "c1"}}]})))
-    fhir.add_callback(responses.GET, f"{BASE}/Observation", callback=lambda r: (time.sleep(3.0), (200, {}, "{}"))[1])
+    fhir.add_callback(responses.GET, f"{BASE}/Observation", callback=_held_answer(held))
     fetcher = HttpFetcher(FhirClient(BASE, token=TOKEN), deadline=time.monotonic() + 0.3)
     started = time.perf_counter()
     results = fetcher.fetch_all({"conditions": "Condition?patient=p1", "labs": "Observation?patient=p1"})
-    assert time.perf_counter() - started < 2.0  # the 3 s answer is not waited for
+    assert time.perf_counter() - started < 2.0  # the held answer is not waited for
     assert results["conditions"].error is None and len(results["conditions"].resources) == 1
     assert "deadline" in results["labs"].error
 
 
-def test_prefetch7_completing_a_page_is_bounded_by_the_deadline_too(fhir):
-    fhir.add_callback(responses.GET, f"{BASE}/Observation", callback=lambda r: (time.sleep(3.0), (200, {}, "{}"))[1])
+def test_prefetch7_completing_a_page_is_bounded_by_the_deadline_too(fhir, held):
+    fhir.add_callback(responses.GET, f"{BASE}/Observation", callback=_held_answer(held))
     fetcher = HttpFetcher(FhirClient(BASE, token=TOKEN), deadline=time.monotonic() + 0.3)
     first_page = {"resourceType": "Bundle", "type": "searchset", "link": [{"relation": "next", "url": f"{BASE}/Observation?page=2"}]}
     started = time.perf_counter()
@@ -271,8 +294,8 @@ def test_prefetch7_completing_a_page_is_bounded_by_the_deadline_too(fhir):
     assert time.perf_counter() - started < 2.0 and more == [] and "deadline" in error
 
 
-def test_deadline_running_out_with_required_data_missing_is_412(make_app, fhir):
-    FakeEhr(fhir, delay=3.0)
+def test_deadline_running_out_with_required_data_missing_is_412(make_app, fhir, held):
+    FakeEhr(fhir, held=held)
     app = make_app(fhir_servers=[BASE], deadline_s=0.3)
     started = time.perf_counter()
     issue = assert_operation_outcome(app.test_client().post(URL, json=_with_server(hook_request())), 412)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import logging
 import socket
 
-import pytest
-
 from cds_service.security.replay import KEY_PREFIX, RedisReplayStore, make_replay_store
+
+from cds_testing.optional import require_module
 
 
 class RecordingRedis:
@@ -41,7 +41,7 @@ def test_an_already_expired_key_still_gets_a_positive_ttl():
 
 
 def test_unreachable_redis_refuses_the_token(caplog):
-    pytest.importorskip("redis")
+    require_module("redis", "the `redis` extra")
     with socket.socket() as s:  # a port with nobody listening
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -58,6 +58,6 @@ def test_store_choice_follows_redis_url(tmp_path):
 
     engine = make_engine(f"sqlite:///{tmp_path}/cds.sqlite3")
     assert isinstance(make_replay_store(Settings.from_mapping({}), engine), SqlReplayStore)
-    pytest.importorskip("redis")
+    require_module("redis", "the `redis` extra")
     settings = Settings.from_mapping({"redis_url": "redis://127.0.0.1:1/0"})
     assert isinstance(make_replay_store(settings, engine), RedisReplayStore)

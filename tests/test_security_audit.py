@@ -12,9 +12,10 @@ import pytest
 import responses
 import sqlalchemy as sa
 
-import security_support as s
 from cds_service.storage import db
-from fhir_factory import ascvd_prefetch, hook_request
+
+from cds_testing import security_support as s
+from cds_testing.fhir_factory import ascvd_prefetch, hook_request
 
 # Patient data that must never reach a log line (and the strings are distinctive enough to grep for).
 PATIENT_ID = "pt-7731-qzx"
@@ -170,9 +171,9 @@ def test_no_token_jwt_or_patient_identifier_in_any_log_record_and_one_audit_row_
     assert not [x for x in secrets if x in everything]
 
 
-def test_audit_rows_in_development_mode_and_for_non_cds_paths(make_app, tmp_path):
+def test_audit_rows_in_development_mode_and_for_non_cds_paths(make_app):
     """Every call is audited, also without authentication; health probes and preflights are not calls."""
-    app = make_app(hooks_dir=s.ascvd_only_hooks_dir(tmp_path), cors_origins=["https://sandbox.cds-hooks.org"])
+    app = make_app(services=[s.SERVICE_ID], cors_origins=["https://sandbox.cds-hooks.org"])
     client = app.test_client()
     client.get("/cds-services")
     client.get("/healthz")
@@ -184,11 +185,11 @@ def test_audit_rows_in_development_mode_and_for_non_cds_paths(make_app, tmp_path
     assert [(r["endpoint"], r["status"], r["iss"]) for r in rows] == [("discovery", 200, None), ("other", 404, None)]
 
 
-def test_random_salt_is_announced_once_and_hashes_differ_between_processes(make_app, tmp_path, caplog):
+def test_random_salt_is_announced_once_and_hashes_differ_between_processes(make_app, caplog):
     """Issue #6 item 5: without audit_salt a random per-process salt is used, with one warning."""
     caplog.set_level(logging.WARNING)
-    a = make_app(hooks_dir=s.ascvd_only_hooks_dir(tmp_path))
-    b = make_app(hooks_dir=s.ascvd_only_hooks_dir(tmp_path), audit_salt="")
+    a = make_app(services=[s.SERVICE_ID])
+    b = make_app(services=[s.SERVICE_ID], audit_salt="")
     warnings = [r for r in caplog.records if getattr(r, "event", None) == "audit_salt_random"]
     assert len(warnings) == 2  # one per app built, none per call
     a.test_client().get("/cds-services")
@@ -197,8 +198,8 @@ def test_random_salt_is_announced_once_and_hashes_differ_between_processes(make_
     assert ha("p1") != hb("p1") and len(ha("p1")) == 64 and ha(None) is None
 
 
-def test_audit_failure_does_not_break_the_answer(make_app, tmp_path, caplog, monkeypatch):
-    app = make_app(hooks_dir=s.ascvd_only_hooks_dir(tmp_path))
+def test_audit_failure_does_not_break_the_answer(make_app, caplog, monkeypatch):
+    app = make_app(services=[s.SERVICE_ID])
     monkeypatch.setattr(db, "audit", sa.Table("no_such_table", sa.MetaData(), sa.Column("x", sa.Integer)))
     caplog.set_level(logging.ERROR)
     assert app.test_client().get("/cds-services").status_code == 200
@@ -207,9 +208,9 @@ def test_audit_failure_does_not_break_the_answer(make_app, tmp_path, caplog, mon
 
 # --- body limits ---------------------------------------------------------------------------------
 
-def test_body_over_the_size_limit_is_413_with_operation_outcome(make_app, tmp_path):
+def test_body_over_the_size_limit_is_413_with_operation_outcome(make_app):
     """Issue #6 item 5: max_body_bytes → 413 (before parsing), with an OperationOutcome (ERR-3)."""
-    client = make_app(hooks_dir=s.ascvd_only_hooks_dir(tmp_path), max_body_bytes=10_000).test_client()
+    client = make_app(services=[s.SERVICE_ID], max_body_bytes=10_000).test_client()
     body = hook_request(prefetch=ascvd_prefetch())
     body["padding"] = "x" * 20_000
     resp = client.post(f"/cds-services/{s.SERVICE_ID}", json=body)
@@ -218,28 +219,28 @@ def test_body_over_the_size_limit_is_413_with_operation_outcome(make_app, tmp_pa
     assert resp.get_json()["issue"][0]["code"] == "too-costly"
 
 
-def test_chunked_body_over_the_size_limit_is_413(make_app, tmp_path):
+def test_chunked_body_over_the_size_limit_is_413(make_app):
     """The limit holds when no Content-Length is sent (chunked transfer)."""
     import io
 
-    client = make_app(hooks_dir=s.ascvd_only_hooks_dir(tmp_path), max_body_bytes=10_000).test_client()
+    client = make_app(services=[s.SERVICE_ID], max_body_bytes=10_000).test_client()
     resp = client.post(f"/cds-services/{s.SERVICE_ID}", input_stream=io.BytesIO(b'{"a":"' + b"x" * 50_000 + b'"}'),
                        headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
                        environ_overrides={"wsgi.input_terminated": True})  # as gunicorn sets it for chunked bodies
     assert resp.status_code == 413
 
 
-def test_feedback_body_over_the_size_limit_is_413(make_app, tmp_path):
-    client = make_app(hooks_dir=s.ascvd_only_hooks_dir(tmp_path), max_body_bytes=1_000).test_client()
+def test_feedback_body_over_the_size_limit_is_413(make_app):
+    client = make_app(services=[s.SERVICE_ID], max_body_bytes=1_000).test_client()
     resp = client.post(f"/cds-services/{s.SERVICE_ID}/feedback", json={"feedback": [{"card": "x" * 5_000}]})
     assert resp.status_code == 413
 
 
 @pytest.mark.parametrize("depth, status", [(64, 200), (65, 400), (100_000, 400)])
-def test_json_nesting_limit_is_400(make_app, tmp_path, depth, status):
+def test_json_nesting_limit_is_400(make_app, depth, status):
     """Issue #6 item 5: nesting deeper than max_json_depth (64) → 400; a pathological depth does
     not crash the parser (RecursionError → 400, not 500)."""
-    client = make_app(hooks_dir=s.ascvd_only_hooks_dir(tmp_path), max_body_bytes=1_000_000).test_client()
+    client = make_app(services=[s.SERVICE_ID], max_body_bytes=1_000_000).test_client()
     body = hook_request(prefetch=ascvd_prefetch())
     raw = json.dumps(body)[:-1] + ', "deep": ' + "[" * (depth - 1) + "]" * (depth - 1) + "}"  # object + arrays
     resp = client.post(f"/cds-services/{s.SERVICE_ID}", data=raw, content_type="application/json")
@@ -250,7 +251,7 @@ def test_json_nesting_limit_is_400(make_app, tmp_path, depth, status):
 
 def test_the_session_log_guard_catches_a_jwt_and_a_bearer_header():
     """The guard in security_log_guard.py (run over the whole suite) is not a test that cannot fail."""
-    from security_log_guard import SecretScanner
+    from cds_testing.security_log_guard import SecretScanner
 
     scanner = SecretScanner()
     logger = logging.getLogger("cds_service.guard_selftest")

@@ -7,11 +7,14 @@ import re
 from pathlib import Path
 
 import pytest
+import responses
+from cryptography.hazmat.primitives import serialization
 
-import security_support as s
 from cds_service import create_app
 from cds_service.config import ConfigError, Settings
 from cds_service.security.trusted_clients import TrustedClient
+
+from cds_testing import security_support as s
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -95,11 +98,10 @@ def test_sec2_auth_is_required_by_default():
     assert Settings().auth_required is True
 
 
-def test_sec2_development_mode_warns_loudly_at_start_and_on_every_call(tmp_path, caplog):
+def test_sec2_development_mode_warns_loudly_at_start_and_on_every_call(make_app, caplog):
     """Issue #6 item 4: `auth.required = false` logs a warning at start and on each call."""
     caplog.set_level(logging.WARNING)
-    app = create_app({"auth_required": False, "database_url": f"sqlite:///{tmp_path}/d.sqlite3",
-                      "hooks_dir": s.ascvd_only_hooks_dir(tmp_path)}, env={})
+    app = make_app(services=[s.SERVICE_ID], auth_required=False)
     start = [r for r in caplog.records if getattr(r, "event", None) == "auth_disabled"]
     assert len(start) == 1 and "DISABLED" in start[0].getMessage()
     client = app.test_client()
@@ -108,8 +110,19 @@ def test_sec2_development_mode_warns_loudly_at_start_and_on_every_call(tmp_path,
     assert len([r for r in caplog.records if getattr(r, "event", None) == "auth_disabled"]) == 3
 
 
-def test_demo_config_still_starts(tmp_path):
-    """`scripts/serve` uses config/demo.toml; it must keep starting (issue #7 will switch it to a signed client)."""
+def test_demo_config_starts_and_answers_only_the_signed_simulator(tmp_path):
+    """`scripts/serve` uses config/demo.toml, which requires a JWT (`[auth] required = true`, SEC-2): an
+    unsigned call is a 401, and a call signed with the simulator's demo key (a trusted client there) is a 200."""
     app = create_app({"database_url": f"sqlite:///{tmp_path}/demo.sqlite3"}, config_file=str(ROOT / "config" / "demo.toml"),
                      env={})
-    assert app.test_client().get("/cds-services").status_code in (200, 401)
+    client = app.test_client()
+    assert client.get("/cds-services").status_code == 401
+    base = "http://127.0.0.1:8080"  # the demo's public_base_url; the simulator's iss and jku hang off it
+    keys = ROOT / "cds_service" / "demo" / "keys"
+    simulator = s.Key(serialization.load_pem_private_key((keys / "simulator-demo-private-key.pem").read_bytes(), None),
+                      json.loads((keys / "simulator-jwks.json").read_text())["keys"][0]["kid"], "ES384")
+    claims = {**s.sandbox_claims(f"{base}/cds-services"), "iss": f"{base}/simulator"}
+    token = s.sign(claims, simulator, jku=f"{base}/simulator/.well-known/jwks.json")
+    with responses.RequestsMock():  # its keys come from the configured jwks_file: nothing is fetched
+        resp = client.get("/cds-services", headers=s.bearer(token))
+    assert resp.status_code == 200 and resp.get_json()["services"]

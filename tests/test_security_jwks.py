@@ -3,35 +3,25 @@ the rate-limited refresh are checked without waiting."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import requests
 import responses
 from jwt.algorithms import ECAlgorithm
 
-import security_support as s
 from cds_service.config import Settings
 from cds_service.storage.db import make_engine
 from cds_service.errors import AuthError
 from cds_service.security.jwt_verifier import Verifier
 
-SPEC = Path(__file__).resolve().parent.parent.parent / "shared" / "spec" / "examples"
-
-
-class Clock:
-    def __init__(self, t: float):
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
+from cds_testing import security_support as s
+from cds_testing.clock import FakeClock
+from cds_testing.paths import SPEC_EXAMPLES
 
 
 @pytest.fixture
 def clock():
-    import time
-
-    return Clock(time.time())
+    return FakeClock()  # starts at the real time: the test tokens are signed "now"
 
 
 @pytest.fixture
@@ -55,7 +45,7 @@ def test_sec7_unknown_kid_triggers_one_rate_limited_refresh(verifier_for, clock)
             with pytest.raises(AuthError, match="kid unknown"):
                 v.verify(rogue, [s.DISCOVERY_AUD])
         assert fetch.call_count == 1
-        clock.t += 61
+        clock.advance(61)
         for _ in range(5):  # after the interval: exactly one refresh for the whole burst
             with pytest.raises(AuthError, match="kid unknown"):
                 v.verify(s.sign(s.sandbox_claims(s.DISCOVERY_AUD, now=clock.t), s.ec_key("unknown-kid"),
@@ -71,7 +61,7 @@ def test_sec7_key_rotation_is_picked_up_by_the_refresh(verifier_for, clock):
         v = verifier_for()
         v.verify(s.sandbox_token(s.DISCOVERY_AUD, now=clock.t), [s.DISCOVERY_AUD])
         mock.replace(responses.GET, s.SANDBOX_JKU, json=s.jwks(s.sandbox_key(), new_key))
-        clock.t += 61
+        clock.advance(61)
         identity = v.verify(s.sign(s.sandbox_claims(s.DISCOVERY_AUD, now=clock.t), new_key, jku=s.SANDBOX_JKU),
                             [s.DISCOVERY_AUD])
         assert identity.iss == s.SANDBOX_ISS and identity.authenticated
@@ -83,7 +73,7 @@ def test_sec7_cached_set_is_refetched_after_max_age_and_kept_when_the_refetch_fa
         fetch = mock.get(s.SANDBOX_JKU, json=s.jwks(s.sandbox_key()))
         v = verifier_for()
         v.verify(s.sandbox_token(s.DISCOVERY_AUD, now=clock.t), [s.DISCOVERY_AUD])
-        clock.t += 3601
+        clock.advance(3601)
         mock.replace(responses.GET, s.SANDBOX_JKU, body=requests.ConnectionError("down"))
         v.verify(s.sandbox_token(s.DISCOVERY_AUD, now=clock.t), [s.DISCOVERY_AUD])
         assert len(mock.calls) == 2 and fetch.call_count == 1
@@ -147,11 +137,10 @@ def test_sec7_jwks_file_and_private_members_are_dropped(verifier_for, clock, tmp
                         [s.DISCOVERY_AUD]).iss == s.SANDBOX_ISS
 
 
-@pytest.mark.skipif(not (SPEC / "cds-hooks-sandbox" / "jwks.json").is_file(), reason="shared spec examples absent")
 def test_sec7_real_sandbox_jwks_refuses_a_token_signed_with_another_key(verifier_for, clock):
     """SEC-7: with the Sandbox's published JWKS configured, a token with its kid but our key fails
     the signature check (we do not hold the Sandbox's private key, and neither does a forger)."""
-    published = json.loads((SPEC / "cds-hooks-sandbox" / "jwks.json").read_text())
+    published = json.loads((SPEC_EXAMPLES / "cds-hooks-sandbox" / "jwks.json").read_text())
     with responses.RequestsMock() as mock:
         v = verifier_for(clients=[{"iss": s.SANDBOX_ISS, "jwks": published, "jku": [s.SANDBOX_JKU]}])
         with pytest.raises(AuthError, match="signature"):
@@ -159,17 +148,15 @@ def test_sec7_real_sandbox_jwks_refuses_a_token_signed_with_another_key(verifier
         assert len(mock.calls) == 0
 
 
-@pytest.mark.skipif(not (SPEC / "spec-2.0.1" / "jwt-authorization-header.txt").is_file(),
-                    reason="shared spec examples absent")
-def test_sec9_the_spec_example_token_verifies_its_signature_but_its_lifetime_is_refused(verifier_for):
+def test_sec9_the_spec_example_token_verifies_its_signature_but_its_lifetime_is_refused(verifier_for, clock):
     """SEC-3..9 on the spec's own example: its ES384 signature is valid with the example JWKS, but it
     lives 3.5 years (exp - iat = 111287890 s), so it is refused even at a time inside that window."""
-    token = (SPEC / "spec-2.0.1" / "jwt-authorization-header.txt").read_text().split("Bearer", 1)[1].strip()
-    jwks = json.loads((SPEC / "spec-2.0.1" / "jwks-public.json").read_text())
-    payload = json.loads((SPEC / "spec-2.0.1" / "jwt-payload.json").read_text())
+    token = (SPEC_EXAMPLES / "spec-2.0.1" / "jwt-authorization-header.txt").read_text().split("Bearer", 1)[1].strip()
+    jwks = json.loads((SPEC_EXAMPLES / "spec-2.0.1" / "jwks-public.json").read_text())
+    payload = json.loads((SPEC_EXAMPLES / "spec-2.0.1" / "jwt-payload.json").read_text())
     clients = [{"iss": payload["iss"], "jwks": jwks, "jku": ["https://fhir-ehr.example.com/jwk_uri"]}]
+    clock.t = payload["iat"] + 100  # a moment inside the example's validity window
     v = verifier_for(clients=clients)
-    v._clock = lambda: payload["iat"] + 100  # noqa: SLF001 - a moment inside the example's validity window
     with pytest.raises(AuthError, match="lifetime"):
         v.verify(token, [payload["aud"]])
     with pytest.raises(AuthError, match="aud"):

@@ -10,9 +10,10 @@ import pytest
 import responses
 import sqlalchemy as sa
 
-import security_support as s
 from cds_service.storage import db
-from fhir_factory import ascvd_prefetch, hook_request
+
+from cds_testing import security_support as s
+from cds_testing.fhir_factory import ascvd_prefetch, hook_request
 
 FEEDBACK_BODY = {"feedback": [{"card": "4e0a3a1e-3283-4575-ab82-028d55fe2719", "outcome": "accepted",
                                "acceptedSuggestions": [{"id": "e56e1945-20b3-4393-8503-a1a20fd73152"}],
@@ -309,11 +310,11 @@ def test_sec5_aud_uses_public_base_url_not_the_request_host(secure_client):
     assert client.get("/cds-services", headers=s.bearer(internal), base_url="http://10.0.0.7:8080").status_code == 401
 
 
-def test_sec2_auth_is_required_by_default_and_no_clients_means_401(make_app, tmp_path, jwks_http):
+def test_sec2_auth_is_required_by_default_and_no_clients_means_401(make_app, jwks_http):
     """SEC-2: the default requires a JWT; with no trusted client configured every call is refused."""
     from cds_service.config import Settings
 
     assert Settings().auth_required is True
-    client = make_app(auth_required=True, hooks_dir=s.ascvd_only_hooks_dir(tmp_path)).test_client()
+    client = make_app(auth_required=True, services=[s.SERVICE_ID]).test_client()
     assert call(client, "discovery", s.bearer(s.sandbox_token(s.DISCOVERY_AUD))).status_code == 401
     assert call(client, "service", {}).status_code == 401

@@ -6,15 +6,10 @@ import pytest
 from cds_service.config import ConfigError
 from hooks import SERVICES_DIR, ServiceFileError
 
-ASCVD = (SERVICES_DIR / "ascvd-10y-risk.toml").read_text()
+from cds_testing.apps import service_file, services_dir
+
+ASCVD = service_file("ascvd-10y-risk")
 PCE = 'ref = "equation:pce-goff-2013"'
-
-
-def write(tmp_path, text, name="ascvd-10y-risk.toml"):
-    d = tmp_path / "hooks"
-    d.mkdir(exist_ok=True)
-    (d / name).write_text(text)
-    return str(d)
 
 
 def test_every_bundled_service_file_loads(app):
@@ -38,7 +33,7 @@ def test_every_bundled_service_file_loads(app):
     ('"Patient/{{context.patientId}}"', '"Patient/{{patientId}}"', "prefetch.patient.query", "not allowed"),  # TOKEN-1
     ('source = "lipids"\nlabel = "HDL', 'source = "labs"\nlabel = "HDL', "features.hdl.source", "not a prefetch key"),
     ('lookback_days = 730', 'lookback_days = 730\nwindow = 3', "features.sbp", "not understood"),
-    ('on_error = "omit"', 'on_error = "omit"', None, None),
+    ('on_error = "fail"', 'on_error = "fail"', None, None),
     ('source_label = "ACC/AHA Pooled Cohort Equations (Goff 2013)"', 'source_label = ""', "cards.source_label", "SRC-1"),
     ('code = "patient-refuses", display = "Patient refuses/declines (no context given)"', 'code = "patient-refuses"', "cards.override_reasons[0]", "OVR-1"),
     ('id = "ascvd-10y-risk"', 'id = "ascvd-risk"', "id", "must match the file name"),
@@ -52,41 +47,40 @@ def test_every_bundled_service_file_loads(app):
     (PCE, PCE + '\nsecondary = ["equation:pce-goff-2013"]', "model.secondary", "builder 'risk' needs [model] secondary = []"),
     (PCE, PCE + '\nrefs = ["equation:qsofa"]', "model", "unknown keys: refs"),
 ])
-def test_bad_service_file_refuses_to_start(make_app, tmp_path, old, new, field, message):
-    if field is None:
-        return  # a no-op edit keeps the file valid (guards the table's own syntax)
+def test_bad_service_file_refuses_to_start(make_app, old, new, field, message):
     assert old in ASCVD, old
-    hooks_dir = write(tmp_path, ASCVD.replace(old, new, 1))
+    text = ASCVD.replace(old, new, 1)
+    if field is None:  # the control row: a no-op edit leaves a valid file, and the app starts with it
+        assert make_app(services={"ascvd-10y-risk": text}).extensions["cds"].services["ascvd-10y-risk"]
+        return
     with pytest.raises(ServiceFileError) as err:
-        make_app(hooks_dir=hooks_dir)
+        make_app(services={"ascvd-10y-risk": text})
     assert err.value.field == field
     assert "ascvd-10y-risk.toml" in str(err.value)
     if message:
         assert message in str(err.value)
 
 
-def test_unused_feature_is_refused(make_app, tmp_path):
+def test_unused_feature_is_refused(make_app):
     text = ASCVD + '\n[[features]]\nname = "ldl"\nkind = "latest_quantity"\nsource = "lipids"\nunit = "mg/dL"\ncodes = ["http://loinc.org|13457-7"]\n'
     with pytest.raises(ServiceFileError, match="never used: ldl"):
-        make_app(hooks_dir=write(tmp_path, text))
+        make_app(services={"ascvd-10y-risk": text})
 
 
-def test_invalid_toml_is_refused(make_app, tmp_path):
+def test_invalid_toml_is_refused(make_app):
     with pytest.raises(ServiceFileError, match="not valid TOML"):
-        make_app(hooks_dir=write(tmp_path, ASCVD + "\n[[[broken"))
+        make_app(services={"ascvd-10y-risk": ASCVD + "\n[[[broken"})
 
 
-def test_duplicate_id_and_hook_is_refused(make_app, tmp_path):
-    d = write(tmp_path, ASCVD)
-    write(tmp_path, ASCVD, name="ascvd-10y-risk.copy.toml")
+def test_duplicate_id_and_hook_is_refused(make_app):
     with pytest.raises(ServiceFileError, match="already declared"):
-        make_app(hooks_dir=d)
+        make_app(services={"ascvd-10y-risk": ASCVD, "ascvd-10y-risk.copy": ASCVD})
 
 
 def test_cli_validate_reports_the_file_and_field(tmp_path, capsys, monkeypatch):
     from cds_service.cli.main import main
 
-    hooks_dir = write(tmp_path, ASCVD.replace('kind = "age"', 'kind = "agee"'))
+    hooks_dir = services_dir(tmp_path, {"ascvd-10y-risk": ASCVD.replace('kind = "age"', 'kind = "agee"')})
     monkeypatch.setenv("CDS_HOOKS_DIR", hooks_dir)
     monkeypatch.setenv("CDS_AUTH_REQUIRED", "false")
     monkeypatch.setenv("CDS_DATABASE_URL", f"sqlite:///{tmp_path}/db.sqlite3")
@@ -166,7 +160,7 @@ def test_outside_the_population_secondary_models_are_named_but_not_run(app):
     assert card["summary"].startswith("Renal function unknown") and "predictions" not in card["extension"]["org.cdsml.prediction"]
 
 
-DIABETES = (SERVICES_DIR / "diabetes-detection.toml").read_text()
+DIABETES = service_file("diabetes-detection")
 RISK_TEST = 'secondary = ["equation:ada-risk-test"]'
 
 
@@ -177,11 +171,10 @@ RISK_TEST = 'secondary = ["equation:ada-risk-test"]'
     ('name = "physically_inactive"', 'name = "inactive"', "features", "needs features not declared here: physically_inactive"),
     ('kind = "not_read"', 'kind = "not_read"\ncodes = ["http://loinc.org|89574-8"]', "features.physically_inactive", "not understood"),
 ])
-def test_bad_diabetes_detection_file_refuses_to_start(make_app, tmp_path, old, new, field, message):
+def test_bad_diabetes_detection_file_refuses_to_start(make_app, old, new, field, message):
     assert old in DIABETES, old
-    hooks_dir = write(tmp_path, DIABETES.replace(old, new, 1), name="diabetes-detection.toml")
     with pytest.raises(ServiceFileError) as err:
-        make_app(hooks_dir=hooks_dir)
+        make_app(services={"diabetes-detection": DIABETES.replace(old, new, 1)})
     assert err.value.field == field and message in str(err.value)
 
 
@@ -191,11 +184,11 @@ def test_secondary_models_run_without_a_primary_model(app):
     missing, so the score is a lower bound naming it."""
     from datetime import datetime, timezone
 
-    from fhir_factory import bundle, patient, quantity_obs
     from hooks.catalog import HOOKS
 
     from cds_service import pipeline
     from cds_service.hook_request import parse_hook_request
+    from cds_testing.fhir_factory import bundle, patient, quantity_obs
 
     bound = app.extensions["cds"].services["diabetes-detection"][0]
     assert bound.model is None and list(bound.secondary) == ["equation:ada-risk-test"]

@@ -3,10 +3,11 @@ import copy
 import json
 
 import pytest
-from fhir_factory import ascvd_prefetch, hook_request
-from spec_rules import assert_operation_outcome
 
-from conftest import SPEC_EXAMPLES
+from cds_testing.fhir_factory import ascvd_prefetch, hook_request
+from cds_testing.paths import SPEC_EXAMPLES
+from cds_testing.spec_rules import assert_operation_outcome
+
 
 URL = "/cds-services/ascvd-10y-risk"
 

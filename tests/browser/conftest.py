@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from servers import ROOT, cds_service
+from cds_testing.servers import ROOT, cds_service
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "tests" / "artifacts" / "browser"
@@ -28,7 +28,7 @@ def live(tmp_path_factory):
     demo = tomllib.loads((ROOT / "config" / "demo.toml").read_text(encoding="utf-8"))
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     # The base URL is known only once the port is; the context manager picks it, so pre-pick it here.
-    from servers import free_port
+    from cds_testing.servers import free_port
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"

@@ -8,16 +8,15 @@ model probability; never an order for a test whose last result is still inside i
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from fhir_factory import bundle, hook_request
 
-from hooks import SERVICES_DIR
+from cds_testing.fhir_factory import bundle, hook_request
+from cds_testing.optional import require_module
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "cds_service" / "demo" / "patients"
@@ -28,11 +27,9 @@ DIABETES = ("E08", "E09", "E10", "E11", "E13")
 
 
 @pytest.fixture
-def client(make_app, tmp_path):
-    hooks_dir = tmp_path / "services"
-    hooks_dir.mkdir()
-    shutil.copy(SERVICES_DIR / f"{SID}.toml", hooks_dir)
-    return make_app(hooks_dir=str(hooks_dir)).test_client()
+def dd_client(make_app):
+    """The test client of an app serving only diabetes-detection."""
+    return make_app(services=[SID]).test_client()
 
 
 def _resources(path: Path) -> list[dict]:
@@ -98,13 +95,13 @@ def _check(client, resources: list[dict], label: str) -> bool:
     return True
 
 
-def test_simulator_patients(client):
-    checked = sum(_check(client, _resources(p), p.name) for p in sorted(DEMO.glob("demo-*.json")))
+def test_simulator_patients(dd_client):
+    checked = sum(_check(dd_client, _resources(p), p.name) for p in sorted(DEMO.glob("demo-*.json")))
     assert checked >= 5, f"only {checked} simulator patients had a recent HbA1c or fasting glucose"
 
 
-def test_carebundle_adults(client, tmp_path):
-    pytest.importorskip("carebundle")
+def test_carebundle_adults(dd_client, tmp_path):
+    require_module("carebundle", "the `test` extra")
     cmd = [sys.executable, "-m", "carebundle.cli", "generate", "--profile", "mixed", "--count", "40", "--seed", "7",
            "--sex", "mixed", "--age-range", "18-85", "--out", str(tmp_path / "cb")]
     subprocess.run(cmd, check=True, capture_output=True, timeout=180)
@@ -114,5 +111,5 @@ def test_carebundle_adults(client, tmp_path):
     for f in files:
         resources = _resources(f)
         if any(r.get("resourceType") == "Patient" for r in resources):
-            checked += _check(client, resources, f.name)
+            checked += _check(dd_client, resources, f.name)
     assert checked >= 5, f"only {checked} carebundle adults had a recent HbA1c or fasting glucose"

@@ -12,15 +12,11 @@
 from __future__ import annotations
 
 import pytest
-from fhir_factory import SNOMED
-from order_helpers import RXNORM, actions, birth_for, bundle, creatinine_for_egfr, draft, fixture, module_client, obs, post
+from cds_testing.fhir_factory import SNOMED
+from cds_testing.order_helpers import RXNORM, actions, birth_for, bundle, creatinine_for_egfr, draft, fixture, obs, post
 
 from fhir_adapters.orders import Dose, medication_orders, ordered_dose
 
-
-@pytest.fixture(scope="module")
-def client(tmp_path_factory):
-    return module_client(tmp_path_factory)
 
 
 def order(mid, concept, dosage=None, **extra):
@@ -65,11 +61,11 @@ def renal(*orders, age=68, creatinine=1.0, weight=78.0, meds=()):
 
 # ---- the CDS Hooks Sandbox's own Rx Sign request ------------------------------------------------------------
 
-def test_sandbox_rx_sign_pill_order_gets_the_under_dose_card(client):
+def test_sandbox_rx_sign_pill_order_gets_the_under_dose_card(module_client):
     """Finding 12. The Sandbox's Rx Sign order (`{pill}` × 1 daily, product RxNorm 1114198 "rivaroxaban 10 MG Oral
     Tablet") for a man in AF at CrCl 78: Xarelto US label 2.2 gives 20 mg once daily above CrCl 50, so the 10 mg
     order gets the under-dose card, with the ordered dose read as 10 mg once daily."""
-    (card,) = post(client, "renal-dosing", fixture("sandbox-rx-sign-rivaroxaban.json"))
+    (card,) = post(module_client, "renal-dosing", fixture("sandbox-rx-sign-rivaroxaban.json"))
     assert "20 mg once daily" in card["summary"] and "ordered: 10 mg once daily" in card["summary"]
     (action,) = actions(card)
     assert action["type"] == "update" and action["resource"]["id"] == "request-123"
@@ -77,13 +73,13 @@ def test_sandbox_rx_sign_pill_order_gets_the_under_dose_card(client):
     assert dose["value"] == 20 and dose["code"] == "mg"
 
 
-def test_sandbox_order_is_also_read_by_af_anticoagulation(client):
+def test_sandbox_order_is_also_read_by_af_anticoagulation(module_client):
     """The same Sandbox shape at af-anticoagulation (2023 ACC/AHA/ACCP/HRS AF guideline 6.3.1): the product-level code
     with `{pill}` is recognised as an anticoagulant and scored; no prefetch for `bp`/`labs` — the Sandbox leaves out
     keys it could not fetch, so those are unavailable and HAS-BLED items resting on them are not assessed."""
     body = fixture("sandbox-rx-sign-rivaroxaban.json")
     body["prefetch"] = {k: v for k, v in body["prefetch"].items() if k in ("patient", "conditions", "medications", "procedures")}
-    cards = post(client, "af-anticoagulation", body)
+    cards = post(module_client, "af-anticoagulation", body)
     assert any("CHA2DS2-VASc" in c["summary"] for c in cards)
 
 
@@ -133,39 +129,39 @@ def test_strength_from_a_medication_ingredient():
     assert read(r) == Dose(15, 1)
 
 
-def test_a_product_code_alone_matches_its_ingredient(client):
+def test_a_product_code_alone_matches_its_ingredient(module_client):
     """RxNorm SCD 1114198 with no display or text still names rivaroxaban (through the product table): the AF dose
     rule applies (Xarelto US label 2.2)."""
-    cards = post(client, "renal-dosing", renal(order("r1", rx("1114198"), pills(1))))
+    cards = post(module_client, "renal-dosing", renal(order("r1", rx("1114198"), pills(1))))
     (card,) = cards
     assert card["summary"].startswith("Rivaroxaban") and "ordered: 10 mg once daily" in card["summary"]
 
 
-def test_metformin_pills_are_read_as_a_daily_total(client):
+def test_metformin_pills_are_read_as_a_daily_total(module_client):
     """FDA 2016 / KDIGO 2022: a patient already taking metformin at eGFR 30–44 should take at most 1000 mg a day. Two
     {pill} of metformin 861007 twice daily is 2000 mg a day → reduce; the card shows the dose it read."""
     taking = draft("old", "metformin hydrochloride 500 MG Oral Tablet", status="active")
     body = renal(order("m1", rx("861007", "metformin hydrochloride 500 MG Oral Tablet"), pills(2, per_day=2)),
                  age=70, creatinine=creatinine_for_egfr(40, 70, False), meds=[taking])
-    (card,) = post(client, "renal-dosing", body)
+    (card,) = post(module_client, "renal-dosing", body)
     assert "ordered: 1000 mg twice daily" in card["summary"] and actions(card)[0]["type"] == "update"
 
 
-def test_code_and_name_disagreeing_on_strength_is_not_guessed(client):
+def test_code_and_name_disagreeing_on_strength_is_not_guessed(module_client):
     """RxNorm 1114198 is rivaroxaban 10 MG Oral Tablet; an order displaying it as 20 MG is inconsistent: the
     strength is not guessed, the card says the dose could not be read (Xarelto US label 2.2 for the label dose)."""
     r = order("r1", rx("1114198", "rivaroxaban 20 MG Oral Tablet"), pills(1))
-    (card,) = post(client, "renal-dosing", renal(r))
+    (card,) = post(module_client, "renal-dosing", renal(r))
     assert "could not be read" in card["detail"] and "strength" in card["detail"] and not actions(card)
 
 
-def test_an_order_for_another_patient_is_not_judged(client):
+def test_an_order_for_another_patient_is_not_judged(module_client):
     """CDS Hooks order-sign: `draftOrders` are the orders for the patient in context. An order whose subject is
     another patient is not judged against this patient's renal function (it would be advice about the wrong person)."""
     r = order("m1", rx("861007", "metformin hydrochloride 500 MG Oral Tablet"), pills(1), subject={"reference": "Patient/someone-else"})
-    assert post(client, "renal-dosing", renal(r, age=70, creatinine=creatinine_for_egfr(20, 70, False))) == []
+    assert post(module_client, "renal-dosing", renal(r, age=70, creatinine=creatinine_for_egfr(20, 70, False))) == []
     r["subject"] = {"reference": "https://fhir.example.org/Patient/p1"}  # the same patient, absolute reference: judged
-    assert len(post(client, "renal-dosing", renal(r, age=70, creatinine=creatinine_for_egfr(20, 70, False)))) == 1
+    assert len(post(module_client, "renal-dosing", renal(r, age=70, creatinine=creatinine_for_egfr(20, 70, False)))) == 1
 
 
 # ---- a dose that cannot be read is said, never skipped -----------------------------------------------------------
@@ -176,21 +172,21 @@ def test_an_order_for_another_patient_is_not_judged(client):
     ({"doseAndRate": [{"doseQuantity": {"value": 1, "code": "{pill}"}}]}, "how often"),
     ({"timing": {"repeat": {"frequency": "twice", "period": 1, "periodUnit": "d"}}, "text": "10 mg twice daily"}, "how often"),
 ])
-def test_unreadable_dose_is_said_on_the_card(client, dosage, reason):
+def test_unreadable_dose_is_said_on_the_card(module_client, dosage, reason):
     """Finding 12. Xarelto US label 2.2: in AF above CrCl 50 the dose is 20 mg once daily. When the ordered dose
     cannot be read the card says so, with the reason, and asks to check it against the label — no silent skip and
     no one-click change built on a dose that was not understood."""
-    cards = post(client, "renal-dosing", renal(order("r1", rx("1114198", "rivaroxaban 10 MG Oral Tablet"), dosage)))
+    cards = post(module_client, "renal-dosing", renal(order("r1", rx("1114198", "rivaroxaban 10 MG Oral Tablet"), dosage)))
     (card,) = cards
     assert "could not be read" in card["detail"] and reason in card["detail"]
     assert "check it against the label" in card["detail"]
     assert not actions(card)
 
 
-def test_unknown_strength_is_a_reason(client):
+def test_unknown_strength_is_a_reason(module_client):
     """A `{tbl}` dose of a product whose strength is nowhere (no strength in the name, no Medication ingredient,
     an unknown code) cannot be converted to mg: the card names that reason."""
     r = order("r1", {"coding": [{"system": "http://ehr.example.org/drug-catalog", "code": "RIVA", "display": "rivaroxaban tablet"}]},
               pills(1, "{tbl}"))
-    (card,) = post(client, "renal-dosing", renal(r))
+    (card,) = post(module_client, "renal-dosing", renal(r))
     assert "could not be read" in card["detail"] and "strength" in card["detail"]

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import pytest
 
+from cds_testing.fhir_server import running_fhir_server
+
 
 @pytest.fixture(scope="session")
 def fhir_server():
     """A real FHIR R4 server (Medplum's engine, tests/fhir_server/) for the whole session; killed after."""
-    from fhir_server.harness import running_fhir_server
-
     with running_fhir_server() as base:
         yield base

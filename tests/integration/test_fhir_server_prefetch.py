@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pytest
 import requests
-import synthetic
-from servers import cds_service
 
 from cds_service.hook_request import parse_hook_request
 from cds_service.prefetch import render_template
+
+from cds_testing import synthetic
+from cds_testing.servers import cds_service
 
 pytestmark = pytest.mark.integration
 

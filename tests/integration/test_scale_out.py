@@ -8,7 +8,7 @@
 - Graceful shutdown: SIGTERM while a request is in flight → that request still completes.
 
 Which worker answered is read from the JSON call log (`pid` field), never from a response header.
-The tests skip only when the server binaries are missing outside CI; with CI=true they must run.
+The tests skip only when the server binaries are missing outside `scripts/test` (which sets CDS_TEST_ALL_DEPS=1); there they must run.
 """
 from __future__ import annotations
 
@@ -25,9 +25,11 @@ from pathlib import Path
 
 import pytest
 import requests
-from db_servers import postgres_bin, postgres_server, redis_bin, redis_server
-from fhir_factory import ascvd_prefetch, hook_request
-from security_support import ec_key, jwks, sign
+
+from cds_testing.db_servers import postgres_bin, postgres_server, redis_bin, redis_server
+from cds_testing.fhir_factory import ascvd_prefetch, hook_request
+from cds_testing.optional import missing
+from cds_testing.security_support import ec_key, jwks, sign
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 sys.path.insert(0, str(ROOT))
@@ -35,11 +37,9 @@ from bench.servers import Gunicorn  # noqa: E402  (the benchmark's launcher of t
 
 pytestmark = pytest.mark.integration
 
-_IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 _MISSING = [name for name, found in (("PostgreSQL (initdb)", postgres_bin()), ("redis-server", redis_bin())) if not found]
-if _MISSING and not _IN_CI:
-    pytest.skip(f"{', '.join(_MISSING)} not installed (tests/setup.d/40-postgres-redis.sh installs them)",
-                allow_module_level=True)
+if _MISSING:
+    missing(f"{', '.join(_MISSING)} not installed (tests/setup.d/40-postgres-redis.sh installs them)", allow_module_level=True)
 
 BASE = "https://cds.example.org"
 SERVICE = "ascvd-10y-risk"

@@ -3,9 +3,10 @@ import json
 
 import pytest
 import requests
-from fhir_factory import ascvd_prefetch, hook_request
-from servers import cds_service
-from spec_rules import assert_no_empty_members
+
+from cds_testing.fhir_factory import ascvd_prefetch, hook_request
+from cds_testing.servers import cds_service
+from cds_testing.spec_rules import assert_no_empty_members
 
 pytestmark = pytest.mark.integration
 

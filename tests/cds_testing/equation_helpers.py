@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from fhir_adapters.features import Feature, FeatureVector
+from models.feature_vector import Feature, FeatureVector
 
 
 def vector(**values) -> FeatureVector:

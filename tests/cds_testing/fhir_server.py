@@ -1,4 +1,4 @@
-"""Start the test FHIR server (server.js: Medplum's engine) on 127.0.0.1 and stop it afterwards."""
+"""Start the test FHIR server (tests/fhir_server/server.js: Medplum's engine) on 127.0.0.1 and stop it afterwards."""
 from __future__ import annotations
 
 import shutil
@@ -9,7 +9,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-HERE = Path(__file__).resolve().parent
+from cds_testing.paths import TESTS
+from cds_testing.servers import stop
+
+HERE = TESTS / "fhir_server"  # server.js and its node_modules (tests/setup.d/20-fhir-server.sh)
 BASE_PATH = "/fhir/R4"
 
 
@@ -32,12 +35,7 @@ def running_fhir_server(startup_timeout: float = 60.0) -> Iterator[str]:
         port = _wait_for_port(proc, Path(out.name), startup_timeout)
         yield f"http://127.0.0.1:{port}{BASE_PATH}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop(proc, timeout=10)
         out.close()
 
 

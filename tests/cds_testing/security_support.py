@@ -22,7 +22,9 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-BASE = "https://cds.example.org"
+from cds_testing.apps import BASE_URL, app_settings
+
+BASE = BASE_URL
 SERVICE_ID = "ascvd-10y-risk"
 DISCOVERY_AUD = f"{BASE}/cds-services"
 SERVICE_AUD = f"{BASE}/cds-services/{SERVICE_ID}"
@@ -167,24 +169,10 @@ def client_config(*, sandbox_tenants=None, epic=True) -> list[dict]:
     return copy.deepcopy(clients)
 
 
-def ascvd_only_hooks_dir(tmp_path) -> str:
-    """A hooks directory holding only the ASCVD service the security tests call (so they do not
-    depend on every other service file of the repository)."""
-    import shutil
-    from pathlib import Path
-
-    target = Path(tmp_path) / "hooks-ascvd-only"
-    if not target.exists():
-        target.mkdir()
-        shutil.copy(Path(__file__).resolve().parent.parent / "hooks" / f"{SERVICE_ID}.toml", target)
-    return str(target)
-
-
 def auth_settings(tmp_path, **overrides) -> dict:
-    settings = {"auth_required": True, "clients": client_config(), "public_base_url": BASE,
-                "database_url": f"sqlite:///{tmp_path}/cds.sqlite3", "hooks_dir": ascvd_only_hooks_dir(tmp_path)}
-    settings.update(overrides)
-    return settings
+    """Auth on with the two trusted clients, serving only the ASCVD service the security tests call (so
+    they do not depend on every other service file of the repository)."""
+    return app_settings(tmp_path, [SERVICE_ID], **{"auth_required": True, "clients": client_config(), **overrides})
 
 
 def bearer(token: str) -> dict:

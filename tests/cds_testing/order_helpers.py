@@ -5,11 +5,12 @@ import copy
 import json
 import re
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
 
-from spec_rules import assert_no_empty_members, assert_valid_card
+from cds_testing.paths import FIXTURES
+from cds_testing.spec_rules import assert_no_empty_members, assert_valid_card
+from models.equations.ckd_epi import egfr
 
-FIXTURES = Path(__file__).parent / "fixtures" / "orders"
+ORDER_FIXTURES = FIXTURES / "orders"
 EXT = "org.cdsml.prediction"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 _TOKEN = re.compile(r"^@(ago|ahead):(\d+(?:\.\d+)?)([dh])$")
@@ -31,8 +32,6 @@ def birth_for(age: int) -> str:
 
 def creatinine_for_egfr(target: float, age: int, female: bool) -> float:
     """Serum creatinine (mg/dL) at which CKD-EPI 2021 gives `target` (eGFR falls as creatinine rises)."""
-    from models.equations.ckd_epi import egfr
-
     lo, hi = 0.2, 20.0
     for _ in range(200):
         mid = (lo + hi) / 2
@@ -53,7 +52,7 @@ def materialize(obj):
 
 
 def fixture(name: str) -> dict:
-    return materialize(json.loads((FIXTURES / name).read_text()))
+    return materialize(json.loads((ORDER_FIXTURES / name).read_text()))
 
 
 def post(client, service: str, body: dict) -> list[dict]:
@@ -100,12 +99,3 @@ def draft(mid: str, text: str, *, mg=None, per_day=None, status="draft", code=No
 
 def bundle(*resources, type_="searchset") -> dict:
     return {"resourceType": "Bundle", "type": type_, "entry": [{"resource": copy.deepcopy(r)} for r in resources]}
-
-
-def module_client(tmp_path_factory):
-    """The conftest `client` (auth off, own SQLite file), for a module-scoped fixture: these tests only POST hooks."""
-    from cds_service import create_app
-
-    db = tmp_path_factory.mktemp("cds") / "cds.sqlite3"
-    app = create_app({"auth_required": False, "database_url": f"sqlite:///{db}", "public_base_url": "https://cds.example.org"}, env={})
-    return app.test_client()

@@ -18,11 +18,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from cds_testing.servers import free_port
 
 
 def postgres_bin() -> Path | None:
