@@ -303,34 +303,16 @@ def _condition_active(c: Mapping, as_of: datetime) -> bool:
     return onset is None or onset <= as_of + timedelta(minutes=5)
 
 
-@extractor("condition", params={"codes", "include_resolved"})
+@extractor("condition", params={"codes", "include_resolved", "names"})
 def condition(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) -> Feature:
-    """1.0 when an active Condition (or any, with include_resolved) has a code in the set, else 0.0.
+    """1.0 when an active Condition (or any, with include_resolved) has a code in the set — or, with `names`,
+    a text or display naming one of those phrases (for problem lists coded locally) — else 0.0.
 
     Absence from the patient's condition list counts as 0: the list is what the EHR knows.
     """
     any_status = bool(d.param("include_resolved"))
+    codes, names = d.param("codes", ()), d.param("names", ())
     for c in R.of_type(resources, "Condition"):
-        if matches_codes(c.get("code"), d.param("codes", ())) and (any_status or _condition_active(c, ctx.as_of)):
+        if (matches_codes(c.get("code"), codes) or mentions(c.get("code"), names)) and (any_status or _condition_active(c, ctx.as_of)):
             return _found(d, 1.0, [Evidence(R.reference_of(c), _date_str(R.clinical_time(c)))])
     return _found(d, 0.0, note="no matching condition on the problem list")
-
-
-def _drug_name(concept: Any) -> str:
-    """How the record names a drug: the concept's text, else its first display."""
-    if not isinstance(concept, dict):
-        return "medication"
-    return concept.get("text") or next((disp for _, _, disp in R.codings(concept) if disp), "medication")
-
-
-@extractor("medication", params={"codes", "ingredients"})
-def medication(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) -> Feature:
-    """1.0 when an active MedicationRequest's drug is in the RxNorm set or names a listed ingredient."""
-    for order in R.of_type(resources, "MedicationRequest"):
-        if order.get("status") not in MEDICATION_ACTIVE:
-            continue
-        concept = R.medication_concept(order, ctx.all_resources)
-        if matches_codes(concept, d.param("codes", ())) or mentions(concept, d.param("ingredients", ())):
-            return _found(d, 1.0, [Evidence(R.reference_of(order), _date_str(R.clinical_time(order)))],
-                          note=f"active: {_drug_name(concept)}")
-    return _found(d, 0.0, note="no matching active medication")

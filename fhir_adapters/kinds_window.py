@@ -13,8 +13,8 @@ from typing import Any, Mapping, Sequence
 
 from . import resources as R
 from .features import (OBSERVATION_OK, QUANTITY_PARAMS, Evidence, ExtractionContext, Feature,
-                       FeatureDef, _date_str, _found, _missing, _none_note, _window, extractor, matches_codes, mentions,
-                       observation_values, rejected_note)
+                       FeatureDef, _date_str, _found, _missing, _none_note, _window, extractor, matches_codes,
+                       mentions, observation_values, rejected_note)
 from .units import ANALYTE_MG_DL_PER_MMOL_L, convert
 
 LOINC = "http://loinc.org"
@@ -80,13 +80,13 @@ def counted(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) ->
         found, rejected = observation_values(d, resources, ctx)
         hits = [ev for _, v, ev in _window(d, ctx, found) if (lo is None or v >= lo) and (hi is None or v <= hi)]
         return hits, rejected
-    codes, names, days = d.param("codes", ()), d.param("ingredients", ()), d.param("lookback_days")
+    codes, names, days = d.param("codes", ()), d.param("names", ()), d.param("lookback_days")
     since = ctx.as_of - timedelta(days=days) if days is not None else None
     hits = []
     for r in resources:
-        concepts = _concepts(r, ctx)
-        named = bool(names) and r.get("resourceType") == "MedicationRequest" and any(mentions(c, names) for c in concepts)
-        if not _is_record(r) or ((codes or names) and not named and not any(matches_codes(c, codes) for c in concepts)):
+        if not _is_record(r):
+            continue
+        if (codes or names) and not any(matches_codes(c, codes) or mentions(c, names) for c in _concepts(r, ctx)):
             continue
         when = _when(r)
         if when is not None and when > ctx.as_of + timedelta(minutes=5):
@@ -98,13 +98,12 @@ def counted(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) ->
     return [ev for _, ev in hits], []
 
 
-# `ingredients`: a MedicationRequest also counts when its drug names one (orders carry clinical-drug codes).
-_COUNT_PARAMS = {"codes", "ingredients", "lookback_days", "min_value", "max_value", "plausible", "per_unit", "analyte"}
+_COUNT_PARAMS = {"codes", "names", "lookback_days", "min_value", "max_value", "plausible", "per_unit", "analyte"}
 
 
 @extractor("count", params=_COUNT_PARAMS, check=_check_quantity)
 def count(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) -> Feature:
-    """How many records of `codes` (any resource type) fall in the window; with `min_value`/`max_value`,
+    """How many records of `codes` (any resource type; or whose text names one of `names`) fall in the window; with `min_value`/`max_value`,
     how many plausible values of `codes` lie in that range. None recorded counts as 0."""
     hits, rejected = counted(d, resources, ctx)
     note = rejected_note(rejected) if hits else "; ".join(filter(None, ["none recorded in the window", rejected_note(rejected)]))

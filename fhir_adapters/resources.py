@@ -124,11 +124,9 @@ def concept_text(concept: Any) -> str:
     return " ".join(p for p in parts if p)
 
 
-def medication_concept(order: Mapping, pool: Sequence[dict] = (), full_urls: Mapping[str, dict] | None = None) -> dict | None:
-    """The drug of a MedicationRequest: `medicationCodeableConcept`, or the `code` of the Medication its
-    `medicationReference` names: contained (`#id`), a Bundle entry by `fullUrl`, or by id in `pool`."""
-    if isinstance(order.get("medicationCodeableConcept"), dict):
-        return order["medicationCodeableConcept"]
+def medication_resource(order: Mapping, pool: Sequence[dict] = (), full_urls: Mapping[str, dict] | None = None) -> dict | None:
+    """The Medication a MedicationRequest's `medicationReference` names: contained (`#id`), a Bundle entry by
+    `fullUrl`, or by id in `pool`; None for a `medicationCodeableConcept` or an unresolvable reference."""
     ref = (order.get("medicationReference") or {}).get("reference")
     if not isinstance(ref, str):
         return None
@@ -140,7 +138,16 @@ def medication_concept(order: Mapping, pool: Sequence[dict] = (), full_urls: Map
         rtype, _, rid = ref.rstrip("/").rpartition("/")
         med = next((m for m in pool if m.get("resourceType") == "Medication" and m.get("id") == rid), None) \
             if rtype.endswith("Medication") else None
-    code = med.get("code") if isinstance(med, dict) and med.get("resourceType") == "Medication" else None
+    return med if isinstance(med, dict) and med.get("resourceType") == "Medication" else None
+
+
+def medication_concept(order: Mapping, pool: Sequence[dict] = (), full_urls: Mapping[str, dict] | None = None) -> dict | None:
+    """The drug of a MedicationRequest: `medicationCodeableConcept`, or the `code` of the Medication its
+    `medicationReference` names (see `medication_resource`)."""
+    if isinstance(order.get("medicationCodeableConcept"), dict):
+        return order["medicationCodeableConcept"]
+    med = medication_resource(order, pool, full_urls)
+    code = med.get("code") if med else None
     return code if isinstance(code, dict) else None
 
 

@@ -66,6 +66,13 @@ def display_value(ctx: BuildContext, f: Feature) -> str:
     return f"{text} {unit}".strip()
 
 
+def unavailable_sources(ctx: BuildContext, *names: str) -> list[str]:
+    """The prefetch keys feeding these features whose data could not be obtained: what they say is "not
+    available to the service", never "not recorded"."""
+    keys = [key for d in ctx.service.features if d.name in names for key in d.source]
+    return sorted({key for key in keys if key in ctx.unavailable})
+
+
 def inputs_table(ctx: BuildContext, names) -> str:
     rows = ["| Input | Value | Date |", "| --- | --- | --- |"]
     for name in names:

@@ -77,3 +77,12 @@ def hook_request(hook="patient-view", prefetch=None, pid="p1", **context):
     if prefetch is not None:
         body["prefetch"] = prefetch
     return body
+
+
+CPT = "http://www.ama-assn.org/go/cpt"
+
+
+def procedure(pid_, system, code, performed, *, status="completed", pid="p1"):
+    """A Procedure (e.g. a cardioversion, CPT 92960) performed at `performed` (a FHIR dateTime)."""
+    return {"resourceType": "Procedure", "id": pid_, "status": status, "subject": {"reference": f"Patient/{pid}"},
+            "code": {"coding": [{"system": system, "code": code}]}, "performedDateTime": performed}
