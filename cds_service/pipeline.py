@@ -1,5 +1,6 @@
 """One invocation of a CDS service, readable in one place (architecture 2.1):
-prefetch → features → population and missing-input checks → models (primary and secondary) → cards.
+prefetch → features → applicability (the population) and missing-input checks → models (primary and
+secondary) → cards. Applicability comes before arithmetic: outside the population no model runs.
 Tested without Flask; the view only parses and serialises.
 """
 from __future__ import annotations
@@ -10,9 +11,11 @@ from datetime import datetime
 from typing import Any, Mapping
 
 from fhir_adapters.features import ExtractionContext, extract
+from fhir_adapters.observation_sets import with_sets
 from hooks.definitions import ServiceDefinition
 from models.protocol import Prediction
 
+from cds_service.applicability import assess
 from cds_service.builders import BuildContext, Builder
 from cds_service.cards import CdsResponse
 from cds_service.errors import ModelError
@@ -58,13 +61,16 @@ def invoke(bound: BoundService, request: HookRequest, *, now: datetime, fetcher:
     everything = tuple(r for rs in resources.values() for r in rs)
     ctx = ExtractionContext(as_of=now, patient=_patient(everything, request.patient_id), hook_context=request.context,
                             all_resources=everything)
-    features = extract(service.features, resources, ctx)
+    resources, sets = with_sets(service.observation_sets, resources, ctx)
+    features = extract(service.features, resources, ExtractionContext(now, ctx.patient, ctx.hook_context, everything, sets))
+    unavailable = {key: kd.unavailable for key, kd in data.items() if kd.unavailable}
+    applicability = assess(service, features, unavailable)
     t.features = time.perf_counter() - start
 
     prediction = None
     start = time.perf_counter()
     model = bound.model
-    in_population = _in_population(service, features)
+    in_population = applicability.applies
     if model is not None and in_population and not features.missing(model.info.required):
         try:
             prediction = model.predict(features)
@@ -74,8 +80,8 @@ def invoke(bound: BoundService, request: HookRequest, *, now: datetime, fetcher:
     t.model = time.perf_counter() - start
 
     start = time.perf_counter()
-    unavailable = {key: kd.unavailable for key, kd in data.items() if kd.unavailable}
-    build_ctx = BuildContext(service, request, features, model, prediction, unavailable, base_url, link_kinds, secondary)
+    build_ctx = BuildContext(service, request, features, model, prediction, unavailable, base_url, link_kinds, secondary,
+                             applicability)
     cards = tuple(bound.builder.build(build_ctx))
     t.cards = time.perf_counter() - start
     return CdsResponse(cards), build_ctx
@@ -90,10 +96,6 @@ def _secondary(model, features) -> Prediction | None:
         return model.predict(features)
     except ValueError:
         return None
-
-
-def _in_population(service: ServiceDefinition, features) -> bool:
-    return all(c.holds(features[c.feature].value) for c in service.population)
 
 
 def _patient(resources: tuple[dict, ...], patient_id: str) -> dict | None:

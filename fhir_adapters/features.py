@@ -45,6 +45,8 @@ class ExtractionContext:
     hook_context: Mapping = field(default_factory=lambda: MappingProxyType({}))
     # Resources of every source, for resolving references (e.g. MedicationRequest → Medication).
     all_resources: tuple[dict, ...] = ()
+    # The observation sets chosen for this call, by name (`observation_sets.with_sets`).
+    sets: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
 
 Extractor = Callable[[FeatureDef, Sequence[dict], ExtractionContext], Feature]
@@ -80,15 +82,16 @@ def extract(defs: Sequence[FeatureDef], data: Mapping[str, Sequence[dict]], ctx:
         if resources is None:
             resources = pools[d.source] = R.ResourcePool(r for key in d.source for r in data.get(key, ()))
         feat = EXTRACTORS[d.kind](d, resources, ctx)
-        if feat.missing and d.default is not None:
+        # A declared default stands in for a value that was not recorded, never for an invalid one.
+        if feat.missing and not feat.invalid and d.default is not None:
             note = d.default_note or f"not recorded; default {d.default:g} used"
             feat = Feature(d.name, feat.label, float(d.default), feat.unit, feat.evidence, note, imputed=True)
         out.append(feat)
     return FeatureVector(tuple(out), ctx.as_of)
 
 
-def _missing(d: FeatureDef, note: str) -> Feature:
-    return Feature(d.name, d.label or d.name, None, d.unit, note=note)
+def _missing(d: FeatureDef, note: str, *, invalid: bool = False) -> Feature:
+    return Feature(d.name, d.label or d.name, None, d.unit, note=note, invalid=invalid)
 
 
 def _found(d: FeatureDef, value: float, evidence: Iterable[Evidence] = (), note: str | None = None) -> Feature:
@@ -130,7 +133,9 @@ def mentions(concept: Any, names: Iterable[str]) -> bool:
 def age(d: FeatureDef, _res: Sequence[dict], ctx: ExtractionContext) -> Feature:
     """Whole years at the hook's time from Patient.birthDate."""
     p = ctx.patient
-    born = R.parse_datetime(p.get("birthDate")) if p else None
+    if p is None:
+        return _missing(d, "no Patient resource in the data")
+    born = R.parse_datetime(p.get("birthDate"))
     if born is None:
         return _missing(d, "birth date not recorded")
     on = ctx.as_of.date()
@@ -216,10 +221,14 @@ def observation_values(d: FeatureDef, resources: Sequence[dict], ctx: Extraction
             continue
         for place in places:
             q = place.get("valueQuantity")
-            if not isinstance(q, dict) or not isinstance(q.get("value"), (int, float)):
+            number, problem = R.read_number(q.get("value")) if isinstance(q, dict) else (None, None)
+            if problem:
+                rejected.append(f"{R.reference_of(obs)}: invalid value ({problem})")
+                continue
+            if number is None:
                 continue
             try:
-                value = convert(float(q["value"]), q.get("code") or q.get("unit"), d.unit or "1", per_unit, analyte)
+                value = convert(number, q.get("code") or q.get("unit"), d.unit or "1", per_unit, analyte)
             except UnitError:
                 rejected.append(f"{R.reference_of(obs)}: unit {q.get('code') or q.get('unit')} not convertible to {d.unit}")
                 continue
@@ -247,6 +256,12 @@ def _none_note(d: FeatureDef, found: list, rejected: list[str]) -> str:
     return "no result recorded"
 
 
+def no_value(d: FeatureDef, found: list, rejected: list[str]) -> Feature:
+    """The feature when no value is usable: not recorded (in the window), or invalid when every value
+    recorded was rejected (not a finite number, implausible, unit not convertible)."""
+    return _missing(d, _none_note(d, found, rejected), invalid=not found and bool(rejected))
+
+
 def rejected_note(rejected: list[str]) -> str | None:
     """Implausible or unconvertible values that were left out, recorded next to the value used."""
     if not rejected:
@@ -265,7 +280,7 @@ def latest_quantity(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionCon
     found, rejected = observation_values(d, resources, ctx)
     recent = _window(d, ctx, found)
     if not recent:
-        return _missing(d, _none_note(d, found, rejected))
+        return no_value(d, found, rejected)
     when, value, ev = recent[0]
     return _found(d, value, [ev], rejected_note(rejected))
 

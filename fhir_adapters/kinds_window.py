@@ -13,8 +13,8 @@ from typing import Any, Mapping, Sequence
 
 from . import resources as R
 from .features import (OBSERVATION_OK, QUANTITY_PARAMS, Evidence, ExtractionContext, Feature,
-                       FeatureDef, _date_str, _found, _missing, _none_note, _window, extractor, matches_codes,
-                       mentions, observation_values, rejected_note)
+                       FeatureDef, _date_str, _found, _missing, _window, extractor, matches_codes, mentions, no_value,
+                       observation_values, rejected_note)
 from .units import ANALYTE_MG_DL_PER_MMOL_L, convert
 
 LOINC = "http://loinc.org"
@@ -130,7 +130,7 @@ def _values(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext):
 def _extreme(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext, pick) -> Feature:
     found, recent, rejected = _values(d, resources, ctx)
     if not recent:
-        return _missing(d, _none_note(d, found, rejected))
+        return no_value(d, found, rejected)
     best = pick(v for _, v, _ in recent)
     ev = next(ev for _, v, ev in recent if v == best)  # newest of equal values
     span = f"of {len(recent)} value{'s' if len(recent) > 1 else ''}"
@@ -154,7 +154,7 @@ def mean(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) -> Fe
     """The mean of the plausible values of `codes` within the window (evidence: every result used)."""
     found, recent, rejected = _values(d, resources, ctx)
     if not recent:
-        return _missing(d, _none_note(d, found, rejected))
+        return no_value(d, found, rejected)
     value = sum(v for _, v, _ in recent) / len(recent)
     note = f"mean of {len(recent)} value{'s' if len(recent) > 1 else ''}, {recent[-1][2].date} to {recent[0][2].date}"
     return _found(d, value, [ev for _, _, ev in recent], "; ".join(filter(None, [note, rejected_note(rejected)])))

@@ -7,6 +7,7 @@ below, because validating each one would cost far more than parsing the JSON (is
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
 from typing import Any, Iterable, Iterator, Mapping, Sequence
@@ -14,6 +15,24 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 from .errors import FhirInvalidResource
 
 TYPED_RESOURCES = ("Patient", "Encounter")
+
+
+# Why a prefetch key's data could not be obtained; cards word each differently from "not recorded".
+NO_ACCESS = "no-access"  # not prefetched and no FHIR server access given
+TIMEOUT = "timeout"  # the FHIR server (or the EHR's prefetch) did not answer in time
+ERROR = "error"  # an error answer, an invalid resource, an incomplete result
+
+
+@dataclass(frozen=True, slots=True)
+class Unavailable:
+    """Why a key's data could not be obtained: a PHI-free `reason` and its `cause` (one of the three above).
+    Its text is the reason, so it prints and serialises as before."""
+
+    reason: str
+    cause: str = ERROR
+
+    def __str__(self) -> str:
+        return self.reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +45,7 @@ class KeyData:
     """
 
     resources: tuple[dict, ...] = ()
-    unavailable: str | None = None
+    unavailable: Unavailable | None = None
     fetched: bool = False
 
 
@@ -106,6 +125,22 @@ def next_link(bundle: Mapping) -> str | None:
 
 
 # ---- small accessors over plain dicts -------------------------------------------------------
+
+
+def read_number(value: Any) -> tuple[float | None, str | None]:
+    """A FHIR JSON number as a float: (value, None); (None, None) when `value` is no number at all; (None,
+    problem) when it is a number that cannot be used. The FHIR client keeps `NaN`, `Infinity` and `1e999`
+    as Python floats (its parser accepts them), so every numeric read goes through here and an extractor
+    records such a value as invalid instead of comparing NaN with a threshold (always false)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None, None
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond a double
+        return None, "a number out of range"
+    if not math.isfinite(number):
+        return None, "not a finite number"
+    return number, None
 
 
 def codings(concept: Any) -> Iterator[tuple[str, str, str]]:

@@ -122,9 +122,13 @@ def test_secondary_models_are_loaded_by_the_registry_and_run_and_timed_by_the_pi
             return qsofa.predict(features)
 
     spied = pipeline.BoundService(bound.definition, bound.model, bound.builder, {"equation:qsofa": Spy()})
+    prefetch = {key: None for key in bound.definition.prefetch}  # null: known to be empty
+    # NEWS2 applies to an adult in an inpatient encounter in progress (applicability before arithmetic).
+    prefetch["patient"] = {"resourceType": "Patient", "id": "p1", "birthDate": "1960-01-01"}
+    prefetch["encounter"] = {"resourceType": "Encounter", "id": "e1", "status": "in-progress",
+                             "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"}}
     body = {"hook": "encounter-start", "hookInstance": "d1b6c1a2-0000-4000-8000-000000000001",
-            "context": {"userId": "Practitioner/1", "patientId": "p1", "encounterId": "e1"},
-            "prefetch": {key: None for key in bound.definition.prefetch}}  # null: known to be empty
+            "context": {"userId": "Practitioner/1", "patientId": "p1", "encounterId": "e1"}, "prefetch": prefetch}
     timings = pipeline.Timings()
     response, ctx = pipeline.invoke(spied, parse_hook_request(body, HOOKS["encounter-start"]),
                                     now=datetime(2026, 3, 1, tzinfo=timezone.utc), timings=timings)

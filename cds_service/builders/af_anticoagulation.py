@@ -29,6 +29,7 @@ from models.equations import cha2ds2_vasc as CV
 from models.equations import has_bled as HB
 
 from cds_service.builders.base import BuildContext, card, display_value, remove_order, unavailable_sources
+from cds_service.builders.base import missing_states, missing_text
 from cds_service.builders.equation_cards import (check_model, check_secondary, extension, feature_def, points_text,
                                                  require_feature)
 
@@ -154,7 +155,7 @@ def _evidence(ctx: BuildContext, names) -> str:
     for n in names:
         f = ctx.features[n]
         if f.missing:
-            parts.append(f"{f.label}: {f.note or 'missing'}")
+            parts.append(f"{f.label}: {missing_text(ctx, n)}")
             continue
         where = ", ".join(e.reference for e in f.evidence)
         when = f" ({f.date})" if f.date else ""
@@ -221,8 +222,8 @@ def _scores_card(ctx: BuildContext, anticoagulants: list[MedicationOrder], other
     data, f = ctx.service.data, ctx.features
     stroke = ctx.prediction
     if stroke is None:  # age or sex unknown: the score cannot be computed, say so
-        missing = [f[n].label for n in CV.REQUIRED if f[n].missing]
-        return card(ctx, "scores-missing", f"AF anticoagulation: CHA2DS2-VASc not calculated, missing {', '.join(missing)}", "info",
+        missing = missing_states(ctx, [n for n in CV.REQUIRED if f[n].missing])
+        return card(ctx, "scores-missing", f"AF anticoagulation: CHA2DS2-VASc not calculated, {missing}", "info",
                     "CHA2DS2-VASc and HAS-BLED need the patient's age and sex; nothing is assumed.\n\n" + _evidence(ctx, CV.REQUIRED),
                     extension=extension(ctx, None))
     bleeding = ctx.secondary[BLEEDING]

@@ -29,6 +29,7 @@ from hooks.definitions import ServiceDefinition
 from hooks.loader import check_summary
 
 from cds_service.builders.base import BuildContext, card, number, order_suggestion
+from cds_service.builders.base import missing_text, unavailable_sources, unavailable_text
 from cds_service.builders.equation_cards import check_secondary, extension, feature_def, require_feature
 
 LAB_CATEGORY = "http://snomed.info/sct|108252007"  # Laboratory procedure
@@ -225,7 +226,8 @@ def build(ctx: BuildContext) -> list:
              "| Test | Last result | Rule | Why | Source |", "| --- | --- | --- | --- | --- |"]
     for gap, rule in due:
         feat = f[gap.feature]
-        last = "none on record" if feat.value is None else f"{feat.date} ({feat.value:.0f} days ago)"
+        none = missing_text(ctx, gap.feature, short=True) if unavailable_sources(ctx, gap.feature) else "none on record"
+        last = none if feat.value is None else f"{feat.date} ({feat.value:.0f} days ago)"
         every = f"every {rule.interval} days" if rule.interval else ("4-12 weeks after the start" if rule.since else "once")
         lines.append(f"| {gap.label} | {last} | {every} | {rule.why} | {rule.source} |")
     lines += _notes(ctx)
@@ -251,5 +253,5 @@ def _notes(ctx: BuildContext) -> list[str]:
         notes.append(f"The HbA1c goal used is the general one (< {number(data['hba1c_goal'])}% for many nonpregnant adults, "
                      "ADA 2025 section 6); an individualized goal changes the interval.")
     for key, reason in ctx.unavailable.items():
-        notes.append(f"Data not available to the service for '{key}': {reason}.")
+        notes.append(f"Data not obtained for '{key}': {unavailable_text(reason)}.")
     return ["", *(f"- {n}" for n in notes)] if notes else []

@@ -29,6 +29,7 @@ from hooks.loader import check_summary
 from cds_service.cards import Action, Source, Suggestion
 from cds_service.builders.base import (BOOLEAN_KINDS, BuildContext, card, display_value, inputs_table, number, order_suggestion,
                                        remove_order, unavailable_sources)
+from cds_service.builders.base import missing_states, missing_text, unavailable_lines
 from cds_service.builders.equation_cards import check_model, check_secondary, extension, require_feature
 
 PRIMARY = "equation:ckd-epi-2021"
@@ -360,16 +361,16 @@ def _unknown_card(ctx: BuildContext, pending: list[tuple[str, tuple[str, ...]]],
     missing = sorted({n for _, names in pending for n in names}, key=lambda n: order.index(n) if n in order else len(order))
     drugs = sorted({d for d, _ in pending})
     indication = ctx.service.data["indication_feature"]
-    labels = ", ".join(f[n].label.lower() for n in missing)
+    labels = missing_states(ctx, missing)
     if "creatinine" in missing:
-        summary = f"Renal function unknown: {labels} missing — needed to dose {', '.join(drugs)}"
+        summary = f"Renal function unknown: {labels} — needed to dose {', '.join(drugs)}"
     else:
-        summary = f"Dose check incomplete: {labels} unknown — needed to dose {', '.join(drugs)}"
-    lines = [f"What is needed to check the dose of **{', '.join(drugs)}** could not be determined; no value is assumed:", ""]
+        summary = f"Dose check incomplete: {labels} — needed to dose {', '.join(drugs)}"
+    lines = [f"Renal function could not be assessed for **{', '.join(drugs)}**; no value is assumed:" if "creatinine" in missing
+             else f"What is needed to check the dose of **{', '.join(drugs)}** could not be determined; no value is assumed:", ""]
     lines += [f"- {f[n].label}: " + ("unknown, the conditions could not be obtained (label doses for AF were not checked)"
-                                     if n == indication else f[n].note or "missing") for n in missing]
-    for key, reason in ctx.unavailable.items():
-        lines.append(f"- data '{key}' unavailable: {reason}")
+                                     if n == indication else missing_text(ctx, n)) for n in missing]
+    lines += unavailable_lines(ctx)
     if egfr is not None or crcl is not None:
         lines += ["", _renal_line(ctx, egfr, crcl)]
     suggestions = []

@@ -5,8 +5,9 @@ from hooks.catalog import SUMMARY_MAX
 from hooks.definitions import ServiceDefinition
 
 from cds_service.builders.equation_cards import check_secondary
-from cds_service.builders.base import (BuildContext, card, declared_suggestion, display_value, inputs_table, order_suggestion,
-                                       prediction_extension)
+from cds_service.builders.base import (BuildContext, applicability_cards, applicability_notes, card, declared_suggestion,
+                                       display_value, inputs_table, missing_text, order_suggestion, prediction_extension,
+                                       unavailable_lines)
 
 
 def check(service: ServiceDefinition) -> set[str]:
@@ -18,13 +19,13 @@ def check(service: ServiceDefinition) -> set[str]:
 def build(ctx: BuildContext) -> list:
     s = ctx.service
     model_names = ctx.model.info.feature_names
-    # Outside the intended population → no card, never a silent extrapolation.
-    for c in s.population:
-        if ctx.features[c.feature].value is not None and not c.holds(ctx.features[c.feature].value):
-            return []
-    unknown_population = [c for c in s.population if ctx.features[c.feature].missing]
+    # Outside the intended population → no score, never a silent extrapolation (`cards.on_not_applicable`
+    # says whether a card says why); when it could not be checked, the missing-input card below names why.
+    cards = applicability_cards(ctx, undecided=False)
+    if cards is not None:
+        return cards
     missing = [ctx.features[n] for n in ctx.model.info.required if ctx.features[n].missing]
-    missing += [ctx.features[c.feature] for c in unknown_population if ctx.features[c.feature] not in missing]
+    missing += [u.feature for u in ctx.applicability.unknown if u.criterion.if_unknown == "stop" and u.feature not in missing]
     if missing or ctx.prediction is None:
         return [] if s.cards.on_missing == "silent" else [missing_card(ctx, missing, model_names)]
     return [_risk_card(ctx, model_names)]
@@ -50,9 +51,11 @@ def risk_lines(ctx: BuildContext, names, advice: str = "") -> list[str]:
             lines.append(f"- {f.label}: {display_value(ctx, f)}{when}, +{value:.2f}")
     lines += ["", inputs_table(ctx, names)]
     notes = [f"{f.label}: {f.note}" for f in ctx.features.features if f.imputed and f.note and f.name in names]
-    notes += [f"{key}: {reason}" for key, reason in ctx.unavailable.items()]
     if notes:
         lines += ["", "**Notes:** " + "; ".join(notes) + "."]
+    if ctx.unavailable:
+        lines += ["", "**Data not obtained:**", *unavailable_lines(ctx)]
+    lines += [f"\n{note}" for note in applicability_notes(ctx)]
     lines += ["", f"*Intended population:* {info.population}. *Outcome:* {info.outcome}. *Source:* {info.citation}."]
     return lines
 
@@ -87,10 +90,10 @@ def missing_card(ctx: BuildContext, missing, names) -> object:
     if len(summary) > SUMMARY_MAX:
         summary = f"Risk not calculated: {len(labels)} inputs missing"
     lines = ["The risk was **not calculated** because these inputs are missing (no value is invented):", ""]
-    lines += [f"- {f.label}: {f.note or 'missing'}" for f in missing]
+    lines += [f"- {f.label}: {missing_text(ctx, f.name)}" for f in missing]
     lines += ["", inputs_table(ctx, [n for n in names if not ctx.features[n].missing])] if any(not ctx.features[n].missing for n in names) else []
-    for key, reason in ctx.unavailable.items():
-        lines.append(f"\nData unavailable for '{key}': {reason}.")
+    if ctx.unavailable:
+        lines += ["", "**Data not obtained:**", *unavailable_lines(ctx)]
     suggestions, seen = [], set()
     for f in missing:
         order = s.orders.get(f.name)

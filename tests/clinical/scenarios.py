@@ -79,13 +79,14 @@ def condition(cid: str, system: str, code: str, status: str = "active", onset: s
             "code": {"coding": [{"system": system, "code": code}]}, "onsetDateTime": onset}
 
 
-def news_body(*observations, patient_=None, encounter_=None, conditions=(), goals=None, omit=(), context=None) -> dict:
+def news_body(*observations, patient_=None, encounter_=None, conditions=(), goals=None, episodes=(), omit=(),
+              context=None) -> dict:
     """An encounter-start request for deterioration-scores; `observations` may be lists (sets) or resources.
     `omit` leaves prefetch keys out (the service then fetches them or says they are unavailable)."""
     flat = [o for item in observations for o in (item if isinstance(item, list) else [item])]
     prefetch = {"patient": patient_ if patient_ is not None else patient(),
                 "encounter": encounter_ if encounter_ is not None else encounter(),
-                "vitals": bundle(*flat), "conditions": bundle(*conditions), "goals": goals}
+                "vitals": bundle(*flat), "conditions": bundle(*conditions), "goals": goals, "episodes": bundle(*episodes)}
     for key in omit:
         prefetch.pop(key)
     ctx = {"userId": "Practitioner/example", "patientId": "p1", "encounterId": "enc-1", **(context or {})}
