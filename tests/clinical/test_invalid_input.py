@@ -79,3 +79,53 @@ def test_finite_numbers_and_exponents_are_still_accepted(client):
     assert resp.status_code == 200
     (card,) = resp.get_json()["cards"]
     assert card["indicator"] == "critical" and "metformin" in card["summary"].lower()
+
+
+# ---- inside FHIR data read from the EHR's server: an invalid value, said on the card -------------------
+
+def server_answer(mock, resources: list[dict], marker: float, literal: str) -> None:
+    """The FHIR server answers Observation searches with `resources`, the number `marker` written as `literal`."""
+    text = json.dumps(bundle(*resources))
+    assert text.count(repr(marker)) == 1
+    mock.add(responses.GET, f"{BASE}/Observation", body=text.replace(repr(marker), literal), content_type="application/fhir+json")
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "1e999", "9" * 400])
+def test_metformin_with_an_invalid_creatinine_from_the_server_says_renal_function_could_not_be_assessed(client, literal):
+    """Finding 11: a creatinine of NaN gave `{"cards": []}` for a metformin order (fail-open; FDA 2016 metformin
+    label: renal function must be known — contraindicated below eGFR 30). Read from a FHIR server the value is
+    invalid: one card says renal function could not be assessed and offers the test, never silence or a 500."""
+    body = fhir_server_body(renal_body(draft("m1", "metformin 500 MG Oral Tablet", mg=500, per_day=2)), "creatinine")
+    with responses.RequestsMock() as mock:
+        server_answer(mock, [obs("cr", "2160-0", 4.321, "mg/dL", at="@ago:5d")], 4.321, literal)
+        resp = client.post("/cds-services/renal-dosing", json=body)
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    (card,) = resp.get_json()["cards"]
+    assert card["summary"].startswith("Renal function unknown: serum creatinine invalid") and "metformin" in card["summary"]
+    assert "Renal function could not be assessed" in card["detail"] and "invalid value" in card["detail"]
+    assert card["extension"][EXT]["features"]["creatinine"]["invalid"] is True
+    assert [s["label"] for s in card["suggestions"]] == ["Order Basic metabolic panel - Blood"]
+
+
+def test_a_valid_older_creatinine_next_to_an_invalid_newer_one_is_used(client):
+    """An invalid result is left out, not the whole series: the valid creatinine of 4 mg/dL 10 days ago still
+    gives the critical metformin card (FDA 2016: eGFR < 30 contraindicated), and the card notes what was ignored."""
+    body = fhir_server_body(renal_body(draft("m1", "metformin 500 MG Oral Tablet", mg=500, per_day=2)), "creatinine")
+    with responses.RequestsMock() as mock:
+        server_answer(mock, [obs("cr1", "2160-0", 4.321, "mg/dL", at="@ago:2d"), obs("cr2", "2160-0", 4.0, "mg/dL", at="@ago:10d")],
+                      4.321, "NaN")
+        (card,) = client.post("/cds-services/renal-dosing", json=body).get_json()["cards"]
+    assert card["indicator"] == "critical"
+    assert "not a finite number" in card["extension"][EXT]["features"]["creatinine"]["note"]
+
+
+def test_an_invalid_oxygen_reading_is_not_read_as_air(client):
+    """RCP NEWS2 2017 chart 1 scores air 0 / oxygen 2; air is assumed only when no oxygen is charted. An FiO2
+    of NaN is charted but invalid: no default stands in for it, the parameter is not assessed."""
+    members = vital_set() + [obs("fio2", "3150-0", 0.355, "1", at="@ago:1h")]
+    with responses.RequestsMock() as mock:
+        server_answer(mock, members, 0.355, "NaN")
+        (card,) = client.post("/cds-services/deterioration-scores", json=fhir_server_body(news_body(), "vitals")).get_json()["cards"]
+    oxygen = card["extension"][EXT]["features"]["on_oxygen"]
+    assert oxygen.get("invalid") is True and "imputed" not in oxygen
+    assert "air assumed" not in card["detail"] and card["summary"].startswith("NEWS2 ≥0, incomplete set")
