@@ -12,6 +12,7 @@ from typing import Any, Mapping
 
 from fhir_adapters.features import ExtractionContext, extract
 from fhir_adapters.observation_sets import with_sets
+from fhir_adapters.resources import about_another_patient
 from hooks.definitions import ServiceDefinition
 from models.protocol import Prediction
 
@@ -57,7 +58,8 @@ def invoke(bound: BoundService, request: HookRequest, *, now: datetime, fetcher:
     t.prefetch = time.perf_counter() - start
 
     start = time.perf_counter()
-    resources = {key: kd.resources for key, kd in data.items()}
+    # Another patient's data (a subject that is not context.patientId) is never used for this one.
+    resources = {key: tuple(r for r in kd.resources if not about_another_patient(r, request.patient_id)) for key, kd in data.items()}
     everything = tuple(r for rs in resources.values() for r in rs)
     ctx = ExtractionContext(as_of=now, patient=_patient(everything, request.patient_id), hook_context=request.context,
                             all_resources=everything)

@@ -219,6 +219,20 @@ def reference_of(resource: Mapping) -> str:
     return f"{resource.get('resourceType')}/{resource.get('id', '?')}"
 
 
+def about_another_patient(resource: Mapping, patient_id: str) -> bool:
+    """True when the resource's `subject` (or `patient`) names a Patient other than `patient_id` — data of
+    another patient in a prefetch or a search result is never used. A reference to something other than a
+    Patient (a Group, a contained resource) or no reference at all is not judged here."""
+    for key in ("subject", "patient"):
+        ref = resource.get(key)
+        target = ref.get("reference") if isinstance(ref, Mapping) else None
+        if isinstance(target, str) and "/" in target:
+            rtype, rid = target.split("/_history")[0].rstrip("/").split("/")[-2:]
+            if rtype == "Patient":
+                return rid != patient_id
+    return False
+
+
 def of_type(resources: Iterable[dict], *types: str) -> Iterator[dict]:
     return (r for r in resources if r.get("resourceType") in types)
 

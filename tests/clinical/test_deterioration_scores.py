@@ -339,3 +339,12 @@ def test_invalid_vital_from_the_fhir_server_is_named_not_scored(client):
     news, _ = scores(card)
     assert "pulse" in news["not_assessed"] and card["extension"][EXT]["features"]["pulse"]["invalid"] is True
     assert "invalid value" in card["detail"] and "not a finite number" in card["detail"]
+
+
+def test_another_patients_vital_signs_are_never_used(client):
+    """Wrong-patient data: a newer set whose subject is another patient (an EHR or integration error) is not
+    this patient's set; NEWS2 (RCP 2017, chart 3) is scored on this patient's own set only."""
+    other = [dict(o, subject={"reference": "Patient/someone-else"}) for o in vital_set(rr=30, pulse=140, at="@ago:0.5h", prefix="x-")]
+    card = one(client, news_body(vital_set(at="@ago:1h"), other))
+    news, _ = scores(card)
+    assert news["score"] == 0 and card["extension"][EXT]["features"]["set_time"]["value"] == pytest.approx(60, abs=2)
