@@ -6,7 +6,7 @@ Tested without Flask; the view only parses and serialises.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Mapping
 
@@ -64,7 +64,7 @@ def invoke(bound: BoundService, request: HookRequest, *, now: datetime, fetcher:
     ctx = ExtractionContext(as_of=now, patient=_patient(everything, request.patient_id), hook_context=request.context,
                             all_resources=everything)
     resources, sets = with_sets(service.observation_sets, resources, ctx)
-    features = extract(service.features, resources, ExtractionContext(now, ctx.patient, ctx.hook_context, everything, sets))
+    features = extract(service.features, resources, replace(ctx, sets=sets))
     unavailable = {key: kd.unavailable for key, kd in data.items() if kd.unavailable}
     applicability = assess(service, features, unavailable)
     t.features = time.perf_counter() - start

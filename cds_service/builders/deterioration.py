@@ -135,7 +135,7 @@ def build(ctx: BuildContext) -> list:
     bands = list(data["bands"])
     band = band_for(bands, news.score, news.details.get("max_parameter_points", 0))
     complete = news.details.get("complete", True)
-    not_assessed = [n for n in news.details.get("not_assessed", ())]
+    not_assessed = list(news.details.get("not_assessed", ()))
     fields = {"news2": points_text(news), "qsofa": points_text(qsofa)}
     if complete or band is not bands[-1]:
         indicator, summary = band["indicator"], band["summary"].format(**fields)

@@ -43,20 +43,14 @@ def hooks_dir(tmp_path, text: str, name: str) -> str:
 
 # ---- a service adopts the framework with a few lines of its service file --------------------------------
 
-ADOPTED = ASCVD.replace('''[[population]]
-feature = "age"
-min = 40
-max = 79
-label = "aged 40-79"
-''', '''[[population]]
-feature = "age"
-min = 40
-max = 79
-label = "aged 40-79"
+# Three lines: the service answers with a card, the age criterion says why and what instead; known ASCVD
+# stays silent (its own card is the guideline rework's).
+ADOPTED = ASCVD.replace('on_not_applicable = "silent"', 'on_not_applicable = "card"', 1).replace('''label = "aged 40-79"
+''', '''label = "aged 40-79"
 not_applicable = "10-year ASCVD risk not calculated: patient aged {value} (the Pooled Cohort Equations are for 40-79)"
 instead = "Below 40 the 2018 AHA/ACC guideline suggests a lifetime or 30-year risk estimate."
-''').replace('label = "without known ASCVD (secondary prevention has its own guidance)"\n',
-              'label = "without known ASCVD (secondary prevention has its own guidance)"\non_not_applicable = "silent"\n', 1).replace('[cards]\nsource_label', '[cards]\non_not_applicable = "card"\nsource_label', 1)
+''', 1).replace('label = "without known ASCVD (secondary prevention has its own guidance)"\n',
+                 'label = "without known ASCVD (secondary prevention has its own guidance)"\non_not_applicable = "silent"\n', 1)
 
 
 def test_the_same_patient_outside_the_population_gets_no_card_by_default_and_a_card_when_declared(make_app, tmp_path):
@@ -117,7 +111,7 @@ def test_a_wrong_population_declaration_stops_start_up(make_app, tmp_path, old, 
 
 def test_a_card_answer_needs_its_summary(make_app, tmp_path):
     """`on_not_applicable = "card"` with a criterion that has no `not_applicable` summary is refused."""
-    text = ASCVD.replace('[cards]\nsource_label', '[cards]\non_not_applicable = "card"\nsource_label', 1)
+    text = ASCVD.replace('on_not_applicable = "silent"', 'on_not_applicable = "card"', 1)
     with pytest.raises(ServiceFileError) as err:
         make_app(hooks_dir=hooks_dir(tmp_path, text, "ascvd-10y-risk.toml"))
     assert err.value.field == "population[0].not_applicable"
