@@ -256,6 +256,9 @@ class FhirClient:
         _raise_for_status(status, body, url, what)
         value = None
         try:
+            # `NaN`, `Infinity` and `1e999` are kept as Python floats (json accepts them): the extractors name
+            # such a value as invalid (resources.read_number) instead of losing the whole answer. A stricter
+            # parser that refuses them makes the key unavailable, which cards also say — never a silent value.
             value = json.loads(body)
         except (ValueError, UnicodeDecodeError):
             pass

@@ -159,7 +159,9 @@ def test_hook_es_library_context_is_accepted(module_client):
     context = json.loads("{" + text + "}")["context"]
     enc = dict(INPATIENT, id=context["encounterId"])
     body = {"hook": "encounter-start", "hookInstance": "2d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a", "context": context,
-            "prefetch": {"vitals": bundle(*vitals()), "conditions": None, "goals": None, "episodes": None,
+            # The observations are the example patient's: another patient's data is never used (issue 12).
+            "prefetch": {"vitals": bundle(*[dict(o, subject={"reference": f"Patient/{context['patientId']}"}) for o in vitals()]),
+                         "conditions": None, "goals": None, "episodes": None,
                          "patient": dict(ADULT, id=context["patientId"]), "encounter": enc}}
     (card,) = post(module_client, "deterioration-scores", body)
     assert predictions(card)["news2"]["score"] == 0

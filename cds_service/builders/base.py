@@ -58,6 +58,13 @@ def number(value: float, digits: int = 1) -> str:
     return f"{value:.{digits}f}".rstrip("0").rstrip(".") if digits else f"{value:.0f}"
 
 
+def note_text(f: Feature) -> str:
+    """A feature's note as a card shows it. Notes can carry text from the record (a coded concept's
+    display, an encounter class, an ACVPU answer): every note enters a card through here, so that text
+    from FHIR is handled in one place."""
+    return f.note or ""
+
+
 def display_value(ctx: BuildContext, f: Feature) -> str:
     """A feature's value as a clinician reads it: 'yes'/'no' for flags, value with unit otherwise."""
     if f.value is None:
@@ -111,10 +118,10 @@ def missing_text(ctx: BuildContext, name: str, *, short: bool = False) -> str:
     if down:
         return unavailable_text(ctx.unavailable[down[0]], short=short)
     if f.invalid:
-        return "invalid value" + ("" if short or not f.note else f", not used ({f.note})")
+        return "invalid value" + ("" if short or not f.note else f", not used ({note_text(f)})")
     text = "not recorded" + window_text(ctx, name)
     quiet = (None, "no result recorded", "no matching condition on the problem list")
-    return text if short or f.note in quiet else f"{text} ({f.note})"
+    return text if short or f.note in quiet else f"{text} ({note_text(f)})"
 
 
 def missing_state(ctx: BuildContext, name: str) -> str:
@@ -141,7 +148,7 @@ def unavailable_lines(ctx: BuildContext) -> list[str]:
 
 def _shown(ctx: BuildContext, finding: Finding) -> dict[str, str]:
     f = finding.feature
-    return {"value": display_value(ctx, f), "detail": f.note or display_value(ctx, f)}
+    return {"value": display_value(ctx, f), "detail": note_text(f) or display_value(ctx, f)}
 
 
 def population_text(ctx: BuildContext) -> str:

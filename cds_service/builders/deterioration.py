@@ -28,7 +28,7 @@ from models.equations import news2 as N
 from models.equations import qsofa as Q
 
 from cds_service.builders.base import (BuildContext, applicability_cards, applicability_notes, card, display_value,
-                                       missing_text, unavailable_lines, unavailable_sources)
+                                       missing_text, note_text, unavailable_lines, unavailable_sources)
 from cds_service.builders.equation_cards import check_model, check_secondary, extension, points_text, require_feature
 
 PRIMARY = "equation:news2"
@@ -104,7 +104,7 @@ def _value(ctx: BuildContext, name: str) -> str:
 
 def _row(ctx: BuildContext, name: str, points: str) -> str:
     f = ctx.features[name]
-    note = f.note or ""
+    note = note_text(f)
     return f"| {N.PARAMETER_LABELS.get(name, f.label)} | {_value(ctx, name)} | {points} | {note} |"
 
 
@@ -153,8 +153,8 @@ def build(ctx: BuildContext) -> list:
     if not complete and band is bands[-1]:
         band_text = "clinical risk band not known (incomplete set)"
     lines = [f"**NEWS2 {points_text(news)}** — {band_text} (RCP 2017, chart 2); SpO2 Scale {scale}"
-             + (f" ({f['hypercapnic_target'].note})" if scale == 2 else "") + ".", "",
-             f"**Observation set:** {f[data['set_feature']].note}.", "",
+             + (f" ({note_text(f['hypercapnic_target'])})" if scale == 2 else "") + ".", "",
+             f"**Observation set:** {note_text(f[data['set_feature']])}.", "",
              "| Parameter | Value | Points | Note |", "| --- | --- | --- | --- |"]
     for n in N.PARAMETERS:
         lines.append(_row(ctx, n, "not assessed" if n in not_assessed else f"{news.contributions[n]:.0f}"))
@@ -175,7 +175,7 @@ def build(ctx: BuildContext) -> list:
     if scale == 1 and unavailable_sources(ctx, "hypercapnic_target"):
         lines += ["", f"**SpO2 scale not checked:** hypercapnic respiratory failure or a prescribed 88–92 % target "
                       f"{missing_text(ctx, 'hypercapnic_target', short=True)}; Scale 1 used."]
-    assumed = [f"{f[n].label}: {f[n].note}" for n in N.FEATURES if f[n].imputed]
+    assumed = [f"{f[n].label}: {note_text(f[n])}" for n in N.FEATURES if f[n].imputed]
     if assumed:
         lines += ["", "**Assumed:** " + "; ".join(assumed) + "."]
     lines += [f"\n{note}" for note in applicability_notes(ctx)]
