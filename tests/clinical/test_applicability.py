@@ -12,33 +12,26 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
-from fhir_factory import ascvd_prefetch, condition as fhir_condition, hook_request
-from order_helpers import EXT, post
 
 from cds_service.applicability import APPLIES, NOT_APPLICABLE, UNDECIDED, assess
+from cds_testing.apps import build_app, service_file
+from cds_testing.bedside import ICD10, SNOMED, condition, news_body, patient, vital_set
+from cds_testing.fhir_factory import ascvd_prefetch, condition as fhir_condition, hook_request
+from cds_testing.order_helpers import EXT, post
 from fhir_adapters.features import ExtractionContext, FeatureDef
 from fhir_adapters.kinds_population import condition_or_procedure
 from fhir_adapters.resources import NO_ACCESS, Unavailable
-from hooks import SERVICES_DIR, ServiceFileError
+from hooks import ServiceFileError
 from hooks.definitions import Criterion
 from models.feature_vector import Feature, FeatureVector
 
-from clinical.scenarios import ICD10, SNOMED, client_for, condition, news_body, patient, vital_set
-
-ASCVD = (SERVICES_DIR / "ascvd-10y-risk.toml").read_text()
-NEWS = (SERVICES_DIR / "deterioration-scores.toml").read_text()
+ASCVD = service_file("ascvd-10y-risk")
+NEWS = service_file("deterioration-scores")
 
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
-    return client_for(tmp_path_factory)
-
-
-def hooks_dir(tmp_path, text: str, name: str) -> str:
-    d = tmp_path / "hooks"
-    d.mkdir(exist_ok=True)
-    (d / name).write_text(text)
-    return str(d)
+    return build_app(tmp_path_factory.mktemp("cds"), services=["ascvd-10y-risk", "deterioration-scores"]).test_client()
 
 
 # ---- a service adopts the framework with a few lines of its service file --------------------------------
@@ -53,14 +46,14 @@ instead = "Below 40 the 2018 AHA/ACC guideline suggests a lifetime or 30-year ri
                  'label = "without known ASCVD (secondary prevention has its own guidance)"\non_not_applicable = "silent"\n', 1)
 
 
-def test_the_same_patient_outside_the_population_gets_no_card_by_default_and_a_card_when_declared(make_app, tmp_path):
+def test_the_same_patient_outside_the_population_gets_no_card_by_default_and_a_card_when_declared(make_app):
     """Goff 2013: the Pooled Cohort Equations are for ages 40–79. ascvd-10y-risk keeps its silent default
     (`on_not_applicable` unset: no card); the same file with two lines added answers with a card naming why
     — never a risk computed for a 35-year-old."""
     young = hook_request(prefetch=ascvd_prefetch(birth_date=patient(age=35)["birthDate"]))
-    assert post(make_app().test_client(), "ascvd-10y-risk", young) == []
+    assert post(make_app(services=["ascvd-10y-risk"]).test_client(), "ascvd-10y-risk", young) == []
     assert ADOPTED != ASCVD
-    adopted = make_app(hooks_dir=hooks_dir(tmp_path, ADOPTED, "ascvd-10y-risk.toml")).test_client()
+    adopted = make_app(services={"ascvd-10y-risk": ADOPTED}).test_client()
     (card,) = post(adopted, "ascvd-10y-risk", young)
     assert card["indicator"] == "info" and card["summary"].startswith("10-year ASCVD risk not calculated: patient aged 35 years")
     assert "lifetime or 30-year risk" in card["detail"] and "score" not in card["extension"][EXT]
@@ -101,26 +94,26 @@ def test_known_ascvd_is_outside_primary_prevention(client):
     ('set = "vital_set"', 'set = "vitals_set"', "features.set_time.set", "not declared under [observation_sets]"),
     ('kind = "encounter_class"', 'kind = "encounter_type"', "features.acute_setting.kind", "unknown feature kind"),
 ])
-def test_a_wrong_population_declaration_stops_start_up(make_app, tmp_path, old, new, field, message):
+def test_a_wrong_population_declaration_stops_start_up(make_app, old, new, field, message):
     """A service whose population cannot be judged must not start (the README's service-file table)."""
     assert old in NEWS, old
     with pytest.raises(ServiceFileError) as err:
-        make_app(hooks_dir=hooks_dir(tmp_path, NEWS.replace(old, new, 1), "deterioration-scores.toml"))
+        make_app(services={"deterioration-scores": NEWS.replace(old, new, 1)})
     assert err.value.field == field and message in str(err.value) and "deterioration-scores.toml" in str(err.value)
 
 
-def test_a_card_answer_needs_its_summary(make_app, tmp_path):
+def test_a_card_answer_needs_its_summary(make_app):
     """`on_not_applicable = "card"` with a criterion that has no `not_applicable` summary is refused."""
     text = ASCVD.replace('on_not_applicable = "silent"', 'on_not_applicable = "card"', 1)
     with pytest.raises(ServiceFileError) as err:
-        make_app(hooks_dir=hooks_dir(tmp_path, text, "ascvd-10y-risk.toml"))
+        make_app(services={"ascvd-10y-risk": text})
     assert err.value.field == "population[0].not_applicable"
 
 
 # ---- the judgement: applies, does not apply because …, cannot be decided -------------------------------
 
 def _service(make_app):
-    return make_app().extensions["cds"].services["deterioration-scores"][0].definition
+    return make_app(services=["deterioration-scores"]).extensions["cds"].services["deterioration-scores"][0].definition
 
 
 def _vector(**values) -> FeatureVector:

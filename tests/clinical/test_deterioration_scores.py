@@ -14,17 +14,19 @@ import json
 import pytest
 import requests
 import responses
-from order_helpers import EXT, bundle, obs, post, predictions, when
 
-from clinical.scenarios import (ACT, BASE, ICD10, LOINC, SNOMED, client_for, coded, condition, encounter, fhir_server_body,
-                                news_body, patient, vital_set)
+from cds_testing.apps import build_app
+from cds_testing.bedside import (BASE, ICD10, LOINC, SNOMED, coded, condition, encounter, fhir_server_body, news_body, patient,
+                                 vital_set)
+from cds_testing.order_helpers import EXT, obs, post, predictions, when
 
 SERVICE = "deterioration-scores"
 
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
-    return client_for(tmp_path_factory, fhir_servers=[BASE])
+    """Only deterioration-scores (no other service can mask a failure), reading from the test FHIR server `BASE`."""
+    return build_app(tmp_path_factory.mktemp("cds"), services=[SERVICE], fhir_servers=[BASE]).test_client()
 
 
 def one(client, body) -> dict:

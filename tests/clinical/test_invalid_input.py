@@ -11,15 +11,17 @@ import json
 
 import pytest
 import responses
-from order_helpers import EXT, bundle, draft, obs
-from spec_rules import assert_operation_outcome
 
-from clinical.scenarios import BASE, client_for, fhir_server_body, news_body, renal_body, vital_set
+from cds_testing.apps import build_app
+from cds_testing.bedside import BASE, fhir_server_body, news_body, renal_body, vital_set
+from cds_testing.order_helpers import EXT, bundle, draft, obs
+from cds_testing.spec_rules import assert_operation_outcome
 
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
-    return client_for(tmp_path_factory, fhir_servers=[BASE])
+    """Only the two services these scenarios call, reading from the test FHIR server `BASE`."""
+    return build_app(tmp_path_factory.mktemp("cds"), services=["renal-dosing", "deterioration-scores"], fhir_servers=[BASE]).test_client()
 
 
 def post_raw(client, service: str, text: str):

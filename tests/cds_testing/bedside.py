@@ -1,4 +1,5 @@
-"""FHIR R4 requests for the clinical scenarios of 12A (bedside scores, applicability, invalid input).
+"""FHIR R4 requests for the bedside and applicability scenarios (tests/clinical/): an adult patient, the
+hook's encounter, one set of NEWS2 observations, an encounter-start and an order-sign request.
 
 Plain resources, dates relative to now (`@ago:1h`), nothing the services do not read. The NEWS2 parameters
 of one observation set share one effective time, as a bedside chart records them (RCP NEWS2 2017, chart 3).
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 
-from order_helpers import bundle, obs, when
+from cds_testing.order_helpers import bundle, obs, when
 
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"
@@ -15,15 +16,6 @@ ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
 ACT = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 BASE = "https://ehr.example.org/fhir/R4"
 HOOK_INSTANCE = "7e1f2a3b-4c5d-4e6f-8a9b-0c1d2e3f4a5b"
-
-
-def client_for(tmp_path_factory, **settings):
-    """A fresh app (auth off, its own SQLite file) and its test client; `settings` override the defaults."""
-    from cds_service import create_app
-
-    db = tmp_path_factory.mktemp("cds") / "cds.sqlite3"
-    base = {"auth_required": False, "database_url": f"sqlite:///{db}", "public_base_url": "https://cds.example.org"}
-    return create_app({**base, **settings}, env={}).test_client()
 
 
 def birth_for(years: float, now: datetime | None = None) -> str:
