@@ -203,8 +203,9 @@ def test_omit_key_failing_on_the_server_still_gives_the_cards_that_can_be_built(
     (card,) = resp.get_json()["cards"]
     ext = card["extension"]["org.cdsml.prediction"]
     assert "503" in ext["unavailable"]["medications"]
-    # A risk card (every input present) names the unavailable data in its notes, with the reason.
-    assert f"medications: {ext['unavailable']['medications']}" in card["detail"]
+    # A risk card (every input present) names the unavailable data, worded as not obtained (never "not
+    # recorded", issue 12), with the reason.
+    assert f"medications: could not be retrieved ({ext['unavailable']['medications']})" in card["detail"]
 
 
 def test_deadline_running_out_on_an_omit_key_still_gives_the_card(make_app, fhir, held):
