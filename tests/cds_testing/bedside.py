@@ -102,3 +102,21 @@ def fhir_server_body(body: dict, *keys: str) -> dict:
     """The request without the prefetch `keys`, pointing at the test FHIR server `BASE` (no token)."""
     out = dict(body, fhirServer=BASE, prefetch={k: v for k, v in body["prefetch"].items() if k not in keys})
     return out
+
+
+def discharge_body(age: float = 70, *, omit=(), with_vitals: bool = True) -> dict:
+    """An encounter-discharge request for post-mi-mortality: an inpatient stay of 4 days for an acute STEMI
+    (SNOMED 401303003 as the encounter's reason) with the stay's first heart rate and blood pressure and a BMI."""
+    start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=4)
+    at = lambda minutes: (start + timedelta(minutes=minutes)).isoformat()  # noqa: E731
+    stay = {"resourceType": "Encounter", "id": "e1", "status": "in-progress", "subject": {"reference": "Patient/p1"},
+            "class": {"system": ACT, "code": "IMP"}, "period": {"start": start.isoformat()},
+            "reasonCode": [{"coding": [{"system": SNOMED, "code": "401303003"}]}]}
+    vitals = [obs("hr", "8867-4", 96, "/min", at=at(10)), obs("sbp", "8480-6", 128, "mm[Hg]", at=at(12)),
+              obs("dbp", "8462-4", 78, "mm[Hg]", at=at(12)), obs("bmi", "39156-5", 27.0, "kg/m2", at=at(1440))]
+    prefetch = {"patient": patient(age, "male"), "encounter": stay, "vitals": bundle(*(vitals if with_vitals else [])),
+                "conditions": bundle(), "ecg": bundle()}
+    for key in omit:
+        prefetch.pop(key)
+    return {"hook": "encounter-discharge", "hookInstance": "3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f",
+            "context": {"userId": "Practitioner/example", "patientId": "p1", "encounterId": "e1"}, "prefetch": prefetch}

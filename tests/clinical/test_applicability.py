@@ -2,9 +2,10 @@
 when it does not apply, never a score (issue 12, item 2). And unavailable is not absent: a missing input is
 worded "not recorded" only when the data was read and held nothing.
 
-Sources: the guideline's or score's own population — RCP NEWS2 2017 (scope: adults 16 and over, not in
-pregnancy), Goff 2013 Pooled Cohort Equations (ages 40–79, without clinical ASCVD; 2018 AHA/ACC cholesterol
-guideline); and issue 12's wording rule: "not recorded" only when the data was available and holds nothing. Service-level scenarios go through the HTTP API; the declaration checks load
+Sources: the guideline's or model's own population — RCP NEWS2 2017 (scope: adults 16 and over, not in
+pregnancy), the WHAS500 training data of post-mi-mortality (aged 30-104, an acute MI this stay), KDIGO 2024
+(dialysis and kidney replacement therapy); and issue 12's wording rule: "not recorded" only when the data was
+available and holds nothing. Service-level scenarios go through the HTTP API; the declaration checks load
 service files as the app does at start-up.
 """
 from __future__ import annotations
@@ -15,8 +16,7 @@ import pytest
 
 from cds_service.applicability import APPLIES, NOT_APPLICABLE, UNDECIDED, assess
 from cds_testing.apps import build_app, service_file
-from cds_testing.bedside import ICD10, SNOMED, condition, news_body, patient, vital_set
-from cds_testing.fhir_factory import ascvd_prefetch, condition as fhir_condition, hook_request
+from cds_testing.bedside import ICD10, SNOMED, condition, discharge_body, news_body, patient, vital_set
 from cds_testing.order_helpers import EXT, post
 from fhir_adapters.features import ExtractionContext, FeatureDef
 from fhir_adapters.kinds_population import condition_or_procedure
@@ -25,53 +25,50 @@ from hooks import ServiceFileError
 from hooks.definitions import Criterion
 from models.feature_vector import Feature, FeatureVector
 
-ASCVD = service_file("ascvd-10y-risk")
 NEWS = service_file("deterioration-scores")
 
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
-    return build_app(tmp_path_factory.mktemp("cds"), services=["ascvd-10y-risk", "deterioration-scores"]).test_client()
+    return build_app(tmp_path_factory.mktemp("cds"), services=["post-mi-mortality", "deterioration-scores"]).test_client()
 
 
 # ---- a service adopts the framework with a few lines of its service file --------------------------------
 
-# Three lines: the service answers with a card, the age criterion says why and what instead; known ASCVD
-# stays silent (its own card is the guideline rework's).
-ADOPTED = ASCVD.replace('on_not_applicable = "silent"', 'on_not_applicable = "card"', 1).replace('''label = "aged 40-79"
-''', '''label = "aged 40-79"
-not_applicable = "10-year ASCVD risk not calculated: patient aged {value} (the Pooled Cohort Equations are for 40-79)"
-instead = "Below 40 the 2018 AHA/ACC guideline suggests a lifetime or 30-year risk estimate."
-''', 1).replace('label = "without known ASCVD (secondary prevention has its own guidance)"\n',
-                 'label = "without known ASCVD (secondary prevention has its own guidance)"\non_not_applicable = "silent"\n', 1)
+POST_MI = service_file("post-mi-mortality")
+# Three lines and two overrides: the service answers with a card, the age criterion says why and what instead;
+# the other two criteria stay silent.
+ADOPTED = POST_MI.replace('on_missing = "card"', 'on_missing = "card"\non_not_applicable = "card"', 1).replace(
+    'label = "aged 30-104 (the ages in the training data)"\n',
+    'label = "aged 30-104 (the ages in the training data)"\n'
+    'not_applicable = "1-year mortality after MI not estimated: patient aged {value} (the model was trained on 30-104)"\n'
+    'instead = "Below 30 the WHAS500 data hold no patient: use clinical judgement and the GRACE score."\n', 1).replace(
+    'label = "discharged after an acute myocardial infarction"\n',
+    'label = "discharged after an acute myocardial infarction"\non_not_applicable = "silent"\n', 1).replace(
+    'label = "length of stay up to 47 days (the training data\'s range)"\n',
+    'label = "length of stay up to 47 days (the training data\'s range)"\non_not_applicable = "silent"\n', 1)
 
 
 def test_the_same_patient_outside_the_population_gets_no_card_by_default_and_a_card_when_declared(make_app):
-    """Goff 2013: the Pooled Cohort Equations are for ages 40–79. ascvd-10y-risk keeps its silent default
-    (`on_not_applicable` unset: no card); the same file with two lines added answers with a card naming why
-    — never a risk computed for a 35-year-old."""
-    young = hook_request(prefetch=ascvd_prefetch(birth_date=patient(age=35)["birthDate"]))
-    assert post(make_app(services=["ascvd-10y-risk"]).test_client(), "ascvd-10y-risk", young) == []
-    assert ADOPTED != ASCVD
-    adopted = make_app(services={"ascvd-10y-risk": ADOPTED}).test_client()
-    (card,) = post(adopted, "ascvd-10y-risk", young)
-    assert card["indicator"] == "info" and card["summary"].startswith("10-year ASCVD risk not calculated: patient aged 35 years")
-    assert "lifetime or 30-year risk" in card["detail"] and "score" not in card["extension"][EXT]
-    assert card["extension"][EXT]["applicability"]["outside"][0]["criterion"] == "aged 40-79"
+    """post-mi-mortality's population is the training data's (WHAS500: aged 30-104). By default it stays
+    silent outside it (`on_not_applicable` unset: no card); the same file with a few lines added answers with a
+    card naming why — never a risk extrapolated to a 25-year-old."""
+    young = discharge_body(age=25)
+    assert post(make_app(services=["post-mi-mortality"]).test_client(), "post-mi-mortality", young) == []
+    assert ADOPTED.count("on_not_applicable") == 3
+    (card,) = post(make_app(services={"post-mi-mortality": ADOPTED}).test_client(), "post-mi-mortality", young)
+    assert card["indicator"] == "info"
+    assert card["summary"].startswith("1-year mortality after MI not estimated: patient aged 25 years")
+    assert "GRACE" in card["detail"] and "score" not in card["extension"][EXT]
+    assert card["extension"][EXT]["applicability"]["outside"][0]["criterion"] == "aged 30-104 (the ages in the training data)"
 
 
 def test_inside_the_population_the_card_carries_the_applicability_result(client):
-    """The result of the population check goes into the card's `org.cdsml.prediction` extension (Goff 2013
-    population: 40–79, no clinical ASCVD)."""
-    (card,) = post(client, "ascvd-10y-risk", hook_request(prefetch=ascvd_prefetch()))
+    """The result of the population check goes into the card's `org.cdsml.prediction` extension (the
+    post-MI model's population: an acute MI this stay, aged 30-104, a stay of up to 47 days)."""
+    (card,) = post(client, "post-mi-mortality", discharge_body(age=70))
     assert card["extension"][EXT]["applicability"] == {"status": "applies"}
-
-
-def test_known_ascvd_is_outside_primary_prevention(client):
-    """2018 AHA/ACC cholesterol guideline: clinical ASCVD is secondary prevention, outside the PCE's population:
-    no primary-prevention card (the ascvd service is silent outside its population)."""
-    body = hook_request(prefetch=ascvd_prefetch(conditions=[fhir_condition("mi", SNOMED, "22298006")]))
-    assert post(client, "ascvd-10y-risk", body) == []
+    assert "score" in card["extension"][EXT]
 
 
 # ---- declarations are checked at start-up, naming the file and the field -------------------------------
@@ -104,9 +101,9 @@ def test_a_wrong_population_declaration_stops_start_up(make_app, old, new, field
 
 def test_a_card_answer_needs_its_summary(make_app):
     """`on_not_applicable = "card"` with a criterion that has no `not_applicable` summary is refused."""
-    text = ASCVD.replace('on_not_applicable = "silent"', 'on_not_applicable = "card"', 1)
+    text = POST_MI.replace('on_missing = "card"', 'on_missing = "card"\non_not_applicable = "card"', 1)
     with pytest.raises(ServiceFileError) as err:
-        make_app(services={"ascvd-10y-risk": text})
+        make_app(services={"post-mi-mortality": text})
     assert err.value.field == "population[0].not_applicable"
 
 
@@ -168,13 +165,19 @@ def test_birth_date_not_recorded_is_not_called_unavailable(client):
     assert "birth date not recorded" in card["detail"]
 
 
-def test_a_missing_lab_is_worded_by_why_it_is_missing(client):
-    """Goff 2013 needs HDL cholesterol: absent from a lipids result that was read → "not recorded"; the
-    risk card never says "not recorded" for data that could not be obtained (the prefetch's own policy
-    decides whether that is a 412)."""
-    (card,) = post(client, "ascvd-10y-risk", hook_request(prefetch=ascvd_prefetch(hdl=None)))
-    assert "HDL cholesterol: not recorded in the last 1825 days" in card["detail"]
-    assert "not available to the service" not in card["detail"]
+@pytest.mark.parametrize("body, wording", [
+    (discharge_body(with_vitals=False), "not recorded"),
+    (discharge_body(omit=("vitals",)), "not available to the service (no prefetch and no FHIR access)"),
+])
+def test_a_missing_input_is_worded_by_why_it_is_missing(client, body, wording):
+    """The post-MI model needs the stay's initial heart rate (WHAS500 `hr`): absent from vital signs that were
+    read → "not recorded"; vital signs that could not be obtained → "not available to the service", never
+    "not recorded" (the risk card's missing-input wording)."""
+    (card,) = post(client, "post-mi-mortality", body)
+    assert "not calculated" in card["summary"]
+    line = next(l for l in card["detail"].splitlines() if l.startswith("- Initial heart rate"))
+    assert wording in line
+    assert ("not recorded" in line) is (wording == "not recorded")
 
 
 # ---- kidney replacement therapy and other conditions-or-procedures (for the order-time services) ---------
