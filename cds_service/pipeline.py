@@ -1,18 +1,22 @@
 """One invocation of a CDS service, readable in one place (architecture 2.1):
-prefetch → features → population and missing-input checks → models (primary and secondary) → cards.
+prefetch → features → applicability (the population) and missing-input checks → models (primary and
+secondary) → cards. Applicability comes before arithmetic: outside the population no model runs.
 Tested without Flask; the view only parses and serialises.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Mapping
 
 from fhir_adapters.features import ExtractionContext, extract
+from fhir_adapters.observation_sets import with_sets
+from fhir_adapters.resources import about_another_patient
 from hooks.definitions import ServiceDefinition
 from models.protocol import Prediction
 
+from cds_service.applicability import assess
 from cds_service.builders import BuildContext, Builder
 from cds_service.cards import CdsResponse
 from cds_service.errors import ModelError
@@ -54,17 +58,21 @@ def invoke(bound: BoundService, request: HookRequest, *, now: datetime, fetcher:
     t.prefetch = time.perf_counter() - start
 
     start = time.perf_counter()
-    resources = {key: kd.resources for key, kd in data.items()}
+    # Another patient's data (a subject that is not context.patientId) is never used for this one.
+    resources = {key: tuple(r for r in kd.resources if not about_another_patient(r, request.patient_id)) for key, kd in data.items()}
     everything = tuple(r for rs in resources.values() for r in rs)
     ctx = ExtractionContext(as_of=now, patient=_patient(everything, request.patient_id), hook_context=request.context,
                             all_resources=everything)
-    features = extract(service.features, resources, ctx)
+    resources, sets = with_sets(service.observation_sets, resources, ctx)
+    features = extract(service.features, resources, replace(ctx, sets=sets))
+    unavailable = {key: kd.unavailable for key, kd in data.items() if kd.unavailable}
+    applicability = assess(service, features, unavailable)
     t.features = time.perf_counter() - start
 
     prediction = None
     start = time.perf_counter()
     model = bound.model
-    in_population = _in_population(service, features)
+    in_population = applicability.applies
     if model is not None and in_population and not features.missing(model.info.required):
         try:
             prediction = model.predict(features)
@@ -74,9 +82,9 @@ def invoke(bound: BoundService, request: HookRequest, *, now: datetime, fetcher:
     t.model = time.perf_counter() - start
 
     start = time.perf_counter()
-    unavailable = {key: kd.unavailable for key, kd in data.items() if kd.unavailable}
     build_ctx = BuildContext(service, request, features, model, prediction, unavailable, base_url=base_url,
-                             link_kinds=link_kinds, explain_token=explain_token, secondary=secondary)
+                             link_kinds=link_kinds, explain_token=explain_token, secondary=secondary,
+                             applicability=applicability)
     cards = tuple(bound.builder.build(build_ctx))
     t.cards = time.perf_counter() - start
     return CdsResponse(cards), build_ctx
@@ -91,10 +99,6 @@ def _secondary(model, features) -> Prediction | None:
         return model.predict(features)
     except ValueError:
         return None
-
-
-def _in_population(service: ServiceDefinition, features) -> bool:
-    return all(c.holds(features[c.feature].value) for c in service.population)
 
 
 def _patient(resources: tuple[dict, ...], patient_id: str) -> dict | None:

@@ -10,7 +10,8 @@ import re
 from typing import Mapping, Protocol
 
 from fhir_adapters.errors import FhirError
-from fhir_adapters.resources import KeyData, next_link, outcome_text, split_value, validate_resource
+from fhir_adapters.resources import (ERROR, NO_ACCESS, TIMEOUT, KeyData, Unavailable, next_link, outcome_text, split_value,
+                                     validate_resource)
 from hooks.catalog import PREFETCH_TOKEN, USER_TOKENS
 from hooks.definitions import ServiceDefinition
 
@@ -20,6 +21,7 @@ from cds_service.hook_request import HookRequest
 class FetchResult(Protocol):
     resources: tuple[dict, ...]
     error: str | None  # None on success; a PHI-free reason otherwise
+    timed_out: bool  # the error is a timeout
 
 
 class Fetcher(Protocol):
@@ -63,27 +65,28 @@ def resolve_prefetch(service: ServiceDefinition, request: HookRequest, fetcher: 
             continue
         resources, outcomes = split_value(value)
         if outcomes:
-            out[key] = _apply_policy(service, key, outcome_text(outcomes[0]))
+            timed_out = any(isinstance(i, dict) and i.get("code") == "timeout" for i in outcomes[0].get("issue") or ())
+            out[key] = _apply_policy(service, key, outcome_text(outcomes[0]), TIMEOUT if timed_out else ERROR)
             continue
-        error = None
+        error, cause = None, ERROR
         if value.get("resourceType") == "Bundle" and next_link(value):
             # PREFETCH-7: a paged prefetch Bundle is completed by following its next link; without
             # FHIR access the first page alone is not the data the template asked for.
             if fetcher is None:
-                error = "the prefetched Bundle has more pages, and no FHIR server access was given to read them"
+                error, cause = "the prefetched Bundle has more pages, and no FHIR server access was given to read them", NO_ACCESS
             else:
                 more, error = fetcher.complete_pages(value)
                 resources += more
-        out[key] = _apply_policy(service, key, error) if error else _checked(service, key, resources)
+        out[key] = _apply_policy(service, key, error, cause) if error else _checked(service, key, resources)
 
     if to_fetch:
         if fetcher is None:
             for key in to_fetch:
-                out[key] = _apply_policy(service, key, "not prefetched, and no FHIR server access was given")
+                out[key] = _apply_policy(service, key, "not prefetched, and no FHIR server access was given", NO_ACCESS)
         else:
             for key, result in fetcher.fetch_all(to_fetch).items():
                 if result.error:
-                    out[key] = _apply_policy(service, key, result.error)
+                    out[key] = _apply_policy(service, key, result.error, TIMEOUT if result.timed_out else ERROR)
                 else:
                     out[key] = _checked(service, key, list(result.resources), fetched=True)
     return {key: out[key] for key in service.prefetch}
@@ -102,8 +105,8 @@ def _checked(service: ServiceDefinition, key: str, resources: list[dict], fetche
     return KeyData(tuple(resources), fetched=fetched)
 
 
-def _apply_policy(service: ServiceDefinition, key: str, reason: str) -> KeyData:
+def _apply_policy(service: ServiceDefinition, key: str, reason: str, cause: str = ERROR) -> KeyData:
     if service.prefetch[key].on_error == "fail":
         # PREFETCH-5 / ERR-1: required data is unobtainable.
         raise PrefetchUnavailable(f"Required prefetch '{key}' is unavailable: {reason}.", expression=f"prefetch.{key}")
-    return KeyData((), unavailable=reason)
+    return KeyData((), unavailable=Unavailable(reason, cause))

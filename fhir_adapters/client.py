@@ -278,10 +278,13 @@ class FhirClient:
         _raise_for_status(status, body, url, what)
         value = None
         try:
+            # Too deep for the parser is a failed read of this page, the prefetch key's on_error policy decides
+            # (412 when required), never a RecursionError (500). `NaN`, `Infinity` and `1e999` are kept as
+            # Python floats: the extractors name such a value invalid (resources.read_number) instead of losing
+            # the whole answer. A stricter parser that refuses them makes the key unavailable, which cards
+            # also say — never a silent value.
             value = json_limits.loads(body, self.max_depth)
         except json_limits.JsonRejected as exc:
-            # Refused here so that a pathological page (100,000 levels deep) is a failed read, the
-            # prefetch key's on_error policy decides (412 when required), never a RecursionError (500).
             raise FhirInvalidResource(f"{what}: the FHIR server sent unacceptable JSON ({exc.reason})", url=url,
                                       status=status) from None
         if value is None:

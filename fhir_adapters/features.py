@@ -45,6 +45,8 @@ class ExtractionContext:
     hook_context: Mapping = field(default_factory=lambda: MappingProxyType({}))
     # Resources of every source, for resolving references (e.g. MedicationRequest → Medication).
     all_resources: tuple[dict, ...] = ()
+    # The observation sets chosen for this call, by name (`observation_sets.with_sets`).
+    sets: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
 
 Extractor = Callable[[FeatureDef, Sequence[dict], ExtractionContext], Feature]
@@ -80,15 +82,16 @@ def extract(defs: Sequence[FeatureDef], data: Mapping[str, Sequence[dict]], ctx:
         if resources is None:
             resources = pools[d.source] = R.ResourcePool(r for key in d.source for r in data.get(key, ()))
         feat = EXTRACTORS[d.kind](d, resources, ctx)
-        if feat.missing and d.default is not None:
+        # A declared default stands in for a value that was not recorded, never for an invalid one.
+        if feat.missing and not feat.invalid and d.default is not None:
             note = d.default_note or f"not recorded; default {d.default:g} used"
             feat = Feature(d.name, feat.label, float(d.default), feat.unit, feat.evidence, note, imputed=True)
         out.append(feat)
     return FeatureVector(tuple(out), ctx.as_of)
 
 
-def _missing(d: FeatureDef, note: str) -> Feature:
-    return Feature(d.name, d.label or d.name, None, d.unit, note=note)
+def _missing(d: FeatureDef, note: str, *, invalid: bool = False) -> Feature:
+    return Feature(d.name, d.label or d.name, None, d.unit, note=note, invalid=invalid)
 
 
 def _found(d: FeatureDef, value: float, evidence: Iterable[Evidence] = (), note: str | None = None) -> Feature:
@@ -130,7 +133,9 @@ def mentions(concept: Any, names: Iterable[str]) -> bool:
 def age(d: FeatureDef, _res: Sequence[dict], ctx: ExtractionContext) -> Feature:
     """Whole years at the hook's time from Patient.birthDate."""
     p = ctx.patient
-    born = R.parse_datetime(p.get("birthDate")) if p else None
+    if p is None:
+        return _missing(d, "no Patient resource in the data")
+    born = R.parse_datetime(p.get("birthDate"))
     if born is None:
         return _missing(d, "birth date not recorded")
     on = ctx.as_of.date()
@@ -155,9 +160,10 @@ US_CORE_RACE = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race"
 US_CORE_ETHNICITY = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity"
 
 
-@extractor("race", params={"code", "extension"})
+@extractor("race", params={"code", "codes", "extension"})
 def race(d: FeatureDef, _res: Sequence[dict], ctx: ExtractionContext) -> Feature:
-    """1.0 when the US Core race (or ethnicity) extension carries OMB `code` (e.g. 2054-5), else 0.0."""
+    """1.0 when the US Core race (or ethnicity) extension carries OMB `code` (e.g. 2054-5), or one of
+    `codes` ("urn:oid:2.16.840.1.113883.6.238|2029-7": CDC codes, `ombCategory` or `detailed`), else 0.0."""
     p = ctx.patient or {}
     url = US_CORE_ETHNICITY if d.param("extension") == "ethnicity" else US_CORE_RACE
     codes: list[str] = []
@@ -166,10 +172,11 @@ def race(d: FeatureDef, _res: Sequence[dict], ctx: ExtractionContext) -> Feature
             for sub in ext.get("extension") or ():
                 coding = sub.get("valueCoding") if isinstance(sub, dict) else None
                 if sub.get("url") in ("ombCategory", "detailed") and isinstance(coding, dict):
-                    codes.append(str(coding.get("code")))
+                    codes.append(str(coding.get("code")))  # compared by code: some EHRs send another system URI
     if not codes:
         return _missing(d, f"{'ethnicity' if url == US_CORE_ETHNICITY else 'race'} not recorded")
-    return _found(d, 1.0 if d.param("code") in codes else 0.0, [Evidence(R.reference_of(p))])
+    wanted = {c.partition("|")[2] for c in d.param("codes", ())} | ({d.param("code")} if d.param("code") else set())
+    return _found(d, 1.0 if wanted & set(codes) else 0.0, [Evidence(R.reference_of(p))])
 
 
 @extractor("ethnicity", params={"code"})
@@ -214,10 +221,14 @@ def observation_values(d: FeatureDef, resources: Sequence[dict], ctx: Extraction
             continue
         for place in places:
             q = place.get("valueQuantity")
-            if not isinstance(q, dict) or not isinstance(q.get("value"), (int, float)):
+            number, problem = R.read_number(q.get("value")) if isinstance(q, dict) else (None, None)
+            if problem:
+                rejected.append(f"{R.reference_of(obs)}: invalid value ({problem})")
+                continue
+            if number is None:
                 continue
             try:
-                value = convert(float(q["value"]), q.get("code") or q.get("unit"), d.unit or "1", per_unit, analyte)
+                value = convert(number, q.get("code") or q.get("unit"), d.unit or "1", per_unit, analyte)
             except UnitError:
                 rejected.append(f"{R.reference_of(obs)}: unit {q.get('code') or q.get('unit')} not convertible to {d.unit}")
                 continue
@@ -245,6 +256,12 @@ def _none_note(d: FeatureDef, found: list, rejected: list[str]) -> str:
     return "no result recorded"
 
 
+def no_value(d: FeatureDef, found: list, rejected: list[str]) -> Feature:
+    """The feature when no value is usable: not recorded (in the window), or invalid when every value
+    recorded was rejected (not a finite number, implausible, unit not convertible)."""
+    return _missing(d, _none_note(d, found, rejected), invalid=not found and bool(rejected))
+
+
 def rejected_note(rejected: list[str]) -> str | None:
     """Implausible or unconvertible values that were left out, recorded next to the value used."""
     if not rejected:
@@ -263,7 +280,7 @@ def latest_quantity(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionCon
     found, rejected = observation_values(d, resources, ctx)
     recent = _window(d, ctx, found)
     if not recent:
-        return _missing(d, _none_note(d, found, rejected))
+        return no_value(d, found, rejected)
     when, value, ev = recent[0]
     return _found(d, value, [ev], rejected_note(rejected))
 
@@ -301,26 +318,16 @@ def _condition_active(c: Mapping, as_of: datetime) -> bool:
     return onset is None or onset <= as_of + timedelta(minutes=5)
 
 
-@extractor("condition", params={"codes", "include_resolved"})
+@extractor("condition", params={"codes", "include_resolved", "names"})
 def condition(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) -> Feature:
-    """1.0 when an active Condition (or any, with include_resolved) has a code in the set, else 0.0.
+    """1.0 when an active Condition (or any, with include_resolved) has a code in the set — or, with `names`,
+    a text or display naming one of those phrases (for problem lists coded locally) — else 0.0.
 
     Absence from the patient's condition list counts as 0: the list is what the EHR knows.
     """
     any_status = bool(d.param("include_resolved"))
+    codes, names = d.param("codes", ()), d.param("names", ())
     for c in R.of_type(resources, "Condition"):
-        if matches_codes(c.get("code"), d.param("codes", ())) and (any_status or _condition_active(c, ctx.as_of)):
+        if (matches_codes(c.get("code"), codes) or mentions(c.get("code"), names)) and (any_status or _condition_active(c, ctx.as_of)):
             return _found(d, 1.0, [Evidence(R.reference_of(c), _date_str(R.clinical_time(c)))])
     return _found(d, 0.0, note="no matching condition on the problem list")
-
-
-@extractor("medication", params={"codes", "ingredients"})
-def medication(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) -> Feature:
-    """1.0 when an active MedicationRequest's drug is in the RxNorm set or names a listed ingredient."""
-    for order in R.of_type(resources, "MedicationRequest"):
-        if order.get("status") not in MEDICATION_ACTIVE:
-            continue
-        concept = R.medication_concept(order, ctx.all_resources)
-        if matches_codes(concept, d.param("codes", ())) or mentions(concept, d.param("ingredients", ())):
-            return _found(d, 1.0, [Evidence(R.reference_of(order), _date_str(R.clinical_time(order)))])
-    return _found(d, 0.0, note="no matching active medication")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Callable, Mapping, Protocol
 
 from .client import FhirClient
-from .errors import FhirError
+from .errors import FhirError, FhirTimeout
 
 # Thread start-up and bookkeeping after the client's own deadline-capped timeouts have fired.
 _GRACE_S = 0.05
@@ -32,6 +32,11 @@ class ResultCache(Protocol):
 class FetchResult:
     resources: tuple[dict, ...] = ()
     error: str | None = None  # None on success; why the key's data could not be (fully) read otherwise
+    timed_out: bool = False  # the error is a timeout or the deadline (cards say "could not be retrieved (timeout)")
+
+
+_DEADLINE_BEFORE_SEND = "the invocation's deadline ran out before the query was sent"
+_DEADLINE_BEFORE_ANSWER = "the invocation's deadline ran out before the FHIR server answered"
 
 
 class HttpFetcher:
@@ -62,7 +67,7 @@ class HttpFetcher:
         started = time.perf_counter()
         try:
             if self._left() is not None and self._left() <= 0:
-                return {k: FetchResult(error="the invocation's deadline ran out before the query was sent") for k in queries}
+                return {k: FetchResult(error=_DEADLINE_BEFORE_SEND, timed_out=True) for k in queries}
             # Even a single query runs on the pool: waiting on its future is what bounds the call by
             # the deadline when socket timeouts cannot (a DNS lookup, a server dripping bytes).
             return self._parallel(queries)
@@ -100,7 +105,7 @@ class HttpFetcher:
             if future.done() and not future.cancelled():
                 out[key] = future.result()  # tasks return FhirErrors as results; anything else is a bug → 500
             else:
-                out[key] = FetchResult(error="the invocation's deadline ran out before the FHIR server answered")
+                out[key] = FetchResult(error=_DEADLINE_BEFORE_ANSWER, timed_out=True)
         return out
 
     def _complete(self, bundle: Mapping) -> FetchResult:
@@ -119,7 +124,7 @@ class HttpFetcher:
         try:
             result = self.client.fetch(query)
         except FhirError as exc:
-            return FetchResult(error=str(exc))
+            return FetchResult(error=str(exc), timed_out=isinstance(exc, FhirTimeout))
         if result.incomplete:
             # Part of the data is not data: a count, a mean or a "latest" could be wrong (PREFETCH-7).
             return FetchResult(error=result.incomplete)

@@ -13,9 +13,8 @@ from .units import UnitError, convert
 
 def _value(obs: Mapping) -> tuple[float, str | None] | None:
     q = obs.get("valueQuantity")
-    if isinstance(q, Mapping) and isinstance(q.get("value"), (int, float)):
-        return float(q["value"]), q.get("code") or q.get("unit")
-    return None
+    number = R.read_number(q.get("value"))[0] if isinstance(q, Mapping) else None  # NaN/Infinity: no value
+    return (number, q.get("code") or q.get("unit")) if number is not None else None
 
 
 def rosendaal_ttr(series: Sequence[tuple[float, float]], low: float, high: float, max_gap_days: float) -> tuple[float, float] | None:
@@ -101,9 +100,10 @@ def uln_ratio(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) 
         uln = None
         for rr in obs.get("referenceRange") or ():
             high = rr.get("high") if isinstance(rr, Mapping) else None
-            if isinstance(high, Mapping) and isinstance(high.get("value"), (int, float)) and high["value"] > 0:
+            limit = R.read_number(high.get("value"))[0] if isinstance(high, Mapping) else None
+            if limit is not None and limit > 0:
                 if (high.get("code") or high.get("unit") or unit) == unit:
-                    uln = float(high["value"])
+                    uln = limit
                     break
         if uln is None and spec in declared:
             limit, limit_unit = declared[spec]

@@ -1,8 +1,15 @@
-"""Feature kinds that read the orders of the current ordering session as well as the record.
+"""Feature kinds that read medication orders: the record's active MedicationRequests and, for
+`medication_with_drafts`, the orders of the current ordering session too.
 
-`medication_with_drafts`: 1.0 when an active MedicationRequest of the record OR any MedicationRequest
-of `context.draftOrders` (selected or not: a drug ordered together is co-medication, e.g. the "D"
-of HAS-BLED) matches the RxNorm codes or names a listed ingredient.
+Both match a drug the way `orders.MedicationOrder.matches` does: an RxNorm code in `codes`, or an ingredient
+of `ingredients` named by the order's text, displays or known product (an SCD/SBD code alone is enough).
+
+- `medication`: 1.0 when an active MedicationRequest of the record matches; the note names the drug ("active: …").
+- `medication_with_drafts`: 1.0 when an active MedicationRequest OR any MedicationRequest of
+  `context.draftOrders` (selected or not: a drug ordered together is co-medication, e.g. the "D" of
+  HAS-BLED) matches. Every match is kept as evidence and named in the note, so a card can cite each drug.
+  `systemic_only = true` leaves out orders given by a local route (topical, transdermal, eye, ear), whose
+  systemic exposure is small (e.g. a diclofenac gel is not an NSAID for HAS-BLED).
 """
 from __future__ import annotations
 
@@ -13,16 +20,35 @@ from .features import MEDICATION_ACTIVE, Evidence, ExtractionContext, Feature, F
 from .orders import MedicationOrder, medication_orders
 
 
-@extractor("medication_with_drafts", params={"codes", "ingredients"})
+def _active_orders(resources: Sequence[dict], ctx: ExtractionContext):
+    for r in R.of_type(resources, "MedicationRequest"):
+        if r.get("status") in MEDICATION_ACTIVE:
+            yield r, MedicationOrder.of(r, ctx.all_resources)
+
+
+@extractor("medication", params={"codes", "ingredients"})
+def medication(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) -> Feature:
+    """1.0 when an active MedicationRequest's drug is in the RxNorm set or names a listed ingredient."""
+    for r, order in _active_orders(resources, ctx):
+        if order.matches(d.param("codes", ()), d.param("ingredients", ())):
+            return _found(d, 1.0, [Evidence(R.reference_of(r), _date_str(R.clinical_time(r)))], note=f"active: {order.text}")
+    return _found(d, 0.0, note="no matching active medication")
+
+
+@extractor("medication_with_drafts", params={"codes", "ingredients", "systemic_only"})
 def medication_with_drafts(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) -> Feature:
     codes, names = d.param("codes", ()), d.param("ingredients", ())
-    for order in medication_orders(ctx.hook_context, ctx.all_resources):
-        if order.matches(codes, names):
-            return _found(d, 1.0, [Evidence(order.reference, None)], note=f"ordered in this session: {order.text}")
-    for r in R.of_type(resources, "MedicationRequest"):
-        if r.get("status") not in MEDICATION_ACTIVE:
-            continue
-        order = MedicationOrder(r, R.medication_concept(r, ctx.all_resources), False)
-        if order.matches(codes, names):
-            return _found(d, 1.0, [Evidence(R.reference_of(r), _date_str(R.clinical_time(r)))], note=f"active: {order.text}")
-    return _found(d, 0.0, note="no matching active medication or draft order")
+    keep = (lambda o: o.route != "local") if d.param("systemic_only") else (lambda o: True)
+    drafts = [o for o in medication_orders(ctx.hook_context, ctx.all_resources) if o.matches(codes, names) and keep(o)]
+    draft_ids = {o.reference for o in drafts}
+    actives = [(r, o) for r, o in _active_orders(resources, ctx)
+               if o.matches(codes, names) and keep(o) and R.reference_of(r) not in draft_ids]
+    if not drafts and not actives:
+        return _found(d, 0.0, note="no matching active medication or draft order")
+    evidence = [Evidence(o.reference, None) for o in drafts] + [Evidence(R.reference_of(r), _date_str(R.clinical_time(r))) for r, _ in actives]
+    parts = []
+    if drafts:
+        parts.append("ordered in this session: " + ", ".join(o.text for o in drafts))
+    if actives:
+        parts.append("active: " + ", ".join(o.text for _, o in actives))
+    return _found(d, 1.0, evidence, note="; ".join(parts))

@@ -13,7 +13,7 @@ from typing import Any, Mapping, Sequence
 
 from . import resources as R
 from .features import (OBSERVATION_OK, QUANTITY_PARAMS, Evidence, ExtractionContext, Feature,
-                       FeatureDef, _date_str, _found, _missing, _none_note, _window, extractor, matches_codes,
+                       FeatureDef, _date_str, _found, _missing, _window, extractor, matches_codes, mentions, no_value,
                        observation_values, rejected_note)
 from .units import ANALYTE_MG_DL_PER_MMOL_L, convert
 
@@ -80,11 +80,13 @@ def counted(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) ->
         found, rejected = observation_values(d, resources, ctx)
         hits = [ev for _, v, ev in _window(d, ctx, found) if (lo is None or v >= lo) and (hi is None or v <= hi)]
         return hits, rejected
-    codes, days = d.param("codes", ()), d.param("lookback_days")
+    codes, names, days = d.param("codes", ()), d.param("names", ()), d.param("lookback_days")
     since = ctx.as_of - timedelta(days=days) if days is not None else None
     hits = []
     for r in resources:
-        if not _is_record(r) or (codes and not any(matches_codes(c, codes) for c in _concepts(r, ctx))):
+        if not _is_record(r):
+            continue
+        if (codes or names) and not any(matches_codes(c, codes) or mentions(c, names) for c in _concepts(r, ctx)):
             continue
         when = _when(r)
         if when is not None and when > ctx.as_of + timedelta(minutes=5):
@@ -96,12 +98,12 @@ def counted(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) ->
     return [ev for _, ev in hits], []
 
 
-_COUNT_PARAMS = {"codes", "lookback_days", "min_value", "max_value", "plausible", "per_unit", "analyte"}
+_COUNT_PARAMS = {"codes", "names", "lookback_days", "min_value", "max_value", "plausible", "per_unit", "analyte"}
 
 
 @extractor("count", params=_COUNT_PARAMS, check=_check_quantity)
 def count(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) -> Feature:
-    """How many records of `codes` (any resource type) fall in the window; with `min_value`/`max_value`,
+    """How many records of `codes` (any resource type; or whose text names one of `names`) fall in the window; with `min_value`/`max_value`,
     how many plausible values of `codes` lie in that range. None recorded counts as 0."""
     hits, rejected = counted(d, resources, ctx)
     note = rejected_note(rejected) if hits else "; ".join(filter(None, ["none recorded in the window", rejected_note(rejected)]))
@@ -128,7 +130,7 @@ def _values(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext):
 def _extreme(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext, pick) -> Feature:
     found, recent, rejected = _values(d, resources, ctx)
     if not recent:
-        return _missing(d, _none_note(d, found, rejected))
+        return no_value(d, found, rejected)
     best = pick(v for _, v, _ in recent)
     ev = next(ev for _, v, ev in recent if v == best)  # newest of equal values
     span = f"of {len(recent)} value{'s' if len(recent) > 1 else ''}"
@@ -152,7 +154,7 @@ def mean(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) -> Fe
     """The mean of the plausible values of `codes` within the window (evidence: every result used)."""
     found, recent, rejected = _values(d, resources, ctx)
     if not recent:
-        return _missing(d, _none_note(d, found, rejected))
+        return no_value(d, found, rejected)
     value = sum(v for _, v, _ in recent) / len(recent)
     note = f"mean of {len(recent)} value{'s' if len(recent) > 1 else ''}, {recent[-1][2].date} to {recent[0][2].date}"
     return _found(d, value, [ev for _, _, ev in recent], "; ".join(filter(None, [note, rejected_note(rejected)])))

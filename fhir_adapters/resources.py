@@ -7,6 +7,7 @@ below, because validating each one would cost far more than parsing the JSON (is
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
 from typing import Any, Iterable, Iterator, Mapping, Sequence
@@ -14,6 +15,24 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 from .errors import FhirInvalidResource
 
 TYPED_RESOURCES = ("Patient", "Encounter")
+
+
+# Why a prefetch key's data could not be obtained; cards word each differently from "not recorded".
+NO_ACCESS = "no-access"  # not prefetched and no FHIR server access given
+TIMEOUT = "timeout"  # the FHIR server (or the EHR's prefetch) did not answer in time
+ERROR = "error"  # an error answer, an invalid resource, an incomplete result
+
+
+@dataclass(frozen=True, slots=True)
+class Unavailable:
+    """Why a key's data could not be obtained: a PHI-free `reason` and its `cause` (one of the three above).
+    Its text is the reason, so it prints and serialises as before."""
+
+    reason: str
+    cause: str = ERROR
+
+    def __str__(self) -> str:
+        return self.reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +45,7 @@ class KeyData:
     """
 
     resources: tuple[dict, ...] = ()
-    unavailable: str | None = None
+    unavailable: Unavailable | None = None
     fetched: bool = False
 
 
@@ -108,6 +127,22 @@ def next_link(bundle: Mapping) -> str | None:
 # ---- small accessors over plain dicts -------------------------------------------------------
 
 
+def read_number(value: Any) -> tuple[float | None, str | None]:
+    """A FHIR JSON number as a float: (value, None); (None, None) when `value` is no number at all; (None,
+    problem) when it is a number that cannot be used. The FHIR client keeps `NaN`, `Infinity` and `1e999`
+    as Python floats (its parser accepts them), so every numeric read goes through here and an extractor
+    records such a value as invalid instead of comparing NaN with a threshold (always false)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None, None
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond a double
+        return None, "a number out of range"
+    if not math.isfinite(number):
+        return None, "not a finite number"
+    return number, None
+
+
 def codings(concept: Any) -> Iterator[tuple[str, str, str]]:
     """(system, code, display) of each Coding in a CodeableConcept."""
     if not isinstance(concept, dict):
@@ -124,11 +159,9 @@ def concept_text(concept: Any) -> str:
     return " ".join(p for p in parts if p)
 
 
-def medication_concept(order: Mapping, pool: Sequence[dict] = (), full_urls: Mapping[str, dict] | None = None) -> dict | None:
-    """The drug of a MedicationRequest: `medicationCodeableConcept`, or the `code` of the Medication its
-    `medicationReference` names: contained (`#id`), a Bundle entry by `fullUrl`, or by id in `pool`."""
-    if isinstance(order.get("medicationCodeableConcept"), dict):
-        return order["medicationCodeableConcept"]
+def medication_resource(order: Mapping, pool: Sequence[dict] = (), full_urls: Mapping[str, dict] | None = None) -> dict | None:
+    """The Medication a MedicationRequest's `medicationReference` names: contained (`#id`), a Bundle entry by
+    `fullUrl`, or by id in `pool`; None for a `medicationCodeableConcept` or an unresolvable reference."""
     ref = (order.get("medicationReference") or {}).get("reference")
     if not isinstance(ref, str):
         return None
@@ -140,7 +173,16 @@ def medication_concept(order: Mapping, pool: Sequence[dict] = (), full_urls: Map
         rtype, _, rid = ref.rstrip("/").rpartition("/")
         med = next((m for m in pool if m.get("resourceType") == "Medication" and m.get("id") == rid), None) \
             if rtype.endswith("Medication") else None
-    code = med.get("code") if isinstance(med, dict) and med.get("resourceType") == "Medication" else None
+    return med if isinstance(med, dict) and med.get("resourceType") == "Medication" else None
+
+
+def medication_concept(order: Mapping, pool: Sequence[dict] = (), full_urls: Mapping[str, dict] | None = None) -> dict | None:
+    """The drug of a MedicationRequest: `medicationCodeableConcept`, or the `code` of the Medication its
+    `medicationReference` names (see `medication_resource`)."""
+    if isinstance(order.get("medicationCodeableConcept"), dict):
+        return order["medicationCodeableConcept"]
+    med = medication_resource(order, pool, full_urls)
+    code = med.get("code") if med else None
     return code if isinstance(code, dict) else None
 
 
@@ -175,6 +217,20 @@ def clinical_time(resource: Mapping) -> datetime | None:
 
 def reference_of(resource: Mapping) -> str:
     return f"{resource.get('resourceType')}/{resource.get('id', '?')}"
+
+
+def about_another_patient(resource: Mapping, patient_id: str) -> bool:
+    """True when the resource's `subject` (or `patient`) names a Patient other than `patient_id` — data of
+    another patient in a prefetch or a search result is never used. A reference to something other than a
+    Patient (a Group, a contained resource) or no reference at all is not judged here."""
+    for key in ("subject", "patient"):
+        ref = resource.get(key)
+        target = ref.get("reference") if isinstance(ref, Mapping) else None
+        if isinstance(target, str) and "/" in target:
+            rtype, rid = target.split("/_history")[0].rstrip("/").split("/")[-2:]
+            if rtype == "Patient":
+                return rid != patient_id
+    return False
 
 
 def of_type(resources: Iterable[dict], *types: str) -> Iterator[dict]:

@@ -6,6 +6,7 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from fhir_adapters.features import FeatureDef
+from fhir_adapters.observation_sets import ObservationSetDef
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,13 +18,25 @@ class PrefetchSpec:
 
 @dataclass(frozen=True, slots=True)
 class Criterion:
-    """A population guard: the feature must be present and inside [min, max] / equal to `equals`."""
+    """One `[[population]]` entry: who the service is for. The feature must be present and inside
+    [min, max] / equal to `equals`. `cds_service.applicability` judges it before any model runs."""
 
     feature: str
     min: float | None = None
     max: float | None = None
     equals: float | None = None
     label: str = ""
+    # The card's summary when the patient is outside ({value}: the feature as shown; {detail}: what the
+    # record shows, e.g. "ambulatory (AMB)"), and what to use instead (a sentence for the card's detail).
+    not_applicable: str | None = None
+    instead: str | None = None
+    # When the data to decide is unavailable or not recorded: "stop" (no score; the card says what could
+    # not be checked) or "note" (the score is given and the card says this could not be checked).
+    if_unknown: str = "stop"
+    # The card's summary when the criterion could not be checked and `if_unknown = "stop"` ({why}).
+    unknown: str | None = None
+    # "card" or "silent" for this criterion; None: the service's `cards.on_not_applicable`.
+    on_not_applicable: str | None = None
 
     def holds(self, value: float | None) -> bool:
         if value is None:
@@ -68,6 +81,8 @@ class CardPolicy:
     top_factors: int = 3
     override_reasons: tuple[tuple[str, str, str], ...] = ()  # (system, code, display)
     settings: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    # Outside `[[population]]`: "card" (a short info card naming why, never a score) or "silent" (no card).
+    on_not_applicable: str = "silent"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +106,20 @@ class ServiceDefinition:
     data: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     # `[model] secondary`: models the card shows beside `model_ref`, run by the pipeline with it.
     secondary_refs: tuple[str, ...] = ()
+    # `[observation_sets.<name>]`: observations taken together, chosen from a prefetch key (NEWS2's one set).
+    observation_sets: tuple[ObservationSetDef, ...] = ()
+
+    def sources_of(self, feature: str) -> tuple[str, ...]:
+        """The prefetch keys a feature's value depends on: its declared `source` (an observation set stands
+        for the key it is chosen from); a feature read from the Patient alone (age, sex) without a declared
+        source depends on the service's Patient reads."""
+        d = next(f for f in self.features if f.name == feature)
+        sets = {s.name: s.source for s in self.observation_sets}
+        if d.kind == "observation_set":
+            return (sets[d.param("set")],)
+        if d.source:
+            return tuple(dict.fromkeys(sets.get(k, k) for k in d.source))
+        return tuple(k for k, p in self.prefetch.items() if p.query.startswith("Patient/"))
 
     def discovery(self) -> dict:
         """The service's descriptor for `GET /cds-services` (DISC-4); no empty members (GEN-2, DISC-6)."""

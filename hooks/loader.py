@@ -12,6 +12,7 @@ from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
 from fhir_adapters.features import EXTRACTORS, KIND_CHECKS, KIND_PARAMS, FeatureDef
+from fhir_adapters.observation_sets import ObservationSetDef
 
 from .catalog import HOOKS, INDICATORS, PREFETCH_TOKEN, SUMMARY_MAX, USER_TOKENS
 from .definitions import CardPolicy, CardRule, Criterion, PrefetchSpec, ServiceDefinition, SuggestionDef
@@ -65,10 +66,15 @@ def load_service(path: Path, *, load_model: Callable[[str], Any], builders: Mapp
     if hook not in HOOKS:
         raise err("hook", f"unknown hook '{hook}' (known: {', '.join(HOOKS)})")
     prefetch = _prefetch(raw.get("prefetch", {}), hook, err)
-    features = tuple(_feature(i, f, prefetch, err) for i, f in enumerate(raw.get("features", [])))
+    sets = _observation_sets(raw.get("observation_sets", {}), prefetch, err)
+    sources = set(prefetch) | {s.name for s in sets}
+    features = tuple(_feature(i, f, sources, err) for i, f in enumerate(raw.get("features", [])))
     names = [f.name for f in features]
     if len(set(names)) != len(names):
         raise err("features", "feature names must be unique")
+    for f in features:
+        if f.kind == "observation_set" and f.param("set") not in {s.name for s in sets}:
+            raise err(f"features.{f.name}.set", f"'{f.param('set')}' is not declared under [observation_sets]")
 
     builder = raw.get("builder", "risk")
     if builder not in builders:
@@ -90,9 +96,9 @@ def load_service(path: Path, *, load_model: Callable[[str], Any], builders: Mapp
         raise err("model.ref", "a risk card needs a model")
     secondary = {ref: load(ref, f"model.secondary[{i}]") for i, ref in enumerate(secondary_refs)}
 
-    population = tuple(_criterion(i, c, names, err) for i, c in enumerate(raw.get("population", [])))
     suggestions = {k: _suggestion(k, v, names, err) for k, v in (raw.get("suggestions") or {}).items()}
     cards = _cards(path, raw.get("cards"), suggestions, builder, err)
+    population = tuple(_criterion(path, i, c, features, cards.on_not_applicable, err) for i, c in enumerate(raw.get("population", [])))
     orders = {}
     for f in raw.get("features", []):
         if "order" in f:
@@ -106,7 +112,7 @@ def load_service(path: Path, *, load_model: Callable[[str], Any], builders: Mapp
         prefetch=MappingProxyType(prefetch), features=features, model_ref=model_ref, secondary_refs=secondary_refs, builder=builder,
         population=population, cards=cards, suggestions=MappingProxyType(suggestions),
         usage_requirements=raw.get("usage_requirements"), path=str(path), orders=MappingProxyType(orders),
-        data=MappingProxyType(raw.get("data", {})),
+        data=MappingProxyType(raw.get("data", {})), observation_sets=sets,
     )
     try:
         used = builders[builder](service)
@@ -183,6 +189,35 @@ def _check_token(token: str, hook: str, err, field: str) -> None:
         raise err(field, f"token '{{{{{token}}}}}' is not allowed for {hook} (allowed: {allowed})")
 
 
+def _observation_sets(raw: Any, prefetch: Mapping, err) -> tuple[ObservationSetDef, ...]:
+    """`[observation_sets.<name>]`: observations taken together, chosen from one prefetch key."""
+    if not isinstance(raw, dict):
+        raise err("observation_sets", "must be a table of [observation_sets.<name>] tables")
+    out = []
+    for name, spec in raw.items():
+        where = f"observation_sets.{name}"
+        if not re.match(r"^[a-z][a-z0-9_]*$", name) or name in prefetch:
+            raise err(where, "needs a snake_case name that is not a prefetch key")
+        if not isinstance(spec, dict):
+            raise err(where, "must be a table: source, codes, tolerance_minutes, lookback_days, panel_codes")
+        unknown = set(spec) - {"source", "codes", "tolerance_minutes", "lookback_days", "panel_codes"}
+        if unknown:
+            raise err(where, f"unknown keys: {', '.join(sorted(unknown))}")
+        if spec.get("source") not in prefetch:
+            raise err(f"{where}.source", f"'{spec.get('source')}' is not a prefetch key of this service")
+        for key in ("codes", "panel_codes"):
+            codes = spec.get(key, [])
+            if not isinstance(codes, list) or (key == "codes" and not codes) or not all(isinstance(c, str) and "|" in c for c in codes):
+                raise err(f"{where}.{key}", "must list codes written 'system|code'")
+        numbers = {k: spec.get(k, d) for k, d in (("tolerance_minutes", 15), ("lookback_days", 1))}
+        for key, value in numbers.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise err(f"{where}.{key}", "must be a positive number")
+        out.append(ObservationSetDef(name, spec["source"], tuple(spec["codes"]), float(numbers["tolerance_minutes"]),
+                                     float(numbers["lookback_days"]), tuple(spec.get("panel_codes", ()))))
+    return tuple(out)
+
+
 def _feature(i: int, raw: Any, prefetch: Mapping, err) -> FeatureDef:
     where = f"features[{i}]"
     if not isinstance(raw, dict):
@@ -197,7 +232,7 @@ def _feature(i: int, raw: Any, prefetch: Mapping, err) -> FeatureDef:
     source = (source,) if isinstance(source, str) else tuple(source)
     for key in source:
         if key not in prefetch:
-            raise err(f"features.{name}.source", f"'{key}' is not a prefetch key of this service")
+            raise err(f"features.{name}.source", f"'{key}' is not a prefetch key or observation set of this service")
     params = {k: v for k, v in raw.items() if k not in _COMMON_FEATURE_KEYS}
     unknown = set(params) - KIND_PARAMS[kind]
     if unknown:
@@ -218,11 +253,43 @@ def _feature(i: int, raw: Any, prefetch: Mapping, err) -> FeatureDef:
                       params=MappingProxyType(params), default=default, default_note=raw.get("default_note"))
 
 
-def _criterion(i: int, raw: Mapping, names: list[str], err) -> Criterion:
+# The longest texts a population summary's placeholders can produce (CARD-2 is checked with these).
+POPULATION_FIELDS = {"value": "100.0 years", "detail": "x" * 40}
+UNKNOWN_FIELDS = {"why": "not available to the service (no prefetch and no FHIR access)"}
+_CRITERION_KEYS = {"feature", "min", "max", "equals", "label", "not_applicable", "instead", "if_unknown", "unknown",
+                   "on_not_applicable"}
+
+
+def _criterion(path: Path, i: int, raw: Any, features: tuple[FeatureDef, ...], on_not_applicable: str, err) -> Criterion:
+    """One `[[population]]` entry (see `Criterion`): a feature and its bounds, and how a card says the
+    patient is outside (`not_applicable`, `instead`) or that it could not be checked (`if_unknown`, `unknown`)."""
+    where = f"population[{i}]"
+    if not isinstance(raw, dict):
+        raise err(where, "must be a table")
+    unknown = set(raw) - _CRITERION_KEYS
+    if unknown:
+        raise err(where, f"unknown keys: {', '.join(sorted(unknown))} (known: {', '.join(sorted(_CRITERION_KEYS))})")
     feature = raw.get("feature")
-    if feature not in names:
-        raise err(f"population[{i}].feature", f"'{feature}' is not a declared feature")
-    return Criterion(feature, raw.get("min"), raw.get("max"), raw.get("equals"), raw.get("label", feature))
+    if feature not in {f.name for f in features}:
+        raise err(f"{where}.feature", f"'{feature}' is not a declared feature")
+    bounds = {k: raw.get(k) for k in ("min", "max", "equals") if raw.get(k) is not None}
+    if not bounds or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bounds.values()):
+        raise err(where, "needs min, max or equals, as numbers")
+    if raw.get("if_unknown", "stop") not in ("stop", "note"):
+        raise err(f"{where}.if_unknown", "must be 'stop' (no score when it cannot be checked) or 'note' (score, and say so)")
+    if raw.get("on_not_applicable", on_not_applicable) not in ("card", "silent"):
+        raise err(f"{where}.on_not_applicable", "must be 'card' or 'silent'")
+    if raw.get("on_not_applicable", on_not_applicable) == "card" and not raw.get("not_applicable"):
+        raise err(f"{where}.not_applicable", "is required when the criterion answers with a card (on_not_applicable = 'card')")
+    if raw.get("not_applicable") is not None:
+        check_summary(path, f"{where}.not_applicable", raw["not_applicable"], POPULATION_FIELDS)
+    if raw.get("unknown") is not None:
+        check_summary(path, f"{where}.unknown", raw["unknown"], UNKNOWN_FIELDS)
+    if raw.get("instead") is not None and (not isinstance(raw["instead"], str) or not raw["instead"].strip()):
+        raise err(f"{where}.instead", "must be a sentence saying what to use instead")
+    return Criterion(feature, raw.get("min"), raw.get("max"), raw.get("equals"), raw.get("label", feature),
+                     raw.get("not_applicable"), raw.get("instead"), raw.get("if_unknown", "stop"), raw.get("unknown"),
+                     raw.get("on_not_applicable"))
 
 
 def _suggestion(name: str, raw: Mapping, names: list[str], err) -> SuggestionDef:
@@ -259,14 +326,18 @@ def _cards(path: Path, raw: Any, suggestions: Mapping, builder: str, err) -> Car
         raise err("cards.rules", "a risk card needs at least one rule")
     if raw.get("on_missing", "card") not in ("card", "silent"):
         raise err("cards.on_missing", "must be 'card' or 'silent'")
+    if raw.get("on_not_applicable", "silent") not in ("card", "silent"):
+        raise err("cards.on_not_applicable", "must be 'card' (a short card saying why the service does not apply) or 'silent'")
     reasons = []
     for i, o in enumerate(raw.get("override_reasons", [])):
         if not (o.get("system") and o.get("code") and o.get("display")):
             raise err(f"cards.override_reasons[{i}]", "needs system, code and display (OVR-1)")
         reasons.append((o["system"], o["code"], o["display"]))
-    settings = {k: v for k, v in raw.items() if k not in ("source_label", "source_url", "rules", "on_missing", "top_factors", "override_reasons")}
+    settings = {k: v for k, v in raw.items()
+                if k not in ("source_label", "source_url", "rules", "on_missing", "on_not_applicable", "top_factors", "override_reasons")}
     return CardPolicy(raw["source_label"], raw.get("source_url"), tuple(rules), raw.get("on_missing", "card"),
-                      int(raw.get("top_factors", 3)), tuple(reasons), MappingProxyType(settings))
+                      int(raw.get("top_factors", 3)), tuple(reasons), MappingProxyType(settings),
+                      raw.get("on_not_applicable", "silent"))
 
 
 def check_summary(path: Path | str, field: str, template: Any, longest: Mapping[str, str]) -> None:

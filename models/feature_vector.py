@@ -28,6 +28,9 @@ class Feature:
     evidence: tuple[Evidence, ...] = ()
     note: str | None = None  # why it is missing, or which default was used and why
     imputed: bool = False
+    # A value was recorded but none could be used (not a finite number, implausible, unit not
+    # convertible): the input is invalid, which a card words differently from "not recorded".
+    invalid: bool = False
 
     @property
     def missing(self) -> bool:
@@ -76,5 +79,7 @@ class FeatureVector:
                 item["note"] = f.note
             if f.imputed:
                 item["imputed"] = True
+            if f.invalid:
+                item["invalid"] = True
             out[f.name] = item
         return out

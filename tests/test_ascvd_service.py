@@ -40,8 +40,7 @@ def test_resp1_low_risk_card_matches_the_equation(client):
 
 
 def test_card_high_risk_is_warning_with_statin_suggestion(client):
-    cards = fire(client, gender="male", birth_date="1955-01-01", tc=260, hdl=35, sbp=165, smoker=True,
-                 conditions=[condition("dm", SNOMED, "44054006")])
+    cards = fire(client, gender="male", birth_date="1955-01-01", tc=260, hdl=35, sbp=165, smoker=True, ldl=170)
     card = cards[0]
     assert card["indicator"] == "warning" and card["summary"].startswith("High 10-year ASCVD risk")
     assert card["extension"][EXT]["score"] >= 0.20
@@ -92,13 +91,23 @@ def test_cholesterol_in_mmol_per_l_is_converted(client):
 
 
 @pytest.mark.parametrize("kw", [
-    dict(birth_date="1990-01-01"),                               # age 36: below 40
+    dict(birth_date="1990-01-01"),                               # age 36: below 40 (and LDL-C < 190)
     dict(birth_date="1940-01-01"),                               # age 86: above 79
-    dict(conditions=[condition("mi", SNOMED, "22298006", status="resolved")]),  # known ASCVD, even resolved
-    dict(conditions=[condition("st", ICD10, "I63.9")]),
 ])
 def test_population_guard_gives_no_card(client, kw):
     assert fire(client, **kw) == []
+
+
+@pytest.mark.parametrize("kw", [
+    dict(conditions=[condition("mi", SNOMED, "22298006", status="resolved")]),  # known ASCVD, even resolved
+    dict(conditions=[condition("st", ICD10, "I63.9")]),
+])
+def test_known_ascvd_gets_no_risk_estimate(client, kw):
+    """Issue #12: clinical ASCVD was silent before; it is now an info card saying the PCE does not apply
+    (secondary prevention, 2018 AHA/ACC 4.1), with no score and no statin draft."""
+    (card,) = fire(client, **kw)
+    assert card["indicator"] == "info" and "secondary prevention" in card["summary"]
+    assert "score" not in card["extension"][EXT] and "suggestions" not in card
 
 
 @pytest.mark.parametrize("missing,label,order", [

@@ -24,22 +24,31 @@ def condition(cid, system, code):
             "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]}}
 
 
-def vitals(rr=16, spo2=97, sbp=120, pulse=70, temp=37.0, gcs=15, o2=None, at="@ago:1h", **older):
-    """One set of vital signs; pass None to leave a parameter out, or `<name>_at` for another time."""
+def vitals(rr=16, spo2=97, sbp=120, pulse=70, temp=37.0, acvpu="Alert", o2=None, at="@ago:1h", **older):
+    """One set of vital signs; pass None to leave a parameter out, or `<name>_at` for another time.
+    Consciousness is ACVPU (RCP NEWS2 2017): a GCS is not ACVPU."""
     out = []
     spec = [("rr", "9279-1", rr, "/min"), ("spo2", "59408-5", spo2, "%"), ("sbp", "8480-6", sbp, "mm[Hg]"),
-            ("pulse", "8867-4", pulse, "/min"), ("temp", "8310-5", temp, "Cel"), ("gcs", "9269-2", gcs, "{score}"),
-            ("o2", "3151-8", o2, "L/min")]
+            ("pulse", "8867-4", pulse, "/min"), ("temp", "8310-5", temp, "Cel"), ("o2", "3151-8", o2, "L/min")]
     for name, code, value, unit in spec:
         if value is not None:
             out.append(obs(name, code, value, unit, at=older.get(f"{name}_at", at)))
+    if acvpu is not None:
+        out.append(coded("acvpu", "67775-7", acvpu, at=older.get("acvpu_at", at)))
     return out
 
 
+ADULT = {"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1960-05-01"}
+INPATIENT = {"resourceType": "Encounter", "id": "enc-1", "status": "in-progress",
+             "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"}}
+
+
 def news_body(*observations, conditions=(), goals=None):
+    """An adult in an inpatient encounter in progress: the population NEWS2 is for (RCP 2017)."""
     return {"hook": "encounter-start", "hookInstance": "7e1f2a3b-4c5d-4e6f-8a9b-0c1d2e3f4a5b",
             "context": {"userId": "Practitioner/example", "patientId": "p1", "encounterId": "enc-1"},
-            "prefetch": {"vitals": bundle(*observations), "conditions": bundle(*conditions), "goals": goals}}
+            "prefetch": {"vitals": bundle(*observations), "conditions": bundle(*conditions), "goals": goals,
+                         "patient": ADULT, "encounter": INPATIENT, "episodes": None}}
 
 
 def news(client, *observations, **kw):
@@ -60,7 +69,8 @@ def test_realistic_encounter_start_high_band_and_positive_qsofa(module_client):
     assert p["news2"]["contributions"] == {"resp_rate": 2, "spo2": 1, "on_oxygen": 2, "sbp": 2, "pulse": 2, "consciousness": 0, "temperature": 1}
     assert p["qsofa"]["score"] == 2 and p["qsofa"]["positive"] is True
     assert card["indicator"] == "critical" and card["summary"].startswith("NEWS2 10: high clinical risk")
-    assert "consider sepsis" in card["detail"] and "Emergency response" in card["detail"]
+    # Issue 12: qSOFA is not a diagnostic test ("consider sepsis" before): risk of a poor outcome, and the pathway.
+    assert "risk of a poor outcome" in card["detail"] and "sepsis pathway" in card["detail"] and "Emergency response" in card["detail"]
     assert card["source"]["label"].startswith("Royal College of Physicians")
     assert card["extension"][EXT]["features"]["temperature"]["value"] == pytest.approx(39.0)
 
@@ -88,24 +98,31 @@ def test_qsofa_positive_raises_a_low_news2_card_to_warning(module_client):
 
 
 def test_old_or_missing_vitals_are_named_not_assumed_normal(module_client):
-    card, n, q = news(module_client, *vitals(temp=36.5, temp_at="@ago:30h", gcs=None))
+    """Issue 12 (finding 4) changed this test: a temperature of 30 h ago is not part of the newest set, and
+    an incomplete set is never "low clinical risk" (the summary says the band is not known; it was
+    "NEWS2 ≥0: low clinical risk" before)."""
+    card, n, q = news(module_client, *vitals(temp=36.5, temp_at="@ago:30h", acvpu=None))
     assert set(n["not_assessed"]) == {"temperature", "consciousness"} and n["complete"] is False
     assert card["summary"].startswith("NEWS2 ≥0") and "qSOFA ≥0" in card["summary"]
-    assert "Not assessed" in card["detail"] and "older than" in card["detail"]
-    assert q["not_assessed"] == ["consciousness"]
+    assert "low clinical risk" not in card["summary"] and "risk band not known" in card["summary"]
+    assert "not assessed" in card["detail"] and "lower bound" in card["detail"]
+    assert q["not_assessed"] == ["altered_mentation"]
 
 
 def test_no_vitals_at_all_says_so(module_client):
     (card,) = post(module_client, "deterioration-scores", news_body(*vitals(at="@ago:3d")))
     assert card["indicator"] == "info" and card["summary"].startswith("NEWS2 and qSOFA not calculated")
-    assert "Respiration rate" in card["detail"] and "older than" in card["detail"]
+    assert "no vital signs recorded in the last 24 hours" in card["summary"] and "nothing is assumed normal" in card["detail"]
 
 
 def test_unavailable_vitals_prefetch_is_reported(module_client):
+    """Issue 12 (finding 4) changed the wording: a prefetch that timed out is "could not be retrieved
+    (timeout)", never "no vital signs recorded"."""
     body = news_body()
     body["prefetch"]["vitals"] = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "timeout"}]}
     (card,) = post(module_client, "deterioration-scores", body)
-    assert "not calculated" in card["summary"] and "unavailable" in card["detail"]
+    assert "not calculated" in card["summary"] and "could not be retrieved (timeout)" in card["summary"]
+    assert "not recorded" not in card["summary"] and "not** known to be absent" in card["detail"]
     assert card["extension"][EXT]["unavailable"]["vitals"].startswith("OperationOutcome")
 
 
@@ -131,9 +148,8 @@ def test_spo2_scale2_only_with_a_recorded_hypercapnic_target(module_client, cond
 
 
 def test_acvpu_text_and_fahrenheit(module_client):
-    card, n, q = news(module_client, *vitals(gcs=None, temp=None), coded("acvpu", "67775-7", "Voice"),
-                      obs("tf", "8310-5", 100.4, "[degF]", at="@ago:1h"))
-    assert n["contributions"]["consciousness"] == 3 and q["contributions"]["consciousness"] == 1
+    card, n, q = news(module_client, *vitals(acvpu="Voice", temp=None), obs("tf", "8310-5", 100.4, "[degF]", at="@ago:1h"))
+    assert n["contributions"]["consciousness"] == 3 and q["contributions"]["altered_mentation"] == 1
     assert n["contributions"]["temperature"] == 0  # 100.4 °F = 38.0 °C
     assert card["indicator"] == "warning"  # a single 3
 
@@ -141,8 +157,12 @@ def test_acvpu_text_and_fahrenheit(module_client):
 def test_hook_es_library_context_is_accepted(module_client):
     text = (SPEC_EXAMPLES / "hooks-library-1.0.1" / "encounter-start__context-1-example.fragment.txt").read_text()
     context = json.loads("{" + text + "}")["context"]
+    enc = dict(INPATIENT, id=context["encounterId"])
     body = {"hook": "encounter-start", "hookInstance": "2d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a", "context": context,
-            "prefetch": {"vitals": bundle(*vitals()), "conditions": None, "goals": None}}
+            # The observations are the example patient's: another patient's data is never used (issue 12).
+            "prefetch": {"vitals": bundle(*[dict(o, subject={"reference": f"Patient/{context['patientId']}"}) for o in vitals()]),
+                         "conditions": None, "goals": None, "episodes": None,
+                         "patient": dict(ADULT, id=context["patientId"]), "encounter": enc}}
     (card,) = post(module_client, "deterioration-scores", body)
     assert predictions(card)["news2"]["score"] == 0
 
@@ -184,13 +204,13 @@ def test_diabetes_overdue_tests_get_one_info_card_with_orders(module_client):
         get_fhir_model_class("ServiceRequest").model_validate(r)  # ACT-1: a valid R4 resource to create
         assert a["type"] == "create" and r["resourceType"] == "ServiceRequest" and r["status"] == "draft"
         assert r["code"]["coding"][0]["system"] == "http://loinc.org" and r["subject"] == {"reference": "Patient/p1"}
-    assert "never on record" in card["detail"] and "Appointment/apt1" in card["detail"]
+    assert "none on record" in card["detail"] and "Appointment/apt1" in card["detail"]
 
 
 def test_due_is_judged_at_the_visit_date(module_client):
-    """HbA1c 170 days old: due for a visit in 30 days (200 > 183), not for one in 5 days (175)."""
+    """HbA1c 6.8 % (at goal) 170 days old: due for a visit in 30 days (200 > 183), not for one in 5 days (175)."""
     labs = up_to_date()
-    labs[0] = obs("a1c", "4548-4", 7.0, "%", at="@ago:170d")
+    labs[0] = obs("a1c", "4548-4", 6.8, "%", at="@ago:170d")
     assert post(module_client, "care-gaps", gaps_body(DIABETES, labs, bundle(appointment(5)))) == []
     (card,) = post(module_client, "care-gaps", gaps_body(DIABETES, labs, bundle(appointment(30))))
     assert [a["resource"]["code"]["coding"][0]["code"] for a in actions(card)] == ["4548-4"]
@@ -208,15 +228,18 @@ def test_hook_ab_library_example_with_bare_array(module_client):
     body = {"hook": "appointment-book", "hookInstance": "6b7c8d9e-0f1a-4b2c-8d3e-4f5a6b7c8d9e", "context": context,
             "prefetch": {"conditions": bundle(*HYPERTENSION), "labs": bundle()}}
     (card,) = post(module_client, "care-gaps", body)
-    # past appointment start (2019): judged at booking time
-    assert {a["resource"]["code"]["coding"][0]["code"] for a in actions(card)} == {"51990-0", "24331-1"}
+    # past appointment start (2019): judged at booking time. Hypertension alone: the 2025 AHA/ACC guideline's
+    # tests at diagnosis (3.1.2, Table 6), none on record: metabolic panel, lipid profile and urine albumin/creatinine.
+    assert {a["resource"]["code"]["coding"][0]["code"] for a in actions(card)} == {"51990-0", "24331-1", "9318-7"}
 
 
 def test_hypertension_only_uses_its_own_intervals(module_client):
+    """Hypertension alone has the 2025 AHA/ACC guideline's tests at diagnosis (3.1.2, Table 6), with no
+    repeat interval (the yearly creatinine and 5-yearly lipids were our own choice and are gone): a 400-day-old
+    creatinine and lipid profile are not due; the urine albumin/creatinine ratio, never done, is."""
     labs = [obs("cr", "2160-0", 1.0, "mg/dL", at="@ago:400d"), obs("ldl", "2089-1", 95, "mg/dL", at="@ago:400d")]
     (card,) = post(module_client, "care-gaps", gaps_body(HYPERTENSION, labs, bundle(appointment(10))))
-    # kidney: 410 > 365 due; lipids: 410 < 1825 not due; no HbA1c or UACR for hypertension alone
-    assert [a["resource"]["code"]["coding"][0]["code"] for a in actions(card)] == ["51990-0"]
+    assert [a["resource"]["code"]["coding"][0]["code"] for a in actions(card)] == ["9318-7"]
 
 
 def test_no_card_without_the_conditions_or_when_up_to_date(module_client):

@@ -91,8 +91,8 @@ def test_fire_prints_the_cards_of_our_service(live, patient_file):
     assert run.returncode == 0, run.stderr
     out = run.stdout
     assert "== ascvd-10y-risk (patient-view): HTTP 200" in out
-    assert re.search(r"^\[(INFO|WARNING|CRITICAL)\] \w+ 10-year ASCVD risk: \d+\.\d% \(Pooled Cohort Equations\)", out, re.M), out
-    assert "source: ACC/AHA Pooled Cohort Equations (Goff 2013)" in out and "Systolic blood pressure" in out
+    assert re.search(r"^\[(INFO|WARNING|CRITICAL)\] (\w+ 10-year ASCVD risk \d+\.\d% \(PCE\)|LDL-C \d+ mg/dL|Diabetes, age \d+|On a statin|Age \d+|Clinical ASCVD)", out, re.M), out
+    assert "source: 2018 AHA/ACC/multisociety Guideline on the Management of Blood Cholesterol (Grundy 2019)" in out and "Systolic blood pressure" in out
     assert "**" not in out  # markdown turned into plain text
 
 

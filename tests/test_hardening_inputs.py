@@ -45,11 +45,12 @@ def test_a_uuid_hook_instance_of_100_characters_is_accepted(app):
     assert app.test_client().post(SERVICE, json=body).status_code == 200
 
 
-@pytest.mark.parametrize("text", ['{"hook": NaN}', '{"x": [Infinity]}', '{"x": -Infinity}', '{"x": 1e400}',
-                                  '{"x": ' + "9" * 400 + "}"])
-def test_non_finite_numbers_are_invalid_json(app, text):
-    """RFC 8259 §6: NaN and Infinity are not JSON, and 1e400 would decode to infinity."""
-    assert_operation_outcome(_raw_post(app.test_client(), SERVICE, text), 400, "$")
+@pytest.mark.parametrize("text, where", [('{"hook": NaN}', "hook"), ('{"x": [Infinity]}', "x[0]"), ('{"x": -Infinity}', "x"),
+                                         ('{"x": 1e400}', "x"), ('{"x": ' + "9" * 400 + "}", "x")])
+@pytest.mark.parametrize("url", [SERVICE, f"{SERVICE}/feedback"])
+def test_non_finite_numbers_are_invalid_json(app, text, where, url):
+    """RFC 8259 §6: NaN and Infinity are not JSON, and 1e400 would decode to infinity; on every endpoint."""
+    assert_operation_outcome(_raw_post(app.test_client(), url, text), 400, where)
 
 
 def _feedback(**changes) -> dict:

@@ -4,32 +4,21 @@ and GEN-2 on the JSON the endpoint returns (order_helpers.post)."""
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
+from pathlib import Path
 
 import pytest
+from cds_testing.order_helpers import (EXT, RXNORM, actions, birth_for, bundle, creatinine_for_egfr, draft, fixture, obs, post,
+                           predictions)
 
 from fhir_adapters.orders import Dose, adjusted_order, context_resources, medication_orders, ordered_dose
 from hooks import ServiceFileError
 from models.equations.ckd_epi import egfr
 from models.equations.cockcroft_gault import crcl
 
-from cds_testing.apps import service_file
-from cds_testing.order_helpers import EXT, RXNORM, actions, bundle, draft, fixture, obs, post, predictions
-
+HOOKS = Path(__file__).resolve().parent.parent / "hooks"
 SNOMED = "http://snomed.info/sct"
 ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
 
-
-def birth_for(age: int) -> str:
-    return date(datetime.now(timezone.utc).year - age, 1, 1).isoformat()
-
-
-def creatinine_for_egfr(target: float, age: int, female: bool) -> float:
-    """Serum creatinine (mg/dL) at which CKD-EPI 2021 gives `target` (eGFR falls as creatinine rises)."""
-    lo, hi = 0.2, 20.0
-    for _ in range(200):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if egfr(mid, age, female) > target else (lo, mid)
-    return (lo + hi) / 2
 
 
 def condition(cid, system, code, status="active"):
@@ -54,8 +43,8 @@ def renal_body(*orders, hook="order-sign", age=70, female=False, creatinine=1.0,
     return {"hook": hook, "hookInstance": "5b7d0c1e-4f0a-4c8e-9a77-1d2e3f4a5b6c", "context": ctx, "prefetch": prefetch}
 
 
-def renal(client, *orders, **kw):
-    return post(client, "renal-dosing", renal_body(*orders, **kw))
+def renal(module_client, *orders, **kw):
+    return post(module_client, "renal-dosing", renal_body(*orders, **kw))
 
 
 # ---- reading draftOrders (HOOK-OSEL-4/5, HOOK-OSIGN-4) -----------------------------------------------
@@ -226,7 +215,7 @@ def test_nsaid_avoided_below_egfr_30_kdigo(module_client, target, fires):
     ("dabigatran etexilate 150 MG Oral Capsule", (150, 2), 2.0, 60.2, True, None),                           # 30.1: 150 is right
     ("dabigatran etexilate 75 MG Oral Capsule", (75, 2), 2.0, 60.2, True, ("info", "update", 150)),          # under-dosed
     ("dabigatran etexilate 150 MG Oral Capsule", (150, 2), 2.0, 50.0, False, ("warning", "delete", None)),   # not AF, ≤ 30
-    ("rivaroxaban 20 MG Oral Tablet", (20, 1), 2.0, 29.8, True, ("warning", "delete", None)),                # 14.9
+    ("rivaroxaban 20 MG Oral Tablet", (20, 1), 2.0, 29.8, True, ("warning", None, None)),                    # 14.9: review, no delete
     ("rivaroxaban 20 MG Oral Tablet", (20, 1), 2.0, 30.0, True, ("warning", "update", 15)),                  # 15
     ("rivaroxaban 20 MG Oral Tablet", (20, 1), 1.0, 50.0, True, ("warning", "update", 15)),                  # 50
     ("rivaroxaban 20 MG Oral Tablet", (20, 1), 1.0, 50.2, True, None),                                       # 50.2
@@ -245,7 +234,7 @@ def test_doac_crcl_boundaries_as_labelled(module_client, drug, ordered, scr, wei
         assert cards == []
         return
     (card,) = cards
-    assert (card["indicator"], actions(card)[0]["type"]) == expect[:2]
+    assert (card["indicator"], actions(card)[0]["type"] if actions(card) else None) == expect[:2]
     assert card["source"]["url"].startswith("https://dailymed.nlm.nih.gov/")
     if expect[2] is not None:
         assert actions(card)[0]["resource"]["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] == expect[2]
@@ -311,8 +300,8 @@ def test_children_get_no_adult_rules(module_client):
 
 def test_renal_dosing_service_files_are_one_service_for_two_hooks(module_client):
     """DISC-5: one id declared for order-select and order-sign; the two files may differ only in `hook`."""
-    sel = service_file("renal-dosing.order-select").replace('hook = "order-select"', 'hook = "X"')
-    sig = service_file("renal-dosing.order-sign").replace('hook = "order-sign"', 'hook = "X"')
+    sel = (HOOKS / "renal-dosing.order-select.toml").read_text().replace('hook = "order-select"', 'hook = "X"')
+    sig = (HOOKS / "renal-dosing.order-sign.toml").read_text().replace('hook = "order-sign"', 'hook = "X"')
     assert sel == sig
     services = module_client.get("/cds-services").get_json()["services"]
     assert sorted(s["hook"] for s in services if s["id"] == "renal-dosing") == ["order-select", "order-sign"]
@@ -328,11 +317,14 @@ def test_renal_dosing_service_files_are_one_service_for_two_hooks(module_client)
     ('ref = "equation:ckd-epi-2021"', 'ref = "equation:cockcroft-gault-1976"', 'needs \\[model\\] ref = "equation:ckd-epi-2021"'),
     ('{ feature = "weight", le = 60', '{ feature = "mass", le = 60', "'mass' is not a declared feature"),
 ])
-def test_renal_service_file_errors_stop_start_up(make_app, old, new, message):
-    text = service_file("renal-dosing.order-sign")
+def test_renal_service_file_errors_stop_start_up(make_app, tmp_path, old, new, message):
+    d = tmp_path / "hooks"
+    d.mkdir()
+    text = (HOOKS / "renal-dosing.order-sign.toml").read_text()
     assert old in text
+    (d / "renal-dosing.order-sign.toml").write_text(text.replace(old, new, 1))
     with pytest.raises(ServiceFileError, match=message):
-        make_app(services={"renal-dosing.order-sign": text.replace(old, new, 1)})
+        make_app(hooks_dir=str(d))
 
 
 # ---- af-anticoagulation -------------------------------------------------------------------------------
@@ -345,8 +337,17 @@ def af_body(*orders, female=False, age=70, conditions=(), meds=(), labs=(), sbp=
         "medications": bundle(*meds),
         "bp": bundle(*([obs("sbp", "8480-6", sbp, "mm[Hg]")] if sbp is not None else [])),
         "labs": bundle(*labs),
+        "procedures": bundle(),
     }
     return {"hook": "order-sign", "hookInstance": "0c4e2a1b-8d3f-4e5a-9b6c-7d8e9f0a1b2c", "context": ctx, "prefetch": prefetch}
+
+
+def af_cards(module_client, body) -> tuple[dict, list[dict]]:
+    """The scores card (CHA2DS2-VASc and HAS-BLED) and the others (co-medication, DOAC with a valve)."""
+    cards = post(module_client, "af-anticoagulation", body)
+    scores = [c for c in cards if "CHA2DS2-VASc" in c["summary"]]
+    assert len(scores) == 1
+    return scores[0], [c for c in cards if c is not scores[0]]
 
 
 def test_af_high_bleeding_risk_warns_lists_modifiable_factors_and_offers_to_drop_the_nsaid(module_client):
@@ -355,7 +356,7 @@ def test_af_high_bleeding_risk_warns_lists_modifiable_factors_and_offers_to_drop
                    draft("n1", "ibuprofen 600 MG Oral Tablet", mg=600, per_day=3),
                    female=True, age=76, conditions=[condition("htn", SNOMED, "38341003"), condition("gi", ICD10, "K92.2", "resolved")],
                    sbp=172, labs=[obs("cr", "14682-9", 110, "umol/L"), *inr])
-    (card,) = post(module_client, "af-anticoagulation", body)
+    card, (combination,) = af_cards(module_client, body)
     assert card["indicator"] == "warning"
     preds = predictions(card)
     # CHA2DS2-VASc: age ≥ 75 (2) + hypertension (1) + female (1) = 4
@@ -366,8 +367,9 @@ def test_af_high_bleeding_risk_warns_lists_modifiable_factors_and_offers_to_drop
     assert {k for k, v in hb["contributions"].items() if v} == {"uncontrolled_hypertension", "bleeding", "labile_inr", "elderly", "drugs"}
     assert "HAS-BLED ≥5" in card["summary"] and "CHA2DS2-VASc 4" in card["summary"]
     assert "Modifiable bleeding risk factors present" in card["detail"] and "labile INR" in card["detail"]
-    assert card["selectionBehavior"] == "any"
-    assert actions(card) == [{"type": "delete", "description": actions(card)[0]["description"], "resourceId": "MedicationRequest/n1"}]
+    assert "suggestions" not in card  # the NSAID's removal is on the co-medication card (issue 12: at any HAS-BLED)
+    assert combination["indicator"] == "warning" and combination["selectionBehavior"] == "any"
+    assert actions(combination) == [{"type": "delete", "description": actions(combination)[0]["description"], "resourceId": "MedicationRequest/n1"}]
     assert card["extension"][EXT]["features"]["inr_ttr"]["value"] < 60
 
 
@@ -386,14 +388,15 @@ def test_af_scores_from_conditions_labs_and_active_antiplatelet(module_client):
                                condition("tia", ICD10, "G45.9", "resolved"), condition("dial", ICD10, "Z99.2")],
                    meds=[draft("asa", "aspirin 81 MG Oral Tablet", status="active")], sbp=150,
                    labs=[obs("bili", "1975-2", 3.0, "mg/dL"), obs("alt", "1742-6", 130, "U/L")])
-    (card,) = post(module_client, "af-anticoagulation", body)
+    card, (combination,) = af_cards(module_client, body)
     preds = predictions(card)
     # CHA2DS2-VASc: C1 + D1 + V1 (resolved MI still counts) + S2 (TIA) + A 65-74 (1) = 6
     assert preds["cha2ds2-vasc"]["score"] == 6
     hb = preds["has-bled"]
     # A renal (dialysis) + A liver (bilirubin 2.5× and ALT 3.25× ULN) + E + D (active aspirin) = 4 (SBP 150: no H)
     assert {k for k, v in hb["contributions"].items() if v} == {"abnormal_renal", "abnormal_liver", "elderly", "drugs"}
-    assert card["indicator"] == "warning" and "suggestions" not in card  # aspirin is active, not a draft to delete
+    assert card["indicator"] == "warning" and "suggestions" not in card
+    assert combination["indicator"] == "warning" and "suggestions" not in combination  # aspirin is active, not a draft to delete
 
 
 def test_af_service_is_silent_without_af_or_anticoagulant(module_client):

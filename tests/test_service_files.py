@@ -23,9 +23,9 @@ def test_every_bundled_service_file_loads(app):
     ('ref = "equation:pce-goff-2013"', 'ref = "equation:no-such-model"', "model.ref", "cannot load"),
     ('ref = "equation:pce-goff-2013"', 'ref = "artifact:missing-model/9.9.9"', "model.ref", "cannot load"),
     ('name = "hdl"\n', 'name = "hdl_c"\n', "features", "needs features not declared here: hdl"),
-    ('summary = "Low 10-year ASCVD risk: {risk} (Pooled Cohort Equations)."',
-     'summary = "Low 10-year ASCVD risk: {risk} (Pooled Cohort Equations). ' + "x" * 90 + '"', "cards.rules[3].summary", "under 140"),
-    ('summary = "Low 10-year ASCVD risk: {risk} (Pooled Cohort Equations)."',
+    ('summary = "Low 10-year ASCVD risk {risk} (PCE)."',
+     'summary = "Low 10-year ASCVD risk {risk} (PCE). ' + "x" * 110 + '"', "cards.rules[3].summary", "under 140"),
+    ('summary = "Low 10-year ASCVD risk {risk} (PCE)."',
      'summary = "Low risk {score}"', "cards.rules[3].summary", "unknown placeholder"),
     ('indicator = "info"', 'indicator = "success"', "cards.rules[2].indicator", "CARD-3"),
     ('hook = "patient-view"', 'hook = "chart-open"', "hook", "unknown hook"),
@@ -34,7 +34,7 @@ def test_every_bundled_service_file_loads(app):
     ('source = "lipids"\nlabel = "HDL', 'source = "labs"\nlabel = "HDL', "features.hdl.source", "not a prefetch key"),
     ('lookback_days = 730', 'lookback_days = 730\nwindow = 3', "features.sbp", "not understood"),
     ('on_error = "fail"', 'on_error = "fail"', None, None),
-    ('source_label = "ACC/AHA Pooled Cohort Equations (Goff 2013)"', 'source_label = ""', "cards.source_label", "SRC-1"),
+    ('source_label = "2018 AHA/ACC/multisociety Guideline on the Management of Blood Cholesterol (Grundy 2019)"', 'source_label = ""', "cards.source_label", "SRC-1"),
     ('code = "patient-refuses", display = "Patient refuses/declines (no context given)"', 'code = "patient-refuses"', "cards.override_reasons[0]", "OVR-1"),
     ('id = "ascvd-10y-risk"', 'id = "ascvd-risk"', "id", "must match the file name"),
     ('min_score = 0.05', 'min_score = 0.5', "cards.rules", "ordered"),
@@ -44,7 +44,7 @@ def test_every_bundled_service_file_loads(app):
     (PCE, PCE + '\nsecondary = "equation:qsofa"', "model.secondary", "must be a list"),
     (PCE, PCE + '\nsecondary = ["equation:qsofa"]', "features", "'equation:qsofa' needs features not declared here: resp_rate"),
     (PCE, PCE + '\nsecondary = ["equation:pce-goff-2013", "equation:pce-goff-2013"]', "model.secondary", "more than once"),
-    (PCE, PCE + '\nsecondary = ["equation:pce-goff-2013"]', "model.secondary", "builder 'risk' needs [model] secondary = []"),
+    (PCE, PCE + '\nsecondary = ["equation:pce-goff-2013"]', "model.secondary", "builder 'ascvd' needs [model] secondary = []"),
     (PCE, PCE + '\nrefs = ["equation:qsofa"]', "model", "unknown keys: refs"),
 ])
 def test_bad_service_file_refuses_to_start(make_app, old, new, field, message):
@@ -122,9 +122,13 @@ def test_secondary_models_are_loaded_by_the_registry_and_run_and_timed_by_the_pi
             return qsofa.predict(features)
 
     spied = pipeline.BoundService(bound.definition, bound.model, bound.builder, {"equation:qsofa": Spy()})
+    prefetch = {key: None for key in bound.definition.prefetch}  # null: known to be empty
+    # NEWS2 applies to an adult in an inpatient encounter in progress (applicability before arithmetic).
+    prefetch["patient"] = {"resourceType": "Patient", "id": "p1", "birthDate": "1960-01-01"}
+    prefetch["encounter"] = {"resourceType": "Encounter", "id": "e1", "status": "in-progress",
+                             "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP"}}
     body = {"hook": "encounter-start", "hookInstance": "d1b6c1a2-0000-4000-8000-000000000001",
-            "context": {"userId": "Practitioner/1", "patientId": "p1", "encounterId": "e1"},
-            "prefetch": {key: None for key in bound.definition.prefetch}}  # null: known to be empty
+            "context": {"userId": "Practitioner/1", "patientId": "p1", "encounterId": "e1"}, "prefetch": prefetch}
     timings = pipeline.Timings()
     response, ctx = pipeline.invoke(spied, parse_hook_request(body, HOOKS["encounter-start"]),
                                     now=datetime(2026, 3, 1, tzinfo=timezone.utc), timings=timings)

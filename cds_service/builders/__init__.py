@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from cds_service.builders.base import BuildContext
-from cds_service.builders import af_anticoagulation, care_gaps, deterioration, diabetes_detection, renal_dosing, risk
+from cds_service.builders import af_anticoagulation, ascvd, care_gaps, deterioration, diabetes_detection, renal_dosing, risk
 
 Check = Callable[..., set]
 Build = Callable[[BuildContext], list]
@@ -24,6 +24,7 @@ class Builder:
 
 BUILDERS: dict[str, Builder] = {
     "risk": Builder(risk.check, risk.build),
+    "ascvd": Builder(ascvd.check, ascvd.build),
     "renal_dosing": Builder(renal_dosing.check, renal_dosing.build),
     "af_anticoagulation": Builder(af_anticoagulation.check, af_anticoagulation.build),
     "deterioration": Builder(deterioration.check, deterioration.build),

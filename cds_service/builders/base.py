@@ -5,11 +5,13 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from fhir_adapters.orders import MedicationOrder
+from fhir_adapters.resources import NO_ACCESS, TIMEOUT
 from hooks.catalog import SUMMARY_MAX
 from hooks.definitions import ServiceDefinition, SuggestionDef
 from models.feature_vector import Feature, FeatureVector
 from models.protocol import Prediction
 
+from cds_service.applicability import APPLIES, NOT_APPLICABLE, Applicability, Finding
 from cds_service.cards import Action, Card, Coding, Link, Source, Suggestion, stable_uuid
 from cds_service.builders.links import DEFAULT_KINDS, explanation_links
 from cds_service.builders.markdown import literal
@@ -17,8 +19,8 @@ from cds_service.hook_request import HookRequest
 
 PREDICTION_EXTENSION = "org.cdsml.prediction"
 BOOLEAN_KINDS = {"sex", "race", "condition", "medication", "latest_coded",
-                 "medication_with_drafts", "consciousness", "supplemental_oxygen", "hypercapnic_target",
-                 "ethnicity", "any"}
+                 "medication_with_drafts", "acvpu", "altered_mentation", "supplemental_oxygen", "hypercapnic_target",
+                 "ethnicity", "any", "pregnancy", "encounter_class", "encounter_status", "condition_or_procedure"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +40,8 @@ class BuildContext:
     explain_token: str | None = None
     # Predictions of the `[model] secondary` models, by ref (None: not calculated, an input missing).
     secondary: Mapping[str, Prediction | None] = field(default_factory=dict)
+    # Whether the patient is in the service's `[[population]]` (`cds_service.applicability`).
+    applicability: Applicability = field(default_factory=Applicability)
 
     def card_uuid(self, key: str) -> str:
         return stable_uuid(self.request.hook_instance, self.service.id, key)
@@ -57,6 +61,20 @@ def number(value: float, digits: int = 1) -> str:
     return f"{value:.{digits}f}".rstrip("0").rstrip(".") if digits else f"{value:.0f}"
 
 
+def note_text(f: Feature, *, markdown: bool = True) -> str:
+    """A feature's note as a card shows it. Notes can carry text from the record (a coded concept's
+    display, an encounter class, an ACVPU answer): every note enters a card through here, so that text
+    from FHIR is handled in one place. In the Markdown `detail` it is shown literally (`markdown.literal`:
+    never a link, an image or HTML); `markdown=False` for the plain-text summary."""
+    note = f.note or ""
+    return literal(note) if markdown else note
+
+
+def order_text(order: MedicationOrder) -> str:
+    """A draft order as a card's Markdown names it: its text and reference, both shown literally."""
+    return f"{literal(order.text)} ({literal(order.reference)})"
+
+
 def display_value(ctx: BuildContext, f: Feature) -> str:
     """A feature's value as a clinician reads it: 'yes'/'no' for flags, value with unit otherwise."""
     if f.value is None:
@@ -67,6 +85,130 @@ def display_value(ctx: BuildContext, f: Feature) -> str:
     text = number(f.value, 1 if abs(f.value) < 1000 else 0)
     unit = {"a": "years", "mm[Hg]": "mm Hg", "d": "days", "{#}": "", None: ""}.get(f.unit, f.unit)
     return f"{text} {unit}".strip()
+
+
+# ---- how a card words an input it does not have ---------------------------------------------------
+# "Not recorded" only when the data was read and held nothing; "not available to the service" or "could
+# not be retrieved" when it could not be read; "invalid" when a value was recorded but cannot be used.
+# Every builder words a missing input through `missing_text` (guidelines: "unavailable is not absent").
+
+def unavailable_text(reason: object, *, short: bool = False) -> str:
+    """Why a prefetch key's data is not there, for a clinician (`reason`: a `resources.Unavailable`)."""
+    cause = getattr(reason, "cause", None)
+    if cause == NO_ACCESS:
+        return "not available to the service (no prefetch and no FHIR access)"
+    if cause == TIMEOUT:
+        return "could not be retrieved (timeout)"
+    return "could not be retrieved" + ("" if short else f" ({literal(reason)})")
+
+
+def window_text(ctx: BuildContext, name: str) -> str:
+    """'in the last 24 h' / 'in the last 90 days' from the feature's declared lookback, or ''."""
+    days = next((d.param("lookback_days") for d in ctx.service.features if d.name == name), None)
+    if days is None:
+        return ""
+    hours = float(days) * 24
+    return f" in the last {hours:g} h" if hours <= 72 else f" in the last {float(days):g} days"
+
+
+def unavailable_sources(ctx: BuildContext, *names: str) -> list[str]:
+    """The prefetch keys feeding these features whose data could not be obtained: what they say is "not
+    available to the service", never "not recorded" (`ServiceDefinition.sources_of`: a declared source, the
+    key an observation set is chosen from, the Patient read of a feature without one)."""
+    return sorted({key for name in names for key in ctx.service.sources_of(name) if key in ctx.unavailable})
+
+
+def missing_text(ctx: BuildContext, name: str, *, short: bool = False) -> str:
+    """How a card says that input `name` has no usable value: 'not recorded in the last 24 h' (the data was
+    read and held nothing), 'not available to the service (no prefetch and no FHIR access)' or 'could not be
+    retrieved (timeout)' (it could not be read), 'invalid value' (recorded but not usable: NaN, implausible).
+    `short` leaves out the details (for summaries)."""
+    f = ctx.features[name]
+    down = unavailable_sources(ctx, name)
+    if down:
+        return unavailable_text(ctx.unavailable[down[0]], short=short)
+    if f.invalid:
+        return "invalid value" + ("" if short or not f.note else f", not used ({note_text(f)})")
+    text = "not recorded" + window_text(ctx, name)
+    quiet = (None, "no result recorded", "no matching condition on the problem list")
+    return text if short or f.note in quiet else f"{text} ({note_text(f)})"
+
+
+def missing_state(ctx: BuildContext, name: str) -> str:
+    """The one-word state of an input with no usable value, for a summary: 'not recorded', 'not available'
+    (its data could not be obtained) or 'invalid'."""
+    if unavailable_sources(ctx, name):
+        return "not available"
+    return "invalid" if ctx.features[name].invalid else "not recorded"
+
+
+def missing_states(ctx: BuildContext, names) -> str:
+    """'creatinine, weight not recorded' — the inputs' labels and their common state ('missing' when mixed)."""
+    names = list(names)
+    states = {missing_state(ctx, n) for n in names}
+    return ", ".join(ctx.features[n].label.lower() for n in names) + " " + (states.pop() if len(states) == 1 else "missing")
+
+
+def unavailable_lines(ctx: BuildContext) -> list[str]:
+    """One line per prefetch key whose data could not be obtained, worded for a clinician."""
+    return [f"- {key}: {unavailable_text(reason)}" for key, reason in ctx.unavailable.items()]
+
+
+# ---- applicability: a card that says the service does not apply, never a score -----------------------
+
+def _shown(ctx: BuildContext, finding: Finding, *, markdown: bool = True) -> dict[str, str]:
+    f = finding.feature
+    return {"value": display_value(ctx, f), "detail": note_text(f, markdown=markdown) or display_value(ctx, f)}
+
+
+def population_text(ctx: BuildContext) -> str:
+    return "; ".join(c.label for c in ctx.service.population)
+
+
+def applicability_cards(ctx: BuildContext, *, undecided: bool = True) -> list | None:
+    """None when the service applies (build the card); otherwise the cards to answer with: a short info card
+    saying why it does not apply, or that it could not be checked, or none (`cards.on_not_applicable =
+    "silent"`). `undecided=False` leaves the undecided case to the caller (e.g. a card naming every missing
+    input). Call it first, before any score is shown."""
+    a = ctx.applicability
+    if a.status == APPLIES or (a.status != NOT_APPLICABLE and not undecided):
+        return None
+    default = ctx.service.cards.on_not_applicable
+    title = ctx.service.title
+    if a.status == NOT_APPLICABLE:
+        # A criterion may answer differently from the service (e.g. no card for an outpatient visit).
+        first = next((x for x in a.failed if (x.criterion.on_not_applicable or default) == "card"), None)
+        if first is None:
+            return []
+        c = first.criterion
+        summary = (c.not_applicable or f"{title}: does not apply ({c.label})").format(**_shown(ctx, first, markdown=False))
+        lines = ["**Not calculated: the patient is outside the population this service was made for.**", ""]
+        lines += [f"- {x.criterion.label}: not met — {_shown(ctx, x)['detail']}" for x in a.failed]
+        lines += [item for x in a.failed if x.criterion.instead for item in ("", x.criterion.instead)]
+        key = "not-applicable"
+    else:
+        if default == "silent":
+            return []
+        stops = [u for u in a.unknown if u.criterion.if_unknown == "stop"]
+        c = stops[0].criterion
+        why = missing_text(ctx, stops[0].feature.name, short=True)
+        summary = (c.unknown or f"{title}: not calculated, could not check {c.label}").format(why=why)
+        lines = ["**Not calculated: whether this service applies to the patient could not be checked.**", ""]
+        lines += [f"- {u.criterion.label}: {u.feature.label} {missing_text(ctx, u.feature.name)}" for u in stops]
+        key = "not-checked"
+    lines += ["", f"*Intended population:* {population_text(ctx)}."]
+    names = {x.feature.name for x in (*a.failed, *a.unknown)}
+    return [card(ctx, key, summary, "info", "\n".join(lines), extension=prediction_extension(ctx, names))]
+
+
+def applicability_notes(ctx: BuildContext) -> list[str]:
+    """Detail lines for criteria declared `if_unknown = "note"` that could not be checked (the score stands)."""
+    out = []
+    for u in ctx.applicability.unchecked:
+        c = u.criterion
+        out.append(f"**Not checked:** {c.label} — {u.feature.label.lower()} {missing_text(ctx, u.feature.name)}."
+                   + (f" {c.instead}" if c.instead else ""))
+    return out
 
 
 def inputs_table(ctx: BuildContext, names) -> str:
@@ -98,7 +240,9 @@ def prediction_extension(ctx: BuildContext, names=None) -> dict:
     if ctx.prediction is not None:
         body.update(prediction_json(ctx.prediction))
     if ctx.unavailable:
-        body["unavailable"] = dict(ctx.unavailable)
+        body["unavailable"] = {key: str(reason) for key, reason in ctx.unavailable.items()}
+    if ctx.service.population:
+        body["applicability"] = ctx.applicability.to_json()
     return {PREDICTION_EXTENSION: body}
 
 

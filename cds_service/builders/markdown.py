@@ -2,13 +2,14 @@
 
 Whatever comes from the EHR's data — a drug's `text`, a coding's display, an Observation's unit, a
 resource id, a feature's note that quotes one of those — goes into card text through `literal`
-(or the helpers built on it), never as is. Otherwise a MedicationRequest whose text is
+(or the helpers of `builders/base.py` built on it: `note_text`, `order_text`, `unavailable_text`,
+`inputs_table`), never as is. Otherwise a MedicationRequest whose text is
 `[Confirm override here](https://evil.example/phish)` becomes a live link in the card, and
 `<img src=…>` an image in any EHR whose renderer allows HTML.
 
-`literal` backslash-escapes every character CommonMark or GFM gives a meaning inline (emphasis,
-links, images, code, HTML, tables, strikethrough, entities), the characters that start a block at
-the beginning of a line, and the sequences GFM turns into links by themselves (`https://`, `www.`,
+`literal` backslash-escapes the characters through which CommonMark or GFM give inline text a
+meaning (emphasis, links, images, code, HTML, tables, strikethrough, entities), a list marker or
+heading at the start, and the sequences GFM turns into links by themselves (`https://`, `www.`,
 e-mail addresses). Line breaks become spaces (a value cannot open a new block), control characters
 are dropped, and the text is cut at `MAX_CHARS`. A Markdown renderer shows the original characters.
 """
@@ -18,8 +19,13 @@ import re
 from typing import Any
 
 MAX_CHARS = 200
-_INLINE = re.compile(r"([\\`*_{}\[\]()<>#|~!&@$])")
-_LIST_MARKER = re.compile(r"^([-+]|\d{1,9}[.)])(?=\s|$)")  # a list item if the value starts a line
+# What can make inline text more than text: links and images need `[`, autolinks and HTML `<`, emphasis
+# `*` `_` `~`, code `` ` ``, a table cell ends at `|`, `&` starts an entity, `@` an e-mail autolink. The
+# rest (parentheses, `!`, `#` inside a line) is inert once these are escaped, and left as written.
+_INLINE = re.compile(r"([\\`*_\[\]<>|~&@])")
+# A list item or a heading if the value starts a line (e.g. after "- " or in a table cell it does not,
+# but `literal` cannot know where it is put).
+_BLOCK_START = re.compile(r"^([-+]|\d{1,9}[.)]|#{1,6})(?=\s|$)")
 _AUTOLINK = re.compile(r"(://|www\.)", re.IGNORECASE)
 
 
@@ -33,9 +39,5 @@ def literal(value: Any) -> str:
         text = text[: MAX_CHARS - 1] + "…"
     text = _INLINE.sub(r"\\\1", text)
     text = _AUTOLINK.sub(lambda m: ":\\/\\/" if m.group(1) == "://" else m.group(1)[:3] + "\\.", text)
-    return _LIST_MARKER.sub(lambda m: m.group(1)[:-1] + "\\" + m.group(1)[-1], text)
+    return _BLOCK_START.sub(lambda m: m.group(1)[:-1] + "\\" + m.group(1)[-1], text)
 
-
-def note(feature: Any, default: str = "") -> str:
-    """A feature's note (which may quote the EHR's data) as Markdown text; `default` when it has none."""
-    return literal(feature.note) if getattr(feature, "note", None) else default

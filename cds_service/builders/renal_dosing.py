@@ -1,12 +1,17 @@
 """Renal dosing at order-select and order-sign (issue #5, item 2).
 
 The logic: for each judged MedicationRequest (the selections for order-select, every order in effect
-for order-sign), find its drug in `[data.drugs]`, measure renal function the way that drug's label
+for order-sign), find its drug in `[data.drugs]` (a drug marked `systemic_only` ignores orders given by a
+local route: a diclofenac gel is not a systemic NSAID), measure renal function the way that drug's label
 does (eGFR by CKD-EPI 2021, CrCl by Cockcroft-Gault, or a count of dose-reduction criteria), pick the
-first rule whose bounds hold, and say what to do with a one-click suggestion: `delete` the draft order,
-or `update` it to the labelled dose (the complete resource, ACT-1). No card when the ordered dose is
-already the labelled one. When renal function cannot be measured, one info card says so and offers
-a basic metabolic panel.
+first rule whose bounds hold (and whose `requires` co-medications are present, e.g. the NSAID + ACE
+inhibitor/ARB + diuretic combination), and say what to do with a one-click suggestion: `delete` the draft
+order, or `update` it to the labelled dose (the complete resource, ACT-1), or nothing (`caution`: review).
+No card when the ordered dose is already the labelled one; a dose that cannot be read is said on the card
+with the reason, and no change is computed from it. On dialysis (a dialysis condition or a recent dialysis
+procedure) eGFR and CrCl are not meaningful: each drug's `dialysis` guidance from its label replaces the
+eGFR/CrCl rules. When renal function cannot be measured, one info card says so and offers a basic
+metabolic panel.
 
 The data (drugs, code sets, thresholds, doses, sources, summaries) is in the service file; each
 card cites its drug's source (label or guideline).
@@ -22,9 +27,11 @@ from hooks.definitions import ServiceDefinition
 from hooks.loader import check_summary
 
 from cds_service.cards import Action, Source, Suggestion
-from cds_service.builders.base import BuildContext, card, display_value, inputs_table, number, order_suggestion, remove_order
+from cds_service.builders.base import (BOOLEAN_KINDS, BuildContext, card, display_value, inputs_table, number, order_suggestion,
+                                       remove_order, unavailable_sources)
+from cds_service.builders.base import missing_states, missing_text, note_text, unavailable_lines
 from cds_service.builders.equation_cards import check_model, check_secondary, extension, require_feature
-from cds_service.builders.markdown import literal, note
+from cds_service.builders.markdown import literal
 
 PRIMARY = "equation:ckd-epi-2021"
 CRCL = "equation:cockcroft-gault-1976"
@@ -61,15 +68,15 @@ class Rule:
     summary: str
     advice: str
     dose: str | None = None
-    when_dose_unknown: str = "card"  # "silent": no card when the ordered dose cannot be read
     if_taking: "Rule | None" = None
     taking_feature: str | None = None
+    requires: tuple[str, ...] = ()  # flag features that must all be present (co-medication), e.g. the triple whammy
 
-    def holds(self, value: float, af: bool | None) -> bool:
+    def holds(self, value: float, af: bool | None, flags: frozenset[str] = frozenset()) -> bool:
         """`af` None (conditions unavailable): only rules for any indication apply."""
         if self.indication != "any" and (af is None or (self.indication == "af") != af):
             return False
-        return all(BOUNDS[k](value, b) for k, b in self.bounds.items())
+        return set(self.requires) <= flags and all(BOUNDS[k](value, b) for k, b in self.bounds.items())
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +100,8 @@ class Drug:
     doses: Mapping[str, DoseSpec]
     rules: tuple[Rule, ...]
     criteria: tuple[Criterion, ...] = ()
+    systemic_only: bool = False  # the rules are about systemic exposure: orders given by a local route are not judged
+    dialysis: Rule | None = None  # the label's guidance on dialysis, replacing the eGFR/CrCl rules there
 
 
 def dose_text(d: Dose) -> str:
@@ -110,6 +119,7 @@ def _bounds(raw: Mapping, field: str) -> dict[str, float]:
 
 
 def _rule(raw: Any, field: str, doses: Mapping[str, DoseSpec], service: ServiceDefinition, nested: bool = False) -> Rule:
+    """One rule; `nested` (if_taking, dialysis) has no bounds of its own."""
     if not isinstance(raw, Mapping):
         raise ValueError(f"{field} must be a table")
     bounds = {} if nested else _bounds(raw, field)
@@ -124,8 +134,7 @@ def _rule(raw: Any, field: str, doses: Mapping[str, DoseSpec], service: ServiceD
     dose = raw.get("dose")
     if action == "dose" and dose not in doses:
         raise ValueError(f"{field}.dose must name one of the drug's doses ({', '.join(doses) or 'none declared'})")
-    if raw.get("when_dose_unknown", "card") not in ("card", "silent"):
-        raise ValueError(f"{field}.when_dose_unknown must be 'card' or 'silent'")
+    requires = tuple(require_feature(service, name, f"{field}.requires") for name in raw.get("requires", ()))
     if not isinstance(raw.get("advice"), str) or not raw["advice"].strip():
         raise ValueError(f"{field}.advice is required (what to do, and why)")
     taking, feature = None, None
@@ -133,8 +142,7 @@ def _rule(raw: Any, field: str, doses: Mapping[str, DoseSpec], service: ServiceD
         sub = raw["if_taking"]
         feature = require_feature(service, sub.get("feature") if isinstance(sub, Mapping) else None, f"{field}.if_taking.feature")
         taking = _rule({**sub, "indication": indication}, f"{field}.if_taking", doses, service, nested=True)
-    return Rule(bounds, indication, raw["indicator"], action, raw.get("summary", ""), raw["advice"], dose,
-                raw.get("when_dose_unknown", "card"), taking, feature)
+    return Rule(bounds, indication, raw["indicator"], action, raw.get("summary", ""), raw["advice"], dose, taking, feature, requires)
 
 
 def parse_drugs(service: ServiceDefinition) -> tuple[Drug, ...]:
@@ -171,8 +179,16 @@ def parse_drugs(service: ServiceDefinition) -> tuple[Drug, ...]:
         if not rules:
             raise ValueError(f"{where}.rules: at least one rule is required")
         ingredients = tuple(d.get("ingredients") or (d["name"].lower(),))
+        dialysis = None
+        if "dialysis" in d:
+            dialysis = _rule(d["dialysis"], f"{where}.dialysis", doses, service, nested=True)
+            if dialysis.action not in ("delete", "caution"):
+                raise ValueError(f"{where}.dialysis.action must be 'delete' or 'caution' (no dose is computed from eGFR/CrCl on dialysis)")
+        if not isinstance(d.get("systemic_only", False), bool):
+            raise ValueError(f"{where}.systemic_only must be true or false")
         drugs.append(Drug(key, d["name"], d["code"], ingredients, d["measure"], d["source_label"], d.get("source_url"),
-                          d.get("form", ""), d.get("product") or ingredients[0], doses, rules, tuple(criteria)))
+                          d.get("form", ""), d.get("product") or ingredients[0], doses, rules, tuple(criteria),
+                          d.get("systemic_only", False), dialysis))
     return tuple(drugs)
 
 
@@ -192,6 +208,11 @@ def check(service: ServiceDefinition) -> set[str]:
     used: set[str] = set()
     features = {f.name for f in service.features}
     used.add(require_feature(service, service.data.get("indication_feature"), "data.indication_feature"))
+    dialysis = service.data.get("dialysis_features")
+    if not (isinstance(dialysis, list) and dialysis):
+        raise ValueError("data.dialysis_features must list the features that show the patient is on dialysis")
+    used |= {require_feature(service, name, "data.dialysis_features") for name in dialysis}
+    used.add(require_feature(service, service.data.get("kidney_failure_feature"), "data.kidney_failure_feature"))
     order = service.data.get("bmp_order")
     if not (isinstance(order, Mapping) and "|" in str(order.get("code", "")) and order.get("display")):
         raise ValueError("data.bmp_order needs code = 'system|code' and a display (the test offered when renal function is unknown)")
@@ -202,6 +223,9 @@ def check(service: ServiceDefinition) -> set[str]:
             if r.if_taking:
                 check_summary(service.path, f"data.drugs.{drug.key}.rules[{i}].if_taking.summary", r.if_taking.summary, longest)
                 used.add(r.taking_feature)
+            used |= set(r.requires)
+        if drug.dialysis:
+            check_summary(service.path, f"data.drugs.{drug.key}.dialysis.summary", drug.dialysis.summary, longest)
         used |= {c.feature for c in drug.criteria}
     return used & features
 
@@ -216,18 +240,18 @@ class Measured:
     met: tuple[str, ...] = ()
 
 
-def _first_rule(drug: Drug, value: float, af: bool | None) -> Rule | None:
-    return next((r for r in drug.rules if r.holds(value, af)), None)
+def _first_rule(drug: Drug, value: float, af: bool | None, flags: frozenset[str]) -> Rule | None:
+    return next((r for r in drug.rules if r.holds(value, af, flags)), None)
 
 
-def _measure(ctx: BuildContext, drug: Drug, egfr, crcl, af: bool | None) -> Measured:
+def _measure(ctx: BuildContext, drug: Drug, egfr, crcl, af: bool | None, flags: frozenset[str]) -> Measured:
     f = ctx.features
     if drug.measure in ("egfr", "crcl"):
         p = egfr if drug.measure == "egfr" else crcl
         if p is None:
             needed = ("age", "female", "creatinine") + (("weight",) if drug.measure == "crcl" else ())
             return Measured(None, None, tuple(n for n in needed if f[n].missing))
-        return Measured(p.score, _first_rule(drug, p.score, af))
+        return Measured(p.score, _first_rule(drug, p.score, af, flags))
     met, unknown = [], []
     for c in drug.criteria:
         v = f[c.feature].value
@@ -236,8 +260,8 @@ def _measure(ctx: BuildContext, drug: Drug, egfr, crcl, af: bool | None) -> Meas
         elif all(BOUNDS[k](v, b) for k, b in c.bounds.items()):
             met.append(c.label)
     low, high = len(met), len(met) + len(unknown)
-    rule = _first_rule(drug, low, af)
-    if unknown and any(_first_rule(drug, n, af) is not rule for n in range(low, high + 1)):
+    rule = _first_rule(drug, low, af, flags)
+    if unknown and any(_first_rule(drug, n, af, flags) is not rule for n in range(low, high + 1)):
         return Measured(None, None, tuple(unknown), tuple(met))
     return Measured(float(low), rule, (), tuple(met))
 
@@ -262,28 +286,37 @@ def _renal_line(ctx: BuildContext, egfr, crcl) -> str:
     return "**Renal function:** " + " · ".join(parts) if parts else "**Renal function:** not measured"
 
 
+def _ordered(order: MedicationOrder, dose: Dose) -> str:
+    """The order being signed as the card's Markdown shows it: text, dose, reference and status."""
+    return f"{literal(order.text)} — {dose_text(dose)} ({literal(order.reference)}, status {literal(order.status or 'unknown')})"
+
+
 def _card_for(ctx: BuildContext, drug: Drug, order: MedicationOrder, m: Measured, rule: Rule, egfr, crcl,
-              taking_feature: str | None):
+              taking_feature: str | None, notes: list[str]):
     ordered = ordered_dose(order)
     target = drug.doses.get(rule.dose) if rule.dose else None
-    if rule.action == "dose":
-        daily_ok = (target.max_daily_mg is not None and ordered.known and ordered.mg * ordered.per_day <= target.max_daily_mg)
+    unreadable = rule.action == "dose" and not ordered.known
+    if rule.action == "dose" and not unreadable:
+        daily_ok = target.max_daily_mg is not None and ordered.mg * ordered.per_day <= target.max_daily_mg
         if ordered.same_as(target.dose) or daily_ok:
             return None  # already the labelled dose: nothing to say
-        if not ordered.known and rule.when_dose_unknown == "silent":
-            return None
     name = _drug_name(drug, order)
     fields = {"drug": name, "value": shown(m.value, m.rule) if drug.measure != "criteria" else f"{m.value:.0f}",
               "dose": dose_text(target.dose) if target else "", "ordered": dose_text(ordered),
               "met": ", ".join(m.met) or "none", "total": str(len(drug.criteria))}
     summary = rule.summary.format(**fields)
-    lines = [f"**Ordered:** {literal(order.text)} — {dose_text(ordered)} ({literal(order.reference)}, status {literal(order.status or 'unknown')})",
+    lines = [f"**Ordered:** {_ordered(order, ordered)}",
              "", _renal_line(ctx, egfr, crcl)]
+    if unreadable:
+        lines += ["", f"**The ordered dose could not be read:** {literal(ordered.problem)}; check it against the label "
+                      f"(labelled dose here: {dose_text(target.dose)}). No change is suggested from a dose that was not understood."]
     if drug.measure == "criteria":
         lines.append(f"**Dose-reduction criteria met:** {', '.join(m.met) or 'none'} ({m.value:.0f} of {len(drug.criteria)}).")
     if taking_feature:
         lines.append(f"**Already taking {name.lower()}** ({literal(ctx.features[taking_feature].date) or 'active order'}).")
-    lines += ["", rule.advice, "", f"*Source:* {drug.source_label}."]
+    for req in rule.requires:
+        lines.append(f"**{ctx.features[req].label}:** {note_text(ctx.features[req]) or 'yes'}.")
+    lines += ["", rule.advice, *notes, "", f"*Source:* {drug.source_label}."]
     names = ["age", "female", "creatinine"] + (["weight"] if drug.measure != "egfr" else [])
     names += [c.feature for c in drug.criteria if c.feature not in names]
     lines += ["", inputs_table(ctx, names),
@@ -291,15 +324,31 @@ def _card_for(ctx: BuildContext, drug: Drug, order: MedicationOrder, m: Measured
     suggestions = []
     if rule.action == "delete":
         suggestions.append(remove_order(ctx, order, f"Remove the {name.lower()} order", key=("delete",), recommended=True))
-    elif rule.action == "dose" and target:
+    elif rule.action == "dose" and target and not unreadable:
         resource = adjusted_order(order, mg=target.mg, per_day=target.per_day, text=target.text, ingredient=drug.ingredients[0],
                                   ingredient_code=drug.code, form=drug.form, product=drug.product)
         action = Action("update", f"Change {order.reference} to {target.text}", resource=resource)
         suggestions.append(Suggestion(f"Change to {dose_text(target.dose)}", ctx.suggestion_uuid(order.reference, "update"), (action,), True))
-    used = set(names) | {ctx.service.data["indication_feature"]} | ({taking_feature} if taking_feature else set())
+    used = set(names) | {ctx.service.data["indication_feature"]} | ({taking_feature} if taking_feature else set()) | set(rule.requires)
     return card(ctx, f"{order.reference}/{drug.key}/{rule.action}", summary, rule.indicator, "\n".join(lines),
                 source=Source(drug.source_label, drug.source_url), suggestions=suggestions, selection_behavior="at-most-one",
                 extension=extension(ctx, used, crcl))
+
+
+def _dialysis_card(ctx: BuildContext, drug: Drug, order: MedicationOrder, evidence: str):
+    """On dialysis eGFR and CrCl do not describe the patient's clearance: the label's dialysis guidance speaks."""
+    rule, name = drug.dialysis, _drug_name(drug, order)
+    lines = [f"**Ordered:** {_ordered(order, ordered_dose(order))}",
+             "", f"**On dialysis:** {evidence}. eGFR and creatinine clearance are not meaningful on dialysis (creatinine is "
+                 "removed by dialysis, not by the kidney): no eGFR- or CrCl-based dose is computed.",
+             "", rule.advice, "", f"*Source:* {drug.source_label}."]
+    suggestions = []
+    if rule.action == "delete":
+        suggestions.append(remove_order(ctx, order, f"Remove the {name.lower()} order", key=("delete",), recommended=True))
+    used = set(ctx.service.data["dialysis_features"]) | {"age", "female"}
+    return card(ctx, f"{order.reference}/{drug.key}/dialysis", rule.summary.format(drug=name), rule.indicator, "\n".join(lines),
+                source=Source(drug.source_label, drug.source_url), suggestions=suggestions, selection_behavior="at-most-one",
+                extension=extension(ctx, used))
 
 
 def shown(value: float, rule: Rule) -> str:
@@ -318,16 +367,16 @@ def _unknown_card(ctx: BuildContext, pending: list[tuple[str, tuple[str, ...]]],
     missing = sorted({n for _, names in pending for n in names}, key=lambda n: order.index(n) if n in order else len(order))
     drugs = sorted({d for d, _ in pending})
     indication = ctx.service.data["indication_feature"]
-    labels = ", ".join(f[n].label.lower() for n in missing)
+    labels = missing_states(ctx, missing)
     if "creatinine" in missing:
-        summary = f"Renal function unknown: {labels} missing — needed to dose {', '.join(drugs)}"
+        summary = f"Renal function unknown: {labels} — needed to dose {', '.join(drugs)}"
     else:
-        summary = f"Dose check incomplete: {labels} unknown — needed to dose {', '.join(drugs)}"
-    lines = [f"What is needed to check the dose of **{', '.join(drugs)}** could not be determined; no value is assumed:", ""]
+        summary = f"Dose check incomplete: {labels} — needed to dose {', '.join(drugs)}"
+    lines = [f"Renal function could not be assessed for **{', '.join(drugs)}**; no value is assumed:" if "creatinine" in missing
+             else f"What is needed to check the dose of **{', '.join(drugs)}** could not be determined; no value is assumed:", ""]
     lines += [f"- {f[n].label}: " + ("unknown, the conditions could not be obtained (label doses for AF were not checked)"
-                                     if n == indication else note(f[n], "missing")) for n in missing]
-    for key, reason in ctx.unavailable.items():
-        lines.append(f"- data '{key}' unavailable: {literal(reason)}")
+                                     if n == indication else missing_text(ctx, n)) for n in missing]
+    lines += unavailable_lines(ctx)
     if egfr is not None or crcl is not None:
         lines += ["", _renal_line(ctx, egfr, crcl)]
     suggestions = []
@@ -342,11 +391,30 @@ def _unknown_card(ctx: BuildContext, pending: list[tuple[str, tuple[str, ...]]],
 def _indication(ctx: BuildContext) -> bool | None:
     """AF or not; None when the data it comes from could not be obtained (then AF-only rules stay silent)."""
     name = ctx.service.data["indication_feature"]
-    sources = next(d.source for d in ctx.service.features if d.name == name)
     f = ctx.features[name]
-    if f.missing or any(key in ctx.unavailable for key in sources):
+    if f.missing or unavailable_sources(ctx, name):
         return None
     return f.value >= 0.5
+
+
+def _dialysis(ctx: BuildContext) -> tuple[str | None, list[str]]:
+    """(what shows the patient is on dialysis, or None; notes for the eGFR/CrCl cards when it is uncertain)."""
+    f, data = ctx.features, ctx.service.data
+    found = [f[n] for n in data["dialysis_features"] if (f[n].value or 0) >= 0.5]
+    if found:
+        return "; ".join(f"{x.label} ({', '.join(literal(e.reference) for e in x.evidence)}{', ' + literal(x.date) if x.date else ''})"
+                         for x in found), []
+    notes = []
+    missing = unavailable_sources(ctx, *data["dialysis_features"])
+    if missing:
+        notes.append(f"*Dialysis could not be fully checked: {', '.join(missing)} not available to the service. On dialysis eGFR "
+                     "and CrCl do not apply and the label's dialysis guidance is followed instead.*")
+    kf = f[data["kidney_failure_feature"]]
+    if (kf.value or 0) >= 0.5:
+        notes.append(f"**{kf.label}** is on record ({', '.join(literal(e.reference) for e in kf.evidence)}) but dialysis is not on record "
+                     "(no dialysis code, no dialysis procedure in the last 30 days): if the patient is on dialysis, eGFR and CrCl "
+                     "do not apply — follow the label's dialysis guidance.")
+    return None, notes
 
 
 def build(ctx: BuildContext) -> list:
@@ -354,18 +422,24 @@ def build(ctx: BuildContext) -> list:
     if not judged:
         return []
     drugs = parse_drugs(ctx.service)
-    matched = [(o, d) for o in judged for d in drugs if o.matches((d.code,), d.ingredients)]
+    # A rule about systemic exposure (NSAIDs) never judges an order given by a local route (topical gel, patch, eye drops).
+    matched = [(o, d) for o in judged for d in drugs
+               if o.matches((d.code,), d.ingredients) and not (d.systemic_only and o.route == "local")]
     if not matched:
         return []
     f = ctx.features
     if f["age"].value is not None and f["age"].value < ADULT_AGE:
         return []  # adult equations and adult label doses only
+    on_dialysis, notes = _dialysis(ctx)
+    if on_dialysis:
+        return [_dialysis_card(ctx, drug, order, on_dialysis) for order, drug in matched if drug.dialysis]
     egfr = ctx.prediction
     crcl = ctx.secondary[CRCL]
     af = _indication(ctx)
+    flags = frozenset(d.name for d in ctx.service.features if d.kind in BOOLEAN_KINDS and (f[d.name].value or 0) >= 0.5)
     cards, pending = [], []
     for order, drug in matched:
-        m = _measure(ctx, drug, egfr, crcl, af)
+        m = _measure(ctx, drug, egfr, crcl, af, flags)
         if m.rule is None:
             if m.value is None:
                 pending.append((_drug_name(drug, order).lower(), m.missing))
@@ -375,7 +449,7 @@ def build(ctx: BuildContext) -> list:
         rule, taking = m.rule, None
         if rule.if_taking and (f[rule.taking_feature].value or 0) >= 0.5:
             rule, taking = rule.if_taking, rule.taking_feature
-        c = _card_for(ctx, drug, order, m, rule, egfr, crcl, taking)
+        c = _card_for(ctx, drug, order, m, rule, egfr, crcl, taking, ["", *notes] if notes else [])
         if c is not None:
             cards.append(c)
     if pending:

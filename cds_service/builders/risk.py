@@ -5,9 +5,10 @@ from hooks.catalog import SUMMARY_MAX
 from hooks.definitions import ServiceDefinition
 
 from cds_service.builders.equation_cards import check_secondary
-from cds_service.builders.base import (BuildContext, card, declared_suggestion, display_value, inputs_table, order_suggestion,
-                                       prediction_extension)
-from cds_service.builders.markdown import literal, note
+from cds_service.builders.base import (BuildContext, applicability_cards, applicability_notes, card, declared_suggestion,
+                                       display_value, inputs_table, missing_text, note_text, order_suggestion,
+                                       prediction_extension, unavailable_lines)
+from cds_service.builders.markdown import literal
 
 
 def check(service: ServiceDefinition) -> set[str]:
@@ -19,29 +20,29 @@ def check(service: ServiceDefinition) -> set[str]:
 def build(ctx: BuildContext) -> list:
     s = ctx.service
     model_names = ctx.model.info.feature_names
-    # Outside the intended population → no card, never a silent extrapolation.
-    for c in s.population:
-        if ctx.features[c.feature].value is not None and not c.holds(ctx.features[c.feature].value):
-            return []
-    unknown_population = [c for c in s.population if ctx.features[c.feature].missing]
+    # Outside the intended population → no score, never a silent extrapolation (`cards.on_not_applicable`
+    # says whether a card says why); when it could not be checked, the missing-input card below names why.
+    cards = applicability_cards(ctx, undecided=False)
+    if cards is not None:
+        return cards
     missing = [ctx.features[n] for n in ctx.model.info.required if ctx.features[n].missing]
-    missing += [ctx.features[c.feature] for c in unknown_population if ctx.features[c.feature] not in missing]
+    missing += [u.feature for u in ctx.applicability.unknown if u.criterion.if_unknown == "stop" and u.feature not in missing]
     if missing or ctx.prediction is None:
-        return [] if s.cards.on_missing == "silent" else [_missing_card(ctx, missing, model_names)]
+        return [] if s.cards.on_missing == "silent" else [missing_card(ctx, missing, model_names)]
     return [_risk_card(ctx, model_names)]
 
 
-def _pct(score: float) -> str:
+def pct(score: float) -> str:
     return f"{100 * score:.1f}%"
 
 
-def _risk_card(ctx: BuildContext, names) -> object:
+def risk_lines(ctx: BuildContext, names, advice: str = "") -> list[str]:
+    """The detail of a risk card: the risk, the advice, the factors raising it most, every input, notes."""
     s, p = ctx.service, ctx.prediction
-    rule = next(r for r in s.cards.rules if p.score >= r.min_score)
     info = ctx.model.info
-    lines = [f"**{info.title}: {_pct(p.score)}** — model `{p.model}` version {p.version}."]
-    if rule.advice:
-        lines += ["", rule.advice]
+    lines = [f"**{info.title}: {pct(p.score)}** — model `{p.model}` version {p.version}."]
+    if advice:
+        lines += ["", advice]
     top = p.top_raising(s.cards.top_factors)
     if top:
         lines += ["", "**Factors raising this risk most** (contribution to the linear predictor against the reference profile):"]
@@ -50,19 +51,38 @@ def _risk_card(ctx: BuildContext, names) -> object:
             when = f" ({literal(f.date)})" if f.date else ""
             lines.append(f"- {f.label}: {display_value(ctx, f)}{when}, +{value:.2f}")
     lines += ["", inputs_table(ctx, names)]
-    notes = [f"{f.label}: {note(f)}" for f in ctx.features.features if f.imputed and f.note and f.name in names]
-    notes += [f"{key}: {literal(reason)}" for key, reason in ctx.unavailable.items()]
+    notes = [f"{f.label}: {note_text(f)}" for f in ctx.features.features if f.imputed and f.note and f.name in names]
     if notes:
         lines += ["", "**Notes:** " + "; ".join(notes) + "."]
+    if ctx.unavailable:
+        lines += ["", "**Data not obtained:**", *unavailable_lines(ctx)]
+    lines += [f"\n{note}" for note in applicability_notes(ctx)]
     lines += ["", f"*Intended population:* {info.population}. *Outcome:* {info.outcome}. *Source:* {info.citation}."]
-    suggestions = [declared_suggestion(ctx, s.suggestions[n]) for n in rule.suggestions
-                   if not (s.suggestions[n].unless and (ctx.features[s.suggestions[n].unless].value or 0) >= 0.5)]
+    return lines
+
+
+def rule_for(ctx: BuildContext):
+    """The card rule (risk category) of the prediction: the first whose `min_score` it reaches."""
+    return next(r for r in ctx.service.cards.rules if ctx.prediction.score >= r.min_score)
+
+
+def rule_suggestions(ctx: BuildContext, names) -> list:
+    """The declared suggestions, without those whose `unless` feature is present (e.g. already on a statin)."""
+    s = ctx.service
+    return [declared_suggestion(ctx, s.suggestions[n]) for n in names
+            if not (s.suggestions[n].unless and (ctx.features[s.suggestions[n].unless].value or 0) >= 0.5)]
+
+
+def _risk_card(ctx: BuildContext, names) -> object:
+    rule = rule_for(ctx)
     # The explanation link comes with the prediction (the one card factory adds it).
-    return card(ctx, "risk", rule.summary.format(risk=_pct(p.score)), rule.indicator, "\n".join(lines),
-                suggestions=suggestions, extension=prediction_extension(ctx))
+    return card(ctx, "risk", rule.summary.format(risk=pct(ctx.prediction.score)), rule.indicator,
+                "\n".join(risk_lines(ctx, names, rule.advice)), suggestions=rule_suggestions(ctx, rule.suggestions),
+                extension=prediction_extension(ctx))
 
 
-def _missing_card(ctx: BuildContext, missing, names) -> object:
+def missing_card(ctx: BuildContext, missing, names) -> object:
+    """An info card naming the missing inputs (nothing invented), with an order for each that has one."""
     s = ctx.service
     labels = [f.label for f in missing]
     summary = f"{ctx.model.info.title.split(' (')[0]} not calculated: missing " + ", ".join(labels)
@@ -71,10 +91,10 @@ def _missing_card(ctx: BuildContext, missing, names) -> object:
     if len(summary) > SUMMARY_MAX:
         summary = f"Risk not calculated: {len(labels)} inputs missing"
     lines = ["The risk was **not calculated** because these inputs are missing (no value is invented):", ""]
-    lines += [f"- {f.label}: {note(f, 'missing')}" for f in missing]
+    lines += [f"- {f.label}: {missing_text(ctx, f.name)}" for f in missing]
     lines += ["", inputs_table(ctx, [n for n in names if not ctx.features[n].missing])] if any(not ctx.features[n].missing for n in names) else []
-    for key, reason in ctx.unavailable.items():
-        lines.append(f"\nData unavailable for '{key}': {literal(reason)}.")
+    if ctx.unavailable:
+        lines += ["", "**Data not obtained:**", *unavailable_lines(ctx)]
     suggestions, seen = [], set()
     for f in missing:
         order = s.orders.get(f.name)

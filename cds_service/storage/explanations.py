@@ -40,7 +40,7 @@ def from_context(ctx, cards: list[dict]) -> dict[str, Any]:
         "features": features,
         "model_inputs": list(model.info.feature_names) if model is not None else [],
         "required": list(model.info.required) if model is not None else [],
-        "unavailable": dict(ctx.unavailable),
+        "unavailable": {key: str(reason) for key, reason in ctx.unavailable.items()},
         "cards": [{"summary": c.get("summary"), "indicator": c.get("indicator")} for c in cards],
         "model": None,
         "prediction": None,

@@ -2,7 +2,8 @@
 
 Seven parameters: respiration rate, SpO2 (Scale 1, or Scale 2 for a prescribed 88–92 % target in
 hypercapnic respiratory failure), air or oxygen, systolic BP, pulse, consciousness (ACVPU: any new
-confusion, V, P or U scores 3) and temperature. Contributions are the points of each parameter
+confusion, V, P or U scores 3; a GCS is not ACVPU) and temperature, all from one set of observations
+taken together. Contributions are the points of each parameter
 (baseline 0; linear predictor = total).
 
 Rounding (the chart's resolution): temperature to 0.1 °C, every other parameter to a whole number,
@@ -25,7 +26,7 @@ FEATURES = ("resp_rate", "spo2", "on_oxygen", "hypercapnic_target", "sbp", "puls
 PARAMETERS = ("resp_rate", "spo2", "on_oxygen", "sbp", "pulse", "consciousness", "temperature")
 PARAMETER_LABELS = {
     "resp_rate": "Respiration rate", "spo2": "SpO2", "on_oxygen": "Air or oxygen", "sbp": "Systolic blood pressure",
-    "pulse": "Pulse", "consciousness": "Consciousness (new confusion, V, P or U)", "temperature": "Temperature",
+    "pulse": "Pulse", "consciousness": "Consciousness (ACVPU)", "temperature": "Temperature",
 }
 
 INFO = ModelInfo(

@@ -1,9 +1,11 @@
 """quick SOFA (Sepsis-3): Seymour CW et al. JAMA 2016;315:762-74; Singer M et al. JAMA 2016;315:801-10.
 
 One point each for respiratory rate ≥ 22/min, systolic BP ≤ 100 mm Hg and altered mentation
-(GCS < 15; `consciousness` = 1). A score ≥ 2 is positive. Contributions are the points of each
-criterion (baseline 0; linear predictor = total). A missing criterion scores 0 and is listed under
-`details["not_assessed"]` (the total is then a lower bound).
+(Seymour 2016: GCS < 15; an ACVPU other than Alert also means a GCS below 15; `altered_mentation` = 1).
+A score ≥ 2 is positive: it flags adults with suspected infection at risk of a poor outcome; it is not a
+diagnostic test for sepsis (Singer 2016). Contributions are the points of each criterion (baseline 0;
+linear predictor = total). A missing criterion scores 0 and is listed under `details["not_assessed"]`
+(the total is then a lower bound).
 """
 from __future__ import annotations
 
@@ -13,19 +15,19 @@ from typing import Mapping
 from ..protocol import ModelInfo
 from .points import PointScore, reading, tally
 
-FEATURES = ("resp_rate", "sbp", "consciousness")
+FEATURES = ("resp_rate", "sbp", "altered_mentation")
 RESP_RATE_MIN = 22.0
 SBP_MAX = 100.0
 POSITIVE = 2
 CRITERIA_LABELS = {"resp_rate": "Respiratory rate ≥ 22/min", "sbp": "Systolic BP ≤ 100 mm Hg",
-                   "consciousness": "Altered mentation (GCS < 15)"}
+                   "altered_mentation": "Altered mentation (GCS < 15, or not Alert on ACVPU)"}
 
 INFO = ModelInfo(
     id="qsofa",
     version="2016.1",
     title="quick SOFA (qSOFA, Sepsis-3)",
     population="Adults with suspected infection outside the ICU",
-    outcome="Risk of poor outcome from sepsis (points 0–3); ≥ 2 is positive",
+    outcome="Risk of a poor outcome (death, prolonged ICU stay) in suspected infection (points 0–3); ≥ 2 is positive; not a diagnostic test for sepsis",
     citation="Seymour CW et al. Assessment of Clinical Criteria for Sepsis. JAMA 2016;315:762-74; "
              "Singer M et al. The Third International Consensus Definitions for Sepsis and Septic Shock (Sepsis-3). JAMA 2016;315:801-10",
     feature_names=FEATURES,
@@ -36,7 +38,7 @@ INFO = ModelInfo(
 CRITERIA = {
     "resp_rate": (1, reading("resp_rate", lambda v: v >= RESP_RATE_MIN)),
     "sbp": (1, reading("sbp", lambda v: v <= SBP_MAX)),
-    "consciousness": (1, reading("consciousness", lambda v: v >= 0.5)),
+    "altered_mentation": (1, reading("altered_mentation", lambda v: v >= 0.5)),
 }
 
 

@@ -72,9 +72,10 @@ def test_patient_view_card_accept_records_feedback(live, page):
     _fire(page, "patient-view")
     card = page.locator(".card[data-service-id='ascvd-10y-risk']")
     card.wait_for()
-    assert "High 10-year ASCVD risk" in card.locator(".summary").inner_text()
+    # The demo patient set up for a high risk has LDL-C >= 190: the 2018 AHA/ACC guideline's 4.2 group (issue #12).
+    assert "high-intensity statin" in card.locator(".summary").inner_text()
     assert "indicator-warning" in card.get_attribute("class")
-    assert card.locator(".detail table").count() == 1  # markdown rendered (the inputs table)
+    assert card.locator(".detail strong").count() >= 1  # markdown rendered
     shot(page, "02-patient-view-cards")
 
     uuid = card.get_attribute("data-card-uuid")

@@ -54,10 +54,12 @@ def bundle(*resources):
 
 
 def ascvd_prefetch(*, pid="p1", gender="female", birth_date="1970-03-01", race=None, tc=213, hdl=50, sbp=120,
-                   smoker=False, conditions=(), meds=(), tc_unit="mg/dL"):
-    """A complete prefetch for ascvd-10y-risk; pass None for a value to leave it out."""
+                   smoker=False, conditions=(), meds=(), tc_unit="mg/dL", ldl=130, ldl_code="13457-7"):
+    """A complete prefetch for ascvd-10y-risk (a lipid panel with a calculated LDL-C); pass None for a value to
+    leave it out. The optional keys (enhancer laboratory results, family history) are left to the caller."""
     lipids = [r for r in (quantity_obs("tc", "2093-3", tc, tc_unit, pid=pid) if tc is not None else None,
-                          quantity_obs("hdl", "2085-9", hdl, tc_unit, pid=pid) if hdl is not None else None) if r]
+                          quantity_obs("hdl", "2085-9", hdl, tc_unit, pid=pid) if hdl is not None else None,
+                          quantity_obs("ldl", ldl_code, ldl, "mg/dL", pid=pid) if ldl is not None else None) if r]
     return {
         "patient": patient(pid, gender, birth_date, race),
         "lipids": bundle(*lipids),
@@ -75,3 +77,12 @@ def hook_request(hook="patient-view", prefetch=None, pid="p1", **context):
     if prefetch is not None:
         body["prefetch"] = prefetch
     return body
+
+
+CPT = "http://www.ama-assn.org/go/cpt"
+
+
+def procedure(pid_, system, code, performed, *, status="completed", pid="p1"):
+    """A Procedure (e.g. a cardioversion, CPT 92960) performed at `performed` (a FHIR dateTime)."""
+    return {"resourceType": "Procedure", "id": pid_, "status": status, "subject": {"reference": f"Patient/{pid}"},
+            "code": {"coding": [{"system": system, "code": code}]}, "performedDateTime": performed}

@@ -4,15 +4,17 @@ from __future__ import annotations
 import copy
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 from cds_testing.paths import FIXTURES
 from cds_testing.spec_rules import assert_no_empty_members, assert_valid_card
+from models.equations.ckd_epi import egfr
 
 ORDER_FIXTURES = FIXTURES / "orders"
 EXT = "org.cdsml.prediction"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 _TOKEN = re.compile(r"^@(ago|ahead):(\d+(?:\.\d+)?)([dh])$")
+_BORN = re.compile(r"^@born:(\d+)$")  # a birth date that makes the patient this many years old today
 
 
 def when(token: str, now: datetime | None = None) -> str:
@@ -23,6 +25,20 @@ def when(token: str, now: datetime | None = None) -> str:
     return (now - delta if m.group(1) == "ago" else now + delta).isoformat(timespec="seconds")
 
 
+def birth_for(age: int) -> str:
+    """A birth date that makes the patient `age` today (1 January of that year)."""
+    return date(datetime.now(timezone.utc).year - age, 1, 1).isoformat()
+
+
+def creatinine_for_egfr(target: float, age: int, female: bool) -> float:
+    """Serum creatinine (mg/dL) at which CKD-EPI 2021 gives `target` (eGFR falls as creatinine rises)."""
+    lo, hi = 0.2, 20.0
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if egfr(mid, age, female) > target else (lo, mid)
+    return (lo + hi) / 2
+
+
 def materialize(obj):
     if isinstance(obj, dict):
         return {k: materialize(v) for k, v in obj.items()}
@@ -30,6 +46,8 @@ def materialize(obj):
         return [materialize(v) for v in obj]
     if isinstance(obj, str) and _TOKEN.match(obj):
         return when(obj)
+    if isinstance(obj, str) and _BORN.match(obj):
+        return birth_for(int(obj[6:]))
     return obj
 
 
