@@ -7,17 +7,10 @@ from sqlalchemy import func, select
 from cds_service.storage import db
 
 from cds_testing.paths import SPEC_EXAMPLES
+from cds_testing.security_support import issue_card
 from cds_testing.spec_rules import assert_operation_outcome
 
 URL = "/cds-services/ascvd-10y-risk/feedback"
-
-
-def issued(app, *uuids, service="ascvd-10y-risk"):
-    """Record cards as issued to the test app's client (auth off: iss '' and tenant ''): feedback is
-    accepted only for cards issued to the same client (issue #13)."""
-    db.insert_ignoring_duplicates(app.extensions["cds"].engine, db.cards_issued, [
-        {"iss": "", "tenant": "", "card_uuid": u, "service_id": service, "hook_instance": "h", "indicator": "info",
-         "issued_at": 0.0} for u in uuids])
 
 
 def rows(app):
@@ -29,7 +22,7 @@ def rows(app):
                                      "feedback-overridden-with-reason.json"])
 def test_feedback2_spec_examples_are_stored(app, example):
     body = json.loads((SPEC_EXAMPLES / "spec-2.0.1" / example).read_text())
-    issued(app, *(i["card"] for i in body["feedback"]))
+    issue_card(app, *(i["card"] for i in body["feedback"]))
     resp = app.test_client().post(URL, json=body)
     assert resp.status_code == 200 and resp.data == b""  # FEEDBACK-5
     (row,) = rows(app)
@@ -40,7 +33,7 @@ def test_feedback2_spec_examples_are_stored(app, example):
 
 def test_feedback4_override_reason_coding_without_display_is_kept(app):
     body = json.loads((SPEC_EXAMPLES / "spec-2.0.1" / "feedback-overridden-with-reason.json").read_text())
-    issued(app, body["feedback"][0]["card"])
+    issue_card(app, body["feedback"][0]["card"])
     app.test_client().post(URL, json=body)
     (row,) = rows(app)
     assert row["override_code"] == "d7ecf885" and row["override_display"] is None
@@ -49,7 +42,7 @@ def test_feedback4_override_reason_coding_without_display_is_kept(app):
 
 def test_feedback3_duplicate_reports_are_tolerated_and_stored_once(app):
     body = json.loads((SPEC_EXAMPLES / "spec-2.0.1" / "feedback-accepted.json").read_text())
-    issued(app, body["feedback"][0]["card"])
+    issue_card(app, body["feedback"][0]["card"])
     client = app.test_client()
     assert client.post(URL, json=body).status_code == 200
     assert client.post(URL, json=body).status_code == 200
@@ -61,7 +54,7 @@ def test_feedback3_duplicate_reports_are_tolerated_and_stored_once(app):
 def test_feedback_durable_across_app_instances(make_app, tmp_path):
     body = json.loads((SPEC_EXAMPLES / "spec-2.0.1" / "feedback-overridden-no-reason.json").read_text())
     first = make_app()
-    issued(first, body["feedback"][0]["card"])
+    issue_card(first, body["feedback"][0]["card"])
     first.test_client().post(URL, json=body)
     again = make_app()  # a restart: same database file
     with again.extensions["cds"].engine.connect() as conn:

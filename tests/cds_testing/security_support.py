@@ -179,10 +179,11 @@ def bearer(token: str) -> dict:
     return {"Authorization": f"Bearer {token}"}
 
 
-def issue_card(app, card_uuid: str, *, iss: str, tenant: str = "", service_id: str = SERVICE_ID) -> None:
-    """Record a card as issued to a client: feedback is accepted only for those (issue #13 item 3)."""
+def issue_card(app, *card_uuids: str, iss: str = "", tenant: str = "", service_id: str = SERVICE_ID) -> None:
+    """Record cards as issued to a client (iss '' and tenant '': what an app with authentication off
+    records): feedback is accepted only for cards issued to the client that reports on them."""
     from cds_service.storage import db
 
     db.insert_ignoring_duplicates(app.extensions["cds"].engine, db.cards_issued, [
         {"iss": iss, "tenant": tenant, "card_uuid": card_uuid, "service_id": service_id, "hook_instance": "h",
-         "indicator": "info", "issued_at": 0.0}])
+         "indicator": "info", "issued_at": 0.0} for card_uuid in card_uuids])
