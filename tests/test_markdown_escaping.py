@@ -9,7 +9,6 @@ reached a card, so the test can fail).
 """
 from __future__ import annotations
 
-import copy
 from datetime import datetime, timezone
 
 import pytest
