@@ -93,3 +93,41 @@ def calibration_chart(bins: Sequence[tuple[float, float, int | None]] = (), slop
     ax.legend(loc="upper left", fontsize=8, frameon=False)
     fig.tight_layout()
     return _svg(fig, title)
+
+
+def roc_chart(points: Sequence[Sequence[float]], auroc: float | None, title: str = "ROC curve") -> Markup:
+    """True against false positive rate, with the chance diagonal; `points` from the highest threshold down."""
+    fig = _figure(4.6, 4.4)
+    ax = fig.subplots()
+    ax.plot([0, 1], [0, 1], linestyle="--", color=NEUTRAL, linewidth=1, label="chance")
+    if points:
+        label = f"model (AUROC {auroc:.3f})" if auroc is not None else "model"
+        ax.plot([x for x, _ in points], [y for _, y in points], color=LOWER, linewidth=1.8, label=label)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("false positive rate (1 - specificity)")
+    ax.set_ylabel("true positive rate (sensitivity)")
+    ax.set_title(title, fontsize=10, loc="left")
+    ax.legend(loc="lower right", fontsize=8, frameon=False)
+    fig.tight_layout()
+    return _svg(fig, title)
+
+
+def decision_curve_chart(rows: Sequence[dict], title: str = "Decision curve") -> Markup:
+    """Net benefit of acting on the model at each risk threshold, against acting for all and for none."""
+    fig = _figure(6.0, 4.2)
+    ax = fig.subplots()
+    ts = [r["threshold"] for r in rows]
+    model = [r["model"] for r in rows]
+    ax.plot(ts, model, color=LOWER, linewidth=1.8, label="act when the model's risk ≥ threshold")
+    ax.plot(ts, [r["treat_all"] for r in rows], color=RAISE, linewidth=1.2, label="act for everyone")
+    ax.axhline(0, color=NEUTRAL, linewidth=1, linestyle="--", label="act for no one")
+    top = max([m for m in model if m is not None] + [0.01])
+    ax.set_ylim(-top * 0.25, top * 1.15)
+    ax.set_xlim(0, max(ts) if ts else 1)
+    ax.set_xlabel("risk threshold")
+    ax.set_ylabel("net benefit")
+    ax.set_title(title, fontsize=10, loc="left")
+    ax.legend(loc="upper right", fontsize=8, frameon=False)
+    fig.tight_layout()
+    return _svg(fig, title)
