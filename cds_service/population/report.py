@@ -60,6 +60,7 @@ def render(metrics: dict) -> str:
         "decision": charts.decision_curve_chart(metrics["decision_curve"], "Decision curve: net benefit"),
     }
     env = Environment(loader=PackageLoader("cds_service.population", "templates"), autoescape=select_autoescape())
-    env.filters["pct"] = lambda v: "–" if v is None else f"{100 * v:.1f}%"
-    env.filters["num"] = lambda v, d=3: "–" if v is None else f"{v:.{d}f}"
+    # Numbers a small group does not have (e.g. no calibration slope under 5 events) show as a dash.
+    env.filters["pct"] = lambda v: f"{100 * v:.1f}%" if isinstance(v, (int, float)) else "–"
+    env.filters["num"] = lambda v, d=3: f"{v:.{d}f}" if isinstance(v, (int, float)) else "–"
     return env.get_template("validation_report.html").render(m=metrics, plots=plots, titles=SUBGROUP_TITLES)

@@ -27,8 +27,6 @@ _PATIENT_REF = r"(^|/)Patient/([A-Za-z0-9\-.]{1,64})$"
 
 def session(master: str = "local[*]", app_name: str = "cds-population"):
     """A SparkSession for `master`; a local master binds to 127.0.0.1 and runs this interpreter's Python."""
-    # pyspark warns that pandas >= 3 is not fully supported; these jobs exchange Arrow tables, not pandas.
-    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
     from pyspark.sql import SparkSession
 
     if master.startswith("sc://"):
@@ -82,8 +80,11 @@ def run(spark, job: Job, path: str, *, as_of: datetime | None = None, index_date
         patient_id, when = key[0].as_py(), parse_index_date(key[1].as_py())
         return to_table([process(job, patient_id, table.column("value").to_pylist(), when)], arrow_schema)
 
-    return resources.groupBy("patient_id", "as_of").applyInArrow(
-        per_patient, from_arrow_schema(arrow_schema, prefer_timestamp_ntz=False))
+    with warnings.catch_warnings():
+        # pyspark warns that pandas >= 3 is not fully supported; these jobs exchange Arrow tables, not pandas.
+        warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
+        return resources.groupBy("patient_id", "as_of").applyInArrow(
+            per_patient, from_arrow_schema(arrow_schema, prefer_timestamp_ntz=False))
 
 
 def write(rows, output: str, *, overwrite: bool = False) -> None:
