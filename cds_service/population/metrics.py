@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from models.evaluation import MIN_CLASS, logistic_fit, logit, summarise
+from models.evaluation import MIN_CLASS, brier, logistic_fit, logit, summarise
 
 SUBGROUPS = ("sex", "race", "ethnicity", "age_band")
 THRESHOLDS = tuple(round(t / 100, 2) for t in range(1, 61))  # decision-curve risk thresholds, 1% to 60%
@@ -22,14 +22,25 @@ def validation_metrics(y: np.ndarray, p: np.ndarray, groups: dict[str, np.ndarra
                        bins: int = 10) -> dict:
     """Every number of the report, JSON-ready. `groups` maps a subgroup column to one label per patient."""
     y, p = np.asarray(y, dtype=int), np.asarray(p, dtype=float)
-    out = {"overall": summarise(y, p, seed=seed), "roc": roc_points(y, p) if _both(y) else [],
+    out = {"overall": _summarise(y, p, seed), "roc": roc_points(y, p) if _both(y) else [],
            "calibration": calibration(y, p, bins=bins), "decision_curve": decision_curve(y, p)}
     out["subgroups"] = {
-        name: [{"group": str(g), **summarise(y[labels == g], p[labels == g], seed=seed)}
+        name: [{"group": str(g), **_summarise(y[labels == g], p[labels == g], seed)}
                for g in sorted(set(labels.tolist()), key=str)]
         for name, labels in ((n, np.asarray(groups[n], dtype=object)) for n in SUBGROUPS if n in groups)
     }
     return out
+
+
+def _summarise(y: np.ndarray, p: np.ndarray, seed: int) -> dict:
+    """The training protocol's summary; counts only when every prediction is equal (no ranking, no slope)."""
+    if len(y) and np.ptp(p) > 0:
+        return summarise(y, p, seed=seed)
+    n, events = len(y), int(y.sum())
+    return {"n": n, "events": events, "observed_rate": round(events / n, 6) if n else None,
+            "mean_predicted": round(float(p.mean()), 6) if n else None, "brier": round(brier(y, p), 6) if n else None,
+            "auroc": None, "auroc_ci": None, "calibration_slope": None, "calibration_intercept": None,
+            "note": "every predicted risk is the same: AUROC and calibration not estimated"}
 
 
 def _both(y: np.ndarray) -> bool:
@@ -60,7 +71,7 @@ def calibration(y: np.ndarray, p: np.ndarray, *, bins: int = 10) -> dict:
         lo, hi = wilson(events, n)
         out["bins"].append({"predicted": round(float(p[chunk].mean()), 5), "observed": round(events / n, 5),
                             "n": n, "events": events, "ci": [round(lo, 5), round(hi, 5)]})
-    if _both(y):
+    if _both(y) and np.ptp(p) > 0:
         lp = logit(p)
         out["slope"] = round(logistic_fit(lp, y)[1], 4)
         out["intercept"] = round(logistic_fit(lp, y, fix_slope=True)[0], 4)
