@@ -35,11 +35,19 @@ from cds_service.population.synthetic import write_export  # noqa: E402
 AS_OF = "2026-01-01"
 
 
-def shuffle_bytes(spark) -> int:
-    """Shuffle bytes written by every stage of this SparkContext (its status store, through py4j)."""
-    store = spark.sparkContext._jsc.sc().statusStore()
-    stages = store.stageList(None)
-    return sum(int(stages.apply(i).shuffleWriteBytes()) for i in range(stages.size()))
+def event_log_figures(directory: Path) -> dict:
+    """Shuffle bytes written and each stage's duration, from the Spark event log of one session."""
+    shuffle, stages = 0, []
+    for path in directory.iterdir():
+        for line in path.read_text().splitlines():
+            event = json.loads(line)
+            if event["Event"] == "SparkListenerTaskEnd":
+                shuffle += ((event.get("Task Metrics") or {}).get("Shuffle Write Metrics") or {}).get("Shuffle Bytes Written", 0)
+            elif event["Event"] == "SparkListenerStageCompleted":
+                info = event["Stage Info"]
+                stages.append({"stage": info["Stage ID"], "tasks": info["Number of Tasks"],
+                               "seconds": round((info["Completion Time"] - info["Submission Time"]) / 1000, 2)})
+    return {"shuffle_bytes": shuffle, "stages": sorted(stages, key=lambda s: s["stage"])}
 
 
 def plain_loop(export: Path, service: str, limit: int = 1000) -> float:
@@ -87,19 +95,24 @@ def main() -> int:
             plain = plain_loop(export, args.service)
             for master in args.masters.split(","):
                 cores = int(master[6:-1])
-                spark = sp.session(master, app_name="population-bench")
+                events = work / f"events-{n}-{cores}"
+                events.mkdir(exist_ok=True)
+                spark = sp.session(master, app_name="population-bench",
+                                   conf={"spark.eventLog.enabled": "true", "spark.eventLog.dir": events.as_uri()})
                 try:
                     out = work / f"scored-{n}-{cores}.parquet"
                     job = Job(args.service, settings.hooks_dir, settings.model_dir)
                     start = time.perf_counter()
                     sp.write(sp.run(spark, job, str(export), as_of=parse_index_date(AS_OF)), str(out), overwrite=True)
                     wall = time.perf_counter() - start
-                    shuffled = shuffle_bytes(spark)
                 finally:
                     spark.stop()
+                figures = event_log_figures(events)
+                shuffled = figures["shuffle_bytes"]
                 run = {"patients": n, "master": master, "cores": cores, "export_bytes": size, "wall_s": round(wall, 2),
                        "patients_per_s_per_core": round(n / wall / cores, 1), "shuffle_bytes_per_patient": round(shuffled / n),
-                       "plain_python_ms_per_patient": round(plain * 1000, 3), "load": os.getloadavg()}
+                       "plain_python_ms_per_patient": round(plain * 1000, 3), "stages": figures["stages"],
+                       "load": os.getloadavg()}
                 results["runs"].append(run)
                 print(json.dumps(run), flush=True)
     finally:

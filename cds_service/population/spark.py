@@ -25,8 +25,9 @@ NDJSON_GLOB = "*.ndjson{,.gz}"
 _PATIENT_REF = r"(^|/)Patient/([A-Za-z0-9\-.]{1,64})$"
 
 
-def session(master: str = "local[*]", app_name: str = "cds-population"):
-    """A SparkSession for `master`; a local master binds to 127.0.0.1 and runs this interpreter's Python."""
+def session(master: str = "local[*]", app_name: str = "cds-population", conf: dict[str, str] | None = None):
+    """A SparkSession for `master`; a local master binds to 127.0.0.1 and runs this interpreter's Python.
+    `conf` adds Spark settings (e.g. an event log for bench/population.py)."""
     from pyspark.sql import SparkSession
 
     if master.startswith("sc://"):
@@ -42,6 +43,8 @@ def session(master: str = "local[*]", app_name: str = "cds-population"):
     if master.startswith("local"):
         builder = (builder.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
                    .config("spark.ui.enabled", "false"))  # no web UI port on a developer's machine
+    for key, value in (conf or {}).items():
+        builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
