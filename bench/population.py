@@ -38,7 +38,7 @@ AS_OF = "2026-01-01"
 def event_log_figures(directory: Path) -> dict:
     """Shuffle bytes written and each stage's duration, from the Spark event log of one session."""
     shuffle, stages = 0, []
-    for path in directory.iterdir():
+    for path in directory.rglob("events_*"):
         for line in path.read_text().splitlines():
             event = json.loads(line)
             if event["Event"] == "SparkListenerTaskEnd":
@@ -98,7 +98,8 @@ def main() -> int:
                 events = work / f"events-{n}-{cores}"
                 events.mkdir(exist_ok=True)
                 spark = sp.session(master, app_name="population-bench",
-                                   conf={"spark.eventLog.enabled": "true", "spark.eventLog.dir": events.as_uri()})
+                                   conf={"spark.eventLog.enabled": "true", "spark.eventLog.dir": events.as_uri(),
+                                         "spark.eventLog.compress": "false"})
                 try:
                     out = work / f"scored-{n}-{cores}.parquet"
                     job = Job(args.service, settings.hooks_dir, settings.model_dir)
