@@ -56,9 +56,11 @@ def read_export(spark, path: str):
 
     lines = (spark.read.option("recursiveFileLookup", "true").option("pathGlobFilter", NDJSON_GLOB).text(path)
              .where(F.length(F.trim("value")) > 0))
-    rtype = F.get_json_object("value", "$.resourceType")
-    ref = F.coalesce(F.get_json_object("value", "$.subject.reference"), F.get_json_object("value", "$.patient.reference"))
-    pid = F.when(rtype == "Patient", F.get_json_object("value", "$.id")).otherwise(F.regexp_extract(ref, _PATIENT_REF, 2))
+    # One parse per line, of the four fields that place it (the per-patient code parses the rest).
+    head = F.from_json("value", "resourceType string, id string, subject struct<reference: string>, "
+                                "patient struct<reference: string>")
+    ref = F.coalesce(head["subject"]["reference"], head["patient"]["reference"])
+    pid = F.when(head["resourceType"] == "Patient", head["id"]).otherwise(F.regexp_extract(ref, _PATIENT_REF, 2))
     return lines.select(pid.alias("patient_id"), "value").where(F.col("patient_id").isNotNull() & (F.col("patient_id") != ""))
 
 
