@@ -36,6 +36,8 @@ SETTINGS = Settings.from_mapping({})
 OUTCOME = ROOT / "config" / "outcomes" / "mi-or-death-1y.toml"
 PATIENT_VIEW = sorted(b.definition.id for b in (g[0] for g in build_services(SETTINGS).values())
                       if b.definition.hook == "patient-view")
+DISCHARGE = sorted(b.definition.id for b in (g[0] for g in build_services(SETTINGS).values())
+                   if b.definition.hook == "encounter-discharge")
 
 
 @pytest.fixture(scope="module")
@@ -92,10 +94,13 @@ def _hook(client, service_id, patient_id, resources, monkeypatch):
 
     monkeypatch.setattr(views, "datetime", Frozen)
     bound = load_bound(SETTINGS.hooks_dir, SETTINGS.model_dir, service_id)
-    context = hook_context(patient_id)
-    prefetch, left_out = answer_prefetch(bound.definition, context, as_known_at(resources, NOW))
+    known = as_known_at(resources, NOW)
+    context = hook_context(bound.definition.hook, patient_id, known)
+    if bound.definition.hook == "encounter-discharge" and "encounterId" not in context:
+        return None  # no stay to discharge: an EHR fires no encounter-discharge hook
+    prefetch, left_out = answer_prefetch(bound.definition, context, known)
     assert not left_out
-    body = {"hook": "patient-view", "hookInstance": str(uuid.uuid4()), "context": context, "prefetch": prefetch}
+    body = {"hook": bound.definition.hook, "hookInstance": str(uuid.uuid4()), "context": context, "prefetch": prefetch}
     resp = client.post(f"/cds-services/{service_id}", json=body)
     assert resp.status_code == 200, resp.get_json()
     return resp.get_json()["cards"]
@@ -105,19 +110,23 @@ def test_bundled_services_include_patient_view():
     assert PATIENT_VIEW == ["ascvd-10y-risk", "diabetes-risk"]
 
 
-@pytest.mark.parametrize("service_id", PATIENT_VIEW)
+@pytest.mark.parametrize("service_id", PATIENT_VIEW + DISCHARGE)
 def test_parity_population_score_equals_the_hook(spark, export, tmp_path, client, monkeypatch, service_id):
-    """Item 6: same data, same time → identical score, band and features (value, unit, date, sources)."""
+    """Item 6: same data, same time → identical score, band and features (value, unit, date, sources);
+    patient-view services, and the encounter-discharge one at each patient's latest stay."""
     export_dir, records = export
     rows = _score(spark, tmp_path, service_id, export_dir, as_of=NOW)
     assert set(rows) == set(records)  # every patient of both parts, grouped across files and gzip
-    assert all(r["error"] is None for r in rows.values())
+    assert all(r["error"] is None or r["error"].startswith("no encounter") for r in rows.values())
     scored = [pid for pid, r in rows.items() if r["score"] is not None]
-    assert len(scored) >= 3, "the sample must include scored patients"
+    assert len(scored) >= (1 if service_id in DISCHARGE else 3), "the sample must include scored patients"
     assert any(r["applicability"] == "does-not-apply" for r in rows.values())
     for pid in sorted(records):
         row, cards = rows[pid], _hook(client, service_id, pid, records[pid], monkeypatch)
         assert row["as_of"] == NOW
+        if cards is None:
+            assert row["error"] == "no encounter by the index date: nothing to discharge", pid
+            continue
         if not cards:  # outside the population: no card, no score
             assert row["applicability"] == "does-not-apply" and row["score"] is None and row["indicator"] is None, pid
             continue

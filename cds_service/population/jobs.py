@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 
 from cds_service.population.outcomes import Outcome, label
-from cds_service.population.patient import check_supported, score_patient
+from cds_service.population.patient import SUPPORTED_HOOKS, check_supported, score_patient
 
 SCORE_COLUMNS = ("patient_id", "service_id", "as_of", "sex", "race", "ethnicity", "age_band", "applicability",
                  "applicability_reasons", "score", "indicator", "summary", "missing", "top_factors", "features", "notes",
@@ -69,7 +69,7 @@ def load_bound(hooks_dir: str, model_dir: str, service_id: str):
     group = services.get(service_id)
     if not group:
         raise KeyError(f"no service '{service_id}' in {hooks_dir} (known: {', '.join(sorted(services))})")
-    bound = next((b for b in group if b.definition.hook == "patient-view"), group[0])
+    bound = next((b for b in group if b.definition.hook in SUPPORTED_HOOKS), group[0])
     check_supported(bound)
     if "torch" in sys.modules:  # one thread per task: Spark already runs one task per core
         sys.modules["torch"].set_num_threads(1)

@@ -25,9 +25,10 @@ from cds_service.hook_request import HookRequest
 from cds_service.pipeline import BoundService, invoke
 from cds_service.population.outcomes import as_known_at
 
-# Hooks whose context a population job can fill from the patient alone (no encounter, order or
-# appointment being acted on).
-SUPPORTED_HOOKS = ("patient-view",)
+# Hooks whose context a population job can fill from the patient's record: the chart opened, or the
+# discharge from the patient's latest stay begun by the index date. Orders and appointments being acted
+# on have no population equivalent.
+SUPPORTED_HOOKS = ("patient-view", "encounter-discharge")
 # The user a population job acts as: the hook requires a userId (HOOK-PV-1); it only ever ends up as
 # the requester of a suggested draft order, which a population row does not carry.
 POPULATION_USER = "Practitioner/population-job"
@@ -53,9 +54,18 @@ def check_supported(bound: BoundService) -> None:
                                  f"run services on {', '.join(SUPPORTED_HOOKS)} (their context is the patient alone)")
 
 
-def hook_context(patient_id: str) -> dict:
-    """The patient-view context a population job sends for one patient (Hook Library 1.0.1)."""
-    return {"userId": POPULATION_USER, "patientId": patient_id}
+def hook_context(hook: str, patient_id: str, resources: Iterable[dict] = ()) -> dict:
+    """The context a population job sends for one patient (Hook Library 1.0.1). For encounter-discharge,
+    `encounterId` is the patient's latest inpatient stay (class IMP, else any encounter) in `resources`,
+    which hold the record as known at the index date; it is left out when there is none."""
+    context = {"userId": POPULATION_USER, "patientId": patient_id}
+    if hook == "encounter-discharge":
+        stays = [r for r in resources if r.get("resourceType") == "Encounter" and r.get("id")]
+        inpatient = [r for r in stays if (r.get("class") or {}).get("code") == "IMP"] or stays
+        if inpatient:
+            latest = max(inpatient, key=lambda r: str((r.get("period") or {}).get("start", "")))
+            context["encounterId"] = latest["id"]
+    return context
 
 
 def score_patient(bound: BoundService, patient_id: str, resources: list[dict], as_of: datetime) -> dict[str, Any]:
@@ -66,8 +76,8 @@ def score_patient(bound: BoundService, patient_id: str, resources: list[dict], a
     service's message, which carry no patient data) and the job goes on.
     """
     service = bound.definition
-    context = hook_context(patient_id)
     resources = as_known_at(resources, as_of)
+    context = hook_context(service.hook, patient_id, resources)
     prefetch, left_out = local_prefetch({k: spec.query for k, spec in service.prefetch.items()}, context, resources)
     hook_instance = str(uuid.uuid5(_NAMESPACE, f"{service.id}|{patient_id}|{as_of.isoformat()}"))
     request = HookRequest(service.hook, hook_instance, MappingProxyType(context), MappingProxyType(prefetch))
@@ -76,6 +86,8 @@ def score_patient(bound: BoundService, patient_id: str, resources: list[dict], a
                            "model_id": bound.model.info.id if bound.model else None,
                            "model_version": bound.model.info.version if bound.model else None,
                            "notes": [f"prefetch '{k}' left out: {why}" for k, why in left_out.items()]}
+    if service.hook == "encounter-discharge" and "encounterId" not in context:
+        return {**row, **_empty(), "error": "no encounter by the index date: nothing to discharge"}
     try:
         response, ctx = invoke(bound, request, now=as_of)
     except CdsError as exc:
