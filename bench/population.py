@@ -1,4 +1,4 @@
-"""Population scoring at scale (issue #16 item 7): synthetic $export NDJSON of 10³, 10⁴ (10⁵) patients
+"""Population scoring at scale: synthetic $export NDJSON of 10³, 10⁴ (10⁵) patients
 scored by `ascvd-10y-risk` on Spark local[1] and local[2], in one run.
 
     .venv/bin/python bench/population.py [--sizes 1000,10000] [--service ascvd-10y-risk] [--keep DIR]

@@ -81,7 +81,7 @@ class Settings:
     # Serve the EHR simulator (`[ui] simulator`): it signs requests with a demo key whose private half is
     # public in this repository, so it is off unless a demo configuration turns it on.
     ui_simulator: bool = False
-    # The care-management worklist `/population` (`[ui] population`, issue #16): a parquet file written by
+    # The care-management worklist `/population` (`[ui] population`): a parquet file written by
     # `cds-service population score`. Empty = no page. It lists patients with their risks and has no login
     # of its own: enable it only where every user who can reach the pages may see those patients.
     ui_population: str = ""

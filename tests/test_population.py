@@ -1,4 +1,4 @@
-"""Population jobs without Spark (issue #16): the per-patient function, applicability, outcomes, metrics,
+"""Population jobs without Spark: the per-patient function, applicability, outcomes, metrics,
 the flat dataset row, and the `/population` worklist page over a scored file."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Population jobs on Spark in local mode (issue #16): one SparkSession for this module, a population of
+"""Population jobs on Spark in local mode: one SparkSession for this module, a population of
 a few dozen patients (the simulator's 30 demo patients and 24 carebundle patients, seed 42).
 
 Parity (item 6): for every bundled patient-view service, `population score` and a patient-view call of

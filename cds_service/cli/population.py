@@ -1,6 +1,9 @@
-"""`cds-service population score | validate | dataset | synthetic`: a service run over a Bulk Data export.
+"""`cds-service population score | validate | dataset | synthetic | from-dataset`: a service run over a
+Bulk Data export.
 
-Needs the `population` extra (PySpark, pyarrow) and a Java 17 runtime for local Spark.
+Running the jobs needs the `population` extra (PySpark, pyarrow, scipy) and a Java 17 runtime for local
+Spark; every other `cds-service` command works without them, so the modules that import them are
+imported only when a job runs.
 """
 from __future__ import annotations
 
@@ -9,6 +12,12 @@ import json
 import sys
 import time
 from pathlib import Path
+
+from cds_service.config import ConfigError, Settings
+from cds_service.population.outcomes import OutcomeError, load_outcome
+from cds_service.population.patient import UnsupportedService
+from cds_service.population.synthetic import write_export
+from cds_service.population.training_exports import EXPORTS, write
 
 
 def add_population_parser(sub) -> None:
@@ -56,10 +65,7 @@ def run(args: argparse.Namespace) -> int:
         return _synthetic(args)
     if args.population_command == "from-dataset":
         return _from_dataset(args)
-    from cds_service.config import ConfigError, Settings
-    from cds_service.population.jobs import Job, load_bound, parse_index_date
-    from cds_service.population.outcomes import OutcomeError, load_outcome
-    from cds_service.population.patient import UnsupportedService
+    from cds_service.population.jobs import Job, load_bound, parse_index_date  # lazy: pyarrow (population extra)
 
     try:
         settings = Settings.load(args.config)
@@ -75,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {output} exists (--overwrite replaces it)", file=sys.stderr)
         return 2
 
-    from cds_service.population import spark as sp
+    from cds_service.population import spark as sp  # lazy: PySpark (population extra)
 
     started = time.monotonic()
     spark = sp.session(args.master)
@@ -83,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         sp.write(sp.run(spark, job, args.input, as_of=as_of, index_dates=args.index_dates), output, overwrite=True)
         summary = sp.counts(spark, output, ("applicability", "error") if job.flat else ("applicability", "indicator", "error"))
         if args.population_command == "validate":
-            from cds_service.population.report import VALIDATION_COLUMNS, write_report
+            from cds_service.population.report import VALIDATION_COLUMNS, write_report  # lazy: scipy (population extra)
 
             table = sp.collect(spark, output, VALIDATION_COLUMNS)
             report = write_report(Path(args.output), table, service=args.service, outcome=outcome, bound=load_bound(
@@ -106,8 +112,6 @@ def _summary(counts: dict, output: str, seconds: float) -> str:
 
 
 def _synthetic(args: argparse.Namespace) -> int:
-    from cds_service.population.synthetic import write_export
-
     try:
         written = write_export(args.output, patients=args.patients, seed=args.seed, files=args.files, compress=args.gzip)
     except ImportError:
@@ -118,8 +122,6 @@ def _synthetic(args: argparse.Namespace) -> int:
 
 
 def _from_dataset(args: argparse.Namespace) -> int:
-    from cds_service.population.training_exports import EXPORTS, write
-
     if args.model not in EXPORTS:
         print(f"error: no FHIR export for '{args.model}' (known: {', '.join(EXPORTS)})", file=sys.stderr)
         return 2

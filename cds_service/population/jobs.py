@@ -16,8 +16,10 @@ from typing import Any
 
 import pyarrow as pa
 
+from cds_service.config import Settings
 from cds_service.population.outcomes import Outcome, label
 from cds_service.population.patient import SUPPORTED_HOOKS, check_supported, score_patient
+from cds_service.runtime import build_services
 
 SCORE_COLUMNS = ("patient_id", "service_id", "as_of", "sex", "race", "ethnicity", "age_band", "applicability",
                  "applicability_reasons", "score", "indicator", "summary", "missing", "top_factors", "features", "notes",
@@ -62,9 +64,6 @@ def parse_index_date(text: str) -> datetime:
 @functools.lru_cache(maxsize=4)
 def load_bound(hooks_dir: str, model_dir: str, service_id: str):
     """The service bound to its model, loaded once per (executor) process as the service loads it."""
-    from cds_service.config import Settings
-    from cds_service.runtime import build_services
-
     services = build_services(Settings.from_mapping({"hooks_dir": hooks_dir, "model_dir": model_dir}))
     group = services.get(service_id)
     if not group:

@@ -10,6 +10,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from cds_service.population.metrics import SUBGROUPS, validation_metrics
 from cds_service.population.outcomes import Outcome
+from cds_service import charts
 
 VALIDATION_COLUMNS = ("score", "outcome", "applicability", "error") + SUBGROUPS
 SUBGROUP_TITLES = {"sex": "Sex", "race": "Race (OMB)", "ethnicity": "Ethnicity (OMB)", "age_band": "Age at the index date"}
@@ -49,8 +50,6 @@ def write_report(out_dir: Path, table, *, service: str, outcome: Outcome, bound,
 
 
 def render(metrics: dict) -> str:
-    from cds_service.ui import charts
-
     cal = metrics["calibration"]
     plots = {
         "roc": charts.roc_chart(metrics["roc"], metrics["overall"].get("auroc"), "ROC curve"),

@@ -16,6 +16,10 @@ import warnings
 from datetime import datetime, timezone
 from typing import Any
 
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import from_arrow_schema
+
 from cds_service.population.jobs import Job, parse_index_date, process, schema, to_table
 
 # Bulk Data `$export` output: `<Type>.ndjson`, `<Type>.000.ndjson`, `<Type>-1.ndjson.gz`, … (Hadoop glob).
@@ -28,8 +32,6 @@ _PATIENT_REF = r"(^|/)Patient/([A-Za-z0-9\-.]{1,64})$"
 def session(master: str = "local[*]", app_name: str = "cds-population", conf: dict[str, str] | None = None):
     """A SparkSession for `master`; a local master binds to 127.0.0.1 and runs this interpreter's Python.
     `conf` adds Spark settings (e.g. an event log for bench/population.py)."""
-    from pyspark.sql import SparkSession
-
     if master.startswith("sc://"):
         return SparkSession.builder.remote(master).appName(app_name).getOrCreate()
     if master.startswith("local"):
@@ -52,8 +54,6 @@ def session(master: str = "local[*]", app_name: str = "cds-population", conf: di
 
 def read_export(spark, path: str):
     """(patient_id, value) for every NDJSON line of the export under `path` (gzip read transparently)."""
-    from pyspark.sql import functions as F
-
     lines = (spark.read.option("recursiveFileLookup", "true").option("pathGlobFilter", NDJSON_GLOB).text(path)
              .where(F.length(F.trim("value")) > 0))
     # One parse per line, of the four fields that place it (the per-patient code parses the rest).
@@ -70,9 +70,6 @@ def run(spark, job: Job, path: str, *, as_of: datetime | None = None, index_date
     `index_dates` is a CSV with `patient_id,index_date` (a date or date-time each): only the patients
     listed are processed. Otherwise every patient is taken at `as_of`.
     """
-    from pyspark.sql import functions as F
-    from pyspark.sql.pandas.types import from_arrow_schema
-
     resources = read_export(spark, path)
     if index_dates:
         dates = spark.read.option("header", "true").csv(index_dates).select("patient_id", F.col("index_date").alias("as_of"))

@@ -23,6 +23,8 @@ from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import IO
 
+from cds_service.cli.fire import localize  # urn:uuid references → Type/id, as a server stores them
+
 PROFILES = ("healthy", "hypertension", "type2_diabetes", "ckd_stage3", "anaemia")
 LOINC, SNOMED, ICD10 = "http://loinc.org", "http://snomed.info/sct", "http://hl7.org/fhir/sid/icd-10-cm"
 US_CORE = "http://hl7.org/fhir/us/core/StructureDefinition/"
@@ -65,9 +67,7 @@ def write_export(out: str | Path, *, patients: int, seed: int = 42, pool: int = 
 
 
 def _generate(i: int, seed: int, reference: date) -> list[dict]:
-    import carebundle
-
-    from cds_service.cli.fire import localize  # urn:uuid references → Type/id, as a server stores them
+    import carebundle  # lazy: a test and bench dependency, not the service's
 
     bundle = carebundle.generate_bundle(profile=PROFILES[i % len(PROFILES)], seed=seed, sex="F" if i % 2 else "M",
                                         age_range=(30, 85), reference_date=reference, index=i)

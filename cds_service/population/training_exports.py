@@ -1,4 +1,4 @@
-"""The bundled training tables written as FHIR Bulk Data exports (issue #16 item 5, training–serving parity).
+"""The bundled training tables written as FHIR Bulk Data exports (training–serving parity).
 
 `cds-service population from-dataset pima-diabetes --output DIR` (or `whas500-1y-mortality`) turns each row of the canonical
 training table (`models/datasets.py`, the `train` extra) into the FHIR resources the service file reads,

@@ -1,4 +1,4 @@
-"""The local validation report of `cds-service population validate` (issue #16) in headless Chromium:
+"""The local validation report of `cds-service population validate` in headless Chromium:
 it renders with its three plots (inline SVG, nothing fetched) and its tables. The report is written by
 the same function the command calls after its Spark job, from 400 synthetic scored patients."""
 from __future__ import annotations

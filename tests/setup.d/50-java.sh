@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue #16: a Java 17 runtime for PySpark in local mode (tests/test_population_spark.py). PySpark itself
+# A Java 17 runtime for PySpark in local mode (tests/test_population_spark.py). PySpark itself
 # comes from pip (the `population` extra). Idempotent and quiet; shows apt's output on failure.
 set -euo pipefail
 if command -v java >/dev/null 2>&1 && java -version 2>&1 | grep -qE 'version "(1[7-9]|2[0-9])'; then

@@ -1,5 +1,8 @@
 """Charts drawn by the service as inline SVG (matplotlib, Agg backend): nothing is fetched from outside.
 
+Used by the pages (the explanation page) and by the population validation report, which is written
+by a command, so they live outside `cds_service.ui`.
+
 matplotlib is imported on first use only, so the CDS endpoints never pay for it.
 """
 from __future__ import annotations
