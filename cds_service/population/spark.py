@@ -27,11 +27,14 @@ NDJSON_GLOB = "*.ndjson{,.gz}"
 # A resource's patient: the Patient's own id, else `subject` or `patient` pointing at a Patient
 # (relative or absolute reference). Resources outside any Patient compartment are not used.
 _PATIENT_REF = r"(^|/)Patient/([A-Za-z0-9\-.]{1,64})$"
+# PySpark 4 warns that pandas >= 3 is not fully supported; these jobs exchange Arrow tables, not pandas.
+_PANDAS_WARNING = "PySpark does not yet fully support pandas"
 
 
 def session(master: str = "local[*]", app_name: str = "cds-population", conf: dict[str, str] | None = None):
     """A SparkSession for `master`; a local master binds to 127.0.0.1 and runs this interpreter's Python.
     `conf` adds Spark settings (e.g. an event log for bench/population.py)."""
+    warnings.filterwarnings("ignore", message=_PANDAS_WARNING, category=FutureWarning)
     if master.startswith("sc://"):
         return SparkSession.builder.remote(master).appName(app_name).getOrCreate()
     if master.startswith("local"):
@@ -83,8 +86,7 @@ def run(spark, job: Job, path: str, *, as_of: datetime | None = None, index_date
         return to_table([process(job, patient_id, table.column("value").to_pylist(), when)], arrow_schema)
 
     with warnings.catch_warnings():
-        # pyspark warns that pandas >= 3 is not fully supported; these jobs exchange Arrow tables, not pandas.
-        warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
+        warnings.filterwarnings("ignore", message=_PANDAS_WARNING, category=FutureWarning)
         return resources.groupBy("patient_id", "as_of").applyInArrow(
             per_patient, from_arrow_schema(arrow_schema, prefer_timestamp_ntz=False))
 
