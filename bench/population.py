@@ -9,11 +9,12 @@ fresh SparkSession scores it to parquet. Reported: wall time of the job (the ses
 before the clock), patients per second per core, the ratio local[2] / local[1], shuffle bytes written
 per patient (Spark's stage metrics), and the same per-patient function in a plain Python loop on one
 core (the reference: what Spark adds). The projected cost of 10⁷ patients uses the measured rate per
-core and an assumed price per vCPU-hour (`--vcpu-hour-usd`). Writes bench/results/population-<date>.json.
+core and an assumed price per vCPU-hour (`--vcpu-hour-usd`). Writes bench/results/population-<UTC time>.json.
 """
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import platform
@@ -51,18 +52,20 @@ def event_log_figures(directory: Path) -> dict:
 
 
 def plain_loop(export: Path, service: str, limit: int = 1000) -> float:
-    """Seconds per patient of `process` in one Python loop (no Spark), over the first `limit` patients."""
-    by_patient: dict[str, list[str]] = {}
+    """Seconds per patient of `process` in one Python loop (no Spark), over `limit` of the varied copies."""
+    wanted = {f"pt{n:07d}" for n in range(200, 200 + limit)}  # past the carebundle pool: varied copies
+    by_patient: dict[str, list[str]] = {p: [] for p in wanted}
     for path in sorted(export.glob("*.ndjson*")):
-        opener = __import__("gzip").open if path.suffix == ".gz" else open
+        opener = gzip.open if path.suffix == ".gz" else open
         with opener(path, "rt", encoding="utf-8") as f:
             for line in f:
                 r = json.loads(line)
                 ref = r["id"] if r["resourceType"] == "Patient" else (r.get("subject") or r.get("patient") or {}).get("reference", "")
-                by_patient.setdefault(ref.removeprefix("Patient/"), []).append(line)
+                if ref.removeprefix("Patient/") in wanted:
+                    by_patient[ref.removeprefix("Patient/")].append(line)
     settings = Settings.from_mapping({})
     job = Job(service, settings.hooks_dir, settings.model_dir)
-    patients = [p for p in by_patient if p.startswith("pt")][:limit]
+    patients = [p for p in sorted(by_patient) if by_patient[p]]
     when = parse_index_date(AS_OF)
     process(job, patients[0], by_patient[patients[0]], when)  # load the service first
     start = time.perf_counter()
@@ -134,7 +137,7 @@ def main() -> int:
     results["load_after"] = os.getloadavg()
     out_dir = ROOT / "bench" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"population-{date.today().isoformat()}.json"
+    path = out_dir / f"population-{datetime.now(timezone.utc).strftime('%Y-%m-%dT%H%M')}.json"
     path.write_text(json.dumps(results, indent=1))
     print(json.dumps({k: results[k] for k in ("projection_1e7", "speedup_2_over_1") if k in results}, indent=1))
     print(f"→ {path}")
