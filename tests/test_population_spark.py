@@ -19,8 +19,9 @@ pytest.importorskip("pyspark")
 pa_parquet = pytest.importorskip("pyarrow.parquet")
 
 from cds_service.config import Settings  # noqa: E402
-from cds_service.ehr.hook_calls import answer_prefetch  # noqa: E402
+from cds_service.ehr.hook_calls import local_prefetch  # noqa: E402
 from cds_service.ehr.patients import DemoPatients  # noqa: E402
+from cds_service.http import views  # noqa: E402
 from cds_service.population import spark as sp  # noqa: E402
 from cds_service.population.jobs import Job, load_bound  # noqa: E402
 from cds_service.population.outcomes import as_known_at, load_outcome  # noqa: E402
@@ -85,8 +86,6 @@ def _score(spark, tmp_path, service_id, export_dir, **kwargs):
 
 def _hook(client, service_id, patient_id, resources, monkeypatch):
     """The service's endpoint called at NOW with the prefetch an EHR would send from the record known then."""
-    import cds_service.http.views as views
-
     class Frozen(datetime):
         @classmethod
         def now(cls, tz=None):
@@ -95,10 +94,10 @@ def _hook(client, service_id, patient_id, resources, monkeypatch):
     monkeypatch.setattr(views, "datetime", Frozen)
     bound = load_bound(SETTINGS.hooks_dir, SETTINGS.model_dir, service_id)
     known = as_known_at(resources, NOW)
-    context = hook_context(bound.definition.hook, patient_id, known)
-    if bound.definition.hook == "encounter-discharge" and "encounterId" not in context:
+    context = hook_context(bound.definition.hook, patient_id, known, NOW)
+    if context is None:
         return None  # no stay to discharge: an EHR fires no encounter-discharge hook
-    prefetch, left_out = answer_prefetch(bound.definition, context, known)
+    prefetch, left_out = local_prefetch({k: s.query for k, s in bound.definition.prefetch.items()}, context, known)
     assert not left_out
     body = {"hook": bound.definition.hook, "hookInstance": str(uuid.uuid4()), "context": context, "prefetch": prefetch}
     resp = client.post(f"/cds-services/{service_id}", json=body)

@@ -15,11 +15,13 @@ from types import MappingProxyType
 from typing import Any, Iterable
 
 from fhir_adapters.features import US_CORE_ETHNICITY, US_CORE_RACE
-from hooks.catalog import INDICATORS
+from hooks.catalog import HOOKS, INDICATORS
 from hooks.definitions import assess_population
 
 from cds_service.builders.base import display_value
+from cds_service.ehr.contexts import build_context, encounter_for
 from cds_service.ehr.hook_calls import local_prefetch
+from cds_service.ehr.patients import Patient
 from cds_service.errors import CdsError
 from cds_service.hook_request import HookRequest
 from cds_service.pipeline import BoundService, invoke
@@ -54,18 +56,15 @@ def check_supported(bound: BoundService) -> None:
                                  f"run services on {', '.join(SUPPORTED_HOOKS)} (their context is the patient alone)")
 
 
-def hook_context(hook: str, patient_id: str, resources: Iterable[dict] = ()) -> dict:
-    """The context a population job sends for one patient (Hook Library 1.0.1). For encounter-discharge,
-    `encounterId` is the patient's latest inpatient stay (class IMP, else any encounter) in `resources`,
-    which hold the record as known at the index date; it is left out when there is none."""
-    context = {"userId": POPULATION_USER, "patientId": patient_id}
-    if hook == "encounter-discharge":
-        stays = [r for r in resources if r.get("resourceType") == "Encounter" and r.get("id")]
-        inpatient = [r for r in stays if (r.get("class") or {}).get("code") == "IMP"] or stays
-        if inpatient:
-            latest = max(inpatient, key=lambda r: str((r.get("period") or {}).get("start", "")))
-            context["encounterId"] = latest["id"]
-    return context
+def hook_context(hook: str, patient_id: str, resources: Iterable[dict], as_of: datetime) -> dict | None:
+    """The context an EHR would send for this patient at `as_of` (`ehr.contexts`, as the simulator and
+    `cds-service fire` build it): for encounter-discharge the patient's inpatient stay, else the latest
+    encounter, in `resources` (the record as known at `as_of`). None when the hook needs an encounter
+    and the patient has none: no such hook would fire."""
+    patient = Patient(patient_id, list(resources), POPULATION_USER)
+    if "encounterId" in HOOKS[hook].required and encounter_for(patient, hook) is None:
+        return None
+    return build_context(hook, patient, now=as_of)
 
 
 def score_patient(bound: BoundService, patient_id: str, resources: list[dict], as_of: datetime) -> dict[str, Any]:
@@ -77,17 +76,17 @@ def score_patient(bound: BoundService, patient_id: str, resources: list[dict], a
     """
     service = bound.definition
     resources = as_known_at(resources, as_of)
-    context = hook_context(service.hook, patient_id, resources)
-    prefetch, left_out = local_prefetch({k: spec.query for k, spec in service.prefetch.items()}, context, resources)
-    hook_instance = str(uuid.uuid5(_NAMESPACE, f"{service.id}|{patient_id}|{as_of.isoformat()}"))
-    request = HookRequest(service.hook, hook_instance, MappingProxyType(context), MappingProxyType(prefetch))
     row: dict[str, Any] = {"patient_id": patient_id, "service_id": service.id, "as_of": as_of,
                            **demographics(_patient(resources, patient_id), as_of),
                            "model_id": bound.model.info.id if bound.model else None,
-                           "model_version": bound.model.info.version if bound.model else None,
-                           "notes": [f"prefetch '{k}' left out: {why}" for k, why in left_out.items()]}
-    if service.hook == "encounter-discharge" and "encounterId" not in context:
+                           "model_version": bound.model.info.version if bound.model else None, "notes": []}
+    context = hook_context(service.hook, patient_id, resources, as_of)
+    if context is None:
         return {**row, **_empty(), "error": "no encounter by the index date: nothing to discharge"}
+    prefetch, left_out = local_prefetch({k: spec.query for k, spec in service.prefetch.items()}, context, resources)
+    row["notes"] = [f"prefetch '{k}' left out: {why}" for k, why in left_out.items()]
+    hook_instance = str(uuid.uuid5(_NAMESPACE, f"{service.id}|{patient_id}|{as_of.isoformat()}"))
+    request = HookRequest(service.hook, hook_instance, MappingProxyType(context), MappingProxyType(prefetch))
     try:
         response, ctx = invoke(bound, request, now=as_of)
     except CdsError as exc:

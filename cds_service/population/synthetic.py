@@ -23,7 +23,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import IO
 
-from cds_service.cli.fire import localize  # urn:uuid references → Type/id, as a server stores them
+from cds_service.ehr.patients import localize  # urn:uuid references → Type/id, as a server stores them
 
 PROFILES = ("healthy", "hypertension", "type2_diabetes", "ckd_stage3", "anaemia")
 LOINC, SNOMED, ICD10 = "http://loinc.org", "http://snomed.info/sct", "http://hl7.org/fhir/sid/icd-10-cm"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from flask import Response, abort, render_template, request
 
-from hooks.definitions import INDICATORS
+from hooks.catalog import INDICATORS
 
 from cds_service.runtime import get_runtime
 from cds_service.ui.blueprint import bp, ui_state
