@@ -92,9 +92,10 @@ def main() -> int:
             export = work / f"export-{n}"
             started = time.perf_counter()
             big = n >= 10_000
-            write_export(export, patients=n, files=4 if big else 1, compress=big, reference=date(2026, 1, 1))
+            if not any(export.glob("Patient*.ndjson*")):  # with --keep, an export written before is reused
+                write_export(export, patients=n, files=4 if big else 1, compress=big, reference=date(2026, 1, 1))
             size = sum(p.stat().st_size for p in export.iterdir())
-            print(f"{n} patients: export written in {time.perf_counter() - started:.0f} s, {size / 1e6:.0f} MB", flush=True)
+            print(f"{n} patients: export ready in {time.perf_counter() - started:.0f} s, {size / 1e6:.0f} MB", flush=True)
             plain = plain_loop(export, args.service)
             for master in args.masters.split(","):
                 cores = int(master[6:-1])
