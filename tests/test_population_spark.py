@@ -63,6 +63,9 @@ def export(tmp_path_factory):
     for resources in records.values():
         for r in resources:
             by_type.setdefault(r["resourceType"], []).append(json.dumps(r))
+    # Lines that key no patient: not JSON, blank, a Patient whose id is not a FHIR id, a Group's Observation.
+    by_type["Patient"] += ["{not json", "", json.dumps({"resourceType": "Patient", "id": "=HYPERLINK(1) x"})]
+    by_type["Observation"].append(json.dumps({"resourceType": "Observation", "id": "g", "subject": {"reference": "Group/1"}}))
     for rtype, lines in by_type.items():
         (root / f"{rtype}.ndjson").write_text("\n".join(lines) + "\n", encoding="utf-8")
     import gzip

@@ -26,6 +26,7 @@ from cds_service.population.jobs import Job, parse_index_date, process, schema, 
 NDJSON_GLOB = "*.ndjson{,.gz}"
 # A resource's patient: the Patient's own id, else `subject` or `patient` pointing at a Patient
 # (relative or absolute reference). Resources outside any Patient compartment are not used.
+_FHIR_ID = r"^[A-Za-z0-9\-.]{1,64}$"
 _PATIENT_REF = r"(^|/)Patient/([A-Za-z0-9\-.]{1,64})$"
 # PySpark 4 warns that pandas >= 3 is not fully supported; these jobs exchange Arrow tables, not pandas.
 _PANDAS_WARNING = "PySpark does not yet fully support pandas"
@@ -63,7 +64,8 @@ def read_export(spark, path: str):
     head = F.from_json("value", "resourceType string, id string, subject struct<reference: string>, "
                                 "patient struct<reference: string>")
     ref = F.coalesce(head["subject"]["reference"], head["patient"]["reference"])
-    pid = F.when(head["resourceType"] == "Patient", head["id"]).otherwise(F.regexp_extract(ref, _PATIENT_REF, 2))
+    own_id = F.regexp_extract(head["id"], _FHIR_ID, 0)  # a FHIR id, like the references' (nothing else is a key)
+    pid = F.when(head["resourceType"] == "Patient", own_id).otherwise(F.regexp_extract(ref, _PATIENT_REF, 2))
     return lines.select(pid.alias("patient_id"), "value").where(F.col("patient_id").isNotNull() & (F.col("patient_id") != ""))
 
 
