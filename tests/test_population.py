@@ -16,6 +16,8 @@ from cds_service.population.outcomes import Outcome, OutcomeError, as_known_at, 
 from cds_service.population.patient import UnsupportedService, check_supported, score_patient
 from models.evaluation import auroc
 
+from cds_testing.optional import require_module
+
 NOW = datetime(2026, 1, 1, 23, 59, 59, tzinfo=timezone.utc)
 SETTINGS = Settings.from_mapping({})
 MI = {"coding": [{"system": "http://snomed.info/sct", "code": "22298006"}]}
@@ -233,7 +235,7 @@ def test_training_table_rebuilt_from_fhir_through_the_service_features(tmp_path,
     """Item 5 (training–serving parity, data side): each training row written as FHIR and read back by
     `population dataset`'s per-patient code gives the training table's values and label, and the
     service's score of the patient equals the artifact's score of the tabular row."""
-    pytest.importorskip("scipy")
+    require_module("sksurv", "pip install -e '.[train]'")  # the WHAS500 file ships inside scikit-survival
     from cds_service.population.training_exports import EXPORTS, INDEX, records
 
     (tmp_path / "outcome.toml").write_text(EXPORTS[model_id][2])
@@ -257,7 +259,7 @@ def test_training_table_rebuilt_from_fhir_through_the_service_features(tmp_path,
 
 
 def test_from_dataset_command_writes_an_export(tmp_path, capsys):
-    pytest.importorskip("scipy")
+    require_module("sksurv", "pip install -e '.[train]'")  # the WHAS500 file ships inside scikit-survival
     from cds_service.cli.main import main
 
     assert main(["population", "from-dataset", "whas500-1y-mortality", "--output", str(tmp_path)]) == 0

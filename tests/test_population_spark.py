@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
 import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-pytest.importorskip("pyspark")
-pa_parquet = pytest.importorskip("pyarrow.parquet")
+from cds_testing.optional import missing, require_module
+from cds_testing.paths import ROOT
+
+require_module("pyspark", "pip install -e '.[population]'", allow_module_level=True)
+
+import pyarrow.parquet as pa_parquet  # noqa: E402
 
 from cds_service.config import Settings  # noqa: E402
 from hooks.catalog import INDICATORS  # noqa: E402
@@ -30,8 +33,6 @@ from cds_service.population.patient import hook_context  # noqa: E402
 from cds_service.population.synthetic import write_export  # noqa: E402
 from cds_service.runtime import build_services  # noqa: E402
 
-from conftest import ROOT  # noqa: E402
-
 pytestmark = pytest.mark.timeout(300)
 NOW = datetime(2026, 1, 1, 23, 59, 59, tzinfo=timezone.utc)  # the synthetic patients were seen that morning
 SETTINGS = Settings.from_mapping({})
@@ -44,8 +45,8 @@ DISCHARGE = sorted(b.definition.id for b in (g[0] for g in build_services(SETTIN
 
 @pytest.fixture(scope="module")
 def spark():
-    if shutil.which("java") is None and os.environ.get("CI") != "true":
-        pytest.skip("no Java runtime: run tests/setup.d/50-java.sh (scripts/test does)")
+    if shutil.which("java") is None:
+        missing("no Java runtime: run tests/setup.d/50-java.sh (scripts/test does)")
     session = sp.session("local[2]")
     yield session
     session.stop()

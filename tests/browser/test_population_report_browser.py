@@ -6,14 +6,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from .conftest import ARTIFACTS
+from cds_testing.optional import require_module
+
+from .conftest import shot
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
-    pa = pytest.importorskip("pyarrow")
+    require_module("pyarrow", "pip install -e '.[population]'")
+    import pyarrow as pa
+
     from cds_service.config import Settings
     from cds_service.population.jobs import load_bound
     from cds_service.population.outcomes import Outcome
@@ -50,4 +54,4 @@ def test_validation_report_renders_with_plots(page, report):
     rows = page.locator("#subgroups tr")
     assert rows.count() == 1 + 2 + 4 + 1 + 4  # header, sex, race, ethnicity, age band
     assert page.locator("#calibration tr").count() == 11
-    page.screenshot(path=str(ARTIFACTS / "population-validation-report.png"), full_page=True)
+    shot(page, "population-validation-report")
