@@ -49,41 +49,6 @@ class Criterion:
 
 
 @dataclass(frozen=True, slots=True)
-class Applicability:
-    """Whether a service applies to one patient, and why, criterion by criterion.
-
-    `status`: "applies" (every criterion holds), "does-not-apply" (one fails: no card, never a silent
-    extrapolation) or "unknown" (none fails, but an input a criterion needs is missing).
-    """
-
-    status: str
-    reasons: tuple[str, ...] = ()
-
-    @property
-    def applies(self) -> bool:
-        return self.status == "applies"
-
-
-def assess_population(population: tuple[Criterion, ...], features) -> Applicability:
-    """Check each `[[population]]` criterion against the patient's features (a `FeatureVector`)."""
-    failed, unknown, held = [], [], []
-    for c in population:
-        f = features[c.feature]
-        what = c.label or c.feature
-        if f.value is None:
-            unknown.append(f"{what}: cannot be checked, {f.label} is missing ({f.note or 'not recorded'})")
-        elif c.holds(f.value):
-            held.append(f"{what} ({f.label} = {f.value:g})")
-        else:
-            failed.append(f"outside '{what}' ({f.label} = {f.value:g})")
-    if failed:
-        return Applicability("does-not-apply", tuple(failed + unknown))
-    if unknown:
-        return Applicability("unknown", tuple(unknown))
-    return Applicability("applies", tuple(held))
-
-
-@dataclass(frozen=True, slots=True)
 class SuggestionDef:
     """A one-click suggestion a card rule may offer (SUGG-1, ACT-1)."""
 

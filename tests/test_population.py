@@ -46,7 +46,7 @@ def test_score_patient_gives_score_band_factors_and_provenance(demo):
 
 def test_score_patient_outside_population_names_the_reason(demo):
     row = score_patient(_bound("ascvd-10y-risk"), "demo-30", demo.resources("demo-30"), NOW)
-    assert row["applicability"] == "does-not-apply" and row["score"] is None and row["indicator"] is None
+    assert row["applicability"] == "not-applicable" and row["score"] is None and row["indicator"] is None
     assert row["applicability_reasons"] == ["outside 'aged 40-79' (Age = 31)"]
 
 
@@ -61,7 +61,7 @@ def test_unknown_applicability_when_a_population_input_is_missing(demo):
     resources = [r for r in demo.resources("demo-19") if r["resourceType"] != "Patient"]
     resources.append({"resourceType": "Patient", "id": "demo-19", "gender": "female"})  # no birth date
     row = score_patient(_bound("ascvd-10y-risk"), "demo-19", resources, NOW)
-    assert row["applicability"] == "unknown" and "Age is missing (birth date not recorded)" in row["applicability_reasons"][0]
+    assert row["applicability"] == "undecided" and row["applicability_reasons"][0] == "'aged 40-79' not checked (Age: birth date not recorded)"
     assert row["age_band"] == "not recorded" and "age" in row["missing"]
 
 
@@ -72,7 +72,7 @@ def test_a_later_diagnosis_is_not_known_at_the_index_date(demo):
     resources = demo.resources("demo-19") + [later]
     assert score_patient(_bound("ascvd-10y-risk"), "demo-19", resources, NOW)["applicability"] == "applies"
     at_event = score_patient(_bound("ascvd-10y-risk"), "demo-19", resources, NOW + timedelta(days=31))
-    assert at_event["applicability"] == "does-not-apply"
+    assert at_event["applicability"] == "not-applicable"
     patient = {"resourceType": "Patient", "id": "x", "deceasedDateTime": (NOW + timedelta(days=2)).isoformat()}
     assert "deceasedDateTime" not in as_known_at([patient], NOW)[0]
 
@@ -207,7 +207,7 @@ def test_worklist_ranks_patients_by_risk(make_app, scored_file):
 def test_worklist_filters_sorts_and_exports_csv(make_app, scored_file):
     path, rows = scored_file
     client = make_app(ui_population=path).test_client()
-    html = client.get("/population?applicability=does-not-apply").get_data(as_text=True)
+    html = client.get("/population?applicability=not-applicable").get_data(as_text=True)
     assert "outside &#39;aged 40-79&#39; (Age = 31)" in html
     resp = client.get("/population?band=warning&sort=patient&format=csv")
     assert resp.mimetype == "text/csv"

@@ -127,7 +127,7 @@ def test_parity_population_score_equals_the_hook(spark, export, tmp_path, client
     if load_bound(SETTINGS.hooks_dir, SETTINGS.model_dir, service_id).model is not None:
         assert any(r["score"] is not None for r in rows.values()), "the sample must include scored patients"
     if load_bound(SETTINGS.hooks_dir, SETTINGS.model_dir, service_id).definition.population:
-        assert any(r["applicability"] == "does-not-apply" for r in rows.values())
+        assert any(r["applicability"] == "not-applicable" for r in rows.values())
     compared = 0
     for pid in sorted(records):
         row, cards = rows[pid], _hook(client, service_id, pid, records[pid], monkeypatch)
@@ -204,5 +204,5 @@ def test_per_patient_index_dates(spark, export, tmp_path):
     assert rows["demo-19"]["as_of"] == NOW and rows["demo-19"]["indicator"] == "warning"
     # Ten years earlier demo-30 was 21 (outside 40-79), and nothing recorded later is known.
     assert rows["demo-30"]["as_of"] == NOW - timedelta(days=3650)
-    assert rows["demo-30"]["applicability"] == "does-not-apply"
+    assert rows["demo-30"]["applicability"] == "not-applicable"
     assert all(f["date"] is None or f["date"] <= "2016-01-04" for f in rows["demo-30"]["features"])

@@ -16,8 +16,8 @@ from typing import Any, Iterable
 
 from fhir_adapters.features import US_CORE_ETHNICITY, US_CORE_RACE
 from hooks.catalog import HOOKS, INDICATORS
-from hooks.definitions import assess_population
 
+from cds_service.applicability import Applicability
 from cds_service.builders.base import display_value
 from cds_service.ehr.contexts import build_context, encounter_for
 from cds_service.ehr.hook_calls import local_prefetch
@@ -93,7 +93,7 @@ def score_patient(bound: BoundService, patient_id: str, resources: list[dict], a
         return {**row, **_empty(), "error": f"{type(exc).__name__}: {exc.message}"}
     except Exception as exc:  # noqa: BLE001 — one patient's odd data must not stop a population job
         return {**row, **_empty(), "error": f"{type(exc).__name__} (internal error)"}
-    applicability = assess_population(service.population, ctx.features)
+    applicability = ctx.applicability
     card = max(response.cards, key=lambda c: INDICATORS.index(c.indicator), default=None)
     p = ctx.prediction
     required = set(ctx.model.info.required) if ctx.model else set()
@@ -101,7 +101,7 @@ def score_patient(bound: BoundService, patient_id: str, resources: list[dict], a
     return {
         **row,
         "applicability": applicability.status,
-        "applicability_reasons": list(applicability.reasons),
+        "applicability_reasons": reasons(applicability),
         "score": p.score if p else None,
         "indicator": card.indicator if card else None,
         "summary": card.summary if card else None,
@@ -114,6 +114,18 @@ def score_patient(bound: BoundService, patient_id: str, resources: list[dict], a
         "notes": row["notes"] + [f"prefetch '{k}' unavailable: {why}" for k, why in ctx.unavailable.items()],
         "error": None,
     }
+
+
+def reasons(applicability: Applicability) -> list[str]:
+    """Why the service does not apply, or what could not be checked, one sentence per criterion."""
+    out = []
+    for f in applicability.failed:
+        value = f"{f.feature.value:g}" if f.feature.value is not None else "missing"
+        out.append(f"outside '{f.criterion.label or f.criterion.feature}' ({f.feature.label} = {value})")
+    for f in applicability.unknown:
+        why = f"not available ({', '.join(f.unavailable_keys)})" if f.unavailable_keys else (f.feature.note or "not recorded")
+        out.append(f"'{f.criterion.label or f.criterion.feature}' not checked ({f.feature.label}: {why})")
+    return out
 
 
 def _empty() -> dict[str, Any]:

@@ -11,6 +11,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from cds_service.population.metrics import SUBGROUPS, validation_metrics
 from cds_service.population.outcomes import Outcome
 from cds_service import charts
+from cds_service.applicability import APPLIES, NOT_APPLICABLE, UNDECIDED
 
 VALIDATION_COLUMNS = ("score", "outcome", "applicability", "error") + SUBGROUPS
 SUBGROUP_TITLES = {"sex": "Sex", "race": "Race (OMB)", "ethnicity": "Ethnicity (OMB)", "age_band": "Age at the index date"}
@@ -24,9 +25,9 @@ def write_report(out_dir: Path, table, *, service: str, outcome: Outcome, bound,
     flow = {
         "patients": n,
         "errors": sum(e is not None for e in cols["error"]),
-        "does_not_apply": sum(a == "does-not-apply" for a in cols["applicability"]),
-        "applicability_unknown": sum(a == "unknown" for a in cols["applicability"]),
-        "not_scored_missing_inputs": sum(a == "applies" and s is None for a, s in zip(cols["applicability"], cols["score"])),
+        "not_applicable": sum(a == NOT_APPLICABLE for a in cols["applicability"]),
+        "undecided": sum(a == UNDECIDED for a in cols["applicability"]),
+        "not_scored_missing_inputs": sum(a == APPLIES and s is None for a, s in zip(cols["applicability"], cols["score"])),
         "scored_without_outcome_label": sum(s is not None and o is None for s, o in zip(cols["score"], cols["outcome"])),
         "evaluated": len(evaluable),
     }

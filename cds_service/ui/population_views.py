@@ -31,7 +31,7 @@ SORTS = {
 @dataclass(frozen=True)
 class Filters:
     band: str = "all"  # critical / warning / info / none / all
-    applicability: str = "applies"  # applies / does-not-apply / unknown / all
+    applicability: str = "applies"  # applies / not-applicable / undecided / all (cds_service.applicability)
     missing: str = "all"  # complete / incomplete / all
     q: str = ""
     min_risk: float | None = None  # percent
