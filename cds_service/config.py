@@ -85,6 +85,10 @@ class Settings:
     # Serve the EHR simulator (`[ui] simulator`): it signs requests with a demo key whose private half is
     # public in this repository, so it is off unless a demo configuration turns it on.
     ui_simulator: bool = False
+    # The care-management worklist `/population` (`[ui] population`): a parquet file written by
+    # `cds-service population score`. Empty = no page. It lists patients with their risks and has no login
+    # of its own: enable it only where every user who can reach the pages may see those patients.
+    ui_population: str = ""
     # How long an explanation page's record is kept after the call that produced it (seconds).
     ui_explain_ttl_s: int = 86400
     # Explanation links are capability URLs (security/capability.py): HMAC-signed with this secret (at least

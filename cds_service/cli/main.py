@@ -11,6 +11,7 @@ from models.train import run as run_train
 from cds_service import create_app
 from cds_service.cli import check as cli_check
 from cds_service.cli import fire as cli_fire
+from cds_service.cli import population as cli_population
 from cds_service.cli import report as cli_report
 from cds_service.errors import ConfigError
 from cds_service.server.serve import serve as run_server
@@ -37,9 +38,14 @@ def main(argv: list[str] | None = None) -> int:
     cli_check.add_check_parser(sub)
     cli_report.add_report_parser(sub)
 
+    # Population jobs over a FHIR Bulk Data export (cli/population.py; running them needs the `population` extra).
+    cli_population.add_population_parser(sub)
+
     args = parser.parse_args(argv)
     if args.command in ("fire", "check", "feedback-report"):
         return {"fire": cli_fire.run, "check": cli_check.run, "feedback-report": cli_report.run}[args.command](args)
+    if args.command == "population":
+        return cli_population.run(args)
     if args.command == "train":
         return run_train(args)
     if args.command == "serve":

@@ -67,7 +67,8 @@ def _page_headers(response):
 
 @bp.app_context_processor
 def _template_globals():
-    return {"config_simulator": get_runtime().settings.ui_simulator}
+    settings = get_runtime().settings
+    return {"config_simulator": settings.ui_simulator, "config_population": bool(settings.ui_population)}
 
 
 @bp.app_template_filter("http_url")

@@ -17,7 +17,8 @@ from flask import make_response, render_template
 from cds_service.http.call_state import call_state
 from cds_service.runtime import get_runtime
 from cds_service.storage import explanations as explain_store
-from cds_service.ui import charts, safe_markdown
+from cds_service import charts
+from cds_service.ui import safe_markdown
 from cds_service.ui.blueprint import bp
 
 _ARTIFACT = re.compile(r"^[a-z0-9][a-z0-9_-]*/[0-9A-Za-z][0-9A-Za-z._+-]*$")

@@ -1,7 +1,7 @@
 """Optional test dependencies (the `train`, `redis` extras; Debian's PostgreSQL and Redis servers).
 
 On a developer's machine a test whose dependency is absent is skipped, saying what installs it. Under
-`scripts/test` (the README's test command, which CI runs; it sets `CDS_TEST_ALL_DEPS=1` after installing
+`scripts/test` (the README's test command, which CI runs; it sets `REQUIRE_ALL_TEST_DEPS=1` after installing
 every extra and running `tests/setup.d/*.sh`) or with `CI=true`, the same absence fails the run instead of
 passing it silently.
 """
@@ -13,7 +13,7 @@ from typing import NoReturn
 
 import pytest
 
-IN_CI = any(os.environ.get(name, "").lower() in ("1", "true", "yes") for name in ("CDS_TEST_ALL_DEPS", "CI"))
+IN_CI = any(os.environ.get(name, "").lower() in ("1", "true", "yes") for name in ("REQUIRE_ALL_TEST_DEPS", "CI"))
 
 
 def missing(reason: str, *, allow_module_level: bool = False) -> NoReturn:

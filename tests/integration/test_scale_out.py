@@ -8,7 +8,7 @@
 - Graceful shutdown: SIGTERM while a request is in flight → that request still completes.
 
 Which worker answered is read from the JSON call log (`pid` field), never from a response header.
-The tests skip only when the server binaries are missing outside `scripts/test` (which sets CDS_TEST_ALL_DEPS=1); there they must run.
+The tests skip only when the server binaries are missing outside `scripts/test` (which sets REQUIRE_ALL_TEST_DEPS=1); there they must run.
 """
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
 """Charts drawn by the service as inline SVG (matplotlib, Agg backend): nothing is fetched from outside.
 
+Used by the pages (the explanation page) and by the population validation report, which is written
+by a command, so they live outside `cds_service.ui`.
+
 matplotlib is imported on first use only, so the CDS endpoints never pay for it.
 """
 from __future__ import annotations
@@ -75,9 +78,7 @@ def calibration_chart(bins: Sequence[tuple[float, float, int | None]] = (), slop
                       intercept: float | None = None, title: str = "Calibration on the held-out test split") -> Markup:
     """Observed against predicted risk: binned points when given, and the logistic calibration curve
     logit(observed) = intercept + slope * logit(predicted) when the slope and intercept are given."""
-    fig = _figure(4.6, 4.4)
-    ax = fig.subplots()
-    ax.plot([0, 1], [0, 1], linestyle="--", color=NEUTRAL, linewidth=1, label="ideal")
+    fig, ax = _unit_square("ideal")
     if slope is not None and intercept is not None:
         xs = [i / 200 for i in range(1, 200)]
         ys = [1 / (1 + math.exp(-(intercept + slope * math.log(x / (1 - x))))) for x in xs]
@@ -85,11 +86,47 @@ def calibration_chart(bins: Sequence[tuple[float, float, int | None]] = (), slop
     if bins:
         sizes = [max(20, min(200, (n or 20) * 2)) for _, _, n in bins]
         ax.scatter([b[0] for b in bins], [b[1] for b in bins], s=sizes, color=RAISE, zorder=3, label="observed, by bin")
+    return _finish(fig, ax, title, "predicted risk", "observed frequency", "upper left")
+
+
+def roc_chart(points: Sequence[Sequence[float]], auroc: float | None, title: str = "ROC curve") -> Markup:
+    """True against false positive rate, with the chance diagonal; `points` from the highest threshold down."""
+    fig, ax = _unit_square("chance")
+    if points:
+        label = f"model (AUROC {auroc:.3f})" if auroc is not None else "model"
+        ax.plot([x for x, _ in points], [y for _, y in points], color=LOWER, linewidth=1.8, label=label)
+    return _finish(fig, ax, title, "false positive rate (1 - specificity)", "true positive rate (sensitivity)", "lower right")
+
+
+def decision_curve_chart(rows: Sequence[dict], title: str = "Decision curve") -> Markup:
+    """Net benefit of acting on the model at each risk threshold, against acting for all and for none."""
+    fig = _figure(6.0, 4.2)
+    ax = fig.subplots()
+    ts = [r["threshold"] for r in rows]
+    model = [r["model"] for r in rows]
+    ax.plot(ts, model, color=LOWER, linewidth=1.8, label="act when the model's risk ≥ threshold")
+    ax.plot(ts, [r["treat_all"] for r in rows], color=RAISE, linewidth=1.2, label="act for everyone")
+    ax.axhline(0, color=NEUTRAL, linewidth=1, linestyle="--", label="act for no one")
+    top = max([m for m in model if m is not None] + [0.01])
+    ax.set_ylim(-top * 0.25, top * 1.15)
+    ax.set_xlim(0, max(ts) if ts else 1)
+    return _finish(fig, ax, title, "risk threshold", "net benefit", "upper right")
+
+
+def _unit_square(diagonal: str):
+    """A square plot of [0, 1] × [0, 1] with the dashed diagonal (ideal calibration, chance ROC)."""
+    fig = _figure(4.6, 4.4)
+    ax = fig.subplots()
+    ax.plot([0, 1], [0, 1], linestyle="--", color=NEUTRAL, linewidth=1, label=diagonal)
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
-    ax.set_xlabel("predicted risk")
-    ax.set_ylabel("observed frequency")
+    return fig, ax
+
+
+def _finish(fig, ax, title: str, xlabel: str, ylabel: str, legend: str) -> Markup:
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10, loc="left")
-    ax.legend(loc="upper left", fontsize=8, frameon=False)
+    ax.legend(loc=legend, fontsize=8, frameon=False)
     fig.tight_layout()
     return _svg(fig, title)
