@@ -73,6 +73,12 @@ class Settings:
     # Production server (cds_service/server/gunicorn_conf.py): worker processes and threads per worker (issue #8).
     workers: int = 2
     threads: int = 4
+    # The front of the production server (nginx, cds_service/server/proxy.py): a request's headers must
+    # arrive within header_timeout_s of its first byte; its body may pause at most body_timeout_s between
+    # two reads; at most max_connections client and upstream connections are open at once.
+    header_timeout_s: int = 10
+    body_timeout_s: int = 10
+    max_connections: int = 4096
     # Redis (issue #8): when set, the JWT replay cache lives there (shared by every worker and host).
     redis_url: str = ""
     # Seconds a FHIR search result is cached in Redis per server, token and query; 0 = off (issue #8).
@@ -187,6 +193,8 @@ class Settings:
                               f"(choose from {', '.join(SUPPORTED_ALGORITHMS)})")
         if self.jwt_leeway_s < 0 or self.jwt_max_lifetime_s <= 0:
             raise ConfigError("jwt_leeway_s must be >= 0 and jwt_max_lifetime_s > 0")
+        if min(self.workers, self.threads, self.header_timeout_s, self.body_timeout_s, self.max_connections) < 1:
+            raise ConfigError("workers, threads, header_timeout_s, body_timeout_s and max_connections must be at least 1")
         if self.sqlite_synchronous not in ("FULL", "NORMAL"):
             raise ConfigError("sqlite_synchronous must be FULL or NORMAL")
         if len(self.fhir_timeout) != 2:

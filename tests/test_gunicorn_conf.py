@@ -24,8 +24,9 @@ def test_cds_service_serve_applies_every_server_setting():
 
     from cds_service.server import serve as server
 
-    source = inspect.getsource(server.serve)
-    for key in ("worker_class", "threads", "worker_connections", "timeout", "graceful_timeout", "keepalive", "post_fork"):
+    source = inspect.getsource(server._run_gunicorn)
+    for key in ("worker_class", "threads", "worker_connections", "timeout", "graceful_timeout", "keepalive", "post_fork",
+                "control_socket_disable"):
         assert f'"{key}"' in source
 
 

@@ -21,11 +21,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cds-service", description="CDS Hooks service for ML models and clinical equations")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="run the service under gunicorn")
+    serve = sub.add_parser("serve", help="run the service: nginx in front of gunicorn (README, Production topology)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--config", help="TOML settings file (also CDS_CONFIG)")
-    serve.add_argument("--workers", type=int, default=None, help="worker processes (default: from gunicorn.conf.py)")
+    serve.add_argument("--workers", type=int, default=None, help="gunicorn worker processes (default: the `workers` setting)")
+    serve.add_argument("--threads", type=int, default=None, help="threads per worker (default: the `threads` setting)")
+    serve.add_argument("--app", help=argparse.SUPPRESS)  # another WSGI target under the same server (bench/floor_app.py)
 
     check_cfg = sub.add_parser("validate", help="load the configuration and every service file, then exit")
     check_cfg.add_argument("--config")
@@ -49,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "train":
         return run_train(args)
     if args.command == "serve":
-        return run_server(args.host, args.port, args.config, args.workers)
+        return run_server(args.host, args.port, args.config, args.workers, args.threads, args.app)
     if args.command == "validate":
         return _validate(args.config)
     return 2

@@ -27,6 +27,9 @@ accesslog = None  # our own JSON call log replaces the access log (no query stri
 # gunicorn believes X-Forwarded-Proto from loopback unless told otherwise: only configured proxies are.
 forwarded_allow_ips = ",".join(_settings.forwarded_allow_ips)
 preload_app = True
+# gunicorn 27's control socket defaults to one path per user ($HOME/.gunicorn/gunicorn.ctl), shared by
+# every server that user runs; nothing here uses it.
+control_socket_disable = True
 
 
 def post_fork(server, worker):
