@@ -10,4 +10,5 @@ on `sys.path` through `pythonpath` in pyproject.toml; a script adds `tests` itse
 - `security_support`, `security_log_guard`: keys, tokens, trusted clients; the session-wide log scan.
 - `servers`, `fhir_server`, `db_servers`: real servers on 127.0.0.1 for integration tests (the service under
   gunicorn, the FHIR server of tests/fhir_server/, PostgreSQL, Redis).
+- `slow_clients`: connections that trickle their headers or body (slow-client tests and bench/slow_clients.py).
 """
