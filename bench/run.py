@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import loadgen, s1_patient_view, s4_scale_out, s5_inference, worker_class  # noqa: E402
-from bench.servers import Gunicorn  # noqa: E402
+from bench.servers import Service  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 STEPS = ("capacity", "s1", "s2", "s3", "s4", "inference", "worker_class")
@@ -47,9 +47,9 @@ def machine() -> dict:
 
 
 def capacity(seconds: float, log_dir: Path) -> dict:
-    """What the load generator can drive: a trivial WSGI app under the same gunicorn configuration."""
+    """What the load generator can drive: a trivial WSGI app under the production server (nginx + gunicorn)."""
     resources = s1_patient_view.synthetic_patient()
-    with Gunicorn(workers=2, app="bench.floor_app:trivial_wsgi", log_path=log_dir / "capacity.log") as srv:
+    with Service(workers=2, app="bench.floor_app:trivial_wsgi", log_path=log_dir / "capacity.log") as srv:
         body = json.dumps({"hook": "patient-view", "prefetch": {"n": len(resources)}})
         reqs = [("POST", "/cds-services/trivial", body)]
         loadgen.run_wrk(srv.url, reqs, seconds=min(2.0, seconds / 3))  # warm-up

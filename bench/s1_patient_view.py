@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl
 import requests
 
 from .loadgen import interleave
-from .servers import ROOT, Gunicorn, cpu_seconds
+from .servers import ROOT, Service, cpu_seconds
 
 sys.path.insert(0, str(ROOT / "tests"))  # the test suite's helper package, cds_testing
 from cds_testing import fhir_factory  # noqa: E402  (the test suite's FHIR builders)
@@ -113,26 +113,31 @@ def check_answers(base_url: str, reqs: list[tuple[str, str, str]]) -> list[dict]
     return answers
 
 
-def run(*, seconds: float, connections: int = 8, workers: int = 2, worker_class: str | None = None,
-        log_dir: Path | None = None) -> dict:
+def run(*, seconds: float, connections: int = 8, workers: int = 2, log_dir: Path | None = None) -> dict:
     """S1 on the service and on the floor (same config, same request and response bytes), measured in
     alternating slices; then the same at one connection. Returns both and their ratios."""
     resources = synthetic_patient()
     log_dir = log_dir or Path(tempfile.mkdtemp(prefix="cds-bench-logs-"))
     rounds = max(2, round(seconds / 2.5))
     slice_s = max(1.0, seconds / rounds)
-    with Gunicorn(workers=workers, worker_class=worker_class, log_path=log_dir / "s1-service.log") as srv:
+    with Service(workers=workers, log_path=log_dir / "s1-service.log") as srv:
         reqs = requests_for(srv.url, resources)
         answers = check_answers(srv.url, reqs)
         floor_body = log_dir / "floor-body.json"
         floor_body.write_text(json.dumps(answers[0]))
-        with Gunicorn(workers=workers, worker_class=worker_class, app="bench.floor_app:create_floor_app()",
+        with Service(workers=workers, app="bench.floor_app:create_floor_app()",
                       env={"BENCH_FLOOR_BODY": str(floor_body)}, log_path=log_dir / "s1-floor.log") as floor_srv:
             targets = {"service": (srv.url, reqs), "floor": (floor_srv.url, reqs)}
+            # The workers' CPU (the app's cost, as before nginx stood in front); nginx's share is given apart.
             cpu_of = {"service": lambda: sum(cpu_seconds(p) for p in srv.worker_pids()),
                       "floor": lambda: sum(cpu_seconds(p) for p in floor_srv.worker_pids())}
+            proxy_of = {"service": lambda: sum(cpu_seconds(p) for p in srv.front_pids()),
+                        "floor": lambda: sum(cpu_seconds(p) for p in floor_srv.front_pids())}
             interleave(targets, rounds=1, slice_s=min(2.0, seconds / 3), connections=connections)  # warm-up
+            proxy_before = {name: f() for name, f in proxy_of.items()}
             loaded = interleave(targets, rounds=rounds, slice_s=slice_s, connections=connections, cpu_of=cpu_of)
+            proxy_ms = {name: round((f() - proxy_before[name]) * 1000 / max(1, loaded[name]["requests"]), 3)
+                        for name, f in proxy_of.items()}
             single = interleave(targets, rounds=max(2, rounds // 2), slice_s=slice_s, connections=1)
     service, floor = loaded["service"], loaded["floor"]
     n_obs = sum(r["resourceType"] == "Observation" for r in resources)
@@ -150,6 +155,8 @@ def run(*, seconds: float, connections: int = 8, workers: int = 2, worker_class:
         "floor_cpu_ms_per_request": floor["server_cpu_ms_per_request"],
         "cpu_ratio": service["server_cpu_ms_per_request"] / floor["server_cpu_ms_per_request"]
         if floor["server_cpu_ms_per_request"] else None,
+        # nginx's CPU per call in front of each (bench/slow_clients.py compares the servers).
+        "service_proxy_cpu_ms_per_request": proxy_ms["service"], "floor_proxy_cpu_ms_per_request": proxy_ms["floor"],
         # One connection: the latency of a call on an idle server, without queueing behind others.
         "service_c1": single["service"], "floor_c1": single["floor"],
         "p99_ratio_c1": single["service"]["p99_ms"] / single["floor"]["p99_ms"] if single["floor"]["p99_ms"] else None,

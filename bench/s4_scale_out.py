@@ -16,7 +16,7 @@ from pathlib import Path
 
 from . import s1_patient_view as s1
 from .loadgen import interleave
-from .servers import ROOT, Gunicorn, calls_per_worker, cpu_seconds, log_offset
+from .servers import ROOT, Service, calls_per_worker, cpu_seconds, log_offset
 
 import sys  # noqa: E402  (the tests' PostgreSQL launcher)
 
@@ -24,12 +24,12 @@ sys.path.insert(0, str(ROOT / "tests"))  # the test suite's helper package, cds_
 from cds_testing import db_servers  # noqa: E402
 
 
-def _series(workers_list, connections, seconds, log_dir, resources, env, tag, args=()) -> dict:
+def _series(workers_list, connections, seconds, log_dir, resources, env, tag) -> dict:
     """Every worker count runs at once (idle servers cost memory, not CPU) and is measured in
     alternating slices, so that all of them meet the same background load."""
     rounds = max(2, round(seconds / 2.5))
     with ExitStack() as stack:
-        servers = {w: stack.enter_context(Gunicorn(workers=w, env=env, args=args, log_path=log_dir / f"s4-{tag}-{w}w.log"))
+        servers = {w: stack.enter_context(Service(workers=w, env=env, log_path=log_dir / f"s4-{tag}-{w}w.log"))
                    for w in workers_list}
         targets = {}
         for w, srv in servers.items():
@@ -51,7 +51,7 @@ def _series(workers_list, connections, seconds, log_dir, resources, env, tag, ar
 
 
 def run(*, seconds: float, workers_list=(1, 2, 4), connections: int = 8, log_dir: Path | None = None,
-        databases=("sqlite", "postgres"), args: tuple[str, ...] = ()) -> dict:
+        databases=("sqlite", "postgres")) -> dict:
     resources = s1.synthetic_patient()
     log_dir = log_dir or Path(tempfile.mkdtemp(prefix="cds-bench-logs-"))
     out: dict = {"connections": connections}
@@ -64,5 +64,5 @@ def run(*, seconds: float, workers_list=(1, 2, 4), connections: int = 8, log_dir
             env = {"CDS_DATABASE_URL": url} if url else {}
             if database == "sqlite-normal":  # SQLite without the fsync per commit (sqlite_synchronous)
                 env["CDS_SQLITE_SYNCHRONOUS"] = "NORMAL"
-            out[database] = _series(workers_list, connections, seconds, log_dir, resources, env, database, args)
+            out[database] = _series(workers_list, connections, seconds, log_dir, resources, env, database)
     return out

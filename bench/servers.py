@@ -1,7 +1,8 @@
-"""Start the production server (gunicorn with cds_service/server/gunicorn_conf.py) for a measurement.
+"""Start servers for a measurement: the production server (`Service`: `cds-service serve`, nginx in front
+of gunicorn) and gunicorn alone (`Gunicorn`, for comparisons).
 
-The listening socket is made here on an ephemeral port and handed to gunicorn as `fd://N`, so there
-is no window in which another engineer's process could take the port between "find" and "bind".
+`Gunicorn` gets its listening socket from here on an ephemeral port (`fd://N`), so no other process
+can take the port between "find" and "bind"; nginx binds its own, so `Service` retries on a lost race.
 """
 from __future__ import annotations
 
@@ -21,8 +22,158 @@ ROOT = Path(__file__).resolve().parent.parent
 GUNICORN_CONF = ROOT / "cds_service" / "server" / "gunicorn_conf.py"
 
 
-class Gunicorn:
-    """`with Gunicorn(workers=2) as srv:` → srv.url, srv.worker_pids(); stopped (SIGTERM) on exit.
+def _env(tmp: str, workers: int, threads: int | None, extra: dict[str, str]) -> dict[str, str]:
+    """The servers' environment: only the CDS_* settings given here count; auth off, SQLite in `tmp`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")}
+    env.update({
+        "CDS_AUTH_REQUIRED": "false",
+        "CDS_DATABASE_URL": f"sqlite:///{tmp}/cds.sqlite3",
+        "CDS_WORKERS": str(workers),
+        "CDS_LOG_LEVEL": "INFO",  # as in production: one JSON call line per request
+        # As in production with several workers (Dockerfile, `cds-service serve`): metrics in files.
+        "PROMETHEUS_MULTIPROC_DIR": f"{tmp}/prometheus",
+        "PYTHONPATH": os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]),
+    })
+    if threads:
+        env["CDS_THREADS"] = str(threads)
+    if os.environ.get("BENCH_HOOKS_DIR"):  # bench/run.py --hooks-dir: measure another set of services
+        env["CDS_HOOKS_DIR"] = os.environ["BENCH_HOOKS_DIR"]
+    if os.environ.get("BENCH_SQLITE_SYNCHRONOUS"):  # bench/run.py --sqlite-synchronous
+        env["CDS_SQLITE_SYNCHRONOUS"] = os.environ["BENCH_SQLITE_SYNCHRONOUS"]
+    env.update(extra)
+    return env
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def descendants(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        kids = children(todo.pop())
+        out += kids
+        todo += kids
+    return out
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+class _Server:
+    """Common to the launchers: readiness, worker pids, CPU of every process, SIGTERM on exit."""
+
+    proc: subprocess.Popen | None = None
+    log_path: Path | None = None
+    workers: int = 1
+
+    def _wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{type(self).__name__} exited with {self.proc.returncode} (log: {self.log_path})")
+            try:
+                if requests.get(f"{self.url}/healthz", timeout=1).status_code == 200 and \
+                        len(self.worker_pids()) >= self.workers:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"{type(self).__name__} did not become ready in time")
+
+    def worker_pids(self) -> list[int]:
+        """The processes that run the app (gunicorn's workers)."""
+        return children(self.proc.pid) if self.proc else []
+
+    def all_pids(self) -> list[int]:
+        """Every process of the server (front, master, workers): for CPU per call."""
+        return [self.proc.pid, *descendants(self.proc.pid)] if self.proc else []
+
+    def front_pids(self) -> list[int]:
+        """The reverse proxy's processes, if the server has one."""
+        return []
+
+    def cpu_seconds(self) -> float:
+        return sum(cpu_seconds(p) for p in self.all_pids())
+
+    def __exit__(self, *exc) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._tmp.cleanup()
+
+
+class Service(_Server):
+    """The production server exactly as deployed: `cds-service serve` (nginx in front of gunicorn).
+
+    `with Service(workers=2) as srv:` → srv.url, srv.port, srv.proc (the `cds-service` process),
+    srv.worker_pids() (gunicorn's workers), srv.all_pids(); stopped with SIGTERM on exit. `app` is another
+    WSGI target ("module:callable()") under the same server (the S1 floor); `env` adds CDS_* settings.
+    """
+
+    def __init__(self, *, workers: int = 2, threads: int | None = None, app: str | None = None,
+                 env: dict[str, str] | None = None, log_path: Path | None = None):
+        self.workers, self.threads, self.app = workers, threads, app
+        self.extra_env = env or {}
+        self.log_path = log_path
+        self._tmp = tempfile.TemporaryDirectory(prefix="cds-bench-")
+
+    def __enter__(self) -> "Service":
+        env = _env(self._tmp.name, self.workers, self.threads, self.extra_env)
+        for attempt in range(3):  # nginx binds the port itself: another process may take it first
+            self.port = _free_port()
+            self.url = f"http://127.0.0.1:{self.port}"
+            cmd = [str(Path(sys.executable).parent / "cds-service"), "serve", "--host", "127.0.0.1",
+                   "--port", str(self.port), "--workers", str(self.workers)]
+            if self.threads:
+                cmd += ["--threads", str(self.threads)]
+            if self.app:
+                cmd += ["--app", self.app]
+            out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+            self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=out)
+            if self.log_path:
+                out.close()
+            try:
+                self._wait_ready()
+                return self
+            except RuntimeError:
+                if self.proc.poll() is None or attempt == 2:
+                    self.__exit__()
+                    raise
+        raise AssertionError("unreachable")
+
+    def front_pids(self) -> list[int]:
+        masters = [p for p in children(self.proc.pid) if _comm(p) == "nginx"]
+        return masters + [p for m in masters for p in children(m)]
+
+    def gunicorn_pid(self) -> int | None:
+        return next((p for p in children(self.proc.pid) if _comm(p) != "nginx"), None)
+
+    def worker_pids(self) -> list[int]:
+        master = self.gunicorn_pid()
+        return children(master) if master else []
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Gunicorn(_Server):
+    """gunicorn alone with the checked-in configuration (cds_service/server/gunicorn_conf.py) on a TCP port:
+    how the service was served before nginx stood in front; for comparisons (worker class, slow clients).
 
     `app` is a WSGI target ("module:callable"); None means the checked-in `wsgi_app` (the service).
     `env` adds CDS_* settings; auth is off and SQLite lives in a temporary directory unless overridden.
@@ -35,7 +186,6 @@ class Gunicorn:
         self.args = tuple(args)  # more gunicorn command-line options (experiments: --keep-alive 0, …)
         self.extra_env = env or {}
         self.log_path = log_path
-        self.proc: subprocess.Popen | None = None
         self._tmp = tempfile.TemporaryDirectory(prefix="cds-bench-")
 
     def __enter__(self) -> "Gunicorn":
@@ -45,23 +195,7 @@ class Gunicorn:
         sock.listen(2048)
         self.port = sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")}  # only what we set counts
-        env.update({
-            "CDS_AUTH_REQUIRED": "false",
-            "CDS_DATABASE_URL": f"sqlite:///{self._tmp.name}/cds.sqlite3",
-            "CDS_WORKERS": str(self.workers),
-            "CDS_LOG_LEVEL": "INFO",  # as in production: one JSON call line per request
-            # As in production with several workers (Dockerfile, `cds-service serve`): metrics in files.
-            "PROMETHEUS_MULTIPROC_DIR": f"{self._tmp.name}/prometheus",
-            "PYTHONPATH": os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]),
-        })
-        if self.threads:
-            env["CDS_THREADS"] = str(self.threads)
-        if os.environ.get("BENCH_HOOKS_DIR"):  # bench/run.py --hooks-dir: measure another set of services
-            env["CDS_HOOKS_DIR"] = os.environ["BENCH_HOOKS_DIR"]
-        if os.environ.get("BENCH_SQLITE_SYNCHRONOUS"):  # bench/run.py --sqlite-synchronous
-            env["CDS_SQLITE_SYNCHRONOUS"] = os.environ["BENCH_SQLITE_SYNCHRONOUS"]
-        env.update(self.extra_env)
+        env = _env(self._tmp.name, self.workers, self.threads, self.extra_env)
         cmd = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), "--bind", f"fd://{sock.fileno()}",
                "--workers", str(self.workers)]
         if self.worker_class:
@@ -78,37 +212,6 @@ class Gunicorn:
         sock.close()
         self._wait_ready()
         return self
-
-    def _wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {self.proc.returncode} (log: {self.log_path})")
-            try:
-                if requests.get(f"{self.url}/healthz", timeout=1).status_code == 200 and \
-                        len(self.worker_pids()) >= self.workers:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("gunicorn did not become ready in time")
-
-    def worker_pids(self) -> list[int]:
-        try:
-            text = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text()
-        except OSError:
-            return []
-        return [int(p) for p in text.split()]
-
-    def __exit__(self, *exc) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._tmp.cleanup()
 
 
 def rss_kib(pid: int) -> int | None:

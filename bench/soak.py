@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import s1_patient_view as s1  # noqa: E402
 from bench.loadgen import run_wrk  # noqa: E402
-from bench.servers import Gunicorn, rss_kib  # noqa: E402
+from bench.servers import Service, rss_kib  # noqa: E402
 
 
 def _slope_per_min(points: list[tuple[float, int]]) -> float:
@@ -39,7 +39,7 @@ def _slope_per_min(points: list[tuple[float, int]]) -> float:
 def soak(minutes: float, workers: int, connections: int, interval: float) -> dict:
     resources = s1.synthetic_patient()
     log_dir = Path(tempfile.mkdtemp(prefix="cds-soak-logs-"))  # one JSON line per call: not for the repository
-    with Gunicorn(workers=workers, log_path=log_dir / "soak.log") as srv:
+    with Service(workers=workers, log_path=log_dir / "soak.log") as srv:
         reqs = s1.requests_for(srv.url, resources)
         s1.check_answers(srv.url, reqs)
         start_pids = srv.worker_pids()

@@ -1,5 +1,5 @@
-"""Many workers over shared state (issue #8): the production server (gunicorn, checked-in config,
-4 workers) against real PostgreSQL and Redis servers started here on 127.0.0.1.
+"""Many workers over shared state (issue #8): the production server (`cds-service serve`: nginx in front
+of gunicorn with the checked-in config, 4 workers) against real PostgreSQL and Redis servers started here on 127.0.0.1.
 
 - SEC-8: a `jti` accepted by one worker is refused by the others (replay cache in Redis, and in the
   `jti_seen` table of PostgreSQL when no Redis is configured).
@@ -34,7 +34,7 @@ from cds_testing.security_support import ec_key, jwks, sign
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.servers import Gunicorn  # noqa: E402  (the benchmark's launcher of the production server)
+from bench.servers import Service  # noqa: E402  (the benchmark's launcher of the production server)
 
 pytestmark = pytest.mark.integration
 
@@ -109,7 +109,7 @@ def test_replayed_jti_is_refused_by_every_other_worker(replay_backend, pg_url, r
     db_url = _unique_drop_db(pg_url, f"replay_{replay_backend}")
     env = _auth_env(db_url, redis_url if replay_backend == "redis" else "")
     log = tmp_path / "service.log"
-    with Gunicorn(workers=WORKERS, env=env, log_path=log) as srv:
+    with Service(workers=WORKERS, env=env, log_path=log) as srv:
         assert len(srv.worker_pids()) == WORKERS
         token = _token(str(uuid.uuid4()))
         assert _call(srv.url, token, "first-use") == 200
@@ -178,7 +178,7 @@ def test_no_feedback_lost_while_a_worker_is_killed(pg_url, tmp_path):
     failures = []
     lock = threading.Lock()
 
-    with Gunicorn(workers=WORKERS, env=env, log_path=tmp_path / "service.log") as srv:
+    with Service(workers=WORKERS, env=env, log_path=tmp_path / "service.log") as srv:
         before = set(srv.worker_pids())
 
         def post(card: str) -> None:
@@ -238,7 +238,7 @@ def test_no_feedback_lost_while_a_worker_is_killed(pg_url, tmp_path):
 def test_sigterm_lets_the_request_in_flight_finish(tmp_path):
     """Graceful shutdown: a request already being read when SIGTERM arrives still gets its 200."""
     body = json.dumps(hook_request(prefetch=ascvd_prefetch())).encode()
-    with Gunicorn(workers=1, log_path=tmp_path / "service.log") as srv:
+    with Service(workers=1, log_path=tmp_path / "service.log") as srv:
         sock = socket.create_connection(("127.0.0.1", srv.port), timeout=20)
         head = (f"POST /cds-services/{SERVICE} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                 f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
