@@ -146,7 +146,7 @@ class _Supervisor:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_stop)
         if not self._wait_for_upstream():
-            return self._shutdown(failed="gunicorn did not start")
+            return self._shutdown(failed=None if self.stopping else "gunicorn did not start")
         self.front = proxy.start(self.nginx, self.config, self.run_dir)
         while not self.stopping:
             if self._exited(self.gunicorn):
