@@ -4,7 +4,7 @@
 # Settings come from the TOML file in CDS_CONFIG and CDS_* variables (README, "Configuration").
 # Without a configuration, authentication is on and no client is trusted: every call gets 401.
 #
-# Topology inside the container (README, "Production topology"): port 8080 is nginx, which reads every
+# Topology inside the container (README, "What faces the network"): port 8080 is nginx, which reads every
 # request whole (header deadline, body idle timeout, size limit) before gunicorn's workers see it, over a
 # unix socket in a private directory. `cds-service serve` (PID 1) starts and supervises both; SIGTERM
 # drains nginx, then gunicorn. TLS terminates in front of the container (a load balancer or ingress).

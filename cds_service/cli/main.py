@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cds-service", description="CDS Hooks service for ML models and clinical equations")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="run the service: nginx in front of gunicorn (README, Production topology)")
+    serve = sub.add_parser("serve", help="run the service: nginx in front of gunicorn (README, What faces the network)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--config", help="TOML settings file (also CDS_CONFIG)")

@@ -1,6 +1,6 @@
 """The front of `cds-service serve`: Debian's nginx, between the network and gunicorn's unix socket.
 
-Why (bench/slow_clients.py, README "Production topology"): gunicorn's `gthread` worker waits for a
+Why (bench/slow_clients.py, README "What faces the network"): gunicorn's `gthread` worker waits for a
 connection's first byte off-thread but then reads the headers and body on a worker thread, so a few
 connections trickling their headers or body hold every thread and the service stops answering. nginx
 reads each request completely in its event loop (`proxy_request_buffering on`), with a deadline for
