@@ -27,15 +27,19 @@ Results: bench/results/slow-clients-<date>.json and a Markdown table on stdout.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
 import shutil
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from contextlib import ExitStack
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -67,8 +71,6 @@ class Command(_Server):
         env = _env(self._tmp.name, self.workers, self.threads, {})
         Path(env["PROMETHEUS_MULTIPROC_DIR"]).mkdir()
         out = open(self.log_path, "ab") if self.log_path else None
-        import subprocess
-
         self.proc = subprocess.Popen([a.format(port=self.port) for a in self.argv], cwd=ROOT, env=env,
                                      stdout=out or subprocess.DEVNULL, stderr=out or subprocess.DEVNULL)
         if out:
@@ -85,8 +87,6 @@ class NginxGranian(Command):
     """granian on a unix socket behind the same nginx front as `cds-service serve` (cds_service/server/proxy.py)."""
 
     def __enter__(self) -> "NginxGranian":
-        import subprocess
-
         from cds_service.config import Settings
         from cds_service.server import proxy
 
@@ -119,8 +119,6 @@ class NginxGranian(Command):
         return super().all_pids() + self.front_pids()
 
     def __exit__(self, *exc) -> None:
-        import signal
-
         self.front.send_signal(signal.SIGQUIT)
         self.front.wait(timeout=30)
         super().__exit__(*exc)
@@ -167,8 +165,6 @@ def available(name: str) -> str | None:
 
 
 def _importable(module: str) -> bool:
-    import importlib.util
-
     return importlib.util.find_spec(module) is not None
 
 
@@ -224,8 +220,6 @@ def run(*, names: list[str], seconds: float, probes: int, probe_timeout: float, 
     resources = s1.synthetic_patient()
     out: dict = {"log_dir": str(log_dir), "candidates": {}}
     names = [n for n in names if not _skip(n, out)]
-    from contextlib import ExitStack
-
     with ExitStack() as stack:
         servers = {}
         for name in names:

@@ -14,7 +14,6 @@ exit status is 1. Without nginx installed, a loopback-only development server is
 from __future__ import annotations
 
 import importlib
-import ipaddress
 import os
 import shutil
 import signal
@@ -32,6 +31,7 @@ from hooks import ServiceFileError
 from cds_service import create_app
 from cds_service.config import Settings
 from cds_service.errors import ConfigError
+from cds_service.security.trusted_clients import is_loopback
 from cds_service.server import proxy
 
 
@@ -41,15 +41,6 @@ def _load(app_target: str | None):
     module, _, attr = app_target.partition(":")  # "module:callable()" or "module:object"
     obj = getattr(importlib.import_module(module), attr.removesuffix("()"))
     return obj() if attr.endswith("()") else obj
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def serve(host: str, port: int, config_file: str | None, workers: int | None, threads: int | None = None,
@@ -64,7 +55,7 @@ def serve(host: str, port: int, config_file: str | None, workers: int | None, th
     try:
         settings = Settings.load()
         nginx = proxy.find_nginx()
-        if nginx is None and not _is_loopback(host):
+        if nginx is None and not is_loopback(host):
             raise ConfigError(f"nginx is not installed: refusing to serve {host} with gunicorn alone, which slow "
                               "clients can freeze (apt-get install nginx-light, or scripts/bootstrap as root)")
         if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
