@@ -75,6 +75,15 @@ class _Server:
     workers: int = 1
 
     def _wait_ready(self, timeout: float = 60.0) -> None:
+        """Until /healthz answers 200 and every worker is up; on failure the server is stopped (a failed
+        __enter__ gets no __exit__), then the error raised."""
+        try:
+            self._poll_ready(timeout)
+        except RuntimeError:
+            self.__exit__(None, None, None)
+            raise
+
+    def _poll_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -130,8 +139,8 @@ class Service(_Server):
         self._tmp = tempfile.TemporaryDirectory(prefix="cds-bench-")
 
     def __enter__(self) -> "Service":
-        env = _env(self._tmp.name, self.workers, self.threads, self.extra_env)
         for attempt in range(3):  # nginx binds the port itself: another process may take it first
+            env = _env(self._tmp.name, self.workers, self.threads, self.extra_env)
             self.port = _free_port()
             self.url = f"http://127.0.0.1:{self.port}"
             cmd = [str(Path(sys.executable).parent / "cds-service"), "serve", "--host", "127.0.0.1",
@@ -147,10 +156,10 @@ class Service(_Server):
             try:
                 self._wait_ready()
                 return self
-            except RuntimeError:
-                if self.proc.poll() is None or attempt == 2:
-                    self.__exit__()
+            except RuntimeError as exc:
+                if attempt == 2 or "exited with" not in str(exc):  # a lost race for the port ends the server at once
                     raise
+                self._tmp = tempfile.TemporaryDirectory(prefix="cds-bench-")
         raise AssertionError("unreachable")
 
     def front_pids(self) -> list[int]:

@@ -119,8 +119,9 @@ class NginxGranian(Command):
         return super().all_pids() + self.front_pids()
 
     def __exit__(self, *exc) -> None:
-        self.front.send_signal(signal.SIGQUIT)
-        self.front.wait(timeout=30)
+        if getattr(self, "front", None) and self.front.poll() is None:
+            self.front.send_signal(signal.SIGQUIT)
+            self.front.wait(timeout=30)
         super().__exit__(*exc)
 
 
