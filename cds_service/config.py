@@ -7,6 +7,7 @@ and so is `CDS_AUTH_REQUIRED=false`. Environment values are JSON-decoded when th
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import tomllib
@@ -193,6 +194,12 @@ class Settings:
                               f"(choose from {', '.join(SUPPORTED_ALGORITHMS)})")
         if self.jwt_leeway_s < 0 or self.jwt_max_lifetime_s <= 0:
             raise ConfigError("jwt_leeway_s must be >= 0 and jwt_max_lifetime_s > 0")
+        for entry in self.forwarded_allow_ips:
+            try:
+                if entry != "*":
+                    ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ConfigError(f"forwarded_allow_ips: '{entry}' is not an IP address, a network or *") from None
         if min(self.workers, self.threads, self.header_timeout_s, self.body_timeout_s, self.max_connections) < 1:
             raise ConfigError("workers, threads, header_timeout_s, body_timeout_s and max_connections must be at least 1")
         if self.sqlite_synchronous not in ("FULL", "NORMAL"):

@@ -38,12 +38,30 @@ def test_an_ipv6_host_is_bracketed(tmp_path):
     assert "listen [::1]:9000 " in conf
 
 
-def test_nginx_accepts_the_configuration(tmp_path):
+def test_forwarded_headers_are_passed_on_only_from_the_configured_proxies(tmp_path):
+    conf = _render(tmp_path, forwarded_allow_ips=["10.1.0.0/16", "2001:db8::1"])
+    geo = conf[conf.index("geo $cds_forwarding_peer"):conf.index("}", conf.index("geo $cds_forwarding_peer"))]
+    assert "default 0;" in geo and "10.1.0.0/16 1;" in geo and "2001:db8::1 1;" in geo
+    assert "proxy_set_header X-Forwarded-Proto $cds_forwarded_proto;" in conf
+    # Other headers gunicorn takes as the scheme never come from the client.
+    assert 'proxy_set_header X-Forwarded-Ssl "";' in conf and 'proxy_set_header X-Forwarded-Protocol "";' in conf
+    assert "default 0;" in _render(tmp_path) and "default 1;" in _render(tmp_path, forwarded_allow_ips=["*"])
+
+
+def test_forwarded_allow_ips_must_be_addresses_or_networks():
+    from cds_service.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="forwarded_allow_ips"):
+        Settings.from_mapping({"forwarded_allow_ips": ["10.0.0.1; include /etc/passwd"]})
+
+
+@pytest.mark.parametrize("allowed", [[], ["127.0.0.1", "10.0.0.0/8", "::1"], ["*"]])
+def test_nginx_accepts_the_configuration(tmp_path, allowed):
     nginx = proxy.find_nginx()
     if nginx is None:
         missing("nginx is not installed (tests/setup.d/50-nginx.sh installs it)")
     (tmp_path / "run").mkdir()
-    conf = _render(tmp_path / "run")
+    conf = _render(tmp_path / "run", forwarded_allow_ips=allowed)
     (tmp_path / "run" / "nginx.conf").write_text(conf)
     check = subprocess.run([nginx, "-t", "-p", str(tmp_path / "run"), "-c", str(tmp_path / "run" / "nginx.conf"),
                             "-e", "stderr"], capture_output=True, text=True, timeout=30)

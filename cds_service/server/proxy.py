@@ -55,6 +55,13 @@ def _user_directive() -> str:
     return f"user {nobody.pw_name} {grp.getgrgid(nobody.pw_gid).gr_name};\n"
 
 
+def _forwarding_peers(allowed: tuple[str, ...]) -> str:
+    """`geo` entries for the peers whose forwarded headers are believed (Settings checked each is a network or *)."""
+    if "*" in allowed:
+        return "        default 1;"
+    return "\n".join(["        default 0;", *(f"        {entry} 1;" for entry in allowed)])
+
+
 def render_config(settings: Settings, *, host: str, port: int, upstream_socket: Path, run_dir: Path,
                   graceful_timeout_s: int, upstream_timeout_s: int) -> str:
     """The whole nginx configuration: one server, every path under `run_dir` (no system file is read)."""
@@ -98,6 +105,21 @@ http {{
     client_body_buffer_size 64k;  # a hook request is ~10 KB; larger bodies wait in client_body_temp_path
     large_client_header_buffers 4 16k;  # a JWT with its certificate chain fits
 
+    # Forwarded headers: only the peers in `forwarded_allow_ips` (the TLS terminator) may tell the scheme
+    # (http or https) and the client's address; for anyone else nginx sends what it saw itself. gunicorn
+    # believes whatever nginx sends (a unix socket peer has no address to check), so this is the check.
+    geo $cds_forwarding_peer {{
+{_forwarding_peers(settings.forwarded_allow_ips)}
+    }}
+    map "$cds_forwarding_peer:$http_x_forwarded_proto" $cds_forwarded_proto {{
+        "~^1:(?<cds_proto>https?)$" $cds_proto;
+        default $scheme;
+    }}
+    map $cds_forwarding_peer $cds_forwarded_for {{
+        1 $proxy_add_x_forwarded_for;
+        default $remote_addr;
+    }}
+
     server {{
         listen {_listen(host, port)} backlog=2048 default_server;
 
@@ -108,8 +130,10 @@ http {{
             proxy_buffering on;
             proxy_buffers 16 32k;
             proxy_set_header Host $http_host;
-            proxy_set_header X-Forwarded-For $remote_addr;
-            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Forwarded-For $cds_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $cds_forwarded_proto;
+            proxy_set_header X-Forwarded-Ssl "";  # gunicorn reads these as the scheme too: never from a client
+            proxy_set_header X-Forwarded-Protocol "";
             proxy_connect_timeout 5s;
             proxy_send_timeout {upstream_timeout_s}s;
             proxy_read_timeout {upstream_timeout_s}s;

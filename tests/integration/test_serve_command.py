@@ -57,11 +57,11 @@ def test_call_log_is_json_with_correlation_id_and_no_phi(service):
     assert "1961-07-14" not in (tmp / "service.log").read_text()
 
 
-def _link_scheme(base: str) -> str:
+def _link_scheme(base: str, claim: dict[str, str] | None = None) -> str:
     """The scheme of the card's explanation link when the caller claims `X-Forwarded-Proto: https`
     (development mode, no public_base_url: links follow the request as gunicorn describes it)."""
     resp = requests.post(f"{base}/cds-services/ascvd-10y-risk", json=hook_request(prefetch=ascvd_prefetch()),
-                         headers={"X-Forwarded-Proto": "https"}, timeout=5)
+                         headers=claim or {"X-Forwarded-Proto": "https"}, timeout=5)
     (card,) = resp.json()["cards"]
     return next(link["url"] for link in card["links"] if link["type"] == "absolute").split("://")[0]
 
@@ -71,6 +71,9 @@ def test_forwarded_headers_are_believed_only_from_configured_proxies(service, tm
     the host could change the scheme (and, without public_base_url, the links and the JWT audience)."""
     base, _ = service
     assert _link_scheme(base) == "http"  # forwarded_allow_ips empty by default: ignored from 127.0.0.1
+    # gunicorn also takes these as the scheme; nginx in front drops them from every client.
+    assert _link_scheme(base, {"X-Forwarded-Ssl": "on"}) == "http"
+    assert _link_scheme(base, {"X-Forwarded-Protocol": "ssl"}) == "http"
     env = {"CDS_AUTH_REQUIRED": "false", "CDS_DATABASE_URL": f"sqlite:///{tmp_path}/cds.sqlite3",
            "CDS_FORWARDED_ALLOW_IPS": '["127.0.0.1"]'}
     with cds_service(env, workers=1, log_path=tmp_path / "service.log") as behind_proxy:
