@@ -77,7 +77,7 @@ def encounter_first_quantity(d: FeatureDef, resources: Sequence[dict], ctx: Extr
     found, rejected = observation_values(d, [r for r in R.of_type(resources, "Observation") if in_stay(r)], ctx)
     if not found:
         reason = "; ".join(rejected[:3]) if rejected else "no result recorded during this stay"
-        return _missing(d, reason)
+        return _missing(d, reason, invalid=bool(rejected))  # recorded but unusable (implausible, unit) is invalid
     _, value, ev = found[-1]  # observation_values sorts newest first
     return _found(d, value, [ev])
 

@@ -4,6 +4,8 @@ Any inconsistency stops start-up with a `ServiceFileError` naming the file and t
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import string
 import tomllib
@@ -127,6 +129,29 @@ def load_service(path: Path, *, load_model: Callable[[str], Any], builders: Mapp
     if unused:
         raise err("features", f"declared but never used: {', '.join(unused)}")
     return service, model, MappingProxyType(secondary)
+
+
+# Keys that only word a card or a page; every other key of these tables decides a feature's value or
+# whether the service applies to a patient.
+_DISPLAY_KEYS = frozenset({"label", "default_note", "not_applicable", "instead", "unknown", "on_not_applicable"})
+
+
+def data_definitions_sha256(path: Path | str) -> str:
+    """sha256 of what in a service file decides the data its feature code produces: `[prefetch]`,
+    `[observation_sets]`, `[[features]]` and `[[population]]`, without display text, as canonical JSON.
+    A training table built by the service (`population dataset`) records it, so a model card names the
+    definitions its data came from, and rewording a label does not make the model stale."""
+    raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+
+    def strip(table: Any) -> Any:
+        return {k: v for k, v in table.items() if k not in _DISPLAY_KEYS} if isinstance(table, dict) else table
+
+    data = {"prefetch": raw.get("prefetch", {}),
+            "observation_sets": {k: strip(v) for k, v in (raw.get("observation_sets") or {}).items()},
+            "features": [strip(f) for f in raw.get("features", [])],
+            "population": [strip(c) for c in raw.get("population", [])]}
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _model_table(raw: Any, err) -> tuple[str | None, tuple[str, ...]]:

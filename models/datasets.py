@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -55,6 +56,10 @@ class TrainingSpec:
     rationale: str = ""
     # Declared directions a fitted model may contradict, each with the documented reason.
     contrary_allowed: tuple[tuple[str, str], ...] = ()
+    # The service whose feature code builds the shipped artifact's training table from the data written as
+    # FHIR (`population from-dataset` → `population dataset` → `train --data`); None: no service serves the
+    # model, and the shipped artifact trains on the table `load()` returns.
+    service: str | None = None
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -74,12 +79,86 @@ def fingerprint(table) -> str:
     return h.hexdigest()
 
 
-def _canonical(pd, frame, spec_features, outcome, row_ids):
+def _canonical(pd, frame, columns: dict[str, str], outcome, row_ids):
+    """`row_id`, each feature (name → the frame's column) as float, `outcome` as int."""
     out = pd.DataFrame({"row_id": row_ids})
-    for f in spec_features:
-        out[f.name] = frame[f.column].astype(float).to_numpy()
+    for name, column in columns.items():
+        out[name] = frame[column].astype(float).to_numpy()
     out["outcome"] = outcome.astype(int).to_numpy()
     return out
+
+
+# ---- A table built from FHIR by a service's own feature code (`cds-service population dataset`) ------------
+
+PROVENANCE_FILE = "_provenance.json"  # beside the table's part files (parquet readers skip names starting with '_')
+APPLIES = "applies"  # the service's applicability status of a patient it evaluates
+
+
+@dataclass(frozen=True)
+class Dataset:
+    table: "object"  # the canonical table: row_id (the patient id, sorted), the spec's features, outcome
+    rows_read: int
+    left_out: dict  # reason → rows, each row under the first reason that holds (they sum to rows_read - rows used)
+    missing_inputs: dict  # input → {"not recorded" | "recorded but rejected …": rows} over the rows left out for it
+    provenance: dict  # PROVENANCE_FILE as `population dataset` wrote it; {} when the table came without one
+
+
+def load_dataset(path: str | Path, spec: TrainingSpec) -> Dataset:
+    """The rows of a `population dataset` table that the service would give a risk, as the canonical table.
+
+    A row is used when the service evaluated the patient (no `error`), the patient is in its population
+    (`applicability` = applies), the outcome is labelled, and every model input has a value after the
+    service's own rules. The service requires every input and imputes none: an input not recorded, or
+    recorded but rejected (outside the service file's plausible range, unit not convertible; listed in
+    `rejected`), gets no risk when serving, so that row is not trained on either. Rows left out are counted
+    by reason, never listed (a patient id is data about a patient). Rows are sorted by patient id; a patient
+    may appear once (two index dates of one patient would let a CV fold test on a patient it trained on).
+    """
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    frame = pq.read_table(str(path)).to_pandas()
+    names = list(spec.feature_names)
+    absent = [c for c in ("patient_id", "applicability", "error", "outcome", *names) if c not in frame.columns]
+    if absent:
+        raise ValueError(f"{path}: not a `population dataset` table for {spec.model_id}: no column {', '.join(absent)}")
+    repeated = int(frame["patient_id"].duplicated().sum())
+    if repeated:
+        raise ValueError(f"{path}: {repeated} row(s) repeat a patient (several index dates): a cross-validation fold "
+                         "would test on a patient it trained on; build the table with one index date per patient")
+    rows_read = len(frame)
+    rejected = frame["rejected"] if "rejected" in frame.columns else pd.Series([()] * rows_read, index=frame.index)
+    no_value = frame[names].isna()
+    reasons = (("the service could not evaluate the patient (error)", frame["error"].notna()),
+               ("outside the service's population (not-applicable)", frame["applicability"] == "not-applicable"),
+               ("the service's population could not be checked (undecided)", frame["applicability"] != APPLIES),
+               ("no outcome label", frame["outcome"].isna()),
+               ("a model input missing: the service gives no risk", no_value.any(axis=1)))
+    keep = pd.Series(True, index=frame.index)
+    left_out: dict[str, int] = {}
+    missing_inputs: dict[str, dict[str, int]] = {}
+    for reason, mask in reasons:
+        hit = keep & mask.fillna(False).astype(bool)
+        if hit.any():
+            left_out[reason] = int(hit.sum())
+            if reason.startswith("a model input missing"):
+                for name in names:
+                    rows = hit & no_value[name]
+                    was_rejected = rows & rejected.map(lambda r, n=name: n in list(r if r is not None else ()))
+                    counts = {"not recorded": int((rows & ~was_rejected).sum()),
+                              "recorded but rejected by the service's rules": int(was_rejected.sum())}
+                    if rows.any():
+                        missing_inputs[name] = {k: v for k, v in counts.items() if v}
+        keep &= ~hit
+    used = frame[keep].sort_values("patient_id", kind="stable")
+    outcome = used["outcome"].astype(int)
+    if not outcome.isin((0, 1)).all():
+        raise ValueError(f"{path}: the outcome must be 0 or 1")
+    table = _canonical(pd, used, {n: n for n in names}, outcome, used["patient_id"].astype(str).to_numpy())
+    provenance_file = path / PROVENANCE_FILE
+    provenance = json.loads(provenance_file.read_text(encoding="utf-8")) if provenance_file.is_file() else {}
+    return Dataset(table, rows_read, left_out, missing_inputs, provenance)
 
 
 # ---- WHAS500 (Worcester Heart Attack Study; the ARFF file scikit-survival ships) -----------------
@@ -138,12 +217,12 @@ def load_whas500():
     if ((frame["fstat"] == 0) & (frame["lenfol"] < 365)).any():
         raise RuntimeError("WHAS500: censoring before 1 year; the 1-year label would be biased")
     outcome = (frame["fstat"] == 1) & (frame["lenfol"] <= 365)
-    return _canonical(pd, frame, WHAS_FEATURES, outcome, frame["_row"])
+    return _canonical(pd, frame, {f.name: f.column for f in WHAS_FEATURES}, outcome, frame["_row"])
 
 
 WHAS500 = TrainingSpec(
     model_id="whas500-1y-mortality",
-    default_version="2.0.0",
+    default_version="2.1.0",
     title="1-year mortality after MI (WHAS500 model)",
     population="Adults discharged alive after hospitalisation for acute myocardial infarction",
     outcome="Death from any cause within 365 days of hospital admission",
@@ -173,6 +252,7 @@ WHAS500 = TrainingSpec(
         "A few hundred patients and about a hundred deaths: subgroup estimates are imprecise (see their counts and intervals).",
     ),
     load=load_whas500,
+    service="post-mi-mortality",
     rationale=("At discharge after an acute MI the inputs are all in the record of the stay; WHAS500 is the only "
                "package-shipped MI cohort with a fully observed 1-year outcome."),
 )
@@ -216,7 +296,7 @@ def load_monica():
                        _row=[f"monica:{r}" for r in frame["rownames"]])
     for col in ("premi", "diabetes", "highbp", "hichol", "angina", "stroke"):
         out[col] = (frame[col] == "y").astype(float)
-    return _canonical(pd, out, MONICA_FEATURES, out["outcome"] == "dead", out["_row"])
+    return _canonical(pd, out, {f.name: f.column for f in MONICA_FEATURES}, out["outcome"] == "dead", out["_row"])
 
 
 MONICA = TrainingSpec(

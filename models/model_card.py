@@ -38,7 +38,7 @@ def build_card(spec, version: str, config: dict, metrics: dict, training: dict, 
                         "training_range": [normalisation[f.name]["min"], normalisation[f.name]["max"]],
                         "training_mean": normalisation[f.name]["mean"], "expected_direction": f.direction,
                         "direction_source": f.direction_source} for f in spec.features],
-        "missing_data": "complete cases in the source data; when serving, every input is required (no imputation)",
+        "missing_data": _missing_data(training.get("dataset")),
         "development": {"protocol": metrics["protocol"], "selection": metrics["selection"],
                         "selection_reason": metrics["selection_reason"], "candidates": metrics["candidates"],
                         "comparisons": metrics["comparisons"], "calibration": metrics["calibration"],
@@ -48,10 +48,43 @@ def build_card(spec, version: str, config: dict, metrics: dict, training: dict, 
                         "subgroups": metrics["subgroups"]},
         "limitations": list(spec.limitations),
         "citation": spec.citation,
-        "reproduce": f"cds-service train {spec.model_id} --version {version}",
+        "reproduce": _reproduce(spec, version, training.get("dataset")),
         "tripod_items": TRIPOD,
     }
+    if "dataset" in training:
+        card["data"]["built_from_fhir"] = _from_fhir(training["dataset"])
+        card["training_serving_parity"] = metrics["parity"]
     return card, _markdown(card)
+
+
+def _missing_data(dataset: dict | None) -> str:
+    if dataset is None:
+        return "complete cases in the source data; when serving, every input is required (no imputation)"
+    return ("the rows the service gives a risk: every input is required and none is imputed, so a row whose input the "
+            "service's feature code found not recorded, or recorded but rejected (outside the service file's plausible "
+            "range, unit not convertible), is left out, as the service would give that patient no risk; rows outside the "
+            "service's population or without an outcome label are left out too (counts under Data)")
+
+
+def _from_fhir(dataset: dict) -> dict:
+    """What built the training table: the export, the service's feature code and its definitions, the outcome."""
+    p = dataset["provenance"]
+    return {"export_sha256": p.get("export", {}).get("sha256"), "ndjson_files": p.get("export", {}).get("ndjson_files"),
+            "service": p.get("service", {}).get("id"), "service_file": p.get("service", {}).get("file"),
+            "data_definitions_sha256": p.get("service", {}).get("data_definitions_sha256"),
+            "outcome": p.get("outcome", {}).get("id"), "outcome_sha256": p.get("outcome", {}).get("sha256"),
+            "index": p.get("index"), "rows_read": dataset["rows_read"], "rows_used": dataset["rows_used"],
+            "left_out": dataset["left_out"], "missing_inputs": dataset["missing_inputs"]}
+
+
+def _reproduce(spec, version: str, dataset: dict | None) -> str:
+    if dataset is None:
+        return f"cds-service train {spec.model_id} --version {version}"
+    service = dataset["provenance"].get("service", {}).get("id") or spec.service or "SERVICE"
+    return (f"cds-service population from-dataset {spec.model_id} --output EXPORT && "
+            f"cds-service population dataset --service {service} --input EXPORT --index-dates EXPORT/index_dates.csv "
+            f"--outcome EXPORT/outcome.toml --output TABLE.parquet && "
+            f"cds-service train {spec.model_id} --version {version} --data TABLE.parquet")
 
 
 def _fmt(v, digits: int = 3) -> str:
@@ -88,6 +121,7 @@ def _markdown(c: dict) -> str:
         f"- Rows: {data['rows']}, events: {data['events']} ({100 * data['events'] / data['rows']:.1f}%); "
         f"events per parameter of the shipped model: {dev['events_per_parameter']}.",
         f"- Training-table fingerprint (sha256): `{data['fingerprint_sha256']}`.",
+        *_fhir_lines(data.get("built_from_fhir")),
         f"- Missing data: {c['missing_data']}.", "",
         "## Predictors and expected directions of effect", "",
         "| Feature | Unit | Dataset column | Source when serving | Training range | Expected effect (source) | Fitted |",
@@ -141,9 +175,56 @@ def _markdown(c: dict) -> str:
     ]
     for group, bands in perf["subgroups"].items():
         lines += [_perf_row(f"{group} {label}", s) for label, s in bands.items()]
-    lines += ["", "Subgroups with fewer than 5 events or non-events get counts only.", "", "## Limitations", ""]
+    lines += ["", "Subgroups with fewer than 5 events or non-events get counts only."]
+    lines += _parity_lines(c.get("training_serving_parity"))
+    lines += ["", "## Limitations", ""]
     lines += [f"- {x}" for x in c["limitations"]]
     lines += ["", "## Reproduce", "", f"`{c['reproduce']}` rebuilds this artifact byte for byte (same data fingerprint, "
               "same torch and numpy) and prints these figures.", "", f"*Citation:* {c['citation']}.", "",
               "TRIPOD items covered: " + "; ".join(f"{k} {v}" for k, v in c["tripod_items"].items()) + "."]
     return "\n".join(lines) + "\n"
+
+
+def _left_out(left_out: dict, missing_inputs: dict) -> str:
+    if not left_out:
+        return "none"
+    parts = [f"{n} row{'s' if n != 1 else ''}, {why}" for why, n in left_out.items()]
+    detail = "; ".join(f"`{name}` " + ", ".join(f"{how} in {n}" for how, n in counts.items()) for name, counts in missing_inputs.items())
+    return "; ".join(parts) + (f" ({detail})" if detail else "")
+
+
+def _fhir_lines(f: dict | None) -> list[str]:
+    if not f:
+        return []
+    index = f["index"] or {}
+    when = (f"index dates sha256 `{index['index_dates_sha256']}`" if index.get("index_dates_sha256")
+            else f"index date {index.get('as_of')}")
+    return [
+        f"- Built from FHIR through the service's own feature code: the data written as a FHIR R4 Bulk Data export "
+        f"({f['ndjson_files']} NDJSON files, sha256 `{f['export_sha256']}`), read by `{f['service']}` "
+        f"(`{f['service_file']}`, data definitions sha256 `{f['data_definitions_sha256']}`) with `cds-service population dataset`; "
+        f"outcome `{f['outcome']}` (sha256 `{f['outcome_sha256']}`), {when}.",
+        f"- Rows: {f['rows_read']} in the table built from FHIR, {f['rows_used']} used; left out: {_left_out(f['left_out'], f['missing_inputs'])}.",
+    ]
+
+
+def _parity_lines(p: dict | None) -> list[str]:
+    if not p:
+        return []
+    this, ref = p["cv"]["this_artifact"], p["cv"]["reference"]
+    gap = p["risk_difference_on_reference_rows"]
+    row = lambda label, f: (f"| {label} | {f['rows']} | {f['events']} | {f['selected']} | {_ci(f['auroc'])} | {_ci(f['brier'])} | "  # noqa: E731
+                            f"{_ci(f['calibration_slope'], 2)} | {_ci(f['calibration_intercept'], 2)} |")
+    return [
+        "", "## Training–serving parity", "",
+        "This artifact was trained on the table the service's own feature code built from the data as FHIR, so training "
+        "and serving read every input through one code path. The same protocol run on the model's own table "
+        f"(fingerprint `{p['reference_fingerprint_sha256']}`) is the reference:", "",
+        "| Trained on | Rows | Events | Selected | CV AUROC | Brier | Cal. slope | Cal. intercept |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        row("the table built from FHIR (this artifact)", this),
+        row("the model's own table (reference)", ref), "",
+        f"The difference: rows left out of the table built from FHIR — {_left_out(p['left_out'], p['missing_inputs'])}. "
+        f"On the reference table's {p['rows']['reference']} rows the two final models' predicted risks differ by at most "
+        f"{100 * gap['max_abs']:.2f} percentage points (mean {100 * gap['mean_abs']:.2f}).",
+    ]

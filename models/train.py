@@ -19,6 +19,11 @@ version trained twice gives byte-identical files. The protocol (TRIPOD+AI items 
    reported as secondary; subgroups from the out-of-fold predictions of the first repeat;
 6. the artifact: the chosen procedure refitted on all rows, checked by perturbation against every
    declared direction (a contradiction without a documented reason refuses to write it).
+
+The rows are the spec's own table (`datasets.SPECS[id].load()`) or, with `--data`, a `cds-service population
+dataset` table: the rows the service's own feature code gives a risk (`datasets.load_dataset`). Such an
+artifact records what built its table and reports the same protocol on the spec's own table beside it
+(training-serving parity).
 """
 from __future__ import annotations
 
@@ -174,21 +179,21 @@ def _n_params(cand: Candidate, k: int) -> int:
     return k + 1 if not cand.hidden else cand.hidden * (k + 1) + cand.hidden + 1
 
 
-def train(model_id: str, version: str | None = None, out_dir: Path | str | None = None, *, seed: int = SEED,
-          force: bool = False, repeats: int = CV_REPEATS) -> TrainResult:
-    """Train `model_id`, write `<out_dir>/<model_id>/<version>/`; raises ValueError on a conflict and
-    RuntimeError when the model contradicts a declared direction of effect without a documented reason."""
-    from .datasets import SPECS, fingerprint
+@dataclass
+class Development:
+    """The protocol run on one table: the artifact's network and everything the model card reports."""
+    net: object  # the artifact's network: the chosen procedure refitted on every row
+    metrics: dict  # selection, candidates, comparisons, CV, single split, directions, subgroups, test, split
+    X: np.ndarray
+    y: np.ndarray
+
+
+def develop(torch, spec, table, seed: int, repeats: int) -> Development:
+    """Steps 2-6 of the protocol (above) on `table`, the canonical table of `spec`: candidates on the same folds,
+    the selection test, the shipped procedure inside every fold, the single split, then the refit on all rows
+    and its direction check (reported here; `train` refuses a contradiction)."""
     from .evaluation import corrected_t, fold_metrics, repeated_stratified_folds, summarise, summarise_folds
-    from .model_card import build_card
 
-    if model_id not in SPECS:
-        raise ValueError(f"unknown model '{model_id}' (known: {', '.join(sorted(SPECS))})")
-    spec = SPECS[model_id]
-    version = version or spec.default_version
-    torch = _setup_torch(seed)
-
-    table = spec.load()
     names = list(spec.feature_names)
     directions = spec.directions
     binary = [f.unit is None for f in spec.features]
@@ -243,10 +248,6 @@ def train(model_id: str, version: str | None = None, out_dir: Path | str | None 
     net, calib = fit_procedure(torch, chosen, xt, yt, directions, seed)
     checks = direction_check(torch, net, X, names, directions, binary)
     allowed = dict(spec.contrary_allowed)
-    contrary = [n for n, v in checks.items() if v["rows_against"] and n not in allowed]
-    if contrary:
-        raise RuntimeError(f"{model_id}: the fitted model contradicts the declared direction of "
-                           f"{', '.join(contrary)} with no documented reason; not written")
     for name, v in checks.items():
         v["constrained_to_zero"] = name in [names[i] for i in calib["frozen"]]
         v["source"] = spec.features[names.index(name)].direction_source
@@ -255,7 +256,6 @@ def train(model_id: str, version: str | None = None, out_dir: Path | str | None 
     events = int(y.sum())
     cv = summarise_folds(shipped_folds, test_fraction)
     metrics = {
-        "model": f"{model_id}/{version}",
         "selected": chosen.name,
         "selection": (f"repeated stratified {CV_FOLDS}-fold CV x {repeats}; an MLP ships only if its paired per-fold AUROC gain "
                       f"over the ridge logistic model has a one-sided corrected resampled t-test p < {ALPHA} "
@@ -282,6 +282,41 @@ def train(model_id: str, version: str | None = None, out_dir: Path | str | None 
         "split": {k: {"n": int(len(v)), "events": int(y[v].sum())} for k, v in split.items()},
         "events_per_parameter": round(events / _n_params(chosen, len(names)), 2),
     }
+    return Development(net, metrics, X, y)
+
+
+def train(model_id: str, version: str | None = None, out_dir: Path | str | None = None, *, seed: int = SEED,
+          force: bool = False, repeats: int = CV_REPEATS, data: Path | str | None = None) -> TrainResult:
+    """Train `model_id`, write `<out_dir>/<model_id>/<version>/`; raises ValueError on a conflict and
+    RuntimeError when the model contradicts a declared direction of effect without a documented reason.
+
+    `data`: a `cds-service population dataset` table (parquet) to train on instead of the spec's own table:
+    the rows the service would give a risk (`datasets.load_dataset`). The artifact then records what built
+    the table, and its model card compares it with the same protocol run on the spec's own table."""
+    from .datasets import SPECS, fingerprint, load_dataset
+    from .model_card import build_card
+
+    if model_id not in SPECS:
+        raise ValueError(f"unknown model '{model_id}' (known: {', '.join(sorted(SPECS))})")
+    spec = SPECS[model_id]
+    version = version or spec.default_version
+    torch = _setup_torch(seed)
+    dataset = load_dataset(data, spec) if data is not None else None
+    if dataset is not None:
+        built_by = dataset.provenance.get("service", {}).get("id")
+        if spec.service and built_by and built_by != spec.service:
+            raise ValueError(f"{data}: built by the '{built_by}' service's features; {model_id} is served by '{spec.service}'")
+    table = dataset.table if dataset is not None else spec.load()
+    names = list(spec.feature_names)
+
+    dev = develop(torch, spec, table, seed, repeats)
+    net, X = dev.net, dev.X
+    contrary = [n for n, v in dev.metrics["directions"].items() if v["rows_against"] and "documented_reason" not in v]
+    if contrary:
+        raise RuntimeError(f"{model_id}: the fitted model contradicts the declared direction of "
+                           f"{', '.join(contrary)} with no documented reason; not written")
+    metrics = {"model": f"{model_id}/{version}", **dev.metrics}
+    events = int(dev.y.sum())
     training = {
         "fingerprint_sha256": fingerprint(table),
         "fingerprint_of": "canonical table: row_id, " + ", ".join(names) + ", outcome (CSV, repr floats)",
@@ -292,6 +327,10 @@ def train(model_id: str, version: str | None = None, out_dir: Path | str | None 
         "data_source": spec.data_source, "data_period": spec.data_period, "data_licence": spec.data_licence,
         "libraries": _library_versions(),
     }
+    if dataset is not None:
+        training["dataset"] = {"provenance": dataset.provenance, "rows_read": dataset.rows_read, "rows_used": int(len(table)),
+                               "left_out": dataset.left_out, "missing_inputs": dataset.missing_inputs}
+        metrics["parity"] = _parity(torch, spec, dev, dataset, seed, repeats)
     config = {
         "format": 1, "model_id": model_id, "version": version, "title": spec.title, "population": spec.population,
         "outcome": spec.outcome, "citation": spec.citation, "feature_names": names, "required": names,
@@ -307,7 +346,38 @@ def train(model_id: str, version: str | None = None, out_dir: Path | str | None 
     card_json, card_md = build_card(spec, version, config, metrics, training, normalisation)
     files = {"config.json": config, "normalisation.json": normalisation, "training_data.json": training,
              "metrics.json": metrics, "model_card.json": card_json, "model_card.md": card_md}
-    return _write(Path(out_dir or DEFAULT_OUT) / model_id / version, net, files, metrics, force)
+    hint = ""
+    if dataset is None and spec.service:
+        hint = (f"; the shipped artifact trains on the table {spec.service}'s feature code builds (--data), so train "
+                "the spec's own table into another --out or --version")
+    return _write(Path(out_dir or DEFAULT_OUT) / model_id / version, net, files, metrics, force, hint)
+
+
+def _parity(torch, spec, dev: Development, dataset, seed: int, repeats: int) -> dict:
+    """Training-serving parity: the same protocol on the spec's own table (the reference), beside this run on
+    the table the service's feature code built; and how far the two final models' risks are apart on the
+    reference rows."""
+    from .datasets import fingerprint
+
+    reference_table = spec.load()
+    ref = develop(torch, spec, reference_table, seed, repeats)
+    x = torch.from_numpy(ref.X)
+    risk_gap = np.abs(_sigmoid(_logits(torch, dev.net, x)) - _sigmoid(_logits(torch, ref.net, x)))
+
+    def figures(m: dict) -> dict:
+        return {"selected": m["selected"], "rows": m["test"]["n"], "events": m["test"]["events"],
+                **{k: {"mean": m["cv"][k]["mean"], "ci": m["cv"][k]["ci"]}
+                   for k in ("auroc", "brier", "calibration_slope", "calibration_intercept")}}
+
+    return {
+        "reference": "the spec's own table trained directly by the same protocol (the model id without --data)",
+        "reference_fingerprint_sha256": fingerprint(reference_table),
+        "rows": {"reference": int(len(reference_table)), "dataset_read": dataset.rows_read, "dataset_used": int(len(dev.y))},
+        "left_out": dataset.left_out, "missing_inputs": dataset.missing_inputs,
+        "cv": {"this_artifact": figures(dev.metrics), "reference": figures(ref.metrics)},
+        "risk_difference_on_reference_rows": {"max_abs": round(float(risk_gap.max()), 6),
+                                              "mean_abs": round(float(risk_gap.mean()), 6)},
+    }
 
 
 def calibration_bins(y: np.ndarray, p: np.ndarray, groups: int = 10) -> list[dict]:
@@ -335,7 +405,7 @@ def _library_versions() -> dict:
     return {"torch": torch.__version__.split("+")[0], "numpy": numpy.__version__}
 
 
-def _write(target: Path, net, files: dict, metrics: dict, force: bool) -> TrainResult:
+def _write(target: Path, net, files: dict, metrics: dict, force: bool, hint: str = "") -> TrainResult:
     """Write to a scratch directory first: an existing, different artifact is never silently replaced."""
     from .artifacts import save_artifact
 
@@ -346,7 +416,7 @@ def _write(target: Path, net, files: dict, metrics: dict, force: bool) -> TrainR
             if _same_artifact(target, fresh):
                 return TrainResult(target, metrics, "identical")
             if not force:
-                raise ValueError(f"{target} exists with different content: use a new --version (or --force to replace it)")
+                raise ValueError(f"{target} exists with different content: use a new --version (or --force to replace it){hint}")
             shutil.rmtree(target)
             status = "replaced"
         else:
@@ -377,6 +447,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="replace an existing artifact of this version")
     parser.add_argument("--cv-repeats", type=int, default=CV_REPEATS,
                         help=f"CV repeats (default {CV_REPEATS}, the protocol of every shipped artifact; fewer for a quick look)")
+    parser.add_argument("--data", metavar="TABLE.parquet",
+                        help="train on a `cds-service population dataset` table (the rows the service gives a risk) "
+                             "instead of the model's own table; the model card records what built it")
 
 
 def report(metrics: dict) -> str:
@@ -399,13 +472,26 @@ def report(metrics: dict) -> str:
     s = metrics["single_split"]
     lines.append(f"single split (secondary): AUROC {s['auroc']:.3f} (95% CI {s['auroc_ci'][0]:.3f}-{s['auroc_ci'][1]:.3f}), "
                  f"Brier {s['brier']:.3f}, slope {s['calibration_slope']:.2f}, intercept {s['calibration_intercept']:.2f}")
+    parity = metrics.get("parity")
+    if parity:
+        rows = parity["rows"]
+        left = "; ".join(f"{n}: {why}" for why, n in parity["left_out"].items()) or "none"
+        lines.append(f"parity: trained on {rows['dataset_used']} of the {rows['dataset_read']} rows built from FHIR (left out {left}); "
+                     f"the model's own table has {rows['reference']}")
+        for label, key in (("built from FHIR", "this_artifact"), ("own table      ", "reference")):
+            f = parity["cv"][key]
+            lines.append(f"  {label}: CV AUROC {ci(f['auroc'])}, Brier {f['brier']['mean']:.3f}, "
+                         f"calibration slope {ci(f['calibration_slope'])}, intercept {ci(f['calibration_intercept'])}")
+        gap = parity["risk_difference_on_reference_rows"]
+        lines.append(f"  predicted risks on the own table's rows differ by at most {gap['max_abs']:.4f} (mean {gap['mean_abs']:.4f})")
     return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        result = train(args.model_id, args.version, args.out, seed=args.seed, force=args.force, repeats=args.cv_repeats)
-    except (ValueError, RuntimeError, ImportError) as exc:
+        result = train(args.model_id, args.version, args.out, seed=args.seed, force=args.force, repeats=args.cv_repeats,
+                       data=args.data)
+    except (ValueError, RuntimeError, ImportError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"{result.status}: {result.directory}")

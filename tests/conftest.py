@@ -40,6 +40,24 @@ def module_client(tmp_path_factory):
     return build_app(tmp_path_factory.mktemp("cds")).test_client()
 
 
+@pytest.fixture(scope="session")
+def spark():
+    """One local Spark session (`local[2]`) for every test that runs a population job: the population jobs
+    (tests/test_population_spark.py) and training through the service's features (tests/test_training_from_fhir.py)."""
+    import shutil
+
+    from cds_testing.optional import missing, require_module
+
+    require_module("pyspark", "pip install -e '.[population]'")
+    if shutil.which("java") is None:
+        missing("no Java runtime: run tests/setup.d/50-java.sh (scripts/test does)")
+    from cds_service.population import spark as sp
+
+    session = sp.session("local[2]")
+    yield session
+    session.stop()
+
+
 @pytest.fixture
 def load_fixture():
     def load(name: str):

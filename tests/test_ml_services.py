@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "models" / "artifacts"
 EXT = "org.cdsml.prediction"
 ML_SERVICES = ("post-mi-mortality",)
-WHAS = "whas500-1y-mortality/2.0.0"
+WHAS = "whas500-1y-mortality/2.1.0"
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from hooks import ServiceFileError
 from models.artifacts import ArtifactError, dumps, load_artifact, sha256_file, verify_manifest
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "models" / "artifacts"
-NAMES = ("monica-28d-case-fatality/1.0.0", "whas500-1y-mortality/2.0.0")
+NAMES = ("monica-28d-case-fatality/1.0.0", "whas500-1y-mortality/2.1.0")
 
 
 @pytest.fixture
@@ -41,16 +41,16 @@ def test_committed_artifact_loads_verified_on_cpu_in_eval_mode(name):
 
 @pytest.mark.parametrize("fname", ["weights.safetensors", "metrics.json", "config.json", "model_card.md"])
 def test_a_modified_file_is_refused_naming_the_file(model_dir, fname):
-    path = model_dir / "whas500-1y-mortality" / "2.0.0" / fname
+    path = model_dir / "whas500-1y-mortality" / "2.1.0" / fname
     data = bytearray(path.read_bytes())
     data[-2] ^= 0x01  # one flipped bit
     path.write_bytes(bytes(data))
     with pytest.raises(ArtifactError, match=f"{fname}: sha256 .* does not match the manifest"):
-        load_artifact(model_dir, "whas500-1y-mortality/2.0.0")
+        load_artifact(model_dir, "whas500-1y-mortality/2.1.0")
 
 
 def test_an_added_or_removed_file_is_refused(model_dir):
-    directory = model_dir / "whas500-1y-mortality" / "2.0.0"
+    directory = model_dir / "whas500-1y-mortality" / "2.1.0"
     (directory / "extra.pt").write_bytes(b"not part of the artifact")
     with pytest.raises(ArtifactError, match="extra.pt: not listed"):
         verify_manifest(directory, "x")
@@ -65,7 +65,7 @@ def test_an_added_or_removed_file_is_refused(model_dir):
 
 def test_consistent_rehash_still_checks_normalisation_against_weights(model_dir):
     """Even with a re-hashed manifest, statistics that disagree with the weights are refused."""
-    directory = model_dir / "whas500-1y-mortality" / "2.0.0"
+    directory = model_dir / "whas500-1y-mortality" / "2.1.0"
     norm = json.loads((directory / "normalisation.json").read_text())
     norm["bmi"]["mean"] += 1.0
     (directory / "normalisation.json").write_text(dumps(norm))
@@ -73,10 +73,10 @@ def test_consistent_rehash_still_checks_normalisation_against_weights(model_dir)
     manifest["files"]["normalisation.json"] = sha256_file(directory / "normalisation.json")
     (directory / "manifest.json").write_text(dumps(manifest))
     with pytest.raises(ArtifactError, match="normalisation.json does not match"):
-        load_artifact(model_dir, "whas500-1y-mortality/2.0.0")
+        load_artifact(model_dir, "whas500-1y-mortality/2.1.0")
 
 
-@pytest.mark.parametrize("name", ["../whas500-1y-mortality/2.0.0", "whas500-1y-mortality", "whas500-1y-mortality/../../etc", "/abs/1.0"])
+@pytest.mark.parametrize("name", ["../whas500-1y-mortality/2.1.0", "whas500-1y-mortality", "whas500-1y-mortality/../../etc", "/abs/1.0"])
 def test_artifact_names_cannot_escape_the_model_dir(name):
     with pytest.raises(ArtifactError, match="must be '<id>/<version>'|not found"):
         load_artifact(ARTIFACTS, name)
@@ -84,7 +84,7 @@ def test_artifact_names_cannot_escape_the_model_dir(name):
 
 def test_tampered_artifact_stops_the_service_from_starting(make_app, model_dir):
     """The loader wraps the artifact error: start-up fails naming the service file and the artifact file."""
-    weights = model_dir / "whas500-1y-mortality" / "2.0.0" / "weights.safetensors"
+    weights = model_dir / "whas500-1y-mortality" / "2.1.0" / "weights.safetensors"
     data = bytearray(weights.read_bytes())
     data[-1] ^= 0xFF
     weights.write_bytes(bytes(data))

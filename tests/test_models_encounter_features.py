@@ -91,3 +91,13 @@ def test_encounter_condition_ignores_old_refuted_and_other_conditions():
     f = run("encounter_condition", [encounter(), old, refuted, other], codes=MI)
     assert f.value == 0 and "no matching diagnosis" in f.note
     assert run("encounter_condition", [encounter(), old], encounter_id=None, codes=MI).missing
+
+
+def test_first_quantity_recorded_but_implausible_is_invalid_not_unrecorded():
+    """WHAS500's one diastolic pressure of 6 mm Hg: outside the plausible range, so missing and *invalid* (the card
+    says 'invalid value', and `population dataset` lists it under `rejected`), unlike a stay with no value."""
+    res = [encounter(), quantity_obs("dbp", "8462-4", 6, "mm[Hg]", date="2026-06-05T08:30:00Z")]
+    f = run("encounter_first_quantity", res, codes=("http://loinc.org|8462-4",), unit="mm[Hg]", plausible=[10, 200])
+    assert f.missing and f.invalid and "plausible range" in f.note
+    f = run("encounter_first_quantity", res[:1], codes=("http://loinc.org|8462-4",), unit="mm[Hg]", plausible=[10, 200])
+    assert f.missing and not f.invalid

@@ -14,7 +14,7 @@ from models.explain import contributions, integrated_gradients_riemann
 from models.nets import NetConfig, RiskNet
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "models" / "artifacts"
-NAMES = ("monica-28d-case-fatality/1.0.0", "whas500-1y-mortality/2.0.0")
+NAMES = ("monica-28d-case-fatality/1.0.0", "whas500-1y-mortality/2.1.0")
 
 
 def random_rows(model, n=50, seed=1):
@@ -74,7 +74,7 @@ def test_logistic_contributions_are_the_exact_terms():
 def test_mlp_exact_integrated_gradients_match_a_fine_riemann_sum():
     """No shipped model is an MLP today (the protocol kept logistic regression), so a seeded MLP-8 with the
     WHAS500 artifact's normalisation stands in: the MLP explanation path must stay exact for when one ships."""
-    model = load_artifact(ARTIFACTS, "whas500-1y-mortality/2.0.0")
+    model = load_artifact(ARTIFACTS, "whas500-1y-mortality/2.1.0")
     torch.manual_seed(5)
     net = RiskNet(NetConfig(n_features=len(model.info.feature_names), hidden=8))
     net.mean.copy_(model.net.mean)

@@ -1,4 +1,4 @@
-"""Population jobs on Spark in local mode: one SparkSession for this module, a population of
+"""Population jobs on Spark in local mode (the session-wide `spark` fixture of conftest.py), a population of
 a few dozen patients (the simulator's 30 demo patients and 24 carebundle patients, seed 42).
 
 Parity (item 6): for every bundled patient-view service, `population score` and a patient-view call of
@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from cds_testing.optional import missing, require_module
+from cds_testing.optional import require_module
 from cds_testing.paths import ROOT
 
 require_module("pyspark", "pip install -e '.[population]'", allow_module_level=True)
@@ -41,15 +40,6 @@ PATIENT_VIEW = sorted(b.definition.id for b in (g[0] for g in build_services(SET
                       if b.definition.hook == "patient-view")
 DISCHARGE = sorted(b.definition.id for b in (g[0] for g in build_services(SETTINGS).values())
                    if b.definition.hook == "encounter-discharge")
-
-
-@pytest.fixture(scope="module")
-def spark():
-    if shutil.which("java") is None:
-        missing("no Java runtime: run tests/setup.d/50-java.sh (scripts/test does)")
-    session = sp.session("local[2]")
-    yield session
-    session.stop()
 
 
 @pytest.fixture(scope="module")

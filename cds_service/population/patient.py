@@ -109,7 +109,8 @@ def score_patient(bound: BoundService, patient_id: str, resources: list[dict], a
         "top_factors": [{"name": n, "label": ctx.features[n].label, "value": display_value(ctx, ctx.features[n]),
                          "contribution": v} for n, v in (p.top_raising(service.cards.top_factors) if p else [])],
         "features": [{"name": f.name, "label": f.label, "value": f.value, "unit": f.unit, "date": f.date,
-                      "sources": [e.reference for e in f.evidence], "note": f.note, "imputed": f.imputed}
+                      "sources": [e.reference for e in f.evidence], "note": f.note, "imputed": f.imputed,
+                      "invalid": f.invalid}
                      for f in ctx.features.features],
         "notes": row["notes"] + [f"prefetch '{k}' unavailable: {why}" for k, why in ctx.unavailable.items()],
         "error": None,

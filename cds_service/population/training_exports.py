@@ -4,8 +4,9 @@
 training table (`models/datasets.py`, the `train` extra) into the FHIR resources the service file reads,
 coded as in the service file and dated at one index date, plus `outcome.toml` and `index_dates.csv`.
 `population dataset` over that export then rebuilds the table through the service's own feature
-extraction: the tests check that every value and label comes back unchanged, and that the service's
-score of each patient equals the artifact's score of the tabular row.
+extraction, and `cds-service train <model> --data TABLE` trains the shipped artifact on it: training
+and serving share one feature code path. The tests check that every value and label comes back
+unchanged (but for values the service rejects), and that the shipped artifact is what this path trains.
 """
 from __future__ import annotations
 
@@ -14,11 +15,19 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Iterator
 
+from models.datasets import SPECS
+
 INDEX = datetime(2026, 1, 1, 9, 0, tzinfo=timezone.utc)  # when every converted patient is seen
 LOINC, UCUM, ICD10 = "http://loinc.org", "http://unitsofmeasure.org", "http://hl7.org/fhir/sid/icd-10-cm"
 
 
-def _fhir_id(row_id: str) -> str:
+def fhir_id(row_id: str) -> str:
+    """`whas500:7` → `whas500-000007`: a FHIR id whose order is the table's row order, so the table that
+    `population dataset` rebuilds (sorted by patient id for training) has the rows in their original order
+    and trains on the same cross-validation folds."""
+    stem, sep, number = row_id.lower().rpartition(":")
+    if sep and number.isdigit():
+        row_id = f"{stem}:{int(number):06d}"
     return row_id.lower().replace(":", "-").replace(".", "-")
 
 
@@ -56,7 +65,7 @@ def _condition(pid: str, key: str, code: str, display: str, onset: datetime) -> 
 def whas500_resources(row: dict, index: datetime = INDEX) -> list[dict]:
     """One WHAS500 row as an acute-MI stay discharged at `index`: admission `los_days` earlier, the first
     vital signs and BMI at admission, heart failure and atrial fibrillation as active problems."""
-    pid = _fhir_id(row["row_id"])
+    pid = fhir_id(row["row_id"])
     admitted = index - timedelta(days=int(row["los_days"]))
     patient = {"resourceType": "Patient", "id": pid, "gender": "female" if row["female"] else "male",
                "birthDate": _born(row["age"], index.date())}
@@ -82,17 +91,24 @@ def whas500_resources(row: dict, index: datetime = INDEX) -> list[dict]:
     return out
 
 
-# model id → (service that serves it, row converter, outcome definition)
-EXPORTS: dict[str, tuple[str, Callable[[dict], list[dict]], str]] = {
-    "whas500-1y-mortality": ("post-mi-mortality", whas500_resources, WHAS500_OUTCOME),
+# model id → (row converter, outcome definition). The service whose feature code reads the export is the
+# training spec's `service`. MONICA has no service (its model card says why), so it has no export.
+EXPORTS: dict[str, tuple[Callable[[dict], list[dict]], str]] = {
+    "whas500-1y-mortality": (whas500_resources, WHAS500_OUTCOME),
 }
 
 
-def records(model_id: str) -> Iterator[tuple[dict, list[dict]]]:
-    """(canonical table row, its resources) for every row of the model's training table."""
-    from models.datasets import SPECS  # the `train` extra (pandas, the packaged data)
+def served_by(model_id: str) -> str:
+    service = SPECS[model_id].service
+    if service is None:
+        raise ValueError(f"'{model_id}' has no service: nothing reads its data as FHIR")
+    return service
 
-    _, convert, _ = EXPORTS[model_id]
+
+def records(model_id: str) -> Iterator[tuple[dict, list[dict]]]:
+    """(canonical table row, its resources) for every row of the model's training table (loading it
+    needs the `train` extra: pandas and the package that ships the data)."""
+    convert, _ = EXPORTS[model_id]
     for row in SPECS[model_id].load().to_dict("records"):
         yield row, convert(row)
 
@@ -109,6 +125,6 @@ def write(model_id: str, out: str | Path) -> dict[str, int]:
         dates.append(f"{resources[0]['id']},{INDEX.strftime('%Y-%m-%dT%H:%M:%SZ')}")
     for rtype, rows in lines.items():
         (out / f"{rtype}.ndjson").write_text("\n".join(rows) + "\n", encoding="utf-8")
-    (out / "outcome.toml").write_text(EXPORTS[model_id][2], encoding="utf-8")
+    (out / "outcome.toml").write_text(EXPORTS[model_id][1], encoding="utf-8")
     (out / "index_dates.csv").write_text("\n".join(dates) + "\n", encoding="utf-8")
     return {k: len(v) for k, v in lines.items()}
