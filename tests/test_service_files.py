@@ -150,7 +150,7 @@ def test_outside_the_population_secondary_models_are_named_but_not_run(app):
     from cds_service import pipeline
     from cds_service.hook_request import parse_hook_request
 
-    bound = next(b for b in app.extensions["cds"].services["renal-dosing"] if b.definition.hook == "order-sign")
+    (bound,) = app.extensions["cds"].services["renal-dosing"]
     order = {"resourceType": "MedicationRequest", "id": "m1", "status": "draft", "intent": "order", "subject": {"reference": "Patient/p1"},
              "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "6809"}],
                                            "text": "metformin 500 MG Oral Tablet"}}
