@@ -232,7 +232,7 @@ def test_fire_reports_a_non_200_answer_and_exits_1(bundle_file, capsys):
     responses.get(f"{URL}/cds-services", json=DISCOVERY)
     responses.post(f"{URL}/cds-services/orders", status=401, headers={"WWW-Authenticate": "Bearer"})
     assert main(["fire", "order-sign", "--patient", str(bundle_file), "--url", URL, "--draft-order", "metformin"]) == 1
-    assert "requires a valid JWT" in capsys.readouterr().out
+    assert "no token was sent: the service requires a signed JWT" in capsys.readouterr().out
     body = json.loads(responses.calls[1].request.body)
     assert body["context"]["draftOrders"]["entry"][0]["resource"]["medicationCodeableConcept"]["coding"][0]["code"] == "6809"
 

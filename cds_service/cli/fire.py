@@ -22,6 +22,7 @@ from cds_service.cli.auth import add_auth_arguments, auth_from_args
 from cds_service.cli.errors import CliError
 from cds_service.cli.terminal import render_result, use_colour
 from cds_service.cli.transport import DEFAULT_URL, call, discover
+from cds_service.cli.unauthorized import explain_unauthorized
 from cds_service.ehr.contexts import build_context
 from cds_service.ehr.drafts import DEFAULT_DRAFT, DRAFTS_BY_KEY, DraftOrder
 from cds_service.ehr.errors import EhrInputError
@@ -115,7 +116,7 @@ def fire(args: argparse.Namespace, out=None) -> int:
     context = build_context(args.hook, patient, now=datetime.now(timezone.utc), drafts=drafts, encounter_id=args.encounter)
     session = requests.Session()
     try:
-        services = [d for d in discover(session, base, auth, args.timeout) if d.get("hook") == args.hook
+        services = [d for d in discover(session, base, auth, args.timeout, config=args.config) if d.get("hook") == args.hook
                     and (args.service is None or d.get("id") == args.service)]
     except requests.RequestException as exc:
         raise CliError(f"cannot reach {base}: {exc.__class__.__name__}") from None
@@ -138,7 +139,8 @@ def fire(args: argparse.Namespace, out=None) -> int:
         results.append({"service": d["id"], "hook": args.hook, "hookInstance": body["hookInstance"], "status": answer.status,
                         "latency_ms": round(answer.latency_ms, 1), "prefetch": sorted(prefetch), "left_out": left_out,
                         "response": answer.body if answer.body is not None else answer.text,
-                        "notes": encounter_notes(context, patient, answer.body)})
+                        "notes": encounter_notes(context, patient, answer.body) if answer.status != 401 else
+                        explain_unauthorized(answer.headers, auth, url, config=args.config, session=session)})
     if args.json:  # always a list, one entry per service called
         json.dump(results, out, indent=2)
         out.write("\n")

@@ -31,7 +31,7 @@ def render_result(r: dict, *, colour: bool = False) -> str:
             for issue in resp.get("issue", []):
                 where = f" at {', '.join(issue['expression'])}" if issue.get("expression") else ""
                 lines.append(f"   {issue.get('severity', 'error')}: {issue.get('diagnostics', issue.get('code', ''))}{where}")
-        elif r["status"] == 401:
+        elif r["status"] == 401 and not r.get("notes"):
             lines.append("   the service refused the call: it requires a valid JWT (see --token-key)")
         elif isinstance(resp, str) and resp.strip():
             lines.append("   " + resp.strip()[:300])
