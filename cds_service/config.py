@@ -60,6 +60,9 @@ class Settings:
     sqlite_synchronous: str = "FULL"
     # CORS-1: browser origins allowed to call us (never "*").
     cors_origins: tuple[str, ...] = ()
+    # Answer Chrome's Private Network Access preflight (a public page such as the CDS Hooks Sandbox calling a
+    # service on a private or loopback address) for those origins; `[cors] allow_private_network`.
+    cors_allow_private_network: bool = False
     hooks_dir: str = str(hooks.SERVICES_DIR)
     model_dir: str = str(Path(__file__).resolve().parent.parent / "models" / "artifacts")
     # Outbound FHIR: (connect, read) timeouts, page cap, per-invocation deadline (issue #3).

@@ -123,3 +123,29 @@ def test_a_wrong_value_names_its_line_and_key_as_written(tmp_path):
     # the environment wins over the file, and the error names where the value came from
     with pytest.raises(ConfigError, match="^environment variable CDS_CORS_ORIGINS: must list origins"):
         Settings.load(tmp_path / "cds.toml", env={"CDS_CORS_ORIGINS": '["*"]'})
+
+
+# ---- Chrome's Private Network Access preflight (a public page calling a service on a private address) ----
+
+def _pna_preflight(client, origin=SANDBOX, ask=True):
+    headers = {"Origin": origin, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization"}
+    if ask:
+        headers["Access-Control-Request-Private-Network"] = "true"
+    return client.options("/cds-services/ascvd-10y-risk", headers=headers)
+
+
+def test_private_network_access_preflight_is_answered_when_configured(make_app):
+    client = make_app(["ascvd-10y-risk"], cors_origins=[SANDBOX], cors_allow_private_network=True).test_client()
+    resp = _pna_preflight(client)
+    assert resp.status_code == 204 and resp.headers["Access-Control-Allow-Private-Network"] == "true"
+    assert resp.headers["Access-Control-Allow-Origin"] == SANDBOX
+    assert "Access-Control-Allow-Private-Network" not in _pna_preflight(client, ask=False).headers  # only when asked
+    assert "Access-Control-Allow-Private-Network" not in _pna_preflight(client, origin="https://evil.example").headers
+    actual = client.get("/cds-services", headers={"Origin": SANDBOX, "Access-Control-Request-Private-Network": "true"})
+    assert "Access-Control-Allow-Private-Network" not in actual.headers  # a preflight answer, not an actual request's
+
+
+def test_private_network_access_is_off_by_default(make_app):
+    client = make_app(["ascvd-10y-risk"], cors_origins=[SANDBOX]).test_client()
+    assert "Access-Control-Allow-Private-Network" not in _pna_preflight(client).headers
+    assert Settings.load(env={}).cors_allow_private_network is False
