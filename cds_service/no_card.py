@@ -18,7 +18,7 @@ from typing import Any
 from fhir_adapters.orders import medication_orders
 from hooks.definitions import Criterion
 
-from cds_service.builders.base import BuildContext, display_value
+from cds_service.builders.base import BuildContext, display_value, missing_text, note_text, unavailable_text
 from cds_service.hook_request import NO_CARD_REASON
 
 
@@ -26,24 +26,24 @@ def explain_no_card(ctx: BuildContext) -> dict[str, Any]:
     """The `org.cdsml.no-card-reason` extension for a call whose builder returned no card."""
     s, f = ctx.service, ctx.features
     reasons: list[dict[str, Any]] = []
-    for c in s.population:
-        feature = f[c.feature]
-        base = {"criterion": c.label, "feature": c.feature, "rule": _rule(ctx, c)}
-        if feature.missing:
-            reasons.append({"kind": "population-not-checked", **base,
-                            "text": f"population '{c.label}' could not be checked: {feature.label} is missing"
-                                    + (f" ({feature.note})" if feature.note else "")})
-        elif not c.holds(feature.value):
-            reasons.append({"kind": "outside-population", **base, "value": feature.value,
-                            "text": f"outside the population '{c.label}': {feature.label} is {display_value(ctx, feature)}"
-                                    f" (the service needs {_rule(ctx, c)})" + (f"; {feature.note}" if feature.note else "")})
+    # The population as the pipeline judged it (cds_service.applicability), before any model ran.
+    for finding in ctx.applicability.failed:
+        c, feature = finding.criterion, finding.feature
+        reasons.append({"kind": "outside-population", "criterion": c.label, "feature": c.feature, "rule": _rule(ctx, c),
+                        "value": feature.value,
+                        "text": f"outside the population '{c.label}': {feature.label} is {display_value(ctx, feature)}"
+                                f" (the service needs {_rule(ctx, c)})" + (f"; {note_text(feature)}" if feature.note else "")})
+    for finding in ctx.applicability.unknown:
+        c, feature = finding.criterion, finding.feature
+        reasons.append({"kind": "population-not-checked", "criterion": c.label, "feature": c.feature, "rule": _rule(ctx, c),
+                        "text": f"population '{c.label}' could not be checked: {feature.label} {missing_text(ctx, c.feature)}"})
     if ctx.model is not None:
         for name in ctx.model.info.required:
             if f[name].missing and name not in {c.feature for c in s.population}:
                 reasons.append({"kind": "missing-input", "feature": name,
-                                "text": f"model input missing: {f[name].label}" + (f" ({f[name].note})" if f[name].note else "")})
+                                "text": f"model input missing: {f[name].label} {missing_text(ctx, name)}"})
     for key, why in ctx.unavailable.items():
-        reasons.append({"kind": "unavailable", "prefetch": key, "text": f"data '{key}' could not be obtained: {why}"})
+        reasons.append({"kind": "unavailable", "prefetch": key, "text": f"data '{key}' {unavailable_text(why)}"})
     if not reasons:
         reasons.append({"kind": "rules", "text": "no population rule or missing input stopped it: the service's own rules "
                                                  f"(builder '{s.builder}') found nothing to advise"})
