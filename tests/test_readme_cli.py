@@ -5,8 +5,9 @@ output checked against what the README announces after `→`: a quoted fragment 
 output, on one line, `…` inside it standing for any text; a fragment after `info`, `warning` or `critical`
 must start a card line (`[WARNING] …`). The commands run as written, against servers this module starts as
 the README does (`scripts/serve`'s demo configuration, and a service with authentication off on "8081"), on
-free ports; only their URLs, `my-bundle.json` and `/tmp/artifacts` are replaced. What is not run says why
-(`NOT_RUN`): a placeholder host, a server this module starts itself, or training covered elsewhere.
+free ports; only their URLs and files (`my-bundle.json`, `/tmp/artifacts`, `var/population`) are replaced, and
+two take a quick option (`train --cv-repeats 1`, `population synthetic --patients 100`). What is not run says
+why (`NOT_RUN`): a placeholder host, a server this module starts itself, or work covered elsewhere.
 
 The configurations of "Connecting the CDS Hooks Sandbox and an Epic-style EHR" and the error messages the README
 quotes are checked too.
@@ -18,6 +19,8 @@ import json
 import os
 import re
 import shlex
+import subprocess
+import sys
 import time
 import tomllib
 from contextlib import redirect_stderr, redirect_stdout
@@ -44,6 +47,7 @@ from cds_testing.paths import ROOT
 from cds_testing.servers import cds_service, free_port
 
 pytestmark = pytest.mark.integration
+CLI = str(Path(sys.executable).parent / "cds-service")
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 _CLI = re.compile(r"(?:^|\s)(?:\.venv/bin/)?cds-service\s+(\w[\w-]*)")
@@ -100,6 +104,10 @@ NOT_RUN = {
     "serve": "starts a server: this module starts the same ones (the demo configuration, and auth off on a free port)",
     "train identical": "rebuilds a shipped artifact byte for byte (17 s each): tests/test_training.py::"
                        "test_cli_reproduces_every_shipped_artifact_byte_for_byte runs exactly this; here the artifact is checked to exist",
+    "population validate": "a second Spark job over the export (a minute on the shared 2 cores): tests/test_population_spark.py::"
+                           "test_validate_labels_outcomes_after_the_index_date_only runs the validate job",
+    "population dataset": "a third Spark job over the export: tests/test_population_spark.py::"
+                          "test_dataset_is_one_flat_row_per_patient_with_the_scored_features runs the dataset job",
 }
 
 
@@ -110,6 +118,9 @@ def not_run(example: Example) -> str | None:
         return NOT_RUN["serve"]
     if example.subcommand == "train" and "--out" not in example.command:
         return NOT_RUN["train identical"]
+    for job in ("population validate", "population dataset"):
+        if f"cds-service {job} " in example.command:
+            return NOT_RUN[job]
     return None
 
 
@@ -130,7 +141,9 @@ def test_the_expectations_of_the_examples_not_run_hold_where_they_can():
             model = e.command.split()[2]
             (version,) = re.findall(rf"{model}/([\d.]+)", e.expect or "")
             assert (ROOT / "models" / "artifacts" / model / version / "manifest.json").is_file(), e
-    assert (ROOT / "tests" / "test_training.py").read_text().count("def test_cli_reproduces_every_shipped_artifact_byte_for_byte")
+    for reason in NOT_RUN.values():  # every test named as covering an example exists
+        for path, name in re.findall(r"(tests/[\w/]+\.py)::(\w+)", reason):
+            assert f"def {name}(" in (ROOT / path).read_text(), (path, name)
 
 
 # ---- running them -----------------------------------------------------------------------------------------
@@ -158,15 +171,22 @@ def argv_for(example: Example, servers: dict) -> list[str]:
     words = shlex.split(example.command)
     words = words[next(i for i, w in enumerate(words) if w.endswith("cds-service")) + 1:]
     url = {"http://127.0.0.1:8080": servers["demo"], "http://127.0.0.1:8081": servers["dev"]}
-    words = [url.get(w, w).replace("/tmp/artifacts", str(servers["tmp"] / "artifacts"))
-             .replace("my-bundle.json", servers["bundle"]) for w in words]
+    words = [substitute(url.get(w, w), servers).replace("my-bundle.json", servers["bundle"]) for w in words]
     if words[0] == "fire" and "--url" not in words:
         words += ["--url", servers["demo"]]  # the default URL is scripts/serve's
     if example.source == "table" and "--token-key" not in words:
         words += ["--token-key", "demo"]  # as the README says under the table: scripts/serve requires signed calls
     if words[0] == "train":
         words += ["--cv-repeats", "1"]  # the README's quick option: the same code path, a fraction of the time
+    if words[:2] == ["population", "synthetic"]:
+        words[words.index("--patients") + 1] = "100"  # a tenth of the README's export: the same job, less waiting
     return words
+
+
+def substitute(text: str, servers: dict) -> str:
+    """The files a command writes, in this module's directory instead of /tmp or the clone's var/."""
+    return (text.replace("/tmp/artifacts", str(servers["tmp"] / "artifacts"))
+            .replace("var/population", str(servers["tmp"] / "population")))
 
 
 def matches(fragment: str, indicator: str | None, output: str) -> bool:
@@ -186,13 +206,19 @@ def test_readme_example_prints_what_the_readme_says(example, servers, monkeypatc
     monkeypatch.chdir(ROOT)
     # …and the database: the demo server's (feedback-report reads what check's probe sent there), never ./var
     monkeypatch.setenv("CDS_DATABASE_URL", servers["demo_db"])
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main(argv_for(example, servers))
-    output = out.getvalue()
-    assert code == 0, f"README.md:{example.line}: exit {code}\n{err.getvalue()}\n{output}"
+    argv = argv_for(example, servers)
+    if example.subcommand == "population":  # Spark: its JVM in a process of its own, as a user runs it
+        done = subprocess.run([CLI, *argv], capture_output=True, text=True, timeout=280, cwd=ROOT,
+                              env={k: v for k, v in os.environ.items() if not k.startswith("CDS_")})
+        code, output, errors = done.returncode, done.stdout, done.stderr
+    else:
+        out, err = io.StringIO(), io.StringIO()
+        with redirect_stdout(out), redirect_stderr(err):
+            code = main(argv)
+        output, errors = out.getvalue(), err.getvalue()
+    assert code == 0, f"README.md:{example.line}: exit {code}\n{errors[-3000:]}\n{output}"
     for indicator, double, single in _FRAGMENT.findall(example.expect):
-        expected = (double or single).replace("/tmp/artifacts", str(servers["tmp"] / "artifacts"))
+        expected = substitute(double or single, servers)
         assert matches(expected, indicator or None, output), f"README.md:{example.line}: {indicator} {expected!r} not in:\n{output}"
 
 
