@@ -270,6 +270,13 @@ def test_the_401_explanation_quoted_is_the_clis():
 
 # ---- connecting the CDS Hooks Sandbox and an Epic-style EHR --------------------------------------------------
 
+def production_rest(tmp_path) -> dict:
+    """What the README's client sections leave to the rest of a production configuration ("Production topology"):
+    the link secret; and this test's database and service file."""
+    return {"ui_link_secret": "l" * 32, "database_url": f"sqlite:///{tmp_path}/cds.sqlite3",
+            "hooks_dir": services_dir(tmp_path, ["ascvd-10y-risk"])}
+
+
 def section_toml(heading: str) -> str:
     return quoted_block(heading, "toml")
 
@@ -291,8 +298,7 @@ def test_the_sandbox_configuration_of_the_readme_is_the_demo_one_and_works(tmp_p
     keys.write_text(json.dumps(s.jwks(s.sandbox_key())))
     config = tmp_path / "sandbox.toml"
     config.write_text(block.replace(sandbox["jwks_file"], str(keys)))
-    app = create_app({"database_url": f"sqlite:///{tmp_path}/cds.sqlite3", "hooks_dir": services_dir(tmp_path, ["ascvd-10y-risk"])},
-                     config_file=str(config), env={})
+    app = create_app(production_rest(tmp_path), config_file=str(config), env={})
     client = app.test_client()
     aud = f"{readme['public_base_url']}/cds-services/ascvd-10y-risk"
     body = {"hook": "patient-view", "hookInstance": "a0d5c9b8-1111-4a2b-9c3d-4e5f60718293",
@@ -320,8 +326,7 @@ def test_an_epic_style_client_configured_as_the_readme_says_is_accepted(tmp_path
     config = tmp_path / "epic.toml"
     config.write_text(block)
     responses.get(s.EPIC_JKU, json=s.jwks(s.epic_key()))
-    app = create_app({"database_url": f"sqlite:///{tmp_path}/cds.sqlite3", "hooks_dir": services_dir(tmp_path, ["ascvd-10y-risk"])},
-                     config_file=str(config), env={})
+    app = create_app(production_rest(tmp_path), config_file=str(config), env={})
     client = app.test_client()
     aud = "https://cds.example.org/cds-services"
     assert client.get("/cds-services", headers=s.bearer(s.epic_token(aud, tenant="epic-hospital-prod"))).status_code == 200
