@@ -68,11 +68,14 @@ class Example:
 
 def readme_examples(text: str = README) -> list[Example]:
     """The `cds-service` commands of the `sh` blocks (with a `# → …` comment on their line or the next) and
-    of the table rows (`` `cds-service …` → … ``)."""
+    of the tables whose header names an example (`` `cds-service …` → … ``); a command named in another table
+    (a figure's provenance) is no example."""
     found: list[Example] = []
-    block, pending, start = None, "", 0
+    block, pending, start, example_table = None, "", 0, False
     lines = text.splitlines()
     for n, line in enumerate(lines, 1):
+        if line.startswith("|") and not (n > 1 and lines[n - 2].startswith("|")):
+            example_table = "example" in line.lower()  # the header row of a table
         if line.startswith("```"):
             block = None if block is not None else (line[3:].strip() or "text")
             continue
@@ -90,7 +93,7 @@ def readme_examples(text: str = README) -> list[Example]:
                 if expect is None and follow.lstrip().startswith("# →"):
                     expect = follow.lstrip()[1:].strip()
                 found.append(Example(start, command.strip(), expect[1:].strip() if expect else None, "sh"))
-        elif block is None and line.startswith("|"):
+        elif block is None and line.startswith("|") and example_table:
             for m in re.finditer(r"`((?:\.venv/bin/)?cds-service [^`]+)`(?:\s*→\s*([^|]+))?", line):
                 found.append(Example(n, m.group(1), m.group(2).strip() if m.group(2) else None, "table"))
     return found
@@ -104,6 +107,9 @@ NOT_RUN = {
     "serve": "starts a server: this module starts the same ones (the demo configuration, and auth off on a free port)",
     "train identical": "rebuilds a shipped artifact byte for byte (17 s each): tests/test_training.py::"
                        "test_cli_reproduces_every_shipped_artifact_byte_for_byte runs exactly this; here the artifact is checked to exist",
+    "training through the features": "from-dataset → population dataset → train --data (a Spark job and the full 5 x 5 "
+                                     "training, about 45 s when idle): tests/test_training_from_fhir.py::"
+                                     "test_the_shipped_artifact_is_what_training_through_the_service_features_builds runs these three steps",
     "population validate": "a second Spark job over the export (a minute on the shared 2 cores): tests/test_population_spark.py::"
                            "test_validate_labels_outcomes_after_the_index_date_only runs the validate job",
     "population dataset": "a third Spark job over the export: tests/test_population_spark.py::"
@@ -116,6 +122,8 @@ def not_run(example: Example) -> str | None:
         return NOT_RUN["example.org"]
     if example.subcommand == "serve":
         return NOT_RUN["serve"]
+    if "var/whas500" in example.command:
+        return NOT_RUN["training through the features"]
     if example.subcommand == "train" and "--out" not in example.command:
         return NOT_RUN["train identical"]
     for job in ("population validate", "population dataset"):
