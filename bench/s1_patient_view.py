@@ -2,10 +2,13 @@
 
 The patient: one carebundle patient (US Core, seed 42, female, 34 Observations: CMP, CBC, lipids,
 HbA1c, urine albumin, BP panel, vitals) plus smoking status, a 2-hour glucose and the number of
-pregnancies, so every patient-view model has its inputs: 37 Observations, Conditions and
-MedicationRequests. Every patient-view service the server
-loads (read from its own discovery document) gets the prefetch its templates ask for, answered from
-that patient by a small FHIR-search matcher, so adding a service file adds it to the benchmark.
+pregnancies, so every patient-view model has its inputs, and ten years of history: the lipid panel
+every two years and the blood pressure panel every year before the last visit (values jittered).
+Conditions and MedicationRequests come from carebundle. The body of `ascvd-10y-risk` is then 53 KB.
+
+Every patient-view service the server loads (read from its own discovery document) gets the prefetch
+its templates ask for, answered from that patient by a small FHIR-search matcher; `run` measures
+`ascvd-10y-risk` (S1_SERVICE, the service the targets are stated for) unless told otherwise.
 """
 from __future__ import annotations
 
@@ -13,6 +16,8 @@ import json
 import sys
 import tempfile
 from pathlib import Path
+import random
+from datetime import datetime, timedelta
 from urllib.parse import parse_qsl
 
 import requests
@@ -24,6 +29,13 @@ sys.path.insert(0, str(ROOT / "tests"))  # the test suite's helper package, cds_
 from cds_testing import fhir_factory  # noqa: E402  (the test suite's FHIR builders)
 
 PATIENT_SEED = 42
+S1_SERVICE = "ascvd-10y-risk"
+HISTORY_YEARS = 10
+# Repeated before the last visit: the lipid panel (total, HDL, LDL calculated, triglycerides) every
+# LIPID_EVERY_YEARS, the blood pressure panel every year.
+LIPID_CODES = ("2093-3", "2085-9", "13457-7", "2571-8")
+BP_PANEL = "85354-9"
+LIPID_EVERY_YEARS = 2
 
 
 # Replaced by a fresh id per request in the load generator (bench/loadgen.py).
@@ -51,7 +63,32 @@ def synthetic_patient() -> list[dict]:
     resources.append(fhir_factory.coded_obs("smoking-1", "72166-2", "266919005", date=visit, pid=pid))
     resources.append(fhir_factory.quantity_obs("ogtt-1", "1518-0", 141, "mg/dL", date=visit, pid=pid))
     resources.append(fhir_factory.quantity_obs("pregnancies-1", "11996-6", 2, "{#}", date=visit, pid=pid))
-    return resources
+    return resources + history(resources)
+
+
+def history(resources: list[dict], years: int = HISTORY_YEARS, seed: int = PATIENT_SEED) -> list[dict]:
+    """Earlier copies of the lipid and blood pressure Observations: new ids, a date one year apart
+    (lipids every LIPID_EVERY_YEARS), values jittered by ±10 %; newest first."""
+    rng = random.Random(seed)
+    out = []
+    for obs in resources:
+        if obs["resourceType"] != "Observation":
+            continue
+        code = obs["code"]["coding"][0]["code"]
+        every = LIPID_EVERY_YEARS if code in LIPID_CODES else 1 if code == BP_PANEL else 0
+        if not every:
+            continue
+        last = datetime.fromisoformat(obs["effectiveDateTime"].replace("Z", "+00:00"))
+        for year in range(every, years, every):
+            copy = json.loads(json.dumps(obs))
+            copy["id"] = f"{obs['id']}-y{year}"
+            copy["effectiveDateTime"] = (last - timedelta(days=round(365.25 * year))).strftime("%Y-%m-%dT%H:%M:%SZ")
+            for place in [copy, *copy.get("component", [])]:
+                q = place.get("valueQuantity")
+                if q and isinstance(q.get("value"), (int, float)):
+                    q["value"] = round(q["value"] * rng.uniform(0.9, 1.1), 1)
+            out.append(copy)
+    return out
 
 
 def search(resources: list[dict], query: str) -> dict | None:
