@@ -1,11 +1,11 @@
 """HTTP surface: discovery, service calls, feedback, health. Views stay thin (habit 8)."""
 from __future__ import annotations
 
-import json
 import logging
 import time
 from datetime import datetime, timezone
 
+import orjson
 from flask import Blueprint, Response, current_app, request
 
 from hooks.catalog import HOOKS
@@ -27,7 +27,7 @@ log = logging.getLogger("cds_service.http.views")
 
 
 def _json(body, status: int = 200) -> Response:
-    return Response(json.dumps(body, separators=(",", ":")), status=status, mimetype="application/json")
+    return Response(orjson.dumps(body), status=status, mimetype="application/json")
 
 
 def _find(service_id: str) -> list[BoundService]:

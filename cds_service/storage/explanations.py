@@ -13,6 +13,7 @@ import logging
 import time
 from typing import Any
 
+import orjson
 from sqlalchemy import delete, select
 from sqlalchemy.engine import Connection, Engine
 
@@ -77,7 +78,7 @@ def save_in(conn: Connection, client: tuple[str, str], record: dict[str, Any], t
     rows (PostgreSQL deadlocks); the caller purges separately, now and then."""
     now = time.time() if now is None else now
     row = {"iss": client[0], "tenant": client[1], "service_id": record["service"]["id"],
-           "hook_instance": record["hook_instance"], "created_at": now, "payload": json.dumps(record)}
+           "hook_instance": record["hook_instance"], "created_at": now, "payload": orjson.dumps(record).decode()}
     # An upsert: a hookInstance repeated by the same client replaces its record without a
     # delete-then-insert race; another client's same hookInstance is another row.
     stmt = db.insert_statement(conn.dialect.name, db.explanations)
