@@ -58,9 +58,9 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, config_file: str |
     app.extensions["cds"] = runtime
 
     # Per-app objects the request hooks use.
-    init_call_writes(app, engine)
     init_audit(app)
     init_metrics(app, runtime, env)  # also serves /metrics
+    init_call_writes(app, engine)  # after the metrics: it reports its queue and lost rows there
     init_fhir_access(runtime)
     # Outbound trust: a fhirServer not allow-listed for the caller gets no fetcher, hence no request.
     runtime.fetcher_factory = guard_fetcher_factory(settings, runtime.fetcher_factory)

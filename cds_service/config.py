@@ -58,6 +58,12 @@ class Settings:
     # SQLite only: FULL fsyncs each commit (survives power loss); NORMAL survives process crashes only,
     # and is several times faster with many workers (issue #8, bench/README.md).
     sqlite_synchronous: str = "FULL"
+    # When a call's rows (audit, issued cards, explanation) are committed (storage/call_writes.py):
+    # "after-answer" (default) by the writer thread after the answer has left, from a bounded queue of at
+    # most `call_writes_queue_max` calls (a full queue refuses calls with 500); "before-answer" waits for
+    # the commit, and a failed write turns the answer into a 500. README, "Durability of call records".
+    call_writes: str = "after-answer"
+    call_writes_queue_max: int = 10000
     # CORS-1: browser origins allowed to call us (never "*").
     cors_origins: tuple[str, ...] = ()
     # Answer Chrome's Private Network Access preflight (a public page such as the CDS Hooks Sandbox calling a
@@ -231,6 +237,10 @@ class Settings:
             raise ConfigError("workers, threads, header_timeout_s, body_timeout_s and max_connections must be at least 1")
         if self.sqlite_synchronous not in ("FULL", "NORMAL"):
             raise ConfigError("sqlite_synchronous must be FULL or NORMAL")
+        if self.call_writes not in ("after-answer", "before-answer"):
+            raise ConfigError("call_writes must be after-answer or before-answer")
+        if self.call_writes_queue_max < 1:
+            raise ConfigError("call_writes_queue_max must be at least 1")
         if len(self.fhir_timeout) != 2:
             raise ConfigError("fhir_timeout must be [connect, read] seconds")
         if len(self.smart_timeout) != 2 or not all(isinstance(t, (int, float)) and t > 0 for t in self.smart_timeout):

@@ -11,7 +11,6 @@ directory at start and marks exited workers dead.
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 from typing import Any
@@ -34,7 +33,7 @@ class Metrics:
         # Imported here, not at module level: prometheus_client picks its value storage (memory or
         # multiprocess files) from PROMETHEUS_MULTIPROC_DIR when first imported, and `cds-service
         # serve` sets that variable after `cds_service` is imported (server.py).
-        from prometheus_client import CollectorRegistry, Counter, Histogram
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
         self.multiproc_dir = multiproc_dir
         self.registry = CollectorRegistry(auto_describe=True)
@@ -55,6 +54,11 @@ class Metrics:
         self.write_failures = Counter("cds_storage_write_failures",
                                       "Calls whose rows (audit, issued cards, explanation) could not be committed, "
                                       "by route; each was answered 500.", ["route"], registry=r)
+        # storage/call_writes.py, after-answer: what a kill -9 would lose now, and what a failed write lost.
+        self.call_writes_queued = Gauge("cds_call_writes_queued", "Calls answered whose rows are queued, not yet "
+                                        "committed (summed over the workers).", registry=r, multiprocess_mode="livesum")
+        self.call_rows_lost = Counter("cds_call_rows_lost", "Rows (audit, issued card, explanation) of calls already "
+                                      "answered that could not be committed.", registry=r)
 
     def observe_request(self, *, route: str, method: str, service: str | None, status: int, seconds: float) -> None:
         self.requests.labels(route, method, service or "", str(status)).inc()
@@ -116,13 +120,6 @@ def record_metrics(resp: Response) -> Response:
     if state.service_id and state.timings is not None:
         ok = resp.status_code == 200
         prediction = state.build_context.prediction if ok and state.build_context is not None else None
-        metrics.observe_invocation(state.service_id, state.timings, prediction, _cards(resp) if ok else [])
+        cards = (state.response_body or {}).get("cards", []) if ok else []
+        metrics.observe_invocation(state.service_id, state.timings, prediction, cards)
     return resp
-
-
-def _cards(resp) -> list[dict]:
-    try:
-        body = json.loads(resp.get_data())
-    except (ValueError, TypeError):
-        return []
-    return [c for c in body.get("cards", []) if isinstance(c, dict)] if isinstance(body, dict) else []

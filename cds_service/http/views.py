@@ -19,7 +19,7 @@ from cds_service.pipeline import BoundService, Timings, invoke
 from cds_service.runtime import base_url, get_runtime
 from cds_service.security.auth import authenticate
 from cds_service.storage import db
-from cds_service.storage.call_writes import queue_write
+from cds_service.storage.call_writes import queue_write, settle
 from cds_service.storage.feedback import store_feedback
 
 bp = Blueprint("cds", __name__)
@@ -86,6 +86,7 @@ def feedback(service_id: str):
     base = f"{base_url()}/cds-services/{service_id}"
     state.identity = authenticate(rt, request, [f"{base}/feedback", base])  # SEC-5 [OUR CHOICE]
     items = parse_feedback(_body(rt))
+    settle()  # the cards this process issued are committed before they are looked up
     store_feedback(rt.engine, service_id, state.identity.client, items)
     return Response(status=200)  # FEEDBACK-5: 200, no body
 

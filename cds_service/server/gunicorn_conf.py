@@ -57,3 +57,11 @@ def child_exit(server, worker):
         from prometheus_client import multiprocess  # lazy: see cds_service/http/metrics.py (Metrics)
 
         multiprocess.mark_process_dead(worker.pid)
+
+
+def worker_exit(server, worker):
+    """A worker that stops (SIGTERM, max requests, reload) first commits the call rows it has queued
+    (storage/call_writes.py, after-answer); a worker killed with SIGKILL cannot, see the README."""
+    extensions = getattr(getattr(worker, "wsgi", None), "extensions", None) or {}
+    if "cds_call_writes" in extensions:
+        extensions["cds_call_writes"].settle()

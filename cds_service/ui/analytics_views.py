@@ -16,6 +16,7 @@ from flask import Response, abort, json, render_template, request
 
 from cds_service.runtime import get_runtime
 from cds_service.storage.analytics import feedback_report
+from cds_service.storage.call_writes import settle
 from cds_service.ui.blueprint import bp
 
 
@@ -50,6 +51,7 @@ def analytics():
                                  "Cache-Control": "no-store"})
     # `?iss=…&tenant=…`: one client's rows only (tenant '' when left out), e.g. to hand an EHR its own report.
     client = (request.args["iss"], request.args.get("tenant", "")) if "iss" in request.args else None
+    settle()  # the cards this process has issued are counted
     rows = feedback_report(get_runtime().engine, client=client)
     if request.args.get("format") == "json":
         resp = Response(json.dumps({"report": rows}), mimetype="application/json")

@@ -17,6 +17,7 @@ from flask import make_response, render_template
 from cds_service.http.call_state import call_state
 from cds_service.runtime import get_runtime
 from cds_service.storage import explanations as explain_store
+from cds_service.storage.call_writes import settle
 from cds_service import charts
 from cds_service.ui import safe_markdown
 from cds_service.ui.blueprint import bp
@@ -30,6 +31,7 @@ def explain(token: str):
     grant = rt.link_signer.verify(token)
     record = None
     if grant is not None:
+        settle()  # the record of a call this process has just answered is committed
         record = explain_store.load(rt.engine, grant.client, grant.service_id, grant.hook_instance,
                                     rt.settings.ui_explain_ttl_s)
         # Who opened which card's explanation goes to the audit row of this request.

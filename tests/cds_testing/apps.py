@@ -62,3 +62,12 @@ def build_app(workdir: str | Path, services: Services = None, **overrides):
     from cds_service import create_app
 
     return create_app(app_settings(workdir, services, **overrides), env={})
+
+
+def written_engine(app):
+    """The app's database engine, once the rows of the calls it has answered are committed (by default
+    they are committed after the answer: cds_service/storage/call_writes.py)."""
+    from cds_service.storage.call_writes import committer
+
+    assert committer(app).settle(), "call rows not committed in time"
+    return app.extensions["cds"].engine
