@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import io
 import json
 import logging
@@ -84,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="cds-profile-") as tmp:
         app = build(tmp)
         call = caller(app, body_for(app))
+        from cds_service.server import gunicorn_conf  # as a worker of the production server runs
+
+        gunicorn_conf.pre_fork(None, None)
+        gc.set_threshold(*gunicorn_conf.GC_THRESHOLD)
         for _ in range(100):  # warm-up: caches, the writer thread, first SQLite pages
             assert call().startswith("200"), "S1 call failed"
         profiler = cProfile.Profile() if args.profile else None

@@ -17,12 +17,15 @@ import sys
 import tempfile
 from pathlib import Path
 import random
+import uuid
+from contextlib import ExitStack
 from datetime import datetime, timedelta
 from urllib.parse import parse_qsl
 
 import requests
 
 from .loadgen import interleave
+from .peer import VERSION as PEER_VERSION, PeerServer
 from .servers import ROOT, Service, cpu_seconds
 
 sys.path.insert(0, str(ROOT / "tests"))  # the test suite's helper package, cds_testing
@@ -122,20 +125,20 @@ def render(template: str, context: dict) -> str:
     return template.replace("{{userPractitionerId}}", "example").replace("{{userPractitionerRoleId}}", "example")
 
 
-def requests_for(base_url: str, resources: list[dict]) -> list[tuple[str, str, str]]:
-    """One (method, path, body) per patient-view service in the server's discovery document."""
+def requests_for(base_url: str, resources: list[dict], only: str | None = None) -> list[tuple[str, str, str]]:
+    """One (method, path, body) per patient-view service in the server's discovery document (`only`: that one)."""
     pid = next(r["id"] for r in resources if r["resourceType"] == "Patient")
     discovery = requests.get(f"{base_url}/cds-services", timeout=10).json()
     out = []
     for svc in discovery["services"]:
-        if svc["hook"] != "patient-view":
+        if svc["hook"] != "patient-view" or only not in (None, svc["id"]):
             continue
         context = {"userId": "Practitioner/example", "patientId": pid}
         prefetch = {key: search(resources, render(q, context)) for key, q in svc.get("prefetch", {}).items()}
         body = {"hook": "patient-view", "hookInstance": HOOK_INSTANCE, "context": context, "prefetch": prefetch}
         out.append(("POST", f"/cds-services/{svc['id']}", json.dumps(body)))
     if not out:
-        raise RuntimeError("the server declares no patient-view service")
+        raise RuntimeError(f"the server declares no patient-view service{f' {only}' if only else ''}")
     return out
 
 
@@ -143,6 +146,7 @@ def check_answers(base_url: str, reqs: list[tuple[str, str, str]]) -> list[dict]
     """Each request must answer 200 with a card before we time it (a 4xx is fast, not good)."""
     answers = []
     for _, path, body in reqs:
+        body = body.replace(HOOK_INSTANCE, str(uuid.uuid4()))  # as the load generator does (bench/loadgen.py)
         r = requests.post(base_url + path, data=body, headers={"Content-Type": "application/json"}, timeout=30)
         if r.status_code != 200 or not r.json().get("cards"):
             raise RuntimeError(f"S1 {path}: {r.status_code} {r.text[:300]}")
@@ -150,51 +154,72 @@ def check_answers(base_url: str, reqs: list[tuple[str, str, str]]) -> list[dict]
     return answers
 
 
-def run(*, seconds: float, connections: int = 8, workers: int = 2, log_dir: Path | None = None) -> dict:
-    """S1 on the service and on the floor (same config, same request and response bytes), measured in
-    alternating slices; then the same at one connection. Returns both and their ratios."""
+def run(*, seconds: float, connections: int = 8, workers: int = 1, log_dir: Path | None = None,
+        peer: bool = True) -> dict:
+    """S1 (`S1_SERVICE`) on the service, on the floor (same server, same request and response bytes, no work)
+    and on the peer (HealthChain's greeting under its own server, bench/peer.py), measured in alternating
+    slices; then the same at one connection. One worker per server: the peer's server runs one process.
+    Returns all three, the CPU per call of each and the ratios."""
     resources = synthetic_patient()
     log_dir = log_dir or Path(tempfile.mkdtemp(prefix="cds-bench-logs-"))
     rounds = max(2, round(seconds / 2.5))
     slice_s = max(1.0, seconds / rounds)
-    with Service(workers=workers, log_path=log_dir / "s1-service.log") as srv:
-        reqs = requests_for(srv.url, resources)
+    with ExitStack() as stack:
+        srv = stack.enter_context(Service(workers=workers, log_path=log_dir / "s1-service.log"))
+        reqs = requests_for(srv.url, resources, only=S1_SERVICE)
         answers = check_answers(srv.url, reqs)
         floor_body = log_dir / "floor-body.json"
         floor_body.write_text(json.dumps(answers[0]))
-        with Service(workers=workers, app="bench.floor_app:create_floor_app()",
-                      env={"BENCH_FLOOR_BODY": str(floor_body)}, log_path=log_dir / "s1-floor.log") as floor_srv:
-            targets = {"service": (srv.url, reqs), "floor": (floor_srv.url, reqs)}
-            # The workers' CPU (the app's cost, as before nginx stood in front); nginx's share is given apart.
-            cpu_of = {"service": lambda: sum(cpu_seconds(p) for p in srv.worker_pids()),
-                      "floor": lambda: sum(cpu_seconds(p) for p in floor_srv.worker_pids())}
-            proxy_of = {"service": lambda: sum(cpu_seconds(p) for p in srv.front_pids()),
-                        "floor": lambda: sum(cpu_seconds(p) for p in floor_srv.front_pids())}
-            interleave(targets, rounds=1, slice_s=min(2.0, seconds / 3), connections=connections)  # warm-up
-            proxy_before = {name: f() for name, f in proxy_of.items()}
-            loaded = interleave(targets, rounds=rounds, slice_s=slice_s, connections=connections, cpu_of=cpu_of)
-            proxy_ms = {name: round((f() - proxy_before[name]) * 1000 / max(1, loaded[name]["requests"]), 3)
-                        for name, f in proxy_of.items()}
-            single = interleave(targets, rounds=max(2, rounds // 2), slice_s=slice_s, connections=1)
-    service, floor = loaded["service"], loaded["floor"]
+        floor_srv = stack.enter_context(Service(workers=workers, app="bench.floor_app:create_floor_app()",
+                                                env={"BENCH_FLOOR_BODY": str(floor_body)}, log_path=log_dir / "s1-floor.log"))
+        targets = {"service": (srv.url, reqs), "floor": (floor_srv.url, reqs)}
+        # The workers' CPU (the app's cost, as before nginx stood in front); nginx's share is given apart.
+        cpu_of = {"service": lambda: sum(cpu_seconds(p) for p in srv.worker_pids()),
+                  "floor": lambda: sum(cpu_seconds(p) for p in floor_srv.worker_pids())}
+        proxy_of = {"service": lambda: sum(cpu_seconds(p) for p in srv.front_pids()),
+                    "floor": lambda: sum(cpu_seconds(p) for p in floor_srv.front_pids())}
+        peer_note = None
+        if peer:
+            try:
+                peer_srv = stack.enter_context(PeerServer(log_path=log_dir / "s1-peer.log"))
+                peer_reqs = [(m, peer_srv.path_for(p.rsplit("/", 1)[1]), b) for m, p, b in reqs]
+                check_answers(peer_srv.url, peer_reqs)
+                targets["peer"] = (peer_srv.url, peer_reqs)
+                cpu_of["peer"] = lambda: sum(cpu_seconds(p) for p in peer_srv.all_pids())
+            except Exception as exc:  # no network for pip, or HealthChain changed: the rest still runs
+                peer_note = f"{type(exc).__name__}: {exc}"[:500]
+        interleave(targets, rounds=1, slice_s=min(2.0, seconds / 3), connections=connections)  # warm-up
+        proxy_before = {name: f() for name, f in proxy_of.items()}
+        loaded = interleave(targets, rounds=rounds, slice_s=slice_s, connections=connections, cpu_of=cpu_of)
+        proxy_ms = {name: round((f() - proxy_before[name]) * 1000 / max(1, loaded[name]["requests"]), 3)
+                    for name, f in proxy_of.items()}
+        single = interleave(targets, rounds=max(2, rounds // 2), slice_s=slice_s, connections=1)
+    service, floor, peer_res = loaded["service"], loaded["floor"], loaded.get("peer")
     n_obs = sum(r["resourceType"] == "Observation" for r in resources)
+
+    def ratio(a, b):
+        return a / b if b else None
+
     return {
         "services": [p.rsplit("/", 1)[1] for _, p, _ in reqs], "observations": n_obs,
         "request_bytes": round(sum(len(b) for _, _, b in reqs) / len(reqs)),
         "workers": workers, "connections": connections, "slices": rounds, "slice_seconds": slice_s,
-        "service": service, "floor": floor,
-        "p99_ratio": service["p99_ms"] / floor["p99_ms"] if floor["p99_ms"] else None,
-        "p50_ratio": service["p50_ms"] / floor["p50_ms"] if floor["p50_ms"] else None,
-        "throughput_ratio": service["rps"] / floor["rps"] if floor["rps"] else None,
+        "service": service, "floor": floor, "peer": peer_res, "peer_note": peer_note,
+        "peer_server": f"HealthChain {PEER_VERSION}, healthchain serve (uvicorn, 1 process)" if peer_res else None,
+        "p99_ratio": ratio(service["p99_ms"], floor["p99_ms"]),
+        "p50_ratio": ratio(service["p50_ms"], floor["p50_ms"]),
+        "throughput_ratio": ratio(service["rps"], floor["rps"]),
+        "peer_throughput_ratio": ratio(service["rps"], peer_res["rps"]) if peer_res else None,
+        "peer_p99_ratio": ratio(service["p99_ms"], peer_res["p99_ms"]) if peer_res else None,
         # CPU time the workers spent per request: unlike latency, it hardly moves when other
         # processes compete for the cores, so it is the steadiest figure on a shared machine.
         "service_cpu_ms_per_request": service["server_cpu_ms_per_request"],
         "floor_cpu_ms_per_request": floor["server_cpu_ms_per_request"],
-        "cpu_ratio": service["server_cpu_ms_per_request"] / floor["server_cpu_ms_per_request"]
-        if floor["server_cpu_ms_per_request"] else None,
+        "peer_cpu_ms_per_request": peer_res["server_cpu_ms_per_request"] if peer_res else None,
+        "cpu_ratio": ratio(service["server_cpu_ms_per_request"], floor["server_cpu_ms_per_request"]),
         # nginx's CPU per call in front of each (bench/slow_clients.py compares the servers).
         "service_proxy_cpu_ms_per_request": proxy_ms["service"], "floor_proxy_cpu_ms_per_request": proxy_ms["floor"],
         # One connection: the latency of a call on an idle server, without queueing behind others.
-        "service_c1": single["service"], "floor_c1": single["floor"],
-        "p99_ratio_c1": single["service"]["p99_ms"] / single["floor"]["p99_ms"] if single["floor"]["p99_ms"] else None,
+        "service_c1": single["service"], "floor_c1": single["floor"], "peer_c1": single.get("peer"),
+        "p99_ratio_c1": ratio(single["service"]["p99_ms"], single["floor"]["p99_ms"]),
     }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import date, datetime, time, timezone
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
@@ -190,6 +191,11 @@ def parse_datetime(value: Any) -> datetime | None:
     """FHIR date/dateTime/instant → aware datetime (partial dates at their start, UTC if no zone)."""
     if not isinstance(value, str) or len(value) < 4:
         return None
+    return _parse_datetime(value)
+
+
+@lru_cache(maxsize=8192)  # several features read the same dates; datetimes are immutable
+def _parse_datetime(value: str) -> datetime | None:
     try:
         if len(value) == 4:
             return datetime(int(value), 1, 1, tzinfo=timezone.utc)

@@ -55,10 +55,13 @@ class Metrics:
                                       "Calls whose rows (audit, issued cards, explanation) could not be committed, "
                                       "by route; each was answered 500.", ["route"], registry=r)
         # storage/call_writes.py, after-answer: what a kill -9 would lose now, and what a failed write lost.
+        # Labelled by database (sqlite, postgresql) so that, in multiprocess mode, their files are created
+        # when first used in a worker, not when the app is built in gunicorn's master.
         self.call_writes_queued = Gauge("cds_call_writes_queued", "Calls answered whose rows are queued, not yet "
-                                        "committed (summed over the workers).", registry=r, multiprocess_mode="livesum")
+                                        "committed (summed over the workers).", ["database"], registry=r,
+                                        multiprocess_mode="livesum")
         self.call_rows_lost = Counter("cds_call_rows_lost", "Rows (audit, issued card, explanation) of calls already "
-                                      "answered that could not be committed.", registry=r)
+                                      "answered that could not be committed.", ["database"], registry=r)
 
     def observe_request(self, *, route: str, method: str, service: str | None, status: int, seconds: float) -> None:
         self.requests.labels(route, method, service or "", str(status)).inc()

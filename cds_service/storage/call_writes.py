@@ -137,7 +137,7 @@ class GroupCommitter:
                     break
             self._commit_batch(batch)
             if self.metrics is not None:
-                self.metrics.call_writes_queued.set(q.qsize())
+                self.metrics.call_writes_queued.labels(self.engine.dialect.name).set(q.qsize())
 
     def _commit_batch(self, batch: list[_Job]) -> None:
         try:
@@ -164,7 +164,7 @@ class GroupCommitter:
         """Rows of a call that was answered (after-answer) and could not be committed."""
         self.rows_lost += len(job.writes)
         if self.metrics is not None:
-            self.metrics.call_rows_lost.inc(len(job.writes))
+            self.metrics.call_rows_lost.labels(self.engine.dialect.name).inc(len(job.writes))
 
     def _transaction(self, jobs: list[_Job]) -> None:
         with self.engine.begin() as conn:
