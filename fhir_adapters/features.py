@@ -230,12 +230,8 @@ def observation_values(d: FeatureDef, resources: Sequence[dict], ctx: Extraction
     per_unit, analyte = d.param("per_unit"), d.param("analyte")
     found, rejected = [], []
     latest_ok = ctx.as_of + timedelta(minutes=5)
-    for obs in R.observations_of(resources, codes):
+    for obs, places in _observations_and_places(resources, codes):
         if obs.get("status") not in OBSERVATION_OK:
-            continue
-        places = [obs] if matches_codes(obs.get("code"), codes) else []
-        places += [c for c in obs.get("component") or () if isinstance(c, dict) and matches_codes(c.get("code"), codes)]
-        if not places:
             continue
         when = R.clinical_time(obs)
         if when is None or when > latest_ok:
@@ -259,6 +255,21 @@ def observation_values(d: FeatureDef, resources: Sequence[dict], ctx: Extraction
             found.append((when, value, Evidence(R.reference_of(obs), _date_str(when))))
     found.sort(key=lambda t: t[0], reverse=True)
     return found, rejected
+
+
+def _observations_and_places(resources: Sequence[dict], codes: Sequence[str]) -> Iterable[tuple[dict, list]]:
+    """(Observation, the places carrying one of `codes`: the Observation itself, then its components)."""
+    if isinstance(resources, R.ResourcePool):
+        hits = resources.places_with(codes)
+        if hits is not None:
+            return hits
+    out = []
+    for obs in R.of_type(resources, "Observation"):
+        places = [obs] if matches_codes(obs.get("code"), codes) else []
+        places += [c for c in obs.get("component") or () if isinstance(c, dict) and matches_codes(c.get("code"), codes)]
+        if places:
+            out.append((obs, places))
+    return out
 
 
 def _window(d: FeatureDef, ctx: ExtractionContext, found: list) -> list:

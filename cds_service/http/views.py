@@ -19,7 +19,7 @@ from cds_service.pipeline import BoundService, Timings, invoke
 from cds_service.runtime import base_url, get_runtime
 from cds_service.security.auth import authenticate
 from cds_service.storage import db
-from cds_service.storage.call_writes import queue_write, settle
+from cds_service.storage.call_writes import ISSUED_WAIT_S, committer, queue_rows, settle
 from cds_service.storage.feedback import store_feedback
 
 bp = Blueprint("cds", __name__)
@@ -87,7 +87,9 @@ def feedback(service_id: str):
     state.identity = authenticate(rt, request, [f"{base}/feedback", base])  # SEC-5 [OUR CHOICE]
     items = parse_feedback(_body(rt))
     settle()  # the cards this process issued are committed before they are looked up
-    store_feedback(rt.engine, service_id, state.identity.client, items)
+    # Another worker's cards may still be queued for a moment (after-answer).
+    wait_s = 0.0 if committer(current_app).wait else ISSUED_WAIT_S
+    store_feedback(rt.engine, service_id, state.identity.client, items, wait_s=wait_s)
     return Response(status=200)  # FEEDBACK-5: 200, no body
 
 
@@ -119,5 +121,4 @@ def _record_cards(rt, bound: BoundService, client: tuple[str, str], hook_instanc
     version = p.version if p else (bound.model.info.version if bound.model else None)
     rows = [{"iss": client[0], "tenant": client[1], "card_uuid": c.uuid, "service_id": bound.definition.id, "hook_instance": hook_instance, "model": model,
              "model_version": version, "indicator": c.indicator, "issued_at": time.time()} for c in response.cards]
-    stmt = db.insert_ignoring_statement(rt.engine.dialect.name, db.cards_issued)
-    queue_write(lambda conn: conn.execute(stmt, rows))  # committed with the call's other rows
+    queue_rows(db.insert_ignoring_statement(rt.engine.dialect.name, db.cards_issued), rows)  # with the call's other rows

@@ -33,7 +33,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 from flask import Flask, Response, current_app, request
 from sqlalchemy.engine import Connection, Engine
@@ -43,15 +43,33 @@ from cds_service.http.errors import outcome_response
 
 log = logging.getLogger("cds_service.storage.db")
 
-Write = Callable[[Connection], None]
+@dataclass(frozen=True, eq=False)
+class Rows:
+    """Rows for one statement: the writer runs a statement once per transaction for all the calls in it
+    (executemany), instead of once per call."""
+
+    statement: Any
+    params: list[dict]
+
+
+Write = Callable[[Connection], None] | Rows
 MAX_BATCH = 200  # calls per transaction
 WAIT_S = 10.0  # a call (before-answer) or a reader (settle) waits at most this long, then goes on (logged)
 RETRY_S = 1.0  # after-answer: calls are refused for this long after a failed transaction, then tried again
+# after-answer: feedback naming a card not found yet looks again for this long (another worker's rows may
+# still be queued); it bounds what an unknown card costs a feedback request.
+ISSUED_WAIT_S = 0.5
 
 
 def queue_write(write: Write) -> None:
-    """Run `write(conn)` in the transaction that records this request's call."""
+    """Run `write(conn)` (or insert `Rows`) in the transaction that records this request's call."""
     call_state().writes.append(write)
+
+
+def queue_rows(statement: Any, params: dict | list[dict]) -> None:
+    """Execute `statement` with `params` in the transaction that records this request's call; prefer it
+    to `queue_write` for inserts: one execution serves every call of the transaction."""
+    call_state().writes.append(Rows(statement, params if isinstance(params, list) else [params]))
 
 
 @dataclass(eq=False)
@@ -142,7 +160,8 @@ class GroupCommitter:
     def _commit_batch(self, batch: list[_Job]) -> None:
         try:
             self._transaction(batch)
-            self.failing = False
+            if any(job.writes for job in batch):  # a batch of `settle` markers alone proves nothing
+                self.failing = False
         except Exception:
             # One bad write must not cost the other calls their rows: retry each call on its own.
             failed = 0
@@ -167,10 +186,16 @@ class GroupCommitter:
             self.metrics.call_rows_lost.labels(self.engine.dialect.name).inc(len(job.writes))
 
     def _transaction(self, jobs: list[_Job]) -> None:
+        grouped: dict[int, tuple[Any, list[dict]]] = {}  # by statement, in the order first seen
         with self.engine.begin() as conn:
             for job in jobs:
                 for write in job.writes:
-                    write(conn)
+                    if isinstance(write, Rows):
+                        grouped.setdefault(id(write.statement), (write.statement, []))[1].extend(write.params)
+                    else:
+                        write(conn)
+            for statement, params in grouped.values():
+                conn.execute(statement, params)
         for job in jobs:
             job.ok = True
 

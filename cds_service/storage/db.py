@@ -11,6 +11,7 @@ by both. A hookInstance or card uuid is only unique within one client: two EHRs 
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from pathlib import Path
 
 from sqlalchemy import (Column, Float, Integer, MetaData, String, Table, Text, UniqueConstraint, create_engine, event,
@@ -188,9 +189,17 @@ def insert_statement(dialect_name: str, table: Table):
     return dialect.insert(table)
 
 
+@lru_cache(maxsize=64)
 def insert_ignoring_statement(dialect_name: str, table: Table):
-    """INSERT … ON CONFLICT DO NOTHING for this database."""
+    """INSERT … ON CONFLICT DO NOTHING for this database (one object per table: the call writer runs it
+    once for all the calls of a transaction)."""
     return insert_statement(dialect_name, table).on_conflict_do_nothing()
+
+
+@lru_cache(maxsize=64)
+def insert_statement_of(table: Table):
+    """A plain INSERT of `table`, one object per table (see insert_ignoring_statement)."""
+    return table.insert()
 
 
 def insert_ignoring_duplicates(engine: Engine, table: Table, rows: list[dict]) -> int:

@@ -10,7 +10,7 @@ from cds_service.builders.links import links_to_explanation
 from cds_service.http.call_state import call_state
 from cds_service.runtime import get_runtime
 from cds_service.storage import explanations as explain_store
-from cds_service.storage.call_writes import queue_write
+from cds_service.storage.call_writes import queue_rows
 
 log = logging.getLogger("cds_service.ui")
 
@@ -41,7 +41,8 @@ def record_explanation(response: Response) -> Response:
         client = state.identity.client if state.identity is not None else ("", "")
         rt, state = get_runtime(), ui_state()
         record, ttl = explain_store.from_context(ctx, cards), rt.settings.ui_explain_ttl_s
-        queue_write(lambda conn: explain_store.save_in(conn, client, record, ttl))  # with the call's other rows
+        # With the call's other rows.
+        queue_rows(explain_store.upsert_statement(rt.engine.dialect.name), explain_store.row_of(client, record))
         if time.time() - state.last_purge > PURGE_EVERY_S:
             state.last_purge = time.time()
             with rt.engine.begin() as conn:  # its own short transaction, at most once a minute per process
