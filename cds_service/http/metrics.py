@@ -36,6 +36,7 @@ class Metrics:
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
         self.multiproc_dir = multiproc_dir
+        self._children: dict[tuple, Any] = {}
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter("cds_http_requests", "HTTP requests answered, by route, method, CDS service id and status.",
@@ -63,18 +64,27 @@ class Metrics:
         self.call_rows_lost = Counter("cds_call_rows_lost", "Rows (audit, issued card, explanation) of calls already "
                                       "answered that could not be committed.", ["database"], registry=r)
 
+    def child(self, family, *labels: str):
+        """`family.labels(*labels)`, looked up once per label set (prometheus_client's `labels` takes a
+        lock and builds its key on every call; a service call touches a dozen children)."""
+        key = (id(family), labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = family.labels(*labels)
+        return found
+
     def observe_request(self, *, route: str, method: str, service: str | None, status: int, seconds: float) -> None:
-        self.requests.labels(route, method, service or "", str(status)).inc()
-        self.latency.labels(route, service or "").observe(seconds)
+        self.child(self.requests, route, method, service or "", str(status)).inc()
+        self.child(self.latency, route, service or "").observe(seconds)
 
     def observe_invocation(self, service: str, timings: Any, prediction: Any = None, cards: list[dict] = ()) -> None:
         """Stage times of one service call (`pipeline.Timings`), its FHIR fetching, prediction and cards."""
         for stage in STAGES:
             value = getattr(timings, stage, None)
             if isinstance(value, float):
-                self.stages.labels(service, stage).observe(value)
+                self.child(self.stages, service, stage).observe(value)
         if prediction is not None:  # the model stage holds exactly one prediction
-            self.inference.labels(service, str(prediction.model), str(prediction.version)).observe(timings.model)
+            self.child(self.inference, service, str(prediction.model), str(prediction.version)).observe(timings.model)
         extra = getattr(timings, "extra", None) or {}
         calls = extra.get("fhir_calls")  # set by fhir_access when a fetcher ran
         if isinstance(calls, int) and calls > 0:
@@ -82,7 +92,7 @@ class Metrics:
             if isinstance(extra.get("fhir"), float):
                 self.fhir.labels(service).observe(extra["fhir"])
         for card in cards:
-            self.cards.labels(service, str(card.get("indicator", ""))).inc()
+            self.child(self.cards, service, str(card.get("indicator", ""))).inc()
 
     def exposition(self) -> bytes:
         from prometheus_client import CollectorRegistry, generate_latest  # lazy: see __init__
