@@ -8,20 +8,18 @@ against HealthChain's documented `CDSHooksService.hook` API) into a temporary di
 The greeting does no CDS work: HealthChain parses the body into its `CDSRequest` model (as it does for
 every hook) and the handler answers one fixed card.
 
-    with PeerServer() as peer:      # peer.url, peer.path_for(service_id), peer.pids()
+    with PeerServer() as peer:      # peer.url, peer.path_for(service_id), peer.all_pids()
         ...
 """
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import requests
+from .servers import _free_port, _Server
 
 VERSION = "0.16.1"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "cds-bench"
@@ -60,25 +58,17 @@ def venv(version: str = VERSION) -> Path:
     return path
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class PeerServer:
+class PeerServer(_Server):
     """`healthchain serve` (uvicorn, one process) on a free loopback port, stopped with SIGTERM."""
+
+    workers = 1  # the uvicorn process `healthchain serve` starts
 
     def __init__(self, *, service_id: str = "ascvd-10y-risk", log_path: Path | None = None, version: str = VERSION):
         self.service_id, self.log_path, self.version = service_id, log_path, version
         self._tmp = tempfile.TemporaryDirectory(prefix="cds-bench-peer-")
-        self.proc: subprocess.Popen | None = None
 
     def path_for(self, service_id: str) -> str:
         return f"/cds/cds-services/{service_id}"  # HealthChain mounts CDS Hooks under /cds
-
-    def pids(self) -> list[int]:
-        return [self.proc.pid] if self.proc else []
 
     def __enter__(self) -> "PeerServer":
         env_dir = venv(self.version)
@@ -91,31 +81,5 @@ class PeerServer:
                                       "--port", str(self.port)], cwd=self._tmp.name, env=env, stdout=out, stderr=out)
         if self.log_path:
             out.close()
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                self._tmp.cleanup()
-                raise RuntimeError(f"healthchain serve exited with {self.proc.returncode} (log: {self.log_path})")
-            try:
-                if requests.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return self
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        self.__exit__(None, None, None)
-        raise RuntimeError("healthchain serve did not become ready in time")
-
-    def all_pids(self) -> list[int]:
-        from .servers import descendants
-
-        return [self.proc.pid, *descendants(self.proc.pid)] if self.proc else []
-
-    def __exit__(self, *exc) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._tmp.cleanup()
+        self._wait_ready(timeout=120)
+        return self
