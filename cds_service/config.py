@@ -135,6 +135,9 @@ class Settings:
     smart_discovery_ttl_s: int = 300
     smart_discovery_failure_ttl_s: int = 30
     smart_launches_per_minute: int = 60
+    # How long the alert controls remember the cards built (shown or held back, live or shadow) and the
+    # shadow report can look back, in days; a service's repeat window may not be longer.
+    alert_history_days: int = 90
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -241,6 +244,8 @@ class Settings:
                               "(choose from smart, absolute; LINK-1)")
         if self.ui_explain_link_ttl_s <= 0 or self.ui_explain_ttl_s <= 0:
             raise ConfigError("ui_explain_link_ttl_s and ui_explain_ttl_s must be > 0")
+        if self.alert_history_days <= 0:
+            raise ConfigError("alert_history_days must be > 0")
         if self.analytics_token and len(self.analytics_token) < 16:
             raise ConfigError("analytics_token must be at least 16 characters")
         if "launch" not in self.smart_scope.split():
