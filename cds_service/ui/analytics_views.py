@@ -3,7 +3,8 @@
 For operators only: served when `analytics_token` is configured (off otherwise: 404), and only to a
 request that presents it, as `Authorization: Bearer <token>` or as the password of an HTTP Basic
 login `analytics_user` (so a browser asks for it). Grouped per client; `?iss=<client>&tenant=<tenant>` shows
-one client's rows only. Free-text override comments are counted, never shown.
+one client's rows only. Free-text override comments are counted, never shown. A second section reports the
+services run in shadow mode (`storage/shadow_report.py`).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from flask import Response, abort, json, render_template, request
 
 from cds_service.runtime import get_runtime
 from cds_service.storage.analytics import feedback_report
+from cds_service.storage.shadow_report import shadow_report
 from cds_service.ui.blueprint import bp
 
 
@@ -51,9 +53,10 @@ def analytics():
     # `?iss=…&tenant=…`: one client's rows only (tenant '' when left out), e.g. to hand an EHR its own report.
     client = (request.args["iss"], request.args.get("tenant", "")) if "iss" in request.args else None
     rows = feedback_report(get_runtime().engine, client=client)
+    shadow = shadow_report(get_runtime().engine, client=client)  # services run in shadow mode ([alerts])
     if request.args.get("format") == "json":
-        resp = Response(json.dumps({"report": rows}), mimetype="application/json")
+        resp = Response(json.dumps({"report": rows, "shadow": shadow}), mimetype="application/json")
     else:
-        resp = Response(render_template("analytics.html", rows=rows, client=client))
+        resp = Response(render_template("analytics.html", rows=rows, client=client, shadow=shadow))
     resp.headers["Cache-Control"] = "no-store"
     return resp

@@ -80,3 +80,9 @@ def _http_url(value):
 @bp.app_template_filter("pct")
 def _pct(value):
     return "–" if value is None else f"{100 * value:.1f}%"
+
+
+@bp.app_template_filter("utc")
+def _utc(value):
+    """Epoch seconds as 'YYYY-MM-DD HH:MM' UTC."""
+    return "–" if value is None else time.strftime("%Y-%m-%d %H:%M", time.gmtime(value))
