@@ -361,3 +361,31 @@ def test_a_contraindication_is_shown_again_at_order_sign(make_app):
     selected = fire(client, app, "order-select", patients, RENAL_PATIENT, now, drafts=[metformin])["renal-dosing"]
     signed = fire(client, app, "order-sign", patients, RENAL_PATIENT, now, drafts=[metformin])["renal-dosing"]
     assert [c["indicator"] for c in selected] == ["critical"] and [c["summary"] for c in signed] == [selected[0]["summary"]]
+
+
+def test_every_card_kind_the_builders_make_is_declared_or_about_an_order(make_app):
+    """`silent_info` names kinds from `Builder.kinds`: the list must hold every kind a builder makes (a kind
+    about a draft order, "<reference>/<drug>/<action>", is never silenced and so never listed)."""
+    from cds_service.builders import BUILDERS
+    from hooks.catalog import HOOKS
+
+    app = make_app(ui_enabled=False)  # no [alerts]: every card built is returned, and recorded with its kind
+    client, patients, now = app.test_client(), DemoPatients(), datetime.now(timezone.utc)
+    for hook in HOOKS:
+        for pid in patients.ids:
+            fire(client, app, hook, patients, pid, now)
+    builders = {b.definition.id: b.definition.builder for b in app.extensions["cds"].all_services()}
+    seen = {(r.service_id, r.kind) for r in decisions(app)}
+    assert len({sid for sid, _ in seen}) >= 6 and all(r.outcome == "shown" for r in decisions(app))
+    undeclared = [(sid, kind) for sid, kind in seen
+                  if kind not in BUILDERS[builders[sid]].kinds and not re.match(r"^[A-Z][A-Za-z]+/[^/]+/", kind)]
+    assert undeclared == []
+
+
+def test_cli_validate_marks_a_service_in_shadow_mode(make_app, tmp_path, monkeypatch, capsys):
+    hooks_dir = services_dir(tmp_path, ascvd_with('mode = "shadow"'), alerts=True)
+    for name, value in {"CDS_HOOKS_DIR": hooks_dir, "CDS_AUTH_REQUIRED": "false",
+                        "CDS_DATABASE_URL": f"sqlite:///{tmp_path}/v.sqlite3"}.items():
+        monkeypatch.setenv(name, value)
+    assert cli_main(["validate"]) == 0
+    assert re.search(r"^ascvd-10y-risk\s+patient-view\s+pce-goff-2013 \S+\s+SHADOW MODE", capsys.readouterr().out, re.M)

@@ -66,7 +66,8 @@ def _validate(config: str | None) -> int:
         return 1
     services = app.extensions["cds"].all_services()
     for b in services:
-        print(f"{b.definition.id:28} {b.definition.hook:20} {b.model.info.id + ' ' + b.model.info.version if b.model else '-'}")
+        shadow = "  SHADOW MODE (no cards returned)" if b.definition.alerts.mode == "shadow" else ""
+        print(f"{b.definition.id:28} {b.definition.hook:20} {b.model.info.id + ' ' + b.model.info.version if b.model else '-'}{shadow}")
     return 0
 
 

@@ -75,8 +75,7 @@ def call_service(service_id: str):
     state.build_context = ctx
     model = _model_version(bound, ctx)
     # The service's `[alerts]`: repeats, snoozes and silent info cards held back; nothing in shadow mode.
-    response, state.held_back = rt.card_history.screen(service_id, bound.definition.hook, bound.definition.alerts,
-                                                       state.identity.client, hook_request, response, model)
+    response, state.held_back = rt.card_history.screen(bound.definition, state.identity.client, hook_request, response, model)
     _record_cards(rt, bound, state.identity.client, hook_request.hook_instance, response, model)
     state.response_body = response.to_json()  # serialised once; the explanation hook reads the cards from it
     return _json(state.response_body)

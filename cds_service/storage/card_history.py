@@ -23,7 +23,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Engine
 
 from hooks import ServiceFileError
-from hooks.definitions import AlertPolicy
+from hooks.definitions import AlertPolicy, ServiceDefinition
 
 from cds_service.alerts import SHOWN, Decision, History, Snooze, decide, kind_of, longest_window_s
 from cds_service.cards import CdsResponse
@@ -48,10 +48,11 @@ class CardHistory:
         self.engine, self.hasher, self.keep_s, self.clock = engine, hasher, keep_s, clock
         self._next_purge = 0.0
 
-    def screen(self, service_id: str, hook: str, policy: AlertPolicy, client: tuple[str, str], request: HookRequest,
-               response: CdsResponse, model: tuple[str | None, str | None] = (None, None)) -> tuple[CdsResponse, Counter]:
-        """The response the clinician gets, and how many cards were held back by reason ("repeat",
-        "snoozed", "silent"; "shadow": would have been shown). Queues one row per card built."""
+    def screen(self, service: ServiceDefinition, client: tuple[str, str], request: HookRequest, response: CdsResponse,
+               model: tuple[str | None, str | None] = (None, None)) -> tuple[CdsResponse, Counter]:
+        """The response the clinician gets under the service's `[alerts]`, and how many cards were held back
+        by reason ("repeat", "snoozed", "silent"; "shadow": would have been shown). Queues one row per card built."""
+        service_id, hook, policy = service.id, service.hook, service.alerts
         now = self.clock()
         user_id = request.context.get("userId")
         patient, user = self.hasher(request.patient_id) or "", self.hasher(str(user_id) if user_id else None) or ""
