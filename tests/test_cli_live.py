@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 import requests
 
-from cds_testing.apps import services_dir
 from cds_testing.fhir_factory import bp_panel, coded_obs, patient, quantity_obs
 from cds_testing.servers import cds_service
 
@@ -44,10 +43,7 @@ def live(tmp_path_factory):
     _stale_metrics_file(prom)
     db = tmp / "cds.sqlite3"
     log = tmp / "server.log"
-    # The service files without their [alerts] tables: `check`, `fire` and the feedback test fire the same
-    # patient again and again, and each must get its cards (cds_testing.apps).
-    env = {"CDS_AUTH_REQUIRED": "false", "CDS_DATABASE_URL": f"sqlite:///{db}", "PROMETHEUS_MULTIPROC_DIR": str(prom),
-           "CDS_HOOKS_DIR": services_dir(tmp, None, alerts=False)}
+    env = {"CDS_AUTH_REQUIRED": "false", "CDS_DATABASE_URL": f"sqlite:///{db}", "PROMETHEUS_MULTIPROC_DIR": str(prom)}
     with cds_service(env, workers=2, log_path=log) as base:
         yield {"base": base, "db": db, "log": log, "prom": prom, "tmp": tmp}
 

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from cds_testing.apps import services_dir
 from cds_testing.servers import ROOT, cds_service
 
 CHROMIUM = "/usr/bin/chromium"
@@ -34,10 +33,8 @@ def live(tmp_path_factory):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     clients = json.loads(json.dumps(demo["clients"]).replace("http://127.0.0.1:8080", base))
-    # The service files without their [alerts] tables (cds_testing.apps): the tests open the same patients'
-    # charts one after another, as the same user, and each must see its cards.
     env = {"CDS_PUBLIC_BASE_URL": base, "CDS_CLIENTS": json.dumps(clients), "CDS_DATABASE_URL": f"sqlite:///{database}",
-           "CDS_CORS_ORIGINS": json.dumps([base]), "CDS_HOOKS_DIR": services_dir(tmp, None, alerts=False)}
+           "CDS_CORS_ORIGINS": json.dumps([base])}
     with cds_service(env, config="config/demo.toml", workers=2, port=port, log_path=ARTIFACTS / "server.log") as url:
         assert url == base
         yield base, database

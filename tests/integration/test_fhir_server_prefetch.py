@@ -20,7 +20,6 @@ from cds_service.hook_request import parse_hook_request
 from cds_service.prefetch import render_template
 
 from cds_testing import synthetic
-from cds_testing.apps import services_dir
 from cds_testing.servers import cds_service
 
 pytestmark = pytest.mark.integration
@@ -42,7 +41,7 @@ def service(fhir_server, tmp_path_factory):
     # deadline behaviour itself is covered by tests/test_prefetch_fetch.py.
     env = {"CDS_AUTH_REQUIRED": "false", "CDS_DATABASE_URL": f"sqlite:///{tmp}/cds.sqlite3",
            "CDS_FHIR_SERVERS": json.dumps([fhir_server]), "CDS_FHIR_ALLOW_HTTP": "true", "CDS_DEADLINE_S": "8",
-           "CDS_FHIR_TIMEOUT": "[2, 6]", "CDS_HOOKS_DIR": services_dir(tmp, None, alerts=False)}  # every card (cds_testing.apps)
+           "CDS_FHIR_TIMEOUT": "[2, 6]"}
     log = tmp / "service.log"
     with cds_service(env, log_path=log) as base:
         yield base, log

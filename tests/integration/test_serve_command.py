@@ -5,7 +5,6 @@ import json
 import pytest
 import requests
 
-from cds_testing.apps import services_dir
 from cds_testing.fhir_factory import ascvd_prefetch, hook_request
 from cds_testing.servers import cds_service
 from cds_testing.spec_rules import assert_no_empty_members
@@ -16,9 +15,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("serve")
-    # The service files without their [alerts] tables: every card, every call (cds_testing.apps).
     env = {"CDS_AUTH_REQUIRED": "false", "CDS_DATABASE_URL": f"sqlite:///{tmp}/cds.sqlite3",
-           "CDS_CORS_ORIGINS": '["https://sandbox.cds-hooks.org"]', "CDS_HOOKS_DIR": services_dir(tmp, None, alerts=False)}
+           "CDS_CORS_ORIGINS": '["https://sandbox.cds-hooks.org"]'}
     with cds_service(env, log_path=tmp / "service.log") as base:
         yield base, tmp
 
@@ -77,6 +75,6 @@ def test_forwarded_headers_are_believed_only_from_configured_proxies(service, tm
     assert _link_scheme(base, {"X-Forwarded-Ssl": "on"}) == "http"
     assert _link_scheme(base, {"X-Forwarded-Protocol": "ssl"}) == "http"
     env = {"CDS_AUTH_REQUIRED": "false", "CDS_DATABASE_URL": f"sqlite:///{tmp_path}/cds.sqlite3",
-           "CDS_FORWARDED_ALLOW_IPS": '["127.0.0.1"]', "CDS_HOOKS_DIR": services_dir(tmp_path, None, alerts=False)}
+           "CDS_FORWARDED_ALLOW_IPS": '["127.0.0.1"]'}
     with cds_service(env, workers=1, log_path=tmp_path / "service.log") as behind_proxy:
         assert _link_scheme(behind_proxy) == "https"  # 127.0.0.1 is the configured proxy
