@@ -8,8 +8,8 @@ Each card the builder made is, in this order:
 - "snoozed": a snooze set by feedback holds for its kind and patient, the card is no more severe than
   the overridden one and suggests the same actions (a change of either ends the snooze for it);
 - "repeat": a card with the same content was shown to the same user for the same patient by the same
-  service (any of its hooks: order-select, then order-sign) in another call within
-  `repeat_window_s[indicator]`;
+  service, or by a service sharing its history (`[alerts] history`: renal-dosing-select at order-select,
+  then renal-dosing at order-sign), in another call within `repeat_window_s[indicator]`;
 - "shown" otherwise.
 A card whose content changed (another value, band, indicator or suggested action) is never a repeat.
 """
@@ -53,6 +53,7 @@ class Decision:
     outcome: str
     content_key: str
     actions_key: str
+    at: float | None = None  # repeat: when the same card was last shown; snoozed: when the snooze ends
 
     @property
     def shown(self) -> bool:
@@ -86,33 +87,34 @@ def actions_key(card: Card) -> str:
     return _digest(actions(card))
 
 
-def content_key(service_id: str, card: Card) -> str:
-    """The card as the clinician reads it, without its uuid: service, kind (for a card about one draft
-    order, the order's reference), indicator, summary (which carries the values and band as shown) and
-    suggested actions. The detail is left out: it explains the summary and carries dates that move with
-    the day ("45 days ago") while nothing changed."""
-    return _digest([service_id, kind_of(card), card.indicator, card.summary, actions(card)])
+def content_key(history: str, card: Card) -> str:
+    """The card as the clinician reads it, without its uuid: the service's history (its id, or the one it
+    shares), kind (for a card about one draft order, the order's reference), indicator, summary (which
+    carries the values and band as shown) and suggested actions. The detail is left out: it explains the
+    summary and carries dates that move with the day ("45 days ago") while nothing changed."""
+    return _digest([history, kind_of(card), card.indicator, card.summary, actions(card)])
 
 
 def _severity(indicator: str) -> int:
     return INDICATORS.index(indicator)
 
 
-def decide(policy: AlertPolicy, service_id: str, cards: Iterable[Card], history: History, now: float) -> list[Decision]:
-    """One decision per card, in the cards' order."""
+def decide(policy: AlertPolicy, scope: str, cards: Iterable[Card], history: History, now: float) -> list[Decision]:
+    """One decision per card, in the cards' order. `scope`: the history judged in (`policy.history` or the
+    service's id)."""
     out = []
     for card in cards:
-        key, acts = content_key(service_id, card), actions_key(card)
+        key, acts = content_key(scope, card), actions_key(card)
+        snooze = next((s for s in history.snoozes if s.kind == kind_of(card) and s.until > now and s.actions_key == acts
+                       and _severity(card.indicator) <= _severity(s.indicator)), None)
         if card.indicator == "info" and not card.suggestions and kind_of(card) in policy.silent_info:
-            outcome = SILENT
-        elif any(s.kind == kind_of(card) and s.until > now and _severity(card.indicator) <= _severity(s.indicator)
-                 and s.actions_key == acts for s in history.snoozes):
-            outcome = SNOOZED
+            out.append(Decision(card, SILENT, key, acts))
+        elif snooze is not None:
+            out.append(Decision(card, SNOOZED, key, acts, snooze.until))
         elif key in history.shown and now - history.shown[key] < policy.window_s(card.indicator):
-            outcome = REPEAT
+            out.append(Decision(card, REPEAT, key, acts, history.shown[key]))
         else:
-            outcome = SHOWN
-        out.append(Decision(card, outcome, key, acts))
+            out.append(Decision(card, SHOWN, key, acts))
     return out
 
 

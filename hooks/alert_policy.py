@@ -3,6 +3,7 @@
 
     [alerts]
     mode = "live"                                          # or "shadow": computed and recorded, no cards returned
+    history = "renal-dosing"                               # shared with the services naming it (default: own id)
     repeat_window_s = { info = 604800, warning = 3600 }    # an exact repeat within the window is not shown again
     silent_info = ["risk"]                                 # info cards of these kinds that suggest nothing: not shown
     snooze_reasons = ["http://terminology.hl7.org/CodeSystem/non-adherence-reason-codes|action-completed"]
@@ -10,6 +11,7 @@
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Collection
 from types import MappingProxyType
 from typing import Any
@@ -19,6 +21,7 @@ from .definitions import AlertPolicy
 from .schema import ALERTS
 
 MODES = ("live", "shadow")
+_HISTORY = re.compile(r"^[a-z0-9][a-z0-9\-]{1,62}$")  # a service id (hooks.loader)
 MAX_WINDOW_S = 365 * 86400  # a year: longer is a typo (minutes or milliseconds written as seconds)
 MAX_SNOOZE_DAYS = 365
 
@@ -34,8 +37,11 @@ def parse_alerts(raw: Any, *, override_reasons: Collection[tuple[str, str, str]]
     mode = raw.get("mode", "live")
     if mode not in MODES:
         raise err("alerts.mode", "must be 'live' (cards are returned) or 'shadow' (computed and recorded, never returned)")
-    return AlertPolicy(mode, _windows(raw.get("repeat_window_s", {}), err), _silent(raw.get("silent_info", []), kinds, builder, err),
-                       *_snooze(raw, override_reasons, err))
+    history = raw.get("history", "")
+    if not isinstance(history, str) or (history and not _HISTORY.match(history)):
+        raise err("alerts.history", "must be a service id (lower-case letters, digits and '-') whose card history this service shares")
+    return AlertPolicy(mode, history, _windows(raw.get("repeat_window_s", {}), err),
+                       _silent(raw.get("silent_info", []), kinds, builder, err), *_snooze(raw, override_reasons, err))
 
 
 def _windows(raw: Any, err) -> MappingProxyType:

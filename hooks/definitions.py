@@ -97,6 +97,9 @@ class AlertPolicy:
     `snooze_days`, unless a later card is more severe or suggests another action."""
 
     mode: str = "live"
+    # Services naming the same history share it: a card one of them showed is a repeat for the others
+    # (renal-dosing-select at order-select, renal-dosing at order-sign). "": the service's own id.
+    history: str = ""
     repeat_window_s: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     silent_info: tuple[str, ...] = ()
     snooze_reasons: tuple[str, ...] = ()

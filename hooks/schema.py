@@ -24,7 +24,7 @@ CARDS = frozenset({"source_label", "source_url", "rules", "on_missing", "on_not_
 CARD_RULE = frozenset({"min_score", "indicator", "summary", "suggestions", "advice"})
 OVERRIDE_REASON = frozenset({"system", "code", "display"})
 SUGGESTION = frozenset({"label", "resource_type", "code", "display", "text", "category", "unless", "recommended"})
-ALERTS = frozenset({"mode", "repeat_window_s", "silent_info", "snooze_reasons", "snooze_days"})  # hooks.alert_policy
+ALERTS = frozenset({"mode", "history", "repeat_window_s", "silent_info", "snooze_reasons", "snooze_days"})  # hooks.alert_policy
 
 Path = tuple[str | int, ...]
 

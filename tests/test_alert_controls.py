@@ -285,12 +285,13 @@ def test_metrics_export_cards_per_chart_open_and_cards_held_back_by_reason(make_
     (f'snooze_reasons = ["{NAR}|wrong-time-workflow"]\nsnooze_days = 5', "alerts.snooze_reasons", "is not one of cards.override_reasons"),
     (f'snooze_reasons = ["{NAR}|action-completed"]', "alerts.snooze_days", "must be a number of days"),
     ("snooze_days = 5", "alerts.snooze_days", "has no effect without snooze_reasons"),
-    ("repeat_windows = { info = 60 }", "alerts", "unknown keys: repeat_windows"),
+    ("repeat_windows = { info = 60 }", "alerts.repeat_windows", "unknown key 'repeat_windows' (did you mean 'repeat_window_s'?)"),
+    ('history = "Renal Dosing"', "alerts.history", "must be a service id"),
 ])
 def test_a_wrong_alerts_table_stops_start_up_naming_file_and_field(make_app, alerts, field, message):
     with pytest.raises(ServiceFileError) as err:
         make_app(services=ascvd_with(alerts), alerts=True)
-    assert err.value.field == field and str(err.value).startswith(f"{SID}.toml: {field}: ") and message in str(err.value)
+    assert err.value.field == field and re.match(rf"{SID}\.toml:\d+: {re.escape(field)}: ", str(err.value)) and message in str(err.value)
 
 
 def test_a_repeat_window_longer_than_the_history_kept_stops_start_up(make_app):
@@ -336,14 +337,21 @@ def test_simulator_patients_a_chart_open_shows_at_most_one_card_on_average_and_n
 RENAL_PATIENT = "demo-29"  # CKD, eGFR below 30
 
 
+RENAL = ["renal-dosing", "renal-dosing-select"]
+RENAL_BY_HOOK = {"order-select": "renal-dosing-select", "order-sign": "renal-dosing"}
+
+
 def test_a_renal_warning_at_order_select_is_not_repeated_at_order_sign_for_the_same_order(make_app):
-    """renal-dosing answers order-select and order-sign under one id: the same warning about the same draft
-    order, shown at selection, is not shown again at signing within the ordering session (15 min)."""
-    app = make_app(services=["renal-dosing"], alerts=True, audit_salt=SALT)
+    """renal-dosing-select (order-select) and renal-dosing (order-sign) share one card history: the same warning
+    about the same draft order, shown at selection, is not shown again at signing within the ordering session (15 min)."""
+    app = make_app(services=RENAL, alerts=True, audit_salt=SALT)
     app.extensions["cds"].card_history.clock = FakeClock(1_800_000_000.0)
     client, patients, now = app.test_client(), DemoPatients(), datetime.now(timezone.utc)
     ibuprofen = DRAFTS_BY_KEY["ibuprofen"]
-    renal = lambda hook, *drafts: fire(client, app, hook, patients, RENAL_PATIENT, now, drafts=drafts)["renal-dosing"]  # noqa: E731
+
+    def renal(hook, *drafts):
+        return fire(client, app, hook, patients, RENAL_PATIENT, now, drafts=drafts)[RENAL_BY_HOOK[hook]]
+
     (selected,) = renal("order-select", ibuprofen)
     assert selected["indicator"] == "warning" and "Ibuprofen" in selected["summary"]
     assert renal("order-sign", ibuprofen) == []
@@ -355,10 +363,10 @@ def test_a_renal_warning_at_order_select_is_not_repeated_at_order_sign_for_the_s
 
 def test_a_contraindication_is_shown_again_at_order_sign(make_app):
     """Critical cards have no repeat window: signing is the last point before the order takes effect."""
-    app = make_app(services=["renal-dosing"], alerts=True, audit_salt=SALT)
+    app = make_app(services=RENAL, alerts=True, audit_salt=SALT)
     client, patients, now = app.test_client(), DemoPatients(), datetime.now(timezone.utc)
     metformin = DRAFTS_BY_KEY["metformin"]
-    selected = fire(client, app, "order-select", patients, RENAL_PATIENT, now, drafts=[metformin])["renal-dosing"]
+    selected = fire(client, app, "order-select", patients, RENAL_PATIENT, now, drafts=[metformin])["renal-dosing-select"]
     signed = fire(client, app, "order-sign", patients, RENAL_PATIENT, now, drafts=[metformin])["renal-dosing"]
     assert [c["indicator"] for c in selected] == ["critical"] and [c["summary"] for c in signed] == [selected[0]["summary"]]
 
@@ -389,3 +397,20 @@ def test_cli_validate_marks_a_service_in_shadow_mode(make_app, tmp_path, monkeyp
         monkeypatch.setenv(name, value)
     assert cli_main(["validate"]) == 0
     assert re.search(r"^ascvd-10y-risk\s+patient-view\s+pce-goff-2013 \S+\s+SHADOW MODE", capsys.readouterr().out, re.M)
+
+
+def test_a_caller_that_asks_is_told_which_control_held_each_card_back(make_app):
+    """`org.cdsml.no-card-reason` (what `cds-service fire` asks for): a call whose cards were all held back
+    says by which control; an EHR that does not ask gets `{"cards": []}` only."""
+    app = alerts_app(make_app, 'repeat_window_s = { warning = 3600 }\nsilent_info = ["risk"]')
+    call(app, HIGH)
+    clock(app).advance(600)
+    asking = {**hook_request(prefetch=HIGH), "hookInstance": str(uuid.uuid4()), "extension": {"org.cdsml.no-card-reason": True}}
+    body = app.test_client().post(URL, json=asking).get_json()
+    (reason,) = body["extension"]["org.cdsml.no-card-reason"]["reasons"]
+    assert body["cards"] == [] and reason["outcome"] == "repeat"
+    assert reason["text"].startswith('"High 10-year ASCVD risk') and "shown to this user for this patient 10 min ago" in reason["text"]
+    assert "not repeated within 1 h (alerts.repeat_window_s.warning)" in reason["text"]
+    silent = app.test_client().post(URL, json={**asking, "prefetch": LOW, "hookInstance": str(uuid.uuid4())}).get_json()
+    assert "suggests nothing to do is not shown (alerts.silent_info: risk)" in silent["extension"]["org.cdsml.no-card-reason"]["reasons"][0]["text"]
+    assert app.test_client().post(URL, json={**hook_request(prefetch=HIGH), "hookInstance": str(uuid.uuid4())}).get_json() == {"cards": []}

@@ -29,6 +29,7 @@ from cds_service.alerts import SHOWN, Decision, History, Snooze, decide, kind_of
 from cds_service.cards import CdsResponse
 from cds_service.feedback_request import FeedbackItem
 from cds_service.hook_request import HookRequest
+from cds_service.no_card import explain_held_back
 from cds_service.storage import db
 from cds_service.storage.call_writes import queue_write
 from cds_service.wire_text import clipped
@@ -52,15 +53,15 @@ class CardHistory:
                model: tuple[str | None, str | None] = (None, None)) -> tuple[CdsResponse, Counter]:
         """The response the clinician gets under the service's `[alerts]`, and how many cards were held back
         by reason ("repeat", "snoozed", "silent"; "shadow": would have been shown). Queues one row per card built."""
-        service_id, hook, policy = service.id, service.hook, service.alerts
+        policy = service.alerts
+        scope = policy.history or service.id
         now = self.clock()
         user_id = request.context.get("userId")
         patient, user = self.hasher(request.patient_id) or "", self.hasher(str(user_id) if user_id else None) or ""
-        history = self._history(service_id, policy, client, patient, user, request.hook_instance, now)
-        decisions = decide(policy, service_id, response.cards, history, now)
+        history = self._history(service.id, scope, policy, client, patient, user, request.hook_instance, now)
+        decisions = decide(policy, scope, response.cards, history, now)
         if decisions:
-            rows = [_row(d, client, service_id, hook, request.hook_instance, patient, user, model, policy.mode, now)
-                    for d in decisions]
+            rows = [_row(d, client, service, scope, request.hook_instance, patient, user, model, now) for d in decisions]
             stmt = db.insert_ignoring_statement(self.engine.dialect.name, db.card_decisions)
             queue_write(lambda conn: conn.execute(stmt, rows))  # committed with the call's other rows
         self._purge_now_and_then(now)
@@ -69,21 +70,25 @@ class CardHistory:
         if policy.mode == SHADOW:
             held[SHADOW] += len(shown)
             shown = ()
+        if decisions and not shown and request.wants_no_card_reason:  # why, for a caller that asked (no_card.py)
+            return replace(response, cards=(), extension=explain_held_back(service, decisions, now)), held
         return replace(response, cards=shown), held
 
-    def _history(self, service_id: str, policy: AlertPolicy, client: tuple[str, str], patient: str, user: str,
+    def _history(self, service_id: str, scope: str, policy: AlertPolicy, client: tuple[str, str], patient: str, user: str,
                  hook_instance: str, now: float) -> History:
+        """The cards shown in `scope` (this user, patient and client; in the policy's mode) within the longest
+        window, and the patient's snoozes of this service."""
         longest = longest_window_s(policy)
         if not longest and not policy.snooze_reasons:
             return History()
         t, s = db.card_decisions, db.snoozes
-        scope = (t.c.iss == client[0], t.c.tenant == client[1], t.c.service_id == service_id, t.c.patient_hash == patient)
         with self.engine.connect() as conn:
             shown = {}
             if longest:
                 shown = dict(conn.execute(
                     select(t.c.content_key, func.max(t.c.at))
-                    .where(*scope, t.c.user_hash == user, t.c.mode == policy.mode, t.c.outcome == SHOWN,
+                    .where(t.c.iss == client[0], t.c.tenant == client[1], t.c.history == scope, t.c.patient_hash == patient,
+                           t.c.user_hash == user, t.c.mode == policy.mode, t.c.outcome == SHOWN,
                            t.c.at >= now - longest, t.c.hook_instance != hook_instance)
                     .group_by(t.c.content_key)).all())
             snoozes = ()
@@ -130,12 +135,13 @@ class CardHistory:
             log.warning("card history purge failed", extra={"event": "card_history_purge_failed", "error": type(exc).__name__})
 
 
-def _row(d: Decision, client, service_id, hook, hook_instance, patient, user, model, mode, now) -> dict:
-    return {"iss": client[0], "tenant": client[1], "service_id": service_id, "hook": hook, "hook_instance": hook_instance,
+def _row(d: Decision, client, service: ServiceDefinition, scope, hook_instance, patient, user, model, now) -> dict:
+    return {"iss": client[0], "tenant": client[1], "service_id": service.id, "history": scope, "hook": service.hook,
+            "hook_instance": hook_instance,
             "card_uuid": d.card.uuid, "patient_hash": patient, "user_hash": user, "kind": kind_of(d.card),
             "content_key": d.content_key, "actions_key": d.actions_key, "indicator": d.card.indicator,
             "summary": clipped(d.card.summary, SUMMARY_CHARS), "model": model[0], "model_version": model[1],
-            "mode": mode, "outcome": d.outcome, "at": now}
+            "mode": service.alerts.mode, "outcome": d.outcome, "at": now}
 
 
 def check_retention(services: Iterable, keep_days: float) -> None:

@@ -119,6 +119,7 @@ card_decisions = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     *_client_columns(),
     Column("service_id", String(64), nullable=False),
+    Column("history", String(64), nullable=False),  # [alerts] history: the service id, or the one it shares
     Column("hook", String(64), nullable=False),
     Column("hook_instance", String(100), nullable=False),
     Column("card_uuid", String(64), nullable=False),
@@ -135,7 +136,7 @@ card_decisions = Table(
     Column("outcome", String(8), nullable=False),  # shown | repeat | snoozed | silent
     Column("at", Float, nullable=False),
     UniqueConstraint("iss", "tenant", "card_uuid", name="uq_card_decisions_card"),  # a retried call adds no row
-    Index("ix_card_decisions_patient", "iss", "tenant", "service_id", "patient_hash", "at"),
+    Index("ix_card_decisions_patient", "iss", "tenant", "history", "patient_hash", "at"),
 )
 
 # Snoozes set by feedback (an override with one of the service's `snooze_reasons`): the card kind is
