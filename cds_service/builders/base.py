@@ -104,12 +104,17 @@ def unavailable_text(reason: object, *, short: bool = False) -> str:
 
 
 def window_text(ctx: BuildContext, name: str) -> str:
-    """'in the last 24 h' / 'in the last 90 days' from the feature's declared lookback, or ''."""
+    """'in the last 24 h' / 'in the last 90 days' / 'in the last 3 years' from the feature's declared lookback, or ''."""
     days = next((d.param("lookback_days") for d in ctx.service.features if d.name == name), None)
     if days is None:
         return ""
-    hours = float(days) * 24
-    return f" in the last {hours:g} h" if hours <= 72 else f" in the last {float(days):g} days"
+    days = float(days)
+    if days * 24 <= 72:
+        return f" in the last {days * 24:g} h"
+    years = days / 365.25
+    if years >= 0.99 and abs(years - round(years)) < 0.01:  # 365, 730, 1095, 1825, 1826 days
+        return " in the last year" if round(years) == 1 else f" in the last {round(years)} years"
+    return f" in the last {days:g} days"
 
 
 def unavailable_sources(ctx: BuildContext, *names: str) -> list[str]:
@@ -131,8 +136,24 @@ def missing_text(ctx: BuildContext, name: str, *, short: bool = False) -> str:
     if f.invalid:
         return "invalid value" + ("" if short or not f.note else f", not used ({note_text(f)})")
     text = "not recorded" + window_text(ctx, name)
-    quiet = (None, "no result recorded", "no matching condition on the problem list")
-    return text if short or f.note in quiet else f"{text} ({note_text(f)})"
+    return text if short or f.note in QUIET_NOTES else f"{text} ({note_text(f)})"
+
+
+# Extractor notes that only restate "not recorded" (the card would say it twice).
+QUIET_NOTES = (None, "", "no result recorded", "no result on record", "no matching condition on the problem list",
+               "none recorded", "none recorded in the window", "no pregnancy recorded", "no observation recorded in the window")
+
+
+def absence_text(ctx: BuildContext, names, none_found: str, *, what: str = "") -> str:
+    """How a card says the record holds none of something (`none_found`, e.g. 'no coronary stent on record'):
+    as given only when every prefetch key feeding the features `names` was read; otherwise limited to what was
+    read, naming what could not be ('no <what> found in the data available (procedures: not available to the
+    service …)'). Unavailable is not absent: an absence is claimed only from data that was read."""
+    down = unavailable_sources(ctx, *names)
+    if not down:
+        return none_found
+    return f"{'no ' + what if what else 'none'} found in the data available (" + "; ".join(
+        f"{key}: {unavailable_text(ctx.unavailable[key], short=True)}" for key in down) + ")"
 
 
 def missing_state(ctx: BuildContext, name: str) -> str:

@@ -121,8 +121,9 @@ def _vector(**values) -> FeatureVector:
     (dict(age=70, pregnant=0, acute_setting=1, encounter_open=1), {}, APPLIES),
     (dict(age=15, pregnant=0, acute_setting=1, encounter_open=1), {}, NOT_APPLICABLE),
     (dict(age=None, pregnant=0, acute_setting=1, encounter_open=1), {}, UNDECIDED),       # age: if_unknown = stop
-    (dict(age=70, pregnant=0, acute_setting=1, encounter_open=1), {"conditions": "x"}, APPLIES),  # pregnancy: note
-    (dict(age=70, pregnant=1, acute_setting=1, encounter_open=1), {"conditions": "x"}, NOT_APPLICABLE),  # found anyway
+    (dict(age=70, female=1, pregnant=0, acute_setting=1, encounter_open=1), {"conditions": "x"}, APPLIES),  # pregnancy: note
+    (dict(age=70, female=1, pregnant=1, acute_setting=1, encounter_open=1), {"conditions": "x"}, NOT_APPLICABLE),  # found anyway
+    (dict(age=70, female=0, pregnant=0, acute_setting=1, encounter_open=1), {"conditions": "x"}, APPLIES),  # a man: only_if
     (dict(age=15, pregnant=0, acute_setting=None, encounter_open=None), {"encounter": "x"}, NOT_APPLICABLE),
 ])
 def test_assess(make_app, values, unavailable, status):
@@ -135,7 +136,8 @@ def test_assess(make_app, values, unavailable, status):
     result = assess(service, vector, unavailable)
     assert result.status == status
     if unavailable.get("conditions") and status == APPLIES:
-        assert [u.criterion.label for u in result.unchecked] == ["not pregnant"]
+        # pregnancy `only_if = "female"`: not checked for a woman, nothing to check for a man
+        assert [u.criterion.label for u in result.unchecked] == (["not pregnant"] if values["female"] else [])
 
 
 def test_criterion_holds_on_its_bounds():
