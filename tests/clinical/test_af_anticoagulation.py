@@ -154,7 +154,7 @@ def test_unavailable_procedures_mean_no_delete_and_the_card_says_not_assessed(mo
     card = cards_by_key(module_client, body(draft("w1", WARFARIN, mg=5, per_day=1), procedures_value=oo))["scores"]
     assert deletes(card) == set()
     assert "could not all be checked" in card["summary"]
-    assert "not assessed: cardioversion in the last 4 weeks (procedures not available" in card["detail"].lower()
+    assert "not assessed: cardioversion in the last 4 weeks (procedures could not be retrieved" in card["detail"].lower()
 
 
 @pytest.mark.parametrize("age, applies", [(17, False), (18, True)])
