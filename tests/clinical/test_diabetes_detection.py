@@ -323,9 +323,10 @@ def test_labs_not_available_is_not_no_result(dd_client, make_app):
 
 
 def test_labs_available_and_empty_is_not_recorded(dd_client):
-    """The labs came back empty: 'no result on record' in 3 years, screening due at 50 (ADA 2026 §2)."""
+    """The labs came back empty: 'not recorded in the last 3 years' (the shared wording, `missing_text`), screening due
+    at 50 (ADA 2026 §2)."""
     card = one(dd_client, request(age=50, labs=[]))
-    assert card["summary"].startswith("Diabetes screening due: no HbA1c or fasting glucose on record")
+    assert card["summary"].startswith("Diabetes screening due: HbA1c and fasting glucose not recorded in the last 3 years")
     assert "not available" not in card["summary"]
 
 
