@@ -141,7 +141,8 @@ def missing_text(ctx: BuildContext, name: str, *, short: bool = False) -> str:
 
 # Extractor notes that only restate "not recorded" (the card would say it twice).
 QUIET_NOTES = (None, "", "no result recorded", "no result on record", "no matching condition on the problem list",
-               "none recorded", "none recorded in the window", "no pregnancy recorded", "no observation recorded in the window")
+               "none recorded", "none recorded in the window", "no pregnancy recorded", "no observation recorded in the window",
+               "race not recorded", "ethnicity not recorded", "birth date not recorded")
 
 
 def absence_text(ctx: BuildContext, names, none_found: str, *, what: str = "") -> str:
@@ -184,7 +185,8 @@ def _shown(ctx: BuildContext, finding: Finding, *, markdown: bool = True) -> dic
 
 
 def population_text(ctx: BuildContext) -> str:
-    return "; ".join(c.label for c in ctx.service.population)
+    """Who the service is for (its `scope = "service"` criteria; a model's own range is the builder's to say)."""
+    return "; ".join(c.label for c in ctx.service.population if c.scope == "service")
 
 
 def applicability_cards(ctx: BuildContext, *, undecided: bool = True) -> list | None:
@@ -198,10 +200,13 @@ def applicability_cards(ctx: BuildContext, *, undecided: bool = True) -> list | 
     default = ctx.service.cards.on_not_applicable
     title = ctx.service.title
     if a.status == NOT_APPLICABLE:
-        # A criterion may answer differently from the service (e.g. no card for an outpatient visit).
-        first = next((x for x in a.failed if (x.criterion.on_not_applicable or default) == "card"), None)
-        if first is None:
+        # A criterion may answer differently from the service (e.g. no card for an outpatient visit). One outside
+        # criterion that answers with silence silences the service: a child without AF gets no "AF scores are for
+        # adults" card, a pregnant woman at an outpatient visit no NEWS2 card.
+        answers = [(x.criterion.on_not_applicable or default) for x in a.failed]
+        if "silent" in answers:
             return []
+        first = a.failed[0]
         c = first.criterion
         summary = (c.not_applicable or f"{title}: does not apply ({c.label})").format(**_shown(ctx, first, markdown=False))
         lines = ["**Not calculated: the patient is outside the population this service was made for.**", ""]
