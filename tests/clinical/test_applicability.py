@@ -37,7 +37,7 @@ def client(tmp_path_factory):
 
 POST_MI = service_file("post-mi-mortality")
 # Three lines and two overrides: the service answers with a card, the age criterion says why and what instead;
-# the other two criteria stay silent.
+# the other criteria stay silent (the inpatient-stay criterion declares it itself).
 ADOPTED = POST_MI.replace('on_missing = "card"', 'on_missing = "card"\non_not_applicable = "card"', 1).replace(
     'label = "aged 30-104 (the ages in the training data)"\n',
     'label = "aged 30-104 (the ages in the training data)"\n'
@@ -55,7 +55,7 @@ def test_the_same_patient_outside_the_population_gets_no_card_by_default_and_a_c
     card naming why — never a risk extrapolated to a 25-year-old."""
     young = discharge_body(age=25)
     assert post(make_app(services=["post-mi-mortality"]).test_client(), "post-mi-mortality", young) == []
-    assert ADOPTED.count("on_not_applicable") == 3
+    assert ADOPTED.count("on_not_applicable") == 4  # the service's answer, and the three criteria that keep silence
     (card,) = post(make_app(services={"post-mi-mortality": ADOPTED}).test_client(), "post-mi-mortality", young)
     assert card["indicator"] == "info"
     assert card["summary"].startswith("1-year mortality after MI not estimated: patient aged 25 years")
