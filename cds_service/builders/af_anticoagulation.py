@@ -311,7 +311,11 @@ def _combination_card(ctx: BuildContext, co_orders: list[MedicationOrder]):
     for key in CO_DRUG_GROUPS:
         if _present(ctx, key):
             feature = f[data[key]]
-            lines.append(f"- {feature.label}: {note_text(feature)} [{', '.join(literal(e.reference) for e in feature.evidence)}]")
+            lines.append(f"- {feature.label}: {feature.note} [{', '.join(e.reference for e in feature.evidence)}]")
+    down = unavailable_sources(ctx, *(data[k] for k in CO_DRUG_GROUPS))
+    if down:  # only this session's orders were seen: an active NSAID or antiplatelet may be missing from the list
+        lines.append(f"- Active medications: {unavailable_text(ctx.unavailable[down[0]], short=True)}; only the orders of "
+                     "this session are listed.")
     if nsaid:
         lines += ["", data["advice"]["nsaid"]]
     if window.present and (aspirin or p2y12):
