@@ -39,8 +39,8 @@ from cds_service.builders.markdown import literal
 from cds_service.builders.risk import missing_card, pct, risk_lines, rule_for, rule_suggestions
 
 PCE = "equation:pce-goff-2013"
-SUMMARY_FIELDS = {"ldl": "600", "age": "79"}
-BRANCHES = ("secondary", "on_statin", "severe_ldl", "diabetes", "older", "low_ldl")
+SUMMARY_FIELDS = {"ldl": "600", "age": "79", "result": "2-hour OGTT glucose 1500 mg/dL"}
+BRANCHES = ("secondary", "on_statin", "severe_ldl", "diabetes", "older", "low_ldl", "unconfirmed_diabetes")
 SUGGESTIONS = ("statin_moderate", "statin_high", "lipid_panel")
 INTS = ("older_from", "severe_ldl", "ldl_floor", "recheck_days")
 
@@ -109,6 +109,15 @@ def check(service: ServiceDefinition) -> set[str]:
         if not isinstance((data.get("advice") or {}).get(branch), str):
             raise ValueError(f"data.advice.{branch} is required")
     used = {"ascvd", "on_statin", "diabetes", *ldl}
+    for i, r in enumerate(data.get("diabetes_range") or ()):
+        where = f"data.diabetes_range[{i}]"
+        name = require_feature(service, r.get("feature") if isinstance(r, Mapping) else None, f"{where}.feature")
+        if not (isinstance(r.get("at_least"), (int, float)) and isinstance(r.get("label"), str) and isinstance(r.get("unit"), str)
+                and isinstance(r.get("digits"), int)):
+            raise ValueError(f"{where} needs at_least, label, unit and digits")
+        used.add(name)
+    if not data.get("diabetes_range"):
+        raise ValueError("data.diabetes_range must list the glucose tests and their diagnostic thresholds")
     for key in ("enhancers", "diabetes_enhancers"):
         for e in _enhancers(service, key):
             used |= {t.feature for t in e.tests} | {t.count for t in e.tests if t.count}
@@ -179,7 +188,8 @@ def enhancer_states(ctx: BuildContext, key: str) -> EnhancerStates:
         elif by_state["unavailable"]:
             unavailable.append(e.label)
         elif by_state["unrecorded"]:
-            unrecorded.append(f"{e.label} ({'; '.join(by_state['unrecorded'])})")
+            why = [w.removeprefix(f"{e.label}: ") for w in by_state["unrecorded"]]  # "South Asian ancestry: …" once
+            unrecorded.append(f"{e.label} ({'; '.join(why)})")
         elif e.not_read:
             not_read.append(f"{e.label} ({e.not_read})")
         else:
@@ -209,7 +219,7 @@ def _pce_lines(ctx: BuildContext, advice: str = "", caveat: str = "") -> list[st
         missing = [ctx.features[n] for n in ctx.model.info.required if ctx.features[n].missing]
         why = ", ".join(f"{f.label} ({missing_text(ctx, f.name)})" for f in missing) or "outside the equations' population"
         return ["", f"10-year ASCVD risk (Pooled Cohort Equations) not calculated: {why}."]
-    lines = ["", *risk_lines(ctx, names, advice, population_notes=False)]
+    lines = ["", *risk_lines(ctx, names, advice, population_notes=False), *_glycaemia_lines(ctx)]
     if caveat:
         lines[1:1] = [caveat, ""]
     return lines
@@ -257,6 +267,9 @@ def build(ctx: BuildContext) -> list:
         return []  # 20-39 without LDL-C >= 190: lifetime risk (4.4.4) is not what this service estimates
     if (f["diabetes"].value or 0) >= 0.5:
         return [_diabetes(ctx, ldl)]
+    in_range = diabetes_range_results(ctx)
+    if in_range:  # diabetes in all but name: no risk computed as if it were absent
+        return [_unconfirmed_diabetes(ctx, ldl, in_range)]
     if ctx.prediction is None:
         missing = [f[n] for n in ctx.model.info.required if f[n].missing]
         return [missing_card(ctx, missing, ctx.model.info.feature_names)]
@@ -362,6 +375,39 @@ def _diabetes(ctx: BuildContext, ldl: Feature | None) -> object:
         behaviour = "at-most-one"  # two intensities of one drug: alternatives
     return card(ctx, "diabetes", _summary(ctx, "diabetes", age=f"{age:.0f}"), "warning", "\n".join(lines),
                 suggestions=suggestions, selection_behavior=behaviour, extension=_extension(ctx, "diabetes"))
+
+
+def diabetes_range_results(ctx: BuildContext) -> list[tuple[Feature, str]]:
+    """The latest glucose results in the diabetes range (ADA 2026 section 2), with their text as a card shows it."""
+    out = []
+    for r in ctx.service.data["diabetes_range"]:
+        f = ctx.features[r["feature"]]
+        if f.value is not None and f.value >= r["at_least"]:
+            sep = "" if r["unit"] == "%" else " "
+            out.append((f, f"{r['label']} {f.value:.{r['digits']}f}{sep}{r['unit']}"))
+    return out
+
+
+def _glycaemia_lines(ctx: BuildContext) -> list[str]:
+    """Whether undiagnosed diabetes could be checked, on a card that takes diabetes as absent."""
+    names = [r["feature"] for r in ctx.service.data["diabetes_range"]]
+    if (ctx.features["diabetes"].value or 0) >= 0.5 or not unavailable_sources(ctx, *names):
+        return []
+    return ["", f"*Undiagnosed diabetes not checked: glucose results (HbA1c, fasting, 2-hour OGTT) "
+                f"{missing_text(ctx, names[0], short=True)}; the 10-year risk takes diabetes as absent.*"]
+
+
+def _unconfirmed_diabetes(ctx: BuildContext, ldl: Feature | None, results: list[tuple[Feature, str]]) -> object:
+    names = [r["feature"] for r in ctx.service.data["diabetes_range"]]
+    lines = [_advice(ctx, "unconfirmed_diabetes"), "",
+             "**In the diabetes range:** " + "; ".join(f"{text} ({f.date})" for f, text in results) + ".", "",
+             _ldl_text(ctx, ldl) + "."]
+    lines += _enhancer_lines(ctx, "enhancers", "Risk-enhancing factors (2018 AHA/ACC 4.4.1)")
+    no_score = replace(ctx, prediction=None)  # the equations' result with diabetes taken as absent is not shown
+    ext = prediction_extension(no_score, {"diabetes", "age", *names, *ctx.service.data["ldl_features"]})
+    next(iter(ext.values()))["statinBenefitGroup"] = "diabetes-range-undiagnosed"
+    return card(no_score, "unconfirmed-diabetes", _summary(ctx, "unconfirmed_diabetes", result=results[0][1]), "info",
+                "\n".join(lines), extension=ext)
 
 
 def _low_ldl(ctx: BuildContext, ldl: Feature) -> object:
