@@ -202,12 +202,14 @@ def build(ctx: BuildContext) -> list:
 
 def _other_indication_lines(ctx: BuildContext, others: Findings) -> list[str]:
     names = [o["feature"] for o in ctx.service.data["other_indications"]]
+    found = "; ".join(text for _, text in others.present)
     lines = ["**Other indications for an anticoagulant** (2023 ACC/AHA/ACCP/HRS): "
-             + ("; ".join(text for _, text in others.present) if others.present else absence_text(ctx, names, "none on record", what="other indication")) + "."]
+             + (found or absence_text(ctx, names, "none on record", what="other indication")) + "."]
     if others.unassessed:
         lines.append("Not assessed: " + "; ".join(text for _, text in others.unassessed) + ".")
     if others.absent:
-        lines.append("Checked and not on record: " + "; ".join(others.absent) + ". "
+        checked = [n for n in names if n not in others.names and n not in dict(others.unassessed)]
+        lines.append(absence_text(ctx, checked, "Checked and not on record: " + "; ".join(others.absent) + ". ")
                      + ctx.service.data["not_detectable"])
     return lines
 
@@ -265,12 +267,16 @@ def _scores_card(ctx: BuildContext, anticoagulants: list[MedicationOrder], other
     suggestions = []
     if no_other:
         for o in anticoagulants:
-            suggestions.append(remove_order(ctx, o, f"Remove the {o.text} order (no other indication on record)"))
+            why = absence_text(ctx, [x["feature"] for x in data["other_indications"]], "no other indication on record")
+            suggestions.append(remove_order(ctx, o, f"Remove the {o.text} order ({why})"))
     if stroke.details.get("not_assessed") or (bleeding and bleeding.details.get("not_assessed")):
         lines += ["", "*'≥' marks a lower bound: items that could not be assessed from the record count 0 here.*"]
     lines += ["", f"*Sources:* 2023 ACC/AHA/ACCP/HRS AF guideline (Joglar et al., Circulation 2024;149:e1); {CV.INFO.citation}; "
                   f"{HB.INFO.citation}."]
-    return card(ctx, "af-scores", data["summaries"][summary_key].format(**fields), "warning" if high_bleeding else "info",
+    summary = data["summaries"][summary_key].format(**fields)
+    if summary_key == "low_stroke":  # "no other indication on record": chosen only when all of it was read
+        summary = absence_text(ctx, [o["feature"] for o in data["other_indications"]], summary)
+    return card(ctx, "af-scores", summary, "warning" if high_bleeding else "info",
                 "\n".join(lines), suggestions=suggestions, selection_behavior="any", extension=extension(ctx, None, bleeding))
 
 
@@ -322,7 +328,8 @@ def _combination_card(ctx: BuildContext, co_orders: list[MedicationOrder]):
         lines += ["", "**After ACS/PCI:** " + "; ".join(text for _, text in window.present) + ".", "", data["advice"]["after_pci_acs"]]
     elif aspirin or p2y12:
         if aspirin_unindicated:
-            lines += ["", data["advice"]["aspirin_no_indication"]]
+            lines += ["", absence_text(ctx, [*data["pci_acs_window"], *data["aspirin_indications"]],
+                                       data["advice"]["aspirin_no_indication"])]
         if p2y12 or not aspirin_unindicated:  # an antiplatelet whose indication the record may not show: review
             reasons = [text for _, text in (*window.unassessed, *aspirin_reasons.present, *aspirin_reasons.unassessed)]
             lines += ["", "**Bearing on the antiplatelet:** " + ("; ".join(reasons) if reasons else absence_text(
@@ -336,13 +343,15 @@ def _combination_card(ctx: BuildContext, co_orders: list[MedicationOrder]):
     suggestions = [remove_order(ctx, o, f"Remove the {o.text} order (NSAID with an anticoagulant)", recommended=True)
                    for o in drafts("nsaid_feature")]
     if aspirin_unindicated:
-        suggestions += [remove_order(ctx, o, f"Remove the {o.text} order (no indication for aspirin on record)")
+        why = absence_text(ctx, [*data["pci_acs_window"], *data["aspirin_indications"]], "no indication for aspirin on record")
+        suggestions += [remove_order(ctx, o, f"Remove the {o.text} order ({why})")
                         for o in drafts("aspirin_feature")]
     if nsaid:
         summary = data["summaries"]["nsaid"].format(drugs=", ".join(_names_in(ctx, "nsaid_feature")) or "NSAID")
         indicator = "warning"
     elif aspirin_unindicated:
-        summary, indicator = data["summaries"]["aspirin"], "warning"
+        summary = absence_text(ctx, [*data["pci_acs_window"], *data["aspirin_indications"]], data["summaries"]["aspirin"])
+        indicator = "warning"
     else:
         drugs = ", ".join(_names_in(ctx, "aspirin_feature") + _names_in(ctx, "p2y12_feature")) or "antiplatelet"
         key = "after_pci_acs" if window.present else "antiplatelet_review"

@@ -201,11 +201,12 @@ def _enhancer_lines(ctx: BuildContext, key: str, title: str) -> list[str]:
     st = enhancer_states(ctx, key)
     lines = ["", f"**{title}**"]
     names = [t.feature for e in _enhancers(ctx.service, key) for t in e.tests]
-    lines += [f"- Present: {p}" for p in st.present] or [f"- {_capital(absence_text(ctx, names, 'none present on record', what='risk-enhancing factor'))}."]
+    none = absence_text(ctx, names, "none present on record", what="risk-enhancing factor")
+    lines += [f"- Present: {p}" for p in st.present] or [f"- {_capital(none)}."]
     if st.unavailable:
         lines.append(f"- Not assessed, data not available to the service: {', '.join(st.unavailable)}.")
     if st.unrecorded:
-        lines.append(f"- Not assessed, not recorded: {'; '.join(st.unrecorded)}.")
+        lines.append(f"- Not assessed, no usable value: {'; '.join(st.unrecorded)}.")
     lines += [f"- Not read: {n}." for n in st.not_read]
     if st.absent:
         lines.append(f"- Not present on record: {', '.join(st.absent)}.")
@@ -359,7 +360,7 @@ def _diabetes(ctx: BuildContext, ldl: Feature | None) -> object:
     # Below LDL-C 70 the diabetes recommendation (4.3) does not start a statin: the card says that, not both.
     lines = [_advice(ctx, "low_ldl" if low_ldl else "diabetes"), "", _ldl_text(ctx, ldl) + "."]
     if ldl is None:
-        lines += ["", _advice(ctx, "missing_ldl")]
+        lines += ["", absence_text(ctx, ctx.service.data["ldl_features"], _advice(ctx, "missing_ldl"))]
     high_risk = ctx.prediction is not None and ctx.prediction.score >= 0.20
     lines += _pce_lines(ctx, advice=("10-year risk >= 20%: a high-intensity statin (and ezetimibe if needed to lower "
                                      "LDL-C by >= 50%, COR IIb) may be reasonable (4.3).") if high_risk and not low_ldl else "")
@@ -406,7 +407,8 @@ def _unconfirmed_diabetes(ctx: BuildContext, ldl: Feature | None, results: list[
     no_score = replace(ctx, prediction=None)  # the equations' result with diabetes taken as absent is not shown
     ext = prediction_extension(no_score, {"diabetes", "age", *names, *ctx.service.data["ldl_features"]})
     next(iter(ext.values()))["statinBenefitGroup"] = "diabetes-range-undiagnosed"
-    return card(no_score, "unconfirmed-diabetes", _summary(ctx, "unconfirmed_diabetes", result=results[0][1]), "info",
+    summary = absence_text(ctx, ["diabetes"], _summary(ctx, "unconfirmed_diabetes", result=results[0][1]))
+    return card(no_score, "unconfirmed-diabetes", summary, "info",
                 "\n".join(lines), extension=ext)
 
 
@@ -420,7 +422,7 @@ def _risk(ctx: BuildContext, ldl: Feature | None) -> object:
     rule = rule_for(ctx)
     lines = [_ldl_text(ctx, ldl) + "."]
     if ldl is None:
-        lines += ["", _advice(ctx, "missing_ldl")]
+        lines += ["", absence_text(ctx, ctx.service.data["ldl_features"], _advice(ctx, "missing_ldl"))]
     lines += _pce_lines(ctx, advice=rule.advice)
     lines += _enhancer_lines(ctx, "enhancers", "Risk-enhancing factors (2018 AHA/ACC 4.4.1)")
     suggestions = rule_suggestions(ctx, rule.suggestions)

@@ -142,7 +142,7 @@ def missing_text(ctx: BuildContext, name: str, *, short: bool = False) -> str:
 # Extractor notes that only restate "not recorded" (the card would say it twice).
 QUIET_NOTES = (None, "", "no result recorded", "no result on record", "no matching condition on the problem list",
                "none recorded", "none recorded in the window", "no pregnancy recorded", "no observation recorded in the window",
-               "race not recorded", "ethnicity not recorded", "birth date not recorded")
+               "race not recorded", "ethnicity not recorded")
 
 
 def absence_text(ctx: BuildContext, names, none_found: str, *, what: str = "") -> str:

@@ -159,7 +159,8 @@ def _kidney(ctx: BuildContext) -> Rule | None:
         return Rule(int(data["kidney_days"]), "diabetes of unrecorded type: yearly from diagnosis, as in type 2", src["kidney"])
     years, limit = f["type1_years"].value, data["type1_kidney_years"]
     if years is None:
-        return Rule(int(data["kidney_days"]), f"type 1 diabetes, onset not recorded: yearly from {number(limit)} years after "
+        onset = missing_text(ctx, "type1_years", short=True)
+        return Rule(int(data["kidney_days"]), f"type 1 diabetes, onset {onset}: yearly from {number(limit)} years after "
                                               "diagnosis, applied because the duration is unknown", src["kidney"])
     if years < limit:
         return None  # not yet: the card says so when it lists other tests

@@ -25,7 +25,7 @@ from typing import Mapping, Sequence
 
 from hooks.definitions import ServiceDefinition
 
-from cds_service.builders.base import (BuildContext, applicability_cards, applicability_notes, card, missing_state,
+from cds_service.builders.base import (BuildContext, absence_text, applicability_cards, applicability_notes, card, missing_state,
                                        missing_text, number, order_suggestion, unavailable_lines, window_text)
 from cds_service.builders.equation_cards import check_model, check_secondary, extension, require_feature
 from cds_service.builders.markdown import literal
@@ -227,7 +227,8 @@ def _diabetes_card(ctx: BuildContext, tests, diabetic: list[Result], results: li
     lines = [f"Results on file meet the **diabetes** criteria of {data['guideline']}, and no diabetes diagnosis is on the "
              "problem list. This is a guideline threshold, not a model estimate.", ""] + _tests_table(results)
     if n >= 2:
-        summary = f"Possible undiagnosed diabetes: {n} results in the diabetes range, no diagnosis recorded (ADA 2026)"
+        summary = absence_text(ctx, ["diabetes"], f"Possible undiagnosed diabetes: {n} results in the diabetes range, "
+                                                  "no diagnosis recorded (ADA 2026)")
         lines += ["", f"**Confirmed by the ADA rule:** {n} results in the diabetes range in the last 3 years (two abnormal "
                   "results, from the same sample or two samples, confirm the diagnosis without symptoms). Review the results "
                   "and, if they stand, record the diagnosis and start diabetes care."]

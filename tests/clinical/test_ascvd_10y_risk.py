@@ -289,9 +289,10 @@ def test_unavailable_and_not_recorded_are_worded_differently(client):
     unavailable = only(client, birth_date=born(55))
     assert "Not assessed, data not available to the service:" in unavailable["detail"]
     assert "Family history of premature ASCVD" in unavailable["detail"].split("data not available to the service:")[1]
-    answered = only(client, {"family_history": None, "enhancer_labs": None}, birth_date=born(55))
-    assert "data not available to the service" not in answered["detail"]
-    assert "Not assessed, not recorded:" in answered["detail"]
+    answered = only(client, {"family_history": None, "enhancer_labs": None, "glycaemia": None, "pregnancy_status": None},
+                    birth_date=born(55))
+    assert "not available to the service" not in answered["detail"]
+    assert "Not assessed, no usable value:" in answered["detail"]
 
 
 @pytest.mark.parametrize("values,present", [((160, 170), True), ((159, 170), False), ((200,), False)])
