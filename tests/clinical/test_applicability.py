@@ -225,3 +225,16 @@ def test_unavailable_reason_words(client):
     assert unavailable_text(Unavailable("Observation search: the FHIR server did not answer in time", TIMEOUT)) == \
         "could not be retrieved (timeout)"
     assert unavailable_text(Unavailable("OperationOutcome: exception")) == "could not be retrieved (OperationOutcome: exception)"
+
+
+@pytest.mark.parametrize("cls,scored", [("IMP", True), ("ACUTE", True), ("EMER", False), ("AMB", False)])
+def test_post_mi_mortality_is_for_an_inpatient_stay(client, cls, scored):
+    """The WHAS500 cohort is patients hospitalised for an acute MI: the discharge of an emergency or ambulatory
+    encounter naming an MI is outside it (no card, never a 1-year mortality); an inpatient stay is inside. The old
+    service gave a mortality risk at the discharge of an ambulatory visit with an MI on the problem list."""
+    body = discharge_body()
+    body["prefetch"]["encounter"]["class"]["code"] = cls
+    cards = post(client, "post-mi-mortality", body)
+    assert bool(cards) == scored
+    if scored:
+        assert "1-year mortality" in cards[0]["summary"]

@@ -306,3 +306,82 @@ def test_persistent_ldl_160_edge(client, values, present):
         return  # one value >= 190 is the 4.2 group; persistence is not the question there
     line = [x for x in card["detail"].splitlines() if "LDL-C >= 160" in x]
     assert line and line[0].startswith("- Present:") == present
+
+
+# ---- who the service is for: pregnancy, and the equations' own range (issue 12, applicability) -------------
+
+PREGNANCY = condition("preg", ICD10, "Z34.00", onset=f"{date.today().year}-01-01")
+ATORVASTATIN = med_request("st", "617310", "atorvastatin 20 MG Oral Tablet")
+
+
+@pytest.mark.parametrize("pregnant", [False, True])
+def test_no_statin_draft_in_pregnancy_and_the_card_says_why(client, pregnant):
+    """2018 AHA/ACC 4.5.2 (women): statins are not used in pregnancy or breastfeeding. LDL-C 200 mg/dL at 30 is the
+    4.2 group (high-intensity statin draft) — and in pregnancy an info card saying why no statin is suggested,
+    with no draft and no score. Fails on the old service, which drafted atorvastatin 40 mg for a pregnant woman."""
+    card = only(client, birth_date=born(30), ldl=200, conditions=[PREGNANCY] if pregnant else [])
+    if not pregnant:
+        assert card["summary"].startswith("LDL-C 200 mg/dL") and statin_drafts(card)
+        return
+    assert card["indicator"] == "info" and "pregnancy or breastfeeding" in card["summary"] and "4.5.2" in card["summary"]
+    assert drafts(card) == [] and "score" not in card["extension"][EXT]
+    assert "stopped as soon as the pregnancy is discovered" in card["detail"]
+
+
+def test_pregnant_on_a_statin_is_warned_to_review_it(client):
+    """2018 AHA/ACC 4.5.2 (COR I): a statin taken when a pregnancy is discovered is stopped: the card is a warning
+    that names the statin on record (the old card was "On a statin: review adherence")."""
+    card = only(client, birth_date=born(32), meds=[ATORVASTATIN], conditions=[PREGNANCY])
+    assert card["indicator"] == "warning" and "A statin is on record: atorvastatin 20 MG Oral Tablet" in card["detail"]
+    assert drafts(card) == []
+
+
+@pytest.mark.parametrize("gender,noted", [("female", True), ("male", False)])
+def test_pregnancy_status_not_obtained_is_said_for_a_woman_and_not_for_a_man(client, gender, noted):
+    """Unavailable is not absent: the pregnancy status (82810-3) not obtained leaves pregnancy "not checked" on a
+    woman's card (the problem list was read); for a man the criterion holds without being judged (`only_if`)."""
+    card = only(client, gender=gender, birth_date=born(55))
+    assert ("**Not checked:** not pregnant or breastfeeding" in card["detail"]) == noted
+    answered = only(client, {"pregnancy_status": None}, gender=gender, birth_date=born(55))
+    assert "Not checked" not in answered["detail"]
+
+
+@pytest.mark.parametrize("hba1c,in_range", [(6.4, False), (6.5, True)])
+def test_an_hba1c_in_the_diabetes_range_without_a_diagnosis_gets_no_risk(client, hba1c, in_range):
+    """ADA 2026 section 2 (HbA1c >= 6.5 % is the diabetes range) and 2018 AHA/ACC 4.3: with a result in the
+    diabetes range and no diagnosis the statin group depends on a diagnosis not yet made; the Pooled Cohort
+    Equations take diabetes as an input, so no 10-year risk computed as if it were absent is shown (issue 12,
+    "no risk percentage next to a diagnostic HbA1c"). At 6.4 % the risk category stands."""
+    card = only(client, {"glycaemia": bundle(quantity_obs("a1c", "4548-4", hba1c, "%"))}, birth_date=born(55))
+    if not in_range:
+        assert "10-year ASCVD risk" in card["summary"] and "score" in card["extension"][EXT]
+        return
+    assert card["summary"].startswith("HbA1c 6.5% (diabetes range), no diabetes diagnosis recorded")
+    assert "score" not in card["extension"][EXT] and drafts(card) == [] and "%" not in card["summary"].split("%", 1)[1]
+
+
+@pytest.mark.parametrize("fasting,ogtt,in_range", [(125, None, False), (126, None, True), (None, 199, False), (None, 200, True)])
+def test_glucose_in_the_diabetes_range_without_a_diagnosis_gets_no_risk(client, fasting, ogtt, in_range):
+    """ADA 2026 section 2: fasting plasma glucose >= 126 mg/dL, 2-hour OGTT glucose >= 200 mg/dL (both sides)."""
+    results = [quantity_obs("fpg", "1558-6", fasting, "mg/dL")] if fasting else [quantity_obs("ogtt", "1518-0", ogtt, "mg/dL")]
+    card = only(client, {"glycaemia": bundle(*results)}, birth_date=born(55))
+    assert ("diabetes range" in card["summary"]) == in_range
+    assert ("score" in card["extension"][EXT]) == (not in_range)
+
+
+def test_glucose_results_not_obtained_are_said_on_the_risk_card(client):
+    """Unavailable is not absent: without the glucose results the risk card says undiagnosed diabetes was not
+    checked (the 10-year risk takes diabetes as absent)."""
+    card = only(client, birth_date=born(55))
+    assert "Undiagnosed diabetes not checked" in card["detail"] and "not available to the service" in card["detail"]
+
+
+@pytest.mark.parametrize("age,scored", [(39, False), (40, True)])
+def test_the_equations_run_only_in_their_own_range(client, age, scored):
+    """Goff 2013: the Pooled Cohort Equations were derived for 40-79 (`scope = "model"`): at 39 with LDL-C 200 mg/dL
+    the 4.2 card carries no 10-year risk in its numbers; at 40 the risk is computed (and not needed for 4.2)."""
+    card = only(client, birth_date=born(age), ldl=200)
+    assert card["summary"].startswith("LDL-C 200 mg/dL")
+    assert ("score" in card["extension"][EXT]) == scored
+    outside = card["extension"][EXT]["applicability"].get("model", {}).get("outside", [])
+    assert bool(outside) == (not scored)

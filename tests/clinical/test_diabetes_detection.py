@@ -353,3 +353,12 @@ def test_screening_card_shows_the_ada_risk_test_as_a_lower_bound(dd_client):
     assert "physically inactive" in card["detail"]
     (p,) = card["extension"][EXT]["predictions"]
     assert p["model"] == "ada-risk-test" and p["score"] == 6 and p["complete"] is False
+
+
+@pytest.mark.parametrize("gender,noted", [("female", True), ("male", False)])
+def test_pregnancy_status_not_obtained_is_said_for_a_woman(dd_client, gender, noted):
+    """Unavailable is not absent: with the pregnancy status (the `vitals` key) not obtained, a woman's card says
+    pregnancy was not checked (ADA 2026 sections 2 and 15: the adult rules do not apply in pregnancy); a man's
+    card does not (`only_if = "female"`). The old service took the missing status as "not pregnant" silently."""
+    card = one(dd_client, request(age=50, gender=gender, labs=[a1c(5.3, days=100)], drop=("vitals",)))
+    assert ("**Not checked:** not pregnant — pregnancy not available to the service" in card["detail"]) == noted
