@@ -342,6 +342,20 @@ def test_no_one_click_delete_of_a_drug_with_another_indication(fired, pid):
             assert not deleted & keep, (f.where, _anticoagulant_indication(pid), _antiplatelet_indication(pid), c["summary"])
 
 
+def test_every_delete_removes_a_draft_of_this_request_never_a_standing_order(fired):
+    """A suggestion that cannot be undone: a `delete` (ACT-1) only ever names a draft order of the session being
+    signed or selected (reversible: the clinician orders again before signing), never an active order of the
+    record (a standing anticoagulant, an antiplatelet taken for years), and never outside an order hook."""
+    deletes = 0
+    for f in _ok(fired):
+        for c in f.cards:
+            for a in _actions(c):
+                if a["type"] == "delete":
+                    deletes += 1
+                    assert f.hook in ORDER_HOOKS and a["resourceId"].startswith("MedicationRequest/draft-"), (f.where, a)
+    assert deletes  # the cohort does exercise deletes
+
+
 # ---- no adult score for a child, no NEWS2 in pregnancy --------------------------------------------------------
 
 ADULT_SCORE = re.compile(r"NEWS2 (≥)?\d|qSOFA \d|CHA2DS2-VASc (≥)?\d|HAS-BLED (≥)?\d|eGFR \d|CrCl \d|ASCVD risk \d")
