@@ -115,3 +115,10 @@ def test_the_readme_lists_every_hazard_file_and_names_only_hazards_that_exist():
     assert named and not named - ids, f"the README names hazards that do not exist: {sorted(named - ids)}"
     for finding in range(1, 13):
         assert re.search(rf"^\| {finding}\. .+\| HAZ-", readme, re.M), f"finding {finding} has no hazard in the README's table"
+
+
+def test_the_threshold_audit_names_only_tests_that_exist():
+    """docs/clinical-safety/thresholds.md lists each threshold of the service files with the scenarios on each side."""
+    text = (SAFETY / "thresholds.md").read_text(encoding="utf-8")
+    assert len(TEST_REF.findall(text)) > 50
+    assert not missing_tests(text), missing_tests(text)

@@ -10,7 +10,7 @@ service files as the app does at start-up.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -238,3 +238,21 @@ def test_post_mi_mortality_is_for_an_inpatient_stay(client, cls, scored):
     assert bool(cards) == scored
     if scored:
         assert "1-year mortality" in cards[0]["summary"]
+
+
+@pytest.mark.parametrize("age,scored", [(29, False), (30, True), (104, True), (105, False)])
+def test_post_mi_mortality_ages_of_the_training_data(client, age, scored):
+    """WHAS500 (Hosmer, Lemeshow and May 2008): patients aged 30-104; outside, no risk is extrapolated (no card)."""
+    assert bool(post(client, "post-mi-mortality", discharge_body(age=age))) == scored
+
+
+@pytest.mark.parametrize("days,scored", [(47, True), (48, False)])
+def test_post_mi_mortality_lengths_of_stay_of_the_training_data(client, days, scored):
+    """WHAS500: stays up to 47 days; a longer stay gets no card rather than a risk extrapolated along the length of
+    stay, the model's steepest input."""
+    body = discharge_body()
+    start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=days, hours=1)
+    body["prefetch"]["encounter"]["period"] = {"start": start.isoformat()}
+    for o in body["prefetch"]["vitals"]["entry"]:
+        o["resource"]["effectiveDateTime"] = (start + timedelta(minutes=15)).isoformat()
+    assert bool(post(client, "post-mi-mortality", body)) == scored

@@ -4,7 +4,7 @@ Each scenario is a plain FHIR R4 patient-view request through the HTTP API."""
 from __future__ import annotations
 
 import math
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from cds_testing.fhir_factory import ICD10, RXNORM, SNOMED, ascvd_prefetch, bundle, condition, hook_request, med_request, patient, quantity_obs
@@ -385,3 +385,81 @@ def test_the_equations_run_only_in_their_own_range(client, age, scored):
     assert ("score" in card["extension"][EXT]) == scored
     outside = card["extension"][EXT]["applicability"].get("model", {}).get("outside", [])
     assert bool(outside) == (not scored)
+
+
+# ---- both sides of every risk-enhancing factor's threshold (4.4.1, 4.3) -------------------------------------
+
+def _present(card: dict) -> list[str]:
+    return [line for line in card["detail"].splitlines() if line.startswith("- Present:")]
+
+
+def _with_triglycerides(*values: float) -> dict:
+    """The factory's lipid panel plus triglyceride results (2571-8) a year apart."""
+    lipids = ascvd_prefetch()["lipids"]
+    tg = [quantity_obs(f"tg{i}", "2571-8", v, "mg/dL", date=f"{date.today().year - i}-01-15") for i, v in enumerate(values)]
+    return {"lipids": bundle(*(e["resource"] for e in lipids["entry"]), *tg)}
+
+
+@pytest.mark.parametrize("label,extra,present", [
+    ("hs-CRP >= 2 mg/L", {"enhancer_labs": bundle(quantity_obs("crp", "30522-7", 1.9, "mg/L"))}, False),
+    ("hs-CRP >= 2 mg/L", {"enhancer_labs": bundle(quantity_obs("crp", "30522-7", 2.0, "mg/L"))}, True),
+    ("Lp(a)", {"enhancer_labs": bundle(quantity_obs("lpa", "10835-7", 49, "mg/dL"))}, False),
+    ("Lp(a)", {"enhancer_labs": bundle(quantity_obs("lpa", "10835-7", 50, "mg/dL"))}, True),
+    ("Lp(a)", {"enhancer_labs": bundle(quantity_obs("lpa", "43583-4", 124, "nmol/L"))}, False),
+    ("Lp(a)", {"enhancer_labs": bundle(quantity_obs("lpa", "43583-4", 125, "nmol/L"))}, True),
+    ("ApoB >= 130", {"enhancer_labs": bundle(quantity_obs("apob", "1884-6", 129, "mg/dL"))}, False),
+    ("ApoB >= 130", {"enhancer_labs": bundle(quantity_obs("apob", "1884-6", 130, "mg/dL"))}, True),
+    ("Chronic kidney disease", {"enhancer_labs": bundle(quantity_obs("gfr", "98979-8", 60, "mL/min/{1.73_m2}"))}, False),
+    ("Chronic kidney disease", {"enhancer_labs": bundle(quantity_obs("gfr", "98979-8", 59, "mL/min/{1.73_m2}"))}, True),
+    ("Chronic kidney disease", {"enhancer_labs": bundle(quantity_obs("gfr", "98979-8", 15, "mL/min/{1.73_m2}"))}, True),
+    ("Chronic kidney disease", {"enhancer_labs": bundle(quantity_obs("gfr", "98979-8", 14, "mL/min/{1.73_m2}"))}, False),
+    ("triglycerides >= 175", _with_triglycerides(174, 200), False),
+    ("triglycerides >= 175", _with_triglycerides(175, 200), True),
+    ("triglycerides >= 175", _with_triglycerides(300), False),   # one result is not "persistently"
+])
+def test_risk_enhancer_thresholds(client, label, extra, present):
+    """2018 AHA/ACC 4.4.1 (risk-enhancing factors): hs-CRP >= 2.0 mg/L; Lp(a) >= 50 mg/dL or >= 125 nmol/L; apoB
+    >= 130 mg/dL; chronic kidney disease (eGFR 15-59); persistently elevated triglycerides >= 175 mg/dL (two or more
+    results) — both sides of each."""
+    card = only(client, extra, gender="male", birth_date=born(55), ldl=130)
+    assert any(label in line for line in _present(card)) == present, card["detail"]
+
+
+def _diabetes(years_type2=None, years_type1=None) -> list[dict]:
+    out = []
+    if years_type2 is not None:
+        out.append(condition("t2", ICD10, "E11.9", onset=f"{date.today().year - years_type2}-01-01"))
+    if years_type1 is not None:
+        out.append(condition("t1", ICD10, "E10.9", onset=f"{date.today().year - years_type1}-01-01"))
+    return out
+
+
+@pytest.mark.parametrize("label,conditions,labs,present", [
+    ("Type 2 diabetes for >= 10 years", _diabetes(years_type2=9), [], False),
+    ("Type 2 diabetes for >= 10 years", _diabetes(years_type2=10), [], True),
+    ("Type 1 diabetes for >= 20 years", _diabetes(years_type1=19), [], False),
+    ("Type 1 diabetes for >= 20 years", _diabetes(years_type1=20), [], True),
+    ("Albuminuria", _diabetes(years_type2=2), [quantity_obs("uacr", "9318-7", 29, "mg/g")], False),
+    ("Albuminuria", _diabetes(years_type2=2), [quantity_obs("uacr", "9318-7", 30, "mg/g")], True),
+    ("eGFR < 60", _diabetes(years_type2=2), [quantity_obs("gfr", "98979-8", 60, "mL/min/{1.73_m2}")], False),
+    ("eGFR < 60", _diabetes(years_type2=2), [quantity_obs("gfr", "98979-8", 59, "mL/min/{1.73_m2}")], True),
+])
+def test_diabetes_specific_risk_enhancer_thresholds(client, label, conditions, labs, present):
+    """2018 AHA/ACC 4.3 (diabetes-specific risk enhancers): type 2 diabetes >= 10 years, type 1 >= 20 years,
+    albuminuria >= 30 mcg albumin/mg creatinine, eGFR < 60 mL/min/1.73 m² — both sides of each."""
+    card = only(client, {"enhancer_labs": bundle(*labs)}, birth_date=born(55), conditions=conditions, ldl=120)
+    assert card["summary"].startswith("Diabetes, age 55")
+    assert any(label in line for line in _present(card)) == present, card["detail"]
+
+
+@pytest.mark.parametrize("days,panel", [(364, False), (366, True)])
+def test_on_a_statin_the_lipid_panel_is_offered_after_a_year(client, days, panel):
+    """2018 AHA/ACC 4.4.3: on a statin LDL-C every 3-12 months once adherence is established (`recheck_days` 365): an
+    LDL-C 364 days old asks for nothing, one 366 days old offers a lipid panel."""
+    pf = ascvd_prefetch(birth_date=born(60), meds=[med_request("st", "617310", "rosuvastatin 10 MG Oral Tablet")])
+    when = (date.today() - timedelta(days=days)).isoformat()
+    for e in pf["lipids"]["entry"]:
+        e["resource"]["effectiveDateTime"] = when
+    card = client.post(URL, json=hook_request(prefetch=pf)).get_json()["cards"][0]
+    assert card["summary"].startswith("On a statin")
+    assert ([d["code"]["coding"][0]["code"] for d in drafts(card)] == ["24331-1"]) == panel

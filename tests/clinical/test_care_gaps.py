@@ -244,3 +244,12 @@ def test_a_statin_ordered_without_a_profile_in_the_year_before_gets_one_at_initi
     assert (LIPIDS in due(card)) == due_now
     if due_now:
         assert "a profile at initiation" in card["detail"]
+
+
+@pytest.mark.parametrize("age,is_due", [(39, True), (40, False)])
+def test_lipids_every_5_years_under_40_and_no_repeat_interval_from_40(module_client, age, is_due):
+    """ADA 2025 section 10: without lipid-lowering therapy a lipid profile every 5 years under 40; from 40 the
+    guideline sets no repeat interval (at diagnosis or the initial evaluation only): a profile 1900 days old is due
+    at 39 and not at 40."""
+    labs = with_(done(), obs("ldl", "13457-7", 90, "mg/dL", at="@ago:1900d"))
+    assert (LIPIDS in due(gaps(module_client, T2, labs, age=age))) == is_due

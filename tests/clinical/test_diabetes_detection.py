@@ -259,9 +259,14 @@ def test_overweight_without_risk_factor_under_35_is_not_screened(dd_client):
     assert fire(dd_client, request(age=30, vitals=[bmi(29)])) == []
 
 
-def test_adults_only(dd_client):
-    """ADA 2026 §2 / §14: youth have their own screening criteria; no card under 18."""
-    assert fire(dd_client, request(age=17, labs=[a1c(6.8)], vitals=[bmi(30)])) == []
+@pytest.mark.parametrize("age,card_expected", [(17, False), (18, True)])
+def test_adults_only(dd_client, age, card_expected):
+    """ADA 2026 §2 / §14: youth have their own screening criteria; no card under 18, the adult rules from 18 (an
+    HbA1c of 6.8 % is in the diabetes range)."""
+    cards = fire(dd_client, request(age=age, labs=[a1c(6.8)], vitals=[bmi(30)]))
+    assert bool(cards) == card_expected
+    if card_expected:
+        assert cards[0]["summary"].startswith("Possible undiagnosed diabetes")
 
 
 # ---- recent test inside / outside the 3-year interval ------------------------------------------
@@ -362,3 +367,14 @@ def test_pregnancy_status_not_obtained_is_said_for_a_woman(dd_client, gender, no
     card does not (`only_if = "female"`). The old service took the missing status as "not pregnant" silently."""
     card = one(dd_client, request(age=50, gender=gender, labs=[a1c(5.3, days=100)], drop=("vitals",)))
     assert ("**Not checked:** not pregnant — pregnancy not available to the service" in card["detail"]) == noted
+
+
+@pytest.mark.parametrize("result,expected", [
+    (lambda: fpg(99), "normal"), (lambda: fpg(100), "prediabetes"),
+    (lambda: ogtt(139), "normal"), (lambda: ogtt(140), "prediabetes"),
+], ids=["fpg-99", "fpg-100", "ogtt-139", "ogtt-140"])
+def test_prediabetes_lower_bounds_of_fasting_and_2_hour_glucose(dd_client, result, expected):
+    """ADA 2026 §2 criteria for prediabetes: fasting plasma glucose 100-125 mg/dL (impaired fasting glucose),
+    2-hour glucose 140-199 mg/dL in a 75 g OGTT (impaired glucose tolerance); 99 and 139 are normal."""
+    card = one(dd_client, request(labs=[result()]))
+    assert card["summary"].startswith("Prediabetes range" if expected == "prediabetes" else "Diabetes screening up to date")
