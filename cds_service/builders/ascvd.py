@@ -32,8 +32,8 @@ from models.feature_vector import Feature
 
 from cds_service.builders.base import card as base_card
 from cds_service.builders.base import (BuildContext, absence_text, applicability_cards, applicability_notes,
-                                       declared_suggestion, display_value, missing_text, number, prediction_extension,
-                                       unavailable_sources)
+                                       declared_suggestion, display_value, missing_text, note_text, number,
+                                       prediction_extension, unavailable_sources)
 from cds_service.builders.equation_cards import check_model, check_secondary, feature_def, require_feature
 from cds_service.builders.markdown import literal
 from cds_service.builders.risk import missing_card, pct, risk_lines, rule_for, rule_suggestions
@@ -139,7 +139,7 @@ def latest_ldl(ctx: BuildContext) -> Feature | None:
 def _ldl_text(ctx: BuildContext, ldl: Feature | None) -> str:
     if ldl is None:
         return "LDL-C: " + missing_text(ctx, ctx.service.data["ldl_features"][0], short=True)
-    return f"LDL-C: **{number(ldl.value, 0)} mg/dL** ({ldl.label}, {ldl.date})"
+    return f"LDL-C: **{number(ldl.value, 0)} mg/dL** ({ldl.label}, {literal(ldl.date)})"
 
 
 def _test(ctx: BuildContext, t: Test) -> tuple[str, str]:
@@ -151,7 +151,7 @@ def _test(ctx: BuildContext, t: Test) -> tuple[str, str]:
         if f.note == NO_CONDITION:  # e.g. no type 1 diabetes: its duration is not a missing value
             return "absent", ""
         return "unrecorded", f"{f.label}: {missing_text(ctx, t.feature)}"
-    where = f" ({f.date})" if f.date else ""
+    where = f" ({literal(f.date)})" if f.date else ""
     if t.at_least is None and t.below is None:
         if f.value >= 0.5:
             detail = f" — {note_text(f)}" if f.note and "no matching" not in f.note else ""
@@ -285,8 +285,8 @@ def _with_statin_on_record(ctx: BuildContext, c):
     statin = ctx.features["on_statin"]
     if (statin.value or 0) < 0.5:
         return c
-    drug = (statin.note or "a statin").removeprefix("active: ")
-    line = (f"**A statin is on record: {drug}**" + (f" (ordered {statin.date})" if statin.date else "")
+    drug = literal((statin.note or "a statin").removeprefix("active: "))
+    line = (f"**A statin is on record: {drug}**" + (f" (ordered {literal(statin.date)})" if statin.date else "")
             + " — review it now: stop it as soon as a pregnancy is discovered, and do not use it while breastfeeding.")
     return replace(c, indicator="warning", detail=line + "\n\n" + c.detail)
 
@@ -306,10 +306,11 @@ def _advice(ctx: BuildContext, branch: str) -> str:
 def _secondary(ctx: BuildContext) -> object:
     f = ctx.features
     ascvd = f["ascvd"]
-    lines = [f"Clinical ASCVD on record: {ascvd.evidence[0].reference if ascvd.evidence else 'yes'}"
-             + (f" ({ascvd.date})" if ascvd.date else "") + ".", "", _advice(ctx, "secondary"), "",
-             "Statin: " + (f["on_statin"].note.removeprefix("active: ") if (f["on_statin"].value or 0) >= 0.5
-                           else absence_text(ctx, ["on_statin"], "no active statin on record", what="active statin")) + "."]
+    statin = (literal(f["on_statin"].note.removeprefix("active: ")) if (f["on_statin"].value or 0) >= 0.5
+              else absence_text(ctx, ["on_statin"], "no active statin on record", what="active statin"))
+    lines = [f"Clinical ASCVD on record: {literal(ascvd.evidence[0].reference) if ascvd.evidence else 'yes'}"
+             + (f" ({literal(ascvd.date)})" if ascvd.date else "") + ".", "", _advice(ctx, "secondary"), "",
+             f"Statin: {statin}."]
     return card(ctx, "secondary", _summary(ctx, "secondary"), "info", "\n".join(lines), extension=_extension(ctx, "secondary-prevention"))
 
 
@@ -317,14 +318,15 @@ def _on_statin(ctx: BuildContext) -> object:
     f, data = ctx.features, ctx.service.data
     statin, ldl = f["on_statin"], latest_ldl(ctx)
     started = statin.date
-    lines = [f"On a statin: **{(statin.note or 'active').removeprefix('active: ')}**" + (f" (ordered {started})" if started else "") + ".",
+    lines = [f"On a statin: **{literal((statin.note or 'active').removeprefix('active: '))}**"
+             + (f" (ordered {literal(started)})" if started else "") + ".",
              "", _advice(ctx, "on_statin"), "", _ldl_text(ctx, ldl) + "."]
     before_start = ldl is not None and bool(started) and ldl.date < started
     stale = ldl is None or before_start or (f.as_of.date() - date.fromisoformat(ldl.date)).days > data["recheck_days"]
     if before_start:
         recent = (f.as_of.date() - date.fromisoformat(started)).days < 28
-        lines.append(f"The statin was ordered on {started}: a lipid profile 4-12 weeks after starting shows the response (4.4.3)."
-                     if recent else f"LDL-C since the statin was ordered ({started}): "
+        lines.append(f"The statin was ordered on {literal(started)}: a lipid profile 4-12 weeks after starting shows the "
+                     "response (4.4.3)." if recent else f"LDL-C since the statin was ordered ({literal(started)}): "
                      + absence_text(ctx, data["ldl_features"], "not on record (the response 4-12 weeks after starting)") + ".")
     low, high = data["group_ages"]
     if (f["diabetes"].value or 0) >= 0.5 and low <= f["age"].value <= high:
@@ -401,7 +403,7 @@ def _glycaemia_lines(ctx: BuildContext) -> list[str]:
 def _unconfirmed_diabetes(ctx: BuildContext, ldl: Feature | None, results: list[tuple[Feature, str]]) -> object:
     names = [r["feature"] for r in ctx.service.data["diabetes_range"]]
     lines = [_advice(ctx, "unconfirmed_diabetes"), "",
-             "**In the diabetes range:** " + "; ".join(f"{text} ({f.date})" for f, text in results) + ".", "",
+             "**In the diabetes range:** " + "; ".join(f"{text} ({literal(f.date)})" for f, text in results) + ".", "",
              _ldl_text(ctx, ldl) + "."]
     lines += _enhancer_lines(ctx, "enhancers", "Risk-enhancing factors (2018 AHA/ACC 4.4.1)")
     no_score = replace(ctx, prediction=None)  # the equations' result with diabetes taken as absent is not shown

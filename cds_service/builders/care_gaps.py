@@ -179,15 +179,15 @@ def _lipids(ctx: BuildContext) -> Rule | None:
         therapy = f["lipid_therapy"]
         started = therapy.date
         last = f["days_since_lipids"]
-        drug = (therapy.note or "lipid-lowering therapy").removeprefix("active: ")
+        drug = literal((therapy.note or "lipid-lowering therapy").removeprefix("active: "))
         if started and (last.date is None or last.date < started):
             if last.value is None or last.value > data["lipid_on_therapy_days"]:
                 # No profile in the year before the order: the one at initiation is missing (and an order date may be a
                 # renewal of a long-standing statin): due now, then 4-12 weeks after.
-                return Rule(int(data["lipid_on_therapy_days"]), f"{drug} ordered {started}; no lipid profile in the year "
+                return Rule(int(data["lipid_on_therapy_days"]), f"{drug} ordered {literal(started)}; no lipid profile in the year "
                             "before: a profile at initiation", src["lipid_initiation"])
             not_before = date.fromordinal(date.fromisoformat(started).toordinal() + int(data["lipid_after_start_days"]))
-            return Rule(None, f"{drug} ordered {started}: no lipid profile since", src["lipid_start"], since=started,
+            return Rule(None, f"{drug} ordered {literal(started)}: no lipid profile since", src["lipid_start"], since=started,
                         not_before=not_before.isoformat())
         return Rule(int(data["lipid_on_therapy_days"]), "on lipid-lowering therapy", src["lipid_on_therapy"])
     age = f["age"].value
@@ -240,7 +240,7 @@ def build(ctx: BuildContext) -> list:
         summary = data["summary"].format(date=day, count=len(due), tests=", ".join(g.label for g, _ in due))
     else:
         summary = data["unchecked_summary"].format(date=day, count=len(unchecked), tests=", ".join(g.label for g, _ in unchecked))
-    when = f"the visit on **{day}**" + (f" (`{appointment}`)" if appointment else "") if visit else "this booking"
+    when = f"the visit on **{day}**" + (f" ({literal(appointment)})" if appointment else "") if visit else "this booking"
     lines = [f"Monitoring for {', '.join(f[c].label.lower() for c in present)} that will be due by {when}; "
              "ordering now lets the results be ready for it." if due else
              f"Monitoring for {', '.join(f[c].label.lower() for c in present)} by {when} could not be checked: the results "
@@ -251,7 +251,7 @@ def build(ctx: BuildContext) -> list:
         if (gap, rule) in unchecked:
             last = f"**could not be checked** — {missing_text(ctx, gap.feature)}"
         else:
-            last = missing_text(ctx, gap.feature, short=True) if feat.value is None else f"{feat.date} ({feat.value:.0f} days ago)"
+            last = missing_text(ctx, gap.feature, short=True) if feat.value is None else f"{literal(feat.date)} ({feat.value:.0f} days ago)"
         every = f"every {rule.interval} days" if rule.interval else ("4-12 weeks after the start" if rule.since else "once")
         lines.append(f"| {gap.label} | {last} | {every} | {rule.why} | {rule.source} |")
     lines += _notes(ctx)

@@ -29,7 +29,7 @@ from hooks.loader import check_summary
 from cds_service.cards import Action, Source, Suggestion
 from cds_service.builders.base import (BOOLEAN_KINDS, BuildContext, absence_text, applicability_cards, card, display_value,
                                        inputs_table, number, order_suggestion, remove_order, unavailable_sources)
-from cds_service.builders.base import missing_states, missing_text, unavailable_lines
+from cds_service.builders.base import missing_states, missing_text, note_text, unavailable_lines
 from cds_service.builders.equation_cards import check_model, check_secondary, extension, require_feature
 from cds_service.builders.markdown import literal
 
@@ -328,7 +328,7 @@ def _card_for(ctx: BuildContext, drug: Drug, order: MedicationOrder, m: Measured
     if drug.measure == "criteria":
         lines.append(f"**Dose-reduction criteria met:** {', '.join(m.met) or 'none'} ({m.value:.0f} of {len(drug.criteria)}).")
     if taking_feature:
-        lines.append(f"**Already taking {name}** ({ctx.features[taking_feature].date or 'active order'}).")
+        lines.append(f"**Already taking {name}** ({literal(ctx.features[taking_feature].date) or 'active order'}).")
     for req in rule.requires:
         lines.append(f"**{ctx.features[req].label}:** {note_text(ctx.features[req]) or 'yes'}.")
     lines += ["", rule.advice, *notes, "", f"*Source:* {drug.source_label}."]
@@ -426,7 +426,7 @@ def _dialysis(ctx: BuildContext) -> tuple[str | None, list[str]]:
                      "and CrCl do not apply and the label's dialysis guidance is followed instead.*")
     kf = f[data["kidney_failure_feature"]]
     if (kf.value or 0) >= 0.5:
-        notes.append(f"**{kf.label}** is on record ({', '.join(e.reference for e in kf.evidence)}) but "
+        notes.append(f"**{kf.label}** is on record ({', '.join(literal(e.reference) for e in kf.evidence)}) but "
                      + absence_text(ctx, data["dialysis_features"], "dialysis is not on record (no dialysis code, no dialysis "
                                                                    "procedure in the last 30 days)", what="dialysis")
                      + ". If the patient is on dialysis, eGFR and CrCl do not apply — follow the label's dialysis guidance.")
