@@ -37,7 +37,7 @@ def client(tmp_path_factory):
 
 POST_MI = service_file("post-mi-mortality")
 # Three lines and two overrides: the service answers with a card, the age criterion says why and what instead;
-# the other criteria stay silent (the inpatient-stay criterion declares it itself).
+# the other two criteria stay silent.
 ADOPTED = POST_MI.replace('on_missing = "card"', 'on_missing = "card"\non_not_applicable = "card"', 1).replace(
     'label = "aged 30-104 (the ages in the training data)"\n',
     'label = "aged 30-104 (the ages in the training data)"\n'
@@ -55,7 +55,7 @@ def test_the_same_patient_outside_the_population_gets_no_card_by_default_and_a_c
     card naming why — never a risk extrapolated to a 25-year-old."""
     young = discharge_body(age=25)
     assert post(make_app(services=["post-mi-mortality"]).test_client(), "post-mi-mortality", young) == []
-    assert ADOPTED.count("on_not_applicable") == 4  # the service's answer, and the three criteria that keep silence
+    assert ADOPTED.count("on_not_applicable") == 3
     (card,) = post(make_app(services={"post-mi-mortality": ADOPTED}).test_client(), "post-mi-mortality", young)
     assert card["indicator"] == "info"
     assert card["summary"].startswith("1-year mortality after MI not estimated: patient aged 25 years")
@@ -225,19 +225,6 @@ def test_unavailable_reason_words(client):
     assert unavailable_text(Unavailable("Observation search: the FHIR server did not answer in time", TIMEOUT)) == \
         "could not be retrieved (timeout)"
     assert unavailable_text(Unavailable("OperationOutcome: exception")) == "could not be retrieved (OperationOutcome: exception)"
-
-
-@pytest.mark.parametrize("cls,scored", [("IMP", True), ("ACUTE", True), ("EMER", False), ("AMB", False)])
-def test_post_mi_mortality_is_for_an_inpatient_stay(client, cls, scored):
-    """The WHAS500 cohort is patients hospitalised for an acute MI: the discharge of an emergency or ambulatory
-    encounter naming an MI is outside it (no card, never a 1-year mortality); an inpatient stay is inside. The old
-    service gave a mortality risk at the discharge of an ambulatory visit with an MI on the problem list."""
-    body = discharge_body()
-    body["prefetch"]["encounter"]["class"]["code"] = cls
-    cards = post(client, "post-mi-mortality", body)
-    assert bool(cards) == scored
-    if scored:
-        assert "1-year mortality" in cards[0]["summary"]
 
 
 @pytest.mark.parametrize("age,scored", [(29, False), (30, True), (104, True), (105, False)])
