@@ -76,6 +76,11 @@ def order_text(order: MedicationOrder) -> str:
     return f"{literal(order.text)} ({literal(order.reference)})"
 
 
+# UCUM codes as a clinician reads them (a unit not listed is shown as written).
+UNITS_SHOWN = {"a": "years", "mm[Hg]": "mm Hg", "d": "days", "{#}": "", None: "", "mL/min/{1.73_m2}": "mL/min/1.73 m²",
+               "kg/m2": "kg/m²", "{INR}": "", "Cel": "°C"}
+
+
 def display_value(ctx: BuildContext, f: Feature) -> str:
     """A feature's value as a clinician reads it: 'yes'/'no' for flags, value with unit otherwise."""
     if f.value is None:
@@ -84,7 +89,7 @@ def display_value(ctx: BuildContext, f: Feature) -> str:
     if kind in BOOLEAN_KINDS:
         return "yes" if f.value >= 0.5 else "no"
     text = number(f.value, 1 if abs(f.value) < 1000 else 0)
-    unit = {"a": "years", "mm[Hg]": "mm Hg", "d": "days", "{#}": "", None: ""}.get(f.unit, f.unit)
+    unit = UNITS_SHOWN.get(f.unit, f.unit)
     return f"{text} {unit}".strip()
 
 

@@ -98,7 +98,7 @@ def _value(ctx: BuildContext, name: str) -> str:
     if name in FLAG_WORDS:
         value = FLAG_WORDS[name][f.value >= 0.5]
     else:
-        value = display_value(ctx, f).replace(" Cel", " °C")
+        value = display_value(ctx, f)
     return value + (" (assumed)" if f.imputed else "")
 
 
