@@ -316,13 +316,23 @@ def _days_before(days: int, hour: int = 9) -> str:
     return datetime.combine(REFERENCE - timedelta(days=days), datetime.min.time()).replace(hour=hour).isoformat() + "Z"
 
 
-def _emergency_visit(res, vitals, acvpu="Alert"):
-    """An emergency encounter in progress with one set of vital signs taken together (NEWS2 chart 1 parameters)."""
+# The NEWS2 chart 1 parameters of an emergency visit's vital-sign set: (LOINC, display, unit shown, UCUM).
+VITALS = {"rr": ("9279-1", "Respiratory rate", "breaths/minute", "/min"),
+          "spo2": ("59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry", "%", "%"),
+          "temp": ("8310-5", "Body temperature", "Cel", "Cel"),
+          "sbp": ("8480-6", "Systolic blood pressure", "mm[Hg]", "mm[Hg]"),
+          "pulse": ("8867-4", "Heart rate", "beats/minute", "/min")}
+
+
+def _emergency_visit(res, **values):
+    """An emergency encounter in progress with one set of vital signs taken together (NEWS2 chart 1 parameters), the
+    patient alert."""
     pid = _patient(res)["id"]
     enc = _encounter(res, _new_id("emergency", pid), "EMER", "emergency", f"{REFERENCE.isoformat()}T10:00:00Z")
     ref = {"reference": f"Encounter/{enc['id']}"}
     res.append(enc)
     when = f"{REFERENCE.isoformat()}T10:40:00Z"
+    vitals = [(*VITALS[name][:2], value, *VITALS[name][2:]) for name, value in values.items()]
     for n, (code, display, value, unit, ucum) in enumerate(vitals, start=1):
         res.append(_observation(res, _new_id("ed-vitals", pid, n), code, display, when, value=value, unit=unit, ucum=ucum,
                                 category="vital-signs", encounter=ref))
@@ -365,11 +375,7 @@ def acs_with_stent(res):
 def child_in_emergency(res):
     """A 10-year-old in the emergency department with vital signs normal for the age: no adult score (NEWS2 is for
     16 and over), no adult renal dosing, no adult screening."""
-    _emergency_visit(res, [("9279-1", "Respiratory rate", 24, "breaths/minute", "/min"),
-                           ("59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry", 98, "%", "%"),
-                           ("8310-5", "Body temperature", 37.2, "Cel", "Cel"),
-                           ("8480-6", "Systolic blood pressure", 102, "mm[Hg]", "mm[Hg]"),
-                           ("8867-4", "Heart rate", 108, "beats/minute", "/min")])
+    _emergency_visit(res, rr=24, spo2=98, temp=37.2, sbp=102, pulse=108)
 
 
 def pregnant_in_emergency(res):
@@ -382,11 +388,7 @@ def pregnant_in_emergency(res):
                             answer=(LOINC, "LA15173-0", "Pregnant"), category="social-history"))
     res.append(_medication(res, _new_id("atorvastatin", pid), "83367", "atorvastatin", "atorvastatin 20 MG Oral Tablet",
                            _days_before(400)))
-    _emergency_visit(res, [("9279-1", "Respiratory rate", 22, "breaths/minute", "/min"),
-                           ("59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry", 96, "%", "%"),
-                           ("8310-5", "Body temperature", 37.9, "Cel", "Cel"),
-                           ("8480-6", "Systolic blood pressure", 104, "mm[Hg]", "mm[Hg]"),
-                           ("8867-4", "Heart rate", 112, "beats/minute", "/min")])
+    _emergency_visit(res, rr=22, spo2=96, temp=37.9, sbp=104, pulse=112)
 
 
 def undiagnosed_diabetes(res):
