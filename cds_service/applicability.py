@@ -71,6 +71,14 @@ class Applicability:
         return self.applies and not self.model_failed and not self.model_unknown
 
     @property
+    def model_status(self) -> str:
+        """Whether a score is due, judged like `status` over the service's and the model's criteria (a population
+        job ranks patients by the score: outside the equations' range is "not-applicable" for it)."""
+        if not self.applies:
+            return self.status
+        return NOT_APPLICABLE if self.model_failed else UNDECIDED if self.model_unknown else APPLIES
+
+    @property
     def unchecked(self) -> tuple[Finding, ...]:
         """Criteria declared `if_unknown = "note"` that could not be checked: the score stands, the card says so."""
         return tuple(f for f in self.unknown if f.criterion.if_unknown == "note")

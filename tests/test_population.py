@@ -47,7 +47,8 @@ def test_score_patient_gives_score_band_factors_and_provenance(demo):
 def test_score_patient_outside_population_names_the_reason(demo):
     row = score_patient(_bound("ascvd-10y-risk"), "demo-30", demo.resources("demo-30"), NOW)
     assert row["applicability"] == "not-applicable" and row["score"] is None and row["indicator"] is None
-    assert row["applicability_reasons"] == ["outside 'aged 40-79' (Age = 31)"]
+    # adults 20-79 is ascvd-10y-risk's population; 40-79 the Pooled Cohort Equations' own range (scope "model")
+    assert row["applicability_reasons"] == ["outside 'aged 40-79 (the Pooled Cohort Equations)' (Age = 31)"]
 
 
 def test_score_patient_missing_inputs_are_listed_not_invented(demo):
@@ -61,7 +62,7 @@ def test_unknown_applicability_when_a_population_input_is_missing(demo):
     resources = [r for r in demo.resources("demo-19") if r["resourceType"] != "Patient"]
     resources.append({"resourceType": "Patient", "id": "demo-19", "gender": "female"})  # no birth date
     row = score_patient(_bound("ascvd-10y-risk"), "demo-19", resources, NOW)
-    assert row["applicability"] == "undecided" and row["applicability_reasons"][0] == "'aged 40-79' not checked (Age: birth date not recorded)"
+    assert row["applicability"] == "undecided" and row["applicability_reasons"][0] == "'adults aged 20-79' not checked (Age: birth date not recorded)"
     assert row["age_band"] == "not recorded" and "age" in row["missing"]
 
 
@@ -208,7 +209,7 @@ def test_worklist_filters_sorts_and_exports_csv(make_app, scored_file):
     path, rows = scored_file
     client = make_app(ui_population=path).test_client()
     html = client.get("/population?applicability=not-applicable").get_data(as_text=True)
-    assert "outside &#39;aged 40-79&#39; (Age = 31)" in html
+    assert "outside &#39;aged 40-79 (the Pooled Cohort Equations)&#39; (Age = 31)" in html
     resp = client.get("/population?band=warning&sort=patient&format=csv")
     assert resp.mimetype == "text/csv"
     lines = resp.get_data(as_text=True).strip().splitlines()

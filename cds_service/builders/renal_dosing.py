@@ -320,7 +320,7 @@ def _card_for(ctx: BuildContext, drug: Drug, order: MedicationOrder, m: Measured
               "dose": dose_text(target.dose) if target else "", "ordered": dose_text(ordered),
               "met": ", ".join(m.met) or "none", "total": str(len(drug.criteria))}
     summary = _sentence(rule.summary, **fields)
-    lines = [f"**Ordered:** {order.text} — {dose_text(ordered)} (`{order.reference}`, status {order.status or 'unknown'})",
+    lines = [f"**Ordered:** {_ordered(order, ordered)}",
              "", _renal_line(ctx, egfr, crcl, drug.measure, m.rule)]
     if unreadable:
         lines += ["", f"**The ordered dose could not be read:** {literal(ordered.problem)}; check it against the label "
