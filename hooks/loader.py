@@ -302,8 +302,6 @@ def _feature(i: int, raw: Any, prefetch: Mapping, err) -> FeatureDef:
 # The longest texts a population summary's placeholders can produce (CARD-2 is checked with these).
 POPULATION_FIELDS = {"value": "100.0 years", "detail": "x" * 40}
 UNKNOWN_FIELDS = {"why": "not available to the service (no prefetch and no FHIR access)"}
-_CRITERION_KEYS = {"feature", "min", "max", "equals", "label", "not_applicable", "instead", "if_unknown", "unknown",
-                   "on_not_applicable", "only_if", "scope"}
 
 
 def _criterion(path: Path, i: int, raw: Any, features: tuple[FeatureDef, ...], on_not_applicable: str, err) -> Criterion:

@@ -272,7 +272,7 @@ def test_adults_only(module_client, age, card_expected):
     eGFR 25 gets the FDA 2016 contraindication at 18 and no card at 17 (silent: NSAIDs and metformin are ordered for
     children, and a "not checked" card at each order would be noise)."""
     metformin = draft("m1", "metformin hydrochloride 500 MG Oral Tablet", mg=500, per_day=2)
-    cards = post(module_client, SERVICE, body(metformin, age=age, creatinine=creatinine_for_egfr(25, 18, False)))
+    cards = post_renal(module_client, body(metformin, age=age, creatinine=creatinine_for_egfr(25, 18, False)))
     assert bool(cards) == card_expected
     if card_expected:
         assert cards[0]["indicator"] == "critical"
