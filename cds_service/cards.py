@@ -138,9 +138,12 @@ class Card:
 class CdsResponse:
     cards: tuple[Card, ...] = ()
     system_actions: tuple[Action, ...] = ()
+    extension: dict[str, Any] | None = None  # EXT-1/2: ignorable by any client
 
     def to_json(self) -> dict:
         out: dict[str, Any] = {"cards": [c.to_json() for c in self.cards]}  # RESP-1: cards even when empty
         if self.system_actions:
             out["systemActions"] = [a.to_json() for a in self.system_actions]
+        if self.extension:
+            out["extension"] = self.extension
         return out

@@ -4,18 +4,24 @@ then explicit overrides (tests). Validated once, frozen, and handed to everythin
 Nested TOML tables flatten with an underscore: `[auth] required = false` is `auth_required`,
 and so is `CDS_AUTH_REQUIRED=false`. Environment values are JSON-decoded when they parse
 (`CDS_CORS_ORIGINS='["https://sandbox.cds-hooks.org"]'`), else taken as strings.
+
+A mistake names where the setting was given, as it was written there: the file, line and key
+(`cds.toml:7: [auth] requird`) or the environment variable (`CDS_AUTH_REQUIRD`), with the known setting a
+misspelt one was probably meant to be.
 """
 from __future__ import annotations
 
 import ipaddress
 import json
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
 import hooks
+from hooks.toml_text import did_you_mean, key_lines
 
 from cds_service.builders.links import DEFAULT_KINDS
 from cds_service.errors import ConfigError
@@ -54,6 +60,9 @@ class Settings:
     sqlite_synchronous: str = "FULL"
     # CORS-1: browser origins allowed to call us (never "*").
     cors_origins: tuple[str, ...] = ()
+    # Answer Chrome's Private Network Access preflight (a public page such as the CDS Hooks Sandbox calling a
+    # service on a private or loopback address) for those origins; `[cors] allow_private_network`.
+    cors_allow_private_network: bool = False
     hooks_dir: str = str(hooks.SERVICES_DIR)
     model_dir: str = str(Path(__file__).resolve().parent.parent / "models" / "artifacts")
     # Outbound FHIR: (connect, read) timeouts, page cap, per-invocation deadline (issue #3).
@@ -133,28 +142,46 @@ class Settings:
     def load(cls, config_file: str | os.PathLike | None = None, env: Mapping[str, str] | None = None,
              overrides: Mapping[str, Any] | None = None) -> "Settings":
         values: dict[str, Any] = {}
+        origins: dict[str, Origin] = {}
         env = os.environ if env is None else env
         config_file = config_file or env.get("CDS_CONFIG")
         if config_file:
             path = Path(config_file)
             try:
-                values.update(_flatten(tomllib.loads(path.read_text(encoding="utf-8"))))
+                text = path.read_text(encoding="utf-8")
+                data = tomllib.loads(text)
             except FileNotFoundError:
                 raise ConfigError(f"config file not found: {path}") from None
             except tomllib.TOMLDecodeError as exc:
                 raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+            lines = key_lines(text)
+            for name, (value, written) in _flatten(data).items():
+                values[name] = value
+                origins[name] = Origin("file", written, str(path), lines)
         for key, raw in env.items():
             if key.startswith("CDS_") and key != "CDS_CONFIG":
                 values[key[4:].lower()] = _decode(raw)
-        values.update({k.lower(): v for k, v in (overrides or {}).items()})
-        return cls.from_mapping(values)
+                origins[key[4:].lower()] = Origin("env", (key,))
+        for key, value in (overrides or {}).items():
+            values[key.lower()] = value
+            origins.pop(key.lower(), None)
+        return cls.from_mapping(values, origins)
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> "Settings":
+    def from_mapping(cls, values: Mapping[str, Any], origins: Mapping[str, "Origin"] | None = None) -> "Settings":
+        """Settings from flat names; `origins` says where each was given (its errors then name that place)."""
+        origins = origins or {}
+        try:
+            return cls._from_mapping(values, origins)
+        except ConfigError as exc:
+            raise _located(exc, origins) from None
+
+    @classmethod
+    def _from_mapping(cls, values: Mapping[str, Any], origins: Mapping[str, "Origin"]) -> "Settings":
         known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(values) - set(known))
+        unknown = [name for name in values if name not in known]
         if unknown:
-            raise ConfigError(f"unknown setting(s): {', '.join(unknown)}")
+            raise ConfigError("\n".join(_unknown(name, origins.get(name), known) for name in unknown))
         clean: dict[str, Any] = {}
         for name, value in values.items():
             default = known[name].default
@@ -224,14 +251,82 @@ class Settings:
             raise ConfigError("smart_scope must include 'launch' (the EHR launch context carries the card's appContext)")
 
 
-def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
+@dataclass(frozen=True)
+class Origin:
+    """Where a setting was given: a TOML file (its key path as written, and the file's key lines) or an
+    environment variable (`path` is its name)."""
+
+    kind: str  # "file" or "env"
+    path: tuple[str | int, ...]
+    file: str = ""
+    lines: Mapping[tuple, int] = field(default_factory=dict, repr=False, compare=False)
+
+    def __str__(self) -> str:
+        if self.kind == "env":
+            return f"environment variable {self.path[0]}"
+        line = self.lines.get(self.path)
+        return f"{self.file}:{line}: {self.written}" if line else f"{self.file}: {self.written}"
+
+    @property
+    def written(self) -> str:
+        """`[auth] required` or `public_base_url`, as the file writes it."""
+        keys = [str(k) for k in self.path]
+        return f"[{'.'.join(keys[:-1])}] {keys[-1]}" if len(keys) > 1 else keys[0]
+
+    def spelling(self, name: str) -> str:
+        """How the setting `name` is written where this one was: `CDS_AUTH_REQUIRED`, `[auth] required`, `auth_required`."""
+        if self.kind == "env":
+            return f"CDS_{name.upper()}"
+        table = "_".join(str(k) for k in self.path[:-1]).lower()
+        if table and name.startswith(table + "_"):
+            return f"[{'.'.join(str(k) for k in self.path[:-1])}] {name[len(table) + 1:]}"
+        head, _, rest = name.partition("_")
+        return f"[{head}] {rest}" if table and rest else name  # written in a table: suggest a table too
+
+    def line(self, path: tuple) -> int | None:
+        """The line of `path` (this setting's path, or one inside it), or of the nearest part of it in the file."""
+        while path and path not in self.lines:
+            path = path[:-1]
+        return self.lines.get(path) if path else None
+
+
+def _unknown(name: str, origin: Origin | None, known: Mapping[str, Any]) -> str:
+    close = did_you_mean(name, known)
+    if origin is None:
+        return f"unknown setting '{name}'" + (f" (did you mean '{close}'?)" if close else "")
+    return f"{origin}: unknown setting" + (f" (did you mean '{origin.spelling(close)}'?)" if close else "")
+
+
+_SETTING = re.compile(r"^([a-z][a-z0-9_]*)((?:\[\d+\]|\.[a-z][a-z0-9_]*| \([^)]*\))*)")
+_PART = re.compile(r"\[(\d+)\]|\.([a-z][a-z0-9_]*)")
+
+
+def _located(exc: ConfigError, origins: Mapping[str, Origin]) -> ConfigError:
+    """`exc`, said at the place its setting was given. A message starting with a setting's name
+    (`auth_required must …`, `clients[1] (iss).jku[0]: …`) gets that setting's environment variable, or its
+    file and the line of the part it names, in front; a plain name is replaced by the key as written."""
+    text = str(exc)
+    m = _SETTING.match(text)
+    origin = origins.get(m.group(1)) if m else None
+    if origin is None:
+        return exc
+    if m.group(2):  # a part of the setting: keep the message's own path, point at that part's line
+        inner = tuple(int(index) if index else key for index, key in _PART.findall(m.group(2)))
+        line = origin.line(origin.path + inner) if origin.kind == "file" else None
+        place = f"{origin.file}:{line}" if line else (origin.file if origin.kind == "file" else str(origin))
+        return ConfigError(f"{place}: {text}")
+    return ConfigError(f"{origin}: {text[m.end():].strip()}")
+
+
+def _flatten(data: Mapping[str, Any], path: tuple[str, ...] = ()) -> dict[str, tuple[Any, tuple[str, ...]]]:
+    """Flat setting name → (value, the key path as written in the file)."""
+    out: dict[str, tuple[Any, tuple[str, ...]]] = {}
     for key, value in data.items():
-        name = f"{prefix}{key}".lower()
+        name = "_".join(path + (key,)).lower()
         if isinstance(value, dict) and name not in ("extra",):
-            out.update(_flatten(value, f"{name}_"))
+            out.update(_flatten(value, path + (key,)))
         else:
-            out[name] = value
+            out[name] = (value, path + (key,))
     return out
 
 

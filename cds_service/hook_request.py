@@ -1,7 +1,7 @@
 """Parse a CDS Hooks service request into a frozen `HookRequest` (REQ-1..4, HOOK-*, AUTHZ-1).
 
 Raw dicts stop here: everything after this module works on typed values. Unknown members and
-`extension` are ignored (GEN-5, EXT-3).
+`extension` are ignored (GEN-5, EXT-3), except our own `org.cdsml.no-card-reason` (see `cds_service.no_card`).
 """
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ _FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 # call"); any token of up to 100 characters from this set is accepted (some EHRs send other ids). It
 # keys stored rows and travels in links, so anything else (a NUL, a surrogate, 101 characters) is a 400.
 HOOK_INSTANCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")
+# A request extension asking why a call gave no card (EXT-1: a reverse-domain member of `extension`).
+NO_CARD_REASON = "org.cdsml.no-card-reason"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,8 @@ class HookRequest:
     prefetch: Mapping[str, dict | None]
     fhir_server: str | None = None
     fhir_auth: FhirAuthorization | None = None
+    # The caller asked, through the request's `extension`, to be told why no card resulted.
+    wants_no_card_reason: bool = False
 
     @property
     def patient_id(self) -> str:
@@ -104,6 +108,7 @@ def parse_hook_request(body: Any, hook: HookSpec | None = None) -> HookRequest:
         prefetch=MappingProxyType(dict(prefetch)),
         fhir_server=fhir_server.rstrip("/") if fhir_server else None,
         fhir_auth=auth,
+        wants_no_card_reason=isinstance(body.get("extension"), dict) and body["extension"].get(NO_CARD_REASON) is True,
     )
 
 

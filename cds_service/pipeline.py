@@ -22,6 +22,7 @@ from cds_service.cards import CdsResponse
 from cds_service.errors import ModelError
 from cds_service.builders.links import DEFAULT_KINDS
 from cds_service.hook_request import HookRequest
+from cds_service.no_card import explain_no_card
 from cds_service.prefetch import Fetcher, resolve_prefetch
 
 
@@ -86,8 +87,10 @@ def invoke(bound: BoundService, request: HookRequest, *, now: datetime, fetcher:
                              link_kinds=link_kinds, explain_token=explain_token, secondary=secondary,
                              applicability=applicability)
     cards = tuple(bound.builder.build(build_ctx))
+    # No card: the why only for a caller that asked for it (an EHR gets `{"cards": []}`, RESP-2).
+    extension = explain_no_card(build_ctx) if not cards and request.wants_no_card_reason else None
     t.cards = time.perf_counter() - start
-    return CdsResponse(cards), build_ctx
+    return CdsResponse(cards, extension=extension), build_ctx
 
 
 def _secondary(model, features) -> Prediction | None:

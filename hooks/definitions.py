@@ -80,7 +80,6 @@ class CardPolicy:
     on_missing: str = "card"  # "card": an info card naming what is missing; "silent": no card
     top_factors: int = 3
     override_reasons: tuple[tuple[str, str, str], ...] = ()  # (system, code, display)
-    settings: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     # Outside `[[population]]`: "card" (a short info card naming why, never a score) or "silent" (no card).
     on_not_applicable: str = "silent"
 

@@ -1,6 +1,8 @@
 """Load and check the service files (`hooks/*.toml`) when the app starts (architecture 2.4, habit 10).
 
-Any inconsistency stops start-up with a `ServiceFileError` naming the file and the field.
+Any inconsistency stops start-up with a `ServiceFileError` naming the file, the line (when the field is
+written in the file) and the field. Keys no table defines are refused first (`hooks.schema`), with the
+known key a misspelt one was probably meant to be.
 """
 from __future__ import annotations
 
@@ -13,22 +15,33 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
-from fhir_adapters.features import EXTRACTORS, KIND_CHECKS, KIND_PARAMS, FeatureDef
+from fhir_adapters.features import EXTRACTORS, KIND_CHECKS, FeatureDef
 from fhir_adapters.observation_sets import ObservationSetDef
 
 from .catalog import HOOKS, INDICATORS, PREFETCH_TOKEN, SUMMARY_MAX, USER_TOKENS
 from .definitions import CardPolicy, CardRule, Criterion, PrefetchSpec, ServiceDefinition, SuggestionDef
+from .schema import FEATURE_COMMON, unknown_keys
+from .toml_text import did_you_mean, key_lines
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9\-]{1,62}$")
-_COMMON_FEATURE_KEYS = {"name", "kind", "source", "label", "unit", "default", "default_note", "order"}
+_FIELD_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+# The most rules a risk card may list as the factors raising the risk most.
+MAX_TOP_FACTORS = 20
 # Placeholders a risk-card summary may use, with the longest text each can produce.
 SUMMARY_FIELDS = {"risk": "100.0%"}
 
 
 class ServiceFileError(ValueError):
-    def __init__(self, path: Path | str, field: str, message: str):
-        super().__init__(f"{Path(path).name}: {field}: {message}")
-        self.path, self.field = str(path), field
+    """`<file>:<line>: <field>: <message>`; the line when the field (or the table holding it) is in the file."""
+
+    def __init__(self, path: Path | str, field: str, message: str, line: int | None = None):
+        where = f"{Path(path).name}:{line}" if line else Path(path).name
+        super().__init__(f"{where}: {field}: {message}")
+        self.path, self.field, self.message, self.line = str(path), field, message, line
+
+    def at(self, line: int | None) -> "ServiceFileError":
+        """This error with the line of its field (the builders and `check_summary` raise without one)."""
+        return self if self.line or not line else ServiceFileError(self.path, self.field, self.message, line)
 
 
 # A builder checks its own service data; returns the feature names it reads (to detect unused ones).
@@ -53,11 +66,26 @@ def load_services(directory: Path, *, load_model: Callable[[str], Any], builders
 
 
 def load_service(path: Path, *, load_model: Callable[[str], Any], builders: Mapping[str, BuilderCheck]) -> LoadedService:
+    text = Path(path).read_text(encoding="utf-8")
     try:
-        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ServiceFileError(path, "(file)", f"not valid TOML: {exc}") from None
+    locate = _Locator(raw, text)
+    try:
+        return _load(path, raw, locate, load_model, builders)
+    except ServiceFileError as exc:
+        raise exc.at(locate.line(exc.field)) from None
+
+
+def _load(path: Path, raw: dict, locate: "_Locator", load_model: Callable[[str], Any],
+          builders: Mapping[str, BuilderCheck]) -> LoadedService:
     err = lambda field, msg: ServiceFileError(path, field, msg)  # noqa: E731
+    for where, known in unknown_keys(raw):
+        key = where[-1]
+        close = did_you_mean(str(key), known)
+        hint = f"did you mean '{close}'?" if close else f"known here: {', '.join(sorted(known))}"
+        raise err(locate.field(where), f"unknown key '{key}' ({hint})")
 
     sid = _str(raw, "id", err)
     if not _ID.match(sid):
@@ -119,7 +147,7 @@ def load_service(path: Path, *, load_model: Callable[[str], Any], builders: Mapp
     try:
         used = builders[builder](service)
     except ServiceFileError:
-        raise  # the builder named the field itself
+        raise  # the builder named the field itself (its line is added by load_service)
     except ValueError as exc:
         raise err("data", str(exc)) from None
     for m in (model, *secondary.values()):
@@ -163,9 +191,6 @@ def _model_table(raw: Any, err) -> tuple[str | None, tuple[str, ...]]:
         return None, ()
     if not isinstance(raw, dict):
         raise err("model", "must be a table: ref = \"equation:<id>\" | \"artifact:<id>/<version>\", optional secondary = [...]")
-    unknown = set(raw) - {"ref", "secondary"}
-    if unknown:
-        raise err("model", f"unknown keys: {', '.join(sorted(unknown))} (known: ref, secondary)")
     ref = raw.get("ref")
     if ref is not None and not isinstance(ref, str):
         raise err("model.ref", "must be a string such as \"equation:<id>\" or \"artifact:<id>/<version>\"")
@@ -225,9 +250,6 @@ def _observation_sets(raw: Any, prefetch: Mapping, err) -> tuple[ObservationSetD
             raise err(where, "needs a snake_case name that is not a prefetch key")
         if not isinstance(spec, dict):
             raise err(where, "must be a table: source, codes, tolerance_minutes, lookback_days, panel_codes")
-        unknown = set(spec) - {"source", "codes", "tolerance_minutes", "lookback_days", "panel_codes"}
-        if unknown:
-            raise err(where, f"unknown keys: {', '.join(sorted(unknown))}")
         if spec.get("source") not in prefetch:
             raise err(f"{where}.source", f"'{spec.get('source')}' is not a prefetch key of this service")
         for key in ("codes", "panel_codes"):
@@ -258,10 +280,8 @@ def _feature(i: int, raw: Any, prefetch: Mapping, err) -> FeatureDef:
     for key in source:
         if key not in prefetch:
             raise err(f"features.{name}.source", f"'{key}' is not a prefetch key or observation set of this service")
-    params = {k: v for k, v in raw.items() if k not in _COMMON_FEATURE_KEYS}
-    unknown = set(params) - KIND_PARAMS[kind]
-    if unknown:
-        raise err(f"features.{name}", f"parameters not understood by kind '{kind}': {', '.join(sorted(unknown))}")
+    params = {k: v for k, v in raw.items() if k not in FEATURE_COMMON}  # hooks.schema refused any other key
+    _check_window_params(params, f"features.{name}", err)
     for key in [k for k in params if k in ("codes", "answers") or k.endswith("_codes")]:
         for code in params.get(key, ()):
             if not isinstance(code, str) or "|" not in code:
@@ -281,8 +301,6 @@ def _feature(i: int, raw: Any, prefetch: Mapping, err) -> FeatureDef:
 # The longest texts a population summary's placeholders can produce (CARD-2 is checked with these).
 POPULATION_FIELDS = {"value": "100.0 years", "detail": "x" * 40}
 UNKNOWN_FIELDS = {"why": "not available to the service (no prefetch and no FHIR access)"}
-_CRITERION_KEYS = {"feature", "min", "max", "equals", "label", "not_applicable", "instead", "if_unknown", "unknown",
-                   "on_not_applicable"}
 
 
 def _criterion(path: Path, i: int, raw: Any, features: tuple[FeatureDef, ...], on_not_applicable: str, err) -> Criterion:
@@ -291,15 +309,14 @@ def _criterion(path: Path, i: int, raw: Any, features: tuple[FeatureDef, ...], o
     where = f"population[{i}]"
     if not isinstance(raw, dict):
         raise err(where, "must be a table")
-    unknown = set(raw) - _CRITERION_KEYS
-    if unknown:
-        raise err(where, f"unknown keys: {', '.join(sorted(unknown))} (known: {', '.join(sorted(_CRITERION_KEYS))})")
     feature = raw.get("feature")
     if feature not in {f.name for f in features}:
         raise err(f"{where}.feature", f"'{feature}' is not a declared feature")
     bounds = {k: raw.get(k) for k in ("min", "max", "equals") if raw.get(k) is not None}
     if not bounds or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bounds.values()):
         raise err(where, "needs min, max or equals, as numbers")
+    if "min" in bounds and "max" in bounds and bounds["min"] > bounds["max"]:
+        raise err(where, f"min {bounds['min']} is above max {bounds['max']}: nobody would be in the population")
     if raw.get("if_unknown", "stop") not in ("stop", "note"):
         raise err(f"{where}.if_unknown", "must be 'stop' (no score when it cannot be checked) or 'note' (score, and say so)")
     if raw.get("on_not_applicable", on_not_applicable) not in ("card", "silent"):
@@ -327,6 +344,8 @@ def _suggestion(name: str, raw: Mapping, names: list[str], err) -> SuggestionDef
         raise err(where, "needs label, code = 'system|code' and display")
     if raw.get("unless") is not None and raw["unless"] not in names:
         raise err(f"{where}.unless", f"'{raw['unless']}' is not a declared feature")
+    if not isinstance(raw.get("recommended", False), bool):
+        raise err(f"{where}.recommended", "must be true or false")
     return SuggestionDef(name, raw["label"], rtype, code, raw["display"], raw.get("text", ""), raw.get("category"),
                          raw.get("unless"), bool(raw.get("recommended", False)))
 
@@ -344,7 +363,11 @@ def _cards(path: Path, raw: Any, suggestions: Mapping, builder: str, err) -> Car
         for s in r.get("suggestions", []):
             if s not in suggestions:
                 raise err(f"{where}.suggestions", f"'{s}' is not declared under [suggestions]")
-        rules.append(CardRule(float(r.get("min_score", 0.0)), r["indicator"], summary, tuple(r.get("suggestions", [])), r.get("advice", "")))
+        min_score = r.get("min_score", 0.0)
+        if not _is_number(min_score) or not 0 <= min_score <= 1:
+            hint = f"; {min_score} % is written {min_score / 100:g}" if _is_number(min_score) and 1 < min_score <= 100 else ""
+            raise err(f"{where}.min_score", f"must be a risk from 0 to 1 (a fraction: 0.2 is 20 %), not {min_score!r}{hint}")
+        rules.append(CardRule(float(min_score), r["indicator"], summary, tuple(r.get("suggestions", [])), r.get("advice", "")))
     if [r.min_score for r in rules] != sorted((r.min_score for r in rules), reverse=True):
         raise err("cards.rules", "must be ordered from the highest min_score down")
     if builder == "risk" and not rules:
@@ -353,16 +376,16 @@ def _cards(path: Path, raw: Any, suggestions: Mapping, builder: str, err) -> Car
         raise err("cards.on_missing", "must be 'card' or 'silent'")
     if raw.get("on_not_applicable", "silent") not in ("card", "silent"):
         raise err("cards.on_not_applicable", "must be 'card' (a short card saying why the service does not apply) or 'silent'")
+    top = raw.get("top_factors", 3)
+    if not isinstance(top, int) or isinstance(top, bool) or not 0 <= top <= MAX_TOP_FACTORS:
+        raise err("cards.top_factors", f"must be a whole number from 0 to {MAX_TOP_FACTORS}, not {top!r}")
     reasons = []
     for i, o in enumerate(raw.get("override_reasons", [])):
         if not (o.get("system") and o.get("code") and o.get("display")):
             raise err(f"cards.override_reasons[{i}]", "needs system, code and display (OVR-1)")
         reasons.append((o["system"], o["code"], o["display"]))
-    settings = {k: v for k, v in raw.items()
-                if k not in ("source_label", "source_url", "rules", "on_missing", "on_not_applicable", "top_factors", "override_reasons")}
     return CardPolicy(raw["source_label"], raw.get("source_url"), tuple(rules), raw.get("on_missing", "card"),
-                      int(raw.get("top_factors", 3)), tuple(reasons), MappingProxyType(settings),
-                      raw.get("on_not_applicable", "silent"))
+                      top, tuple(reasons), raw.get("on_not_applicable", "silent"))
 
 
 def check_summary(path: Path | str, field: str, template: Any, longest: Mapping[str, str]) -> None:
@@ -382,3 +405,57 @@ def check_summary(path: Path | str, field: str, template: Any, longest: Mapping[
     text = template.format(**longest)
     if len(text) > SUMMARY_MAX:
         raise ServiceFileError(path, field, f"can reach {len(text)} characters; a summary must stay under 140 (CARD-2)")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_window_params(params: Mapping[str, Any], where: str, err) -> None:
+    """Ranges every kind shares: a lookback window is a positive number of days; a plausible range is
+    [low, high] with low below high (a reversed range would reject every value)."""
+    for key, value in params.items():
+        if key == "lookback_days" or key.endswith("_lookback_days"):
+            if not _is_number(value) or value <= 0:
+                raise err(f"{where}.{key}", f"must be a positive number of days, not {value!r}")
+        elif key == "plausible" or key.endswith("_plausible"):
+            if not (isinstance(value, list) and len(value) == 2 and all(map(_is_number, value)) and value[0] < value[1]):
+                raise err(f"{where}.{key}", f"must be [low, high] with low below high, not {value!r}")
+
+
+class _Locator:
+    """Turns the path of a key, or a field as errors name it (`cards.rules[2].min_score`, `features.hdl.source`:
+    a feature by its name), into the field text and its line in the file."""
+
+    def __init__(self, raw: Mapping[str, Any], text: str):
+        self._raw, self._text, self._lines = raw, text, None
+
+    def field(self, path: tuple) -> str:
+        """`("features", 3, "windw")` → `features.sbp.windw` (a feature named by its name), else dotted with [i]."""
+        out, node = "", self._raw
+        for i, part in enumerate(path):
+            named = i > 0 and path[i - 1] == "features" and isinstance(node, list) and isinstance(part, int)
+            name = node[part].get("name") if named and isinstance(node[part], dict) else None
+            if isinstance(part, int) and not isinstance(name, str):
+                out += f"[{part}]"
+            else:
+                out += ("." if out else "") + str(name if isinstance(name, str) else part)
+            node = node[part] if isinstance(node, (dict, list)) else None
+        return out
+
+    def line(self, field: str) -> int | None:
+        """The line of `field`, or of the nearest table holding it that is written in the file."""
+        if self._lines is None:
+            self._lines = key_lines(self._text)
+        path, node = (), self._raw
+        for name, index in _FIELD_PART.findall(field):
+            part: str | int = int(index) if index else name
+            if isinstance(node, list) and isinstance(part, str):  # features.<name>
+                part = next((i for i, f in enumerate(node) if isinstance(f, dict) and f.get("name") == part), part)
+            if isinstance(node, dict) and part in node or isinstance(node, list) and isinstance(part, int) and part < len(node):
+                path, node = path + (part,), node[part]
+            else:
+                break
+        while path and path not in self._lines:
+            path = path[:-1]
+        return self._lines.get(path) if path else None

@@ -21,7 +21,7 @@ from cds_service.cli.terminal import plain_text, render_result
 from cds_service.ehr.contexts import build_context, encounter_for
 from cds_service.ehr.hook_calls import local_prefetch
 from cds_service.ehr.patients import Patient, localize, patient_from_resources
-from cds_service.hook_request import parse_hook_request
+from cds_service.hook_request import NO_CARD_REASON, parse_hook_request
 from hooks.catalog import HOOKS
 
 URL = "http://cds.test"
@@ -232,7 +232,7 @@ def test_fire_reports_a_non_200_answer_and_exits_1(bundle_file, capsys):
     responses.get(f"{URL}/cds-services", json=DISCOVERY)
     responses.post(f"{URL}/cds-services/orders", status=401, headers={"WWW-Authenticate": "Bearer"})
     assert main(["fire", "order-sign", "--patient", str(bundle_file), "--url", URL, "--draft-order", "metformin"]) == 1
-    assert "requires a valid JWT" in capsys.readouterr().out
+    assert "no token was sent: the service requires a signed JWT" in capsys.readouterr().out
     body = json.loads(responses.calls[1].request.body)
     assert body["context"]["draftOrders"]["entry"][0]["resource"]["medicationCodeableConcept"]["coding"][0]["code"] == "6809"
 
@@ -257,3 +257,44 @@ def test_fire_when_no_service_answers_the_hook(bundle_file, capsys):
     responses.get(f"{URL}/cds-services", json=DISCOVERY)
     assert main(["fire", "encounter-start", "--patient", str(bundle_file), "--url", URL]) == 2
     assert "no service answering the 'encounter-start' hook" in capsys.readouterr().err
+
+
+DISCHARGE = {"services": [{"hook": "encounter-discharge", "id": "post-mi", "title": "P", "description": "p",
+                           "prefetch": {"encounter": "Encounter/{{context.encounterId}}"}}]}
+
+
+@responses.activate
+def test_fire_encounter_chooses_the_encounter_and_a_no_card_answer_says_why(capsys):
+    """demo-02 has a finished clinic visit and an inpatient stay: the stay by default (the discharge is about it),
+    the visit with --encounter; the request asks why when there is no card, and the answer's reason is printed."""
+    from cds_service.ehr.patients import DemoPatients, encounter_list
+
+    visit = next(e for e, cls, _ in encounter_list(DemoPatients().patient("demo-02").resources) if cls == "AMB")
+    reason = {"kind": "outside-population", "text": "outside the population 'discharged after an acute myocardial infarction': "
+                                                    "Acute myocardial infarction this stay is no (the service needs yes)"}
+    responses.get(f"{URL}/cds-services", json=DISCHARGE)
+    responses.post(f"{URL}/cds-services/post-mi", json={"cards": [], "extension": {NO_CARD_REASON: {"reasons": [reason]}}})
+    assert main(["fire", "encounter-discharge", "--patient", "demo-02", "--url", URL]) == 0
+    default = json.loads(responses.calls[1].request.body)
+    assert default["context"]["encounterId"] == "demo-02-admission"
+    assert default["prefetch"]["encounter"]["id"] == "demo-02-admission"
+    assert default["extension"] == {NO_CARD_REASON: True}
+    capsys.readouterr()
+    assert main(["fire", "encounter-discharge", "--patient", "demo-02", "--encounter", visit, "--url", URL]) == 0
+    chosen = json.loads(responses.calls[3].request.body)
+    assert chosen["context"]["encounterId"] == visit and chosen["prefetch"]["encounter"]["id"] == visit
+    out = capsys.readouterr().out
+    assert f"   no cards, because:\n   - {reason['text']}\n" in out
+    assert f"   encounter sent: {visit} (AMB, finished); other encounters: demo-02-admission (IMP, in-progress) " \
+           "(choose one with --encounter ID)" in out
+
+
+def test_fire_encounter_must_be_one_of_the_patients(capsys):
+    assert main(["fire", "encounter-discharge", "--patient", "demo-02", "--encounter", "enc-9", "--url", URL]) == 2
+    err = capsys.readouterr().err
+    assert "--encounter enc-9: not an Encounter of this patient (on record: " in err and "demo-02-admission (IMP, in-progress)" in err
+
+
+def test_a_no_card_answer_without_a_reason_says_so():
+    out = render_result({"service": "s", "hook": "patient-view", "status": 200, "latency_ms": 3, "response": {"cards": []}})
+    assert "no cards: the service has no advice for this patient (it gave no reason)" in out

@@ -72,3 +72,80 @@ def test_dev_mode_logs_a_loud_warning(make_app, caplog):
     with caplog.at_level("WARNING"):
         client.get("/cds-services")
     assert any("AUTHENTICATION IS OFF" in r.getMessage() for r in caplog.records)
+
+
+# ---- where a wrong setting was given: file, line and the key as written, or the variable ----------------
+
+CONFIG = '''public_base_url = "https://cds.example.org"
+
+[auth]
+requird = false
+
+[[clients]]
+iss = "https://a.example"
+jwks_url = "https://a.example/jwks"
+
+[[clients]]
+iss = "https://b.example"
+jwks_ulr = "https://b.example/jwks"
+'''
+
+
+def test_a_typo_in_the_config_file_names_the_file_line_and_key_as_written(tmp_path):
+    cfg = tmp_path / "cds.toml"
+    cfg.write_text(CONFIG)
+    with pytest.raises(ConfigError) as err:
+        Settings.load(cfg, env={})
+    assert str(err.value) == f"{cfg}:4: [auth] requird: unknown setting (did you mean '[auth] required'?)"
+    cfg.write_text(CONFIG.replace("requird", "required"))
+    with pytest.raises(ConfigError) as err:
+        Settings.load(cfg, env={})
+    assert str(err.value) == f"{cfg}:12: clients[1].jwks_ulr: unknown field (did you mean 'jwks_url'?)"
+    cfg.write_text('[uii]\nenabled = true\n')
+    with pytest.raises(ConfigError, match=r"cds.toml:2: \[uii\] enabled: unknown setting \(did you mean '\[ui\] enabled'\?\)"):
+        Settings.load(cfg, env={})
+
+
+def test_a_typo_in_an_environment_variable_names_the_variable():
+    with pytest.raises(ConfigError) as err:
+        Settings.load(env={"CDS_AUTH_REQUIRD": "false"})
+    assert str(err.value) == "environment variable CDS_AUTH_REQUIRD: unknown setting (did you mean 'CDS_AUTH_REQUIRED'?)"
+    with pytest.raises(ConfigError, match="^environment variable CDS_DEADLINE_S: must be a number$"):
+        Settings.load(env={"CDS_DEADLINE_S": "soon"})
+
+
+def test_a_wrong_value_names_its_line_and_key_as_written(tmp_path):
+    cfg = tmp_path / "cds.toml"
+    cfg.write_text('log_level = "INFO"\n\n[cors]\norigins = ["*"]\n')
+    with pytest.raises(ConfigError) as err:
+        Settings.load(cfg, env={})
+    assert str(err.value) == f"{cfg}:4: [cors] origins: must list origins; '*' is not allowed (CORS-1)"
+    # the environment wins over the file, and the error names where the value came from
+    with pytest.raises(ConfigError, match="^environment variable CDS_CORS_ORIGINS: must list origins"):
+        Settings.load(tmp_path / "cds.toml", env={"CDS_CORS_ORIGINS": '["*"]'})
+
+
+# ---- Chrome's Private Network Access preflight (a public page calling a service on a private address) ----
+
+def _pna_preflight(client, origin=SANDBOX, ask=True):
+    headers = {"Origin": origin, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization"}
+    if ask:
+        headers["Access-Control-Request-Private-Network"] = "true"
+    return client.options("/cds-services/ascvd-10y-risk", headers=headers)
+
+
+def test_private_network_access_preflight_is_answered_when_configured(make_app):
+    client = make_app(["ascvd-10y-risk"], cors_origins=[SANDBOX], cors_allow_private_network=True).test_client()
+    resp = _pna_preflight(client)
+    assert resp.status_code == 204 and resp.headers["Access-Control-Allow-Private-Network"] == "true"
+    assert resp.headers["Access-Control-Allow-Origin"] == SANDBOX
+    assert "Access-Control-Allow-Private-Network" not in _pna_preflight(client, ask=False).headers  # only when asked
+    assert "Access-Control-Allow-Private-Network" not in _pna_preflight(client, origin="https://evil.example").headers
+    actual = client.get("/cds-services", headers={"Origin": SANDBOX, "Access-Control-Request-Private-Network": "true"})
+    assert "Access-Control-Allow-Private-Network" not in actual.headers  # a preflight answer, not an actual request's
+
+
+def test_private_network_access_is_off_by_default(make_app):
+    client = make_app(["ascvd-10y-risk"], cors_origins=[SANDBOX]).test_client()
+    assert "Access-Control-Allow-Private-Network" not in _pna_preflight(client).headers
+    assert Settings.load(env={}).cors_allow_private_network is False

@@ -1,4 +1,4 @@
-"""Order-time safety (issue #5): reading draftOrders, renal-dosing on order-select and order-sign,
+"""Order-time safety (issue #5): reading draftOrders, renal-dosing-select (order-select) and renal-dosing (order-sign),
 af-anticoagulation on order-sign. Every card is checked against CARD-1..5, SRC-1, SUGG-1, ACT-1, OVR-1
 and GEN-2 on the JSON the endpoint returns (order_helpers.post)."""
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from cds_testing.order_helpers import (EXT, RXNORM, actions, birth_for, bundle, creatinine_for_egfr, draft, fixture, obs, post,
-                           predictions)
+                                     post_renal, predictions)
 
 from fhir_adapters.orders import Dose, adjusted_order, context_resources, medication_orders, ordered_dose
 from hooks import ServiceFileError
@@ -44,7 +44,7 @@ def renal_body(*orders, hook="order-sign", age=70, female=False, creatinine=1.0,
 
 
 def renal(module_client, *orders, **kw):
-    return post(module_client, "renal-dosing", renal_body(*orders, **kw))
+    return post_renal(module_client, renal_body(*orders, **kw))
 
 
 # ---- reading draftOrders (HOOK-OSEL-4/5, HOOK-OSIGN-4) -----------------------------------------------
@@ -113,7 +113,7 @@ def test_act1_adjusted_order_is_the_complete_resource():
 def test_order_select_judges_the_selection_only_and_updates_the_dose(module_client):
     """HOOK-OSEL-4: the unselected ibuprofen (eGFR < 30) gets no card; rivaroxaban gets the CrCl dose."""
     body = fixture("order-select-rivaroxaban.json")
-    cards = post(module_client, "renal-dosing", body)
+    cards = post(module_client, "renal-dosing-select", body)
     assert len(cards) == 1
     card = cards[0]
     scr, age = 230 / 88.42, _age("1952-04-11")
@@ -298,13 +298,36 @@ def test_children_get_no_adult_rules(module_client):
     assert renal(module_client, draft("m1", "metformin 500 MG Oral Tablet", mg=500, per_day=2), age=15, creatinine=3.0) == []
 
 
-def test_renal_dosing_service_files_are_one_service_for_two_hooks(module_client):
-    """DISC-5: one id declared for order-select and order-sign; the two files may differ only in `hook`."""
-    sel = (HOOKS / "renal-dosing.order-select.toml").read_text().replace('hook = "order-select"', 'hook = "X"')
-    sig = (HOOKS / "renal-dosing.order-sign.toml").read_text().replace('hook = "order-sign"', 'hook = "X"')
-    assert sel == sig
+def test_renal_dosing_has_one_id_per_hook_and_the_two_files_stay_identical(module_client):
+    """One id per hook, so that a client keeping one service per id (the CDS Hooks Sandbox) reaches both; the two
+    files may differ only in id, hook and title."""
+    def neutral(name, sid, hook):
+        lines = (HOOKS / name).read_text().splitlines()
+        assert f'id = "{sid}"' in lines and f'hook = "{hook}"' in lines
+        return [line for line in lines if not line.startswith(("id = ", "hook = ", "title = "))]
+
+    assert neutral("renal-dosing-select.toml", "renal-dosing-select", "order-select") == neutral("renal-dosing.toml", "renal-dosing", "order-sign")
     services = module_client.get("/cds-services").get_json()["services"]
+    ids = [s["id"] for s in services]
+    assert len(ids) == len(set(ids)), "every bundled service has its own id"
+    assert {(s["id"], s["hook"]) for s in services if s["id"].startswith("renal-dosing")} == {
+        ("renal-dosing", "order-sign"), ("renal-dosing-select", "order-select")}
+
+
+def test_disc5_one_id_for_two_hooks_is_still_served(make_app):
+    """DISC-5 stays supported: a service file per hook under one id, each request routed by its `hook`."""
+    sign = (HOOKS / "renal-dosing.toml").read_text()
+    select = (HOOKS / "renal-dosing-select.toml").read_text().replace('id = "renal-dosing-select"', 'id = "renal-dosing"')
+    client = make_app(services={"renal-dosing.order-sign": sign, "renal-dosing.order-select": select}).test_client()
+    services = client.get("/cds-services").get_json()["services"]
     assert sorted(s["hook"] for s in services if s["id"] == "renal-dosing") == ["order-select", "order-sign"]
+    select_body = fixture("order-select-rivaroxaban.json")
+    (card,) = post(client, "renal-dosing", select_body)  # only the selection is judged (HOOK-OSEL-4)
+    assert "Rivaroxaban" in card["summary"]
+    sign_body = fixture("order-select-rivaroxaban.json")
+    sign_body["hook"] = "order-sign"
+    del sign_body["context"]["selections"]
+    assert len(post(client, "renal-dosing", sign_body)) == 2  # every order is judged at signing (HOOK-OSIGN-4)
 
 
 @pytest.mark.parametrize("old, new, message", [
@@ -320,9 +343,9 @@ def test_renal_dosing_service_files_are_one_service_for_two_hooks(module_client)
 def test_renal_service_file_errors_stop_start_up(make_app, tmp_path, old, new, message):
     d = tmp_path / "hooks"
     d.mkdir()
-    text = (HOOKS / "renal-dosing.order-sign.toml").read_text()
+    text = (HOOKS / "renal-dosing.toml").read_text()
     assert old in text
-    (d / "renal-dosing.order-sign.toml").write_text(text.replace(old, new, 1))
+    (d / "renal-dosing.toml").write_text(text.replace(old, new, 1))
     with pytest.raises(ServiceFileError, match=message):
         make_app(hooks_dir=str(d))
 
@@ -414,7 +437,7 @@ def test_af_anticoagulant_matched_by_ingredient_code_or_name(module_client):
 
 def test_every_order_service_is_discoverable(module_client):
     services = {(s["id"], s["hook"]) for s in module_client.get("/cds-services").get_json()["services"]}
-    assert {("renal-dosing", "order-select"), ("renal-dosing", "order-sign"), ("af-anticoagulation", "order-sign")} <= services
+    assert {("renal-dosing-select", "order-select"), ("renal-dosing", "order-sign"), ("af-anticoagulation", "order-sign")} <= services
 
 
 def test_card2_value_shown_never_contradicts_its_rule(module_client):
@@ -441,7 +464,7 @@ def test_act1_suggested_resources_are_valid_fhir_r4(module_client):
     """Every create/update resource the order services suggest parses as a FHIR R4 resource (R4B models)."""
     from fhir.resources.R4B import get_fhir_model_class
 
-    bodies = [("renal-dosing", fixture("order-select-rivaroxaban.json")), ("renal-dosing", fixture("order-sign-session.json")),
+    bodies = [("renal-dosing-select", fixture("order-select-rivaroxaban.json")), ("renal-dosing", fixture("order-sign-session.json")),
               ("renal-dosing", renal_body(draft("m1", "metformin 500 MG Oral Tablet", mg=500, per_day=2), cr_at="@ago:200d"))]
     checked = 0
     for service, body in bodies:

@@ -32,7 +32,7 @@ def test_every_bundled_service_file_loads(app):
     ('"Patient/{{context.patientId}}"', '"Patient/{{context.draftOrders.id}}"', "prefetch.patient.query", "not allowed"),
     ('"Patient/{{context.patientId}}"', '"Patient/{{patientId}}"', "prefetch.patient.query", "not allowed"),  # TOKEN-1
     ('source = "lipids"\nlabel = "HDL', 'source = "labs"\nlabel = "HDL', "features.hdl.source", "not a prefetch key"),
-    ('lookback_days = 730', 'lookback_days = 730\nwindow = 3', "features.sbp", "not understood"),
+    ('lookback_days = 730', 'lookback_days = 730\nwindow = 3', "features.sbp.window", "unknown key 'window' (known here: "),
     ('on_error = "fail"', 'on_error = "fail"', None, None),
     ('source_label = "2018 AHA/ACC/multisociety Guideline on the Management of Blood Cholesterol (Grundy 2019)"', 'source_label = ""', "cards.source_label", "SRC-1"),
     ('code = "patient-refuses", display = "Patient refuses/declines (no context given)"', 'code = "patient-refuses"', "cards.override_reasons[0]", "OVR-1"),
@@ -45,7 +45,17 @@ def test_every_bundled_service_file_loads(app):
     (PCE, PCE + '\nsecondary = ["equation:qsofa"]', "features", "'equation:qsofa' needs features not declared here: resp_rate"),
     (PCE, PCE + '\nsecondary = ["equation:pce-goff-2013", "equation:pce-goff-2013"]', "model.secondary", "more than once"),
     (PCE, PCE + '\nsecondary = ["equation:pce-goff-2013"]', "model.secondary", "builder 'ascvd' needs [model] secondary = []"),
-    (PCE, PCE + '\nrefs = ["equation:qsofa"]', "model", "unknown keys: refs"),
+    (PCE, PCE + '\nrefs = ["equation:qsofa"]', "model.refs", "unknown key 'refs' (did you mean 'ref'?)"),
+    # ranges and unknown keys (file, line and a "did you mean")
+    ('min_score = 0.20', 'min_score = 20', "cards.rules[0].min_score", "must be a risk from 0 to 1 (a fraction: 0.2 is 20 %), not 20; 20 % is written 0.2"),
+    ('min_score = 0.20', 'min_score = "high"', "cards.rules[0].min_score", "not 'high'"),
+    ('min_score = 0.05', 'min_scor = 0.05', "cards.rules[2].min_scor", "unknown key 'min_scor' (did you mean 'min_score'?)"),
+    ('[suggestions.statin_moderate]', '[sugestions.statin_moderate]', "sugestions", "did you mean 'suggestions'?"),
+    ('top_factors = 3', 'top_factor = 3', "cards.top_factor", "did you mean 'top_factors'?"),
+    ('top_factors = 3', 'top_factors = 3.5', "cards.top_factors", "whole number from 0 to 20"),
+    ('on_error = "fail"', 'on_eror = "fail"', "prefetch.patient.on_eror", "did you mean 'on_error'?"),
+    ('lookback_days = 730', 'lookback_days = -730', "features.sbp.lookback_days", "positive number of days, not -730"),
+    ('plausible = [60, 300]', 'plausible = [300, 60]', "features.sbp.plausible", "low below high"),
 ])
 def test_bad_service_file_refuses_to_start(make_app, old, new, field, message):
     assert old in ASCVD, old
@@ -59,6 +69,40 @@ def test_bad_service_file_refuses_to_start(make_app, old, new, field, message):
     assert "ascvd-10y-risk.toml" in str(err.value)
     if message:
         assert message in str(err.value)
+    # The error names the line of its field (or of the table holding it): `<file>:<line>: <field>: …`
+    line = err.value.line
+    assert line and str(err.value).startswith(f"ascvd-10y-risk.toml:{line}: {field}: ")
+    named = re.findall(r"[a-z_]+", field)[-1]
+    if not field.endswith("]"):
+        assert named in text.splitlines()[line - 1], (field, text.splitlines()[line - 1])
+
+
+def test_unknown_key_is_reported_before_what_its_absence_breaks(make_app):
+    """A typo in `min_score` would leave the rule at 0 and break the ordering of the rules; it is reported as
+    the typo it is, with the file, its line and the key it was meant to be."""
+    text = ASCVD.replace("min_score = 0.05", "min_scor = 0.05", 1)
+    line = text.splitlines().index("min_scor = 0.05") + 1
+    with pytest.raises(ServiceFileError) as err:
+        make_app(services={"ascvd-10y-risk": text})
+    assert str(err.value) == f"ascvd-10y-risk.toml:{line}: cards.rules[2].min_scor: unknown key 'min_scor' (did you mean 'min_score'?)"
+    assert "ordered" not in str(err.value)
+
+
+def test_error_in_builder_data_names_its_line(make_app):
+    """A builder's own check (here CARD-2 on a summary in [data]) gets the line of the field it names."""
+    renal = service_file("renal-dosing")
+    old = 'summary = "Edoxaban at CrCl {value} mL/min (below 15): not recommended"'
+    text = renal.replace(old, old[:-1] + " " + "x" * 120 + '"', 1)
+    line = next(i for i, s in enumerate(text.splitlines(), 1) if "x" * 120 in s)
+    with pytest.raises(ServiceFileError, match="CARD-2") as err:
+        make_app(services={"renal-dosing": text})
+    assert err.value.line == line and str(err.value).startswith(f"renal-dosing.toml:{line}: data.drugs.edoxaban.")
+
+
+def test_population_bounds_are_checked(make_app):
+    text = service_file("post-mi-mortality").replace("min = 30\nmax = 104", "min = 104\nmax = 30", 1)
+    with pytest.raises(ServiceFileError, match=r"population\[1\]: min 104 is above max 30"):
+        make_app(services={"post-mi-mortality": text})
 
 
 def test_unused_feature_is_refused(make_app):
@@ -86,7 +130,7 @@ def test_cli_validate_reports_the_file_and_field(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("CDS_DATABASE_URL", f"sqlite:///{tmp_path}/db.sqlite3")
     assert main(["validate"]) == 1
     err = capsys.readouterr().err
-    assert re.search(r"ascvd-10y-risk\.toml: features\.age\.kind: unknown feature kind 'agee'", err)
+    assert re.search(r"ascvd-10y-risk\.toml:\d+: features\.age\.kind: unknown feature kind 'agee'", err)
 
 
 def test_unknown_setting_is_refused(make_app):
@@ -150,7 +194,7 @@ def test_outside_the_population_secondary_models_are_named_but_not_run(app):
     from cds_service import pipeline
     from cds_service.hook_request import parse_hook_request
 
-    bound = next(b for b in app.extensions["cds"].services["renal-dosing"] if b.definition.hook == "order-sign")
+    (bound,) = app.extensions["cds"].services["renal-dosing"]
     order = {"resourceType": "MedicationRequest", "id": "m1", "status": "draft", "intent": "order", "subject": {"reference": "Patient/p1"},
              "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "6809"}],
                                            "text": "metformin 500 MG Oral Tablet"}}
@@ -173,7 +217,7 @@ RISK_TEST = 'secondary = ["equation:ada-risk-test"]'
     (RISK_TEST, 'ref = "equation:ada-risk-test"\n' + RISK_TEST, "model.ref", "builder 'diabetes_detection' needs no [model] ref"),
     (RISK_TEST, "secondary = []", "model.secondary", 'needs [model] secondary = ["equation:ada-risk-test"]'),
     ('name = "physically_inactive"', 'name = "inactive"', "features", "needs features not declared here: physically_inactive"),
-    ('kind = "not_read"', 'kind = "not_read"\ncodes = ["http://loinc.org|89574-8"]', "features.physically_inactive", "not understood"),
+    ('kind = "not_read"', 'kind = "not_read"\ncodes = ["http://loinc.org|89574-8"]', "features.physically_inactive.codes", "unknown key 'codes'"),
 ])
 def test_bad_diabetes_detection_file_refuses_to_start(make_app, old, new, field, message):
     assert old in DIABETES, old

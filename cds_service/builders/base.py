@@ -21,7 +21,8 @@ from cds_service.hook_request import HookRequest
 PREDICTION_EXTENSION = "org.cdsml.prediction"
 BOOLEAN_KINDS = {"sex", "race", "condition", "medication", "latest_coded",
                  "medication_with_drafts", "acvpu", "altered_mentation", "supplemental_oxygen", "hypercapnic_target",
-                 "ethnicity", "any", "pregnancy", "encounter_class", "encounter_status", "condition_or_procedure"}
+                 "ethnicity", "any", "pregnancy", "encounter_class", "encounter_status", "condition_or_procedure",
+                 "encounter_condition"}
 
 
 @dataclass(frozen=True, slots=True)

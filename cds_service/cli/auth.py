@@ -20,6 +20,11 @@ class Auth:
     def configured(self) -> bool:
         return bool(self.static_token or self.sign)
 
+    @property
+    def signer(self) -> Signer | None:
+        """The local signing key's signer (a key file or the demo key), when the token is made here."""
+        return self.sign if isinstance(self.sign, Signer) else None
+
     def headers(self, url: str) -> dict[str, str]:
         token = self.static_token or (self.sign(url) if self.sign else None)
         return {"Authorization": f"Bearer {token}"} if token else {}
@@ -37,6 +42,9 @@ def add_auth_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--token-jku", metavar="URL", help="the JWT 'jku' header (the JWK Set URL), if the service expects one")
     g.add_argument("--token-sub", help="the JWT 'sub' claim (optional)")
     g.add_argument("--token-tenant", help="the JWT 'tenant' claim (optional)")
+    g.add_argument("--config", metavar="FILE",
+                   help="the service's configuration (as given to `serve`): when it answers 401, the token is checked here "
+                        "against the clients it trusts, its audience and its clock rules, to say what to fix")
 
 
 def auth_from_args(args: argparse.Namespace, base_url: str) -> Auth:

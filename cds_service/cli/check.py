@@ -22,6 +22,7 @@ from cds_service.cli.auth import Auth, add_auth_arguments, auth_from_args
 from cds_service.cli.errors import CliError
 from cds_service.cli.fire import load_patient
 from cds_service.cli.transport import DEFAULT_URL, call
+from cds_service.cli.unauthorized import explain_unauthorized
 from cds_service.conformance import rules as cf
 from cds_service.ehr.contexts import build_context
 from cds_service.ehr.errors import EhrInputError
@@ -32,7 +33,8 @@ CHECK_PATIENT = Patient("cds-check-patient-1", resources=[], user="Practitioner/
 
 
 def run_check(base_url: str, *, auth: Auth, patient: Patient | None = None, feedback: bool = True,
-              timeout: float = 10.0, session: requests.Session | None = None) -> tuple[cf.Findings, list[dict]]:
+              timeout: float = 10.0, session: requests.Session | None = None,
+              config: str | None = None) -> tuple[cf.Findings, list[dict]]:
     """Run every probe against `base_url`; returns the findings and a log of the calls made."""
     base = base_url.rstrip("/")
     session = session or requests.Session()
@@ -48,6 +50,10 @@ def run_check(base_url: str, *, auth: Auth, patient: Patient | None = None, feed
     disc = do("GET", "/cds-services")
     if disc.status == 401 and not auth.configured:
         findings.fail("DISC-1", "GET /cds-services", "answered 401: the service requires a JWT; give --token-key (or --token)")
+        return findings, calls
+    if disc.status == 401:  # a token was sent and refused: say why, as far as can be known here
+        why = explain_unauthorized(disc.headers, auth, f"{base}/cds-services", config=config, session=session)
+        findings.fail("DISC-1", "GET /cds-services", "answered 401 to the signed call: " + "; ".join(why))
         return findings, calls
     findings.extend(cf.check_discovery(disc.status, disc.content_type, disc.body))
     if auth.configured:
@@ -141,7 +147,8 @@ def run(args: argparse.Namespace, out=None) -> int:
     try:
         auth = auth_from_args(args, args.url.rstrip("/"))
         patient = load_patient(args.patient, fhir_server=None) if args.patient else None
-        findings, calls = run_check(args.url, auth=auth, patient=patient, feedback=not args.no_feedback, timeout=args.timeout)
+        findings, calls = run_check(args.url, auth=auth, patient=patient, feedback=not args.no_feedback, timeout=args.timeout,
+                                    config=args.config)
     except (CliError, EhrInputError) as exc:
         print(f"cds-service check: {exc}", file=sys.stderr)
         return 2

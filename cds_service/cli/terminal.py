@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import re
 
+from cds_service.hook_request import NO_CARD_REASON
+
 _CELL_SEPARATOR = re.compile(r"(?<!\\)\|")  # a GFM table cell ends at a pipe that is not escaped
 _ESCAPED = re.compile(r"\\([!-/:-@\[-`{-~])")  # CommonMark backslash escapes: any ASCII punctuation
 _COLOURS = {"critical": "\033[1;31m", "warning": "\033[1;33m", "info": "\033[1;34m"}
@@ -29,17 +31,29 @@ def render_result(r: dict, *, colour: bool = False) -> str:
             for issue in resp.get("issue", []):
                 where = f" at {', '.join(issue['expression'])}" if issue.get("expression") else ""
                 lines.append(f"   {issue.get('severity', 'error')}: {issue.get('diagnostics', issue.get('code', ''))}{where}")
-        elif r["status"] == 401:
+        elif r["status"] == 401 and not r.get("notes"):
             lines.append("   the service refused the call: it requires a valid JWT (see --token-key)")
         elif isinstance(resp, str) and resp.strip():
             lines.append("   " + resp.strip()[:300])
     elif not cards:
-        lines.append("   no cards: the service has no advice for this patient")
+        lines += no_card_lines(resp)
+    lines += [f"   {note}" for note in r.get("notes") or ()]
     for card in cards:
         lines += [""] + _card_lines(card, colour)
     for action in (resp.get("systemActions", []) if isinstance(resp, dict) and r["status"] == 200 else []):
         lines.append(f"   system action: {_action_text(action)}")
     return "\n".join(lines) + "\n\n"
+
+
+def no_card_lines(resp: dict) -> list[str]:
+    """Why there is no card, from the service's `org.cdsml.no-card-reason` extension when it sent one."""
+    why = (resp.get("extension") or {}).get(NO_CARD_REASON) if isinstance(resp, dict) else None
+    if not isinstance(why, dict) or not isinstance(why.get("reasons"), list):
+        return ["   no cards: the service has no advice for this patient (it gave no reason)"]
+    lines = ["   no cards, because:"] + [f"   - {r.get('text')}" for r in why["reasons"] if isinstance(r, dict)]
+    if "ordersJudged" in why:
+        lines.append(f"   orders judged: {'; '.join(map(str, why['ordersJudged'])) or 'none (no medication order of this patient)'}")
+    return lines
 
 
 def _card_lines(card: dict, colour: bool) -> list[str]:

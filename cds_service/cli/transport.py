@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Mapping
 
 import requests
 
 from cds_service.cli.auth import Auth
 from cds_service.cli.errors import CliError
+from cds_service.cli.unauthorized import explain_unauthorized
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 
@@ -20,6 +21,7 @@ class Answer:
     text: str
     content_type: str | None
     latency_ms: float
+    headers: Mapping[str, str] = field(default_factory=dict)  # case-insensitive (requests' own mapping)
 
 
 def call(session: requests.Session, method: str, url: str, auth: Auth, *, body: Any = None, timeout: float = 10.0,
@@ -33,13 +35,15 @@ def call(session: requests.Session, method: str, url: str, auth: Auth, *, body: 
         decoded = resp.json() if resp.content else None
     except ValueError:
         decoded = None
-    return Answer(resp.status_code, decoded, resp.text, resp.headers.get("Content-Type"), latency)
+    return Answer(resp.status_code, decoded, resp.text, resp.headers.get("Content-Type"), latency, resp.headers)
 
 
-def discover(session: requests.Session, base: str, auth: Auth, timeout: float) -> list[dict]:
-    answer = call(session, "GET", f"{base}/cds-services", auth, timeout=timeout)
+def discover(session: requests.Session, base: str, auth: Auth, timeout: float, *, config: str | None = None) -> list[dict]:
+    url = f"{base}/cds-services"
+    answer = call(session, "GET", url, auth, timeout=timeout)
     if answer.status == 401:
-        raise CliError(f"{base}/cds-services answered 401: the service requires a JWT (see --token-key)")
+        why = explain_unauthorized(answer.headers, auth, url, config=config, session=session)
+        raise CliError(f"{url} answered 401 (unauthorized):\n" + "\n".join(f"  {line}" for line in why))
     if answer.status != 200 or not isinstance(answer.body, dict) or not isinstance(answer.body.get("services"), list):
         raise CliError(f"{base}/cds-services answered HTTP {answer.status} without a services list")
     return [d for d in answer.body["services"] if isinstance(d, dict)]

@@ -26,19 +26,20 @@ def now_utc() -> datetime:
 
 
 def build_context(hook: str, patient: Patient, *, now: datetime, drafts: Sequence[DraftOrder | dict] = (),
-                  selected: Sequence[str] = ()) -> dict:
+                  selected: Sequence[str] = (), encounter_id: str | None = None) -> dict:
     """The context of `hook` for `patient` at `now`.
 
     `drafts` (order-select, order-sign) are presets, made out for this patient, user and encounter, or
     request resources used as given; without any, DEFAULT_DRAFT. `selected` names the ids of the drafts
-    order-select has just selected; without a match, the last draft.
+    order-select has just selected; without a match, the last draft. `encounter_id` chooses the encounter;
+    without it, the one the hook is about (`encounter_for`).
     """
     spec = HOOKS.get(hook)
     if spec is None:
         raise EhrInputError(f"unknown hook '{hook}' (known: {', '.join(HOOKS)})")
     # HOOK-OSEL-1, HOOK-OSIGN-1, HOOK-ES-1, HOOK-ED-1: a clinician; patient-view and appointment-book allow any user.
     user = patient.user if patient.user.split("/")[0] in spec.user_types else DEFAULT_USER
-    encounter_id = encounter_for(patient, hook)
+    encounter_id = encounter_id or encounter_for(patient, hook)
     if encounter_id is None and "encounterId" in spec.required:
         encounter_id = PLACEHOLDER_ENCOUNTER
     context: dict[str, Any] = {"userId": user, "patientId": patient.id}

@@ -64,5 +64,5 @@ DRAFT_ORDERS: tuple[DraftOrder, ...] = (
 )
 DRAFTS_BY_KEY = {d.key: d for d in DRAFT_ORDERS}
 # What an order hook drafts when the caller names none (`cds-service fire order-sign`, `check`): an NSAID,
-# which every order service here checks (renal-dosing, and af-anticoagulation's bleeding risk).
+# which every order service here checks (renal-dosing and renal-dosing-select, and af-anticoagulation's bleeding risk).
 DEFAULT_DRAFT = DRAFTS_BY_KEY["ibuprofen"]

@@ -192,7 +192,12 @@ def summarize(resources: list[dict], scenario: str, today: date) -> PatientSumma
     conditions = tuple((_code(c.get("code"))[1], _code(c.get("code"))[0]) for c in resources if c["resourceType"] == "Condition")
     meds = tuple(_code(m.get("medicationCodeableConcept"))[1] for m in resources
                  if m["resourceType"] == "MedicationRequest" and m.get("status") == "active")
-    encounters = tuple((e["id"], e.get("class", {}).get("code", ""), e.get("status", "")) for e in resources
-                       if e["resourceType"] == "Encounter")
+    encounters = encounter_list(resources)
     return PatientSummary(patient["id"], full or patient["id"], patient.get("gender", "unknown"), age,
                           patient.get("birthDate"), labs, smoking, conditions, meds, encounters, scenario)
+
+
+def encounter_list(resources) -> tuple[tuple[str, str, str], ...]:
+    """(id, class code, status) of each Encounter on record, as the EHR lists them."""
+    return tuple((e["id"], (e.get("class") or {}).get("code", ""), e.get("status", "")) for e in resources or ()
+                 if e.get("resourceType") == "Encounter" and e.get("id"))

@@ -30,6 +30,8 @@ from urllib.parse import urlsplit
 
 import jwt
 
+from hooks.toml_text import did_you_mean
+
 from cds_service.errors import ConfigError
 
 # Relative `jwks_file` paths: first the working directory, then the directory holding the
@@ -79,7 +81,9 @@ def _parse_one(i: int, entry: Any) -> TrustedClient:
         raise ConfigError(f"{where} must be a table with at least 'iss'")
     unknown = sorted(set(entry) - set(_FIELDS))
     if unknown:
-        raise ConfigError(f"{where}: unknown field(s) {', '.join(unknown)} (allowed: {', '.join(_FIELDS)})")
+        close = did_you_mean(unknown[0], _FIELDS)
+        hint = f"did you mean '{close}'?" if close else f"allowed: {', '.join(_FIELDS)}"
+        raise ConfigError(f"{where}.{unknown[0]}: unknown field ({hint})")
     iss = entry.get("iss")
     if not isinstance(iss, str) or not iss.strip():
         raise ConfigError(f"{where}.iss is required (the exact `iss` claim of the client's tokens)")

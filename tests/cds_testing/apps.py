@@ -4,8 +4,8 @@
 `services` chooses the service files the app loads, so that no other service of the repository can
 mask, or break, what a test checks:
 - `None`: every file of `hooks/`, as the product serves them;
-- a list of service ids: only their files, copied from `hooks/` (`"renal-dosing"` brings both
-  `renal-dosing.order-select.toml` and `renal-dosing.order-sign.toml`);
+- a list of service ids: only their files, copied from `hooks/` (`<id>.toml`, and every `<id>.<hook>.toml`
+  of a service declaring one id for several hooks, DISC-5);
 - a mapping `{file stem: TOML text}`: files written with that text (an edited copy of a real file,
   or a new one), e.g. `{"ascvd-10y-risk": text}` → `ascvd-10y-risk.toml`.
 """

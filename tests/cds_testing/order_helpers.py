@@ -55,6 +55,15 @@ def fixture(name: str) -> dict:
     return materialize(json.loads((ORDER_FIXTURES / name).read_text()))
 
 
+# The renal-dosing service of each order hook: one id per hook (the CDS Hooks Sandbox keeps one service per id).
+RENAL_DOSING = {"order-sign": "renal-dosing", "order-select": "renal-dosing-select"}
+
+
+def post_renal(client, body: dict) -> list[dict]:
+    """`post` to the renal-dosing service of the body's hook."""
+    return post(client, RENAL_DOSING[body["hook"]], body)
+
+
 def post(client, service: str, body: dict) -> list[dict]:
     """POST, check 200 and every card against the checklist (CARD-1..5, SUGG-1, ACT-1, OVR-1, GEN-2)."""
     resp = client.post(f"/cds-services/{service}", json=body)

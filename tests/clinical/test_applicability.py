@@ -75,7 +75,7 @@ def test_inside_the_population_the_card_carries_the_applicability_result(client)
 
 @pytest.mark.parametrize("old, new, field, message", [
     ('label = "adults aged 16 and over"\nnot_applicable = ', 'label = "adults aged 16 and over"\nnot_applicable_text = ',
-     "population[0]", "unknown keys: not_applicable_text"),
+     "population[0].not_applicable_text", "unknown key 'not_applicable_text' (did you mean 'not_applicable'?)"),
     ('if_unknown = "stop"', 'if_unknown = "guess"', "population[0].if_unknown", "must be 'stop'"),
     ('min = 16\n', 'min = "16"\n', "population[0]", "as numbers"),
     ('not_applicable = "NEWS2 does not apply: patient aged {value}', 'not_applicable = "NEWS2 does not apply: patient aged {age}',

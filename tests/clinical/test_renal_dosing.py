@@ -1,4 +1,4 @@
-"""Clinical scenarios for `renal-dosing` (order-select and order-sign), each a plain FHIR R4 request through HTTP.
+"""Clinical scenarios for `renal-dosing` (order-sign) and `renal-dosing-select` (order-select), each a plain FHIR R4 request through HTTP.
 
 Sources encoded (cited in each docstring):
 - FDA Drug Safety Communication on metformin and kidney function (April 2016): eGFR < 30 contraindicated,
@@ -17,9 +17,7 @@ import re
 
 import pytest
 from cds_testing.fhir_factory import CPT, ICD10, SNOMED, procedure
-from cds_testing.order_helpers import actions, birth_for, bundle, creatinine_for_egfr, draft, obs, post, predictions, when
-
-SERVICE = "renal-dosing"
+from cds_testing.order_helpers import actions, birth_for, bundle, creatinine_for_egfr, draft, obs, post_renal, predictions, when
 
 
 
@@ -80,14 +78,14 @@ def test_topical_nsaid_at_egfr_27_gets_no_card(module_client, order):
     """Finding 8. KDIGO 2024 chapter 4: the systemic-NSAID rule (avoid at GFR < 30) is for systemic NSAIDs; topical
     NSAIDs (route topical/transdermal/ophthalmic, or a gel, patch, cream or eye-drop product) have low systemic
     exposure and are the recommended alternative — no card and never a one-click delete, at any eGFR."""
-    assert post(module_client, SERVICE, at_egfr(27, order)) == []
+    assert post_renal(module_client, at_egfr(27, order)) == []
 
 
 @pytest.mark.parametrize("target, expect", [(29.9, [("warning", ["delete"])]), (30.1, [])])
 def test_oral_nsaid_both_sides_of_egfr_30(module_client, target, expect):
     """KDIGO 2024 chapter 4 (and KDIGO 2012 4.4): avoid systemic NSAIDs at eGFR < 30 — a warning with removal of
     the NSAID order; at 30 and above (no ACE inhibitor/ARB with a diuretic) no card."""
-    assert kinds(post(module_client, SERVICE, at_egfr(target, draft("n1", "diclofenac sodium 50 MG Delayed Release Oral Tablet", mg=50, per_day=3)))) == expect
+    assert kinds(post_renal(module_client, at_egfr(target, draft("n1", "diclofenac sodium 50 MG Delayed Release Oral Tablet", mg=50, per_day=3)))) == expect
 
 
 # ---- the triple whammy --------------------------------------------------------------------------------------
@@ -106,7 +104,7 @@ FUROSEMIDE = draft("diu", "furosemide 40 MG Oral Tablet", mg=40, per_day=1)
 def test_triple_whammy_nsaid_with_ace_inhibitor_and_diuretic_at_egfr_30_to_59(module_client, target, expect):
     """Finding 8. KDIGO 2024 chapter 4: an NSAID with an ACE inhibitor or ARB and a diuretic ("triple whammy") raises
     the risk of acute kidney injury; at eGFR 30–59 a warning with removal of the NSAID being signed."""
-    cards = post(module_client, SERVICE, at_egfr(target, draft("n1", NAPROXEN, mg=500, per_day=2), FUROSEMIDE, meds=[LISINOPRIL]))
+    cards = post_renal(module_client, at_egfr(target, draft("n1", NAPROXEN, mg=500, per_day=2), FUROSEMIDE, meds=[LISINOPRIL]))
     if expect is None:
         assert cards == []
         return
@@ -127,20 +125,20 @@ def test_triple_whammy_nsaid_with_ace_inhibitor_and_diuretic_at_egfr_30_to_59(mo
 def test_triple_whammy_needs_both_a_raas_blocker_and_a_diuretic(module_client, others, meds, fires):
     """KDIGO 2024 chapter 4: the combination is the NSAID with BOTH an ACE inhibitor/ARB and a diuretic, active or
     ordered in the same session."""
-    cards = post(module_client, SERVICE, at_egfr(45, draft("n1", NAPROXEN, mg=500, per_day=2), *others, meds=meds))
+    cards = post_renal(module_client, at_egfr(45, draft("n1", NAPROXEN, mg=500, per_day=2), *others, meds=meds))
     assert bool(cards) is fires
 
 
 def test_triple_whammy_never_fires_on_a_topical_nsaid(module_client):
     """Finding 8. KDIGO 2024 chapter 4: the triple-whammy rule is for systemic NSAIDs."""
     gel = draft("g1", "diclofenac sodium 10 MG/ML Topical Gel", dose_text="apply four times daily")
-    assert post(module_client, SERVICE, at_egfr(45, gel, FUROSEMIDE, meds=[LISINOPRIL])) == []
+    assert post_renal(module_client, at_egfr(45, gel, FUROSEMIDE, meds=[LISINOPRIL])) == []
 
 
 def test_triple_whammy_at_order_select_removes_only_the_selected_nsaid(module_client):
     """HOOK-OSEL-4 with KDIGO 2024 chapter 4: at order-select the NSAID being selected is judged; its removal is the
     one-click action, the diuretic (another draft) is co-medication only."""
-    cards = post(module_client, SERVICE, at_egfr(45, draft("n1", NAPROXEN, mg=500, per_day=2), FUROSEMIDE, hook="order-select", meds=[LISINOPRIL]))
+    cards = post_renal(module_client, at_egfr(45, draft("n1", NAPROXEN, mg=500, per_day=2), FUROSEMIDE, hook="order-select", meds=[LISINOPRIL]))
     (card,) = cards
     assert [a.get("resourceId") for a in actions(card)] == ["MedicationRequest/n1"]
 
@@ -159,7 +157,7 @@ def test_on_dialysis_egfr_is_not_used_and_no_dose_change_is_computed(module_clie
     AF on dialysis from pharmacokinetic data; Pradaxa: no dosing recommendation on dialysis; metformin contraindicated
     in severe renal impairment). Dependence on dialysis (Z99.2): the card says eGFR/CrCl does not apply and gives the
     label's dialysis advice; no one-click dose change computed from eGFR or CrCl."""
-    cards = post(module_client, SERVICE, body(order, creatinine=6.5, weight=70, conditions=[condition("dx", "Z99.2")]))
+    cards = post_renal(module_client, body(order, creatinine=6.5, weight=70, conditions=[condition("dx", "Z99.2")]))
     (card,) = cards
     assert "dialysis" in card["summary"].lower() and drug in card["summary"].lower()
     assert "not meaningful on dialysis" in card["detail"]
@@ -179,7 +177,7 @@ def test_dialysis_code_set_edges(module_client, conditions, procedures, on_dialy
     """KDIGO 2024 (eGFR equations are for people not on kidney replacement therapy): an active dependence on dialysis
     (Z99.2, Z49.x) or a dialysis session in the last 30 days switches to the label's dialysis guidance; a resolved
     Z99.2, a kidney transplant (Z94.0) or an old session does not (metformin at eGFR 25 then gets the eGFR card)."""
-    (card,) = post(module_client, SERVICE, at_egfr(25, draft("m1", "metformin hydrochloride 500 MG Oral Tablet", mg=500, per_day=2),
+    (card,) = post_renal(module_client, at_egfr(25, draft("m1", "metformin hydrochloride 500 MG Oral Tablet", mg=500, per_day=2),
                                             conditions=conditions, procedures=procedures))
     assert ("on dialysis" in card["summary"]) is on_dialysis
     assert ("eGFR 25" in card["summary"]) is not on_dialysis
@@ -189,14 +187,14 @@ def test_dialysis_procedure_in_the_last_30_days_counts(module_client):
     """KDIGO 2024: kidney replacement therapy detected from a recent haemodialysis procedure (CPT 90935) as well as
     from the problem list."""
     hd = procedure("hd", CPT, "90935", when("@ago:2d"))
-    (card,) = post(module_client, SERVICE, body(draft("a1", "apixaban 5 MG Oral Tablet", mg=5, per_day=2), creatinine=7.0, procedures=[hd]))
+    (card,) = post_renal(module_client, body(draft("a1", "apixaban 5 MG Oral Tablet", mg=5, per_day=2), creatinine=7.0, procedures=[hd]))
     assert "dialysis" in card["summary"].lower() and not actions(card)
 
 
 def test_end_stage_kidney_disease_without_dialysis_keeps_crcl_rules_and_says_dialysis_unknown(module_client):
     """ICD-10-CM N18.6 (end-stage renal disease) asks for Z99.2 to code dialysis status; without it the CrCl rule
     applies but the card names the uncertainty (on dialysis the label's dialysis guidance would apply instead)."""
-    cards = post(module_client, SERVICE, at_crcl(12, draft("d1", "dabigatran etexilate 150 MG Oral Capsule", mg=150, per_day=2),
+    cards = post_renal(module_client, at_crcl(12, draft("d1", "dabigatran etexilate 150 MG Oral Capsule", mg=150, per_day=2),
                                           conditions=[condition("esrd", "N18.6")]))
     (card,) = cards
     assert "CrCl" in card["summary"] and "dialysis is not on record" in card["detail"]
@@ -213,7 +211,7 @@ def test_rivaroxaban_below_crcl_15_in_af_is_reviewed_not_deleted(module_client, 
     """Finding 8. Xarelto US label 2.2/8.6: in nonvalvular AF the dose for CrCl ≤ 50 is 15 mg once daily; patients
     with CrCl < 15 were not studied (ESRD on dialysis: 15 mg once daily from pharmacokinetic data) — advise review
     with the label's table instead of a one-click delete. For VTE treatment the label says avoid at CrCl < 15."""
-    cards = post(module_client, SERVICE, at_crcl(crcl, draft("r1", "rivaroxaban 20 MG Oral Tablet", mg=20, per_day=1), af=af))
+    cards = post_renal(module_client, at_crcl(crcl, draft("r1", "rivaroxaban 20 MG Oral Tablet", mg=20, per_day=1), af=af))
     (card,) = cards
     assert kinds([card]) == [expect]
     if af and crcl < 15:
@@ -229,7 +227,7 @@ def test_rivaroxaban_below_crcl_15_in_af_is_reviewed_not_deleted(module_client, 
 def test_metformin_at_egfr_29_30_44_45(module_client, target, expect):
     """FDA Drug Safety Communication (April 2016): metformin contraindicated at eGFR < 30; starting it at eGFR 30–45
     is not recommended; no card from 45."""
-    cards = post(module_client, SERVICE, at_egfr(target, draft("m1", "metformin hydrochloride 500 MG Oral Tablet", mg=500, per_day=2)))
+    cards = post_renal(module_client, at_egfr(target, draft("m1", "metformin hydrochloride 500 MG Oral Tablet", mg=500, per_day=2)))
     assert kinds(cards) == ([expect] if expect else [])
 
 
@@ -246,7 +244,7 @@ def test_metformin_at_egfr_29_30_44_45(module_client, target, expect):
 def test_doac_crcl_14_15_50_51_95_96(module_client, drug, mg, per_day, crcl, expect):
     """Pradaxa 2.2 (CrCl < 15 no dose; 15–30 in AF 75 mg twice daily), Xarelto 2.2 (AF: CrCl ≤ 50 15 mg, > 50 20 mg
     once daily), Savaysa 2.2 and boxed warning (15–50 30 mg; > 95 in AF do not use)."""
-    cards = post(module_client, SERVICE, at_crcl(crcl, draft("d1", drug, mg=mg, per_day=per_day)))
+    cards = post_renal(module_client, at_crcl(crcl, draft("d1", drug, mg=mg, per_day=per_day)))
     assert kinds(cards) == ([expect] if expect else [])
     if cards:
         assert predictions(cards[0])["cockcroft-gault-1976"]["score"] == pytest.approx(crcl)
@@ -259,7 +257,7 @@ def test_doac_crcl_14_15_50_51_95_96(module_client, drug, mg, per_day, crcl, exp
 def test_apixaban_one_versus_two_dose_reduction_criteria(module_client, age, weight, creatinine, ordered, expect):
     """Eliquis US label 2.2 (nonvalvular AF): 2.5 mg twice daily when at least two of age ≥ 80, weight ≤ 60 kg,
     serum creatinine ≥ 1.5 mg/dL; otherwise 5 mg twice daily."""
-    cards = post(module_client, SERVICE, body(draft("a1", f"apixaban {ordered:g} MG Oral Tablet", mg=ordered, per_day=2),
+    cards = post_renal(module_client, body(draft("a1", f"apixaban {ordered:g} MG Oral Tablet", mg=ordered, per_day=2),
                                        age=age, weight=weight, creatinine=creatinine))
     if expect is None:
         assert cards == []
