@@ -6,6 +6,7 @@ from typing import Any, Iterable, Mapping
 
 from fhir_adapters.orders import MedicationOrder
 from fhir_adapters.resources import NO_ACCESS, TIMEOUT
+from fhir_adapters.units import unit_text
 from hooks.catalog import SUMMARY_MAX
 from hooks.definitions import ServiceDefinition, SuggestionDef
 from models.feature_vector import Feature, FeatureVector
@@ -77,10 +78,6 @@ def order_text(order: MedicationOrder) -> str:
 
 
 # UCUM codes as a clinician reads them (a unit not listed is shown as written).
-UNITS_SHOWN = {"a": "years", "mm[Hg]": "mm Hg", "d": "days", "{#}": "", None: "", "mL/min/{1.73_m2}": "mL/min/1.73 m²",
-               "kg/m2": "kg/m²", "{INR}": "", "Cel": "°C"}
-
-
 def display_value(ctx: BuildContext, f: Feature) -> str:
     """A feature's value as a clinician reads it: 'yes'/'no' for flags, value with unit otherwise."""
     if f.value is None:
@@ -89,8 +86,7 @@ def display_value(ctx: BuildContext, f: Feature) -> str:
     if kind in BOOLEAN_KINDS:
         return "yes" if f.value >= 0.5 else "no"
     text = number(f.value, 1 if abs(f.value) < 1000 else 0)
-    unit = UNITS_SHOWN.get(f.unit, f.unit)
-    return f"{text} {unit}".strip()
+    return f"{text} {unit_text(f.unit)}".strip()
 
 
 # ---- how a card words an input it does not have ---------------------------------------------------
@@ -310,10 +306,12 @@ def declared_suggestion(ctx: BuildContext, s: SuggestionDef) -> Suggestion:
 
 
 def explanation_link(ctx: BuildContext) -> tuple[Link, ...]:
-    """Links to the explanation page of this card: `smart` and/or `absolute`, as `ui_explain_links` says."""
+    """Links to the explanation page of this card: `smart` and/or `absolute`, as `ui_explain_links` says;
+    worded "Why not calculated?" when no score stands behind the card (the page names what is missing)."""
     if not ctx.base_url or not ctx.explain_token:
         return ()
-    return explanation_links(ctx.base_url, ctx.explain_token, ctx.link_kinds)
+    calculated = ctx.prediction is not None or any(p is not None for p in ctx.secondary.values())
+    return explanation_links(ctx.base_url, ctx.explain_token, ctx.link_kinds, calculated=calculated)
 
 
 def remove_order(ctx: BuildContext, order: MedicationOrder, label: str, *, key: tuple[str, ...] = (),
@@ -327,9 +325,10 @@ def remove_order(ctx: BuildContext, order: MedicationOrder, label: str, *, key: 
 def card(ctx: BuildContext, key: str, summary: str, indicator: str, detail: str, *, source: Source | None = None,
          suggestions: Iterable[Suggestion] = (), selection_behavior: str = "any", extension: dict | None = None) -> Card:
     """The one card factory: the service's source (or the rule's own), a stable uuid, the override reasons,
-    and a link to the explanation page whenever a prediction stands behind the card."""
+    and a link to the explanation page whenever a model stands behind the card: its score, or why it was
+    not calculated."""
     suggestions = tuple(suggestions)
-    links = explanation_link(ctx) if ctx.prediction is not None else ()
+    links = explanation_link(ctx) if ctx.model is not None or ctx.secondary else ()
     return Card(summary=shorten(summary), indicator=indicator, source=source or ctx.source(), uuid=ctx.card_uuid(key),
                 detail=detail, suggestions=suggestions, selection_behavior=selection_behavior if suggestions else None,
                 override_reasons=ctx.override_reasons(), links=links, extension=extension)
