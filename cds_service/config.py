@@ -102,10 +102,11 @@ class Settings:
     # public in this repository, so it is off unless a demo configuration turns it on.
     ui_simulator: bool = False
     # The care-management worklist `/population` (`[ui] population`): a parquet file written by
-    # `cds-service population score`. Empty = no page. It lists patients with their risks and has no login
-    # of its own: enable it only where every user who can reach the pages may see those patients.
+    # `cds-service population score`. Empty = no page. It lists patients with their risks, so it is served
+    # only to the operator login of /analytics: it needs `analytics_token`.
     ui_population: str = ""
-    # How long an explanation page's record is kept after the call that produced it (seconds).
+    # How long an explanation page's record is kept after the call that produced it (seconds); the page
+    # states it. A card's link opens the page for the shorter of this and `ui_explain_link_ttl_s`.
     ui_explain_ttl_s: int = 86400
     # Explanation links are capability URLs (security/capability.py): HMAC-signed with this secret (at least
     # 32 characters; required when the pages are on, except the demo configuration, which makes one per
@@ -248,6 +249,9 @@ class Settings:
             raise ConfigError("alert_history_days must be > 0")
         if self.analytics_token and len(self.analytics_token) < 16:
             raise ConfigError("analytics_token must be at least 16 characters")
+        if self.ui_population and not self.analytics_token:
+            raise ConfigError("ui_population needs analytics_token: the worklist lists patients and is served "
+                              "to the operator login only")
         if "launch" not in self.smart_scope.split():
             raise ConfigError("smart_scope must include 'launch' (the EHR launch context carries the card's appContext)")
 

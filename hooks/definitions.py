@@ -37,6 +37,13 @@ class Criterion:
     unknown: str | None = None
     # "card" or "silent" for this criterion; None: the service's `cards.on_not_applicable`.
     on_not_applicable: str | None = None
+    # A flag feature the criterion depends on (e.g. "female" for a pregnancy): when the record shows it is 0,
+    # the criterion holds without being judged (a man is never "pregnancy not checked").
+    only_if: str | None = None
+    # "service": who the service is for; "model": where the model's score is valid. Outside a "model" criterion
+    # no model runs, but the service still answers (its builder says why there is no score), e.g. the Pooled
+    # Cohort Equations' ages 40-79 inside ascvd-10y-risk's adults 20-79.
+    scope: str = "service"
 
     def holds(self, value: float | None) -> bool:
         if value is None:

@@ -158,7 +158,8 @@ def _load(path: Path, raw: dict, locate: "_Locator", load_model: Callable[[str],
         raise err("data", str(exc)) from None
     for m in (model, *secondary.values()):
         used |= set(m.info.feature_names if m else ())
-    used |= {c.feature for c in population} | {s.unless for s in suggestions.values() if s.unless}
+    used |= {c.feature for c in population} | {c.only_if for c in population if c.only_if} \
+        | {s.unless for s in suggestions.values() if s.unless}
     unused = [n for n in names if n not in used]
     if unused:
         raise err("features", f"declared but never used: {', '.join(unused)}")
@@ -327,7 +328,8 @@ def _criterion(path: Path, i: int, raw: Any, features: tuple[FeatureDef, ...], o
         raise err(f"{where}.if_unknown", "must be 'stop' (no score when it cannot be checked) or 'note' (score, and say so)")
     if raw.get("on_not_applicable", on_not_applicable) not in ("card", "silent"):
         raise err(f"{where}.on_not_applicable", "must be 'card' or 'silent'")
-    if raw.get("on_not_applicable", on_not_applicable) == "card" and not raw.get("not_applicable"):
+    if raw.get("scope", "service") == "service" and raw.get("on_not_applicable", on_not_applicable) == "card" \
+            and not raw.get("not_applicable"):
         raise err(f"{where}.not_applicable", "is required when the criterion answers with a card (on_not_applicable = 'card')")
     if raw.get("not_applicable") is not None:
         check_summary(path, f"{where}.not_applicable", raw["not_applicable"], POPULATION_FIELDS)
@@ -335,9 +337,18 @@ def _criterion(path: Path, i: int, raw: Any, features: tuple[FeatureDef, ...], o
         check_summary(path, f"{where}.unknown", raw["unknown"], UNKNOWN_FIELDS)
     if raw.get("instead") is not None and (not isinstance(raw["instead"], str) or not raw["instead"].strip()):
         raise err(f"{where}.instead", "must be a sentence saying what to use instead")
+    only_if = raw.get("only_if")
+    if only_if is not None and only_if not in {f.name for f in features}:
+        raise err(f"{where}.only_if", f"'{only_if}' is not a declared feature")
+    scope = raw.get("scope", "service")
+    if scope not in ("service", "model"):
+        raise err(f"{where}.scope", "must be 'service' (who the service is for) or 'model' (where the model's score is valid)")
+    if scope == "model" and any(k in raw for k in ("not_applicable", "instead", "unknown", "on_not_applicable")):
+        raise err(f"{where}.scope", "a 'model' criterion only stops the model: the builder words its card "
+                                    "(not_applicable, instead, unknown and on_not_applicable are for 'service' criteria)")
     return Criterion(feature, raw.get("min"), raw.get("max"), raw.get("equals"), raw.get("label", feature),
                      raw.get("not_applicable"), raw.get("instead"), raw.get("if_unknown", "stop"), raw.get("unknown"),
-                     raw.get("on_not_applicable"))
+                     raw.get("on_not_applicable"), only_if, scope)
 
 
 def _suggestion(name: str, raw: Mapping, names: list[str], err) -> SuggestionDef:

@@ -19,7 +19,7 @@ OBSERVATION_SET = frozenset({"source", "codes", "tolerance_minutes", "lookback_d
 FEATURE_COMMON = frozenset({"name", "kind", "source", "label", "unit", "default", "default_note", "order"})
 FEATURE_ORDER = frozenset({"code", "display"})
 POPULATION = frozenset({"feature", "min", "max", "equals", "label", "not_applicable", "instead", "if_unknown", "unknown",
-                        "on_not_applicable"})
+                        "on_not_applicable", "only_if", "scope"})
 CARDS = frozenset({"source_label", "source_url", "rules", "on_missing", "on_not_applicable", "top_factors", "override_reasons"})
 CARD_RULE = frozenset({"min_score", "indicator", "summary", "suggestions", "advice"})
 OVERRIDE_REASON = frozenset({"system", "code", "display"})

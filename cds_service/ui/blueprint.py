@@ -40,7 +40,9 @@ def record_explanation(response: Response) -> Response:
             return response
         client = state.identity.client if state.identity is not None else ("", "")
         rt, state = get_runtime(), ui_state()
-        record, ttl = explain_store.from_context(ctx, cards), rt.settings.ui_explain_ttl_s
+        bound = next((b for b in rt.services.get(ctx.service.id, ()) if b.definition is ctx.service), None)
+        record = explain_store.from_context(ctx, cards, bound.secondary if bound is not None else None)
+        ttl = rt.settings.ui_explain_ttl_s
         queue_write(lambda conn: explain_store.save_in(conn, client, record, ttl))  # with the call's other rows
         if time.time() - state.last_purge > PURGE_EVERY_S:
             state.last_purge = time.time()
