@@ -314,7 +314,7 @@ def _cards(calls: dict) -> list[tuple[str, str, str]]:
 
 
 def test_simulator_patients_a_chart_open_shows_at_most_one_card_on_average_and_no_repeat(make_app, tmp_path):
-    """Done-when of issue 15: the 30 demo patients' charts opened (patient-view fires every patient-view
+    """The simulator's patients' charts opened (the 30 generated ones and the bespoke hazard patients) (patient-view fires every patient-view
     service) with the service files as shipped: <= 1.0 card per chart open on average, and the second
     open within the repeat window shows no card again. Every warning or critical card the builders make
     is still shown at the first open. (Without the [alerts] tables: 1.73 cards per chart open.)"""
@@ -322,11 +322,12 @@ def test_simulator_patients_a_chart_open_shows_at_most_one_card_on_average_and_n
     shipped = make_app(alerts=True, audit_salt=SALT, ui_enabled=False)
     client = shipped.test_client()
     first = open_every_chart(client, shipped, patients, now)
-    assert len(patients.ids) == 30 and set(first) == {"ascvd-10y-risk", "diabetes-detection"}
+    assert len(patients.ids) >= 30 and set(first) == {"ascvd-10y-risk", "diabetes-detection"}
     per_open = len(_cards(first)) / len(patients.ids)
     assert per_open <= 1.0, f"{per_open:.2f} cards per chart open"
     second = open_every_chart(client, shipped, patients, now)
     assert [c for c in _cards(second) if c in _cards(first)] == []
+    print(f"{per_open:.2f} cards per chart open over {len(patients.ids)} patients")
 
     everything = make_app(alerts=False, ui_enabled=False, database_url=f"sqlite:///{tmp_path}/all.sqlite3")
     built = _cards(open_every_chart(everything.test_client(), everything, patients, now))
@@ -353,7 +354,7 @@ def test_a_renal_warning_at_order_select_is_not_repeated_at_order_sign_for_the_s
         return fire(client, app, hook, patients, RENAL_PATIENT, now, drafts=drafts)[RENAL_BY_HOOK[hook]]
 
     (selected,) = renal("order-select", ibuprofen)
-    assert selected["indicator"] == "warning" and "Ibuprofen" in selected["summary"]
+    assert selected["indicator"] == "warning" and "ibuprofen" in selected["summary"].lower()
     assert renal("order-sign", ibuprofen) == []
     again = replace(ibuprofen, key="ibuprofen-second")  # another draft order: its own card
     assert [c["summary"] for c in renal("order-sign", again)] == [selected["summary"]]
@@ -387,7 +388,7 @@ def test_every_card_kind_the_builders_make_is_declared_or_about_an_order(make_ap
     assert len({sid for sid, _ in seen}) >= 6 and all(r.outcome == "shown" for r in decisions(app))
     undeclared = [(sid, kind) for sid, kind in seen
                   if kind not in BUILDERS[builders[sid]].kinds and not re.match(r"^[A-Z][A-Za-z]+/[^/]+/", kind)]
-    assert undeclared == []
+    assert undeclared == [], sorted(undeclared)
 
 
 def test_cli_validate_marks_a_service_in_shadow_mode(make_app, tmp_path, monkeypatch, capsys):

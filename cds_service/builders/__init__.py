@@ -31,15 +31,16 @@ _APPLICABILITY = ("not-applicable", "not-checked")  # base.applicability_cards
 BUILDERS: dict[str, Builder] = {
     "risk": Builder(risk.check, risk.build, ("risk", "missing", *_APPLICABILITY)),
     "ascvd": Builder(ascvd.check, ascvd.build,
-                     ("risk", "missing", "secondary", "on-statin", "older", "severe-ldl", "diabetes", "low-ldl")),
-    "renal_dosing": Builder(renal_dosing.check, renal_dosing.build, ("renal-function-unknown",)),
+                     ("risk", "missing", "secondary", "on-statin", "older", "severe-ldl", "diabetes", "low-ldl",
+                      "unconfirmed-diabetes", *_APPLICABILITY)),
+    "renal_dosing": Builder(renal_dosing.check, renal_dosing.build, ("renal-function-unknown", *_APPLICABILITY)),
     "af_anticoagulation": Builder(af_anticoagulation.check, af_anticoagulation.build,
-                                  ("af-not-applicable", "scores-missing", "af-scores", "af-combination")),
+                                  ("scores-missing", "af-scores", "af-combination", *_APPLICABILITY)),
     "deterioration": Builder(deterioration.check, deterioration.build, ("news2", "no-vitals", *_APPLICABILITY)),
-    "care_gaps": Builder(care_gaps.check, care_gaps.build, ("care-gaps",)),
+    "care_gaps": Builder(care_gaps.check, care_gaps.build, ("care-gaps", *_APPLICABILITY)),
     "diabetes_detection": Builder(diabetes_detection.check, diabetes_detection.build,
-                                  ("pregnancy", "diabetes-range", "prediabetes-range", "normal", "labs-unavailable",
-                                   "screening-due")),
+                                  ("diabetes-range", "prediabetes-range", "normal", "labs-unavailable", "screening-due",
+                                   *_APPLICABILITY)),
 }
 
 __all__ = ["BUILDERS", "Builder", "BuildContext"]
