@@ -15,7 +15,11 @@ from typing import Sequence
 
 from markupsafe import Markup
 
-RAISE, LOWER, NEUTRAL = "#b3261e", "#1b6ca8", "#666666"
+RAISE, LOWER, NEUTRAL = "#b3261e", "#1b6ca8", "#595959"
+# Sizes for a narrow EHR side panel: a chart is drawn about as wide as a 400 px panel's content (4 in =
+# 288 pt = 384 px), and no text is smaller than 10 pt (13 px), so that scaled to fit it stays ≥ 11 px.
+WIDTH_IN, FONT_PT, SMALL_PT = 4.0, 10.5, 10.0
+WRAP = 40  # characters of a bar's label per line at that width
 
 
 @functools.cache
@@ -24,7 +28,8 @@ def _figure_class():
     import matplotlib  # lazy: heavy, and only the explanation page draws charts
 
     matplotlib.use("Agg")
-    matplotlib.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "cds-explain", "font.size": 10,
+    matplotlib.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "cds-explain", "font.size": FONT_PT,
+                                "xtick.labelsize": SMALL_PT, "ytick.labelsize": SMALL_PT, "legend.fontsize": SMALL_PT,
                                 "font.family": "DejaVu Sans"})
     from matplotlib.figure import Figure
 
@@ -50,43 +55,62 @@ def _attr(text: str) -> str:
     return text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
 
 
-def contributions_chart(items: Sequence[tuple[str, float]], title: str) -> Markup:
-    """Horizontal bars: each input's contribution to the linear predictor (log-odds / log-hazard)."""
-    items = sorted(items, key=lambda kv: abs(kv[1]))
-    labels = [k for k, _ in items]
-    values = [v for _, v in items]
-    fig = _figure(7.2, 0.42 * len(items) + 1.2)
+def contributions_chart(items: Sequence[tuple[str, float, str, bool | None]], title: str, axis: str) -> Markup:
+    """One bar per input, largest effect at the top, each under its label: `(label, value, value as text,
+    worse)`. `worse` True draws the bar red (towards a worse result), False blue (towards a better one),
+    None grey: the page says which is which, so colour never carries the meaning alone. `title` is the
+    SVG's accessible name (the page shows it as a heading); `axis` names the unit of the values."""
+    import textwrap
+
+    rows = [(textwrap.wrap(label, WRAP) or [""], value, text, worse) for label, value, text, worse in items]
+    heights = [0.42 * len(lines) + 0.55 for lines, *_ in rows]
+    fig = _figure(WIDTH_IN, sum(heights) * 0.5 + 0.9)
     ax = fig.subplots()
-    colours = [RAISE if v > 0 else LOWER if v < 0 else NEUTRAL for v in values]
-    ax.barh(range(len(values)), values, color=colours, height=0.6)
-    ax.set_yticks(range(len(values)), labels)
-    ax.axvline(0, color="#333333", linewidth=0.8)
-    span = max([abs(v) for v in values] + [0.1])
-    ax.set_xlim(-span * 1.35, span * 1.35)
-    for i, v in enumerate(values):
-        ax.text(v + (span * 0.03 if v >= 0 else -span * 0.03), i, f"{v:+.2f}", va="center",
-                ha="left" if v >= 0 else "right", fontsize=9)
-    ax.set_xlabel("contribution to the linear predictor (red raises the risk, blue lowers it)")
-    ax.set_title(title, fontsize=11, loc="left")
-    for side in ("top", "right"):
+    span = max([abs(v) for _, v, _, _ in rows] + [1e-9])
+    left, right = (-span * 1.45, span * 1.45) if any(v < 0 for _, v, _, _ in rows) else (-span * 0.05, span * 1.45)
+    y = sum(heights)
+    for (lines, value, text, worse), height in zip(rows, heights):
+        y -= height
+        bar_y = y + 0.3
+        colour = NEUTRAL if worse is None else RAISE if worse else LOWER
+        ax.barh(bar_y, value, height=0.4, color=colour)
+        ax.plot([0, 0], [bar_y - 0.3, bar_y + 0.3], color="#333333", linewidth=0.8)  # the zero line, under bars only
+        ax.text(left, bar_y + 0.32, "\n".join(lines), va="bottom", ha="left", fontsize=FONT_PT, linespacing=1.15)
+        ax.text(value + (span * 0.03 if value >= 0 else -span * 0.03), bar_y, text, va="center",
+                ha="left" if value >= 0 else "right", fontsize=SMALL_PT, fontweight="bold")
+    ax.set_xlim(left, right)
+    ax.set_ylim(0, sum(heights))
+    ax.set_yticks([])
+    if all(float(v).is_integer() for _, v, _, _ in rows):  # points: whole-number ticks
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel(axis, fontsize=SMALL_PT)
+    for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)
     fig.tight_layout()
     return _svg(fig, title)
 
 
-def calibration_chart(bins: Sequence[tuple[float, float, int | None]] = (), slope: float | None = None,
-                      intercept: float | None = None, title: str = "Calibration on the held-out test split") -> Markup:
-    """Observed against predicted risk: binned points when given, and the logistic calibration curve
+def calibration_chart(bins: Sequence[Sequence[float | int | None]] = (), slope: float | None = None,
+                      intercept: float | None = None, title: str = "Calibration") -> Markup:
+    """Observed against predicted risk: binned points, with their 95% interval when a bin is given as
+    (predicted, observed, n, low, high), and the logistic calibration curve
     logit(observed) = intercept + slope * logit(predicted) when the slope and intercept are given."""
     fig, ax = _unit_square("ideal")
     if slope is not None and intercept is not None:
         xs = [i / 200 for i in range(1, 200)]
         ys = [1 / (1 + math.exp(-(intercept + slope * math.log(x / (1 - x))))) for x in xs]
-        ax.plot(xs, ys, color=LOWER, linewidth=1.8, label=f"logistic fit (slope {slope:.2f}, intercept {intercept:.2f})")
+        ax.plot(xs, ys, color=LOWER, linewidth=1.8, label=f"logistic fit (slope {slope:.2f})")
     if bins:
-        sizes = [max(20, min(200, (n or 20) * 2)) for _, _, n in bins]
-        ax.scatter([b[0] for b in bins], [b[1] for b in bins], s=sizes, color=RAISE, zorder=3, label="observed, by bin")
-    return _finish(fig, ax, title, "predicted risk", "observed frequency", "upper left")
+        xs, ys = [b[0] for b in bins], [b[1] for b in bins]
+        with_ci = [b for b in bins if len(b) >= 5 and b[3] is not None and b[4] is not None]
+        if with_ci:
+            ax.errorbar([b[0] for b in with_ci], [b[1] for b in with_ci],
+                        yerr=[[b[1] - b[3] for b in with_ci], [b[4] - b[1] for b in with_ci]],
+                        fmt="none", ecolor=RAISE, elinewidth=1.2, capsize=3, zorder=2)
+        ax.scatter(xs, ys, s=28, color=RAISE, zorder=3, label="observed, by bin" + (" (95% CI)" if with_ci else ""))
+    return _finish(fig, ax, title, "predicted risk", "observed frequency", "lower right")  # bins sit near the diagonal
 
 
 def roc_chart(points: Sequence[Sequence[float]], auroc: float | None, title: str = "ROC curve") -> Markup:
@@ -115,7 +139,7 @@ def decision_curve_chart(rows: Sequence[dict], title: str = "Decision curve") ->
 
 def _unit_square(diagonal: str):
     """A square plot of [0, 1] × [0, 1] with the dashed diagonal (ideal calibration, chance ROC)."""
-    fig = _figure(4.6, 4.4)
+    fig = _figure(3.7, 3.6)
     ax = fig.subplots()
     ax.plot([0, 1], [0, 1], linestyle="--", color=NEUTRAL, linewidth=1, label=diagonal)
     ax.set_xlim(0, 1)
@@ -126,7 +150,7 @@ def _unit_square(diagonal: str):
 def _finish(fig, ax, title: str, xlabel: str, ylabel: str, legend: str) -> Markup:
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=10, loc="left")
-    ax.legend(loc=legend, fontsize=8, frameon=False)
+    ax.set_title(title, fontsize=FONT_PT, loc="left")
+    ax.legend(loc=legend, frameon=False)
     fig.tight_layout()
     return _svg(fig, title)

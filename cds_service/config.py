@@ -108,10 +108,11 @@ class Settings:
     # public in this repository, so it is off unless a demo configuration turns it on.
     ui_simulator: bool = False
     # The care-management worklist `/population` (`[ui] population`): a parquet file written by
-    # `cds-service population score`. Empty = no page. It lists patients with their risks and has no login
-    # of its own: enable it only where every user who can reach the pages may see those patients.
+    # `cds-service population score`. Empty = no page. It lists patients with their risks, so it is served
+    # only to the operator login of /analytics: it needs `analytics_token`.
     ui_population: str = ""
-    # How long an explanation page's record is kept after the call that produced it (seconds).
+    # How long an explanation page's record is kept after the call that produced it (seconds); the page
+    # states it. A card's link opens the page for the shorter of this and `ui_explain_link_ttl_s`.
     ui_explain_ttl_s: int = 86400
     # Explanation links are capability URLs (security/capability.py): HMAC-signed with this secret (at least
     # 32 characters; required when the pages are on, except the demo configuration, which makes one per
@@ -141,6 +142,9 @@ class Settings:
     smart_discovery_ttl_s: int = 300
     smart_discovery_failure_ttl_s: int = 30
     smart_launches_per_minute: int = 60
+    # How long the alert controls remember the cards built (shown or held back, live or shadow) and the
+    # shadow report can look back, in days; a service's repeat window may not be longer.
+    alert_history_days: int = 90
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -251,8 +255,13 @@ class Settings:
                               "(choose from smart, absolute; LINK-1)")
         if self.ui_explain_link_ttl_s <= 0 or self.ui_explain_ttl_s <= 0:
             raise ConfigError("ui_explain_link_ttl_s and ui_explain_ttl_s must be > 0")
+        if self.alert_history_days <= 0:
+            raise ConfigError("alert_history_days must be > 0")
         if self.analytics_token and len(self.analytics_token) < 16:
             raise ConfigError("analytics_token must be at least 16 characters")
+        if self.ui_population and not self.analytics_token:
+            raise ConfigError("ui_population needs analytics_token: the worklist lists patients and is served "
+                              "to the operator login only")
         if "launch" not in self.smart_scope.split():
             raise ConfigError("smart_scope must include 'launch' (the EHR launch context carries the card's appContext)")
 

@@ -73,7 +73,7 @@ def invoke(bound: BoundService, request: HookRequest, *, now: datetime, fetcher:
     prediction = None
     start = time.perf_counter()
     model = bound.model
-    in_population = applicability.applies
+    in_population = applicability.model_applies  # the service applies and the model's own criteria hold
     if model is not None and in_population and not features.missing(model.info.required):
         try:
             prediction = model.predict(features)

@@ -44,7 +44,7 @@ def pregnancy(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) 
     for c in R.of_type(resources, "Condition"):
         if matches_codes(c.get("code"), d.param("codes", ())) and _condition_active(c, ctx.as_of):
             when = R.clinical_time(c)
-            what = R.concept_text(c.get("code")) or "pregnancy"
+            what = R.concept_label(c.get("code")) or "pregnancy"
             found.append((when, f"on the problem list: {what}", Evidence(R.reference_of(c), _date_str(when))))
     since = ctx.as_of - timedelta(days=float(d.param("lookback_days", 300)))
     newest = None
@@ -112,7 +112,7 @@ def condition_or_procedure(d: FeatureDef, resources: Sequence[dict], ctx: Extrac
         if matches_codes(c.get("code"), d.param("codes", ())) and _condition_active(c, ctx.as_of):
             when = R.clinical_time(c)
             return _found(d, 1.0, [Evidence(R.reference_of(c), _date_str(when))],
-                          f"on the problem list: {R.concept_text(c.get('code')) or 'coded condition'}")
+                          f"on the problem list: {R.concept_label(c.get('code')) or 'coded condition'}")
     since = ctx.as_of - timedelta(days=float(d.param("lookback_days", 90)))
     for p in R.of_type(resources, "Procedure"):
         when = R.parse_datetime(p.get("performedDateTime")) or R.parse_datetime(
@@ -120,7 +120,7 @@ def condition_or_procedure(d: FeatureDef, resources: Sequence[dict], ctx: Extrac
         if (p.get("status") in PROCEDURE_DONE and matches_codes(p.get("code"), d.param("procedure_codes", ()))
                 and when is not None and since <= when <= ctx.as_of + timedelta(minutes=5)):
             return _found(d, 1.0, [Evidence(R.reference_of(p), _date_str(when))],
-                          f"procedure: {R.concept_text(p.get('code')) or 'coded procedure'} ({_date_str(when)})")
+                          f"procedure: {R.concept_label(p.get('code')) or 'coded procedure'} ({_date_str(when)})")
     for e in R.of_type(resources, "Encounter"):
         when = R.parse_datetime((e.get("period") or {}).get("start"))
         if (any(matches_codes(t, d.param("encounter_type_codes", ())) for t in e.get("type") or ())

@@ -154,10 +154,18 @@ def codings(concept: Any) -> Iterator[tuple[str, str, str]]:
 
 
 def concept_text(concept: Any) -> str:
+    """Every word of a CodeableConcept (its text and each coding's display), for matching by name."""
     if not isinstance(concept, dict):
         return ""
     parts = [concept.get("text") or ""] + [d for _, _, d in codings(concept)]
     return " ".join(p for p in parts if p)
+
+
+def concept_label(concept: Any) -> str:
+    """A CodeableConcept as a card names it: its text, else its first coding's display ('' when neither)."""
+    if not isinstance(concept, dict):
+        return ""
+    return concept.get("text") or next((d for _, _, d in codings(concept) if d), "")
 
 
 def medication_resource(order: Mapping, pool: Sequence[dict] = (), full_urls: Mapping[str, dict] | None = None) -> dict | None:

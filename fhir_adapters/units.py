@@ -38,6 +38,36 @@ _ANNOTATION = re.compile(r"\{[^}]*\}")
 _EXPONENT = re.compile(r"(?<=[A-Za-z])(-?\d+)(?![\d.*])")
 
 
+# UCUM codes as a clinician writes them (the one place units become text: cards, pages, reports).
+_DISPLAY = {
+    "a": "years", "mo": "months", "wk": "weeks", "d": "days", "h": "h", "min": "min", "s": "s",
+    "mm[Hg]": "mm Hg", "Cel": "°C", "[degF]": "°F", "[lb_av]": "lb", "[oz_av]": "oz", "[in_i]": "in", "[ft_i]": "ft",
+    "1": "", "{#}": "", "{count}": "", "{score}": "points", "{points}": "points", "{ratio}": "",
+    "kg/m2": "kg/m²", "mL/min/{1.73_m2}": "mL/min/1.73 m²", "mL/min/1.73m2": "mL/min/1.73 m²",
+    "10*3/uL": "× 10³/µL", "10*9/L": "× 10⁹/L", "10*12/L": "× 10¹²/L", "10*6/uL": "× 10⁶/µL",
+    "/min": "/min", "{beats}/min": "/min", "{breaths}/min": "/min", "beats/minute": "/min", "breaths/minute": "/min",
+}
+_SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+
+
+def unit_text(ucum: str | None) -> str:
+    """A UCUM code (or a common spelling) as a clinician reads it: 'a' → 'years', 'mm[Hg]' → 'mm Hg',
+    'Cel' → '°C', '{#}' → '' (a count), 'kg/m2' → 'kg/m²', 'umol/L' → 'µmol/L'."""
+    if not ucum:
+        return ""
+    code = ucum.strip()
+    if code in _DISPLAY:
+        return _DISPLAY[code]
+    text = _ANNOTATION.sub("", code)  # annotations are unity: {beats}/min is /min
+    for bracket, plain in (("[lb_av]", "lb"), ("[in_i]", "in"), ("[degF]", "°F"), ("mm[Hg]", "mm Hg"), ("Cel", "°C")):
+        text = text.replace(bracket, plain)
+    text = text.replace("[", "").replace("]", "")  # [IU]/L → IU/L
+    text = re.sub(r"(?<![A-Za-z0-9*])u(?=[a-zA-Z])", "µ", text)  # umol → µmol, uL → µL
+    text = re.sub(r"(?<=[A-Za-z])(-?\d+)\b", lambda m: m.group(1).translate(_SUPERSCRIPT), text)  # m2 → m²
+    text = re.sub(r"10\*(-?\d+)", lambda m: "× 10" + m.group(1).translate(_SUPERSCRIPT), text)
+    return text.strip(" .")
+
+
 class UnitError(ValueError):
     """A quantity whose unit cannot be converted to the unit the feature needs."""
 

@@ -13,11 +13,12 @@ import string
 import tomllib
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Collection, Mapping
 
 from fhir_adapters.features import EXTRACTORS, KIND_CHECKS, FeatureDef
 from fhir_adapters.observation_sets import ObservationSetDef
 
+from .alert_policy import parse_alerts
 from .catalog import HOOKS, INDICATORS, PREFETCH_TOKEN, SUMMARY_MAX, USER_TOKENS
 from .definitions import CardPolicy, CardRule, Criterion, PrefetchSpec, ServiceDefinition, SuggestionDef
 from .schema import FEATURE_COMMON, unknown_keys
@@ -52,10 +53,12 @@ BuilderCheck = Callable[[ServiceDefinition], set[str]]
 LoadedService = tuple[ServiceDefinition, Any, Mapping[str, Any]]
 
 
-def load_services(directory: Path, *, load_model: Callable[[str], Any], builders: Mapping[str, BuilderCheck]) -> list[LoadedService]:
-    """Parse every `*.toml` in `directory`; return (definition, model or None, secondary models), sorted by file."""
+def load_services(directory: Path, *, load_model: Callable[[str], Any], builders: Mapping[str, BuilderCheck],
+                  card_kinds: Mapping[str, Collection[str]] | None = None) -> list[LoadedService]:
+    """Parse every `*.toml` in `directory`; return (definition, model or None, secondary models), sorted by file.
+    `card_kinds`: the card kinds each builder can produce (`[alerts] silent_info` must name one of them)."""
     files = sorted(Path(directory).glob("*.toml"))
-    loaded = [load_service(path, load_model=load_model, builders=builders) for path in files]
+    loaded = [load_service(path, load_model=load_model, builders=builders, card_kinds=card_kinds) for path in files]
     seen: dict[tuple[str, str], str] = {}
     for service, _, _ in loaded:
         key = (service.id, service.hook)  # DISC-5: an id may repeat only with a different hook
@@ -65,7 +68,8 @@ def load_services(directory: Path, *, load_model: Callable[[str], Any], builders
     return loaded
 
 
-def load_service(path: Path, *, load_model: Callable[[str], Any], builders: Mapping[str, BuilderCheck]) -> LoadedService:
+def load_service(path: Path, *, load_model: Callable[[str], Any], builders: Mapping[str, BuilderCheck],
+                 card_kinds: Mapping[str, Collection[str]] | None = None) -> LoadedService:
     text = Path(path).read_text(encoding="utf-8")
     try:
         raw = tomllib.loads(text)
@@ -73,13 +77,13 @@ def load_service(path: Path, *, load_model: Callable[[str], Any], builders: Mapp
         raise ServiceFileError(path, "(file)", f"not valid TOML: {exc}") from None
     locate = _Locator(raw, text)
     try:
-        return _load(path, raw, locate, load_model, builders)
+        return _load(path, raw, locate, load_model, builders, card_kinds)
     except ServiceFileError as exc:
         raise exc.at(locate.line(exc.field)) from None
 
 
 def _load(path: Path, raw: dict, locate: "_Locator", load_model: Callable[[str], Any],
-          builders: Mapping[str, BuilderCheck]) -> LoadedService:
+          builders: Mapping[str, BuilderCheck], card_kinds: Mapping[str, Collection[str]] | None) -> LoadedService:
     err = lambda field, msg: ServiceFileError(path, field, msg)  # noqa: E731
     for where, known in unknown_keys(raw):
         key = where[-1]
@@ -128,6 +132,8 @@ def _load(path: Path, raw: dict, locate: "_Locator", load_model: Callable[[str],
 
     suggestions = {k: _suggestion(k, v, names, err) for k, v in (raw.get("suggestions") or {}).items()}
     cards = _cards(path, raw.get("cards"), suggestions, builder, err)
+    alerts = parse_alerts(raw.get("alerts"), override_reasons=cards.override_reasons, builder=builder, err=err,
+                          kinds=card_kinds.get(builder) if card_kinds is not None else None)
     population = tuple(_criterion(path, i, c, features, cards.on_not_applicable, err) for i, c in enumerate(raw.get("population", [])))
     orders = {}
     for f in raw.get("features", []):
@@ -142,7 +148,7 @@ def _load(path: Path, raw: dict, locate: "_Locator", load_model: Callable[[str],
         prefetch=MappingProxyType(prefetch), features=features, model_ref=model_ref, secondary_refs=secondary_refs, builder=builder,
         population=population, cards=cards, suggestions=MappingProxyType(suggestions),
         usage_requirements=raw.get("usage_requirements"), path=str(path), orders=MappingProxyType(orders),
-        data=MappingProxyType(raw.get("data", {})), observation_sets=sets,
+        data=MappingProxyType(raw.get("data", {})), observation_sets=sets, alerts=alerts,
     )
     try:
         used = builders[builder](service)
@@ -152,7 +158,8 @@ def _load(path: Path, raw: dict, locate: "_Locator", load_model: Callable[[str],
         raise err("data", str(exc)) from None
     for m in (model, *secondary.values()):
         used |= set(m.info.feature_names if m else ())
-    used |= {c.feature for c in population} | {s.unless for s in suggestions.values() if s.unless}
+    used |= {c.feature for c in population} | {c.only_if for c in population if c.only_if} \
+        | {s.unless for s in suggestions.values() if s.unless}
     unused = [n for n in names if n not in used]
     if unused:
         raise err("features", f"declared but never used: {', '.join(unused)}")
@@ -321,7 +328,8 @@ def _criterion(path: Path, i: int, raw: Any, features: tuple[FeatureDef, ...], o
         raise err(f"{where}.if_unknown", "must be 'stop' (no score when it cannot be checked) or 'note' (score, and say so)")
     if raw.get("on_not_applicable", on_not_applicable) not in ("card", "silent"):
         raise err(f"{where}.on_not_applicable", "must be 'card' or 'silent'")
-    if raw.get("on_not_applicable", on_not_applicable) == "card" and not raw.get("not_applicable"):
+    if raw.get("scope", "service") == "service" and raw.get("on_not_applicable", on_not_applicable) == "card" \
+            and not raw.get("not_applicable"):
         raise err(f"{where}.not_applicable", "is required when the criterion answers with a card (on_not_applicable = 'card')")
     if raw.get("not_applicable") is not None:
         check_summary(path, f"{where}.not_applicable", raw["not_applicable"], POPULATION_FIELDS)
@@ -329,9 +337,18 @@ def _criterion(path: Path, i: int, raw: Any, features: tuple[FeatureDef, ...], o
         check_summary(path, f"{where}.unknown", raw["unknown"], UNKNOWN_FIELDS)
     if raw.get("instead") is not None and (not isinstance(raw["instead"], str) or not raw["instead"].strip()):
         raise err(f"{where}.instead", "must be a sentence saying what to use instead")
+    only_if = raw.get("only_if")
+    if only_if is not None and only_if not in {f.name for f in features}:
+        raise err(f"{where}.only_if", f"'{only_if}' is not a declared feature")
+    scope = raw.get("scope", "service")
+    if scope not in ("service", "model"):
+        raise err(f"{where}.scope", "must be 'service' (who the service is for) or 'model' (where the model's score is valid)")
+    if scope == "model" and any(k in raw for k in ("not_applicable", "instead", "unknown", "on_not_applicable")):
+        raise err(f"{where}.scope", "a 'model' criterion only stops the model: the builder words its card "
+                                    "(not_applicable, instead, unknown and on_not_applicable are for 'service' criteria)")
     return Criterion(feature, raw.get("min"), raw.get("max"), raw.get("equals"), raw.get("label", feature),
                      raw.get("not_applicable"), raw.get("instead"), raw.get("if_unknown", "stop"), raw.get("unknown"),
-                     raw.get("on_not_applicable"))
+                     raw.get("on_not_applicable"), only_if, scope)
 
 
 def _suggestion(name: str, raw: Mapping, names: list[str], err) -> SuggestionDef:

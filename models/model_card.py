@@ -1,7 +1,122 @@
-"""Model card (JSON + markdown) written beside each artifact, following the TRIPOD items that apply
-to a model developed and internally validated on one dataset (Collins et al., BMJ 2015;350:g7594).
+"""Model cards: the JSON + markdown card written beside each trained artifact, following the TRIPOD items
+that apply to a model developed and internally validated on one dataset (Collins et al., BMJ
+2015;350:g7594); the published evidence of each equation (`Evidence`, held by its `ModelInfo`); and the
+decision-support source attributes a hospital's AI committee asks for, from either (`source_attributes`).
+
+Source attributes follow the categories of ONC HTI-1, 45 CFR 170.315(b)(11)(iv): intended use, cautioned
+out-of-scope use, input features (including the use of race and ethnicity), development and validation
+data, fairness assessment, external validation and the update schedule.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+SOURCE_ATTRIBUTES_STANDARD = "ONC HTI-1, 45 CFR 170.315(b)(11)(iv) decision support intervention source attributes"
+
+
+@dataclass(frozen=True, slots=True)
+class Performance:
+    """One published validation figure, as its source reports it."""
+
+    population: str  # the cohort: who, where, how many
+    measure: str  # C statistic, AUROC, median bias, sensitivity / specificity…
+    value: str  # with its confidence interval when published
+    source: str  # citation
+    external: bool = False  # on data other than the developers' own
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What a clinician or an AI committee needs to judge a published equation, in one place."""
+
+    intended_use: str
+    intended_user: str
+    out_of_scope: tuple[str, ...]
+    race_ethnicity: str  # whether and how race or ethnicity is an input
+    development: str  # the data it was developed on
+    performance: tuple[Performance, ...]
+    limitations: tuple[str, ...]
+    fairness: str  # what is known of its performance across groups
+    update: str  # how and when it changes
+
+    def to_json(self) -> dict[str, Any]:
+        return {"intended_use": self.intended_use, "intended_user": self.intended_user,
+                "out_of_scope": list(self.out_of_scope), "race_ethnicity": self.race_ethnicity,
+                "development": self.development, "performance": [_performance(p) for p in self.performance],
+                "limitations": list(self.limitations), "fairness": self.fairness, "update": self.update}
+
+
+def _performance(p: Performance) -> dict[str, Any]:
+    return {"population": p.population, "measure": p.measure, "value": p.value, "source": p.source, "external": p.external}
+
+
+def source_attributes(info, inputs: Iterable[Mapping[str, Any]] = (), card: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The source attributes of a model as JSON: from the equation's `Evidence`, or for a trained artifact
+    from its `model_card.json` (`card`). `inputs` are the service's inputs ({name, label, unit}) the model reads."""
+    wanted = set(info.feature_names)
+    features = [{"name": f["name"], "label": f.get("label"), "unit": f.get("unit")} for f in inputs if f["name"] in wanted]
+    out: dict[str, Any] = {
+        "standard": SOURCE_ATTRIBUTES_STANDARD,
+        "model": {"id": info.id, "version": info.version, "title": info.title},
+        "output": info.outcome,
+        "intended_population": info.population,
+        "input_features": features or [{"name": n} for n in info.feature_names],
+        "citation": info.citation,
+    }
+    if card is not None:
+        out.update(_from_card(card))
+    elif info.evidence is not None:
+        e = info.evidence
+        out.update({"kind": "published equation", "intended_use": e.intended_use, "intended_user": e.intended_user,
+                    "cautioned_out_of_scope_use": list(e.out_of_scope), "uses_race_ethnicity": e.race_ethnicity,
+                    "development_data": e.development,
+                    "validation": [_performance(p) for p in e.performance if not p.external],
+                    "external_validation": [_performance(p) for p in e.performance if p.external],
+                    "fairness_assessment": e.fairness, "known_limitations": list(e.limitations),
+                    "update_schedule": e.update})
+    else:
+        out["kind"] = "not documented"
+    return out
+
+
+def _from_card(card: Mapping[str, Any]) -> dict[str, Any]:
+    """A trained artifact's source attributes, every figure from its model card (written at training)."""
+    perf, data = card.get("performance") or {}, card.get("data") or {}
+    cv = perf.get("cv") or {}
+    predictors = card.get("predictors") or []
+    race = [p["label"] for p in predictors if any(w in (p.get("name") or "") for w in ("race", "black", "ethnic", "asian"))]
+    validation = []
+    if cv.get("auroc"):
+        a = cv["auroc"]
+        validation.append({"population": f"{data.get('rows')} patients, {data.get('events')} events "
+                                          f"(repeated cross-validation, {a.get('folds')} held-out folds)",
+                           "measure": "AUROC (mean, 95% CI)", "value": _ci(a), "source": "this artifact's metrics.json",
+                           "external": False})
+    if cv.get("calibration_slope"):
+        validation.append({"population": "same folds", "measure": "Calibration slope (ideal 1)",
+                           "value": _ci(cv["calibration_slope"], 2), "source": "this artifact's metrics.json", "external": False})
+    subgroups = perf.get("subgroups") or {}
+    fairness = "; ".join(f"{group} {label}: AUROC {_fmt(s.get('auroc'))}, calibration slope {_fmt(s.get('calibration_slope'), 2)} "
+                         f"(n {s.get('n')}, {s.get('events')} events)"
+                         for group, bands in subgroups.items() for label, s in bands.items())
+    limitations = list(card.get("limitations") or [])
+    return {
+        "kind": "trained model",
+        "intended_use": card.get("intended_use"),
+        "intended_user": "Clinicians (decision support; the card explains its inputs)",
+        "cautioned_out_of_scope_use": [f"Patients outside the development population: {card.get('eligibility')}", *limitations],
+        "uses_race_ethnicity": ("Yes: " + ", ".join(race)) if race else "No: race and ethnicity are not inputs",
+        "development_data": "; ".join(str(x) for x in (data.get("source"), data.get("period"),
+                                                       f"{data.get('rows')} rows, {data.get('events')} events") if x),
+        "validation": validation,
+        "external_validation": [],
+        "fairness_assessment": ("Out-of-fold performance by subgroup: " + fairness) if fairness else "No subgroup figures in the model card",
+        "known_limitations": limitations,
+        "update_schedule": f"Not retrained on a schedule: a new version is a new artifact (`{card.get('reproduce')}` "
+                           "rebuilds this one); check local performance with `cds-service population validate`.",
+    }
+
 
 TRIPOD = {
     "1": "title: model, outcome and population",

@@ -5,6 +5,8 @@ from dataclasses import dataclass, field
 from typing import Mapping, Protocol, Sequence
 
 from .feature_vector import FeatureVector
+from .model_card import Evidence
+from .score_scale import PROBABILITY, Band
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +44,17 @@ class ModelInfo:
     feature_names: tuple[str, ...]
     # Inputs that must be present for a prediction; the rest may be imputed by declared defaults.
     required: tuple[str, ...] = ()
+    # How the score reads (models/score_scale.py): a probability (0-1, shown in %), points, or a quantity
+    # in `unit` (UCUM); `link` maps the linear predictor to the score; eGFR and CrCl are better when higher.
+    scale: str = PROBABILITY
+    unit: str = ""
+    link: str = "logit"
+    higher_is_better: bool = False
+    bands: tuple[Band, ...] = ()
+    # Clinician wording of contribution keys that are not feature names (the items of a point score).
+    labels: Mapping[str, str] = field(default_factory=dict)
+    # The published evidence of an equation (model_card.py); a trained artifact's is its model card.
+    evidence: Evidence | None = None
 
 
 class Model(Protocol):

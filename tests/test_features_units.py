@@ -59,3 +59,25 @@ def test_missing_unit_is_taken_as_the_declared_unit():
                                            ("Cel", (1.0, "degC")), ("[lb_av]", (1.0, "lb"))])
 def test_ucum_codes_translate_to_pint(ucum, expected):
     assert to_pint(ucum) == expected
+
+
+@pytest.mark.parametrize("ucum, shown", [
+    ("a", "years"), ("mm[Hg]", "mm Hg"), ("Cel", "°C"), ("[degF]", "°F"), ("{#}", ""), ("{score}", "points"),
+    ("kg/m2", "kg/m²"), ("mL/min/{1.73_m2}", "mL/min/1.73 m²"), ("umol/L", "µmol/L"), ("10*3/uL", "× 10³/µL"),
+    ("{beats}/min", "/min"), ("/min", "/min"), ("[IU]/L", "IU/L"), ("mg/dL", "mg/dL"), ("%", "%"), (None, ""),
+])
+def test_units_as_a_clinician_reads_them(ucum, shown):
+    from fhir_adapters.units import unit_text
+
+    assert unit_text(ucum) == shown
+
+
+def test_cards_show_values_through_the_one_unit_function(app):
+    """A card's value goes through `unit_text`: 38.6 Cel is 38.6 °C, 74 a is 74 years, a count has no unit."""
+    from cds_service.builders.base import display_value
+    from models.feature_vector import Feature
+
+    ctx = type("Ctx", (), {"service": app.extensions["cds"].services["ascvd-10y-risk"][0].definition})()
+    assert display_value(ctx, Feature("t", "Temperature", 38.6, "Cel")) == "38.6 °C"
+    assert display_value(ctx, Feature("x", "Age", 74.0, "a")) == "74 years"
+    assert display_value(ctx, Feature("n", "Results", 3.0, "{#}")) == "3"

@@ -74,3 +74,51 @@ def test_missing_test_is_detected(tmp_path):
     section = "- **Controls:**\n  - C1. x. Tests: `tests/test_hazard_log.py::test_no_such_test`\n- **Residual risk:** 1"
     assert missing_tests(section) == ["tests/test_hazard_log.py::test_no_such_test"]
     assert missing_tests(section.replace("test_no_such_test", "test_the_log_has_hazards")) == []
+
+
+# DCB0129 risk matrix, as the safety case's README states it: MATRIX[likelihood][severity].
+MATRIX = {5: (3, 4, 4, 5, 5), 4: (2, 3, 3, 4, 5), 3: (2, 2, 3, 3, 4), 2: (1, 2, 2, 3, 4), 1: (1, 1, 2, 2, 3)}
+RESIDUAL = re.compile(r"\*\*Residual risk:\*\* ([1-5]) × ([1-5]) → ([1-5]): (acceptable with review|acceptable|unacceptable)")
+
+
+def residual_problem(section: str) -> str | None:
+    """Why a residual risk line is wrong (arithmetic, or the word for the cell), or None."""
+    m = RESIDUAL.search(section)
+    if not m:
+        return "residual risk must read 'S × L → R: acceptable|acceptable with review|unacceptable'"
+    severity, likelihood, risk, word = int(m.group(1)), int(m.group(2)), int(m.group(3)), m.group(4)
+    if MATRIX[likelihood][severity - 1] != risk:
+        return f"{severity} × {likelihood} is {MATRIX[likelihood][severity - 1]} in the DCB0129 matrix, not {risk}"
+    expected = "acceptable" if risk <= 2 else "acceptable with review" if risk == 3 else "unacceptable"
+    return None if word == expected else f"risk {risk} is '{expected}', not '{word}'"
+
+
+@pytest.mark.parametrize("file,hazard,section", hazard_sections(), ids=[h for _, h, _ in hazard_sections()])
+def test_residual_risk_follows_the_matrix(file, hazard, section):
+    assert residual_problem(section) is None, f"{file} {hazard}: {residual_problem(section)}"
+
+
+def test_the_matrix_check_can_fail():
+    assert residual_problem("- **Residual risk:** 4 × 1 → 3: acceptable with review.") is not None
+    assert residual_problem("- **Residual risk:** 4 × 1 → 2: acceptable with review.") is not None
+    assert residual_problem("- **Residual risk:** 5 × 1 → 3: acceptable with review.") is None
+
+
+def test_the_readme_lists_every_hazard_file_and_names_only_hazards_that_exist():
+    readme = (SAFETY / "README.md").read_text(encoding="utf-8")
+    files = {p.name for p in (SAFETY / "hazards").glob("*.md")}
+    assert not {f for f in files if f"hazards/{f}" not in readme}, "hazard files missing from the README's table"
+    ids = {h for _, h, _ in hazard_sections()}
+    named = set(re.findall(r"HAZ-[A-Z]+-\d+", readme))
+    ranges = re.findall(r"(HAZ-[A-Z]+-)(\d+) to HAZ-[A-Z]+-(\d+)", readme)
+    named |= {f"{p}{n:0{len(a)}d}" for p, a, b in ranges for n in range(int(a), int(b) + 1)}
+    assert named and not named - ids, f"the README names hazards that do not exist: {sorted(named - ids)}"
+    for finding in range(1, 13):
+        assert re.search(rf"^\| {finding}\. .+\| HAZ-", readme, re.M), f"finding {finding} has no hazard in the README's table"
+
+
+def test_the_threshold_audit_names_only_tests_that_exist():
+    """docs/clinical-safety/thresholds.md lists each threshold of the service files with the scenarios on each side."""
+    text = (SAFETY / "thresholds.md").read_text(encoding="utf-8")
+    assert len(TEST_REF.findall(text)) > 50
+    assert not missing_tests(text), missing_tests(text)

@@ -147,7 +147,7 @@ def test_the_same_session_at_order_sign_judges_every_order(module_client):
     cards = post(module_client, "renal-dosing", body)
     assert sorted(c["summary"].split()[0] for c in cards) == ["Avoid", "Rivaroxaban"]
     nsaid = next(c for c in cards if c["summary"].startswith("Avoid"))
-    assert "Ibuprofen" in nsaid["summary"] and nsaid["source"]["label"].startswith("KDIGO")
+    assert "ibuprofen" in nsaid["summary"] and nsaid["source"]["label"].startswith("KDIGO")
     assert actions(nsaid) == [{"type": "delete", "description": actions(nsaid)[0]["description"], "resourceId": "MedicationRequest/rx-ibu"}]
 
 

@@ -47,7 +47,8 @@ def test_score_patient_gives_score_band_factors_and_provenance(demo):
 def test_score_patient_outside_population_names_the_reason(demo):
     row = score_patient(_bound("ascvd-10y-risk"), "demo-30", demo.resources("demo-30"), NOW)
     assert row["applicability"] == "not-applicable" and row["score"] is None and row["indicator"] is None
-    assert row["applicability_reasons"] == ["outside 'aged 40-79' (Age = 31)"]
+    # adults 20-79 is ascvd-10y-risk's population; 40-79 the Pooled Cohort Equations' own range (scope "model")
+    assert row["applicability_reasons"] == ["outside 'aged 40-79 (the Pooled Cohort Equations)' (Age = 31)"]
 
 
 def test_score_patient_missing_inputs_are_listed_not_invented(demo):
@@ -61,7 +62,7 @@ def test_unknown_applicability_when_a_population_input_is_missing(demo):
     resources = [r for r in demo.resources("demo-19") if r["resourceType"] != "Patient"]
     resources.append({"resourceType": "Patient", "id": "demo-19", "gender": "female"})  # no birth date
     row = score_patient(_bound("ascvd-10y-risk"), "demo-19", resources, NOW)
-    assert row["applicability"] == "undecided" and row["applicability_reasons"][0] == "'aged 40-79' not checked (Age: birth date not recorded)"
+    assert row["applicability"] == "undecided" and row["applicability_reasons"][0] == "'adults aged 20-79' not checked (Age: birth date not recorded)"
     assert row["age_band"] == "not recorded" and "age" in row["missing"]
 
 
@@ -185,14 +186,49 @@ def scored_file(tmp_path_factory, demo):
     return str(path), {r["patient_id"]: r for r in rows}
 
 
-def test_worklist_is_off_by_default(client):
+OPERATOR_TOKEN = "operator-token-for-the-worklist"
+OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+
+
+def _worklist(make_app, path):
+    """A test client of an app serving the worklist of `path`, sending the operator's login."""
+    client = make_app(ui_population=path, analytics_token=OPERATOR_TOKEN).test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = OPERATOR["Authorization"]
+    return client
+
+
+def test_worklist_is_off_by_default(client, make_app):
     assert client.get("/population").status_code == 404
     assert b"Population worklist" not in client.get("/analytics").data
+    # Off by default even for the operator: the analytics login alone does not turn it on.
+    assert make_app(analytics_token=OPERATOR_TOKEN).test_client().get("/population", headers=OPERATOR).status_code == 404
+
+
+def test_worklist_needs_the_operator_login(make_app, scored_file):
+    """It lists patients: 401 (with a Basic challenge) without the /analytics operator login, for the page and the
+    CSV export; 200 with it, as Bearer or as HTTP Basic; and no worklist without an operator token at all."""
+    import base64
+
+    from cds_service.config import ConfigError
+
+    path, _ = scored_file
+    client = make_app(ui_population=path, analytics_token=OPERATOR_TOKEN).test_client()
+    for url in ("/population", "/population?format=csv"):
+        refused = client.get(url)
+        assert refused.status_code == 401 and refused.headers["WWW-Authenticate"].startswith("Basic ")
+        assert b"demo-" not in refused.data
+        assert client.get(url, headers={"Authorization": "Bearer wrong-token-wrong-token"}).status_code == 401
+        assert client.get(url, headers=OPERATOR).status_code == 200
+    basic = base64.b64encode(f"operator:{OPERATOR_TOKEN}".encode()).decode()
+    ok = client.get("/population", headers={"Authorization": f"Basic {basic}"})
+    assert ok.status_code == 200 and ok.headers["Cache-Control"] == "no-store"
+    with pytest.raises(ConfigError, match="ui_population needs analytics_token"):
+        make_app(ui_population=path)
 
 
 def test_worklist_ranks_patients_by_risk(make_app, scored_file):
     path, rows = scored_file
-    client = make_app(ui_population=path).test_client()
+    client = _worklist(make_app, path)
     html = client.get("/population").get_data(as_text=True)
     assert "Population worklist" in html
     shown = [line.split("<code>")[1].split("</code>")[0] for line in html.split('<tr class="band-')[1:]]
@@ -206,9 +242,9 @@ def test_worklist_ranks_patients_by_risk(make_app, scored_file):
 
 def test_worklist_filters_sorts_and_exports_csv(make_app, scored_file):
     path, rows = scored_file
-    client = make_app(ui_population=path).test_client()
+    client = _worklist(make_app, path)
     html = client.get("/population?applicability=not-applicable").get_data(as_text=True)
-    assert "outside &#39;aged 40-79&#39; (Age = 31)" in html
+    assert "outside &#39;aged 40-79 (the Pooled Cohort Equations)&#39; (Age = 31)" in html
     resp = client.get("/population?band=warning&sort=patient&format=csv")
     assert resp.mimetype == "text/csv"
     lines = resp.get_data(as_text=True).strip().splitlines()
@@ -222,7 +258,7 @@ def test_worklist_filters_sorts_and_exports_csv(make_app, scored_file):
 
 
 def test_worklist_without_a_scored_file_says_how_to_make_one(make_app, tmp_path):
-    resp = make_app(ui_population=str(tmp_path / "nothing.parquet")).test_client().get("/population")
+    resp = _worklist(make_app, str(tmp_path / "nothing.parquet")).get("/population")
     assert resp.status_code == 404 and b"cds-service population score" in resp.data
 
 

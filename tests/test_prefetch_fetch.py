@@ -111,7 +111,7 @@ def test_prefetch4_no_prefetch_everything_fetched_gives_the_same_card_as_full_pr
     ehr = FakeEhr(fhir)
     client = ehr_app.test_client()
     fetched = _score(client.post(URL, json=_with_server(hook_request())))
-    assert len(ehr.queries) == 8
+    assert len(ehr.queries) == 10
     prefetched = _score(client.post(URL, json=hook_request(prefetch=ascvd_prefetch())))
     assert fetched[1]["score"] == prefetched[1]["score"]
     assert fetched[1]["features"] == prefetched[1]["features"]
@@ -122,8 +122,9 @@ def test_prefetch1_partial_prefetch_fetches_only_the_missing_keys(ehr_app, fhir)
     prefetch = ascvd_prefetch()
     del prefetch["lipids"], prefetch["medications"]
     _score(ehr_app.test_client().post(URL, json=_with_server(hook_request(prefetch=prefetch))))
-    # the two removed keys, and the two optional keys the factory never sends (enhancer results, family history)
-    assert len(ehr.queries) == 4
+    # the two removed keys, and the four optional keys the factory never sends (enhancer results, family history,
+    # glucose results, pregnancy status)
+    assert len(ehr.queries) == 6
     assert {urlsplit(q).path.rsplit("/", 1)[-1] for q in ehr.queries} == {"Observation", "MedicationRequest", "FamilyMemberHistory"}
 
 
@@ -182,7 +183,8 @@ def test_omit_app_declares_what_the_tests_need(omit_app):
     (bound,) = omit_app.extensions["cds"].services["ascvd-10y-risk"]
     policies = {k: p.on_error for k, p in bound.definition.prefetch.items()}
     assert policies == {"patient": "fail", "lipids": "fail", "bp": "fail", "smoking": "omit",
-                        "conditions": "fail", "medications": "omit", "enhancer_labs": "omit", "family_history": "omit"}
+                        "conditions": "fail", "medications": "omit", "enhancer_labs": "omit", "family_history": "omit",
+                        "glycaemia": "omit", "pregnancy_status": "omit"}
 
 
 def test_prefetch3_operation_outcome_in_prefetch_with_omit_policy_says_what_was_unavailable(omit_app):
@@ -229,7 +231,7 @@ def _paged_lipids():
     tc, hdl = (e["resource"] for e in prefetch["lipids"]["entry"])
     prefetch["lipids"] = {"resourceType": "Bundle", "type": "searchset", "total": 2, "entry": [{"resource": tc}],
                           "link": [{"relation": "next", "url": f"{BASE}/Observation?page=2"}]}
-    prefetch.update(enhancer_labs=None, family_history=None)  # the optional keys, known empty: only the page is fetched
+    prefetch.update(enhancer_labs=None, family_history=None, glycaemia=None, pregnancy_status=None)  # optional keys known empty: only the page is fetched
     return prefetch, hdl
 
 
@@ -311,5 +313,5 @@ def test_call_log_records_fhir_call_count_and_time(ehr_app, fhir, caplog):
     caplog.set_level(logging.INFO, logger="cds_service")
     ehr_app.test_client().post(URL, json=_with_server(hook_request()))
     (call,) = [r for r in caplog.records if getattr(r, "event", None) == "call"]
-    assert call.fhir_calls == 8 and call.timings["fhir"] > 0
+    assert call.fhir_calls == 10 and call.timings["fhir"] > 0
     assert all(TOKEN not in r.getMessage() + repr(vars(r)) for r in caplog.records)

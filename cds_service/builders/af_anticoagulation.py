@@ -28,8 +28,9 @@ from hooks.loader import check_summary
 from models.equations import cha2ds2_vasc as CV
 from models.equations import has_bled as HB
 
-from cds_service.builders.base import BuildContext, card, display_value, remove_order, unavailable_sources
-from cds_service.builders.base import missing_states, missing_text, note_text, order_text
+from cds_service.builders.base import (BuildContext, absence_text, applicability_cards, card, display_value, missing_states,
+                                       missing_text, note_text, order_text, remove_order, unavailable_sources,
+                                       unavailable_text)
 from cds_service.builders.equation_cards import (check_model, check_secondary, extension, feature_def, points_text,
                                                  require_feature)
 from cds_service.builders.markdown import literal
@@ -63,7 +64,6 @@ def check(service: ServiceDefinition) -> set[str]:
     check_secondary(service, BLEEDING)
     data = service.data
     used: set[str] = set()
-    used.add(require_feature(service, data.get("af_feature"), "data.af_feature"))
     co = require_feature(service, data.get("co_drug_feature"), "data.co_drug_feature")
     used.add(co)
     group_ingredients: set[str] = set()
@@ -128,8 +128,10 @@ def _findings(ctx: BuildContext, names) -> Findings:
         if (f.value or 0) >= 0.5:
             refs = ", ".join(literal(e.reference) for e in f.evidence)
             present.append((name, f"{f.label}" + (f" ({refs}{', ' + literal(f.date) if f.date else ''})" if refs else "")))
-        elif missing or f.missing:
-            unassessed.append((name, f"{f.label} ({', '.join(missing) or 'its data'} not available to the service)"))
+        elif missing:
+            unassessed.append((name, f"{f.label} ({missing[0]} {unavailable_text(ctx.unavailable[missing[0]], short=True)})"))
+        elif f.missing:
+            unassessed.append((name, f"{f.label} ({missing_text(ctx, name)})"))
         else:
             absent.append(f.label)
     return Findings(tuple(present), tuple(absent), tuple(unassessed))
@@ -180,15 +182,16 @@ def _score_table(ctx: BuildContext, p, labels: Mapping[str, str], inputs: Mappin
 # ---- cards ---------------------------------------------------------------------------------------------------
 
 def build(ctx: BuildContext) -> list:
-    data, f = ctx.service.data, ctx.features
+    data = ctx.service.data
     orders = medication_orders(ctx.request.context)
     ac = data["anticoagulants"]
     anticoagulants = [o for o in orders if o.selected and o.matches(ac.get("codes", ()), ac.get("ingredients", ()))]
-    if not anticoagulants or (f[data["af_feature"]].value or 0) < 0.5:
+    if not anticoagulants:
         return []
-    outside = [c for c in ctx.service.population if f[c.feature].value is not None and not c.holds(f[c.feature].value)]
-    if outside:  # an adult score is never shown for a patient it was not made for
-        return [_not_applicable_card(ctx, anticoagulants, outside)]
+    # `[[population]]`: no AF → no card; a child → a card saying the adult scores do not apply, never a score.
+    outside = applicability_cards(ctx, undecided=False)
+    if outside is not None:
+        return outside
     others = _findings(ctx, [o["feature"] for o in data["other_indications"]])
     cards = _valve_cards(ctx, anticoagulants, others)
     cards.append(_scores_card(ctx, anticoagulants, others))
@@ -198,23 +201,16 @@ def build(ctx: BuildContext) -> list:
     return [c for c in cards if c is not None]
 
 
-def _not_applicable_card(ctx: BuildContext, anticoagulants: list[MedicationOrder], outside) -> object:
-    names = ", ".join(order_text(o) for o in anticoagulants)
-    why = "; ".join(f"{c.label} — {ctx.features[c.feature].label.lower()} {display_value(ctx, ctx.features[c.feature])}" for c in outside)
-    lines = [f"**Anticoagulant being signed:** {names}", "", f"**Not applicable:** {why}.", "",
-             "No stroke or bleeding score and no adult guideline advice is given for this patient; anticoagulation "
-             "decisions follow paediatric guidance."]
-    return card(ctx, "af-not-applicable", "AF anticoagulation scores not shown: they are for adults (18 and over)", "info",
-                "\n".join(lines), extension=extension(ctx, [c.feature for c in outside]))
-
-
 def _other_indication_lines(ctx: BuildContext, others: Findings) -> list[str]:
+    names = [o["feature"] for o in ctx.service.data["other_indications"]]
+    found = "; ".join(text for _, text in others.present)
     lines = ["**Other indications for an anticoagulant** (2023 ACC/AHA/ACCP/HRS): "
-             + ("; ".join(text for _, text in others.present) if others.present else "none on record") + "."]
+             + (found or absence_text(ctx, names, "none on record", what="other indication")) + "."]
     if others.unassessed:
         lines.append("Not assessed: " + "; ".join(text for _, text in others.unassessed) + ".")
     if others.absent:
-        lines.append("Checked and not on record: " + "; ".join(others.absent) + ". "
+        checked = [n for n in names if n not in others.names and n not in dict(others.unassessed)]
+        lines.append(absence_text(ctx, checked, "Checked and not on record: " + "; ".join(others.absent) + ". ")
                      + ctx.service.data["not_detectable"])
     return lines
 
@@ -272,12 +268,16 @@ def _scores_card(ctx: BuildContext, anticoagulants: list[MedicationOrder], other
     suggestions = []
     if no_other:
         for o in anticoagulants:
-            suggestions.append(remove_order(ctx, o, f"Remove the {o.text} order (no other indication on record)"))
+            why = absence_text(ctx, [x["feature"] for x in data["other_indications"]], "no other indication on record")
+            suggestions.append(remove_order(ctx, o, f"Remove the {o.text} order ({why})"))
     if stroke.details.get("not_assessed") or (bleeding and bleeding.details.get("not_assessed")):
         lines += ["", "*'≥' marks a lower bound: items that could not be assessed from the record count 0 here.*"]
     lines += ["", f"*Sources:* 2023 ACC/AHA/ACCP/HRS AF guideline (Joglar et al., Circulation 2024;149:e1); {CV.INFO.citation}; "
                   f"{HB.INFO.citation}."]
-    return card(ctx, "af-scores", data["summaries"][summary_key].format(**fields), "warning" if high_bleeding else "info",
+    summary = data["summaries"][summary_key].format(**fields)
+    if summary_key == "low_stroke":  # "no other indication on record": chosen only when all of it was read
+        summary = absence_text(ctx, [o["feature"] for o in data["other_indications"]], summary)
+    return card(ctx, "af-scores", summary, "warning" if high_bleeding else "info",
                 "\n".join(lines), suggestions=suggestions, selection_behavior="any", extension=extension(ctx, None, bleeding))
 
 
@@ -319,17 +319,23 @@ def _combination_card(ctx: BuildContext, co_orders: list[MedicationOrder]):
         if _present(ctx, key):
             feature = f[data[key]]
             lines.append(f"- {feature.label}: {note_text(feature)} [{', '.join(literal(e.reference) for e in feature.evidence)}]")
+    down = unavailable_sources(ctx, *(data[k] for k in CO_DRUG_GROUPS))
+    if down:  # only this session's orders were seen: an active NSAID or antiplatelet may be missing from the list
+        lines.append(f"- Active medications: {unavailable_text(ctx.unavailable[down[0]], short=True)}; only the orders of "
+                     "this session are listed.")
     if nsaid:
         lines += ["", data["advice"]["nsaid"]]
     if window.present and (aspirin or p2y12):
         lines += ["", "**After ACS/PCI:** " + "; ".join(text for _, text in window.present) + ".", "", data["advice"]["after_pci_acs"]]
     elif aspirin or p2y12:
         if aspirin_unindicated:
-            lines += ["", data["advice"]["aspirin_no_indication"]]
+            lines += ["", absence_text(ctx, [*data["pci_acs_window"], *data["aspirin_indications"]],
+                                       data["advice"]["aspirin_no_indication"])]
         if p2y12 or not aspirin_unindicated:  # an antiplatelet whose indication the record may not show: review
             reasons = [text for _, text in (*window.unassessed, *aspirin_reasons.present, *aspirin_reasons.unassessed)]
-            lines += ["", "**Bearing on the antiplatelet:** " + ("; ".join(reasons) if reasons else
-                                                                 "no ACS or PCI in the last 12 months and no coronary stent on record") + ".",
+            lines += ["", "**Bearing on the antiplatelet:** " + ("; ".join(reasons) if reasons else absence_text(
+                ctx, data["pci_acs_window"], "no ACS or PCI in the last 12 months and no coronary stent on record",
+                what="ACS, PCI or coronary stent")) + ".",
                       "", data["advice"]["antiplatelet_review"]]
     others = [i for i in _group(ctx, "p2y12_feature")[2] if i != data["preferred_p2y12"]]
     if p2y12 and mentions({"text": f[data["p2y12_feature"]].note or ""}, others):
@@ -338,13 +344,15 @@ def _combination_card(ctx: BuildContext, co_orders: list[MedicationOrder]):
     suggestions = [remove_order(ctx, o, f"Remove the {o.text} order (NSAID with an anticoagulant)", recommended=True)
                    for o in drafts("nsaid_feature")]
     if aspirin_unindicated:
-        suggestions += [remove_order(ctx, o, f"Remove the {o.text} order (no indication for aspirin on record)")
+        why = absence_text(ctx, [*data["pci_acs_window"], *data["aspirin_indications"]], "no indication for aspirin on record")
+        suggestions += [remove_order(ctx, o, f"Remove the {o.text} order ({why})")
                         for o in drafts("aspirin_feature")]
     if nsaid:
         summary = data["summaries"]["nsaid"].format(drugs=", ".join(_names_in(ctx, "nsaid_feature")) or "NSAID")
         indicator = "warning"
     elif aspirin_unindicated:
-        summary, indicator = data["summaries"]["aspirin"], "warning"
+        summary = absence_text(ctx, [*data["pci_acs_window"], *data["aspirin_indications"]], data["summaries"]["aspirin"])
+        indicator = "warning"
     else:
         drugs = ", ".join(_names_in(ctx, "aspirin_feature") + _names_in(ctx, "p2y12_feature")) or "antiplatelet"
         key = "after_pci_acs" if window.present else "antiplatelet_review"

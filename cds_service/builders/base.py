@@ -6,6 +6,7 @@ from typing import Any, Iterable, Mapping
 
 from fhir_adapters.orders import MedicationOrder
 from fhir_adapters.resources import NO_ACCESS, TIMEOUT
+from fhir_adapters.units import unit_text
 from hooks.catalog import SUMMARY_MAX
 from hooks.definitions import ServiceDefinition, SuggestionDef
 from models.feature_vector import Feature, FeatureVector
@@ -76,6 +77,7 @@ def order_text(order: MedicationOrder) -> str:
     return f"{literal(order.text)} ({literal(order.reference)})"
 
 
+# UCUM codes as a clinician reads them (a unit not listed is shown as written).
 def display_value(ctx: BuildContext, f: Feature) -> str:
     """A feature's value as a clinician reads it: 'yes'/'no' for flags, value with unit otherwise."""
     if f.value is None:
@@ -84,8 +86,7 @@ def display_value(ctx: BuildContext, f: Feature) -> str:
     if kind in BOOLEAN_KINDS:
         return "yes" if f.value >= 0.5 else "no"
     text = number(f.value, 1 if abs(f.value) < 1000 else 0)
-    unit = {"a": "years", "mm[Hg]": "mm Hg", "d": "days", "{#}": "", None: ""}.get(f.unit, f.unit)
-    return f"{text} {unit}".strip()
+    return f"{text} {unit_text(f.unit)}".strip()
 
 
 # ---- how a card words an input it does not have ---------------------------------------------------
@@ -104,12 +105,17 @@ def unavailable_text(reason: object, *, short: bool = False) -> str:
 
 
 def window_text(ctx: BuildContext, name: str) -> str:
-    """'in the last 24 h' / 'in the last 90 days' from the feature's declared lookback, or ''."""
+    """'in the last 24 h' / 'in the last 90 days' / 'in the last 3 years' from the feature's declared lookback, or ''."""
     days = next((d.param("lookback_days") for d in ctx.service.features if d.name == name), None)
     if days is None:
         return ""
-    hours = float(days) * 24
-    return f" in the last {hours:g} h" if hours <= 72 else f" in the last {float(days):g} days"
+    days = float(days)
+    if days * 24 <= 72:
+        return f" in the last {days * 24:g} h"
+    years = days / 365.25
+    if years >= 0.99 and abs(years - round(years)) < 0.01:  # 365, 730, 1095, 1825, 1826 days
+        return " in the last year" if round(years) == 1 else f" in the last {round(years)} years"
+    return f" in the last {days:g} days"
 
 
 def unavailable_sources(ctx: BuildContext, *names: str) -> list[str]:
@@ -131,8 +137,25 @@ def missing_text(ctx: BuildContext, name: str, *, short: bool = False) -> str:
     if f.invalid:
         return "invalid value" + ("" if short or not f.note else f", not used ({note_text(f)})")
     text = "not recorded" + window_text(ctx, name)
-    quiet = (None, "no result recorded", "no matching condition on the problem list")
-    return text if short or f.note in quiet else f"{text} ({note_text(f)})"
+    return text if short or f.note in QUIET_NOTES else f"{text} ({note_text(f)})"
+
+
+# Extractor notes that only restate "not recorded" (the card would say it twice).
+QUIET_NOTES = (None, "", "no result recorded", "no result on record", "no matching condition on the problem list",
+               "none recorded", "none recorded in the window", "no pregnancy recorded", "no observation recorded in the window",
+               "race not recorded", "ethnicity not recorded")
+
+
+def absence_text(ctx: BuildContext, names, none_found: str, *, what: str = "") -> str:
+    """How a card says the record holds none of something (`none_found`, e.g. 'no coronary stent on record'):
+    as given only when every prefetch key feeding the features `names` was read; otherwise limited to what was
+    read, naming what could not be ('no <what> found in the data available (procedures: not available to the
+    service …)'). Unavailable is not absent: an absence is claimed only from data that was read."""
+    down = unavailable_sources(ctx, *names)
+    if not down:
+        return none_found
+    return f"{'no ' + what if what else 'none'} found in the data available (" + "; ".join(
+        f"{key}: {unavailable_text(ctx.unavailable[key], short=True)}" for key in down) + ")"
 
 
 def missing_state(ctx: BuildContext, name: str) -> str:
@@ -163,7 +186,8 @@ def _shown(ctx: BuildContext, finding: Finding, *, markdown: bool = True) -> dic
 
 
 def population_text(ctx: BuildContext) -> str:
-    return "; ".join(c.label for c in ctx.service.population)
+    """Who the service is for (its `scope = "service"` criteria; a model's own range is the builder's to say)."""
+    return "; ".join(c.label for c in ctx.service.population if c.scope == "service")
 
 
 def applicability_cards(ctx: BuildContext, *, undecided: bool = True) -> list | None:
@@ -177,10 +201,13 @@ def applicability_cards(ctx: BuildContext, *, undecided: bool = True) -> list | 
     default = ctx.service.cards.on_not_applicable
     title = ctx.service.title
     if a.status == NOT_APPLICABLE:
-        # A criterion may answer differently from the service (e.g. no card for an outpatient visit).
-        first = next((x for x in a.failed if (x.criterion.on_not_applicable or default) == "card"), None)
-        if first is None:
+        # A criterion may answer differently from the service (e.g. no card for an outpatient visit). One outside
+        # criterion that answers with silence silences the service: a child without AF gets no "AF scores are for
+        # adults" card, a pregnant woman at an outpatient visit no NEWS2 card.
+        answers = [(x.criterion.on_not_applicable or default) for x in a.failed]
+        if "silent" in answers:
             return []
+        first = a.failed[0]
         c = first.criterion
         summary = (c.not_applicable or f"{title}: does not apply ({c.label})").format(**_shown(ctx, first, markdown=False))
         lines = ["**Not calculated: the patient is outside the population this service was made for.**", ""]
@@ -279,10 +306,12 @@ def declared_suggestion(ctx: BuildContext, s: SuggestionDef) -> Suggestion:
 
 
 def explanation_link(ctx: BuildContext) -> tuple[Link, ...]:
-    """Links to the explanation page of this card: `smart` and/or `absolute`, as `ui_explain_links` says."""
+    """Links to the explanation page of this card: `smart` and/or `absolute`, as `ui_explain_links` says;
+    worded "Why not calculated?" when no score stands behind the card (the page names what is missing)."""
     if not ctx.base_url or not ctx.explain_token:
         return ()
-    return explanation_links(ctx.base_url, ctx.explain_token, ctx.link_kinds)
+    calculated = ctx.prediction is not None or any(p is not None for p in ctx.secondary.values())
+    return explanation_links(ctx.base_url, ctx.explain_token, ctx.link_kinds, calculated=calculated)
 
 
 def remove_order(ctx: BuildContext, order: MedicationOrder, label: str, *, key: tuple[str, ...] = (),
@@ -296,12 +325,13 @@ def remove_order(ctx: BuildContext, order: MedicationOrder, label: str, *, key: 
 def card(ctx: BuildContext, key: str, summary: str, indicator: str, detail: str, *, source: Source | None = None,
          suggestions: Iterable[Suggestion] = (), selection_behavior: str = "any", extension: dict | None = None) -> Card:
     """The one card factory: the service's source (or the rule's own), a stable uuid, the override reasons,
-    and a link to the explanation page whenever a prediction stands behind the card."""
+    and a link to the explanation page whenever a model stands behind the card: its score, or why it was
+    not calculated."""
     suggestions = tuple(suggestions)
-    links = explanation_link(ctx) if ctx.prediction is not None else ()
+    links = explanation_link(ctx) if ctx.model is not None or ctx.secondary else ()
     return Card(summary=shorten(summary), indicator=indicator, source=source or ctx.source(), uuid=ctx.card_uuid(key),
                 detail=detail, suggestions=suggestions, selection_behavior=selection_behavior if suggestions else None,
-                override_reasons=ctx.override_reasons(), links=links, extension=extension)
+                override_reasons=ctx.override_reasons(), links=links, extension=extension, kind=key)
 
 
 def shorten(text: str) -> str:

@@ -11,7 +11,11 @@ Diabetes (ADA Standards of Care in Diabetes—2025):
   starting it, then yearly; without it every 5 years under 40 (at 40 and over no repeat interval is set).
 Hypertension without diabetes (2025 AHA/ACC high blood pressure guideline, 3.1.2, Table 6): eGFR, urine
 albumin/creatinine and a lipid profile at diagnosis; the guideline sets no repeat interval, so only a test
-never on record is due.
+that was never done is due.
+
+Who it is for is declared in the service file (`[[population]]`): adults with diabetes or hypertension. A test
+whose results could not be obtained (the `labs` prefetch) is a row "could not be checked — not available to the
+service", never "due" and never "not recorded", and gets no order.
 
 One info card lists the tests due, each with the rule and its source, and a draft ServiceRequest per test
 (SUGG-1, ACT-1; `selectionBehavior` any). The visit date is the earliest `start` among the booked
@@ -28,8 +32,8 @@ from fhir_adapters.orders import context_resources
 from hooks.definitions import ServiceDefinition
 from hooks.loader import check_summary
 
-from cds_service.builders.base import BuildContext, card, number, order_suggestion
-from cds_service.builders.base import missing_text, unavailable_sources, unavailable_text
+from cds_service.builders.base import (BuildContext, applicability_cards, applicability_notes, card, missing_text, number,
+                                       order_suggestion, unavailable_sources, unavailable_text)
 from cds_service.builders.equation_cards import check_secondary, extension, feature_def, require_feature
 from cds_service.builders.markdown import literal
 
@@ -38,8 +42,8 @@ SUMMARY_FIELDS = ("date", "count", "tests")
 RULES = ("hba1c", "kidney", "uacr", "lipids")
 NUMBERS = ("hba1c_goal", "hba1c_at_goal_days", "hba1c_quarterly_days", "kidney_days", "type1_kidney_years",
            "lipid_on_therapy_days", "lipid_after_start_days", "lipid_every_5y_days", "lipid_5y_under_age")
-SOURCES = ("hba1c_goal", "hba1c_quarterly", "kidney", "lipid_start", "lipid_on_therapy", "lipid_baseline", "lipid_5y",
-           "hypertension")
+SOURCES = ("hba1c_goal", "hba1c_quarterly", "kidney", "lipid_start", "lipid_initiation", "lipid_on_therapy", "lipid_baseline",
+           "lipid_5y", "hypertension")
 # The features the rules read, besides each test's `days_since_latest` feature.
 RULE_FEATURES = ("age", "diabetes", "type1", "type2", "type1_years", "hypertension", "hba1c", "lipid_therapy",
                  "glucose_therapy_change")
@@ -103,6 +107,7 @@ def check(service: ServiceDefinition) -> set[str]:
     gaps = parse_gaps(service)
     longest = {"date": "2026-12-31", "count": str(len(gaps)), "tests": ", ".join(g.label for g in gaps)}
     check_summary(service.path, "data.summary", data.get("summary"), longest)
+    check_summary(service.path, "data.unchecked_summary", data.get("unchecked_summary"), longest)
     return set(RULE_FEATURES) | {g.feature for g in gaps}
 
 
@@ -121,9 +126,8 @@ def _flag(ctx: BuildContext, name: str) -> bool:
     return (ctx.features[name].value or 0) >= 0.5
 
 
-def _meds_unavailable(ctx: BuildContext) -> str | None:
-    keys = [k for k in feature_def(ctx.service, "lipid_therapy").source if k in ctx.unavailable]
-    return ctx.unavailable[keys[0]] if keys else None
+def _meds_unavailable(ctx: BuildContext) -> bool:
+    return bool(unavailable_sources(ctx, "lipid_therapy"))
 
 
 def _hba1c(ctx: BuildContext) -> Rule | None:
@@ -155,7 +159,8 @@ def _kidney(ctx: BuildContext) -> Rule | None:
         return Rule(int(data["kidney_days"]), "diabetes of unrecorded type: yearly from diagnosis, as in type 2", src["kidney"])
     years, limit = f["type1_years"].value, data["type1_kidney_years"]
     if years is None:
-        return Rule(int(data["kidney_days"]), f"type 1 diabetes, onset not recorded: yearly from {number(limit)} years after "
+        onset = missing_text(ctx, "type1_years", short=True)
+        return Rule(int(data["kidney_days"]), f"type 1 diabetes, onset {onset}: yearly from {number(limit)} years after "
                                               "diagnosis, applied because the duration is unknown", src["kidney"])
     if years < limit:
         return None  # not yet: the card says so when it lists other tests
@@ -174,11 +179,16 @@ def _lipids(ctx: BuildContext) -> Rule | None:
         therapy = f["lipid_therapy"]
         started = therapy.date
         last = f["days_since_lipids"]
+        drug = literal((therapy.note or "lipid-lowering therapy").removeprefix("active: "))
         if started and (last.date is None or last.date < started):
+            if last.value is None or last.value > data["lipid_on_therapy_days"]:
+                # No profile in the year before the order: the one at initiation is missing (and an order date may be a
+                # renewal of a long-standing statin): due now, then 4-12 weeks after.
+                return Rule(int(data["lipid_on_therapy_days"]), f"{drug} ordered {literal(started)}; no lipid profile in the year "
+                            "before: a profile at initiation", src["lipid_initiation"])
             not_before = date.fromordinal(date.fromisoformat(started).toordinal() + int(data["lipid_after_start_days"]))
-            drug = literal((therapy.note or "").removeprefix("active: "))
-            return Rule(None, f"{drug} ordered {literal(started)}: no lipid profile since",
-                        src["lipid_start"], since=started, not_before=not_before.isoformat())
+            return Rule(None, f"{drug} ordered {literal(started)}: no lipid profile since", src["lipid_start"], since=started,
+                        not_before=not_before.isoformat())
         return Rule(int(data["lipid_on_therapy_days"]), "on lipid-lowering therapy", src["lipid_on_therapy"])
     age = f["age"].value
     if age is None:
@@ -204,39 +214,51 @@ def _due(ctx: BuildContext, gap: Gap, rule: Rule, lead: float, visit_day: date) 
 
 def build(ctx: BuildContext) -> list:
     f, data = ctx.features, ctx.service.data
+    outside = applicability_cards(ctx)  # `[[population]]`: adults with diabetes or hypertension (silent otherwise)
+    if outside is not None:
+        return outside
     present = [c for c in data["conditions"] if _flag(ctx, c)]
-    if not present:
-        return []
     now = f.as_of
     visit, appointment = visit_time(ctx.request.context)
     if visit is not None and visit < now:  # a start in the past cannot be prepared for: judge at booking time
         visit, appointment = None, None
     lead = max(0.0, (visit - now).total_seconds() / 86400) if visit else 0.0
     visit_day = (visit or now).date()
-    due = []
+    due, unchecked = [], []
     for gap in parse_gaps(ctx.service):
         rule = RULE_OF[gap.name](ctx)
-        if rule is not None and _due(ctx, gap, rule, lead, visit_day):
+        if rule is None:
+            continue
+        if unavailable_sources(ctx, gap.feature):  # unavailable is not absent: never "due" from missing results
+            unchecked.append((gap, rule))
+        elif _due(ctx, gap, rule, lead, visit_day):
             due.append((gap, rule))
-    if not due:
+    if not due and not unchecked:
         return []
     day = visit_day.isoformat()
-    summary = data["summary"].format(date=day, count=len(due), tests=", ".join(g.label for g, _ in due))
+    if due:
+        summary = data["summary"].format(date=day, count=len(due), tests=", ".join(g.label for g, _ in due))
+    else:
+        summary = data["unchecked_summary"].format(date=day, count=len(unchecked), tests=", ".join(g.label for g, _ in unchecked))
     when = f"the visit on **{day}**" + (f" ({literal(appointment)})" if appointment else "") if visit else "this booking"
     lines = [f"Monitoring for {', '.join(f[c].label.lower() for c in present)} that will be due by {when}; "
-             "ordering now lets the results be ready for it.", "",
+             "ordering now lets the results be ready for it." if due else
+             f"Monitoring for {', '.join(f[c].label.lower() for c in present)} by {when} could not be checked: the results "
+             "were not available to the service. Nothing is ordered; check the results in the record.", "",
              "| Test | Last result | Rule | Why | Source |", "| --- | --- | --- | --- | --- |"]
-    for gap, rule in due:
+    for gap, rule in due + unchecked:
         feat = f[gap.feature]
-        none = missing_text(ctx, gap.feature, short=True) if unavailable_sources(ctx, gap.feature) else "none on record"
-        last = none if feat.value is None else f"{literal(feat.date)} ({feat.value:.0f} days ago)"
+        if (gap, rule) in unchecked:
+            last = f"**could not be checked** — {missing_text(ctx, gap.feature)}"
+        else:
+            last = missing_text(ctx, gap.feature, short=True) if feat.value is None else f"{literal(feat.date)} ({feat.value:.0f} days ago)"
         every = f"every {rule.interval} days" if rule.interval else ("4-12 weeks after the start" if rule.since else "once")
         lines.append(f"| {gap.label} | {last} | {every} | {rule.why} | {rule.source} |")
     lines += _notes(ctx)
     suggestions = [order_suggestion(ctx, f"order-{gap.name}", f"Order {gap.display}", gap.code, gap.display, category=LAB_CATEGORY)
                    for gap, _ in due]
-    names = set(present) | {g.feature for g, _ in due} | {"type1", "type2", "type1_years", "hba1c", "lipid_therapy",
-                                                          "glucose_therapy_change", "age"}
+    names = set(present) | {g.feature for g, _ in due + unchecked} | {"type1", "type2", "type1_years", "hba1c", "lipid_therapy",
+                                                                      "glucose_therapy_change", "age"}
     return [card(ctx, "care-gaps", summary, "info", "\n".join(lines), suggestions=suggestions, selection_behavior="any",
                  extension=extension(ctx, names))]
 
@@ -256,4 +278,5 @@ def _notes(ctx: BuildContext) -> list[str]:
                      "ADA 2025 section 6); an individualized goal changes the interval.")
     for key, reason in ctx.unavailable.items():
         notes.append(f"Data not obtained for '{key}': {unavailable_text(reason)}.")
+    notes += applicability_notes(ctx)
     return ["", *(f"- {n}" for n in notes)] if notes else []

@@ -27,8 +27,8 @@ from hooks.loader import check_summary
 from models.equations import news2 as N
 from models.equations import qsofa as Q
 
-from cds_service.builders.base import (BuildContext, applicability_cards, applicability_notes, card, display_value,
-                                       missing_text, note_text, unavailable_lines, unavailable_sources)
+from cds_service.builders.base import (BuildContext, absence_text, applicability_cards, applicability_notes, card,
+                                       display_value, missing_text, note_text, unavailable_lines, unavailable_sources)
 from cds_service.builders.equation_cards import check_model, check_secondary, extension, points_text, require_feature
 
 PRIMARY = "equation:news2"
@@ -98,7 +98,7 @@ def _value(ctx: BuildContext, name: str) -> str:
     if name in FLAG_WORDS:
         value = FLAG_WORDS[name][f.value >= 0.5]
     else:
-        value = display_value(ctx, f).replace(" Cel", " °C")
+        value = display_value(ctx, f)
     return value + (" (assumed)" if f.imputed else "")
 
 
@@ -114,8 +114,9 @@ def _no_set_card(ctx: BuildContext, qsofa) -> list:
         summary = data["unavailable_summary"].format(why=missing_text(ctx, name, short=True))
         lines = ["The vital signs could not be obtained, so nothing can be scored; they are **not** known to be absent:", ""]
     else:
-        summary = data["none_summary"]
-        lines = [f"No NEWS2 observation was recorded in the last {data['window']}; nothing is assumed normal.", ""]
+        summary = absence_text(ctx, [name], data["none_summary"])
+        lines = [absence_text(ctx, [name], f"No NEWS2 observation was recorded in the last {data['window']}")
+                 + "; nothing is assumed normal.", ""]
     lines += unavailable_lines(ctx)
     lines += ["", "Record a full set of observations (respiration rate, SpO2, air or oxygen, blood pressure, pulse, "
                   "ACVPU, temperature) to score NEWS2 and qSOFA."]

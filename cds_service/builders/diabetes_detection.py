@@ -2,7 +2,8 @@
 
 Order of the decision (ADA Standards of Care in Diabetes—2026, section 2; USPSTF 2021), first match wins:
 1. not an adult, or diabetes already diagnosed → no card (care-gaps follows diagnosed diabetes);
-2. pregnant → one info card saying the adult rules do not apply (gestational criteria differ);
+2. pregnant → one info card saying the adult rules do not apply (gestational criteria differ).
+   Steps 1-2 are the service file's `[[population]]`, judged by `applicability_cards`;
 3. a latest result in the diabetes range → "possible undiagnosed diabetes": confirmed when two results are
    in the range (same sample or two samples, ADA's confirmation rule), otherwise a one-click repeat of that
    test; never a risk percentage for a value that is already diagnostic;
@@ -24,15 +25,17 @@ from typing import Mapping, Sequence
 
 from hooks.definitions import ServiceDefinition
 
-from cds_service.builders.base import BuildContext, card, number, order_suggestion
+from cds_service.builders.base import (BuildContext, absence_text, applicability_cards, applicability_notes, card, missing_state,
+                                       missing_text, number, order_suggestion, unavailable_lines, window_text)
 from cds_service.builders.equation_cards import check_model, check_secondary, extension, require_feature
 from cds_service.builders.markdown import literal
 
 LAB_CATEGORY = "http://snomed.info/sct|108252007"  # Laboratory procedure
 REFERRAL_CATEGORY = "http://snomed.info/sct|3457005"  # Patient referral
 RISK_TEST = "equation:ada-risk-test"
-ROLES = ("age", "female", "family_history", "hypertension", "diabetes", "pregnant", "pregnancy_status", "gdm_history", "prediabetes_history", "hba1c_unreliable", "bmi", "asian")
-NUMBERS = ("min_age", "screen_interval_days", "prediabetes_interval_days", "uspstf_bmi", "ada_all_from_age", "ada_bmi", "ada_bmi_asian")
+ROLES = ("age", "female", "family_history", "hypertension", "diabetes", "pregnant", "gdm_history", "prediabetes_history",
+         "hba1c_unreliable", "bmi", "asian")
+NUMBERS = ("screen_interval_days", "prediabetes_interval_days", "uspstf_bmi", "ada_all_from_age", "ada_bmi", "ada_bmi_asian")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +63,12 @@ class Result:
 
     def text(self) -> str:
         sep = "" if self.test.unit == "%" else " "
-        return f"{self.test.label} {number(self.value, self.test.digits)}{sep}{self.test.unit} on {self.on.isoformat()}"
+        return f"{self.test.label} {fixed(self.value, self.test.digits)}{sep}{self.test.unit} on {self.on.isoformat()}"
+
+
+def fixed(value: float, digits: int) -> str:
+    """A laboratory value with the test's own decimals (HbA1c 6.0 %, never '6 %')."""
+    return f"{value:.{digits}f}"
 
 
 def parse_tests(service: ServiceDefinition) -> tuple[Test, ...]:
@@ -156,12 +164,10 @@ def screening_reasons(f, data: Mapping) -> tuple[list[str], list[str]]:
 
 
 def build(ctx: BuildContext) -> list:
-    f, data = ctx.features, ctx.service.data
-    age = f["age"].value
-    if age is None or age < data["min_age"] or (f["diabetes"].value or 0) >= 0.5:
-        return []
-    if (f["pregnant"].value or 0) >= 0.5 or (f["pregnancy_status"].value or 0) >= 0.5:
-        return [_pregnancy_card(ctx)]
+    f = ctx.features
+    outside = applicability_cards(ctx)  # `[[population]]`: adults without diabetes (silent); pregnancy (a card)
+    if outside is not None:
+        return outside
     tests = parse_tests(ctx.service)
     usable = (f["hba1c_unreliable"].value or 0) < 0.5
     results = latest_results(f, tests, usable)
@@ -181,11 +187,11 @@ def _tests_table(results: Sequence[Result]) -> list[str]:
     lines = ["| Test | Result | Date | Range (ADA 2026, section 2) |", "| --- | --- | --- | --- |"]
     for r in results:
         t = r.test
-        ranges = {"diabetes": f"diabetes (≥ {number(t.diagnostic, t.digits)})",
-                  "prediabetes": f"prediabetes ({number(t.prediabetes, t.digits)} to < {number(t.diagnostic, t.digits)})",
-                  "normal": f"normal (< {number(t.prediabetes, t.digits)})"}[r.category]
+        ranges = {"diabetes": f"diabetes (≥ {fixed(t.diagnostic, t.digits)})",
+                  "prediabetes": f"prediabetes ({fixed(t.prediabetes, t.digits)} to < {fixed(t.diagnostic, t.digits)})",
+                  "normal": f"normal (< {fixed(t.prediabetes, t.digits)})"}[r.category]
         sep = "" if t.unit == "%" else " "
-        lines.append(f"| {t.label} | {number(r.value, t.digits)}{sep}{t.unit} | {r.on.isoformat()} | {ranges} |")
+        lines.append(f"| {t.label} | {fixed(r.value, t.digits)}{sep}{t.unit} | {r.on.isoformat()} | {ranges} |")
     return lines
 
 
@@ -199,9 +205,9 @@ def _notes(ctx: BuildContext, usable: bool) -> list[str]:
         feat = f["hba1c_unreliable"]
         lines.append(f"HbA1c is **not used** here: {feat.label.lower()} on record ({literal(feat.evidence[0].reference) if feat.evidence else 'problem list'}); "
                      "ADA 2026 section 2 says to use plasma glucose criteria only.")
-    for key, reason in ctx.unavailable.items():
-        lines.append(f"Data not available to the service for '{key}': {literal(reason)}.")
-    return lines
+    if ctx.unavailable:
+        lines += ["**Data not obtained:**", *unavailable_lines(ctx)]
+    return lines + applicability_notes(ctx)
 
 
 def _order(ctx: BuildContext, t: Test, why: str):
@@ -213,18 +219,6 @@ def _ext(ctx: BuildContext) -> dict:
     return extension(ctx, None)
 
 
-def _pregnancy_card(ctx: BuildContext) -> object:
-    f = ctx.features
-    source = f["pregnant"] if (f["pregnant"].value or 0) >= 0.5 else f["pregnancy_status"]
-    where = f" ({literal(source.evidence[0].reference)}, {literal(source.date) or 'undated'})" if source.evidence else ""
-    lines = [f"Pregnancy is recorded{where}. The adult thresholds for diabetes and prediabetes and the adult screening "
-             "intervals **do not apply in pregnancy**: gestational diabetes has its own tests and thresholds "
-             "(ADA Standards of Care in Diabetes—2026, sections 2 and 15), and HbA1c is less reliable in later pregnancy.",
-             "", "No result is interpreted and no test is suggested by this service; follow the pregnancy screening pathway."]
-    summary = "Diabetes detection not applied in pregnancy: gestational criteria differ (ADA 2026, sections 2 and 15)"
-    return card(ctx, "pregnancy", summary, "info", "\n".join(lines), extension=_ext(ctx))
-
-
 def _diabetes_card(ctx: BuildContext, tests, diabetic: list[Result], results: list[Result], usable: bool) -> object:
     f, data = ctx.features, ctx.service.data
     counted = [t for t in tests if t.name != "hba1c" or usable]
@@ -233,7 +227,8 @@ def _diabetes_card(ctx: BuildContext, tests, diabetic: list[Result], results: li
     lines = [f"Results on file meet the **diabetes** criteria of {data['guideline']}, and no diabetes diagnosis is on the "
              "problem list. This is a guideline threshold, not a model estimate.", ""] + _tests_table(results)
     if n >= 2:
-        summary = f"Possible undiagnosed diabetes: {n} results in the diabetes range, no diagnosis recorded (ADA 2026)"
+        summary = absence_text(ctx, ["diabetes"], f"Possible undiagnosed diabetes: {n} results in the diabetes range, "
+                                                  "no diagnosis recorded (ADA 2026)")
         lines += ["", f"**Confirmed by the ADA rule:** {n} results in the diabetes range in the last 3 years (two abnormal "
                   "results, from the same sample or two samples, confirm the diagnosis without symptoms). Review the results "
                   "and, if they stand, record the diagnosis and start diabetes care."]
@@ -308,8 +303,9 @@ def _screening_card(ctx: BuildContext, tests, usable: bool) -> list:
         return []
     test = next(t for t in tests if t.name == ("hba1c" if usable else "fpg"))
     cited = f"{data['uspstf']}; ADA 2026" if any(r.startswith(data["uspstf"]) for r in reasons) else "ADA 2026"
-    summary = f"Diabetes screening due: no HbA1c or fasting glucose on record in the last 3 years ({cited})"
-    lines = ["No HbA1c, fasting plasma glucose or 2-hour OGTT result is recorded in the last 3 years, and screening applies:", ""]
+    state = missing_state(ctx, "hba1c") + window_text(ctx, "hba1c")
+    summary = f"Diabetes screening due: HbA1c and fasting glucose {state} ({cited})"
+    lines = [f"HbA1c, fasting plasma glucose and 2-hour OGTT: {missing_text(ctx, 'hba1c', short=True)}; screening applies:", ""]
     lines += [f"- {r}" for r in reasons]
     lines += ["", f"Risk factors not read by this service: {data['not_read']}."]
     # Physical activity is not read (scored 0, listed as not assessed); None when age, sex or BMI is missing.
@@ -318,7 +314,7 @@ def _screening_card(ctx: BuildContext, tests, usable: bool) -> list:
         bound = "" if score.details.get("complete") else "≥ "
         missing = ", ".join(n.replace("_", " ") for n in score.details.get("not_assessed", ()))
         lines.append(f"ADA Diabetes Risk Test (Bang 2009): **{bound}{score.score:.0f} of 10** points "
-                     f"(5 or more: high risk){'; not recorded, scored 0: ' + missing if missing else ''}.")
+                     f"(5 or more: high risk){'; not assessed, scored 0: ' + missing if missing else ''}.")
     if unknown:
         lines.append("Could not be judged: " + "; ".join(unknown) + ".")
     lines += [""] + _notes(ctx, usable)

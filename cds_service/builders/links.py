@@ -23,6 +23,9 @@ EXPLAIN_PATH = "/explain/"
 DEFAULT_KINDS = ("smart", "absolute")  # `ui_explain_links` default: smart first, absolute as the fallback
 SMART_LABEL = "Why? Explanation (opens inside the EHR)"
 ABSOLUTE_LABEL = "Why? Inputs, contributions and model details"
+# On a card whose score could not be calculated: the page names what would make it computable.
+SMART_LABEL_NOT_CALCULATED = "Why not calculated? (opens inside the EHR)"
+ABSOLUTE_LABEL_NOT_CALCULATED = "Why not calculated? What is missing, what would make it computable"
 _TOKEN = re.compile(r"^[A-Za-z0-9_.-]{1,2048}$")  # base64url and '.': nothing to percent-encode
 
 
@@ -46,16 +49,17 @@ def decode_app_context(value: Any) -> str | None:
     return token if isinstance(token, str) and _TOKEN.match(token) else None
 
 
-def explanation_links(base_url: str, token: str, kinds: Iterable[str]) -> tuple[Link, ...]:
+def explanation_links(base_url: str, token: str, kinds: Iterable[str], *, calculated: bool = True) -> tuple[Link, ...]:
     """The card's links to its explanation page, smart first (what the EHR should prefer)."""
     if not _TOKEN.match(token):
         raise ValueError("not a link token")
+    smart, absolute = (SMART_LABEL, ABSOLUTE_LABEL) if calculated else (SMART_LABEL_NOT_CALCULATED, ABSOLUTE_LABEL_NOT_CALCULATED)
     links = []
     for kind in kinds:
         if kind == "smart":
-            links.append(Link(SMART_LABEL, f"{base_url}{LAUNCH_PATH}", type="smart", app_context=encode_app_context(token)))
+            links.append(Link(smart, f"{base_url}{LAUNCH_PATH}", type="smart", app_context=encode_app_context(token)))
         elif kind == "absolute":
-            links.append(Link(ABSOLUTE_LABEL, f"{base_url}{explain_path(token)}"))
+            links.append(Link(absolute, f"{base_url}{explain_path(token)}"))
     return tuple(links)
 
 

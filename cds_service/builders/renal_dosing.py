@@ -27,8 +27,8 @@ from hooks.definitions import ServiceDefinition
 from hooks.loader import check_summary
 
 from cds_service.cards import Action, Source, Suggestion
-from cds_service.builders.base import (BOOLEAN_KINDS, BuildContext, card, display_value, inputs_table, number, order_suggestion,
-                                       remove_order, unavailable_sources)
+from cds_service.builders.base import (BOOLEAN_KINDS, BuildContext, absence_text, applicability_cards, card, display_value,
+                                       inputs_table, number, order_suggestion, remove_order, unavailable_sources)
 from cds_service.builders.base import missing_states, missing_text, note_text, unavailable_lines
 from cds_service.builders.equation_cards import check_model, check_secondary, extension, require_feature
 from cds_service.builders.markdown import literal
@@ -42,7 +42,6 @@ ACTIONS = ("delete", "dose", "caution")
 INDICATIONS = ("af", "other", "any")
 FREQUENCY_WORDS = {1.0: "once daily", 2.0: "twice daily", 3.0: "three times daily", 4.0: "four times daily"}
 UNREADABLE = "dose not readable from the order"
-ADULT_AGE = 18
 
 
 # ---- the service file's [data], parsed ------------------------------------------------------------
@@ -267,19 +266,35 @@ def _measure(ctx: BuildContext, drug: Drug, egfr, crcl, af: bool | None, flags: 
 
 
 def _drug_name(drug: Drug, order: MedicationOrder) -> str:
+    """The ingredient the order names, as written inside a sentence (lower case), else the group's name (NSAID)."""
     for name in drug.ingredients:
         if order.matches((), (name,)):
-            return name.capitalize()
+            return name
     return drug.name
 
 
-def _renal_line(ctx: BuildContext, egfr, crcl) -> str:
+def _sentence(template: str, **fields: str) -> str:
+    """A summary template filled in, starting with a capital ('{drug} on dialysis' → 'Metformin on dialysis')."""
+    text = template.format(**fields)
+    return text[:1].upper() + text[1:]
+
+
+def _renal_line(ctx: BuildContext, egfr, crcl, measure: str | None = None, rule: Rule | None = None) -> str:
+    """eGFR, CrCl and their inputs; the value a rule was judged on (`measure`) is shown as the summary shows it, so
+    that the two never disagree (eGFR 44.998 on a card about 30-44 is not '45' in the detail)."""
     f = ctx.features
+
+    def text(value: float, which: str) -> str:
+        two = number(value, 2)
+        if which != measure or rule is None or all(BOUNDS[k](float(two), b) for k, b in rule.bounds.items()):
+            return two
+        return shown(value, rule)
+
     parts = []
     if egfr is not None:
-        parts.append(f"eGFR **{number(egfr.score, 2)} mL/min/1.73 m²** (CKD-EPI 2021)")
+        parts.append(f"eGFR **{text(egfr.score, 'egfr')} mL/min/1.73 m²** (CKD-EPI 2021)")
     if crcl is not None:
-        parts.append(f"CrCl **{number(crcl.score, 2)} mL/min** (Cockcroft-Gault, actual body weight)")
+        parts.append(f"CrCl **{text(crcl.score, 'crcl')} mL/min** (Cockcroft-Gault, actual body weight)")
     for name in ("creatinine", "weight"):
         if not f[name].missing:
             parts.append(f"{f[name].label.lower()} {display_value(ctx, f[name])}" + (f" ({literal(f[name].date)})" if f[name].date else ""))
@@ -304,16 +319,16 @@ def _card_for(ctx: BuildContext, drug: Drug, order: MedicationOrder, m: Measured
     fields = {"drug": name, "value": shown(m.value, m.rule) if drug.measure != "criteria" else f"{m.value:.0f}",
               "dose": dose_text(target.dose) if target else "", "ordered": dose_text(ordered),
               "met": ", ".join(m.met) or "none", "total": str(len(drug.criteria))}
-    summary = rule.summary.format(**fields)
+    summary = _sentence(rule.summary, **fields)
     lines = [f"**Ordered:** {_ordered(order, ordered)}",
-             "", _renal_line(ctx, egfr, crcl)]
+             "", _renal_line(ctx, egfr, crcl, drug.measure, m.rule)]
     if unreadable:
         lines += ["", f"**The ordered dose could not be read:** {literal(ordered.problem)}; check it against the label "
                       f"(labelled dose here: {dose_text(target.dose)}). No change is suggested from a dose that was not understood."]
     if drug.measure == "criteria":
         lines.append(f"**Dose-reduction criteria met:** {', '.join(m.met) or 'none'} ({m.value:.0f} of {len(drug.criteria)}).")
     if taking_feature:
-        lines.append(f"**Already taking {name.lower()}** ({literal(ctx.features[taking_feature].date) or 'active order'}).")
+        lines.append(f"**Already taking {name}** ({literal(ctx.features[taking_feature].date) or 'active order'}).")
     for req in rule.requires:
         lines.append(f"**{ctx.features[req].label}:** {note_text(ctx.features[req]) or 'yes'}.")
     lines += ["", rule.advice, *notes, "", f"*Source:* {drug.source_label}."]
@@ -323,7 +338,7 @@ def _card_for(ctx: BuildContext, drug: Drug, order: MedicationOrder, m: Measured
               "", "*Thresholds are compared with the unrounded eGFR/CrCl; creatinine in µmol/L is divided by 88.42.*"]
     suggestions = []
     if rule.action == "delete":
-        suggestions.append(remove_order(ctx, order, f"Remove the {name.lower()} order", key=("delete",), recommended=True))
+        suggestions.append(remove_order(ctx, order, f"Remove the {name} order", key=("delete",), recommended=True))
     elif rule.action == "dose" and target and not unreadable:
         resource = adjusted_order(order, mg=target.mg, per_day=target.per_day, text=target.text, ingredient=drug.ingredients[0],
                                   ingredient_code=drug.code, form=drug.form, product=drug.product)
@@ -344,9 +359,9 @@ def _dialysis_card(ctx: BuildContext, drug: Drug, order: MedicationOrder, eviden
              "", rule.advice, "", f"*Source:* {drug.source_label}."]
     suggestions = []
     if rule.action == "delete":
-        suggestions.append(remove_order(ctx, order, f"Remove the {name.lower()} order", key=("delete",), recommended=True))
+        suggestions.append(remove_order(ctx, order, f"Remove the {name} order", key=("delete",), recommended=True))
     used = set(ctx.service.data["dialysis_features"]) | {"age", "female"}
-    return card(ctx, f"{order.reference}/{drug.key}/dialysis", rule.summary.format(drug=name), rule.indicator, "\n".join(lines),
+    return card(ctx, f"{order.reference}/{drug.key}/dialysis", _sentence(rule.summary, drug=name), rule.indicator, "\n".join(lines),
                 source=Source(drug.source_label, drug.source_url), suggestions=suggestions, selection_behavior="at-most-one",
                 extension=extension(ctx, used))
 
@@ -411,9 +426,10 @@ def _dialysis(ctx: BuildContext) -> tuple[str | None, list[str]]:
                      "and CrCl do not apply and the label's dialysis guidance is followed instead.*")
     kf = f[data["kidney_failure_feature"]]
     if (kf.value or 0) >= 0.5:
-        notes.append(f"**{kf.label}** is on record ({', '.join(literal(e.reference) for e in kf.evidence)}) but dialysis is not on record "
-                     "(no dialysis code, no dialysis procedure in the last 30 days): if the patient is on dialysis, eGFR and CrCl "
-                     "do not apply — follow the label's dialysis guidance.")
+        notes.append(f"**{kf.label}** is on record ({', '.join(literal(e.reference) for e in kf.evidence)}) but "
+                     + absence_text(ctx, data["dialysis_features"], "dialysis is not on record (no dialysis code, no dialysis "
+                                                                   "procedure in the last 30 days)", what="dialysis")
+                     + ". If the patient is on dialysis, eGFR and CrCl do not apply — follow the label's dialysis guidance.")
     return None, notes
 
 
@@ -428,8 +444,9 @@ def build(ctx: BuildContext) -> list:
     if not matched:
         return []
     f = ctx.features
-    if f["age"].value is not None and f["age"].value < ADULT_AGE:
-        return []  # adult equations and adult label doses only
+    outside = applicability_cards(ctx, undecided=False)  # `[[population]]`: adults (a child: no card, no dose)
+    if outside is not None:
+        return outside
     on_dialysis, notes = _dialysis(ctx)
     if on_dialysis:
         return [_dialysis_card(ctx, drug, order, on_dialysis) for order, drug in matched if drug.dialysis]
@@ -442,9 +459,9 @@ def build(ctx: BuildContext) -> list:
         m = _measure(ctx, drug, egfr, crcl, af, flags)
         if m.rule is None:
             if m.value is None:
-                pending.append((_drug_name(drug, order).lower(), m.missing))
+                pending.append((_drug_name(drug, order), m.missing))
             elif af is None and any(r.indication != "any" for r in drug.rules):
-                pending.append((_drug_name(drug, order).lower(), (ctx.service.data["indication_feature"],)))
+                pending.append((_drug_name(drug, order), (ctx.service.data["indication_feature"],)))
             continue
         rule, taking = m.rule, None
         if rule.if_taking and (f[rule.taking_feature].value or 0) >= 0.5:

@@ -36,8 +36,9 @@ def pct(score: float) -> str:
     return f"{100 * score:.1f}%"
 
 
-def risk_lines(ctx: BuildContext, names, advice: str = "") -> list[str]:
-    """The detail of a risk card: the risk, the advice, the factors raising it most, every input, notes."""
+def risk_lines(ctx: BuildContext, names, advice: str = "", *, population_notes: bool = True) -> list[str]:
+    """The detail of a risk card: the risk, the advice, the factors raising it most, every input, notes (`population_notes`:
+    with the population criteria that could not be checked, unless the caller's card names them itself)."""
     s, p = ctx.service, ctx.prediction
     info = ctx.model.info
     lines = [f"**{info.title}: {pct(p.score)}** — model `{p.model}` version {p.version}."]
@@ -56,7 +57,7 @@ def risk_lines(ctx: BuildContext, names, advice: str = "") -> list[str]:
         lines += ["", "**Notes:** " + "; ".join(notes) + "."]
     if ctx.unavailable:
         lines += ["", "**Data not obtained:**", *unavailable_lines(ctx)]
-    lines += [f"\n{note}" for note in applicability_notes(ctx)]
+    lines += [f"\n{note}" for note in applicability_notes(ctx)] if population_notes else []
     lines += ["", f"*Intended population:* {info.population}. *Outcome:* {info.outcome}. *Source:* {info.citation}."]
     return lines
 

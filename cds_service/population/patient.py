@@ -100,7 +100,7 @@ def score_patient(bound: BoundService, patient_id: str, resources: list[dict], a
     required |= {c.feature for c in service.population}
     return {
         **row,
-        "applicability": applicability.status,
+        "applicability": applicability.model_status,  # a score is due (the model's own range included)
         "applicability_reasons": reasons(applicability),
         "score": p.score if p else None,
         "indicator": card.indicator if card else None,
@@ -120,10 +120,10 @@ def score_patient(bound: BoundService, patient_id: str, resources: list[dict], a
 def reasons(applicability: Applicability) -> list[str]:
     """Why the service does not apply, or what could not be checked, one sentence per criterion."""
     out = []
-    for f in applicability.failed:
+    for f in (*applicability.failed, *applicability.model_failed):
         value = f"{f.feature.value:g}" if f.feature.value is not None else "missing"
         out.append(f"outside '{f.criterion.label or f.criterion.feature}' ({f.feature.label} = {value})")
-    for f in applicability.unknown:
+    for f in (*applicability.unknown, *applicability.model_unknown):
         why = f"not available ({', '.join(f.unavailable_keys)})" if f.unavailable_keys else (f.feature.note or "not recorded")
         out.append(f"'{f.criterion.label or f.criterion.feature}' not checked ({f.feature.label}: {why})")
     return out

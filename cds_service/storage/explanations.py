@@ -1,9 +1,11 @@
 """What an explanation page shows, kept per (client, service id, hookInstance) for `ui_explain_ttl_s` (issue #7).
 
-The record is built from the call's `BuildContext` right after the call: the score and its
-contributions, each input with value, unit, date and note, what was missing or unavailable, and
-the model's facts. It holds NO name, identifier or resource reference (the evidence references of
-features are dropped), so the table is not a copy of the chart. It lives in the service database,
+The record is built from the call's `BuildContext` right after the call: each model's score and
+contributions (the primary and the `[model] secondary` ones), or what kept it from computing; each
+input with value, unit, date and note; what was missing or unavailable; and how each score reads
+(scale, unit, bands). The published evidence is not copied: the page reads it from the model.
+It holds NO name, identifier or resource reference (the evidence references of features are
+dropped), so the table is not a copy of the chart. It lives in the service database,
 so every worker can serve the page, and old rows are purged whenever a new one is written.
 """
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Any
+from typing import Any, Mapping
 
 from functools import lru_cache
 
@@ -19,45 +21,73 @@ import orjson
 from sqlalchemy import delete, select
 from sqlalchemy.engine import Connection, Engine
 
-from cds_service.builders.base import display_value
+from cds_service.builders.base import display_value, missing_text
 from cds_service.storage import db
 
 log = logging.getLogger("cds_service.explain")
 
 
-def from_context(ctx, cards: list[dict]) -> dict[str, Any]:
-    """A JSON-ready record of one invocation (`ctx` is the pipeline's BuildContext)."""
-    service, model, p = ctx.service, ctx.model, ctx.prediction
+def from_context(ctx, cards: list[dict], secondary_models: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A JSON-ready record of one invocation (`ctx` is the pipeline's BuildContext; `secondary_models` the
+    service's `[model] secondary` models by ref, whose predictions are in `ctx.secondary`)."""
+    service, model = ctx.service, ctx.model
     kinds = {d.name: d.kind for d in service.features}
     features = []
     for f in ctx.features.features:
         features.append({"name": f.name, "label": f.label, "kind": kinds.get(f.name), "value": f.value, "unit": f.unit,
                          "display": display_value(ctx, f), "date": f.date, "note": f.note, "imputed": f.imputed,
                          "missing": f.missing})
-    record: dict[str, Any] = {
+    results = []
+    if model is not None:
+        results.append(_result(ctx, "primary", model, ctx.prediction))
+    for ref, other in (secondary_models or {}).items():
+        results.append(_result(ctx, "secondary", other, ctx.secondary.get(ref)))
+    return {
         "service": {"id": service.id, "title": service.title, "hook": service.hook, "description": service.description,
                     "model_ref": service.model_ref,
                     "population": [c.label for c in service.population]},
         "hook_instance": ctx.request.hook_instance,
         "as_of": ctx.features.as_of.isoformat(),
         "features": features,
-        "model_inputs": list(model.info.feature_names) if model is not None else [],
-        "required": list(model.info.required) if model is not None else [],
         "unavailable": {key: str(reason) for key, reason in ctx.unavailable.items()},
+        "applicability": ctx.applicability.to_json(),
         "cards": [{"summary": c.get("summary"), "indicator": c.get("indicator")} for c in cards],
-        "model": None,
-        "prediction": None,
+        "results": results,
     }
-    if model is not None:
-        i = model.info
-        record["model"] = {"id": i.id, "version": i.version, "title": i.title, "population": i.population,
-                           "outcome": i.outcome, "citation": i.citation}
+
+
+def _result(ctx, role: str, model, p) -> dict[str, Any]:
+    """One model's part of the page: what it is, what it gave, and what it would need to give anything."""
+    i = model.info
+    out: dict[str, Any] = {
+        "role": role,
+        "model": {"id": i.id, "version": i.version, "title": i.title, "population": i.population, "outcome": i.outcome,
+                  "citation": i.citation, "inputs": list(i.feature_names), "required": list(i.required), "scale": i.scale,
+                  "unit": i.unit, "link": i.link, "higher_is_better": i.higher_is_better,
+                  "bands": [b.to_json() for b in i.bands], "labels": dict(i.labels)},
+        "prediction": None,
+        "needs": [],
+    }
     if p is not None:
-        details = {k: v for k, v in p.details.items() if isinstance(v, (str, int, float, bool)) or k == "reference"}
-        record["prediction"] = {"model": p.model, "version": p.version, "score": p.score,
-                                "linear_predictor": p.linear_predictor, "baseline": p.baseline,
-                                "contributions": dict(p.contributions), "details": details}
-    return record
+        details = {k: v for k, v in p.details.items() if isinstance(v, (str, int, float, bool, list)) or k == "reference"}
+        out["prediction"] = {"model": p.model, "version": p.version, "score": p.score, "linear_predictor": p.linear_predictor,
+                             "baseline": p.baseline, "contributions": dict(p.contributions), "details": details}
+    else:
+        out["needs"] = needs(ctx, i.required)
+    return out
+
+
+def needs(ctx, required) -> list[str]:
+    """What kept a model from computing, worded as the cards word it (`builders.base.missing_text`):
+    the population criteria the record shows are not met, those that could not be checked, and the
+    required inputs that have no usable value."""
+    a = ctx.applicability
+    out = [f"Outside the population this service was made for: {x.criterion.label} (the record shows "
+           f"{display_value(ctx, x.feature)}); no input would make it apply" for x in a.failed]
+    out += [f"Could not check {u.criterion.label}: {u.feature.label.lower()} {missing_text(ctx, u.feature.name, short=True)}"
+            for u in a.unknown if u.criterion.if_unknown == "stop"]
+    out += [f"{ctx.features[n].label}: {missing_text(ctx, n, short=True)}" for n in required if ctx.features[n].missing]
+    return out
 
 
 def save(engine: Engine, client: tuple[str, str], record: dict[str, Any], ttl_s: int, now: float | None = None) -> None:

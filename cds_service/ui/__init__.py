@@ -4,7 +4,7 @@ population worklist.
 `init_ui(app)` registers the "ui" blueprint. Its `ui.explain` view is what makes the service call
 view put an explanation link on ML/equation cards; the after-request hook `record_explanation`
 records what that page shows (`storage/explanations.py`). The simulator is served only when `ui_simulator` is on (demo configuration),
-the population worklist only when `ui_population` names a scored file.
+the population worklist only when `ui_population` names a scored file, and then to the operator only.
 """
 from __future__ import annotations
 
@@ -58,6 +58,6 @@ def init_ui(app: Flask) -> None:
         except ImportError:
             raise ConfigError("ui_population needs pyarrow: pip install -e '.[population]'") from None
         log.warning("the population worklist is on (ui_population): /population lists patients and their risks "
-                    "to anyone who can reach the pages", extra={"event": "population_worklist_on", "setting": "ui_population"})
+                    "to the operator login (analytics_token)", extra={"event": "population_worklist_on", "setting": "ui_population"})
     app.extensions["cds_ui"] = state
     app.register_blueprint(bp)

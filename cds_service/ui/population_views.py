@@ -1,8 +1,9 @@
 """`/population`: the care-management worklist of a scored population (`cds-service population score`).
 
 Sorted and filtered on the server (risk band, applicability, missing inputs, patient id, minimum risk),
-one page of rows at a time, and exported as CSV with the same filters (`?format=csv`). Served only when
-`ui_population` names the scored file; off by default.
+one page of rows at a time, and exported as CSV with the same filters (`?format=csv`). It lists patients
+with their risks: served only when `ui_population` names the scored file (off by default: 404), and then
+only to the operator login of `/analytics` (`ui/operator.py`: Bearer or HTTP Basic; 401 without it).
 """
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ import io
 import os
 from dataclasses import dataclass
 
-from flask import Response, abort, render_template, request
+from flask import Response, abort, make_response, render_template, request
 
 from hooks.catalog import INDICATORS
 
 from cds_service.runtime import get_runtime
 from cds_service.ui.blueprint import bp, ui_state
+from cds_service.ui.operator import operator_refusal
 
 PAGE_SIZE = 100
 COLUMNS = ("patient_id", "as_of", "service_id", "applicability", "applicability_reasons", "score", "indicator",
@@ -79,12 +81,21 @@ def scored_rows(path: str) -> list[dict] | None:
 
 @bp.get("/population")
 def population():
-    path = get_runtime().settings.ui_population
-    if not path:
+    settings = get_runtime().settings
+    if not settings.ui_population:
         abort(404)
+    refused = operator_refusal(settings)
+    if refused is not None:
+        return refused
+    resp = _worklist(settings.ui_population)
+    resp.headers["Cache-Control"] = "no-store"  # patient data
+    return resp
+
+
+def _worklist(path: str) -> Response:
     rows = scored_rows(path)
     if rows is None:
-        return render_template("population.html", missing_file=path, rows=[], total=0, f=Filters()), 404
+        return make_response(render_template("population.html", missing_file=path, rows=[], total=0, f=Filters()), 404)
     f = Filters.from_args(request.args)
     chosen = sorted((r for r in rows if f.keep(r)), key=SORTS[f.sort])
     if request.args.get("format") == "csv":
@@ -96,9 +107,9 @@ def population():
     pages = max(1, -(-len(chosen) // PAGE_SIZE))
     page = min(page, pages)
     bands = {b: sum(1 for r in rows if (r["indicator"] or "none") == b) for b in (*reversed(INDICATORS), "none")}
-    return render_template("population.html", rows=chosen[(page - 1) * PAGE_SIZE: page * PAGE_SIZE], total=len(chosen),
-                           everyone=len(rows), bands=bands, f=f, page=page, pages=pages, path=path,
-                           args={k: v for k, v in request.args.items() if k != "page"})
+    return make_response(render_template("population.html", rows=chosen[(page - 1) * PAGE_SIZE: page * PAGE_SIZE],
+                                         total=len(chosen), everyone=len(rows), bands=bands, f=f, page=page, pages=pages,
+                                         path=path, args={k: v for k, v in request.args.items() if k != "page"}))
 
 
 def _csv(rows: list[dict]) -> Response:

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from typing import Mapping
 
+from ..model_card import Evidence, Performance
 from ..protocol import ModelInfo
+from ..score_scale import POINTS, Band
 from .points import PointScore
 
 FEATURES = ("age", "female", "bmi", "gdm_history", "family_history", "hypertension", "physically_inactive", "asian")
@@ -35,6 +37,36 @@ INFO = ModelInfo(
              "Ann Intern Med 2009;151:775-83 (ADA/CDC point table)",
     feature_names=FEATURES,
     required=REQUIRED,
+    scale=POINTS, link="identity",
+    labels={"age": "Age", "female": "Sex (men score 1)", "bmi": "Body-mass index", "gdm_history": "Gestational diabetes (women)",
+            "family_history": "Parent or sibling with diabetes", "hypertension": "High blood pressure",
+            "physically_inactive": "Not physically active", "asian": "Asian American (lower BMI bands)"},
+    bands=(Band(0, HIGH_RISK, "0-4: lower risk"),
+           Band(HIGH_RISK, None, "5-10: high risk of prediabetes or undiagnosed type 2 diabetes; test (HbA1c or fasting glucose)")),
+    evidence=Evidence(
+        intended_use="Find adults without diagnosed diabetes who are at high risk of prediabetes or undiagnosed type 2 "
+                     "diabetes, so that they are tested.",
+        intended_user="Clinicians in primary care (and patients, as a self-assessment)",
+        out_of_scope=("Diagnosing diabetes: a glucose or HbA1c test is needed", "People with diagnosed diabetes",
+                      "Pregnancy", "People under 20"),
+        race_ethnicity="Only for Asian American people, whose BMI bands are lower (23, 28, 37 kg/m²) in the ADA/CDC point "
+                       "table; without a recorded race the general bands are used (never more points).",
+        development="NHANES 1999-2004: US adults aged 20 and over; outcome undiagnosed diabetes (fasting glucose ≥ 126 mg/dL).",
+        performance=(
+            Performance("Development: NHANES 1999-2004, cut-point 5 or more", "Sensitivity / specificity for undiagnosed diabetes",
+                        "79% / 67% (positive predictive value 10%)", "Bang H et al. Ann Intern Med 2009;151:775-83"),
+            Performance("Validation: ARIC and CHS community cohorts, cut-point 5 or more", "Sensitivity / specificity",
+                        "72% / 62%", "Bang H et al. Ann Intern Med 2009;151:775-83", external=True),
+            Performance("NHANES 2009-2012: 9,391 adults without known diabetes", "AUROC",
+                        "undiagnosed diabetes 0.77; prediabetes 0.72-0.74",
+                        "Poltavskiy E, Kim DJ, Bang H. Diabetes Res Clin Pract 2016;118:146-53", external=True),
+        ),
+        limitations=("A screening score, not a diagnosis.",
+                     "Physical activity and family history are rarely coded: a missing item scores 0, so the total is a lower bound.",
+                     "Developed for undiagnosed diabetes; its use for prediabetes rests on later validation."),
+        fairness="Sex is an item (men score 1); race only through the Asian American BMI bands.",
+        update="Used as published (the ADA/CDC point table).",
+    ),
 )
 
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 from typing import Mapping
 
 
+from ..model_card import Evidence, Performance
 from ..protocol import ModelInfo
+from ..score_scale import POINTS as POINT_SCORE, Band
 from .points import PointScore, reading, tally
 
 FEATURES = ("age", "female", "chf", "hypertension", "diabetes", "stroke_tia", "vascular_disease")
@@ -37,6 +39,37 @@ INFO = ModelInfo(
              "using a novel risk factor-based approach: the Euro Heart Survey on AF. Chest 2010;137:263-72",
     feature_names=FEATURES,
     required=REQUIRED,
+    scale=POINT_SCORE, link="identity", labels=ITEM_LABELS,
+    # 2020 ESC AF guideline (Hindricks G et al. Eur Heart J 2021;42:373-498): the female point is a risk modifier.
+    bands=(Band(0, 1, "0: low risk (men); no antithrombotic therapy"),
+           Band(1, 2, "1: men, consider anticoagulation; women (the sex point only), low risk"),
+           Band(2, 3, "2: men, anticoagulation recommended; women, consider anticoagulation"),
+           Band(3, None, "≥ 3: anticoagulation recommended")),
+    evidence=Evidence(
+        intended_use="Estimate the risk of stroke and thromboembolism in non-valvular atrial fibrillation, to decide "
+                     "on oral anticoagulation.",
+        intended_user="Clinicians treating atrial fibrillation",
+        out_of_scope=("Moderate-to-severe mitral stenosis or a mechanical heart valve: anticoagulation regardless of the score",
+                      "People without atrial fibrillation", "Bleeding risk (HAS-BLED)"),
+        race_ethnicity="No.",
+        development="Euro Heart Survey on AF: 1,084 patients not on anticoagulation at baseline, 1 year of follow-up.",
+        performance=(
+            Performance("Derivation: Euro Heart Survey, 1,084 patients without anticoagulation, 1 year", "C statistic",
+                        "0.606 (95% CI 0.513-0.699)", "Lip GYH et al. Chest 2010;137:263-72"),
+            Performance("Danish nationwide cohort: 73,538 patients with non-valvular AF not on a vitamin K antagonist",
+                        "C statistic of the risk groups, 10 years", "0.888 (0.875-0.900)",
+                        "Olesen JB et al. BMJ 2011;342:d124", external=True),
+            Performance("Meta-analysis: 6,267,728 patients with AF", "Pooled C statistic", "0.644 (0.635-0.653)",
+                        "van der Endt VHW et al. Europace 2022;24:1739-53", external=True),
+        ),
+        limitations=("Modest discrimination (pooled C statistic about 0.64): it is best at finding the truly low-risk patients.",
+                     "Every item is yes or no: long-standing treated hypertension counts like a new diagnosis.",
+                     "Stroke rates per score vary between cohorts; the rate shown is the 2010 ESC guideline table's.",
+                     "A condition missing from the problem list scores 0: the total is then a lower bound.",
+                     "The 2024 ESC AF guideline uses CHA2DS2-VA (without the sex item)."),
+        fairness="Female sex is an item (a risk modifier, ESC 2020). Performance by race or ethnicity is not reported in the derivation.",
+        update="Used as published (Lip 2010).",
+    ),
 )
 
 

@@ -13,7 +13,9 @@ from typing import Sequence
 
 from ..feature_vector import FeatureVector
 
+from ..model_card import Evidence, Performance
 from ..protocol import ModelInfo, Prediction
+from ..score_scale import QUANTITY, Band
 
 AGE_CONSTANT = 140.0
 DIVISOR = 72.0
@@ -31,6 +33,32 @@ INFO = ModelInfo(
     citation="Cockcroft DW, Gault MH. Prediction of creatinine clearance from serum creatinine. Nephron 1976;16:31-41",
     feature_names=FEATURES,
     required=FEATURES,
+    scale=QUANTITY, unit="mL/min", link="log", higher_is_better=True,
+    labels={"age": "Age: 140 - age", "weight": "Body weight: kg", "creatinine": "Serum creatinine: 1 / Scr (mg/dL)",
+            "female": "Female sex: 0.85"},
+    # The thresholds DOAC labels use most; the card applies each drug's own.
+    bands=(Band(50, None, "≥ 50 mL/min"), Band(30, 50, "30-49 mL/min"), Band(15, 30, "15-29 mL/min"),
+           Band(None, 15, "< 15 mL/min")),
+    evidence=Evidence(
+        intended_use="Estimate creatinine clearance for drug dosing where the label states its thresholds in "
+                     "Cockcroft-Gault creatinine clearance (e.g. the direct oral anticoagulants).",
+        intended_user="Clinicians and pharmacists",
+        out_of_scope=("CKD staging (eGFR is the measure)", "Creatinine not in steady state: acute kidney injury, dialysis",
+                      "Children"),
+        race_ethnicity="No.",
+        development="249 men aged 18-92 with two 24-hour urine creatinine clearances; the 0.85 factor for women was "
+                    "assumed, not derived.",
+        performance=(
+            Performance("The 249 men of the derivation", "Correlation with measured creatinine clearance", "r = 0.83",
+                        "Cockcroft DW, Gault MH. Nephron 1976;16:31-41"),
+        ),
+        limitations=("Derived before creatinine assays were standardised (IDMS): with today's lower creatinine values it "
+                     "tends to over-estimate clearance.",
+                     "Actual body weight over-estimates clearance in obesity.",
+                     "The factor for women is an assumption; not normalised to body surface area."),
+        fairness="Not assessed: the derivation included men only.",
+        update="Used as published; drug labels use it as written.",
+    ),
 )
 
 

@@ -16,7 +16,9 @@ from __future__ import annotations
 from typing import Callable, Mapping
 
 
+from ..model_card import Evidence, Performance
 from ..protocol import ModelInfo
+from ..score_scale import POINTS, Band
 from .points import PointScore, tally
 from .ckd_epi import UMOL_PER_MG_DL
 
@@ -63,6 +65,31 @@ INFO = ModelInfo(
              "atrial fibrillation: the Euro Heart Survey. Chest 2010;138:1093-1100",
     feature_names=FEATURES,
     required=REQUIRED,
+    scale=POINTS, link="identity", labels=ITEM_LABELS,
+    # 2020 ESC AF guideline: a high score flags modifiable risk factors and closer review, not a reason to withhold.
+    bands=(Band(0, 3, "0-2: low to moderate bleeding risk"),
+           Band(3, None, "≥ 3: high bleeding risk; address modifiable risk factors and review more often")),
+    evidence=Evidence(
+        intended_use="Estimate the 1-year risk of major bleeding in atrial fibrillation patients considered for or on "
+                     "anticoagulation, to flag modifiable bleeding risk factors and plan follow-up.",
+        intended_user="Clinicians treating atrial fibrillation",
+        out_of_scope=("Withholding anticoagulation on the score alone", "People without atrial fibrillation"),
+        race_ethnicity="No.",
+        development="Euro Heart Survey on AF: 3,978 patients with complete 1-year follow-up, 53 major bleeds (1.5%).",
+        performance=(
+            Performance("Derivation: Euro Heart Survey, 3,978 patients, 53 major bleeds", "C statistic",
+                        "0.72 for the derivation model, similar for HAS-BLED; 0.91 on antiplatelet therapy alone and 0.85 "
+                        "without antithrombotic therapy", "Pisters R et al. Chest 2010;138:1093-1100"),
+            Performance("Loire Valley AF cohort (four hospitals, 2000-2010)", "C statistic",
+                        "About 0.6 for every bleeding score tested, on a vitamin K antagonist or not",
+                        "Lip GYH et al. Circ Arrhythm Electrophysiol 2012;5:941-8", external=True),
+        ),
+        limitations=("Modest discrimination outside the derivation cohort (C statistic about 0.6).",
+                     "Labile INR counts only on a vitamin K antagonist; time in therapeutic range is rarely in the record.",
+                     "An item none of whose inputs is recorded scores 0: the total is then a lower bound."),
+        fairness="Not reported by sex or by race or ethnicity in the derivation.",
+        update="Used as published (Pisters 2010).",
+    ),
 )
 
 

@@ -20,7 +20,9 @@ from typing import Mapping, Sequence
 
 from ..feature_vector import FeatureVector
 
+from ..model_card import Evidence, Performance
 from ..protocol import ModelInfo, Prediction
+from ..score_scale import POINTS, Band
 
 FEATURES = ("resp_rate", "spo2", "on_oxygen", "hypercapnic_target", "sbp", "pulse", "consciousness", "temperature")
 PARAMETERS = ("resp_rate", "spo2", "on_oxygen", "sbp", "pulse", "consciousness", "temperature")
@@ -39,6 +41,34 @@ INFO = ModelInfo(
              "acute-illness severity in the NHS. London: RCP, 2017",
     feature_names=FEATURES,
     required=(),
+    scale=POINTS, link="identity", labels=PARAMETER_LABELS,
+    # RCP 2017, Chart 2 (thresholds and triggers).
+    bands=(Band(0, 5, "0-4: low clinical risk (a 3 in any single parameter: low-medium, urgent ward-based response)"),
+           Band(5, 7, "5-6: medium clinical risk, urgent response"), Band(7, None, "≥ 7: high clinical risk, emergency response")),
+    evidence=Evidence(
+        intended_use="Track the severity of acute illness from routine vital signs in adults and trigger the escalation of "
+                     "the clinical response the RCP sets out.",
+        intended_user="Nurses and doctors caring for adults in hospital or at first contact",
+        out_of_scope=("Children (under 16) and pregnancy: not validated", "Spinal cord injury: no validated adjustment",
+                      "Replacing clinical judgement: the score supports the assessment",
+                      "SpO2 Scale 2 without a prescribed 88-92% target in hypercapnic respiratory failure"),
+        race_ethnicity="No. Pulse oximetry can over-estimate SpO2 in people with darker skin (Sjoding MW et al. N Engl J "
+                       "Med 2020;383:2477-8), which lowers the SpO2 points.",
+        development="Expert consensus of the Royal College of Physicians on NEWS (2012); NEWS2 (2017) added SpO2 Scale 2 "
+                    "and new confusion.",
+        performance=(
+            Performance("NEWS: 35,585 consecutive acute medical admissions, 198,755 observation sets", "AUROC within 24 h",
+                        "death 0.894 (0.887-0.902); unanticipated ICU admission 0.857 (0.847-0.868); cardiac arrest "
+                        "0.722 (0.685-0.759); any of these 0.873 (0.866-0.879)",
+                        "Smith GB et al. Resuscitation 2013;84:465-70"),
+        ),
+        limitations=("The evidence is mostly for NEWS (2012); the NEWS2 changes (Scale 2, new confusion) have less.",
+                     "Needs a complete set of observations taken together; a missing parameter scores 0 here and the total "
+                     "is then a lower bound.",
+                     "Pulse oximetry bias in darker skin can hide hypoxaemia."),
+        fairness="Not reported by sex or by race or ethnicity in the validation above (see the pulse oximetry note).",
+        update="Used as published (RCP 2017).",
+    ),
 )
 
 

@@ -12,7 +12,9 @@ from typing import Mapping, Sequence
 
 from ..feature_vector import FeatureVector
 
+from ..model_card import Evidence, Performance
 from ..protocol import ModelInfo, Prediction
+from ..score_scale import Band
 
 # Coefficients at the ACC app's precision (shared/clinical/equations.md, "coefficients_acc_app_precision").
 COEFFICIENTS: Mapping[str, Mapping[str, float]] = {
@@ -50,6 +52,42 @@ INFO = ModelInfo(
     citation="Goff DC Jr et al. 2013 ACC/AHA Guideline on the Assessment of Cardiovascular Risk. Circulation 2014;129(25 Suppl 2):S49-S73",
     feature_names=FEATURES,
     required=("age", "female", "total_cholesterol", "hdl", "sbp", "bp_treated", "smoker", "diabetes"),
+    link="cloglog",  # risk = 1 - S10^exp(lp - mean)
+    # 2018 AHA/ACC cholesterol guideline (Grundy SM et al. Circulation 2019;139:e1082-e1143), 4.4.
+    bands=(Band(None, 0.05, "Low risk (< 5%)"), Band(0.05, 0.075, "Borderline risk (5% to < 7.5%)"),
+           Band(0.075, 0.20, "Intermediate risk (7.5% to < 20%)"), Band(0.20, None, "High risk (≥ 20%)")),
+    evidence=Evidence(
+        intended_use="Estimate the 10-year risk of a first hard ASCVD event in primary prevention, to inform the "
+                     "clinician-patient discussion of statin therapy (2018 AHA/ACC cholesterol guideline).",
+        intended_user="Clinicians in primary care and cardiology",
+        out_of_scope=("Clinical ASCVD (secondary prevention): the equations estimate a first event",
+                      "LDL-C ≥ 190 mg/dL, or age outside 40-79: treated without a risk estimate, or not derived there",
+                      "Values measured on a statin: the equations expect untreated cholesterol",
+                      "Lifetime or 30-year risk"),
+        race_ethnicity="Yes: separate coefficients for African American and for white adults; adults of other races "
+                       "use the white equations, as the guideline says. Without a recorded race the white equations are used.",
+        development="Pooled individual data of five US community cohorts (ARIC, CHS, CARDIA, Framingham Original and "
+                    "Offspring; baseline examinations 1968-1990), white and African American adults aged 40-79 free of ASCVD.",
+        performance=(
+            Performance("The derivation cohorts, internal validation", "C statistic",
+                        "0.71 to 0.82 across the four sex and race groups", "Goff DC Jr et al. Circulation 2014;129(25 Suppl 2):S49-S73"),
+            Performance("MESA: 4,227 adults aged 50-74 without diabetes, 10.2 years of follow-up", "Predicted against observed events",
+                        "Over-estimated: by 37% to 154% in men and 8% to 67% in women across the ACC/AHA score and three "
+                        "Framingham-based scores", "DeFilippis AP et al. Ann Intern Med 2015;162:266-75", external=True),
+            Performance("15 external cohorts in the US and Europe, most more recent than the derivation data", "Calibration",
+                        "Over-estimated the observed risk in almost all", "Cook NR, Ridker PM. Ann Intern Med 2016;165:786-94",
+                        external=True),
+        ),
+        limitations=("Over-estimates risk in contemporary cohorts (event rates have fallen since the 1968-1990 baselines), "
+                     "so a fixed threshold such as 7.5% selects more people than it did in the derivation data.",
+                     "Only two race groups: other groups use the white equations, which may over- or under-estimate their risk.",
+                     "Risk-enhancing factors (family history, CKD, chronic inflammatory disease, Lp(a), coronary calcium) are not "
+                     "in the equations; the guideline weighs them beside the estimate."),
+        fairness="Discrimination is reported per sex and race group (C statistics 0.71-0.82); calibration differs by group "
+                 "and by cohort (above).",
+        update="Used as published (the 2013 coefficients). It changes only when the guideline publishes a revision; "
+               "local calibration can be checked with `cds-service population validate`.",
+    ),
 )
 
 

@@ -154,7 +154,7 @@ def test_unavailable_procedures_mean_no_delete_and_the_card_says_not_assessed(mo
     card = cards_by_key(module_client, body(draft("w1", WARFARIN, mg=5, per_day=1), procedures_value=oo))["scores"]
     assert deletes(card) == set()
     assert "could not all be checked" in card["summary"]
-    assert "not assessed: cardioversion in the last 4 weeks (procedures not available" in card["detail"].lower()
+    assert "not assessed: cardioversion in the last 4 weeks (procedures could not be retrieved" in card["detail"].lower()
 
 
 @pytest.mark.parametrize("age, applies", [(17, False), (18, True)])
@@ -358,3 +358,17 @@ def test_doac_with_a_mechanical_valve_or_rheumatic_mitral_stenosis_is_a_warning(
         valve = cards["valve"]
         assert valve["indicator"] == "warning" and "warfarin" in valve["summary"].lower()
         assert deletes(valve) == set()
+
+
+@pytest.mark.parametrize("af", [True, False])
+def test_a_child_gets_the_not_for_adults_card_only_with_af(module_client, af):
+    """The population: atrial fibrillation (silent without: the service has nothing to say about an anticoagulant
+    for another indication) and adults. A child in AF gets a card saying the adult scores do not apply; a child
+    without AF gets no card — one criterion answering with silence silences the service."""
+    b = body(draft("w1", WARFARIN, mg=5, per_day=1), age=11)
+    if not af:
+        b["prefetch"]["conditions"] = bundle()
+    cards = post(module_client, SERVICE, b)
+    assert len(cards) == int(af)
+    if af:
+        assert "for adults (18 and over)" in cards[0]["summary"] and not actions(cards[0])

@@ -10,7 +10,7 @@ service files as the app does at start-up.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -121,8 +121,9 @@ def _vector(**values) -> FeatureVector:
     (dict(age=70, pregnant=0, acute_setting=1, encounter_open=1), {}, APPLIES),
     (dict(age=15, pregnant=0, acute_setting=1, encounter_open=1), {}, NOT_APPLICABLE),
     (dict(age=None, pregnant=0, acute_setting=1, encounter_open=1), {}, UNDECIDED),       # age: if_unknown = stop
-    (dict(age=70, pregnant=0, acute_setting=1, encounter_open=1), {"conditions": "x"}, APPLIES),  # pregnancy: note
-    (dict(age=70, pregnant=1, acute_setting=1, encounter_open=1), {"conditions": "x"}, NOT_APPLICABLE),  # found anyway
+    (dict(age=70, female=1, pregnant=0, acute_setting=1, encounter_open=1), {"conditions": "x"}, APPLIES),  # pregnancy: note
+    (dict(age=70, female=1, pregnant=1, acute_setting=1, encounter_open=1), {"conditions": "x"}, NOT_APPLICABLE),  # found anyway
+    (dict(age=70, female=0, pregnant=0, acute_setting=1, encounter_open=1), {"conditions": "x"}, APPLIES),  # a man: only_if
     (dict(age=15, pregnant=0, acute_setting=None, encounter_open=None), {"encounter": "x"}, NOT_APPLICABLE),
 ])
 def test_assess(make_app, values, unavailable, status):
@@ -135,7 +136,8 @@ def test_assess(make_app, values, unavailable, status):
     result = assess(service, vector, unavailable)
     assert result.status == status
     if unavailable.get("conditions") and status == APPLIES:
-        assert [u.criterion.label for u in result.unchecked] == ["not pregnant"]
+        # pregnancy `only_if = "female"`: not checked for a woman, nothing to check for a man
+        assert [u.criterion.label for u in result.unchecked] == (["not pregnant"] if values["female"] else [])
 
 
 def test_criterion_holds_on_its_bounds():
@@ -223,3 +225,21 @@ def test_unavailable_reason_words(client):
     assert unavailable_text(Unavailable("Observation search: the FHIR server did not answer in time", TIMEOUT)) == \
         "could not be retrieved (timeout)"
     assert unavailable_text(Unavailable("OperationOutcome: exception")) == "could not be retrieved (OperationOutcome: exception)"
+
+
+@pytest.mark.parametrize("age,scored", [(29, False), (30, True), (104, True), (105, False)])
+def test_post_mi_mortality_ages_of_the_training_data(client, age, scored):
+    """WHAS500 (Hosmer, Lemeshow and May 2008): patients aged 30-104; outside, no risk is extrapolated (no card)."""
+    assert bool(post(client, "post-mi-mortality", discharge_body(age=age))) == scored
+
+
+@pytest.mark.parametrize("days,scored", [(47, True), (48, False)])
+def test_post_mi_mortality_lengths_of_stay_of_the_training_data(client, days, scored):
+    """WHAS500: stays up to 47 days; a longer stay gets no card rather than a risk extrapolated along the length of
+    stay, the model's steepest input."""
+    body = discharge_body()
+    start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=days, hours=1)
+    body["prefetch"]["encounter"]["period"] = {"start": start.isoformat()}
+    for o in body["prefetch"]["vitals"]["entry"]:
+        o["resource"]["effectiveDateTime"] = (start + timedelta(minutes=15)).isoformat()
+    assert bool(post(client, "post-mi-mortality", body)) == scored

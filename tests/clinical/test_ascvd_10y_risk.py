@@ -4,7 +4,7 @@ Each scenario is a plain FHIR R4 patient-view request through the HTTP API."""
 from __future__ import annotations
 
 import math
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from cds_testing.fhir_factory import ICD10, RXNORM, SNOMED, ascvd_prefetch, bundle, condition, hook_request, med_request, patient, quantity_obs
@@ -289,9 +289,10 @@ def test_unavailable_and_not_recorded_are_worded_differently(client):
     unavailable = only(client, birth_date=born(55))
     assert "Not assessed, data not available to the service:" in unavailable["detail"]
     assert "Family history of premature ASCVD" in unavailable["detail"].split("data not available to the service:")[1]
-    answered = only(client, {"family_history": None, "enhancer_labs": None}, birth_date=born(55))
-    assert "data not available to the service" not in answered["detail"]
-    assert "Not assessed, not recorded:" in answered["detail"]
+    answered = only(client, {"family_history": None, "enhancer_labs": None, "glycaemia": None, "pregnancy_status": None},
+                    birth_date=born(55))
+    assert "not available to the service" not in answered["detail"]
+    assert "Not assessed, no usable value:" in answered["detail"]
 
 
 @pytest.mark.parametrize("values,present", [((160, 170), True), ((159, 170), False), ((200,), False)])
@@ -305,3 +306,160 @@ def test_persistent_ldl_160_edge(client, values, present):
         return  # one value >= 190 is the 4.2 group; persistence is not the question there
     line = [x for x in card["detail"].splitlines() if "LDL-C >= 160" in x]
     assert line and line[0].startswith("- Present:") == present
+
+
+# ---- who the service is for: pregnancy, and the equations' own range (issue 12, applicability) -------------
+
+PREGNANCY = condition("preg", ICD10, "Z34.00", onset=f"{date.today().year}-01-01")
+ATORVASTATIN = med_request("st", "617310", "atorvastatin 20 MG Oral Tablet")
+
+
+@pytest.mark.parametrize("pregnant", [False, True])
+def test_no_statin_draft_in_pregnancy_and_the_card_says_why(client, pregnant):
+    """2018 AHA/ACC 4.5.2 (women): statins are not used in pregnancy or breastfeeding. LDL-C 200 mg/dL at 30 is the
+    4.2 group (high-intensity statin draft) — and in pregnancy an info card saying why no statin is suggested,
+    with no draft and no score. Fails on the old service, which drafted atorvastatin 40 mg for a pregnant woman."""
+    card = only(client, birth_date=born(30), ldl=200, conditions=[PREGNANCY] if pregnant else [])
+    if not pregnant:
+        assert card["summary"].startswith("LDL-C 200 mg/dL") and statin_drafts(card)
+        return
+    assert card["indicator"] == "info" and "pregnancy or breastfeeding" in card["summary"] and "4.5.2" in card["summary"]
+    assert drafts(card) == [] and "score" not in card["extension"][EXT]
+    assert "stopped as soon as the pregnancy is discovered" in card["detail"]
+
+
+def test_pregnant_on_a_statin_is_warned_to_review_it(client):
+    """2018 AHA/ACC 4.5.2 (COR I): a statin taken when a pregnancy is discovered is stopped: the card is a warning
+    that names the statin on record (the old card was "On a statin: review adherence")."""
+    card = only(client, birth_date=born(32), meds=[ATORVASTATIN], conditions=[PREGNANCY])
+    assert card["indicator"] == "warning" and "A statin is on record: atorvastatin 20 MG Oral Tablet" in card["detail"]
+    assert drafts(card) == []
+
+
+@pytest.mark.parametrize("gender,noted", [("female", True), ("male", False)])
+def test_pregnancy_status_not_obtained_is_said_for_a_woman_and_not_for_a_man(client, gender, noted):
+    """Unavailable is not absent: the pregnancy status (82810-3) not obtained leaves pregnancy "not checked" on a
+    woman's card (the problem list was read); for a man the criterion holds without being judged (`only_if`)."""
+    card = only(client, gender=gender, birth_date=born(55))
+    assert ("**Not checked:** not pregnant or breastfeeding" in card["detail"]) == noted
+    answered = only(client, {"pregnancy_status": None}, gender=gender, birth_date=born(55))
+    assert "Not checked" not in answered["detail"]
+
+
+@pytest.mark.parametrize("hba1c,in_range", [(6.4, False), (6.5, True)])
+def test_an_hba1c_in_the_diabetes_range_without_a_diagnosis_gets_no_risk(client, hba1c, in_range):
+    """ADA 2026 section 2 (HbA1c >= 6.5 % is the diabetes range) and 2018 AHA/ACC 4.3: with a result in the
+    diabetes range and no diagnosis the statin group depends on a diagnosis not yet made; the Pooled Cohort
+    Equations take diabetes as an input, so no 10-year risk computed as if it were absent is shown (issue 12,
+    "no risk percentage next to a diagnostic HbA1c"). At 6.4 % the risk category stands."""
+    card = only(client, {"glycaemia": bundle(quantity_obs("a1c", "4548-4", hba1c, "%"))}, birth_date=born(55))
+    if not in_range:
+        assert "10-year ASCVD risk" in card["summary"] and "score" in card["extension"][EXT]
+        return
+    assert card["summary"].startswith("HbA1c 6.5% (diabetes range), no diabetes diagnosis recorded")
+    assert "score" not in card["extension"][EXT] and drafts(card) == [] and "%" not in card["summary"].split("%", 1)[1]
+
+
+@pytest.mark.parametrize("fasting,ogtt,in_range", [(125, None, False), (126, None, True), (None, 199, False), (None, 200, True)])
+def test_glucose_in_the_diabetes_range_without_a_diagnosis_gets_no_risk(client, fasting, ogtt, in_range):
+    """ADA 2026 section 2: fasting plasma glucose >= 126 mg/dL, 2-hour OGTT glucose >= 200 mg/dL (both sides)."""
+    results = [quantity_obs("fpg", "1558-6", fasting, "mg/dL")] if fasting else [quantity_obs("ogtt", "1518-0", ogtt, "mg/dL")]
+    card = only(client, {"glycaemia": bundle(*results)}, birth_date=born(55))
+    assert ("diabetes range" in card["summary"]) == in_range
+    assert ("score" in card["extension"][EXT]) == (not in_range)
+
+
+def test_glucose_results_not_obtained_are_said_on_the_risk_card(client):
+    """Unavailable is not absent: without the glucose results the risk card says undiagnosed diabetes was not
+    checked (the 10-year risk takes diabetes as absent)."""
+    card = only(client, birth_date=born(55))
+    assert "Undiagnosed diabetes not checked" in card["detail"] and "not available to the service" in card["detail"]
+
+
+@pytest.mark.parametrize("age,scored", [(39, False), (40, True)])
+def test_the_equations_run_only_in_their_own_range(client, age, scored):
+    """Goff 2013: the Pooled Cohort Equations were derived for 40-79 (`scope = "model"`): at 39 with LDL-C 200 mg/dL
+    the 4.2 card carries no 10-year risk in its numbers; at 40 the risk is computed (and not needed for 4.2)."""
+    card = only(client, birth_date=born(age), ldl=200)
+    assert card["summary"].startswith("LDL-C 200 mg/dL")
+    assert ("score" in card["extension"][EXT]) == scored
+    outside = card["extension"][EXT]["applicability"].get("model", {}).get("outside", [])
+    assert bool(outside) == (not scored)
+
+
+# ---- both sides of every risk-enhancing factor's threshold (4.4.1, 4.3) -------------------------------------
+
+def _present(card: dict) -> list[str]:
+    return [line for line in card["detail"].splitlines() if line.startswith("- Present:")]
+
+
+def _with_triglycerides(*values: float) -> dict:
+    """The factory's lipid panel plus triglyceride results (2571-8) a year apart."""
+    lipids = ascvd_prefetch()["lipids"]
+    tg = [quantity_obs(f"tg{i}", "2571-8", v, "mg/dL", date=f"{date.today().year - i}-01-15") for i, v in enumerate(values)]
+    return {"lipids": bundle(*(e["resource"] for e in lipids["entry"]), *tg)}
+
+
+@pytest.mark.parametrize("label,extra,present", [
+    ("hs-CRP >= 2 mg/L", {"enhancer_labs": bundle(quantity_obs("crp", "30522-7", 1.9, "mg/L"))}, False),
+    ("hs-CRP >= 2 mg/L", {"enhancer_labs": bundle(quantity_obs("crp", "30522-7", 2.0, "mg/L"))}, True),
+    ("Lp(a)", {"enhancer_labs": bundle(quantity_obs("lpa", "10835-7", 49, "mg/dL"))}, False),
+    ("Lp(a)", {"enhancer_labs": bundle(quantity_obs("lpa", "10835-7", 50, "mg/dL"))}, True),
+    ("Lp(a)", {"enhancer_labs": bundle(quantity_obs("lpa", "43583-4", 124, "nmol/L"))}, False),
+    ("Lp(a)", {"enhancer_labs": bundle(quantity_obs("lpa", "43583-4", 125, "nmol/L"))}, True),
+    ("ApoB >= 130", {"enhancer_labs": bundle(quantity_obs("apob", "1884-6", 129, "mg/dL"))}, False),
+    ("ApoB >= 130", {"enhancer_labs": bundle(quantity_obs("apob", "1884-6", 130, "mg/dL"))}, True),
+    ("Chronic kidney disease", {"enhancer_labs": bundle(quantity_obs("gfr", "98979-8", 60, "mL/min/{1.73_m2}"))}, False),
+    ("Chronic kidney disease", {"enhancer_labs": bundle(quantity_obs("gfr", "98979-8", 59, "mL/min/{1.73_m2}"))}, True),
+    ("Chronic kidney disease", {"enhancer_labs": bundle(quantity_obs("gfr", "98979-8", 15, "mL/min/{1.73_m2}"))}, True),
+    ("Chronic kidney disease", {"enhancer_labs": bundle(quantity_obs("gfr", "98979-8", 14, "mL/min/{1.73_m2}"))}, False),
+    ("triglycerides >= 175", _with_triglycerides(174, 200), False),
+    ("triglycerides >= 175", _with_triglycerides(175, 200), True),
+    ("triglycerides >= 175", _with_triglycerides(300), False),   # one result is not "persistently"
+])
+def test_risk_enhancer_thresholds(client, label, extra, present):
+    """2018 AHA/ACC 4.4.1 (risk-enhancing factors): hs-CRP >= 2.0 mg/L; Lp(a) >= 50 mg/dL or >= 125 nmol/L; apoB
+    >= 130 mg/dL; chronic kidney disease (eGFR 15-59); persistently elevated triglycerides >= 175 mg/dL (two or more
+    results) — both sides of each."""
+    card = only(client, extra, gender="male", birth_date=born(55), ldl=130)
+    assert any(label in line for line in _present(card)) == present, card["detail"]
+
+
+def _diabetes(years_type2=None, years_type1=None) -> list[dict]:
+    out = []
+    if years_type2 is not None:
+        out.append(condition("t2", ICD10, "E11.9", onset=f"{date.today().year - years_type2}-01-01"))
+    if years_type1 is not None:
+        out.append(condition("t1", ICD10, "E10.9", onset=f"{date.today().year - years_type1}-01-01"))
+    return out
+
+
+@pytest.mark.parametrize("label,conditions,labs,present", [
+    ("Type 2 diabetes for >= 10 years", _diabetes(years_type2=9), [], False),
+    ("Type 2 diabetes for >= 10 years", _diabetes(years_type2=10), [], True),
+    ("Type 1 diabetes for >= 20 years", _diabetes(years_type1=19), [], False),
+    ("Type 1 diabetes for >= 20 years", _diabetes(years_type1=20), [], True),
+    ("Albuminuria", _diabetes(years_type2=2), [quantity_obs("uacr", "9318-7", 29, "mg/g")], False),
+    ("Albuminuria", _diabetes(years_type2=2), [quantity_obs("uacr", "9318-7", 30, "mg/g")], True),
+    ("eGFR < 60", _diabetes(years_type2=2), [quantity_obs("gfr", "98979-8", 60, "mL/min/{1.73_m2}")], False),
+    ("eGFR < 60", _diabetes(years_type2=2), [quantity_obs("gfr", "98979-8", 59, "mL/min/{1.73_m2}")], True),
+])
+def test_diabetes_specific_risk_enhancer_thresholds(client, label, conditions, labs, present):
+    """2018 AHA/ACC 4.3 (diabetes-specific risk enhancers): type 2 diabetes >= 10 years, type 1 >= 20 years,
+    albuminuria >= 30 mcg albumin/mg creatinine, eGFR < 60 mL/min/1.73 m² — both sides of each."""
+    card = only(client, {"enhancer_labs": bundle(*labs)}, birth_date=born(55), conditions=conditions, ldl=120)
+    assert card["summary"].startswith("Diabetes, age 55")
+    assert any(label in line for line in _present(card)) == present, card["detail"]
+
+
+@pytest.mark.parametrize("days,panel", [(364, False), (366, True)])
+def test_on_a_statin_the_lipid_panel_is_offered_after_a_year(client, days, panel):
+    """2018 AHA/ACC 4.4.3: on a statin LDL-C every 3-12 months once adherence is established (`recheck_days` 365): an
+    LDL-C 364 days old asks for nothing, one 366 days old offers a lipid panel."""
+    pf = ascvd_prefetch(birth_date=born(60), meds=[med_request("st", "617310", "rosuvastatin 10 MG Oral Tablet")])
+    when = (date.today() - timedelta(days=days)).isoformat()
+    for e in pf["lipids"]["entry"]:
+        e["resource"]["effectiveDateTime"] = when
+    card = client.post(URL, json=hook_request(prefetch=pf)).get_json()["cards"][0]
+    assert card["summary"].startswith("On a statin")
+    assert ([d["code"]["coding"][0]["code"] for d in drafts(card)] == ["24331-1"]) == panel

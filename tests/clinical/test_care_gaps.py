@@ -194,3 +194,62 @@ def test_hypertension_alone_lists_only_tests_never_done(module_client):
     card = gaps(module_client, [condition("htn", "I10")], labs)
     assert due(card) == {UACR}
     assert "[OUR CHOICE]" not in card["detail"] and "Table 6" in card["detail"]
+
+
+# ---- who the service is for, and results that could not be obtained (issue 12) -----------------------------
+
+def _body(conditions, labs=None, *, age=55):
+    prefetch = {"patient": patient(birth_date=f"{date.today().year - age}-01-01"), "conditions": bundle(*conditions),
+                "medications": bundle()}
+    if labs is not None:
+        prefetch["labs"] = bundle(*labs)
+    return {"hook": "appointment-book", "hookInstance": "5b6c7d8e-9f0a-4b1c-8d2e-3f4a5b6c7d8e",
+            "context": {"userId": "PractitionerRole/A2340113", "patientId": "p1", "appointments": bundle(appointment(-1))},
+            "prefetch": prefetch}
+
+
+def test_results_not_obtained_are_could_not_be_checked_never_due(module_client):
+    """Unavailable is not absent (issue 12 item 2): without the laboratory results (no prefetch, no FHIR access)
+    every test that applies is a row "could not be checked — not available to the service", never "due", never
+    "not recorded", and nothing is ordered (a test may already be recent). The old service answered 412 — no card."""
+    (card,) = post(module_client, "care-gaps", _body(T2))
+    assert card["summary"].startswith("Before the visit on") and "could not check HbA1c" in card["summary"]
+    assert actions(card) == [] and "tests due" not in card["summary"]
+    assert card["detail"].count("**could not be checked** — not available to the service") == 4
+    assert "not recorded" not in card["detail"]
+
+
+@pytest.mark.parametrize("age,card_expected", [(17, False), (18, True)])
+def test_adults_only(module_client, age, card_expected):
+    """ADA 2025 section 14: children and adolescents have their own monitoring; the 2025 AHA/ACC guideline is for
+    adults. A 17-year-old with type 1 diabetes gets no card (silent: a "not for children" card at each booking
+    would be noise), an 18-year-old the adult rules."""
+    cards = post(module_client, "care-gaps", _body([condition("dm", "E10.9", onset="@ago:4000d")], [], age=age))
+    assert bool(cards) == card_expected
+
+
+def test_neither_diabetes_nor_hypertension_gets_no_card(module_client):
+    """The population: diabetes or hypertension on the problem list; a patient with neither gets no card."""
+    assert post(module_client, "care-gaps", _body([condition("ckd", "N18.31")], [])) == []
+
+
+@pytest.mark.parametrize("lipid_days,due_now", [(300, False), (400, True)])
+def test_a_statin_ordered_without_a_profile_in_the_year_before_gets_one_at_initiation(module_client, lipid_days, due_now):
+    """ADA 2025 section 10: a lipid profile at the initiation of lipid-lowering therapy, 4-12 weeks after, then
+    yearly. A statin ordered 5 days ago with the last profile 300 days old waits for the 4-12 week profile; with
+    the last profile 400 days old the profile at initiation is due now (the old service deferred it 4 weeks while
+    ascvd-10y-risk asked for it at the same visit)."""
+    labs = with_(done(), obs("ldl", "13457-7", 150, "mg/dL", at=f"@ago:{lipid_days}d"))
+    card = gaps(module_client, T2, labs, [order("st", "atorvastatin 20 MG Oral Tablet", at="@ago:5d")])
+    assert (LIPIDS in due(card)) == due_now
+    if due_now:
+        assert "a profile at initiation" in card["detail"]
+
+
+@pytest.mark.parametrize("age,is_due", [(39, True), (40, False)])
+def test_lipids_every_5_years_under_40_and_no_repeat_interval_from_40(module_client, age, is_due):
+    """ADA 2025 section 10: without lipid-lowering therapy a lipid profile every 5 years under 40; from 40 the
+    guideline sets no repeat interval (at diagnosis or the initial evaluation only): a profile 1900 days old is due
+    at 39 and not at 40."""
+    labs = with_(done(), obs("ldl", "13457-7", 90, "mg/dL", at="@ago:1900d"))
+    assert (LIPIDS in due(gaps(module_client, T2, labs, age=age))) == is_due

@@ -259,9 +259,14 @@ def test_overweight_without_risk_factor_under_35_is_not_screened(dd_client):
     assert fire(dd_client, request(age=30, vitals=[bmi(29)])) == []
 
 
-def test_adults_only(dd_client):
-    """ADA 2026 §2 / §14: youth have their own screening criteria; no card under 18."""
-    assert fire(dd_client, request(age=17, labs=[a1c(6.8)], vitals=[bmi(30)])) == []
+@pytest.mark.parametrize("age,card_expected", [(17, False), (18, True)])
+def test_adults_only(dd_client, age, card_expected):
+    """ADA 2026 §2 / §14: youth have their own screening criteria; no card under 18, the adult rules from 18 (an
+    HbA1c of 6.8 % is in the diabetes range)."""
+    cards = fire(dd_client, request(age=age, labs=[a1c(6.8)], vitals=[bmi(30)]))
+    assert bool(cards) == card_expected
+    if card_expected:
+        assert cards[0]["summary"].startswith("Possible undiagnosed diabetes")
 
 
 # ---- recent test inside / outside the 3-year interval ------------------------------------------
@@ -323,9 +328,10 @@ def test_labs_not_available_is_not_no_result(dd_client, make_app):
 
 
 def test_labs_available_and_empty_is_not_recorded(dd_client):
-    """The labs came back empty: 'no result on record' in 3 years, screening due at 50 (ADA 2026 §2)."""
+    """The labs came back empty: 'not recorded in the last 3 years' (the shared wording, `missing_text`), screening due
+    at 50 (ADA 2026 §2)."""
     card = one(dd_client, request(age=50, labs=[]))
-    assert card["summary"].startswith("Diabetes screening due: no HbA1c or fasting glucose on record")
+    assert card["summary"].startswith("Diabetes screening due: HbA1c and fasting glucose not recorded in the last 3 years")
     assert "not available" not in card["summary"]
 
 
@@ -352,3 +358,23 @@ def test_screening_card_shows_the_ada_risk_test_as_a_lower_bound(dd_client):
     assert "physically inactive" in card["detail"]
     (p,) = card["extension"][EXT]["predictions"]
     assert p["model"] == "ada-risk-test" and p["score"] == 6 and p["complete"] is False
+
+
+@pytest.mark.parametrize("gender,noted", [("female", True), ("male", False)])
+def test_pregnancy_status_not_obtained_is_said_for_a_woman(dd_client, gender, noted):
+    """Unavailable is not absent: with the pregnancy status (the `vitals` key) not obtained, a woman's card says
+    pregnancy was not checked (ADA 2026 sections 2 and 15: the adult rules do not apply in pregnancy); a man's
+    card does not (`only_if = "female"`). The old service took the missing status as "not pregnant" silently."""
+    card = one(dd_client, request(age=50, gender=gender, labs=[a1c(5.3, days=100)], drop=("vitals",)))
+    assert ("**Not checked:** not pregnant — pregnancy not available to the service" in card["detail"]) == noted
+
+
+@pytest.mark.parametrize("result,expected", [
+    (lambda: fpg(99), "normal"), (lambda: fpg(100), "prediabetes"),
+    (lambda: ogtt(139), "normal"), (lambda: ogtt(140), "prediabetes"),
+], ids=["fpg-99", "fpg-100", "ogtt-139", "ogtt-140"])
+def test_prediabetes_lower_bounds_of_fasting_and_2_hour_glucose(dd_client, result, expected):
+    """ADA 2026 §2 criteria for prediabetes: fasting plasma glucose 100-125 mg/dL (impaired fasting glucose),
+    2-hour glucose 140-199 mg/dL in a 75 g OGTT (impaired glucose tolerance); 99 and 139 are normal."""
+    card = one(dd_client, request(labs=[result()]))
+    assert card["summary"].startswith("Prediabetes range" if expected == "prediabetes" else "Diabetes screening up to date")

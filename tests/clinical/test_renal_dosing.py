@@ -264,3 +264,15 @@ def test_apixaban_one_versus_two_dose_reduction_criteria(module_client, age, wei
     else:
         (card,) = cards
         assert actions(card)[0]["resource"]["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] == expect
+
+
+@pytest.mark.parametrize("age,card_expected", [(17, False), (18, True)])
+def test_adults_only(module_client, age, card_expected):
+    """`[[population]]` adults: CKD-EPI 2021 (Inker 2021), Cockcroft-Gault and the label doses are adult. Metformin at
+    eGFR 25 gets the FDA 2016 contraindication at 18 and no card at 17 (silent: NSAIDs and metformin are ordered for
+    children, and a "not checked" card at each order would be noise)."""
+    metformin = draft("m1", "metformin hydrochloride 500 MG Oral Tablet", mg=500, per_day=2)
+    cards = post_renal(module_client, body(metformin, age=age, creatinine=creatinine_for_egfr(25, 18, False)))
+    assert bool(cards) == card_expected
+    if card_expected:
+        assert cards[0]["indicator"] == "critical"

@@ -61,12 +61,17 @@
     }
     setStatus("Firing " + hook + "…");
     $("#cards").replaceChildren();
-    const prepared = await postJson("simulator/api/calls", { patient: patient, hook: hook, drafts: drafts, selected: drafts });
-    if (!prepared.ok) { setStatus("Could not prepare the request: " + problem(prepared), "error"); return; }
-    const calls = prepared.json.calls;
-    const results = await Promise.all(calls.map(callService));
-    const total = results.reduce((a, b) => a + b, 0);
-    setStatus(hook + ": " + calls.length + " service(s) called, " + total + " card(s).", "ok");
+    $("#card-list").setAttribute("aria-busy", "true");  // announce the cards once, when they are all in
+    try {
+      const prepared = await postJson("simulator/api/calls", { patient: patient, hook: hook, drafts: drafts, selected: drafts });
+      if (!prepared.ok) { setStatus("Could not prepare the request: " + problem(prepared), "error"); return; }
+      const calls = prepared.json.calls;
+      const results = await Promise.all(calls.map(callService));
+      const total = results.reduce((a, b) => a + b, 0);
+      setStatus(hook + ": " + calls.length + " service(s) called, " + total + " card(s).", "ok");
+    } finally {
+      $("#card-list").setAttribute("aria-busy", "false");
+    }
   }
 
   async function callService(call) {
