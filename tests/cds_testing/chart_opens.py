@@ -13,6 +13,8 @@ from cds_service.ehr.drafts import DraftOrder
 from cds_service.ehr.hook_calls import build_call
 from cds_service.ehr.patients import DemoPatients
 
+from cds_testing.apps import written_engine
+
 
 def fire(client, app, hook: str, patients: DemoPatients, pid: str, now: datetime, *,
          drafts: Sequence[DraftOrder] = ()) -> dict[str, list[dict]]:
@@ -25,6 +27,7 @@ def fire(client, app, hook: str, patients: DemoPatients, pid: str, now: datetime
         resp = client.post(f"/cds-services/{call.service_id}", json=call.body)
         assert resp.status_code == 200, f"{call.service_id} {hook} {pid}: {resp.status_code} {resp.get_data(as_text=True)[:300]}"
         out[call.service_id] = resp.get_json()["cards"]
+        written_engine(app)  # the next chart open comes seconds later: this call's rows are committed by then
     return out
 
 
