@@ -235,12 +235,12 @@ def test_after_answer_a_failed_write_is_counted_lost_and_refuses_the_next_calls(
     assert client.post(f"/cds-services/{s.SERVICE_ID}", json=body).status_code == 200  # answered, then lost
     assert committer(app).settle()
     assert any(getattr(r, "event", None) == "call_writes_failed" for r in caplog.records)
-    assert committer(app).rows_lost == 3  # the audit row, the issued card, the explanation record
+    assert committer(app).rows_lost == 4  # the audit row, the issued card, its alert decision, the explanation record
     refused = client.post(f"/cds-services/{s.SERVICE_ID}", json=body)
     issue = assert_operation_outcome(refused, 500)
     assert "cards" not in refused.get_data(as_text=True) and issue["code"] == "exception"
     metrics = client.get("/metrics").get_data(as_text=True)
-    assert 'cds_call_rows_lost_total{database="sqlite"} 3.0' in metrics
+    assert 'cds_call_rows_lost_total{database="sqlite"} 4.0' in metrics
     assert 'cds_storage_write_failures_total{route="/cds-services/<service_id>"} 1.0' in metrics
     monkeypatch.undo()
     monkeypatch.setattr(call_writes, "RETRY_S", 0.0)  # the retry interval has passed
