@@ -6,7 +6,7 @@
 
 The app is built as `bench/servers.Service` builds it (settings from CDS_* defaults, auth off, SQLite in
 a temporary directory, Prometheus in multiprocess mode, the JSON call log at INFO, here to /dev/null);
-the request is S1's (`ascvd-10y-risk`, the 53 KB body, a fresh hookInstance per call). Process CPU
+the request is S1's (`ascvd-10y-risk`, the 54 KB body, a fresh hookInstance and user per call, a card shown). Process CPU
 includes the writer thread's commits, which a server spends as well.
 """
 from __future__ import annotations
@@ -49,7 +49,7 @@ def body_for(app, service_id: str = s1.S1_SERVICE) -> str:
     resources = s1.synthetic_patient()
     pid = next(r["id"] for r in resources if r["resourceType"] == "Patient")
     bound = app.extensions["cds"].services[service_id][0]
-    context = {"userId": "Practitioner/example", "patientId": pid}
+    context = {"userId": s1.USER_ID, "patientId": pid}
     prefetch = {k: s1.search(resources, s1.render(spec.query, context)) for k, spec in bound.definition.prefetch.items()}
     return json.dumps({"hook": "patient-view", "hookInstance": s1.HOOK_INSTANCE, "context": context, "prefetch": prefetch})
 
@@ -66,13 +66,13 @@ def caller(app, body: str, service_id: str = s1.S1_SERVICE):
     def start_response(s, headers, exc_info=None):
         status.append(s)
 
-    def call() -> str:
+    def call() -> tuple[str, bytes]:
         raw = body.replace(s1.HOOK_INSTANCE, f"profile-{next(counter)}").encode()
         environ = dict(base, CONTENT_LENGTH=str(len(raw)), **{"wsgi.input": io.BytesIO(raw)})
         out = app.wsgi_app(environ, start_response)
-        b"".join(out)
+        answer = b"".join(out)
         getattr(out, "close", lambda: None)()
-        return status.pop()
+        return status.pop(), answer
     return call
 
 
@@ -90,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         gunicorn_conf.pre_fork(None, None)
         gc.set_threshold(*gunicorn_conf.GC_THRESHOLD)
         for _ in range(100):  # warm-up: caches, the writer thread, first SQLite pages
-            assert call().startswith("200"), "S1 call failed"
+            status, answer = call()
+            assert status.startswith("200") and json.loads(answer)["cards"], f"S1 call gave no card: {status} {answer[:300]!r}"
         profiler = cProfile.Profile() if args.profile else None
         cpu, wall = time.process_time(), time.perf_counter()
         if profiler:

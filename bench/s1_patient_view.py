@@ -1,7 +1,7 @@
 """S1: patient-view with full prefetch under the production server, against a no-work floor.
 
-The patient: one carebundle patient (US Core, seed 42, female, 34 Observations: CMP, CBC, lipids,
-HbA1c, urine albumin, BP panel, vitals) plus smoking status, a 2-hour glucose and the number of
+The patient: one carebundle patient (US Core, seed 42, female 65-75, 34 Observations: CMP, CBC, lipids,
+HbA1c, urine albumin, BP panel, vitals) plus smoking status (a current smoker), a 2-hour glucose and the number of
 pregnancies, so every patient-view model has its inputs, and ten years of history: the lipid panel
 every two years and the blood pressure panel every year before the last visit (values jittered).
 Conditions and MedicationRequests come from carebundle. The body of `ascvd-10y-risk` is then 53 KB.
@@ -9,6 +9,13 @@ Conditions and MedicationRequests come from carebundle. The body of `ascvd-10y-r
 Every patient-view service the server loads (read from its own discovery document) gets the prefetch
 its templates ask for, answered from that patient by a small FHIR-search matcher; `run` measures
 `ascvd-10y-risk` (S1_SERVICE, the service the targets are stated for) unless told otherwise.
+
+The call measured is one whose card is shown: this patient's risk is intermediate (about 16 %, a statin
+suggestion), which `[alerts]` shows, where a low or borderline risk is silent. Each request comes from
+another user (`USER_ID` carries the placeholder the load generator replaces): the alert controls look up
+what this user was shown for this patient, and an EHR opens a chart seldom twice within a repeat window,
+so the realistic lookup finds nothing and the card is shown. With one user for every request, the second
+and later calls would be held back as repeats (a smaller answer, and not the path a chart open takes).
 """
 from __future__ import annotations
 
@@ -43,6 +50,9 @@ LIPID_EVERY_YEARS = 2
 
 # Replaced by a fresh id per request in the load generator (bench/loadgen.py).
 HOOK_INSTANCE = "__HOOK_INSTANCE__"
+USER_ID = f"Practitioner/{HOOK_INSTANCE}"
+AGE_RANGE = (65, 75)
+CURRENT_SMOKER = "77176002"  # SNOMED CT "Smoker"
 
 
 def synthetic_patient() -> list[dict]:
@@ -50,7 +60,7 @@ def synthetic_patient() -> list[dict]:
     import carebundle
 
     bundle = json.loads(carebundle.to_json(carebundle.generate_bundle(
-        profile="hypertension", seed=PATIENT_SEED, sex="F", age_range=(55, 65)), indent=0))
+        profile="hypertension", seed=PATIENT_SEED, sex="F", age_range=AGE_RANGE), indent=0))
     for e in bundle["entry"]:  # a transaction Bundle names resources by urn:uuid; a server assigns ids
         e["resource"].setdefault("id", e["fullUrl"].removeprefix("urn:uuid:"))
     ids = {e["fullUrl"]: f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in bundle["entry"]}
@@ -59,11 +69,11 @@ def synthetic_patient() -> list[dict]:
         text = text.replace(f'"{urn}"', f'"{ref}"')
     resources = json.loads(text)
     pid = next(r["id"] for r in resources if r["resourceType"] == "Patient")
-    # What carebundle does not record but the services read, at the same visit: smoking status (never
-    # smoked, SNOMED 266919005) for ASCVD; a 2-hour glucose tolerance result and the number of
+    # What carebundle does not record but the services read, at the same visit: smoking status (a current
+    # smoker) for ASCVD; a 2-hour glucose tolerance result and the number of
     # pregnancies for the diabetes model. With them every patient-view model scores this patient.
     visit = next(r["effectiveDateTime"] for r in resources if r["resourceType"] == "Observation")[:10]
-    resources.append(fhir_factory.coded_obs("smoking-1", "72166-2", "266919005", date=visit, pid=pid))
+    resources.append(fhir_factory.coded_obs("smoking-1", "72166-2", CURRENT_SMOKER, date=visit, pid=pid))
     resources.append(fhir_factory.quantity_obs("ogtt-1", "1518-0", 141, "mg/dL", date=visit, pid=pid))
     resources.append(fhir_factory.quantity_obs("pregnancies-1", "11996-6", 2, "{#}", date=visit, pid=pid))
     return resources + history(resources)
@@ -133,7 +143,7 @@ def requests_for(base_url: str, resources: list[dict], only: str | None = None) 
     for svc in discovery["services"]:
         if svc["hook"] != "patient-view" or only not in (None, svc["id"]):
             continue
-        context = {"userId": "Practitioner/example", "patientId": pid}
+        context = {"userId": USER_ID, "patientId": pid}
         prefetch = {key: search(resources, render(q, context)) for key, q in svc.get("prefetch", {}).items()}
         body = {"hook": "patient-view", "hookInstance": HOOK_INSTANCE, "context": context, "prefetch": prefetch}
         out.append(("POST", f"/cds-services/{svc['id']}", json.dumps(body)))
