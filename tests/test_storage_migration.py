@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from sqlalchemy import (Column, Float, Integer, MetaData, String, Table, Text, UniqueConstraint, create_engine, inspect,
+from sqlalchemy import (Column, Float, Index, Integer, MetaData, String, Table, Text, UniqueConstraint, create_engine, inspect,
                         select)
 
 from cds_service.storage import db
@@ -152,3 +152,35 @@ def test_the_previous_schema_is_migrated_at_start(make_app, old_database):
     # A second start finds nothing left to migrate.
     again = make_app(database_url=old_database).extensions["cds"].engine
     assert len(_rows(again, db.cards_issued)) == 2 and len(_rows(again, db.feedback)) == 2
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+def card_history_database(request, tmp_path) -> str:
+    """A database whose `card_decisions` has the index by patient alone (the schema before the lookup by
+    patient and user), and a shown card in it."""
+    url = f"sqlite:///{tmp_path}/history.sqlite3" if request.param == "sqlite" else request.getfixturevalue("postgres")
+    engine = create_engine(url)
+    previous = MetaData()
+    table = db.card_decisions.to_metadata(previous)
+    for index in list(table.indexes):
+        table.indexes.discard(index)
+    Index("ix_card_decisions_patient", table.c.iss, table.c.tenant, table.c.history, table.c.patient_hash, table.c.at)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE IF EXISTS card_decisions")
+        previous.create_all(conn)
+        conn.execute(table.insert(), [{"service_id": SERVICE, "history": SERVICE, "hook": "patient-view", "hook_instance": "h-old",
+                                       "card_uuid": "card-1", "patient_hash": "p", "user_hash": "u", "kind": "risk",
+                                       "content_key": "c", "actions_key": "a", "indicator": "info", "summary": "s",
+                                       "mode": "live", "outcome": "shown", "at": NOW}])
+    engine.dispose()
+    return url
+
+
+def test_the_card_history_is_indexed_by_patient_and_user_after_start(make_app, card_history_database):
+    engine = make_app(database_url=card_history_database).extensions["cds"].engine
+    indexes = {i["name"]: i["column_names"] for i in inspect(engine).get_indexes("card_decisions")}
+    assert "ix_card_decisions_patient" not in indexes
+    assert indexes["ix_card_decisions_seen"] == ["iss", "tenant", "history", "patient_hash", "user_hash", "at"]
+    assert len(_rows(engine, db.card_decisions)) == 1  # the history is kept
+    again = make_app(database_url=card_history_database).extensions["cds"].engine  # a second start changes nothing
+    assert {i["name"] for i in inspect(again).get_indexes("card_decisions")} >= {"ix_card_decisions_seen"}

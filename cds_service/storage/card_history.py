@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import replace
 from typing import Callable, Iterable, Mapping
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.engine import Engine
 
 from hooks import ServiceFileError
@@ -48,6 +48,20 @@ class CardHistory:
                  clock: Callable[[], float] = time.time):
         self.engine, self.hasher, self.keep_s, self.clock = engine, hasher, keep_s, clock
         self._next_purge = 0.0
+        # The two lookups of every call, built once with bound parameters: SQLAlchemy then finds their SQL
+        # in its compiled cache instead of building and compiling a statement per call.
+        t, s = db.card_decisions, db.snoozes
+        self._shown_query = (
+            select(t.c.content_key, func.max(t.c.at))
+            .where(t.c.iss == bindparam("iss"), t.c.tenant == bindparam("tenant"), t.c.history == bindparam("scope"),
+                   t.c.patient_hash == bindparam("patient"), t.c.user_hash == bindparam("user"),
+                   t.c.mode == bindparam("mode"), t.c.outcome == SHOWN, t.c.at >= bindparam("since"),
+                   t.c.hook_instance != bindparam("hook_instance"))
+            .group_by(t.c.content_key))
+        self._snooze_query = (
+            select(s.c.kind, s.c.indicator, s.c.actions_key, s.c.until)
+            .where(s.c.iss == bindparam("iss"), s.c.tenant == bindparam("tenant"), s.c.service_id == bindparam("service_id"),
+                   s.c.patient_hash == bindparam("patient"), s.c.until > bindparam("now")))
 
     def screen(self, service: ServiceDefinition, client: tuple[str, str], request: HookRequest, response: CdsResponse,
                model: tuple[str | None, str | None] = (None, None)) -> tuple[CdsResponse, Counter]:
@@ -80,22 +94,16 @@ class CardHistory:
         longest = longest_window_s(policy)
         if not longest and not policy.snooze_reasons:
             return History()
-        t, s = db.card_decisions, db.snoozes
         with self.engine.connect() as conn:
             shown = {}
             if longest:
-                shown = dict(conn.execute(
-                    select(t.c.content_key, func.max(t.c.at))
-                    .where(t.c.iss == client[0], t.c.tenant == client[1], t.c.history == scope, t.c.patient_hash == patient,
-                           t.c.user_hash == user, t.c.mode == policy.mode, t.c.outcome == SHOWN,
-                           t.c.at >= now - longest, t.c.hook_instance != hook_instance)
-                    .group_by(t.c.content_key)).all())
+                shown = dict(conn.execute(self._shown_query, {
+                    "iss": client[0], "tenant": client[1], "scope": scope, "patient": patient, "user": user,
+                    "mode": policy.mode, "since": now - longest, "hook_instance": hook_instance}).all())
             snoozes = ()
             if policy.snooze_reasons:
-                snoozes = tuple(Snooze(r.kind, r.indicator, r.actions_key, r.until) for r in conn.execute(
-                    select(s.c.kind, s.c.indicator, s.c.actions_key, s.c.until)
-                    .where(s.c.iss == client[0], s.c.tenant == client[1], s.c.service_id == service_id,
-                           s.c.patient_hash == patient, s.c.until > now)))
+                snoozes = tuple(Snooze(*r) for r in conn.execute(self._snooze_query, {
+                    "iss": client[0], "tenant": client[1], "service_id": service_id, "patient": patient, "now": now}))
         return History(shown, snoozes)
 
     def snooze(self, service_id: str, policies: Mapping[str, AlertPolicy], client: tuple[str, str],

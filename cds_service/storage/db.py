@@ -137,7 +137,9 @@ card_decisions = Table(
     Column("outcome", String(8), nullable=False),  # shown | repeat | snoozed | silent
     Column("at", Float, nullable=False),
     UniqueConstraint("iss", "tenant", "card_uuid", name="uq_card_decisions_card"),  # a retried call adds no row
-    Index("ix_card_decisions_patient", "iss", "tenant", "history", "patient_hash", "at"),
+    # The repeat lookup of every call (storage/card_history.py): this user's cards for this patient, so a
+    # patient many users opened costs no more than one opened once.
+    Index("ix_card_decisions_seen", "iss", "tenant", "history", "patient_hash", "user_hash", "at"),
 )
 
 # Snoozes set by feedback (an override with one of the service's `snooze_reasons`): the card kind is
@@ -172,7 +174,9 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL") -> Engine:
         raise ValueError("sqlite_synchronous must be FULL or NORMAL")
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, pool_pre_ping=True, future=True)
+    # A pooled PostgreSQL connection may have been closed by the server (restart, idle timeout): it is pinged
+    # at checkout. A SQLite connection is a file this process holds open; the ping would be a query per call.
+    engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"), future=True)
     if engine.dialect.name == "sqlite":
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(conn, _record):  # durability with concurrent workers
@@ -193,6 +197,8 @@ def _migrate(engine: Engine) -> None:
     `feedback` gains the client columns (old rows: client ''); `cards_issued` is copied into
     `issued_cards` (whose key includes the client) and dropped; the short-lived `explanations` and
     `smart_launches` of the old schema are dropped and recreated (pages then open as expired).
+    `card_decisions`' index by patient alone is replaced by the one by patient and user (`create_all`
+    creates the indexes of new tables only).
     """
     tables = set(inspect(engine).get_table_names())
 
@@ -207,6 +213,11 @@ def _migrate(engine: Engine) -> None:
             if name in tables and marker not in columns(name):
                 conn.execute(text(f"DROP TABLE {name}"))
     metadata.create_all(engine)
+    if "card_decisions" in tables:
+        with engine.begin() as conn:
+            conn.execute(text("DROP INDEX IF EXISTS ix_card_decisions_patient"))
+            for index in card_decisions.indexes:
+                index.create(conn, checkfirst=True)
     if "cards_issued" in tables:
         names = [c.name for c in cards_issued.columns if c.name not in ("iss", "tenant")]
         with engine.begin() as conn:
