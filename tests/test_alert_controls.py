@@ -28,6 +28,8 @@ from cds_testing import security_support as s
 from cds_testing.apps import service_file, services_dir, without_alerts, written_engine
 from cds_testing.chart_opens import fire, open_every_chart
 from cds_testing.clock import FakeClock
+from cds_testing.db_servers import postgres_bin, postgres_server
+from cds_testing.optional import missing, require_module
 from cds_testing.fhir_factory import ascvd_prefetch, hook_request
 
 SID = "ascvd-10y-risk"
@@ -120,6 +122,30 @@ def test_repeats_are_per_user(make_app):
     app = alerts_app(make_app, "repeat_window_s = { warning = 3600 }")
     assert call(app, HIGH, user="Practitioner/a") and call(app, HIGH, user="Practitioner/a") == []
     assert call(app, HIGH, user="Practitioner/b")
+
+
+@pytest.fixture(scope="module")
+def postgres(tmp_path_factory):
+    if postgres_bin() is None:
+        missing("PostgreSQL (initdb) not installed (tests/setup.d/40-postgres-redis.sh installs it)")
+    require_module("psycopg", "the [postgres] extra")
+    with postgres_server(tmp_path_factory.mktemp("pg-logs")) as url:
+        yield url
+
+
+@pytest.mark.integration
+def test_repeats_and_snoozes_on_postgresql(make_app, postgres):
+    """The history's lookups are compiled once per database dialect (db.CompiledQuery): PostgreSQL's too."""
+    alerts = f'repeat_window_s = {{ warning = 3600 }}\nsnooze_reasons = ["{NAR}|action-completed"]\nsnooze_days = 1'
+    app = alerts_app(make_app, alerts, database_url=postgres)
+    (card,) = call(app, HIGH)
+    assert call(app, HIGH) == []  # a repeat
+    assert call(app, HIGH, user="Practitioner/b")  # another user
+    clock(app).advance(3601)
+    (again,) = call(app, HIGH)
+    override(app, again, "action-completed")
+    assert call(app, HIGH, user="Practitioner/c") == []  # snoozed for the patient
+    assert [r.outcome for r in decisions(app)] == ["shown", "repeat", "shown", "shown", "snoozed"]
 
 
 @pytest.fixture

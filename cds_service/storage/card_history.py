@@ -48,20 +48,17 @@ class CardHistory:
                  clock: Callable[[], float] = time.time):
         self.engine, self.hasher, self.keep_s, self.clock = engine, hasher, keep_s, clock
         self._next_purge = 0.0
-        # The two lookups of every call, built once with bound parameters: SQLAlchemy then finds their SQL
-        # in its compiled cache instead of building and compiling a statement per call.
+        # The two lookups of every call, compiled once (db.CompiledQuery).
         t, s = db.card_decisions, db.snoozes
-        self._shown_query = (
-            select(t.c.content_key, func.max(t.c.at))
+        self._shown_query = db.CompiledQuery(engine, select(t.c.content_key, func.max(t.c.at))
             .where(t.c.iss == bindparam("iss"), t.c.tenant == bindparam("tenant"), t.c.history == bindparam("scope"),
                    t.c.patient_hash == bindparam("patient"), t.c.user_hash == bindparam("user"),
                    t.c.mode == bindparam("mode"), t.c.outcome == SHOWN, t.c.at >= bindparam("since"),
                    t.c.hook_instance != bindparam("hook_instance"))
             .group_by(t.c.content_key))
-        self._snooze_query = (
-            select(s.c.kind, s.c.indicator, s.c.actions_key, s.c.until)
-            .where(s.c.iss == bindparam("iss"), s.c.tenant == bindparam("tenant"), s.c.service_id == bindparam("service_id"),
-                   s.c.patient_hash == bindparam("patient"), s.c.until > bindparam("now")))
+        self._snooze_query = db.CompiledQuery(engine, select(s.c.kind, s.c.indicator, s.c.actions_key, s.c.until).where(
+            s.c.iss == bindparam("iss"), s.c.tenant == bindparam("tenant"), s.c.service_id == bindparam("service_id"),
+            s.c.patient_hash == bindparam("patient"), s.c.until > bindparam("now")))
 
     def screen(self, service: ServiceDefinition, client: tuple[str, str], request: HookRequest, response: CdsResponse,
                model: tuple[str | None, str | None] = (None, None)) -> tuple[CdsResponse, Counter]:
@@ -94,16 +91,19 @@ class CardHistory:
         longest = longest_window_s(policy)
         if not longest and not policy.snooze_reasons:
             return History()
-        with self.engine.connect() as conn:
+        conn = self.engine.raw_connection()  # from the pool; closing returns it (rolled back: nothing was written)
+        try:
             shown = {}
             if longest:
-                shown = dict(conn.execute(self._shown_query, {
+                shown = dict(self._shown_query.rows(conn, {
                     "iss": client[0], "tenant": client[1], "scope": scope, "patient": patient, "user": user,
-                    "mode": policy.mode, "since": now - longest, "hook_instance": hook_instance}).all())
+                    "mode": policy.mode, "since": now - longest, "hook_instance": hook_instance}))
             snoozes = ()
             if policy.snooze_reasons:
-                snoozes = tuple(Snooze(*r) for r in conn.execute(self._snooze_query, {
+                snoozes = tuple(Snooze(*r) for r in self._snooze_query.rows(conn, {
                     "iss": client[0], "tenant": client[1], "service_id": service_id, "patient": patient, "now": now}))
+        finally:
+            conn.close()
         return History(shown, snoozes)
 
     def snooze(self, service_id: str, policies: Mapping[str, AlertPolicy], client: tuple[str, str],

@@ -275,6 +275,29 @@ def insert_ignoring_duplicates(engine: Engine, table: Table, rows: list[dict]) -
     return max(result.rowcount or 0, 0)
 
 
+class CompiledQuery:
+    """A SELECT compiled once for the engine's dialect and run on a DBAPI cursor: for a query of every call,
+    where SQLAlchemy's per-execution work (cache key, execution context, result wrapping) costs more than the
+    indexed lookup itself. `statement` names its parameters with `bindparam`; `rows` returns plain tuples."""
+
+    def __init__(self, engine: Engine, statement):
+        compiled = statement.compile(dialect=engine.dialect)
+        self.sql, self._compiled = compiled.string, compiled
+        self._order = tuple(compiled.positiontup) if engine.dialect.positional else None
+
+    def _args(self, params: dict):
+        values = self._compiled.construct_params(params)
+        return tuple(values[name] for name in self._order) if self._order is not None else values
+
+    def rows(self, dbapi_connection, params: dict) -> list[tuple]:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(self.sql, self._args(params))
+            return cursor.fetchall()
+        finally:
+            cursor.close()
+
+
 def ping(engine: Engine) -> bool:
     try:
         with engine.connect() as conn:
