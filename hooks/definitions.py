@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, Callable, Hashable, Mapping
 
 from fhir_adapters.features import FeatureDef
 from fhir_adapters.observation_sets import ObservationSetDef
@@ -140,11 +140,25 @@ class ServiceDefinition:
     # `[observation_sets.<name>]`: observations taken together, chosen from a prefetch key (NEWS2's one set).
     observation_sets: tuple[ObservationSetDef, ...] = ()
     alerts: AlertPolicy = field(default_factory=AlertPolicy)
+    # Values derived from the declarations above, computed on first use and kept (`derived`).
+    _derived: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def derived(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        """`compute()` once per definition: what a call would otherwise work out again from declarations
+        that never change (the builders' parsed `data`, each feature's sources). Never patient data."""
+        try:
+            return self._derived[key]
+        except KeyError:
+            value = self._derived[key] = compute()
+            return value
 
     def sources_of(self, feature: str) -> tuple[str, ...]:
         """The prefetch keys a feature's value depends on: its declared `source` (an observation set stands
         for the key it is chosen from); a feature read from the Patient alone (age, sex) without a declared
         source depends on the service's Patient reads."""
+        return self.derived(("sources_of", feature), lambda: self._sources_of(feature))
+
+    def _sources_of(self, feature: str) -> tuple[str, ...]:
         d = next(f for f in self.features if f.name == feature)
         sets = {s.name: s.source for s in self.observation_sets}
         if d.kind == "observation_set":

@@ -6,7 +6,7 @@ A neutral module (standard library only): `fhir_adapters` builds feature vectors
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable, Sequence
 
@@ -45,12 +45,18 @@ class Feature:
 class FeatureVector:
     features: tuple[Feature, ...]
     as_of: datetime
+    # name -> feature (the first of that name, as a scan would find it): the model, the population checks
+    # and the card of one call look features up by name about a hundred times.
+    _by_name: dict = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        by_name: dict[str, Feature] = {}
+        for f in self.features:
+            by_name.setdefault(f.name, f)
+        object.__setattr__(self, "_by_name", by_name)
 
     def __getitem__(self, name: str) -> Feature:
-        for f in self.features:
-            if f.name == name:
-                return f
-        raise KeyError(name)
+        return self._by_name[name]
 
     def values(self, names: Sequence[str]) -> list[float | None]:
         return [self[n].value for n in names]

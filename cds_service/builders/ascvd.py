@@ -65,6 +65,11 @@ class Enhancer:
 
 
 def _enhancers(service: ServiceDefinition, key: str) -> tuple[Enhancer, ...]:
+    """The enhancers declared under `data.<key>`, parsed once per service (checked at start-up by `check`)."""
+    return service.derived(("ascvd.enhancers", key), lambda: _parse_enhancers(service, key))
+
+
+def _parse_enhancers(service: ServiceDefinition, key: str) -> tuple[Enhancer, ...]:
     out = []
     for i, raw in enumerate(service.data.get(key) or ()):
         where = f"data.{key}[{i}]"

@@ -122,6 +122,8 @@ def unavailable_sources(ctx: BuildContext, *names: str) -> list[str]:
     """The prefetch keys feeding these features whose data could not be obtained: what they say is "not
     available to the service", never "not recorded" (`ServiceDefinition.sources_of`: a declared source, the
     key an observation set is chosen from, the Patient read of a feature without one)."""
+    if not ctx.unavailable:  # every prefetch key's data was obtained: the usual call
+        return []
     return sorted({key for name in names for key in ctx.service.sources_of(name) if key in ctx.unavailable})
 
 
