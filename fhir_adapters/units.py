@@ -50,6 +50,7 @@ _DISPLAY = {
 _SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 
 
+@lru_cache(maxsize=1024)  # a few codes (the features' declared units) shown many times per call
 def unit_text(ucum: str | None) -> str:
     """A UCUM code (or a common spelling) as a clinician reads it: 'a' → 'years', 'mm[Hg]' → 'mm Hg',
     'Cel' → '°C', '{#}' → '' (a count), 'kg/m2' → 'kg/m²', 'umol/L' → 'µmol/L'."""

@@ -152,6 +152,11 @@ class ServiceDefinition:
             value = self._derived[key] = compute()
             return value
 
+    def feature(self, name: str) -> FeatureDef | None:
+        """The declared feature of that name (the first, as a scan would find it), or None."""
+        by_name = self.derived("features_by_name", lambda: {d.name: d for d in reversed(self.features)})
+        return by_name.get(name)
+
     def sources_of(self, feature: str) -> tuple[str, ...]:
         """The prefetch keys a feature's value depends on: its declared `source` (an observation set stands
         for the key it is chosen from); a feature read from the Patient alone (age, sex) without a declared

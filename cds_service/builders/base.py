@@ -82,8 +82,8 @@ def display_value(ctx: BuildContext, f: Feature) -> str:
     """A feature's value as a clinician reads it: 'yes'/'no' for flags, value with unit otherwise."""
     if f.value is None:
         return "missing"
-    kind = next((d.kind for d in ctx.service.features if d.name == f.name), "")
-    if kind in BOOLEAN_KINDS:
+    d = ctx.service.feature(f.name)
+    if d is not None and d.kind in BOOLEAN_KINDS:
         return "yes" if f.value >= 0.5 else "no"
     text = number(f.value, 1 if abs(f.value) < 1000 else 0)
     return f"{text} {unit_text(f.unit)}".strip()
@@ -106,7 +106,8 @@ def unavailable_text(reason: object, *, short: bool = False) -> str:
 
 def window_text(ctx: BuildContext, name: str) -> str:
     """'in the last 24 h' / 'in the last 90 days' / 'in the last 3 years' from the feature's declared lookback, or ''."""
-    days = next((d.param("lookback_days") for d in ctx.service.features if d.name == name), None)
+    d = ctx.service.feature(name)
+    days = d.param("lookback_days") if d is not None else None
     if days is None:
         return ""
     days = float(days)

@@ -49,7 +49,10 @@ def points_text(p: Prediction | None) -> str:
 
 
 def feature_def(service: ServiceDefinition, name: str):
-    return next(f for f in service.features if f.name == name)
+    d = service.feature(name)
+    if d is None:
+        raise KeyError(f"no declared feature '{name}'")  # callers check the name first (require_feature)
+    return d
 
 
 def require_feature(service: ServiceDefinition, name: Any, field: str) -> str:

@@ -31,10 +31,10 @@ def from_context(ctx, cards: list[dict], secondary_models: Mapping[str, Any] | N
     """A JSON-ready record of one invocation (`ctx` is the pipeline's BuildContext; `secondary_models` the
     service's `[model] secondary` models by ref, whose predictions are in `ctx.secondary`)."""
     service, model = ctx.service, ctx.model
-    kinds = {d.name: d.kind for d in service.features}
     features = []
     for f in ctx.features.features:
-        features.append({"name": f.name, "label": f.label, "kind": kinds.get(f.name), "value": f.value, "unit": f.unit,
+        d = service.feature(f.name)
+        features.append({"name": f.name, "label": f.label, "kind": d.kind if d else None, "value": f.value, "unit": f.unit,
                          "display": display_value(ctx, f), "date": f.date, "note": f.note, "imputed": f.imputed,
                          "missing": f.missing})
     results = []
