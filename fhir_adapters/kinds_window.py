@@ -82,11 +82,18 @@ def counted(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) ->
         return hits, rejected
     codes, names, days = d.param("codes", ()), d.param("names", ()), d.param("lookback_days")
     since = ctx.as_of - timedelta(days=days) if days is not None else None
+    # The Observations carrying one of `codes`, from the pool's index (None: codes with a prefix, names, or no
+    # pool): the others are not matched one by one. Every other resource type is matched as below.
+    indexed = resources.observations_with(codes) if codes and not names and isinstance(resources, R.ResourcePool) else None
+    coded = {id(r) for r in indexed} if indexed is not None else None
     hits = []
     for r in resources:
-        if not _is_record(r):
+        if coded is not None and r.get("resourceType") == "Observation":
+            if id(r) not in coded:
+                continue
+        elif (codes or names) and not any(matches_codes(c, codes) or mentions(c, names) for c in _concepts(r, ctx)):
             continue
-        if (codes or names) and not any(matches_codes(c, codes) or mentions(c, names) for c in _concepts(r, ctx)):
+        if not _is_record(r):
             continue
         when = _when(r)
         if when is not None and when > ctx.as_of + timedelta(minutes=5):

@@ -237,9 +237,12 @@ def about_another_patient(resource: Mapping, patient_id: str) -> bool:
     """True when the resource's `subject` (or `patient`) names a Patient other than `patient_id` — data of
     another patient in a prefetch or a search result is never used. A reference to something other than a
     Patient (a Group, a contained resource) or no reference at all is not judged here."""
+    own = f"Patient/{patient_id}"
     for key in ("subject", "patient"):
         ref = resource.get(key)
-        target = ref.get("reference") if isinstance(ref, Mapping) else None
+        target = ref.get("reference") if isinstance(ref, dict) or isinstance(ref, Mapping) else None
+        if target == own:  # the usual case, without taking the reference apart
+            return False
         if isinstance(target, str) and "/" in target:
             rtype, rid = target.split("/_history")[0].rstrip("/").split("/")[-2:]
             if rtype == "Patient":

@@ -73,6 +73,18 @@ def test_count_and_any_work_on_conditions_and_medications():
     assert run(fdef("any", codes=[f"{RXNORM}|1"]), records).value == 0.0
 
 
+def test_count_over_mixed_records_finds_observations_by_code_or_component_and_keeps_record_order():
+    """The pool's code index finds the Observations (the code itself or a component's); a Condition carrying
+    the same code is matched one by one, as before; records of one day keep the record's order."""
+    sbp = f"{LOINC}|8480-6"
+    records = [bp_panel("bp1", 150, 90, date="2026-06-01"), quantity_obs("s1", "8480-6", 140, "mm[Hg]", date="2026-06-01"),
+               quantity_obs("other", "8462-4", 80, "mm[Hg]", date="2026-06-01"),
+               condition("c1", LOINC, "8480-6", onset="2026-06-01"),
+               quantity_obs("void", "8480-6", 141, "mm[Hg]", date="2026-06-02", status="entered-in-error")]
+    f = run(fdef("count", codes=[sbp], lookback_days=365), records)
+    assert [e.reference for e in f.evidence] == ["Observation/bp1", "Observation/s1", "Condition/c1"]
+
+
 # ---- min / max / mean ------------------------------------------------------------------------------------
 
 
