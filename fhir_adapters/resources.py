@@ -153,6 +153,14 @@ def codings(concept: Any) -> Iterator[tuple[str, str, str]]:
             yield str(c.get("system", "")), str(c["code"]), str(c.get("display", ""))
 
 
+def _coding_keys(concept: Any) -> list[str]:
+    """"system|code" of each Coding in a CodeableConcept, as `codings` reads them (the pool's index)."""
+    if not isinstance(concept, dict):
+        return []
+    return [f"{c.get('system', '')}|{c['code']}" for c in concept.get("coding") or ()
+            if isinstance(c, dict) and c.get("code") is not None]
+
+
 def concept_text(concept: Any) -> str:
     """Every word of a CodeableConcept (its text and each coding's display), for matching by name."""
     if not isinstance(concept, dict):
@@ -259,43 +267,57 @@ class ResourcePool(list):
     built index of Observations by coding: a 5,000-Observation record is scanned once, not once per
     feature (issue #3 item 5). Extractors treat it as a read-only sequence."""
 
-    __slots__ = ("_by_code",)
+    __slots__ = ("_by_code", "_places")
 
     def __init__(self, resources: Iterable[dict] = ()):
         super().__init__(resources)
-        self._by_code: dict[str, list[tuple[int, int]]] | None = None
+        self._by_code: dict[str, list[tuple[int, tuple[int, ...]]]] | None = None
+        self._places: dict[tuple[str, ...], list[tuple[dict, list[dict]]]] = {}  # places_with's answers, by codes
 
-    def _index(self) -> dict[str, list[tuple[int, int]]]:
-        """"system|code" → [(position, place)]: place -1 is Observation.code, k ≥ 0 its component k."""
+    def _index(self) -> dict[str, list[tuple[int, tuple[int, ...]]]]:
+        """"system|code" → [(position, places)] in record order; places in order: -1 is Observation.code,
+        k ≥ 0 its component k."""
         if self._by_code is None:
-            self._by_code = {}
+            by_code: dict[str, list[tuple[int, tuple[int, ...]]]] = {}
             for i, r in enumerate(self):
                 if r.get("resourceType") != "Observation":
                     continue
-                keys = {(f"{s}|{c}", -1) for s, c, _ in codings(r.get("code"))}
+                places: dict[str, list[int]] = {key: [-1] for key in _coding_keys(r.get("code"))}
                 for k, comp in enumerate(r.get("component") or ()):
                     if isinstance(comp, dict):
-                        keys.update((f"{s}|{c}", k) for s, c, _ in codings(comp.get("code")))
-                for key, place in keys:
-                    self._by_code.setdefault(key, []).append((i, place))
+                        for key in _coding_keys(comp.get("code")):
+                            at = places.setdefault(key, [])
+                            if not at or at[-1] != k:
+                                at.append(k)
+                for key, at in places.items():
+                    by_code.setdefault(key, []).append((i, tuple(at)))
+            self._by_code = by_code
         return self._by_code
 
     def places_with(self, codes: Iterable[str]) -> list[tuple[dict, list[dict]]] | None:
         """Observations having one of `codes`, in record order, each with the places that carry it (the
-        Observation itself first, then its components in order); None when a code is a prefix."""
+        Observation itself first, then its components in order); None when a code is a prefix. The
+        features of one call that read the same codes share the answer (treat it as read-only)."""
         codes = tuple(codes)
+        if codes in self._places:
+            return self._places[codes]
         if any(c.endswith("*") for c in codes):
             return None
         index = self._index()
-        hits: dict[int, set[int]] = {}
-        for c in codes:
-            for i, place in index.get(c, ()):
-                hits.setdefault(i, set()).add(place)
+        if len(codes) == 1:
+            found = index.get(codes[0], ())
+        else:
+            merged: dict[int, set[int]] = {}
+            for c in codes:
+                for i, at in index.get(c, ()):
+                    merged.setdefault(i, set()).update(at)
+            found = [(i, tuple(sorted(merged[i]))) for i in sorted(merged)]
         out = []
-        for i in sorted(hits):
+        for i, at in found:
             obs = self[i]
             components = obs.get("component") or ()
-            out.append((obs, [obs if k == -1 else components[k] for k in sorted(hits[i])]))
+            out.append((obs, [obs if k == -1 else components[k] for k in at]))
+        self._places[codes] = out
         return out
 
     def observations_with(self, codes: Iterable[str]) -> list[dict] | None:

@@ -127,7 +127,7 @@ def convert(value: float, unit: str | None, target: str, per_unit: Mapping[str, 
     unit make one `target`) or `analyte` (a name in ANALYTE_MG_DL_PER_MMOL_L) bridges mass and
     molar concentration. A missing unit is taken to be the target unit (the caller's declaration).
     """
-    if unit is None or unit == "":
+    if unit is None or unit == "" or unit == target:  # most results are in the unit the feature declares
         return value
     src, dst = _key(unit), _key(target)
     if src == dst:

@@ -154,7 +154,9 @@ class ServiceDefinition:
 
     def feature(self, name: str) -> FeatureDef | None:
         """The declared feature of that name (the first, as a scan would find it), or None."""
-        by_name = self.derived("features_by_name", lambda: {d.name: d for d in reversed(self.features)})
+        by_name = self._derived.get("features_by_name")
+        if by_name is None:
+            by_name = self.derived("features_by_name", lambda: {d.name: d for d in reversed(self.features)})
         return by_name.get(name)
 
     def sources_of(self, feature: str) -> tuple[str, ...]:
