@@ -6,6 +6,7 @@ import time
 import sqlalchemy as sa
 
 from cds_service.storage import db
+from cds_service.storage import call_writes
 from cds_service.storage.call_writes import GroupCommitter
 
 
@@ -85,6 +86,27 @@ def test_after_answer_commit_returns_at_once_and_settle_waits_for_the_rows(tmp_p
     gate.set()
     assert committer.settle() is True
     assert _count(engine) == 1 and committer.queued() == 0
+
+
+def test_after_answer_calls_of_the_next_few_milliseconds_share_a_transaction_and_settle_does_not_wait_for_more(
+        tmp_path, monkeypatch):
+    """after-answer: the writer lets calls queued within LINGER_S of the first join its transaction (one
+    fsync for all); a reader calling settle() is not kept waiting for calls that may never come."""
+    monkeypatch.setattr(call_writes, "LINGER_S", 2.0)  # wide, so that a loaded machine cannot split the batch
+    engine = _engine(tmp_path)
+    committer = GroupCommitter(engine, wait=False)
+    transactions = []
+    sa.event.listen(engine, "commit", lambda conn: transactions.append(time.monotonic()))
+    write = lambda i: [lambda conn: conn.execute(db.cards_issued.insert().values(**_row(i)))]  # noqa: E731
+    assert committer.commit(write(1)) is True
+    deadline = time.monotonic() + 5
+    while committer.queued() and time.monotonic() < deadline:  # the writer has taken the first call
+        time.sleep(0.001)
+    assert committer.commit(write(2)) is True and committer.commit(write(3)) is True
+    started = time.monotonic()
+    assert committer.settle() is True
+    assert time.monotonic() - started < 1.5  # the settle ended the wait
+    assert _count(engine) == 3 and len(transactions) == 1
 
 
 def test_after_answer_a_full_queue_refuses_the_call(tmp_path):
