@@ -225,9 +225,11 @@ def observation_values(d: FeatureDef, resources: Sequence[dict], ctx: Extraction
     converts units, drops statuses that are not results, future values and implausible values
     (each drop recorded as a reason, never silently fed to a model).
     """
-    codes = d.param("codes", ())
-    lo, hi = d.param("plausible", (None, None))
-    per_unit, analyte = d.param("per_unit"), d.param("analyte")
+    params = d.params
+    codes = params.get("codes", ())
+    lo, hi = params.get("plausible", (None, None))
+    per_unit, analyte = params.get("per_unit"), params.get("analyte")
+    target = d.unit or "1"
     found, rejected = [], []
     latest_ok = ctx.as_of + timedelta(minutes=5)
     for obs, places in _observations_and_places(resources, codes):
@@ -236,6 +238,7 @@ def observation_values(d: FeatureDef, resources: Sequence[dict], ctx: Extraction
         when = R.clinical_time(obs)
         if when is None or when > latest_ok:
             continue
+        evidence = None  # one per Observation, shared by its places
         for place in places:
             q = place.get("valueQuantity")
             number, problem = R.read_number(q.get("value")) if isinstance(q, dict) else (None, None)
@@ -245,14 +248,16 @@ def observation_values(d: FeatureDef, resources: Sequence[dict], ctx: Extraction
             if number is None:
                 continue
             try:
-                value = convert(number, q.get("code") or q.get("unit"), d.unit or "1", per_unit, analyte)
+                value = convert(number, q.get("code") or q.get("unit"), target, per_unit, analyte)
             except UnitError:
                 rejected.append(f"{R.reference_of(obs)}: unit {q.get('code') or q.get('unit')} not convertible to {d.unit}")
                 continue
             if (lo is not None and value < lo) or (hi is not None and value > hi):
                 rejected.append(f"{R.reference_of(obs)}: {value:g} {d.unit} is outside the plausible range {lo}–{hi}")
                 continue
-            found.append((when, value, Evidence(R.reference_of(obs), _date_str(when))))
+            if evidence is None:
+                evidence = Evidence(R.reference_of(obs), _date_str(when))
+            found.append((when, value, evidence))
     found.sort(key=lambda t: t[0], reverse=True)
     return found, rejected
 

@@ -54,7 +54,8 @@ def call_service(service_id: str):
     rt, state = get_runtime(), call_state()
     group = _find(service_id)
     state.service_id = service_id
-    state.identity = authenticate(rt, request, [f"{base_url()}/cds-services/{service_id}"])
+    base = base_url()  # once: werkzeug works the request's URL out again on every read
+    state.identity = authenticate(rt, request, [f"{base}/cds-services/{service_id}"])
     body = _body(rt)
     hook = body.get("hook") if isinstance(body, dict) else None
     bound = next((b for b in group if b.definition.hook == hook), group[0])  # DISC-5
@@ -67,7 +68,7 @@ def call_service(service_id: str):
     # this client, service and hookInstance, with an expiry (security/capability.py).
     links_base, token = None, None
     if rt.link_signer is not None and "ui.explain" in current_app.view_functions:
-        links_base = base_url()
+        links_base = base
         token = rt.link_signer.token(state.identity.client, service_id, hook_request.hook_instance)
     response, ctx = invoke(bound, hook_request, now=datetime.now(timezone.utc), fetcher=fetcher,
                            base_url=links_base, link_kinds=rt.settings.ui_explain_links, timings=state.timings,
