@@ -28,8 +28,7 @@ from cds_testing import security_support as s
 from cds_testing.apps import service_file, services_dir, without_alerts, written_engine
 from cds_testing.chart_opens import fire, open_every_chart
 from cds_testing.clock import FakeClock
-from cds_testing.db_servers import postgres_bin, postgres_server
-from cds_testing.optional import missing, require_module
+from cds_testing.db_servers import required_postgres
 from cds_testing.fhir_factory import ascvd_prefetch, hook_request
 
 SID = "ascvd-10y-risk"
@@ -126,10 +125,7 @@ def test_repeats_are_per_user(make_app):
 
 @pytest.fixture(scope="module")
 def postgres(tmp_path_factory):
-    if postgres_bin() is None:
-        missing("PostgreSQL (initdb) not installed (tests/setup.d/40-postgres-redis.sh installs it)")
-    require_module("psycopg", "the [postgres] extra")
-    with postgres_server(tmp_path_factory.mktemp("pg-logs")) as url:
+    with required_postgres(tmp_path_factory) as url:
         yield url
 
 

@@ -18,8 +18,7 @@ from sqlalchemy import (Column, Float, Index, Integer, MetaData, String, Table, 
 
 from cds_service.storage import db
 
-from cds_testing.db_servers import postgres_bin, postgres_server
-from cds_testing.optional import missing, require_module
+from cds_testing.db_servers import required_postgres
 
 # ---- the previous schema (storage/db.py before tenant isolation) ----------------------------------
 old = MetaData()
@@ -96,10 +95,7 @@ OLD_ROWS = {
 
 @pytest.fixture(scope="module")
 def postgres(tmp_path_factory):
-    if postgres_bin() is None:
-        missing("PostgreSQL (initdb) not installed (tests/setup.d/40-postgres-redis.sh installs it)")
-    require_module("psycopg", "the [postgres] extra")
-    with postgres_server(tmp_path_factory.mktemp("pg-logs")) as url:
+    with required_postgres(tmp_path_factory) as url:
         yield url
 
 

@@ -18,6 +18,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from cds_testing.optional import missing, require_module
 from cds_testing.servers import free_port
 
 
@@ -89,6 +90,17 @@ def postgres_server(tmp: Path | None = None):
             for log_file in home.glob("postgres-*.log"):
                 shutil.copy(log_file, tmp / log_file.name)
         shutil.rmtree(home, ignore_errors=True)
+
+
+@contextmanager
+def required_postgres(tmp_path_factory):
+    """`postgres_server` for a test that needs one: a missing server or driver fails or skips it as
+    `cds_testing.optional.missing` decides (REQUIRE_ALL_TEST_DEPS)."""
+    if postgres_bin() is None:
+        missing("PostgreSQL (initdb) not installed (tests/setup.d/40-postgres-redis.sh installs it)")
+    require_module("psycopg", "the [postgres] extra")
+    with postgres_server(tmp_path_factory.mktemp("pg-logs")) as url:
+        yield url
 
 
 def _wait_postgres(bindir: Path, port: int, proc: subprocess.Popen, timeout: float = 30) -> bool:
