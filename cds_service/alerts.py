@@ -83,16 +83,18 @@ def _digest(value) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
-def actions_key(card: Card) -> str:
-    return _digest(actions(card))
+def actions_key(card: Card, card_actions: list | None = None) -> str:
+    """`card_actions`: `actions(card)` when the caller has it already."""
+    return _digest(actions(card) if card_actions is None else card_actions)
 
 
-def content_key(history: str, card: Card) -> str:
+def content_key(history: str, card: Card, card_actions: list | None = None) -> str:
     """The card as the clinician reads it, without its uuid: the service's history (its id, or the one it
     shares), kind (for a card about one draft order, the order's reference), indicator, summary (which
     carries the values and band as shown) and suggested actions. The detail is left out: it explains the
     summary and carries dates that move with the day ("45 days ago") while nothing changed."""
-    return _digest([history, kind_of(card), card.indicator, card.summary, actions(card)])
+    card_actions = actions(card) if card_actions is None else card_actions
+    return _digest([history, kind_of(card), card.indicator, card.summary, card_actions])
 
 
 def _severity(indicator: str) -> int:
@@ -104,7 +106,8 @@ def decide(policy: AlertPolicy, scope: str, cards: Iterable[Card], history: Hist
     service's id)."""
     out = []
     for card in cards:
-        key, acts = content_key(scope, card), actions_key(card)
+        card_actions = actions(card)
+        key, acts = content_key(scope, card, card_actions), actions_key(card, card_actions)
         snooze = next((s for s in history.snoozes if s.kind == kind_of(card) and s.until > now and s.actions_key == acts
                        and _severity(card.indicator) <= _severity(s.indicator)), None)
         if card.indicator == "info" and not card.suggestions and kind_of(card) in policy.silent_info:

@@ -199,6 +199,10 @@ class GroupCommitter:
             self.metrics.call_rows_lost.labels(self.engine.dialect.name).inc(len(job.writes))
 
     def _transaction(self, jobs: list[_Job]) -> None:
+        if not any(job.writes for job in jobs):  # `settle` markers (and calls without rows): nothing to commit
+            for job in jobs:
+                job.ok = True
+            return
         grouped: dict[int, tuple[Any, list[dict]]] = {}  # by statement, in the order first seen
         with self.engine.begin() as conn:
             for job in jobs:
