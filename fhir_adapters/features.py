@@ -144,7 +144,13 @@ def mentions(concept: Any, names: Iterable[str]) -> bool:
     if not names:
         return False
     text = f" {R.concept_text(concept).lower()} "
-    return any(f" {n.lower()} " in text or f" {n.lower()}-" in text for n in names)
+    return any(word in text or prefix in text for word, prefix in _name_needles(names if isinstance(names, tuple) else tuple(names)))
+
+
+@lru_cache(maxsize=1024)
+def _name_needles(names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """A declared list of names as `mentions` looks for them, lowered once: (" name ", " name-")."""
+    return tuple((f" {n.lower()} ", f" {n.lower()}-") for n in names)
 
 
 # ---- demographics ---------------------------------------------------------------------------
