@@ -6,8 +6,6 @@ from typing import Any, Mapping
 
 from flask import Flask
 
-from fhir_adapters.resources import warm_up
-
 from cds_service.config import Settings
 from cds_service.errors import ConfigError
 from cds_service.fhir_access.fetchers import init_fhir_access
@@ -25,6 +23,7 @@ from cds_service.storage.audit import init_audit
 from cds_service.storage.call_writes import init_call_writes
 from cds_service.storage.db import make_engine
 from cds_service.ui import init_ui, record_explanation
+from fhir_adapters.resources import warm_up
 
 log = logging.getLogger("cds_service")
 

@@ -21,12 +21,11 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import hooks
-from hooks.toml_text import did_you_mean, key_lines
-
 from cds_service.builders.links import DEFAULT_KINDS
 from cds_service.errors import ConfigError
 from cds_service.security.algorithms import SUPPORTED_ALGORITHMS
 from cds_service.security.trusted_clients import parse_clients
+from hooks.toml_text import did_you_mean, key_lines
 
 __all__ = ["ConfigError", "Settings"]
 

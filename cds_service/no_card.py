@@ -15,11 +15,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from fhir_adapters.orders import medication_orders
-from hooks.definitions import Criterion
-
 from cds_service.builders.base import BuildContext, display_value, missing_text, note_text, unavailable_text
 from cds_service.hook_request import NO_CARD_REASON
+from fhir_adapters.orders import medication_orders
+from hooks.definitions import Criterion
 
 
 def explain_no_card(ctx: BuildContext) -> dict[str, Any]:

@@ -9,14 +9,23 @@ from __future__ import annotations
 import re
 from typing import Mapping, Protocol
 
+from cds_service.errors import InvalidRequest, PrefetchUnavailable
+from cds_service.hook_request import HookRequest
 from fhir_adapters.errors import FhirError
-from fhir_adapters.resources import (ERROR, NO_ACCESS, TIMEOUT, KeyData, Unavailable, next_link, outcome_text, split_value,
-                                     validate_resource)
+from fhir_adapters.resources import (
+    ERROR,
+    NO_ACCESS,
+    TIMEOUT,
+    KeyData,
+    Unavailable,
+    next_link,
+    outcome_text,
+    split_value,
+    validate_resource,
+)
 from hooks.catalog import PREFETCH_TOKEN, USER_TOKENS
 from hooks.definitions import ServiceDefinition
 
-from cds_service.errors import InvalidRequest, PrefetchUnavailable
-from cds_service.hook_request import HookRequest
 
 class FetchResult(Protocol):
     resources: tuple[dict, ...]

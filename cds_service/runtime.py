@@ -8,12 +8,11 @@ from typing import Any, Callable
 from flask import current_app, request
 from sqlalchemy.engine import Engine
 
-from hooks import load_services
-from models.registry import make_loader
-
 from cds_service.builders import BUILDERS
 from cds_service.config import Settings
 from cds_service.pipeline import BoundService
+from hooks import load_services
+from models.registry import make_loader
 
 log = logging.getLogger("cds_service")
 

@@ -29,10 +29,19 @@ from urllib3.exceptions import MaxRetryError, ReadTimeoutError, ResponseError
 from urllib3.util import Retry, Timeout
 
 from . import json_limits
-from .urls import normalize_url
-from .errors import (FhirAuthError, FhirConnectionError, FhirError, FhirForbiddenTarget, FhirHttpError,
-                     FhirInvalidResource, FhirNotFound, FhirOutcomeError, FhirTimeout)
+from .errors import (
+    FhirAuthError,
+    FhirConnectionError,
+    FhirError,
+    FhirForbiddenTarget,
+    FhirHttpError,
+    FhirInvalidResource,
+    FhirNotFound,
+    FhirOutcomeError,
+    FhirTimeout,
+)
 from .resources import next_link, outcome_text, split_value
+from .urls import normalize_url
 
 log = logging.getLogger("fhir_adapters.client")
 

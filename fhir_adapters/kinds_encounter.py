@@ -11,8 +11,18 @@ from datetime import datetime, timedelta
 from typing import Mapping, Sequence
 
 from . import resources as R
-from .features import (Evidence, ExtractionContext, Feature, FeatureDef, _date_str, _found, _missing, extractor,
-                       matches_codes, observation_values)
+from .features import (
+    Evidence,
+    ExtractionContext,
+    Feature,
+    FeatureDef,
+    _date_str,
+    _found,
+    _missing,
+    extractor,
+    matches_codes,
+    observation_values,
+)
 
 
 def current_encounter(resources: Sequence[dict], ctx: ExtractionContext) -> dict | None:

@@ -10,8 +10,19 @@ from datetime import datetime, timedelta
 from typing import Mapping, Sequence
 
 from . import resources as R
-from .features import (OBSERVATION_OK, Evidence, ExtractionContext, Feature, FeatureDef, _condition_active, _date_str, _found,
-                       _missing, extractor, matches_codes)
+from .features import (
+    OBSERVATION_OK,
+    Evidence,
+    ExtractionContext,
+    Feature,
+    FeatureDef,
+    _condition_active,
+    _date_str,
+    _found,
+    _missing,
+    extractor,
+    matches_codes,
+)
 from .kinds_encounter import current_encounter
 
 EPISODE_OPEN = {"active", "waitlist", "onhold"}

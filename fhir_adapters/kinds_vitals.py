@@ -9,8 +9,19 @@ from datetime import datetime, timedelta
 from typing import Iterator, Mapping, Sequence
 
 from . import resources as R
-from .features import (OBSERVATION_OK, Evidence, ExtractionContext, Feature, FeatureDef, _condition_active, _date_str, _found,
-                       _missing, extractor, matches_codes)
+from .features import (
+    OBSERVATION_OK,
+    Evidence,
+    ExtractionContext,
+    Feature,
+    FeatureDef,
+    _condition_active,
+    _date_str,
+    _found,
+    _missing,
+    extractor,
+    matches_codes,
+)
 from .units import UnitError, convert
 
 GOAL_OPEN = {"proposed", "planned", "accepted", "active", "on-hold"}

@@ -12,9 +12,24 @@ from types import MappingProxyType
 from typing import Any, Mapping, Sequence
 
 from . import resources as R
-from .features import (OBSERVATION_OK, QUANTITY_PARAMS, Evidence, ExtractionContext, Feature,
-                       FeatureDef, _date_str, _found, _missing, _window, extractor, matches_codes, mentions, no_value,
-                       observation_values, rejected_note)
+from .features import (
+    OBSERVATION_OK,
+    QUANTITY_PARAMS,
+    Evidence,
+    ExtractionContext,
+    Feature,
+    FeatureDef,
+    _date_str,
+    _found,
+    _missing,
+    _window,
+    extractor,
+    matches_codes,
+    mentions,
+    no_value,
+    observation_values,
+    rejected_note,
+)
 from .units import ANALYTE_MG_DL_PER_MMOL_L, convert
 
 LOINC = "http://loinc.org"

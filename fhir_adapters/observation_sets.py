@@ -24,7 +24,17 @@ from datetime import datetime, timedelta
 from typing import Mapping, Sequence
 
 from . import resources as R
-from .features import OBSERVATION_OK, Evidence, ExtractionContext, Feature, FeatureDef, _found, _missing, extractor, matches_codes
+from .features import (
+    OBSERVATION_OK,
+    Evidence,
+    ExtractionContext,
+    Feature,
+    FeatureDef,
+    _found,
+    _missing,
+    extractor,
+    matches_codes,
+)
 
 # A result dated a few minutes after the hook's time is clock skew between systems, not the future.
 _SKEW = timedelta(minutes=5)

@@ -10,9 +10,8 @@ from typing import Mapping, Sequence
 
 import torch
 
-from .feature_vector import FeatureVector
-
 from .explain import Explainer
+from .feature_vector import FeatureVector
 from .nets import RiskNet
 from .protocol import ModelInfo, Prediction
 

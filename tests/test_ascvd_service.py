@@ -4,10 +4,9 @@ import math
 
 import pytest
 
-from models.equations.pce import PooledCohortEquations
-
 from cds_testing.fhir_factory import ICD10, SNOMED, ascvd_prefetch, condition, hook_request, med_request
 from cds_testing.spec_rules import assert_no_empty_members, assert_valid_card
+from models.equations.pce import PooledCohortEquations
 
 URL = "/cds-services/ascvd-10y-risk"
 EXT = "org.cdsml.prediction"

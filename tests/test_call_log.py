@@ -8,7 +8,6 @@ import os
 import time
 
 from cds_service.logs import JsonFormatter
-
 from cds_testing.fhir_factory import ascvd_prefetch, hook_request
 
 STAGES = ("prefetch", "features", "model", "cards")

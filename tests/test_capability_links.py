@@ -15,7 +15,6 @@ import responses
 from cds_service import create_app
 from cds_service.errors import ConfigError
 from cds_service.security.capability import LinkSigner
-
 from cds_testing import security_support as s
 from cds_testing.apps import LINK_SECRET
 from cds_testing.fhir_factory import ascvd_prefetch, hook_request

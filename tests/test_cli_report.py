@@ -7,7 +7,6 @@ import json
 from cds_service.cli.main import main
 from cds_service.feedback_request import FeedbackItem
 from cds_service.storage.feedback import store_feedback
-
 from cds_testing import security_support as s
 from cds_testing.fhir_factory import ascvd_prefetch, hook_request
 

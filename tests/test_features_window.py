@@ -7,10 +7,9 @@ from types import MappingProxyType
 
 import pytest
 
+from cds_testing.fhir_factory import LOINC, RXNORM, SNOMED, bp_panel, condition, med_request, patient, quantity_obs
 from fhir_adapters.features import EXTRACTORS, KIND_CHECKS, ExtractionContext, FeatureDef, extract
 from hooks.loader import ServiceFileError, _feature
-
-from cds_testing.fhir_factory import LOINC, RXNORM, SNOMED, bp_panel, condition, med_request, patient, quantity_obs
 
 AS_OF = datetime(2026, 6, 15, 12, 0, tzinfo=timezone.utc)
 HBA1C = f"{LOINC}|4548-4"

@@ -5,7 +5,6 @@ import pytest
 from sqlalchemy import func, select
 
 from cds_service.storage import db
-
 from cds_testing.paths import SPEC_EXAMPLES
 from cds_testing.security_support import issue_card
 from cds_testing.spec_rules import assert_operation_outcome

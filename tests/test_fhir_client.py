@@ -11,11 +11,18 @@ import responses
 from responses import matchers
 from responses.registries import OrderedRegistry
 
-from fhir_adapters.client import FhirClient, with_patient_references
-from fhir_adapters.errors import (FhirAuthError, FhirConnectionError, FhirForbiddenTarget, FhirHttpError,
-                                  FhirInvalidResource, FhirNotFound, FhirOutcomeError, FhirTimeout)
-
 from cds_testing.clock import FakeClock
+from fhir_adapters.client import FhirClient, with_patient_references
+from fhir_adapters.errors import (
+    FhirAuthError,
+    FhirConnectionError,
+    FhirForbiddenTarget,
+    FhirHttpError,
+    FhirInvalidResource,
+    FhirNotFound,
+    FhirOutcomeError,
+    FhirTimeout,
+)
 
 BASE = "https://ehr.example.org/fhir/R4"
 TOKEN = "s3cr3t-access-token-value"

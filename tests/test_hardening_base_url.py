@@ -8,7 +8,6 @@ import pytest
 
 from cds_service import create_app
 from cds_service.errors import ConfigError
-
 from cds_testing import security_support as s
 from cds_testing.fhir_factory import ascvd_prefetch, hook_request
 from cds_testing.paths import ROOT

@@ -7,13 +7,12 @@ import responses
 from responses import matchers
 from sqlalchemy import func, select
 
-from fhir_adapters.client import FhirClient
-from fhir_adapters.urls import normalize_url, remove_dot_segments
-
 from cds_service.config import Settings
 from cds_service.security.identity import ClientIdentity
 from cds_service.security.outbound import fhir_server_allowed
 from cds_service.storage import db
+from fhir_adapters.client import FhirClient
+from fhir_adapters.urls import normalize_url, remove_dot_segments
 
 EHR = "https://ehr.example.org"
 FHIR_A = f"{EHR}/fhirA"

@@ -8,7 +8,6 @@ from sqlalchemy import create_engine
 
 from cds_service.http.metrics import Metrics
 from cds_service.pipeline import Timings
-
 from cds_testing.fhir_factory import ascvd_prefetch, hook_request
 
 

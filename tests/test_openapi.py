@@ -10,7 +10,6 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
 from cds_service.http.openapi import build_openapi
-
 from cds_testing.fhir_factory import ascvd_prefetch, hook_request
 from cds_testing.paths import SPEC_EXAMPLES
 

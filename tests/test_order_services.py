@@ -7,9 +7,21 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
-from cds_testing.order_helpers import (EXT, RXNORM, actions, birth_for, bundle, creatinine_for_egfr, draft, fixture, obs, post,
-                                     post_renal, predictions)
 
+from cds_testing.order_helpers import (
+    EXT,
+    RXNORM,
+    actions,
+    birth_for,
+    bundle,
+    creatinine_for_egfr,
+    draft,
+    fixture,
+    obs,
+    post,
+    post_renal,
+    predictions,
+)
 from fhir_adapters.orders import Dose, adjusted_order, context_resources, medication_orders, ordered_dose
 from hooks import ServiceFileError
 from models.equations.ckd_epi import egfr

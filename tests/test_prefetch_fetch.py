@@ -10,12 +10,11 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import responses
 
-from fhir_adapters.client import FhirClient
-from fhir_adapters.fetcher import HttpFetcher
-
 from cds_testing.apps import service_file
 from cds_testing.fhir_factory import ascvd_prefetch, hook_request
 from cds_testing.spec_rules import assert_operation_outcome
+from fhir_adapters.client import FhirClient
+from fhir_adapters.fetcher import HttpFetcher
 
 BASE = "https://ehr.example.org/fhir/R4"
 ANSWER_HELD_S = 10.0  # upper bound on a held answer should teardown never release it

@@ -13,7 +13,6 @@ import responses
 import sqlalchemy as sa
 
 from cds_service.storage import db
-
 from cds_testing import security_support as s
 from cds_testing.fhir_factory import ascvd_prefetch, hook_request
 from cds_testing.spec_rules import assert_operation_outcome

@@ -13,7 +13,6 @@ from cryptography.hazmat.primitives import serialization
 from cds_service import create_app
 from cds_service.config import ConfigError, Settings
 from cds_service.security.trusted_clients import TrustedClient
-
 from cds_testing import security_support as s
 
 ROOT = Path(__file__).resolve().parent.parent

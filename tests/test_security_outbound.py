@@ -8,10 +8,9 @@ import socket
 import pytest
 import responses
 
-from cds_service.security.identity import ANONYMOUS, ClientIdentity
 from cds_service.config import Settings
+from cds_service.security.identity import ANONYMOUS, ClientIdentity
 from cds_service.security.outbound import fhir_server_allowed, guard_fetcher_factory, normalize_base
-
 from cds_testing import security_support as s
 from cds_testing.fhir_factory import hook_request
 

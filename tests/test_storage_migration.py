@@ -13,11 +13,21 @@ from __future__ import annotations
 import time
 
 import pytest
-from sqlalchemy import (Column, Float, Integer, MetaData, String, Table, Text, UniqueConstraint, create_engine, inspect,
-                        select)
+from sqlalchemy import (
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    inspect,
+    select,
+)
 
 from cds_service.storage import db
-
 from cds_testing.db_servers import postgres_bin, postgres_server
 from cds_testing.optional import missing, require_module
 

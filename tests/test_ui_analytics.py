@@ -5,9 +5,9 @@ import time
 
 import pytest
 
+from cds_service.feedback_request import FeedbackItem
 from cds_service.storage import db
 from cds_service.storage.analytics import feedback_report
-from cds_service.feedback_request import FeedbackItem
 from cds_service.storage.feedback import store_feedback
 
 REASON = ("http://terminology.hl7.org/CodeSystem/cds-hooks-override-reasons", "patient-declined", "Patient declined")

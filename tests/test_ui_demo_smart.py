@@ -18,7 +18,6 @@ import responses
 from cds_service.ehr.contexts import build_context, now_utc
 from cds_service.ehr.hook_calls import build_call
 from cds_service.ehr.patients import patient_from_resources
-
 from cds_testing.paths import ROOT
 
 BASE = "http://127.0.0.1:8080"  # config/demo.toml's public base URL

@@ -7,10 +7,10 @@ import re
 
 from sqlalchemy import select
 
+from cds_service.ehr.patients import DemoPatients
 from cds_service.storage import db
 from cds_service.storage import explanations as explain_store
 from cds_service.ui.explain_views import calibration_bins, model_card
-from cds_service.ehr.patients import DemoPatients
 from hooks.catalog import HOOKS
 
 BASE = "https://cds.example.org"

@@ -17,12 +17,12 @@ import pytest
 import requests
 import responses
 
-from cds_service.storage import db
 from cds_service.config import ConfigError, Settings
 from cds_service.ehr.contexts import build_context, now_utc
 from cds_service.ehr.hook_calls import build_call
 from cds_service.ehr.patients import DemoPatients, patient_from_resources
 from cds_service.ehr.signing import DemoKey, Signer
+from cds_service.storage import db
 
 BASE = "https://cds.example.org"
 ISS = "https://ehr.example.org/fhir/r4"

@@ -25,18 +25,27 @@ from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any, Mapping
 
+from cds_service.builders.base import (
+    BuildContext,
+    absence_text,
+    applicability_cards,
+    applicability_notes,
+    declared_suggestion,
+    display_value,
+    missing_text,
+    note_text,
+    number,
+    prediction_extension,
+    unavailable_sources,
+)
+from cds_service.builders.base import card as base_card
+from cds_service.builders.equation_cards import check_model, check_secondary, feature_def, require_feature
+from cds_service.builders.markdown import literal
+from cds_service.builders.risk import missing_card, pct, risk_lines, rule_for, rule_suggestions
 from fhir_adapters.kinds_history import NO_CONDITION
 from hooks.definitions import ServiceDefinition
 from hooks.loader import check_summary
 from models.feature_vector import Feature
-
-from cds_service.builders.base import card as base_card
-from cds_service.builders.base import (BuildContext, absence_text, applicability_cards, applicability_notes,
-                                       declared_suggestion, display_value, missing_text, note_text, number,
-                                       prediction_extension, unavailable_sources)
-from cds_service.builders.equation_cards import check_model, check_secondary, feature_def, require_feature
-from cds_service.builders.markdown import literal
-from cds_service.builders.risk import missing_card, pct, risk_lines, rule_for, rule_suggestions
 
 PCE = "equation:pce-goff-2013"
 SUMMARY_FIELDS = {"ldl": "600", "age": "79", "result": "2-hour OGTT glucose 1500 mg/dL"}

@@ -4,6 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
+from cds_service.applicability import APPLIES, NOT_APPLICABLE, Applicability, Finding
+from cds_service.builders.links import DEFAULT_KINDS, explanation_links
+from cds_service.builders.markdown import literal
+from cds_service.cards import Action, Card, Coding, Link, Source, Suggestion, stable_uuid
+from cds_service.hook_request import HookRequest
 from fhir_adapters.orders import MedicationOrder
 from fhir_adapters.resources import NO_ACCESS, TIMEOUT
 from fhir_adapters.units import unit_text
@@ -11,12 +16,6 @@ from hooks.catalog import SUMMARY_MAX
 from hooks.definitions import ServiceDefinition, SuggestionDef
 from models.feature_vector import Feature, FeatureVector
 from models.protocol import Prediction
-
-from cds_service.applicability import APPLIES, NOT_APPLICABLE, Applicability, Finding
-from cds_service.cards import Action, Card, Coding, Link, Source, Suggestion, stable_uuid
-from cds_service.builders.links import DEFAULT_KINDS, explanation_links
-from cds_service.builders.markdown import literal
-from cds_service.hook_request import HookRequest
 
 PREDICTION_EXTENSION = "org.cdsml.prediction"
 BOOLEAN_KINDS = {"sex", "race", "condition", "medication", "latest_coded",

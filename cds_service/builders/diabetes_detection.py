@@ -23,12 +23,22 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Mapping, Sequence
 
-from hooks.definitions import ServiceDefinition
-
-from cds_service.builders.base import (BuildContext, absence_text, applicability_cards, applicability_notes, card, missing_state,
-                                       missing_text, number, order_suggestion, unavailable_lines, window_text)
+from cds_service.builders.base import (
+    BuildContext,
+    absence_text,
+    applicability_cards,
+    applicability_notes,
+    card,
+    missing_state,
+    missing_text,
+    number,
+    order_suggestion,
+    unavailable_lines,
+    window_text,
+)
 from cds_service.builders.equation_cards import check_model, check_secondary, extension, require_feature
 from cds_service.builders.markdown import literal
+from hooks.definitions import ServiceDefinition
 
 LAB_CATEGORY = "http://snomed.info/sct|108252007"  # Laboratory procedure
 REFERRAL_CATEGORY = "http://snomed.info/sct|3457005"  # Patient referral

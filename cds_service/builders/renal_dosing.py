@@ -21,17 +21,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from cds_service.builders.base import (
+    BOOLEAN_KINDS,
+    BuildContext,
+    absence_text,
+    applicability_cards,
+    card,
+    display_value,
+    inputs_table,
+    missing_states,
+    missing_text,
+    note_text,
+    number,
+    order_suggestion,
+    remove_order,
+    unavailable_lines,
+    unavailable_sources,
+)
+from cds_service.builders.equation_cards import check_model, check_secondary, extension, require_feature
+from cds_service.builders.markdown import literal
+from cds_service.cards import Action, Source, Suggestion
 from fhir_adapters.orders import Dose, MedicationOrder, adjusted_order, medication_orders, ordered_dose
 from hooks.catalog import INDICATORS
 from hooks.definitions import ServiceDefinition
 from hooks.loader import check_summary
-
-from cds_service.cards import Action, Source, Suggestion
-from cds_service.builders.base import (BOOLEAN_KINDS, BuildContext, absence_text, applicability_cards, card, display_value,
-                                       inputs_table, number, order_suggestion, remove_order, unavailable_sources)
-from cds_service.builders.base import missing_states, missing_text, note_text, unavailable_lines
-from cds_service.builders.equation_cards import check_model, check_secondary, extension, require_feature
-from cds_service.builders.markdown import literal
 
 PRIMARY = "equation:ckd-epi-2021"
 CRCL = "equation:cockcroft-gault-1976"

@@ -1,14 +1,24 @@
 """The generic risk card: population guard, missing inputs, then a card by declared thresholds."""
 from __future__ import annotations
 
+from cds_service.builders.base import (
+    BuildContext,
+    applicability_cards,
+    applicability_notes,
+    card,
+    declared_suggestion,
+    display_value,
+    inputs_table,
+    missing_text,
+    note_text,
+    order_suggestion,
+    prediction_extension,
+    unavailable_lines,
+)
+from cds_service.builders.equation_cards import check_secondary
+from cds_service.builders.markdown import literal
 from hooks.catalog import SUMMARY_MAX
 from hooks.definitions import ServiceDefinition
-
-from cds_service.builders.equation_cards import check_secondary
-from cds_service.builders.base import (BuildContext, applicability_cards, applicability_notes, card, declared_suggestion,
-                                       display_value, inputs_table, missing_text, note_text, order_suggestion,
-                                       prediction_extension, unavailable_lines)
-from cds_service.builders.markdown import literal
 
 
 def check(service: ServiceDefinition) -> set[str]:

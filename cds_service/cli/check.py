@@ -16,8 +16,6 @@ from datetime import datetime, timezone
 
 import requests
 
-from hooks.catalog import HOOKS
-
 from cds_service.cli.auth import Auth, add_auth_arguments, auth_from_args
 from cds_service.cli.errors import CliError
 from cds_service.cli.fire import load_patient
@@ -28,6 +26,7 @@ from cds_service.ehr.contexts import build_context
 from cds_service.ehr.errors import EhrInputError
 from cds_service.ehr.hook_calls import hook_request, local_prefetch
 from cds_service.ehr.patients import Patient
+from hooks.catalog import HOOKS
 
 CHECK_PATIENT = Patient("cds-check-patient-1", resources=[], user="Practitioner/cds-check-user")
 

@@ -16,8 +16,6 @@ from pathlib import Path
 
 import requests
 
-from hooks.catalog import HOOKS
-
 from cds_service.cli.auth import add_auth_arguments, auth_from_args
 from cds_service.cli.errors import CliError
 from cds_service.cli.terminal import render_result, use_colour
@@ -29,6 +27,7 @@ from cds_service.ehr.errors import EhrInputError
 from cds_service.ehr.hook_calls import hook_request, local_prefetch
 from cds_service.ehr.patients import FHIR_ID, DemoPatients, Patient, encounter_list, localize, patient_from_resources
 from cds_service.hook_request import NO_CARD_REASON
+from hooks.catalog import HOOKS
 
 
 def load_patient(spec: str, *, fhir_server: str | None) -> Patient:

@@ -13,16 +13,15 @@ from typing import Callable
 
 from flask import Response, has_request_context
 
-from fhir_adapters.client import FhirClient
-from fhir_adapters.errors import FhirForbiddenTarget
-from fhir_adapters.fetcher import HttpFetcher
-
 from cds_service.config import Settings
 from cds_service.fhir_access.cache import RedisFhirCache, cache_key
 from cds_service.hook_request import HookRequest
 from cds_service.http.call_state import call_state
 from cds_service.security.identity import ClientIdentity
 from cds_service.security.outbound import fhir_server_allowed
+from fhir_adapters.client import FhirClient
+from fhir_adapters.errors import FhirForbiddenTarget
+from fhir_adapters.fetcher import HttpFetcher
 
 log = logging.getLogger("cds_service.fhir")
 

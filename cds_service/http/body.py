@@ -18,9 +18,8 @@ from typing import Any
 
 from flask import request
 
-from fhir_adapters.json_limits import depth
-
 from cds_service.errors import InvalidRequest, PayloadTooLarge
+from fhir_adapters.json_limits import depth
 
 
 def read_json_body(max_bytes: int, max_depth: int) -> Any:

@@ -18,11 +18,10 @@ from typing import Callable
 from flask import g
 from sqlalchemy.engine import Connection
 
-from fhir_adapters.fetcher import HttpFetcher
-
 from cds_service.builders import BuildContext
 from cds_service.pipeline import Timings
 from cds_service.security.identity import ClientIdentity
+from fhir_adapters.fetcher import HttpFetcher
 
 _ATTRIBUTE = "cds_call"
 

@@ -8,8 +8,6 @@ from datetime import datetime, timezone
 
 from flask import Blueprint, Response, current_app, request
 
-from hooks.catalog import HOOKS
-
 from cds_service.errors import UnknownService
 from cds_service.feedback_request import parse_feedback
 from cds_service.hook_request import parse_hook_request
@@ -21,6 +19,7 @@ from cds_service.security.auth import authenticate
 from cds_service.storage import db
 from cds_service.storage.call_writes import queue_write
 from cds_service.storage.feedback import store_feedback
+from hooks.catalog import HOOKS
 
 bp = Blueprint("cds", __name__)
 log = logging.getLogger("cds_service.http.views")

@@ -14,11 +14,10 @@ import json
 from datetime import datetime
 from pathlib import Path
 
-from hooks.loader import data_definitions_sha256
-from models.datasets import PROVENANCE_FILE
-
 from cds_service.population import spark as sp
 from cds_service.population.jobs import Job, load_bound
+from hooks.loader import data_definitions_sha256
+from models.datasets import PROVENANCE_FILE
 
 # The files Spark reads (`spark.NDJSON_GLOB`, recursively).
 _NDJSON_SUFFIXES = (".ndjson", ".ndjson.gz")

@@ -11,10 +11,9 @@ import logging
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from fhir_adapters.urls import normalize_url
-
-from cds_service.security.identity import ClientIdentity
 from cds_service.config import Settings
+from cds_service.security.identity import ClientIdentity
+from fhir_adapters.urls import normalize_url
 
 log = logging.getLogger("cds_service.security.outbound")
 

@@ -28,13 +28,12 @@ from urllib.parse import urlencode, urlsplit
 
 import requests
 
-from fhir_adapters.json_limits import JsonRejected, loads
-from fhir_adapters.urls import normalize_url
-
 from cds_service.config import Settings
 from cds_service.errors import CdsError
 from cds_service.security.outbound import normalize_base, normalized_bases, read_capped
 from cds_service.security.trusted_clients import is_loopback
+from fhir_adapters.json_limits import JsonRejected, loads
+from fhir_adapters.urls import normalize_url
 
 log = logging.getLogger("cds_service.smart")
 

@@ -30,9 +30,8 @@ from urllib.parse import urlsplit
 
 import jwt
 
-from hooks.toml_text import did_you_mean
-
 from cds_service.errors import ConfigError
+from hooks.toml_text import did_you_mean
 
 # Relative `jwks_file` paths: first the working directory, then the directory holding the
 # `cds_service` package (so `cds_service/demo/jwks.json` works from a checkout and when installed).

@@ -26,13 +26,12 @@ from pathlib import Path
 
 from gunicorn.app.base import BaseApplication
 
-from hooks import ServiceFileError
-
 from cds_service import create_app
 from cds_service.config import Settings
 from cds_service.errors import ConfigError
 from cds_service.security.trusted_clients import is_loopback
 from cds_service.server import proxy
+from hooks import ServiceFileError
 
 
 def _load(app_target: str | None):

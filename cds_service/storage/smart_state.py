@@ -12,8 +12,8 @@ import time
 from sqlalchemy import delete, insert, select
 from sqlalchemy.engine import Engine
 
-from cds_service.storage import db
 from cds_service.security.smart_launch import PendingLaunch
+from cds_service.storage import db
 
 T = db.smart_launches
 

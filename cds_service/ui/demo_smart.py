@@ -19,11 +19,11 @@ from urllib.parse import urlencode
 import jwt
 from flask import Response, redirect, request
 
-from cds_service.errors import InvalidRequest
-from cds_service.security.replay import replay_key
-from cds_service.runtime import base_url, get_runtime
-from cds_service.security.smart_launch import pkce_challenge
 from cds_service.ehr import signing
+from cds_service.errors import InvalidRequest
+from cds_service.runtime import base_url, get_runtime
+from cds_service.security.replay import replay_key
+from cds_service.security.smart_launch import pkce_challenge
 from cds_service.ui.blueprint import bp, ui_state
 from cds_service.ui.simulator_views import json_body, json_response, require_simulator
 

@@ -22,12 +22,6 @@ from typing import Any
 
 from flask import jsonify, make_response, render_template, url_for
 
-from fhir_adapters.units import unit_text
-from models.model_card import source_attributes
-from models.protocol import ModelInfo
-from models.registry import EQUATIONS
-from models.score_scale import POINTS, PROBABILITY, Band, score_terms
-
 from cds_service import charts
 from cds_service.builders.base import number
 from cds_service.http.call_state import call_state
@@ -35,6 +29,11 @@ from cds_service.runtime import get_runtime
 from cds_service.storage import explanations as explain_store
 from cds_service.ui import safe_markdown
 from cds_service.ui.blueprint import bp
+from fhir_adapters.units import unit_text
+from models.model_card import source_attributes
+from models.protocol import ModelInfo
+from models.registry import EQUATIONS
+from models.score_scale import POINTS, PROBABILITY, Band, score_terms
 
 _ARTIFACT = re.compile(r"^[a-z0-9][a-z0-9_-]*/[0-9A-Za-z][0-9A-Za-z._+-]*$")
 

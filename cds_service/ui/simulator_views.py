@@ -12,8 +12,6 @@ import re
 
 from flask import Response, abort, redirect, render_template, request, url_for
 
-from hooks.catalog import HOOKS
-
 from cds_service.ehr.contexts import APPOINTMENT_LEAD, build_context, now_utc
 from cds_service.ehr.drafts import DRAFT_ORDERS, DRAFTS_BY_KEY
 from cds_service.ehr.hook_calls import build_call
@@ -21,6 +19,7 @@ from cds_service.errors import InvalidRequest
 from cds_service.runtime import base_url, get_runtime
 from cds_service.ui import safe_markdown
 from cds_service.ui.blueprint import bp, ui_state
+from hooks.catalog import HOOKS
 
 _FEEDBACK_PATH = re.compile(r"^/cds-services/([a-z0-9][a-z0-9\-]{1,62})/feedback$")
 # What each hook's button does, in words an integrator recognises.

@@ -11,13 +11,13 @@ import logging
 
 from flask import Response, redirect, render_template, request, url_for
 
-from cds_service.security import smart_launch
-from cds_service.storage import smart_state
+from cds_service.builders.links import LAUNCH_PATH, decode_app_context
 from cds_service.http.call_state import call_state
 from cds_service.http.errors import outcome_response
-from cds_service.builders.links import LAUNCH_PATH, decode_app_context
 from cds_service.runtime import base_url, get_runtime
+from cds_service.security import smart_launch
 from cds_service.security.smart_launch import SmartLaunchError
+from cds_service.storage import smart_state
 from cds_service.ui.blueprint import bp, ui_state
 
 log = logging.getLogger("cds_service.smart")

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Mapping
 
-
 from ..model_card import Evidence, Performance
 from ..protocol import ModelInfo
-from ..score_scale import POINTS as POINT_SCORE, Band
+from ..score_scale import POINTS as POINT_SCORE
+from ..score_scale import Band
 from .points import PointScore, reading, tally
 
 FEATURES = ("age", "female", "chf", "hypertension", "diabetes", "stroke_tia", "vascular_disease")

@@ -12,7 +12,6 @@ import math
 from typing import Sequence
 
 from ..feature_vector import FeatureVector
-
 from ..model_card import Evidence, Performance
 from ..protocol import ModelInfo, Prediction
 from ..score_scale import QUANTITY, Band

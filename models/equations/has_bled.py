@@ -15,12 +15,11 @@ from __future__ import annotations
 
 from typing import Callable, Mapping
 
-
 from ..model_card import Evidence, Performance
 from ..protocol import ModelInfo
 from ..score_scale import POINTS, Band
-from .points import PointScore, tally
 from .ckd_epi import UMOL_PER_MG_DL
+from .points import PointScore, tally
 
 FEATURES = ("age", "sbp", "renal_disease", "creatinine", "liver_disease", "bilirubin_uln", "liver_enzymes_uln",
             "stroke", "bleeding", "inr_ttr", "on_vka", "antiplatelet_nsaid", "alcohol")

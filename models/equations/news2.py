@@ -19,7 +19,6 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Mapping, Sequence
 
 from ..feature_vector import FeatureVector
-
 from ..model_card import Evidence, Performance
 from ..protocol import ModelInfo, Prediction
 from ..score_scale import POINTS, Band

@@ -11,7 +11,6 @@ from itertools import combinations
 from typing import Mapping, Sequence
 
 from ..feature_vector import FeatureVector
-
 from ..model_card import Evidence, Performance
 from ..protocol import ModelInfo, Prediction
 from ..score_scale import Band

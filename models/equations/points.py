@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import Callable, Mapping, Sequence
 
 from ..feature_vector import FeatureVector
-
 from ..protocol import ModelInfo, Prediction
-
 
 # An item's rule over the inputs: True scores the item's points, False scores 0, None means it cannot be assessed.
 Rule = Callable[[Mapping[str, float | None]], "bool | None"]

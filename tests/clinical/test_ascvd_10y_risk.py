@@ -7,8 +7,19 @@ import math
 from datetime import date, timedelta
 
 import pytest
-from cds_testing.fhir_factory import ICD10, RXNORM, SNOMED, ascvd_prefetch, bundle, condition, hook_request, med_request, patient, quantity_obs
 
+from cds_testing.fhir_factory import (
+    ICD10,
+    RXNORM,
+    SNOMED,
+    ascvd_prefetch,
+    bundle,
+    condition,
+    hook_request,
+    med_request,
+    patient,
+    quantity_obs,
+)
 from models.equations.pce import PooledCohortEquations
 
 URL = "/cds-services/ascvd-10y-risk"

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+
 from cds_testing.fhir_factory import patient
 from cds_testing.order_helpers import actions, bundle, obs, post, when
 

@@ -16,8 +16,19 @@ import requests
 import responses
 
 from cds_testing.apps import build_app
-from cds_testing.bedside import (BASE, ICD10, LOINC, SNOMED, coded, condition, encounter, fhir_server_body, news_body, patient,
-                                 vital_set)
+from cds_testing.bedside import (
+    BASE,
+    ICD10,
+    LOINC,
+    SNOMED,
+    coded,
+    condition,
+    encounter,
+    fhir_server_body,
+    news_body,
+    patient,
+    vital_set,
+)
 from cds_testing.order_helpers import EXT, obs, post, predictions, when
 
 SERVICE = "deterioration-scores"

@@ -12,7 +12,17 @@ from datetime import date, timedelta
 
 import pytest
 
-from cds_testing.fhir_factory import ICD10, LOINC, SNOMED, bundle, coded_obs, condition, hook_request, patient, quantity_obs
+from cds_testing.fhir_factory import (
+    ICD10,
+    LOINC,
+    SNOMED,
+    bundle,
+    coded_obs,
+    condition,
+    hook_request,
+    patient,
+    quantity_obs,
+)
 from cds_testing.spec_rules import assert_no_empty_members, assert_valid_card
 
 SID = "diabetes-detection"

@@ -12,10 +12,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
+from cds_testing import synthetic
 from fhir_adapters.client import FhirClient
 from fhir_adapters.errors import FhirConnectionError, FhirHttpError, FhirNotFound, FhirTimeout
-
-from cds_testing import synthetic
 
 pytestmark = pytest.mark.integration
 

@@ -18,7 +18,6 @@ import requests
 
 from cds_service.hook_request import parse_hook_request
 from cds_service.prefetch import render_template
-
 from cds_testing import synthetic
 from cds_testing.servers import cds_service
 
