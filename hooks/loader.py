@@ -98,7 +98,7 @@ def _load(path: Path, raw: dict, locate: "_Locator", load_model: Callable[[str],
     prefetch = _prefetch(raw.get("prefetch", {}), hook, err)
     sets = _observation_sets(raw.get("observation_sets", {}), prefetch, err)
     sources = set(prefetch) | {s.name for s in sets}
-    features = tuple(_feature(i, f, sources, err) for i, f in enumerate(raw.get("features", [])))
+    features = tuple(parse_feature(i, f, sources, err) for i, f in enumerate(raw.get("features", [])))
     names = [f.name for f in features]
     if len(set(names)) != len(names):
         raise err("features", "feature names must be unique")
@@ -266,7 +266,9 @@ def _observation_sets(raw: Any, prefetch: Mapping, err) -> tuple[ObservationSetD
     return tuple(out)
 
 
-def _feature(i: int, raw: Any, prefetch: Mapping, err) -> FeatureDef:
+def parse_feature(i: int, raw: Any, prefetch: Mapping, err) -> FeatureDef:
+    """The `i`-th [[features]] table of a service file checked and made a FeatureDef; `err(field, message)`
+    builds the ServiceFileError to raise (load_service's names the file)."""
     where = f"features[{i}]"
     if not isinstance(raw, dict):
         raise err(where, "must be a table")

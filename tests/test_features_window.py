@@ -9,7 +9,7 @@ import pytest
 
 from cds_testing.fhir_factory import LOINC, RXNORM, SNOMED, bp_panel, condition, med_request, patient, quantity_obs
 from fhir_adapters.features import EXTRACTORS, KIND_CHECKS, ExtractionContext, FeatureDef, extract
-from hooks.loader import ServiceFileError, _feature
+from hooks.loader import ServiceFileError, parse_feature
 
 AS_OF = datetime(2026, 6, 15, 12, 0, tzinfo=timezone.utc)
 HBA1C = f"{LOINC}|4548-4"
@@ -215,7 +215,7 @@ def test_medication_from_a_referenced_medication_in_the_record():
 
 def _load(raw):
     err = lambda field, msg: ServiceFileError("svc.toml", field, msg)  # noqa: E731
-    return _feature(0, dict(name="f", source="data", **raw), {"data": None}, err)
+    return parse_feature(0, dict(name="f", source="data", **raw), {"data": None}, err)
 
 
 @pytest.mark.parametrize("raw,problem", [

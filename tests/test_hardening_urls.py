@@ -46,7 +46,7 @@ def test_a_next_link_with_dot_segments_cannot_leave_the_base_path(link):
 def test_a_next_link_is_requested_exactly_as_checked():
     """A link that stays on the server after normalisation is requested in its normalised form."""
     with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
-        mock.get(f"{FHIR_A}/Observation", json=_bundle("o1", next_url=f"HTTPS://EHR.example.org:443/fhirA/x/./../Observation?page=%7e2"),
+        mock.get(f"{FHIR_A}/Observation", json=_bundle("o1", next_url="HTTPS://EHR.example.org:443/fhirA/x/./../Observation?page=%7e2"),
                  match=[matchers.query_param_matcher({"patient": "Patient/p1"})])
         mock.get(f"{FHIR_A}/Observation", json=_bundle("o2"), match=[matchers.query_param_matcher({"page": "~2"})])
         result = FhirClient(FHIR_A, token="t").fetch("Observation?patient=p1")

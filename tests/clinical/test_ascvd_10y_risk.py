@@ -10,14 +10,12 @@ import pytest
 
 from cds_testing.fhir_factory import (
     ICD10,
-    RXNORM,
     SNOMED,
     ascvd_prefetch,
     bundle,
     condition,
     hook_request,
     med_request,
-    patient,
     quantity_obs,
 )
 from models.equations.pce import PooledCohortEquations

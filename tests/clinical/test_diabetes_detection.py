@@ -14,7 +14,6 @@ import pytest
 
 from cds_testing.fhir_factory import (
     ICD10,
-    LOINC,
     SNOMED,
     bundle,
     coded_obs,
