@@ -1,4 +1,4 @@
-"""Slow clients against candidate production servers, and the hot path on each (issue 13, item 1).
+"""Slow clients against candidate production servers, and the hot path on each.
 
     .venv/bin/python bench/slow_clients.py                 # every candidate, about 4 minutes
     .venv/bin/python bench/slow_clients.py --only gthread,nginx --seconds 6

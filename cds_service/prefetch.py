@@ -34,7 +34,7 @@ class FetchResult(Protocol):
 
 
 class Fetcher(Protocol):
-    """The seam to the EHR's FHIR server (issue #3): run rendered queries within the deadline."""
+    """The seam to the EHR's FHIR server: run rendered queries within the deadline."""
 
     def fetch_all(self, queries: Mapping[str, str]) -> Mapping[str, "FetchResult"]: ...
 

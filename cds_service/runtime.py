@@ -23,7 +23,7 @@ class Runtime:
     services: dict[str, list[BoundService]]  # id -> one per hook (DISC-5)
     engine: Engine
     verifier: Any | None = None
-    # (request, identity) -> Fetcher | None: the seam to the EHR's FHIR server (issue #3).
+    # (request, identity) -> Fetcher | None: the seam to the EHR's FHIR server.
     fetcher_factory: Callable[..., Any] = field(default=lambda request, identity, deadline=None: None)
     metrics: Any | None = None
     link_signer: Any | None = None  # security.capability.LinkSigner when the explanation pages are on

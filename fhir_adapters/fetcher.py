@@ -45,7 +45,7 @@ class HttpFetcher:
     def __init__(self, client: FhirClient, *, deadline: float | None = None, max_workers: int = 6,
                  cache: ResultCache | None = None, cache_key: Callable[[str], str] | None = None):
         self.client = client
-        # Optional response cache (issue #8); `cache_key(query)` binds the key to server and token.
+        # Optional response cache; `cache_key(query)` binds the key to server and token.
         self.cache = cache if cache is not None and cache_key is not None else None
         self.cache_key = cache_key
         self.deadline = deadline

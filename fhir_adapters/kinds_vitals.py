@@ -1,7 +1,7 @@
 """Feature kinds for bedside scores (NEWS2, qSOFA): ACVPU, altered mentation, supplemental oxygen, SpO2 scale.
 
 Each reads only what is recorded inside its window and says so in the feature's note; nothing is
-assumed normal (issue #5, item 4).
+assumed normal.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""General feature kinds over a time window (issue #3 item 4): count, any, min, max, mean, trend, bmi.
+"""General feature kinds over a time window: count, any, min, max, mean, trend, bmi.
 
 Each is declarative in a service file and pure like the kinds in `features.py`; every value keeps
 its provenance (the resources it came from, with their dates) and every value left out (implausible,

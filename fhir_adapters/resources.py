@@ -3,7 +3,7 @@
 This is the only module that imports `fhir.resources` (R4B: EHRs send R4, the top level is R5).
 Typed validation is used for the few single resources a card depends on (Patient, Encounter);
 the thousands of Observations of a large record stay plain dicts read through the small accessors
-below, because validating each one would cost far more than parsing the JSON (issue #3, item 5).
+below, because validating each one would cost far more than parsing the JSON.
 """
 from __future__ import annotations
 
@@ -248,7 +248,7 @@ def of_type(resources: Iterable[dict], *types: str) -> Iterator[dict]:
 class ResourcePool(list):
     """The resources of one source combination, shared by the features reading it, with a lazily
     built index of Observations by coding: a 5,000-Observation record is scanned once, not once per
-    feature (issue #3 item 5). Extractors treat it as a read-only sequence."""
+    feature. Extractors treat it as a read-only sequence."""
 
     __slots__ = ("_by_code",)
 

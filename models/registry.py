@@ -1,7 +1,7 @@
 """Resolve a service file's `model.ref` to a loaded model.
 
 `equation:<id>` names a published equation in code; `artifact:<id>/<version>` names a trained
-artifact under the model directory, verified against its sha256 manifest when loaded (issue #4).
+artifact under the model directory, verified against its sha256 manifest when loaded.
 """
 from __future__ import annotations
 

@@ -102,8 +102,7 @@ def test_population_guard_gives_no_card(client, kw):
     dict(conditions=[condition("st", ICD10, "I63.9")]),
 ])
 def test_known_ascvd_gets_no_risk_estimate(client, kw):
-    """Issue #12: clinical ASCVD was silent before; it is now an info card saying the PCE does not apply
-    (secondary prevention, 2018 AHA/ACC 4.1), with no score and no statin draft."""
+    """Clinical ASCVD gets an info card saying the PCE does not apply (secondary prevention, 2018 AHA/ACC 4.1), with no score and no statin draft."""
     (card,) = fire(client, **kw)
     assert card["indicator"] == "info" and "secondary prevention" in card["summary"]
     assert "score" not in card["extension"][EXT] and "suggestions" not in card

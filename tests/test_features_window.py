@@ -1,4 +1,4 @@
-"""The general feature engine (issue #3 item 4): windowed kinds, BMI, ethnicity, BP components,
+"""The general feature engine: windowed kinds, BMI, ethnicity, BP components,
 referenced medications, implausible values and provenance. Pure functions: no app, no HTTP."""
 from __future__ import annotations
 
@@ -236,7 +236,7 @@ def test_every_new_kind_is_registered_with_a_check():
 
 
 def test_the_shared_code_index_gives_the_same_features_as_a_plain_scan():
-    """Issue #3 item 5: `extract` shares one Observation index per source; results must not change."""
+    """`extract` shares one Observation index per source; results must not change."""
     data = SERIES + [bp_panel("bp1", 150, 95, date="2026-05-01"), bp_panel("bp2", 130, 85, date="2026-06-01"),
                      quantity_obs("w", "29463-7", 80, "kg"), quantity_obs("h", "8302-2", 180, "cm")]
     defs = [fdef("latest_quantity", "mm[Hg]", codes=[f"{LOINC}|8480-6"]), fdef("max", "mm[Hg]", codes=[f"{LOINC}|8462-4"]),

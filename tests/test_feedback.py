@@ -93,7 +93,7 @@ def test_feedback_batch_with_one_bad_item_stores_nothing(app):
 
 
 def test_feedback_for_a_card_never_issued_is_404_and_not_stored(app):
-    """Issue #13 item 3 (was: 200): feedback is accepted only for cards issued to the same client."""
+    """Tenant isolation: feedback is accepted only for cards issued to the same client."""
     assert_operation_outcome(app.test_client().post(URL, json={"feedback": [_item(card="never-issued")]}), 404,
                              "feedback[0].card")
     assert rows(app) == []

@@ -1,4 +1,4 @@
-"""The optional FHIR response cache (issue #8): per server, token and query; fail open; off by default."""
+"""The optional FHIR response cache: per server, token and query; fail open; off by default."""
 from __future__ import annotations
 
 import pytest

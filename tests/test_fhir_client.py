@@ -1,4 +1,4 @@
-"""FhirClient, the one FHIR HTTP choke point (issue #3 item 1; AUTHZ-2/3, PREFETCH-3/7, REQ-3), with `responses`."""
+"""FhirClient, the one FHIR HTTP choke point (AUTHZ-2/3, PREFETCH-3/7, REQ-3), with `responses`."""
 from __future__ import annotations
 
 import json

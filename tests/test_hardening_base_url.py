@@ -1,4 +1,4 @@
-"""Issue #13 item 2: the JWT audience and card links never follow the request's Host header when
+"""The JWT audience and card links never follow the request's Host header when
 authentication is on, and forwarded headers are believed only from configured proxies."""
 from __future__ import annotations
 

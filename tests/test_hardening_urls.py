@@ -1,4 +1,4 @@
-"""Issue #13 items 6 and 8: server-supplied URLs are normalised before they are trusted and the
+"""Server-supplied URLs are normalised before they are trusted and the
 checked URL is the one requested; SMART discovery documents are validated, cached and rate-limited."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Operations (issue #7 item 5): Prometheus `/metrics`, `/healthz`, `/readyz`. The multi-worker sum
+"""Operations: Prometheus `/metrics`, `/healthz`, `/readyz`. The multi-worker sum
 under gunicorn is tested in test_cli_live.py."""
 from __future__ import annotations
 

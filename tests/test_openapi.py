@@ -1,4 +1,4 @@
-"""`/openapi.json` (issue #7 item 5): a valid OpenAPI 3.1 document whose paths are exactly the app's
+"""`/openapi.json`: a valid OpenAPI 3.1 document whose paths are exactly the app's
 routes, and whose schemas accept what the service really sends and receives."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Redis replay cache (issue #8, SEC-8): one atomic SET NX with the token's remaining lifetime,
+"""The Redis replay cache (SEC-8): one atomic SET NX with the token's remaining lifetime,
 and fail-closed when Redis is unreachable. Its behaviour against a real Redis shared by four
 workers is in tests/integration/test_scale_out.py."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue #13 item 3: a database written by the schema before tenant isolation is brought up to date when
+"""A database written by the schema before tenant isolation is brought up to date when
 the service starts, on SQLite and on PostgreSQL (a real server on 127.0.0.1, as in the scale-out tests).
 
 The old schema is copied below from `cds_service/storage/db.py` as it was before the change: feedback

@@ -1,4 +1,4 @@
-"""Issue #13 item 3 through the HTTP surface: two trusted EHRs (the Sandbox- and Epic-style clients of
+"""Tenant isolation through the HTTP surface: two trusted EHRs (the Sandbox- and Epic-style clients of
 cds_testing.security_support) share one service. A hookInstance and a card uuid name a record only
 within the client that sent them; feedback is accepted only for cards issued to the reporting
 client; `/analytics` is for operators only and reports per client.

@@ -1,4 +1,4 @@
-"""Feedback analytics (issue #7): accept / override rates and override reasons per service and model version."""
+"""Feedback analytics: accept / override rates and override reasons per service and model version."""
 from __future__ import annotations
 
 import time
@@ -51,7 +51,7 @@ def test_rates_and_reasons_per_service_and_model_version(engine):
 
 
 def test_feedback_for_a_card_not_issued_to_the_client_is_refused_and_counted_nowhere(engine):
-    """Issue #13 item 3: feedback naming a card this client was never issued is refused (404) as a whole."""
+    """Feedback naming a card this client was never issued is refused (404) as a whole."""
     from cds_service.errors import UnknownCard
 
     issue(engine, "known")

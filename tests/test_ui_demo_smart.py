@@ -1,4 +1,4 @@
-"""The simulator's demo SMART authorization server (issue #7): the simulator launches a card's `smart`
+"""The simulator's demo SMART authorization server: the simulator launches a card's `smart`
 link as an EHR does (LINK-1), and hands the card's appContext back in the token response (LINK-2).
 
 Here the service's outbound requests to the simulator (discovery, token) are routed by `responses`

@@ -1,5 +1,5 @@
-"""Explanation page (issue #7): the target of each ML/equation card's link (LINK-1, `absolute`), written so that
-a clinician can check the basis of the card (issue #15; FDA CDS guidance, non-device criterion 4)."""
+"""Explanation page: the target of each ML/equation card's link (LINK-1, `absolute`), written so that
+a clinician can check the basis of the card (FDA CDS guidance, non-device criterion 4)."""
 from __future__ import annotations
 
 import json

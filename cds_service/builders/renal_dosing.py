@@ -1,4 +1,4 @@
-"""Renal dosing at order-select and order-sign (issue #5, item 2).
+"""Renal dosing at order-select and order-sign.
 
 The logic: for each judged MedicationRequest (the selections for order-select, every order in effect
 for order-sign), find its drug in `[data.drugs]` (a drug marked `systemic_only` ignores orders given by a

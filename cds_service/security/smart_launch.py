@@ -1,9 +1,9 @@
-"""SMART App Launch of the explanation page: the app's side of an EHR launch (issue #7, LINK-1/LINK-2).
+"""SMART App Launch of the explanation page: the app's side of an EHR launch (LINK-1/LINK-2).
 
 The EHR opens a card's `smart` link as `{base}/smart/launch?iss=<its FHIR base>&launch=<opaque>`.
 
 1. `begin`: `iss` must be a FHIR server that a configured EHR may send us *and* for which we have a
-   SMART client id (the outbound allow-list of issue #6: nothing is fetched from anywhere else).
+   SMART client id (the outbound allow-list: nothing is fetched from anywhere else).
    `{iss}/.well-known/smart-configuration` is read (timeout, no redirect, size cap); its
    authorization and token endpoints must be on the origin of `iss` or on the EHR's
    `smart_auth_origins`. The browser is then sent to the authorization endpoint with a fresh `state`

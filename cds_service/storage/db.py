@@ -1,8 +1,8 @@
 """The service's database: SQLite by default, PostgreSQL when the URL says so (SQLAlchemy Core).
 
 Tables: `feedback` (FEEDBACK-2, duplicates tolerated by a unique key), `issued_cards` (which model
-version produced which card, for analytics; no patient data), `audit` (one row per call, issue #6),
-`jti_seen` (JWT replay cache shared by every worker, SEC-8), `explanations` and `smart_launches` (issue #7).
+version produced which card, for analytics; no patient data), `audit` (one row per call),
+`jti_seen` (JWT replay cache shared by every worker, SEC-8), `explanations` and `smart_launches`.
 
 Tenant isolation: every row a call leaves carries the calling client, `iss` (the JWT issuer; '' with
 authentication off) and `tenant` (the JWT's `tenant` claim; '' when absent), and every lookup is scoped
@@ -95,7 +95,7 @@ jti_seen = Table(
     Column("expires_at", Float, nullable=False),
 )
 
-# What the explanation page of one call shows (issue #7): scores, inputs and model, no names or
+# What the explanation page of one call shows: scores, inputs and model, no names or
 # identifiers; purged after `ui_explain_ttl_s` (see explain_store).
 explanations = Table(
     "explanations", metadata,
@@ -107,7 +107,7 @@ explanations = Table(
     Column("payload", Text, nullable=False),  # JSON
 )
 
-# SMART launches in progress (issue #7, smart_state): one row per `state`, deleted when the callback
+# SMART launches in progress (smart_state): one row per `state`, deleted when the callback
 # uses it or after `smart_launch_ttl_s`. Any worker may receive the callback, hence the database.
 smart_launches = Table(
     "smart_launches", metadata,

@@ -1,4 +1,4 @@
-"""What an explanation page shows, kept per (client, service id, hookInstance) for `ui_explain_ttl_s` (issue #7).
+"""What an explanation page shows, kept per (client, service id, hookInstance) for `ui_explain_ttl_s`.
 
 The record is built from the call's `BuildContext` right after the call: each model's score and
 contributions (the primary and the `[model] secondary` ones), or what kept it from computing; each

@@ -1,4 +1,4 @@
-"""SMART launches in progress (issue #7): saved by `/smart/launch`, used once by `/smart/callback`.
+"""SMART launches in progress: saved by `/smart/launch`, used once by `/smart/callback`.
 
 Kept in the service database so that the callback may reach any worker or host. A row is found by
 the hash of its `state`, used at most once (deleted in the same transaction that reads it), and

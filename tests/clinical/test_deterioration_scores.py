@@ -1,4 +1,4 @@
-"""deterioration-scores (encounter-start): NEWS2 and qSOFA as a clinician would meet them (issue 12, finding 4).
+"""deterioration-scores (encounter-start): NEWS2 and qSOFA as a clinician would meet them.
 
 Sources encoded here: Royal College of Physicians, National Early Warning Score (NEWS) 2, updated report of
 a working party, December 2017 — chart 1 (the scoring system), chart 2 (thresholds and triggers), chart 3
