@@ -65,6 +65,14 @@ class FeatureVector:
         if missing:
             raise ValueError(f"missing inputs: {', '.join(missing)}")
 
+    def number(self, name: str) -> float:
+        """The value of an input the model cannot do without (checked by `require` first, so a missing one
+        is a programming error): `ValueError` naming it."""
+        value = self[name].value
+        if value is None:
+            raise ValueError(f"missing input: {name}")
+        return float(value)
+
     def to_json(self) -> dict[str, Any]:
         out = {}
         for f in self.features:

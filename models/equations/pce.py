@@ -149,7 +149,7 @@ class PooledCohortEquations:
 
     def predict(self, x: FeatureVector) -> Prediction:
         x.require(self.info.required)
-        v = {n: float(x[n].value if x[n].value is not None else 0.0) for n in FEATURES}
+        v = {n: float(x[n].value or 0.0) for n in FEATURES}
         grp = group(v["female"], v["black"])
         c = COEFFICIENTS[grp]
         lp = linear_predictor(c, v["age"], v["total_cholesterol"], v["hdl"], v["sbp"], v["bp_treated"], v["smoker"], v["diabetes"])
