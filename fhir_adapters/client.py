@@ -316,7 +316,9 @@ class FhirClient:
             self.calls += 1
         status, body, error = None, b"", None
         try:
-            resp = self._session.get(url, timeout=timeout, allow_redirects=False, stream=True)
+            # requests hands a urllib3 Timeout to the connection pool unchanged (HTTPAdapter.send); its type
+            # stubs only list numbers and tuples.
+            resp = self._session.get(url, timeout=timeout, allow_redirects=False, stream=True)  # type: ignore[arg-type]
             status = resp.status_code
             try:
                 body = self._read_body(resp, url, what)
@@ -340,6 +342,7 @@ class FhirClient:
         if error is not None:
             error.__traceback__ = None
             raise error
+        assert status is not None  # no error: the server answered with a status
         return status, body
 
     def _read_body(self, resp: requests.Response, url: str, what: str) -> bytes:
@@ -362,14 +365,15 @@ class FhirClient:
 
 def _is_timeout(exc: BaseException) -> bool:
     seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, (ReadTimeoutError, requests.exceptions.Timeout)):
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (ReadTimeoutError, requests.exceptions.Timeout)):
             return True
-        if isinstance(exc, MaxRetryError) and isinstance(exc.reason, ReadTimeoutError):
+        if isinstance(current, MaxRetryError) and isinstance(current.reason, ReadTimeoutError):
             return True
-        nxt = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else None
-        exc = nxt or exc.__cause__ or exc.__context__
+        nxt = current.args[0] if current.args and isinstance(current.args[0], BaseException) else None
+        current = nxt or current.__cause__ or current.__context__
     return False
 
 

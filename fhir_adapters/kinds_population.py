@@ -98,7 +98,7 @@ def encounter_class(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionCon
     enc = _encounter_or_missing(d, resources, ctx)
     if isinstance(enc, Feature):
         return enc
-    cls = enc.get("class") if isinstance(enc.get("class"), dict) else {}
+    cls = R.element(enc.get("class"))
     shown = f"{cls.get('display') or cls.get('code') or 'no class'} ({cls.get('code') or '?'})"
     hit = matches_codes({"coding": [cls]}, d.param("classes", ()))
     return _found(d, 1.0 if hit else 0.0, [Evidence(R.reference_of(enc))], shown)

@@ -56,7 +56,8 @@ def _acvpu_not_alert(obs: Mapping, alert: Sequence[str] = (), not_alert: Sequenc
         return False
     if matches_codes(concept, not_alert):
         return True
-    text = obs.get("valueString") if isinstance(obs.get("valueString"), str) else R.concept_text(concept)
+    value = obs.get("valueString")
+    text = value if isinstance(value, str) else R.concept_text(concept)
     t = text.strip().lower()
     if not t:
         return None
@@ -133,8 +134,8 @@ def _invalid_number(obs: Mapping) -> str | None:
 
 
 def _quantity(obs: Mapping, unit: str) -> float | None:
-    q = obs.get("valueQuantity")
-    number = R.read_number(q.get("value"))[0] if isinstance(q, Mapping) else None
+    q = R.element(obs.get("valueQuantity"))
+    number = R.read_number(q.get("value"))[0]
     if number is None:
         return None
     try:
@@ -154,7 +155,7 @@ def supplemental_oxygen(d: FeatureDef, resources: Sequence[dict], ctx: Extractio
         elif _invalid_number(obs):
             invalid.append(f"{R.reference_of(obs)}: invalid value ({_invalid_number(obs)})")
     for when, obs in timed_observations(resources, d.param("fio2_codes", ()), ctx):
-        q = obs.get("valueQuantity") if isinstance(obs.get("valueQuantity"), Mapping) else {}
+        q = R.element(obs.get("valueQuantity"))
         value = R.read_number(q.get("value"))[0]
         if value is not None:
             pct = value * 100 if value <= 1.0 and (q.get("code") or q.get("unit")) != "%" else value

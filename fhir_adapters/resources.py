@@ -127,6 +127,12 @@ def next_link(bundle: Mapping) -> str | None:
 # ---- small accessors over plain dicts -------------------------------------------------------
 
 
+def element(value: Any) -> Mapping[str, Any]:
+    """A FHIR complex element (a JSON object) as a mapping; {} when it is absent or not an object, so that
+    reading a field of a malformed element finds nothing instead of raising."""
+    return value if isinstance(value, Mapping) else {}
+
+
 def read_number(value: Any) -> tuple[float | None, str | None]:
     """A FHIR JSON number as a float: (value, None); (None, None) when `value` is no number at all; (None,
     problem) when it is a number that cannot be used. The FHIR client keeps `NaN`, `Infinity` and `1e999`
