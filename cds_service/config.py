@@ -307,7 +307,7 @@ def _located(exc: ConfigError, origins: Mapping[str, Origin]) -> ConfigError:
     text = str(exc)
     m = _SETTING.match(text)
     origin = origins.get(m.group(1)) if m else None
-    if origin is None:
+    if m is None or origin is None:
         return exc
     if m.group(2):  # a part of the setting: keep the message's own path, point at that part's line
         inner = tuple(int(index) if index else key for index, key in _PART.findall(m.group(2)))

@@ -63,8 +63,8 @@ def invoke(bound: BoundService, request: HookRequest, *, now: datetime, fetcher:
     everything = tuple(r for rs in resources.values() for r in rs)
     ctx = ExtractionContext(as_of=now, patient=_patient(everything, request.patient_id), hook_context=request.context,
                             all_resources=everything)
-    resources, sets = with_sets(service.observation_sets, resources, ctx)
-    features = extract(service.features, resources, replace(ctx, sets=sets))
+    sources, sets = with_sets(service.observation_sets, resources, ctx)  # prefetch keys and observation sets
+    features = extract(service.features, sources, replace(ctx, sets=sets))
     unavailable = {key: kd.unavailable for key, kd in data.items() if kd.unavailable}
     applicability = assess(service, features, unavailable)
     t.features = time.perf_counter() - start

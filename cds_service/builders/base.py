@@ -10,7 +10,7 @@ from cds_service.builders.markdown import literal
 from cds_service.cards import Action, Card, Coding, Link, Source, Suggestion, stable_uuid
 from cds_service.hook_request import HookRequest
 from fhir_adapters.orders import MedicationOrder
-from fhir_adapters.resources import NO_ACCESS, TIMEOUT
+from fhir_adapters.resources import NO_ACCESS, TIMEOUT, Unavailable
 from fhir_adapters.units import unit_text
 from hooks.catalog import SUMMARY_MAX
 from hooks.definitions import ServiceDefinition, SuggestionDef
@@ -32,7 +32,7 @@ class BuildContext:
     model: Any | None
     prediction: Prediction | None
     # Prefetch keys whose data could not be obtained, with the reason (policy "omit").
-    unavailable: Mapping[str, str] = field(default_factory=dict)
+    unavailable: Mapping[str, Unavailable] = field(default_factory=dict)
     # Absolute base URL of this service for links (explanation page), when known.
     base_url: str | None = None
     # Which explanation links cards carry (`ui_explain_links`): "smart" and/or "absolute".

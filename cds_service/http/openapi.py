@@ -47,7 +47,7 @@ def build_openapi(app: Flask) -> dict:
     """The document for this app instance: its loaded services, its routes, its auth setting."""
     runtime = app.extensions["cds"]
     settings = runtime.settings
-    secured = [{"ehrJwt": []}] if settings.auth_required else []
+    secured: list[dict[str, list[str]]] = [{"ehrJwt": []}] if settings.auth_required else []
     paths: dict[str, dict] = {}
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
         if rule.endpoint == "static" or rule.endpoint.endswith(".static"):

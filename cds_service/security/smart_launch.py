@@ -193,11 +193,17 @@ class Discovery:
             recent.append(now)
 
 
+def _timeout(settings: Settings) -> tuple[float, float]:
+    """(connect, read) seconds; the setting may arrive as a TOML array, checked to hold two numbers."""
+    connect, read = settings.smart_timeout
+    return float(connect), float(read)
+
+
 def discover(settings: Settings, session: requests.Session, target: LaunchTarget) -> tuple[str, str]:
     """(authorization endpoint, token endpoint) from `{iss}/.well-known/smart-configuration`."""
     url = f"{target.iss}/.well-known/smart-configuration"
     try:
-        resp = session.get(url, timeout=tuple(settings.smart_timeout), allow_redirects=False, stream=True,
+        resp = session.get(url, timeout=_timeout(settings), allow_redirects=False, stream=True,
                            headers={"Accept": "application/json"})
     except requests.RequestException as exc:
         log.warning("SMART configuration unreachable", extra={"event": "smart_discovery_failed", "iss": target.iss,
@@ -251,7 +257,7 @@ def finish(settings: Settings, session: requests.Session, pending: PendingLaunch
     form = {"grant_type": "authorization_code", "code": code, "redirect_uri": pending.redirect_uri,
             "client_id": pending.client_id, "code_verifier": pending.code_verifier}
     try:
-        resp = session.post(pending.token_endpoint, data=form, timeout=tuple(settings.smart_timeout),
+        resp = session.post(pending.token_endpoint, data=form, timeout=_timeout(settings),
                             allow_redirects=False, stream=True, headers={"Accept": "application/json"})
     except requests.RequestException as exc:
         log.warning("SMART token endpoint unreachable", extra={"event": "smart_token_failed", "iss": pending.iss,
