@@ -53,7 +53,7 @@ BuilderCheck = Callable[[ServiceDefinition], set[str]]
 LoadedService = tuple[ServiceDefinition, Any, Mapping[str, Any]]
 
 
-def load_services(directory: Path, *, load_model: Callable[[str], Any], builders: Mapping[str, BuilderCheck]) -> list[LoadedService]:
+def load_services(directory: Path | str, *, load_model: Callable[[str], Any], builders: Mapping[str, BuilderCheck]) -> list[LoadedService]:
     """Parse every `*.toml` in `directory`; return (definition, model or None, secondary models), sorted by file."""
     files = sorted(Path(directory).glob("*.toml"))
     loaded = [load_service(path, load_model=load_model, builders=builders) for path in files]

@@ -16,8 +16,9 @@ from .equations.has_bled import HasBled
 from .equations.news2 import News2
 from .equations.pce import PooledCohortEquations
 from .equations.qsofa import QSofa
+from .protocol import Model
 
-EQUATIONS: dict[str, Callable[[], object]] = {
+EQUATIONS: dict[str, type[Model]] = {
     "pce-goff-2013": PooledCohortEquations,
     "ckd-epi-2021": CkdEpi2021,
     "cockcroft-gault-1976": CockcroftGault,

@@ -13,6 +13,7 @@ import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -124,7 +125,8 @@ def fire(args: argparse.Namespace, out=None) -> int:
         raise CliError(f"no {which} the '{args.hook}' hook at {base}/cds-services")
     results = []
     for d in services:
-        prefetch, left_out = ({}, {})
+        prefetch: dict[str, Any] = {}
+        left_out: dict[str, str] = {}
         if patient.resources is not None:
             prefetch, left_out = local_prefetch(d.get("prefetch") or {}, context, patient.resources)
         body = hook_request(args.hook, context, prefetch=prefetch, fhir_server=args.fhir_server,

@@ -41,7 +41,7 @@ class CallState:
     build_context: BuildContext | None = None  # what the pipeline saw and predicted (explanation page, metrics)
     response_body: dict | None = None  # the CDS response as serialised once by the view
     # Rows to commit in the call's closing transaction (`storage.call_writes`).
-    writes: list[Callable[[Connection], None]] = field(default_factory=list)
+    writes: list[Callable[[Connection], object]] = field(default_factory=list)
     audited: bool = False  # the audit row is queued (after-request and teardown must not both write it)
 
 

@@ -37,6 +37,8 @@ def build(spark, job: Job, input_dir: str, output: str, *, outcome_file: str, as
 
 
 def describe(job: Job, input_dir: str, outcome_file: str, *, as_of: datetime | None, index_dates: str | None) -> dict:
+    if job.outcome is None:
+        raise ValueError("a training table's provenance names its outcome")
     service = load_bound(job.hooks_dir, job.model_dir, job.service_id).definition
     index = {"index_dates_sha256": _sha256_file(index_dates)} if index_dates else {"as_of": as_of.isoformat() if as_of else None}
     return {

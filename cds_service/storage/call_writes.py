@@ -28,7 +28,7 @@ from cds_service.http.errors import outcome_response
 
 log = logging.getLogger("cds_service.storage.db")
 
-Write = Callable[[Connection], None]
+Write = Callable[[Connection], object]  # what a write returns (a cursor result) is not used
 MAX_BATCH = 200  # calls per transaction
 WAIT_S = 10.0  # a call waits at most this long for its commit, then is answered 500 (logged)
 

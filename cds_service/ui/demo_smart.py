@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 
 import jwt
 from flask import Response, redirect, request
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from cds_service.ehr import signing
 from cds_service.errors import InvalidRequest
@@ -94,7 +95,7 @@ def demo_authorize():
     if args.get("redirect_uri") != redirect_uri:
         raise InvalidRequest("redirect_uri is not the one registered for this client.", expression="redirect_uri")
 
-    def back(**params) -> Response:
+    def back(**params) -> WerkzeugResponse:
         params = {k: v for k, v in {**params, "state": args.get("state")}.items() if v is not None}
         return redirect(f"{redirect_uri}?{urlencode(params)}", 302)
 

@@ -41,7 +41,7 @@ _ARTIFACT = re.compile(r"^[a-z0-9][a-z0-9_-]*/[0-9A-Za-z][0-9A-Za-z._+-]*$")
 def _open(token: str) -> tuple[dict | None, Any]:
     """The record a genuine token opens (None for a forged, altered, expired or purged one) and the settings."""
     rt = get_runtime()
-    grant = rt.link_signer.verify(token)
+    grant = rt.link_signer.verify(token) if rt.link_signer is not None else None  # set whenever the pages are on
     record = None
     if grant is not None:
         record = explain_store.load(rt.engine, grant.client, grant.service_id, grant.hook_instance,
@@ -284,6 +284,8 @@ def calibration_bins(metrics: dict) -> list[tuple[float, float, int | None, floa
         if pred is None or obs is None:
             continue
         n = b.get("n") if isinstance(b.get("n"), int) else None
+        low: float | None
+        high: float | None
         ci = b.get("ci")
         if isinstance(ci, list) and len(ci) == 2 and all(isinstance(v, (int, float)) for v in ci):
             low, high = float(ci[0]), float(ci[1])

@@ -110,7 +110,8 @@ def simulator_calls():
 
 def _picked(body: dict, name: str) -> list:
     """The draft orders named in body[name] (None for a name that is not on the picker)."""
-    keys = body.get(name) if isinstance(body.get(name), list) else []
+    keys = body.get(name)
+    keys = keys if isinstance(keys, list) else []
     return [DRAFTS_BY_KEY.get(k) for k in keys if isinstance(k, str)]
 
 
