@@ -40,6 +40,12 @@ class Feature:
     def date(self) -> str | None:
         return self.evidence[0].date if self.evidence else None
 
+    def number(self) -> float:
+        """The value of a feature already known to be present (`missing` checked first): ValueError otherwise."""
+        if self.value is None:
+            raise ValueError(f"{self.name} has no value")
+        return self.value
+
 
 @dataclass(frozen=True, slots=True)
 class FeatureVector:

@@ -240,7 +240,7 @@ def _scores_card(ctx: BuildContext, anticoagulants: list[MedicationOrder], other
                     "CHA2DS2-VASc and HAS-BLED need the patient's age and sex; nothing is assumed.\n\n" + _evidence(ctx, CV.REQUIRED),
                     extension=extension(ctx, None))
     bleeding = ctx.secondary[BLEEDING]
-    sex = "female" if f["female"].value >= 0.5 else "male"
+    sex = "female" if f["female"].number() >= 0.5 else "male"
     cv = int(stroke.score)
     low = cv <= data["low_stroke_risk"][sex] and stroke.details.get("complete", True)
     high_bleeding = bleeding is not None and int(bleeding.score) >= data["high_bleeding_risk"]

@@ -15,7 +15,7 @@ from fhir_adapters.units import unit_text
 from hooks.catalog import SUMMARY_MAX
 from hooks.definitions import ServiceDefinition, SuggestionDef
 from models.feature_vector import Feature, FeatureVector
-from models.protocol import Prediction
+from models.protocol import Model, Prediction
 
 PREDICTION_EXTENSION = "org.cdsml.prediction"
 BOOLEAN_KINDS = {"sex", "race", "condition", "medication", "latest_coded",
@@ -29,7 +29,7 @@ class BuildContext:
     service: ServiceDefinition
     request: HookRequest
     features: FeatureVector
-    model: Any | None
+    model: Model | None
     prediction: Prediction | None
     # Prefetch keys whose data could not be obtained, with the reason (policy "omit").
     unavailable: Mapping[str, Unavailable] = field(default_factory=dict)
@@ -43,6 +43,18 @@ class BuildContext:
     secondary: Mapping[str, Prediction | None] = field(default_factory=dict)
     # Whether the patient is in the service's `[[population]]` (`cds_service.applicability`).
     applicability: Applicability = field(default_factory=Applicability)
+
+    def require_model(self) -> Model:
+        """The service's model, for a builder that is only bound to services with one (its start-up check)."""
+        if self.model is None:
+            raise RuntimeError(f"{self.service.id}: the '{self.service.builder}' builder needs the service's [model]")
+        return self.model
+
+    def require_prediction(self) -> Prediction:
+        """The model's prediction, for code reached only after the builder has established there is one."""
+        if self.prediction is None:
+            raise RuntimeError(f"{self.service.id}: a card that shows the score was built without one")
+        return self.prediction
 
     def card_uuid(self, key: str) -> str:
         return stable_uuid(self.request.hook_instance, self.service.id, key)

@@ -105,7 +105,7 @@ def _value(ctx: BuildContext, name: str) -> str:
     if f.missing:
         return "**invalid value**" if f.invalid else "**not in this set**"
     if name in FLAG_WORDS:
-        value = FLAG_WORDS[name][f.value >= 0.5]
+        value = FLAG_WORDS[name][f.number() >= 0.5]
     else:
         value = display_value(ctx, f)
     return value + (" (assumed)" if f.imputed else "")

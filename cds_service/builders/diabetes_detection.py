@@ -139,10 +139,10 @@ def classify(test: Test, value: float) -> str:
 def latest_results(f, tests: Sequence[Test], hba1c_usable: bool) -> list[Result]:
     out = []
     for t in tests:
-        feat = f[t.feature]
-        if feat.value is None or (t.name == "hba1c" and not hba1c_usable) or _on(feat) is None:
+        feat, on = f[t.feature], _on(f[t.feature])
+        if feat.value is None or (t.name == "hba1c" and not hba1c_usable) or on is None:
             continue
-        out.append(Result(t, feat.value, _on(feat), classify(t, feat.value)))
+        out.append(Result(t, feat.value, on, classify(t, feat.value)))
     return out
 
 
