@@ -12,7 +12,7 @@ from typing import Any, Iterator, Mapping
 from fhir_adapters.features import KIND_PARAMS
 
 TOP_LEVEL = frozenset({"id", "hook", "title", "description", "usage_requirements", "builder", "model", "prefetch",
-                       "observation_sets", "features", "population", "cards", "suggestions", "data"})
+                       "observation_sets", "features", "population", "cards", "suggestions", "data", "alerts"})
 MODEL = frozenset({"ref", "secondary"})
 PREFETCH_ENTRY = frozenset({"query", "on_error"})
 OBSERVATION_SET = frozenset({"source", "codes", "tolerance_minutes", "lookback_days", "panel_codes"})
@@ -24,6 +24,7 @@ CARDS = frozenset({"source_label", "source_url", "rules", "on_missing", "on_not_
 CARD_RULE = frozenset({"min_score", "indicator", "summary", "suggestions", "advice"})
 OVERRIDE_REASON = frozenset({"system", "code", "display"})
 SUGGESTION = frozenset({"label", "resource_type", "code", "display", "text", "category", "unless", "recommended"})
+ALERTS = frozenset({"mode", "history", "repeat_window_s", "silent_info", "snooze_reasons", "snooze_days"})  # hooks.alert_policy
 
 Path = tuple[str | int, ...]
 
@@ -59,6 +60,7 @@ def unknown_keys(raw: Mapping[str, Any]) -> Iterator[tuple[Path, frozenset[str]]
     if isinstance(suggestions, dict):
         for name, suggestion in suggestions.items():
             yield from _check(suggestion, ("suggestions", name), SUGGESTION)
+    yield from _check(raw.get("alerts"), ("alerts",), ALERTS)
 
 
 def _check(table: Any, path: Path, known: frozenset[str]) -> Iterator[tuple[Path, frozenset[str]]]:
