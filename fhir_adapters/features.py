@@ -7,8 +7,8 @@ Each extractor is `fn(defn, resources, ctx) -> Feature`; the registry `EXTRACTOR
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import datetime, timedelta
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping, Sequence
 

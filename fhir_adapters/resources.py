@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import date, datetime, time, timezone
+from functools import lru_cache
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from .errors import FhirInvalidResource

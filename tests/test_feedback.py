@@ -5,10 +5,10 @@ import pytest
 from sqlalchemy import func, select
 
 from cds_service.storage import db
+from cds_testing.apps import written_engine
 from cds_testing.paths import SPEC_EXAMPLES
 from cds_testing.security_support import issue_card
 from cds_testing.spec_rules import assert_operation_outcome
-from cds_testing.apps import written_engine
 
 URL = "/cds-services/ascvd-10y-risk/feedback"
 

@@ -10,9 +10,9 @@ import responses
 from sqlalchemy import func, select
 
 from cds_service.storage import db
+from cds_testing.apps import written_engine
 from cds_testing.fhir_factory import ascvd_prefetch, hook_request
 from cds_testing.spec_rules import assert_operation_outcome
-from cds_testing.apps import written_engine
 
 SERVICE = "/cds-services/ascvd-10y-risk"
 FHIR = "https://ehr.example.org/fhir/R4"

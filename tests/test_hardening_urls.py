@@ -11,9 +11,9 @@ from cds_service.config import Settings
 from cds_service.security.identity import ClientIdentity
 from cds_service.security.outbound import fhir_server_allowed
 from cds_service.storage import db
+from cds_testing.apps import written_engine
 from fhir_adapters.client import FhirClient
 from fhir_adapters.urls import normalize_url, remove_dot_segments
-from cds_testing.apps import written_engine
 
 EHR = "https://ehr.example.org"
 FHIR_A = f"{EHR}/fhirA"

@@ -14,9 +14,9 @@ import sqlalchemy as sa
 
 from cds_service.storage import db
 from cds_testing import security_support as s
+from cds_testing.apps import written_engine
 from cds_testing.fhir_factory import ascvd_prefetch, hook_request
 from cds_testing.spec_rules import assert_operation_outcome
-from cds_testing.apps import written_engine
 
 # Patient data that must never reach a log line (and the strings are distinctive enough to grep for).
 PATIENT_ID = "pt-7731-qzx"

@@ -14,9 +14,9 @@ from sqlalchemy import func, select
 
 from cds_service.storage import db
 from cds_testing import security_support as s
+from cds_testing.apps import written_engine
 from cds_testing.fhir_factory import ascvd_prefetch, hook_request
 from cds_testing.spec_rules import assert_operation_outcome
-from cds_testing.apps import written_engine
 
 SERVICE = f"/cds-services/{s.SERVICE_ID}"
 OPERATOR_TOKEN = "operator-token-0123456789"

@@ -11,8 +11,8 @@ from cds_service.ehr.patients import DemoPatients
 from cds_service.storage import db
 from cds_service.storage import explanations as explain_store
 from cds_service.ui.explain_views import calibration_bins, model_card
-from hooks.catalog import HOOKS
 from cds_testing.apps import written_engine
+from hooks.catalog import HOOKS
 
 BASE = "https://cds.example.org"
 

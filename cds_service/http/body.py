@@ -19,10 +19,8 @@ from typing import Any
 
 from flask import request
 
-from fhir_adapters.json_limits import JsonRejected, loads
-
 from cds_service.errors import InvalidRequest, PayloadTooLarge
-from fhir_adapters.json_limits import depth
+from fhir_adapters.json_limits import JsonRejected, loads
 
 
 def read_json_body(max_bytes: int, max_depth: int) -> Any:

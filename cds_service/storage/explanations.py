@@ -13,9 +13,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Any, Mapping
-
 from functools import lru_cache
+from typing import Any, Mapping
 
 import orjson
 from sqlalchemy import delete, select
