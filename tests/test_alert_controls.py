@@ -1,4 +1,4 @@
-"""Issue 15, build item 1: alert-fatigue controls declared per service in its file (`[alerts]`), through
+"""Alert-fatigue controls declared per service in its file (`[alerts]`), through
 the HTTP API. Exact repeats held back within a window (per client, per user and patient), snoozes set by
 feedback and their expiry, silent info cards, shadow mode end to end with its report, the metrics, and
 the defaults shipped in hooks/ measured on the simulator's 30 demo patients.

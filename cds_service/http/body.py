@@ -50,7 +50,7 @@ class _NonFinite:
 _MAX_INT_DIGITS = 308
 
 
-def _loads(raw: bytes) -> Any:
+def _loads(raw: str | bytes) -> Any:
     """`json.loads` that marks NaN, ±Infinity, and numbers beyond a double's range; raises InvalidRequest."""
     found: list[_NonFinite] = []
 

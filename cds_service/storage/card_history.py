@@ -89,7 +89,7 @@ class CardHistory:
                            t.c.user_hash == user, t.c.mode == policy.mode, t.c.outcome == SHOWN,
                            t.c.at >= now - longest, t.c.hook_instance != hook_instance)
                     .group_by(t.c.content_key)).all())
-            snoozes = ()
+            snoozes: tuple[Snooze, ...] = ()
             if policy.snooze_reasons:
                 snoozes = tuple(Snooze(r.kind, r.indicator, r.actions_key, r.until) for r in conn.execute(
                     select(s.c.kind, s.c.indicator, s.c.actions_key, s.c.until)
