@@ -88,7 +88,7 @@ def simulator_calls():
     if not isinstance(pid, str) or pid not in state.patients:
         raise InvalidRequest("Unknown patient.", expression="patient")
     bound = [b for h, group in _hooks() if h == hook for b in group]
-    if not bound:
+    if not bound or not isinstance(hook, str):
         raise InvalidRequest(f"No loaded service answers '{hook}'.", expression="hook")
     drafts, selected = _picked(body, "drafts"), _picked(body, "selected")
     if "draftOrders" in HOOKS[hook].required and (not drafts or None in drafts):
@@ -121,7 +121,7 @@ def simulator_token():
     require_simulator()
     path = json_body().get("path")
     m = _FEEDBACK_PATH.match(path) if isinstance(path, str) else None
-    if not m or m.group(1) not in get_runtime().services:
+    if not isinstance(path, str) or not m or m.group(1) not in get_runtime().services:
         raise InvalidRequest("path must be /cds-services/<id>/feedback of a loaded service.", expression="path")
     base = base_url()
     return json_response({"aud": base + path, "token": ui_state().demo_key.signer(base)(base + path)})
