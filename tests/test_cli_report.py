@@ -7,10 +7,9 @@ import json
 from cds_service.cli.main import main
 from cds_service.feedback_request import FeedbackItem
 from cds_service.storage.feedback import store_feedback
-
 from cds_testing import security_support as s
-from cds_testing.fhir_factory import ascvd_prefetch, hook_request
 from cds_testing.apps import written_engine
+from cds_testing.fhir_factory import ascvd_prefetch, hook_request
 
 REASONS = "http://terminology.hl7.org/CodeSystem/cds-hooks-override-reasons"
 
