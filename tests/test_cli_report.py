@@ -79,7 +79,7 @@ def test_report_reads_the_database_url_of_the_configuration(make_app, tmp_path, 
 
 
 def test_report_is_per_client_and_can_be_limited_to_one(make_app, capsys):
-    """Issue #13 item 3: one EHR's cards and feedback are never counted with another's (two clients
+    """One EHR's cards and feedback are never counted with another's (two clients
     here got the same card uuid), and `--client` prints one client's rows only."""
     app = make_app()
     engine = written_engine(app)
