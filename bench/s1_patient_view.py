@@ -20,19 +20,20 @@ and later calls would be held back as repeats (a smaller answer, and not the pat
 from __future__ import annotations
 
 import json
+import random
 import sys
 import tempfile
-from pathlib import Path
-import random
 import uuid
 from contextlib import ExitStack
 from datetime import datetime, timedelta
+from pathlib import Path
 from urllib.parse import parse_qsl
 
 import requests
 
 from .loadgen import interleave
-from .peer import VERSION as PEER_VERSION, PeerServer
+from .peer import VERSION as PEER_VERSION
+from .peer import PeerServer
 from .servers import ROOT, Service, cpu_seconds
 
 sys.path.insert(0, str(ROOT / "tests"))  # the test suite's helper package, cds_testing

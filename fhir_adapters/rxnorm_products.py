@@ -80,4 +80,4 @@ def product(code: str) -> Product | None:
     """The product an RxNorm code names, when this table knows it."""
     name = PRODUCTS.get(code)
     parsed = parse_name(name) if name else None
-    return Product(code, name, *parsed) if parsed else None
+    return Product(code, name, *parsed) if name and parsed else None

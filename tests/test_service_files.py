@@ -4,9 +4,8 @@ import re
 import pytest
 
 from cds_service.config import ConfigError
-from hooks import SERVICES_DIR, ServiceFileError
-
 from cds_testing.apps import service_file, services_dir
+from hooks import SERVICES_DIR, ServiceFileError
 
 ASCVD = service_file("ascvd-10y-risk")
 PCE = 'ref = "equation:pce-goff-2013"'
@@ -143,10 +142,9 @@ def test_secondary_models_are_loaded_by_the_registry_and_run_and_timed_by_the_pi
     `pipeline.invoke` inside the timed model stage, and handed to the builder (never loaded by it)."""
     from datetime import datetime, timezone
 
-    from hooks.catalog import HOOKS
-
     from cds_service import pipeline
     from cds_service.hook_request import parse_hook_request
+    from hooks.catalog import HOOKS
 
     bound = app.extensions["cds"].services["deterioration-scores"][0]
     assert bound.definition.secondary_refs == ("equation:qsofa",)
@@ -189,10 +187,9 @@ def test_outside_the_population_secondary_models_are_named_but_not_run(app):
     finds the secondary by its ref (None: not calculated) and says renal function is unknown."""
     from datetime import datetime, timezone
 
-    from hooks.catalog import HOOKS
-
     from cds_service import pipeline
     from cds_service.hook_request import parse_hook_request
+    from hooks.catalog import HOOKS
 
     (bound,) = app.extensions["cds"].services["renal-dosing"]
     order = {"resourceType": "MedicationRequest", "id": "m1", "status": "draft", "intent": "order", "subject": {"reference": "Patient/p1"},
@@ -232,11 +229,10 @@ def test_secondary_models_run_without_a_primary_model(app):
     missing, so the score is a lower bound naming it."""
     from datetime import datetime, timezone
 
-    from hooks.catalog import HOOKS
-
     from cds_service import pipeline
     from cds_service.hook_request import parse_hook_request
     from cds_testing.fhir_factory import bundle, patient, quantity_obs
+    from hooks.catalog import HOOKS
 
     bound = app.extensions["cds"].services["diabetes-detection"][0]
     assert bound.model is None and list(bound.secondary) == ["equation:ada-risk-test"]

@@ -4,19 +4,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
+from cds_service.applicability import APPLIES, NOT_APPLICABLE, Applicability, Finding
+from cds_service.builders.links import DEFAULT_KINDS, explanation_links
+from cds_service.builders.markdown import literal
+from cds_service.cards import Action, Card, Coding, Link, Source, Suggestion, stable_uuid
+from cds_service.hook_request import HookRequest
 from fhir_adapters.orders import MedicationOrder
-from fhir_adapters.resources import NO_ACCESS, TIMEOUT
+from fhir_adapters.resources import NO_ACCESS, TIMEOUT, Unavailable
 from fhir_adapters.units import unit_text
 from hooks.catalog import SUMMARY_MAX
 from hooks.definitions import ServiceDefinition, SuggestionDef
 from models.feature_vector import Feature, FeatureVector
-from models.protocol import Prediction
-
-from cds_service.applicability import APPLIES, NOT_APPLICABLE, Applicability, Finding
-from cds_service.cards import Action, Card, Coding, Link, Source, Suggestion, stable_uuid
-from cds_service.builders.links import DEFAULT_KINDS, explanation_links
-from cds_service.builders.markdown import literal
-from cds_service.hook_request import HookRequest
+from models.protocol import Model, Prediction
 
 PREDICTION_EXTENSION = "org.cdsml.prediction"
 BOOLEAN_KINDS = {"sex", "race", "condition", "medication", "latest_coded",
@@ -30,10 +29,10 @@ class BuildContext:
     service: ServiceDefinition
     request: HookRequest
     features: FeatureVector
-    model: Any | None
+    model: Model | None
     prediction: Prediction | None
     # Prefetch keys whose data could not be obtained, with the reason (policy "omit").
-    unavailable: Mapping[str, str] = field(default_factory=dict)
+    unavailable: Mapping[str, Unavailable] = field(default_factory=dict)
     # Absolute base URL of this service for links (explanation page), when known.
     base_url: str | None = None
     # Which explanation links cards carry (`ui_explain_links`): "smart" and/or "absolute".
@@ -44,6 +43,18 @@ class BuildContext:
     secondary: Mapping[str, Prediction | None] = field(default_factory=dict)
     # Whether the patient is in the service's `[[population]]` (`cds_service.applicability`).
     applicability: Applicability = field(default_factory=Applicability)
+
+    def require_model(self) -> Model:
+        """The service's model, for a builder that is only bound to services with one (its start-up check)."""
+        if self.model is None:
+            raise RuntimeError(f"{self.service.id}: the '{self.service.builder}' builder needs the service's [model]")
+        return self.model
+
+    def require_prediction(self) -> Prediction:
+        """The model's prediction, for code reached only after the builder has established there is one."""
+        if self.prediction is None:
+            raise RuntimeError(f"{self.service.id}: a card that shows the score was built without one")
+        return self.prediction
 
     def card_uuid(self, key: str) -> str:
         return stable_uuid(self.request.hook_instance, self.service.id, key)

@@ -27,15 +27,23 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Callable, Mapping
 
+from cds_service.builders.base import (
+    BuildContext,
+    applicability_cards,
+    applicability_notes,
+    card,
+    missing_text,
+    number,
+    order_suggestion,
+    unavailable_sources,
+    unavailable_text,
+)
+from cds_service.builders.equation_cards import check_secondary, extension, feature_def, require_feature
+from cds_service.builders.markdown import literal
 from fhir_adapters import resources as R
 from fhir_adapters.orders import context_resources
 from hooks.definitions import ServiceDefinition
 from hooks.loader import check_summary
-
-from cds_service.builders.base import (BuildContext, applicability_cards, applicability_notes, card, missing_text, number,
-                                       order_suggestion, unavailable_sources, unavailable_text)
-from cds_service.builders.equation_cards import check_secondary, extension, feature_def, require_feature
-from cds_service.builders.markdown import literal
 
 LAB_CATEGORY = "http://snomed.info/sct|108252007"  # Laboratory procedure
 SUMMARY_FIELDS = ("date", "count", "tests")

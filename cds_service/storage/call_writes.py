@@ -54,7 +54,8 @@ class Rows:
     params: list[dict]
 
 
-Write = Callable[[Connection], None] | Rows
+# What a callable write returns (a cursor result) is not used.
+Write = Callable[[Connection], object] | Rows
 MAX_BATCH = 200  # calls per transaction
 LINGER_S = 0.005  # after-answer: how long a transaction waits for more calls to join it
 WAIT_S = 10.0  # a call (before-answer) or a reader (settle) waits at most this long, then goes on (logged)

@@ -22,9 +22,6 @@ from typing import Callable, Iterable, Mapping
 from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.engine import Engine
 
-from hooks import ServiceFileError
-from hooks.definitions import AlertPolicy, ServiceDefinition
-
 from cds_service.alerts import SHOWN, Decision, History, Snooze, decide, kind_of, longest_window_s
 from cds_service.cards import CdsResponse
 from cds_service.feedback_request import FeedbackItem
@@ -33,6 +30,8 @@ from cds_service.no_card import explain_held_back
 from cds_service.storage import db
 from cds_service.storage.call_writes import queue_rows
 from cds_service.wire_text import clipped
+from hooks import ServiceFileError
+from hooks.definitions import AlertPolicy, ServiceDefinition
 
 log = logging.getLogger("cds_service.storage.card_history")
 
@@ -98,7 +97,7 @@ class CardHistory:
                 shown = dict(self._shown_query.rows(conn, {
                     "iss": client[0], "tenant": client[1], "scope": scope, "patient": patient, "user": user,
                     "mode": policy.mode, "since": now - longest, "hook_instance": hook_instance}))
-            snoozes = ()
+            snoozes: tuple[Snooze, ...] = ()
             if policy.snooze_reasons:
                 snoozes = tuple(Snooze(*r) for r in self._snooze_query.rows(conn, {
                     "iss": client[0], "tenant": client[1], "service_id": service_id, "patient": patient, "now": now}))

@@ -1,4 +1,4 @@
-"""The EHR simulator, explanation and analytics pages in headless Chromium against gunicorn (issue #7).
+"""The EHR simulator, explanation and analytics pages in headless Chromium against gunicorn.
 
 Every request the page sends to the CDS endpoints is signed with the simulator's demo key and verified
 by the service (SEC-2..8, config/demo.toml); feedback goes to the real feedback endpoint (FEEDBACK-2)
@@ -72,7 +72,7 @@ def test_patient_view_card_accept_records_feedback(live, page):
     _fire(page, "patient-view")
     card = page.locator(".card[data-service-id='ascvd-10y-risk']")
     card.wait_for()
-    # The demo patient set up for a high risk has LDL-C >= 190: the 2018 AHA/ACC guideline's 4.2 group (issue #12).
+    # The demo patient set up for a high risk has LDL-C >= 190: the 2018 AHA/ACC guideline's 4.2 group.
     assert "high-intensity statin" in card.locator(".summary").inner_text()
     assert "indicator-warning" in card.get_attribute("class")
     assert card.locator(".detail strong").count() >= 1  # markdown rendered

@@ -1,4 +1,4 @@
-"""deterioration-scores (encounter-start): NEWS2 and qSOFA as a clinician would meet them (issue 12, finding 4).
+"""deterioration-scores (encounter-start): NEWS2 and qSOFA as a clinician would meet them.
 
 Sources encoded here: Royal College of Physicians, National Early Warning Score (NEWS) 2, updated report of
 a working party, December 2017 — chart 1 (the scoring system), chart 2 (thresholds and triggers), chart 3
@@ -16,8 +16,19 @@ import requests
 import responses
 
 from cds_testing.apps import build_app
-from cds_testing.bedside import (BASE, ICD10, LOINC, SNOMED, coded, condition, encounter, fhir_server_body, news_body, patient,
-                                 vital_set)
+from cds_testing.bedside import (
+    BASE,
+    ICD10,
+    LOINC,
+    SNOMED,
+    coded,
+    condition,
+    encounter,
+    fhir_server_body,
+    news_body,
+    patient,
+    vital_set,
+)
 from cds_testing.order_helpers import EXT, obs, post, predictions, when
 
 SERVICE = "deterioration-scores"
