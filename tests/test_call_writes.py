@@ -5,8 +5,7 @@ import time
 
 import sqlalchemy as sa
 
-from cds_service.storage import db
-from cds_service.storage import call_writes
+from cds_service.storage import call_writes, db
 from cds_service.storage.call_writes import GroupCommitter
 
 
