@@ -329,5 +329,7 @@ def condition(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) 
     codes, names = d.param("codes", ()), d.param("names", ())
     for c in R.of_type(resources, "Condition"):
         if (matches_codes(c.get("code"), codes) or mentions(c.get("code"), names)) and (any_status or _condition_active(c, ctx.as_of)):
-            return _found(d, 1.0, [Evidence(R.reference_of(c), _date_str(R.clinical_time(c)))])
+            # The note names the condition as the record does (a card shows it; the reference stays in the evidence).
+            return _found(d, 1.0, [Evidence(R.reference_of(c), _date_str(R.clinical_time(c)))],
+                          note=R.concept_label(c.get("code")) or None)
     return _found(d, 0.0, note="no matching condition on the problem list")

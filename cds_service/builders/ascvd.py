@@ -32,7 +32,7 @@ from models.feature_vector import Feature
 
 from cds_service.builders.base import card as base_card
 from cds_service.builders.base import (BuildContext, absence_text, applicability_cards, applicability_notes,
-                                       declared_suggestion, display_value, missing_text, note_text, number,
+                                       declared_suggestion, display_value, found_text, missing_text, number,
                                        prediction_extension, unavailable_sources)
 from cds_service.builders.equation_cards import check_model, check_secondary, feature_def, require_feature
 from cds_service.builders.markdown import literal
@@ -154,8 +154,7 @@ def _test(ctx: BuildContext, t: Test) -> tuple[str, str]:
     where = f" ({literal(f.date)})" if f.date else ""
     if t.at_least is None and t.below is None:
         if f.value >= 0.5:
-            detail = f" — {note_text(f)}" if f.note and "no matching" not in f.note else ""
-            return "present", f"{literal(f.evidence[0].reference) if f.evidence else f.label}{where}{detail}"
+            return "present", found_text(f)
         return "absent", ""
     holds = (t.at_least is None or f.value >= t.at_least) and (t.below is None or f.value < t.below)
     if not holds:
@@ -308,8 +307,7 @@ def _secondary(ctx: BuildContext) -> object:
     ascvd = f["ascvd"]
     statin = (literal(f["on_statin"].note.removeprefix("active: ")) if (f["on_statin"].value or 0) >= 0.5
               else absence_text(ctx, ["on_statin"], "no active statin on record", what="active statin"))
-    lines = [f"Clinical ASCVD on record: {literal(ascvd.evidence[0].reference) if ascvd.evidence else 'yes'}"
-             + (f" ({literal(ascvd.date)})" if ascvd.date else "") + ".", "", _advice(ctx, "secondary"), "",
+    lines = [f"On record: {found_text(ascvd)}.", "", _advice(ctx, "secondary"), "",
              f"Statin: {statin}."]
     return card(ctx, "secondary", _summary(ctx, "secondary"), "info", "\n".join(lines), extension=_extension(ctx, "secondary-prevention"))
 

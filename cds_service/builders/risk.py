@@ -6,7 +6,7 @@ from hooks.definitions import ServiceDefinition
 
 from cds_service.builders.equation_cards import check_secondary
 from cds_service.builders.base import (BuildContext, applicability_cards, applicability_notes, card, declared_suggestion,
-                                       display_value, inputs_table, missing_text, note_text, order_suggestion,
+                                       display_value, inputs_table, missing_text, note_text, lab_order,
                                        prediction_extension, unavailable_lines)
 from cds_service.builders.markdown import literal
 
@@ -41,7 +41,7 @@ def risk_lines(ctx: BuildContext, names, advice: str = "", *, population_notes: 
     with the population criteria that could not be checked, unless the caller's card names them itself)."""
     s, p = ctx.service, ctx.prediction
     info = ctx.model.info
-    lines = [f"**{info.title}: {pct(p.score)}** — model `{p.model}` version {p.version}."]
+    lines = [f"**{info.title}: {pct(p.score)}** (model version {p.version})."]
     if advice:
         lines += ["", advice]
     top = p.top_raising(s.cards.top_factors)
@@ -99,8 +99,8 @@ def missing_card(ctx: BuildContext, missing, names) -> object:
     suggestions, seen = [], set()
     for f in missing:
         order = s.orders.get(f.name)
-        if order and order[0] not in seen:
-            seen.add(order[0])
-            suggestions.append(order_suggestion(ctx, f"order-{f.name}", f"Order {order[1]}", order[0], order[1]))
+        if order and order.code not in seen:
+            seen.add(order.code)
+            suggestions.append(lab_order(ctx, f"order-{f.name}", order))
     return card(ctx, "missing", summary, "info", "\n".join(lines), suggestions=suggestions,
                 extension=prediction_extension(ctx, names))
