@@ -22,6 +22,8 @@ ASCVD_PATIENT = "demo-19"
 RENAL_PATIENT = "demo-29"
 # demo-02: an inpatient NSTEMI ready for discharge → the trained WHAS500 model (an artifact with a model card).
 MI_PATIENT = "demo-02"
+# demo-26: diabetes with HbA1c, urine albumin/creatinine and lipid profile due → one care-gaps card, three orders.
+CARE_GAPS_PATIENT = "demo-26"
 # config/demo.toml's published operator password for /analytics (login `operator`).
 DEMO_ANALYTICS_TOKEN = "demo-analytics-not-a-secret"
 
@@ -94,6 +96,33 @@ def test_patient_view_card_accept_records_feedback(live, page):
     assert rows[0]["iss"] == f"{base}/simulator"  # stored under the client that sent it (tenant isolation)
     issued = _rows(database, "SELECT * FROM issued_cards WHERE card_uuid = ?", uuid)
     assert issued and issued[0]["model"] == "pce-goff-2013" and issued[0]["iss"] == f"{base}/simulator"
+
+
+def test_accepting_one_of_several_independent_orders_keeps_the_others_available(live, page):
+    """selectionBehavior "any" (CDS Hooks 2.0): the care-gap orders are independent — after one is accepted the
+    others stay clickable, and accepting a second records its own feedback (issue 15 item 5)."""
+    base, database = live
+    _open(page, base, CARE_GAPS_PATIENT)
+    _fire(page, "appointment-book")
+    card = page.locator(".card[data-service-id='care-gaps']")
+    card.wait_for()
+    assert card.locator(".suggestions").get_attribute("data-selection") == "any"
+    buttons = card.locator("button.suggestion")
+    assert buttons.count() == 3
+    labels = [buttons.nth(i).inner_text() for i in range(3)]
+    assert "Order HbA1c" in labels and "Order lipid panel" in labels  # clinician names, not LOINC long names
+    first, second = buttons.nth(0), buttons.nth(1)
+    first.click()
+    card.locator(".feedback-status.ok").wait_for()
+    assert first.is_disabled() and not second.is_disabled() and not buttons.nth(2).is_disabled()
+    assert "still available" in card.locator(".feedback-status").inner_text()
+    shot(page, "04-care-gaps-one-of-three-accepted")
+    second.click()
+    card.locator("button.suggestion:disabled").nth(1).wait_for()
+    assert page.locator("#orders-list li").count() == 2  # both create actions applied, as an EHR would
+    uuid = card.get_attribute("data-card-uuid")
+    rows = _rows(database, "SELECT * FROM feedback WHERE card_uuid = ?", uuid)
+    assert [r["outcome"] for r in rows] == ["accepted", "accepted"]
 
 
 def test_order_sign_risky_draft_gives_warning_and_override(live, page, browser):
