@@ -327,6 +327,25 @@ def test_critical_card_names_the_emergency_response_and_the_sepsis_pathway(clien
     for action in ("lactate", "blood cultures", "broad-spectrum antibiotics", "30 mL/kg", "MAP ≥ 65"):
         assert action in detail
     assert "consider sepsis" not in detail
+    # The bundle's tests are one click away (issue 15 item 5), independent of each other; treatments stay text.
+    assert card["selectionBehavior"] == "any"
+    assert [s["label"] for s in card["suggestions"]] == ["Order lactate", "Order blood cultures"]
+    from fhir.resources.R4B import get_fhir_model_class
+    codes = []
+    for s in card["suggestions"]:
+        (action,) = s["actions"]
+        get_fhir_model_class("ServiceRequest").model_validate(action["resource"])
+        codes.append(action["resource"]["code"]["coding"][0]["code"])
+        assert "Levy 2018" in action["resource"]["note"][0]["text"]
+    assert codes == ["2524-7", "600-7"]  # LOINC lactate (mmol/L), blood culture
+
+
+def test_no_sepsis_orders_without_a_positive_qsofa(client):
+    """NEWS2 in the high band with qSOFA 1: the emergency response, but no sepsis bundle and no orders."""
+    card = one(client, news_body(vital_set(rr=24, spo2=91, o2=2, sbp=120, pulse=118, temp=39.0)))
+    news, qsofa = scores(card)
+    assert news["score"] >= 7 and qsofa["score"] < 2
+    assert card["indicator"] == "critical" and "suggestions" not in card
 
 
 def test_invalid_vital_from_the_fhir_server_is_named_not_scored(client):
