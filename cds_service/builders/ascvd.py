@@ -31,7 +31,7 @@ from hooks.loader import check_summary
 from models.feature_vector import Feature
 
 from cds_service.builders.base import card as base_card
-from cds_service.builders.base import (BuildContext, absence_text, applicability_cards, applicability_notes,
+from cds_service.builders.base import (SCORE_USED, BuildContext, absence_text, applicability_cards, applicability_notes,
                                        declared_suggestion, display_value, found_text, missing_text, number,
                                        prediction_extension, unavailable_sources)
 from cds_service.builders.equation_cards import check_model, check_secondary, feature_def, require_feature
@@ -231,9 +231,17 @@ def card(ctx: BuildContext, key: str, summary: str, indicator: str, detail: str,
     return base_card(ctx, key, summary, indicator, "\n\n".join([detail, *notes]) if notes else detail, **kw)
 
 
+# Groups decided without the 10-year risk (2018 AHA/ACC 4.1, 4.2; 4.4.3: on-treatment lipids underestimate it): the
+# PCE may have been computed, but the decision did not use it.
+DECIDED_WITHOUT_RISK = ("secondary-prevention", "on-statin", "ldl-190")
+
+
 def _extension(ctx: BuildContext, group: str) -> dict:
     ext = prediction_extension(ctx)
-    next(iter(ext.values()))["statinBenefitGroup"] = group
+    body = next(iter(ext.values()))
+    body["statinBenefitGroup"] = group
+    if group in DECIDED_WITHOUT_RISK:
+        body[SCORE_USED] = False
     return ext
 
 

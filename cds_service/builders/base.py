@@ -19,6 +19,10 @@ from cds_service.builders.markdown import literal
 from cds_service.hook_request import HookRequest
 
 PREDICTION_EXTENSION = "org.cdsml.prediction"
+# In the prediction extension: False when the card's decision did not use the computed score (e.g. LDL-C >= 190
+# decides without a risk estimate). The explanation page then shows what decided, and the score only as context
+# marked "not used for this decision" (`storage.explanations`, `ui.explain_views`).
+SCORE_USED = "scoreUsed"
 BOOLEAN_KINDS = {"sex", "race", "condition", "medication", "latest_coded",
                  "medication_with_drafts", "acvpu", "altered_mentation", "supplemental_oxygen", "hypercapnic_target",
                  "ethnicity", "any", "pregnancy", "encounter_class", "encounter_status", "condition_or_procedure",

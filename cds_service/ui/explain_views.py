@@ -89,9 +89,13 @@ def lifetime(settings) -> dict[str, float]:
 def build_page(record: dict, settings, *, charts_too: bool = True) -> dict[str, Any]:
     features = {f["name"]: f for f in record["features"]}
     results = [_result(r, features, settings.model_dir, charts_too) for r in _results(record)]
+    decided = record.get("decided_without_score")
+    for res in results:  # the card decided without the primary score: it is context, never the headline
+        res["used"] = not (decided and res["role"] == "primary")
     created = record.get("created_at")
     return {
         "results": results,
+        "decided_without_score": decided,
         "inputs": [dict(f, unit_text=unit_text(f.get("unit"))) for f in record["features"]],
         "required": sorted({n for r in results for n in r["model"]["required"]}),
         "lifetime": lifetime(settings),
@@ -216,7 +220,7 @@ def _profile(p: dict) -> str:
 
 def page_json(page: dict) -> dict[str, Any]:
     """The page as JSON: the same numbers and words, without the SVG."""
-    keep = ("role", "short", "needs", "calculated", "bands", "score", "score_text", "not_assessed", "terms_kind",
+    keep = ("role", "short", "needs", "calculated", "used", "bands", "score", "score_text", "not_assessed", "terms_kind",
             "reference", "reference_text", "reference_profile", "linear_predictor", "baseline", "link", "evidence",
             "source_attributes")
     results = []
@@ -230,7 +234,8 @@ def page_json(page: dict) -> dict[str, Any]:
         results.append(item)
     inputs = [{k: f.get(k) for k in ("name", "label", "value", "display", "date", "note", "missing", "imputed")}
               | {"unit": f["unit_text"]} for f in page["inputs"]]
-    return {"results": results, "inputs": inputs, "lifetime": page["lifetime"], "expires": page["expires"]}
+    return {"results": results, "decided_without_score": page.get("decided_without_score"), "inputs": inputs,
+            "lifetime": page["lifetime"], "expires": page["expires"]}
 
 
 # ---- trained artifacts: the model card beside the weights ---------------------------------------------
