@@ -278,15 +278,13 @@ def _sentence(template: str, **fields: str) -> str:
 
 
 def _renal_line(ctx: BuildContext, egfr, crcl, measure: str | None = None, rule: Rule | None = None) -> str:
-    """eGFR, CrCl and their inputs; the value a rule was judged on (`measure`) is shown as the summary shows it, so
-    that the two never disagree (eGFR 44.998 on a card about 30-44 is not '45' in the detail)."""
+    """eGFR, CrCl and their inputs, rounded by the one rule of the cards (`shown`): whole numbers, and the value a
+    rule was judged on (`measure`) exactly as the summary shows it, so that the two never disagree (eGFR 44.998 on a
+    card about 30-44 is '44.998' in both, never '45')."""
     f = ctx.features
 
     def text(value: float, which: str) -> str:
-        two = number(value, 2)
-        if which != measure or rule is None or all(BOUNDS[k](float(two), b) for k, b in rule.bounds.items()):
-            return two
-        return shown(value, rule)
+        return shown(value, rule) if which == measure and rule is not None else number(value, 0)
 
     parts = []
     if egfr is not None:
@@ -333,7 +331,8 @@ def _card_for(ctx: BuildContext, drug: Drug, order: MedicationOrder, m: Measured
     names = ["age", "female", "creatinine"] + (["weight"] if drug.measure != "egfr" else [])
     names += [c.feature for c in drug.criteria if c.feature not in names]
     lines += ["", inputs_table(ctx, names),
-              "", "*Thresholds are compared with the unrounded eGFR/CrCl; creatinine in µmol/L is divided by 88.42.*"]
+              "", "*eGFR and CrCl are shown as whole numbers, with more decimals only where rounding would cross the "
+                  "threshold; thresholds are compared with the unrounded values.*"]
     suggestions = []
     if rule.action == "delete":
         suggestions.append(remove_order(ctx, order, f"Remove the {name} order", key=("delete",), recommended=True))
@@ -365,9 +364,10 @@ def _dialysis_card(ctx: BuildContext, drug: Drug, order: MedicationOrder, eviden
 
 
 def shown(value: float, rule: Rule) -> str:
-    """The value with one decimal, or more when one decimal would fall outside the rule it triggered
-    (eGFR 44.96 is shown as 44.96, not 45, on a card about eGFR 30-44)."""
-    for digits in (1, 2, 3):
+    """eGFR and CrCl as every card shows them: a whole number (mL/min/1.73 m², mL/min), or more decimals when the
+    whole number would fall outside the rule it triggered (eGFR 44.96 is shown as 44.96, not 45, on a card about
+    eGFR 30-44). Summary and detail both use it."""
+    for digits in (0, 1, 2, 3):
         text = number(value, digits)
         if all(BOUNDS[k](float(text), b) for k, b in rule.bounds.items()):
             return text

@@ -18,6 +18,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 # demo-19: a 75-year-old woman, smoker, no statin → high 10-year ASCVD risk with a statin suggestion.
 ASCVD_PATIENT = "demo-19"
+# demo-01: a 10-year PCE risk of 29 % decides her card (the PCE group), so her explanation page headlines it; demo-19's
+# LDL-C >= 190 decides without the risk, and her page shows the PCE only as context (tests/test_ui_explain.py).
+PCE_PATIENT = "demo-01"
 # demo-29: CKD with eGFR < 30 (CKD-EPI 2021 from her creatinine).
 RENAL_PATIENT = "demo-29"
 # demo-02: an inpatient NSTEMI ready for discharge → the trained WHAS500 model (an artifact with a model card).
@@ -165,7 +168,7 @@ def test_order_sign_risky_draft_gives_warning_and_override(live, page, browser):
 def test_explanation_page_has_chart_and_model_card(live, page):
     """The card's `absolute` link opens the explanation page: score, contributions chart, inputs, model card."""
     base, _ = live
-    card = _patient_view_card(page, base, ASCVD_PATIENT, "ascvd-10y-risk")
+    card = _patient_view_card(page, base, PCE_PATIENT, "ascvd-10y-risk")
     href = card.locator("a.card-link:not(.smart-link)").get_attribute("href")
     assert href.startswith(base + "/explain/")  # a capability URL: no service id or hookInstance in it
     assert card.get_attribute("data-card-uuid") and "ascvd-10y-risk" not in href
@@ -200,7 +203,7 @@ def test_smart_link_is_launched_like_an_ehr_does_and_opens_the_explanation(live,
     endpoint (cookies, redirects), the service exchanges the code with PKCE and reads the card's
     appContext from the token response, and the new tab shows that card's explanation."""
     base, database = live
-    smart = _patient_view_card(page, base, ASCVD_PATIENT, "ascvd-10y-risk").locator("a.smart-link")
+    smart = _patient_view_card(page, base, PCE_PATIENT, "ascvd-10y-risk").locator("a.smart-link")
     token = json.loads(smart.get_attribute("data-app-context"))["explanation"]  # the card's capability token
     with page.context.expect_page() as opened:
         smart.click()
