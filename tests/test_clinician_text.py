@@ -89,3 +89,29 @@ def test_no_card_over_the_simulator_patients_carries_developer_text_or_raw_ids(f
             for where, fragment in offences(card):
                 found.setdefault((where, fragment), f.where)
     assert not found, "\n".join(f"{w} {frag!r} ({at})" for (w, frag), at in sorted(found.items()))
+
+
+def test_one_rounding_rule_creatinine_two_decimals_hba1c_one_others_at_most_one():
+    from fhir_adapters.units import value_text
+    assert value_text(2.08, "creatinine") == "2.08" and value_text(1.0, "creatinine") == "1.00"
+    assert value_text(6.0, "hba1c") == "6.0" and value_text(6.45, "hba1c") == "6.5"
+    assert value_text(38.64, "temperature") == "38.6" and value_text(120.0, "sbp") == "120" and value_text(1234.5) == "1234"
+
+
+CREATININE = re.compile(r"creatinine \|? ?(\d+(?:\.\d+)?) mg/dL", re.I)
+HBA1C = re.compile(r"\bHbA1c (\d+(?:\.\d+)?) ?%")
+
+
+def test_cards_round_creatinine_and_hba1c_by_the_rule(fired):
+    """Every creatinine in mg/dL on a card has 2 decimals (2.08, not 2.1) and every HbA1c 1 (6.0 %, not 6 %)."""
+    seen = {"creatinine": 0, "hba1c": 0}
+    for f in fired:
+        for card in f.cards if f.status == 200 else ():
+            for where, text in texts(card):
+                for m in CREATININE.finditer(text):
+                    seen["creatinine"] += 1
+                    assert len(m.group(1).partition(".")[2]) == 2, (f.where, where, m.group(0))
+                for m in HBA1C.finditer(text):
+                    seen["hba1c"] += 1
+                    assert len(m.group(1).partition(".")[2]) == 1, (f.where, where, m.group(0))
+    assert seen["creatinine"] and seen["hba1c"], seen

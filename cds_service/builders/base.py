@@ -6,7 +6,7 @@ from typing import Any, Iterable, Mapping
 
 from fhir_adapters.orders import MedicationOrder
 from fhir_adapters.resources import NO_ACCESS, TIMEOUT
-from fhir_adapters.units import unit_text
+from fhir_adapters.units import unit_text, value_text
 from hooks.catalog import SUMMARY_MAX
 from hooks.definitions import ROUTES, Dose, OrderDef, ServiceDefinition, SuggestionDef
 from models.feature_vector import Feature, FeatureVector
@@ -98,8 +98,7 @@ def display_value(ctx: BuildContext, f: Feature) -> str:
     kind = next((d.kind for d in ctx.service.features if d.name == f.name), "")
     if kind in BOOLEAN_KINDS:
         return "yes" if f.value >= 0.5 else "no"
-    text = number(f.value, 1 if abs(f.value) < 1000 else 0)
-    return f"{text} {unit_text(f.unit)}".strip()
+    return f"{value_text(f.value, f.name)} {unit_text(f.unit)}".strip()
 
 
 # ---- how a card words an input it does not have ---------------------------------------------------

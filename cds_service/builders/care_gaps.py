@@ -29,6 +29,7 @@ from typing import Any, Callable, Mapping
 
 from fhir_adapters import resources as R
 from fhir_adapters.orders import context_resources
+from fhir_adapters.units import value_text
 from hooks.definitions import OrderDef, ServiceDefinition
 from hooks.loader import check_summary
 
@@ -132,13 +133,13 @@ def _hba1c(ctx: BuildContext) -> Rule | None:
     reasons = []
     a1c = f["hba1c"]
     if a1c.value is not None and a1c.value >= data["hba1c_goal"]:
-        reasons.append(f"latest HbA1c {number(a1c.value)}% ({literal(a1c.date)}) is not below the goal of {number(data['hba1c_goal'])}%")
+        reasons.append(f"latest HbA1c {value_text(a1c.value, 'hba1c')}% ({literal(a1c.date)}) is not below the goal of {value_text(data['hba1c_goal'], 'hba1c')}%")
     if _flag(ctx, "glucose_therapy_change"):
         change = f["glucose_therapy_change"]
         reasons.append(f"glucose-lowering therapy ordered or changed on {literal(change.date)}")
     if reasons:
         return Rule(int(data["hba1c_quarterly_days"]), "; ".join(reasons), src["hba1c_quarterly"])
-    why = f"latest HbA1c {number(a1c.value)}% below the goal of {number(data['hba1c_goal'])}%" if a1c.value is not None else "diabetes"
+    why = f"latest HbA1c {value_text(a1c.value, 'hba1c')}% below the goal of {value_text(data['hba1c_goal'], 'hba1c')}%" if a1c.value is not None else "diabetes"
     if _meds_unavailable(ctx):
         why += "; therapy changes could not be checked (medications not available to the service)"
     return Rule(int(data["hba1c_at_goal_days"]), why, src["hba1c_goal"])
@@ -268,7 +269,7 @@ def _notes(ctx: BuildContext) -> list[str]:
         notes.append(f"Type 1 diabetes for {number(years)} years: yearly eGFR and urine albumin/creatinine start "
                      f"{number(data['type1_kidney_years'])} years after diagnosis (ADA 2025, 11.1a).")
     if _flag(ctx, "diabetes"):
-        notes.append(f"The HbA1c goal used is the general one (< {number(data['hba1c_goal'])}% for many nonpregnant adults, "
+        notes.append(f"The HbA1c goal used is the general one (< {value_text(data['hba1c_goal'], 'hba1c')}% for many nonpregnant adults, "
                      "ADA 2025 section 6); an individualized goal changes the interval.")
     for key, reason in ctx.unavailable.items():
         notes.append(f"Data not obtained for '{key}': {unavailable_text(reason)}.")
