@@ -102,6 +102,14 @@ def _date_str(dt: datetime | None) -> str | None:
     return dt.date().isoformat() if dt else None
 
 
+def shown_time(when: datetime) -> str:
+    """A time as a card shows it: '2026-11-29 14:05 UTC' (the offset the record gave). Vital signs carry it, the
+    time of an observation set and of each of its members (RCP NEWS2: a set is one time, not one day)."""
+    zone = when.strftime("%z")
+    zone = "UTC" if zone in ("+0000", "") else f"UTC{zone[:3]}:{zone[3:]}"
+    return f"{when:%Y-%m-%d %H:%M} {zone}"
+
+
 # ---- code sets --------------------------------------------------------------------------------
 
 
@@ -209,6 +217,7 @@ def observation_values(d: FeatureDef, resources: Sequence[dict], ctx: Extraction
     per_unit, analyte = d.param("per_unit"), d.param("analyte")
     found, rejected = [], []
     latest_ok = ctx.as_of + timedelta(minutes=5)
+    stamp = shown_time if any(s in ctx.sets for s in d.source or ()) else _date_str  # a set's members: their time
     for obs in R.observations_of(resources, codes):
         if obs.get("status") not in OBSERVATION_OK:
             continue
@@ -235,7 +244,7 @@ def observation_values(d: FeatureDef, resources: Sequence[dict], ctx: Extraction
             if (lo is not None and value < lo) or (hi is not None and value > hi):
                 rejected.append(f"{R.reference_of(obs)}: {value:g} {d.unit} is outside the plausible range {lo}–{hi}")
                 continue
-            found.append((when, value, Evidence(R.reference_of(obs), _date_str(when))))
+            found.append((when, value, Evidence(R.reference_of(obs), stamp(when))))
     found.sort(key=lambda t: t[0], reverse=True)
     return found, rejected
 

@@ -101,6 +101,16 @@ def display_value(ctx: BuildContext, f: Feature) -> str:
     return f"{value_text(f.value, f.name)} {unit_text(f.unit)}".strip()
 
 
+def when_text(ctx: BuildContext, f: Feature) -> str:
+    """When a value was taken, for a clinician: ' at 14:05 UTC' for a timed value (a vital sign of an observation set)
+    taken on the hook's day, ' at 2026-11-30 14:05 UTC' on another day, ' (2026-11-30)' for a dated one, '' else."""
+    stamp = f.date or ""
+    if " " not in stamp:
+        return f" ({literal(stamp)})" if stamp else ""
+    day, _, clock = stamp.partition(" ")
+    return f" at {literal(clock if day == ctx.features.as_of.date().isoformat() else stamp)}"
+
+
 # ---- how a card words an input it does not have ---------------------------------------------------
 # "Not recorded" only when the data was read and held nothing; "not available to the service" or "could
 # not be retrieved" when it could not be read; "invalid" when a value was recorded but cannot be used.

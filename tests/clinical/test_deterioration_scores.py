@@ -10,6 +10,7 @@ Every request is plain FHIR R4 through the HTTP API.
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import requests
@@ -369,3 +370,13 @@ def test_another_patients_vital_signs_are_never_used(client):
     card = one(client, news_body(vital_set(at="@ago:1h"), other))
     news, _ = scores(card)
     assert news["score"] == 0 and card["extension"][EXT]["features"]["set_time"]["value"] == pytest.approx(60, abs=2)
+
+
+def test_vital_signs_are_shown_with_their_time(client):
+    """A set of vital signs is one time, not one day (RCP NEWS2 2017, chart 3): each parameter reads "24 /min at
+    14:05 UTC" (the date too when not the hook's day); laboratory values keep their date."""
+    card = one(client, news_body(vital_set(rr=24, at="@ago:1h")))
+    row = next(line for line in card["detail"].splitlines() if line.startswith("| Respiration rate"))
+    assert re.search(r"\| 24 /min at (\d{4}-\d{2}-\d{2} )?\d{2}:\d{2} UTC \|", row), row
+    stamp = card["extension"]["org.cdsml.prediction"]["features"]["resp_rate"]["date"]
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC", stamp)
