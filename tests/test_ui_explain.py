@@ -306,8 +306,16 @@ def test_artifact_model_card_and_calibration_plot(tmp_path):
 def test_trained_model_explanation_when_an_artifact_service_is_loaded(app):
     """Every loaded service backed by a trained artifact gets the artifact's model card on its page."""
     artifacts = [b for b in app.extensions["cds"].all_services() if (b.definition.model_ref or "").startswith("artifact:")]
+    assert any(b.definition.model_ref.startswith("artifact:whas500") for b in artifacts)
     for bound in artifacts:
         name = bound.definition.model_ref.removeprefix("artifact:")
         card = model_card(app.extensions["cds"].settings.model_dir, {"details": {"artifact": name}})
         assert card is not None and "html" in card, name
         assert bound.definition.hook in HOOKS
+        # The predictors in human units, flags as yes/no (never "0/1", "a", "mm[Hg]" or a 0–1 range).
+        rows = {r["label"]: r for r in card["predictors"]}
+        assert rows and not any(r["unit"] in ("a", "0/1", "mm[Hg]", "kg/m2") or r["seen"] == "0–1" for r in rows.values())
+        if name.startswith("whas500"):
+            assert rows["Age"]["unit"] == "years" and rows["Age"]["seen"] == "30–104 years"
+            assert rows["Female sex"]["unit"] == "yes / no" and rows["Female sex"]["seen"] == "yes in 39 % of the training patients"
+            assert rows["Initial systolic blood pressure"]["unit"] == "mm Hg"

@@ -254,6 +254,7 @@ def model_card(model_dir: str, prediction: dict | None) -> dict | None:
     card_json = _read_json(directory / "model_card.json")
     if card_json:
         out["json"] = card_json
+        out["predictors"] = predictor_rows(card_json)
     metrics = _read_json(directory / "metrics.json")
     if metrics:
         test = metrics.get("test") or {}
@@ -264,6 +265,25 @@ def model_card(model_dir: str, prediction: dict | None) -> dict | None:
         out["bins"] = [{"predicted": b[0], "observed": b[1], "n": b[2], "ci": [b[3], b[4]]} for b in bins]
         out["test"] = test
     return out if len(out) > 1 else None
+
+
+def predictor_rows(card_json: dict) -> list[dict[str, str]]:
+    """The model card's predictors as a clinician reads them: human units (`unit_text`), flags as yes/no with the
+    share of training patients for whom it was yes, ranges in the unit ('30–104 years', not '0–1' or 'a')."""
+    rows = []
+    for p in card_json.get("predictors") or ():
+        lo, hi = (p.get("training_range") or (None, None))[:2]
+        flag = not p.get("unit") and lo == 0 and hi == 1
+        unit = "yes / no" if flag else unit_text(p.get("unit"))
+        if flag:
+            mean = p.get("training_mean")
+            seen = f"yes in {number(100 * mean, 0)} % of the training patients" if isinstance(mean, (int, float)) else "no or yes"
+        elif lo is not None and hi is not None:
+            seen = f"{number(lo)}–{number(hi)} {unit}".strip()
+        else:
+            seen = "–"
+        rows.append({"label": str(p.get("label") or p.get("name") or ""), "unit": unit, "seen": seen})
+    return rows
 
 
 def _read_json(path: Path) -> dict:
