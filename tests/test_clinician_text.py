@@ -115,3 +115,34 @@ def test_cards_round_creatinine_and_hba1c_by_the_rule(fired):
                     seen["hba1c"] += 1
                     assert len(m.group(1).partition(".")[2]) == 1, (f.where, where, m.group(0))
     assert seen["creatinine"] and seen["hba1c"], seen
+
+
+def test_every_suggested_order_over_the_simulator_patients_is_valid_r4_and_orderable(fired):
+    """One click in a real EHR (issue 15 item 5): every `create` is a valid R4 resource; a MedicationRequest names an
+    RxNorm clinical drug the product table knows with a structured dose, a ServiceRequest a coded test whose text is
+    the clinician name (not the code system's long name)."""
+    from fhir.resources.R4B import get_fhir_model_class
+
+    from fhir_adapters.rxnorm_products import RXNORM, product
+
+    kinds = set()
+    for f in fired:
+        for card in f.cards if f.status == 200 else ():
+            for s in card.get("suggestions", ()):
+                for a in s["actions"]:
+                    if a["type"] != "create":
+                        continue
+                    r = a["resource"]
+                    get_fhir_model_class(r["resourceType"]).model_validate(r)
+                    kinds.add(r["resourceType"])
+                    if r["resourceType"] == "MedicationRequest":
+                        first = r["medicationCodeableConcept"]["coding"][0]
+                        assert first["system"] == RXNORM and product(first["code"]) is not None, (f.where, first)
+                        dose = r["dosageInstruction"][0]
+                        assert dose["doseAndRate"][0]["doseQuantity"]["system"] == "http://unitsofmeasure.org"
+                        assert dose["timing"]["repeat"]["frequency"] >= 1 and dose["route"]["coding"]
+                    else:
+                        concept = r["code"]
+                        assert concept["text"] != concept["coding"][0]["display"] or len(concept["text"]) <= 40, concept
+                        assert not any(rx.search(concept["text"]) for rx in PATTERNS.values()), concept
+    assert kinds == {"MedicationRequest", "ServiceRequest"}, kinds
