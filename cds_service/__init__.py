@@ -23,6 +23,7 @@ from cds_service.security.jwt_verifier import Verifier
 from cds_service.security.outbound import guard_fetcher_factory
 from cds_service.storage.audit import init_audit
 from cds_service.storage.call_writes import init_call_writes
+from cds_service.storage.card_history import CardHistory, check_retention
 from cds_service.storage.db import make_engine
 from cds_service.ui import init_ui, record_explanation
 
@@ -58,9 +59,14 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, config_file: str |
     app.extensions["cds"] = runtime
 
     # Per-app objects the request hooks use.
-    init_call_writes(app, engine)
     init_audit(app)
+    check_retention(runtime.all_services(), settings.alert_history_days)
+    runtime.card_history = CardHistory(engine, app.extensions["cds_audit"], keep_s=settings.alert_history_days * 86400)
+    for shadow in (b.definition for b in runtime.all_services() if b.definition.alerts.mode == "shadow"):
+        log.warning("service %s (%s) runs in SHADOW MODE: it records its cards and returns none to the EHR",
+                    shadow.id, shadow.hook, extra={"event": "shadow_mode", "service": shadow.id, "hook": shadow.hook})
     init_metrics(app, runtime, env)  # also serves /metrics
+    init_call_writes(app, engine)  # after the metrics: it reports its queue and lost rows there
     init_fhir_access(runtime)
     # Outbound trust: a fhirServer not allow-listed for the caller gets no fetcher, hence no request.
     runtime.fetcher_factory = guard_fetcher_factory(settings, runtime.fetcher_factory)

@@ -106,6 +106,9 @@ class Card:
     override_reasons: tuple[Coding, ...] = ()
     links: tuple[Link, ...] = ()
     extension: dict[str, Any] | None = None
+    # What the card is about within its service ("risk", "<order reference>/metformin/reduce"): the key its
+    # uuid is made from. Never sent; the alert controls (`cds_service.alerts`) group repeats and snoozes by it.
+    kind: str = ""
 
     def __post_init__(self):
         if not self.summary or len(self.summary) > SUMMARY_MAX:

@@ -58,6 +58,12 @@ class Settings:
     # SQLite only: FULL fsyncs each commit (survives power loss); NORMAL survives process crashes only,
     # and is several times faster with many workers (issue #8, bench/README.md).
     sqlite_synchronous: str = "FULL"
+    # When a call's rows (audit, issued cards, explanation) are committed (storage/call_writes.py):
+    # "after-answer" (default) by the writer thread after the answer has left, from a bounded queue of at
+    # most `call_writes_queue_max` calls (a full queue refuses calls with 500); "before-answer" waits for
+    # the commit, and a failed write turns the answer into a 500. README, "Durability of call records".
+    call_writes: str = "after-answer"
+    call_writes_queue_max: int = 10000
     # CORS-1: browser origins allowed to call us (never "*").
     cors_origins: tuple[str, ...] = ()
     # Answer Chrome's Private Network Access preflight (a public page such as the CDS Hooks Sandbox calling a
@@ -136,6 +142,9 @@ class Settings:
     smart_discovery_ttl_s: int = 300
     smart_discovery_failure_ttl_s: int = 30
     smart_launches_per_minute: int = 60
+    # How long the alert controls remember the cards built (shown or held back, live or shadow) and the
+    # shadow report can look back, in days; a service's repeat window may not be longer.
+    alert_history_days: int = 90
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -232,6 +241,10 @@ class Settings:
             raise ConfigError("workers, threads, header_timeout_s, body_timeout_s and max_connections must be at least 1")
         if self.sqlite_synchronous not in ("FULL", "NORMAL"):
             raise ConfigError("sqlite_synchronous must be FULL or NORMAL")
+        if self.call_writes not in ("after-answer", "before-answer"):
+            raise ConfigError("call_writes must be after-answer or before-answer")
+        if self.call_writes_queue_max < 1:
+            raise ConfigError("call_writes_queue_max must be at least 1")
         if len(self.fhir_timeout) != 2:
             raise ConfigError("fhir_timeout must be [connect, read] seconds")
         if len(self.smart_timeout) != 2 or not all(isinstance(t, (int, float)) and t > 0 for t in self.smart_timeout):
@@ -242,6 +255,8 @@ class Settings:
                               "(choose from smart, absolute; LINK-1)")
         if self.ui_explain_link_ttl_s <= 0 or self.ui_explain_ttl_s <= 0:
             raise ConfigError("ui_explain_link_ttl_s and ui_explain_ttl_s must be > 0")
+        if self.alert_history_days <= 0:
+            raise ConfigError("alert_history_days must be > 0")
         if self.analytics_token and len(self.analytics_token) < 16:
             raise ConfigError("analytics_token must be at least 16 characters")
         if self.ui_population and not self.analytics_token:

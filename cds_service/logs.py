@@ -1,9 +1,10 @@
 """JSON log lines. Only whitelisted, PHI-free fields are written (habit 13, issue #6 item 5)."""
 from __future__ import annotations
 
-import json
 import logging
 import time
+
+import orjson
 
 # Fields a log call may attach with `extra=`; anything else (a token, a body) never reaches the line.
 ALLOWED_FIELDS = ("event", "service", "hook", "hookInstance", "status", "latency_ms", "error", "path", "method",
@@ -18,7 +19,7 @@ class JsonFormatter(logging.Formatter):
             value = getattr(record, key, None)
             if value is not None:
                 line[key] = value
-        return json.dumps(line, separators=(",", ":"), default=str)
+        return orjson.dumps(line, default=str).decode()
 
 
 def configure_logging(level: str) -> None:

@@ -8,16 +8,20 @@ empty `cards` — an extension any client may ignore (EXT-2/3). `cds-service fir
 The reasons, most likely first: a `[[population]]` criterion the patient does not meet or that could not be
 checked, a model input that is missing, prefetch data that could not be obtained; when none applies, the
 service's own rules (its builder) found nothing to advise on — with, at an order hook, the orders judged.
+When the builder made cards and the service's `[alerts]` held every one back, the reasons say which control
+did, for each card (`explain_held_back`).
 It holds what the caller's own request led to (values of the patient it sent or let us read), never more.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from typing import Any
 
 from fhir_adapters.orders import medication_orders
-from hooks.definitions import Criterion
+from hooks.definitions import Criterion, ServiceDefinition
 
+from cds_service.alerts import HELD_BACK, REPEAT, SILENT, SNOOZED
 from cds_service.builders.base import BuildContext, display_value, missing_text, note_text, unavailable_text
 from cds_service.hook_request import NO_CARD_REASON
 
@@ -55,6 +59,36 @@ def explain_no_card(ctx: BuildContext) -> dict[str, Any]:
     if ctx.request.encounter_id:
         body["encounterId"] = ctx.request.encounter_id
     return {NO_CARD_REASON: body}
+
+
+def explain_held_back(service: ServiceDefinition, decisions, now: float) -> dict[str, Any]:
+    """The `org.cdsml.no-card-reason` extension for a call whose cards the alert controls all held back
+    (`decisions`: `alerts.Decision`s; in shadow mode the shown ones too)."""
+    reasons = []
+    for d in decisions:
+        card, quoted = d.card, f'"{d.card.summary}"'
+        if d.outcome == REPEAT:
+            window = service.alerts.window_s(card.indicator)
+            text = (f"{quoted}: the same card was shown to this user for this patient {_duration(now - d.at)} ago; not "
+                    f"repeated within {_duration(window)} (alerts.repeat_window_s.{card.indicator})")
+        elif d.outcome == SNOOZED:
+            text = (f"{quoted}: snoozed for this patient after an override, until "
+                    f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime(d.at))} UTC (alerts.snooze_reasons)")
+        elif d.outcome == SILENT:
+            text = f"{quoted}: an info card that suggests nothing to do is not shown (alerts.silent_info: {card.kind})"
+        else:
+            text = f"{quoted}: the service runs in shadow mode: the card is recorded, not returned (alerts.mode)"
+        reasons.append({"kind": "held-back", "outcome": d.outcome if d.outcome in HELD_BACK else "shadow", "text": text})
+    return {NO_CARD_REASON: {"service": service.id, "hook": service.hook, "reasons": reasons}}
+
+
+def _duration(seconds: float) -> str:
+    """'5 min', '2 h', '7 days'."""
+    if seconds < 3600:
+        return f"{max(1, round(seconds / 60))} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.3g} h"
+    return f"{seconds / 86400:.3g} days"
 
 
 def _rule(ctx: BuildContext, c: Criterion) -> str:

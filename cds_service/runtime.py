@@ -28,6 +28,7 @@ class Runtime:
     fetcher_factory: Callable[..., Any] = field(default=lambda request, identity, deadline=None: None)
     metrics: Any | None = None
     link_signer: Any | None = None  # security.capability.LinkSigner when the explanation pages are on
+    card_history: Any | None = None  # storage.card_history.CardHistory: the alert controls' memory
 
     def all_services(self) -> list[BoundService]:
         return [b for group in self.services.values() for b in group]
@@ -36,7 +37,8 @@ class Runtime:
 def build_services(settings: Settings) -> dict[str, list[BoundService]]:
     """Load and check every service file; raises ServiceFileError (start-up stops)."""
     loader = make_loader(settings.model_dir)
-    loaded = load_services(settings.hooks_dir, load_model=loader, builders={k: b.check for k, b in BUILDERS.items()})
+    loaded = load_services(settings.hooks_dir, load_model=loader, builders={k: b.check for k, b in BUILDERS.items()},
+                           card_kinds={k: b.kinds for k, b in BUILDERS.items()})
     services: dict[str, list[BoundService]] = {}
     for definition, model, secondary in loaded:
         services.setdefault(definition.id, []).append(BoundService(definition, model, BUILDERS[definition.builder], secondary))

@@ -7,6 +7,7 @@ Each extractor is `fn(defn, resources, ctx) -> Feature`; the registry `EXTRACTOR
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -115,21 +116,41 @@ def shown_time(when: datetime) -> str:
 
 def matches_codes(concept: Any, codes: Iterable[str]) -> bool:
     """True when a Coding of `concept` is in `codes` ("system|code"; "system|E11.*" is a prefix)."""
-    pairs = list(R.codings(concept))
-    for spec in codes:
-        system, _, code = spec.partition("|")
-        prefix = code.endswith("*")
-        stem = code.rstrip("*").rstrip(".") if prefix else code
-        for s, c, _ in pairs:
-            if s != system:
-                continue
-            if c == code or (prefix and (c == stem or c.startswith(stem))):
+    if not isinstance(concept, dict):
+        return False
+    codings = concept.get("coding")
+    if not codings:
+        return False
+    exact, prefixes = code_set(codes if isinstance(codes, tuple) else tuple(codes))
+    for c in codings:
+        if not isinstance(c, dict) or c.get("code") is None:
+            continue
+        system, code = str(c.get("system", "")), str(c["code"])
+        if (system, code) in exact:
+            return True
+        for p_system, stem in prefixes:
+            if system == p_system and code.startswith(stem):  # "E11.*": E11 itself and E11.9
                 return True
     return False
 
 
+@lru_cache(maxsize=4096)
+def code_set(codes: tuple[str, ...]) -> tuple[frozenset[tuple[str, str]], tuple[tuple[str, str], ...]]:
+    """A declared code list, parsed once: {(system, code)} and the (system, stem) of each prefix."""
+    exact, prefixes = set(), []
+    for spec in codes:
+        system, _, code = spec.partition("|")
+        if code.endswith("*"):
+            prefixes.append((system, code.rstrip("*").rstrip(".")))
+        else:
+            exact.add((system, code))
+    return frozenset(exact), tuple(prefixes)
+
+
 def mentions(concept: Any, names: Iterable[str]) -> bool:
     """True when the concept's text or a display names one of `names` (case-insensitive word match)."""
+    if not names:
+        return False
     text = f" {R.concept_text(concept).lower()} "
     return any(f" {n.lower()} " in text or f" {n.lower()}-" in text for n in names)
 
@@ -218,12 +239,8 @@ def observation_values(d: FeatureDef, resources: Sequence[dict], ctx: Extraction
     found, rejected = [], []
     latest_ok = ctx.as_of + timedelta(minutes=5)
     stamp = shown_time if any(s in ctx.sets for s in d.source or ()) else _date_str  # a set's members: their time
-    for obs in R.observations_of(resources, codes):
+    for obs, places in _observations_and_places(resources, codes):
         if obs.get("status") not in OBSERVATION_OK:
-            continue
-        places = [obs] if matches_codes(obs.get("code"), codes) else []
-        places += [c for c in obs.get("component") or () if isinstance(c, dict) and matches_codes(c.get("code"), codes)]
-        if not places:
             continue
         when = R.clinical_time(obs)
         if when is None or when > latest_ok:
@@ -247,6 +264,21 @@ def observation_values(d: FeatureDef, resources: Sequence[dict], ctx: Extraction
             found.append((when, value, Evidence(R.reference_of(obs), stamp(when))))
     found.sort(key=lambda t: t[0], reverse=True)
     return found, rejected
+
+
+def _observations_and_places(resources: Sequence[dict], codes: Sequence[str]) -> Iterable[tuple[dict, list]]:
+    """(Observation, the places carrying one of `codes`: the Observation itself, then its components)."""
+    if isinstance(resources, R.ResourcePool):
+        hits = resources.places_with(codes)
+        if hits is not None:
+            return hits
+    out = []
+    for obs in R.of_type(resources, "Observation"):
+        places = [obs] if matches_codes(obs.get("code"), codes) else []
+        places += [c for c in obs.get("component") or () if isinstance(c, dict) and matches_codes(c.get("code"), codes)]
+        if places:
+            out.append((obs, places))
+    return out
 
 
 def _window(d: FeatureDef, ctx: ExtractionContext, found: list) -> list:

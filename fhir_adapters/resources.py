@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import date, datetime, time, timezone
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
@@ -198,6 +199,11 @@ def parse_datetime(value: Any) -> datetime | None:
     """FHIR date/dateTime/instant → aware datetime (partial dates at their start, UTC if no zone)."""
     if not isinstance(value, str) or len(value) < 4:
         return None
+    return _parse_datetime(value)
+
+
+@lru_cache(maxsize=8192)  # several features read the same dates; datetimes are immutable
+def _parse_datetime(value: str) -> datetime | None:
     try:
         if len(value) == 4:
             return datetime(int(value), 1, 1, tzinfo=timezone.utc)
@@ -254,25 +260,45 @@ class ResourcePool(list):
 
     def __init__(self, resources: Iterable[dict] = ()):
         super().__init__(resources)
-        self._by_code: dict[str, list[tuple[int, dict]]] | None = None
+        self._by_code: dict[str, list[tuple[int, int]]] | None = None
 
-    def observations_with(self, codes: Iterable[str]) -> list[dict] | None:
-        """Observations having one of `codes` (on code or a component), in record order; None for prefixes."""
-        codes = tuple(codes)
-        if any(c.endswith("*") for c in codes):
-            return None
+    def _index(self) -> dict[str, list[tuple[int, int]]]:
+        """"system|code" → [(position, place)]: place -1 is Observation.code, k ≥ 0 its component k."""
         if self._by_code is None:
             self._by_code = {}
             for i, r in enumerate(self):
-                if r.get("resourceType") == "Observation":
-                    keys = {f"{s}|{c}" for s, c, _ in codings(r.get("code"))}
-                    for comp in r.get("component") or ():
-                        if isinstance(comp, dict):
-                            keys.update(f"{s}|{c}" for s, c, _ in codings(comp.get("code")))
-                    for key in keys:
-                        self._by_code.setdefault(key, []).append((i, r))
-        hits = {i: r for c in codes for i, r in self._by_code.get(c, ())}
-        return [hits[i] for i in sorted(hits)]
+                if r.get("resourceType") != "Observation":
+                    continue
+                keys = {(f"{s}|{c}", -1) for s, c, _ in codings(r.get("code"))}
+                for k, comp in enumerate(r.get("component") or ()):
+                    if isinstance(comp, dict):
+                        keys.update((f"{s}|{c}", k) for s, c, _ in codings(comp.get("code")))
+                for key, place in keys:
+                    self._by_code.setdefault(key, []).append((i, place))
+        return self._by_code
+
+    def places_with(self, codes: Iterable[str]) -> list[tuple[dict, list[dict]]] | None:
+        """Observations having one of `codes`, in record order, each with the places that carry it (the
+        Observation itself first, then its components in order); None when a code is a prefix."""
+        codes = tuple(codes)
+        if any(c.endswith("*") for c in codes):
+            return None
+        index = self._index()
+        hits: dict[int, set[int]] = {}
+        for c in codes:
+            for i, place in index.get(c, ()):
+                hits.setdefault(i, set()).add(place)
+        out = []
+        for i in sorted(hits):
+            obs = self[i]
+            components = obs.get("component") or ()
+            out.append((obs, [obs if k == -1 else components[k] for k in sorted(hits[i])]))
+        return out
+
+    def observations_with(self, codes: Iterable[str]) -> list[dict] | None:
+        """Observations having one of `codes` (on code or a component), in record order; None for prefixes."""
+        hits = self.places_with(codes)
+        return None if hits is None else [obs for obs, _ in hits]
 
 
 def observations_of(resources: Sequence[dict], codes: Iterable[str]) -> Iterable[dict]:

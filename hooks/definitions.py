@@ -133,6 +133,31 @@ class CardPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class AlertPolicy:
+    """`[alerts]`: which of the service's cards a clinician sees (`cds_service.alerts` applies it).
+
+    `mode`: "live" (cards returned) or "shadow" (computed and recorded, never returned). A card is held
+    back when it repeats exactly (same kind, indicator, summary and suggested actions) a card shown to
+    the same user for the same patient by this service within `repeat_window_s[indicator]` seconds (0:
+    never held back); when it is an info card of a kind listed in `silent_info` that suggests no action;
+    or while a snooze holds:
+    an override with one of `snooze_reasons` ("system|code") silences that kind for the patient for
+    `snooze_days`, unless a later card is more severe or suggests another action."""
+
+    mode: str = "live"
+    # Services naming the same history share it: a card one of them showed is a repeat for the others
+    # (renal-dosing-select at order-select, renal-dosing at order-sign). "": the service's own id.
+    history: str = ""
+    repeat_window_s: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    silent_info: tuple[str, ...] = ()
+    snooze_reasons: tuple[str, ...] = ()
+    snooze_days: float = 0.0
+
+    def window_s(self, indicator: str) -> int:
+        return self.repeat_window_s.get(indicator, 0)
+
+
+@dataclass(frozen=True, slots=True)
 class ServiceDefinition:
     id: str
     hook: str
@@ -155,6 +180,7 @@ class ServiceDefinition:
     secondary_refs: tuple[str, ...] = ()
     # `[observation_sets.<name>]`: observations taken together, chosen from a prefetch key (NEWS2's one set).
     observation_sets: tuple[ObservationSetDef, ...] = ()
+    alerts: AlertPolicy = field(default_factory=AlertPolicy)
 
     def sources_of(self, feature: str) -> tuple[str, ...]:
         """The prefetch keys a feature's value depends on: its declared `source` (an observation set stands

@@ -13,12 +13,13 @@ import string
 import tomllib
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Collection, Mapping
 
 from fhir_adapters import rxnorm_products
 from fhir_adapters.features import EXTRACTORS, KIND_CHECKS, FeatureDef
 from fhir_adapters.observation_sets import ObservationSetDef
 
+from .alert_policy import parse_alerts
 from .catalog import HOOKS, INDICATORS, PREFETCH_TOKEN, SUMMARY_MAX, USER_TOKENS
 from .definitions import ROUTES, CardPolicy, CardRule, Criterion, Dose, OrderDef, PrefetchSpec, ServiceDefinition, SuggestionDef
 from .schema import FEATURE_COMMON, unknown_keys
@@ -53,10 +54,12 @@ BuilderCheck = Callable[[ServiceDefinition], set[str]]
 LoadedService = tuple[ServiceDefinition, Any, Mapping[str, Any]]
 
 
-def load_services(directory: Path, *, load_model: Callable[[str], Any], builders: Mapping[str, BuilderCheck]) -> list[LoadedService]:
-    """Parse every `*.toml` in `directory`; return (definition, model or None, secondary models), sorted by file."""
+def load_services(directory: Path, *, load_model: Callable[[str], Any], builders: Mapping[str, BuilderCheck],
+                  card_kinds: Mapping[str, Collection[str]] | None = None) -> list[LoadedService]:
+    """Parse every `*.toml` in `directory`; return (definition, model or None, secondary models), sorted by file.
+    `card_kinds`: the card kinds each builder can produce (`[alerts] silent_info` must name one of them)."""
     files = sorted(Path(directory).glob("*.toml"))
-    loaded = [load_service(path, load_model=load_model, builders=builders) for path in files]
+    loaded = [load_service(path, load_model=load_model, builders=builders, card_kinds=card_kinds) for path in files]
     seen: dict[tuple[str, str], str] = {}
     for service, _, _ in loaded:
         key = (service.id, service.hook)  # DISC-5: an id may repeat only with a different hook
@@ -66,7 +69,8 @@ def load_services(directory: Path, *, load_model: Callable[[str], Any], builders
     return loaded
 
 
-def load_service(path: Path, *, load_model: Callable[[str], Any], builders: Mapping[str, BuilderCheck]) -> LoadedService:
+def load_service(path: Path, *, load_model: Callable[[str], Any], builders: Mapping[str, BuilderCheck],
+                 card_kinds: Mapping[str, Collection[str]] | None = None) -> LoadedService:
     text = Path(path).read_text(encoding="utf-8")
     try:
         raw = tomllib.loads(text)
@@ -74,13 +78,13 @@ def load_service(path: Path, *, load_model: Callable[[str], Any], builders: Mapp
         raise ServiceFileError(path, "(file)", f"not valid TOML: {exc}") from None
     locate = _Locator(raw, text)
     try:
-        return _load(path, raw, locate, load_model, builders)
+        return _load(path, raw, locate, load_model, builders, card_kinds)
     except ServiceFileError as exc:
         raise exc.at(locate.line(exc.field)) from None
 
 
 def _load(path: Path, raw: dict, locate: "_Locator", load_model: Callable[[str], Any],
-          builders: Mapping[str, BuilderCheck]) -> LoadedService:
+          builders: Mapping[str, BuilderCheck], card_kinds: Mapping[str, Collection[str]] | None) -> LoadedService:
     err = lambda field, msg: ServiceFileError(path, field, msg)  # noqa: E731
     for where, known in unknown_keys(raw):
         key = where[-1]
@@ -129,6 +133,8 @@ def _load(path: Path, raw: dict, locate: "_Locator", load_model: Callable[[str],
 
     suggestions = {k: _suggestion(k, v, names, err) for k, v in (raw.get("suggestions") or {}).items()}
     cards = _cards(path, raw.get("cards"), suggestions, builder, err)
+    alerts = parse_alerts(raw.get("alerts"), override_reasons=cards.override_reasons, builder=builder, err=err,
+                          kinds=card_kinds.get(builder) if card_kinds is not None else None)
     population = tuple(_criterion(path, i, c, features, cards.on_not_applicable, err) for i, c in enumerate(raw.get("population", [])))
     orders = {}
     for f in raw.get("features", []):
@@ -143,7 +149,7 @@ def _load(path: Path, raw: dict, locate: "_Locator", load_model: Callable[[str],
         prefetch=MappingProxyType(prefetch), features=features, model_ref=model_ref, secondary_refs=secondary_refs, builder=builder,
         population=population, cards=cards, suggestions=MappingProxyType(suggestions),
         usage_requirements=raw.get("usage_requirements"), path=str(path), orders=MappingProxyType(orders),
-        data=MappingProxyType(raw.get("data", {})), observation_sets=sets,
+        data=MappingProxyType(raw.get("data", {})), observation_sets=sets, alerts=alerts,
     )
     try:
         used = builders[builder](service)

@@ -12,7 +12,7 @@ from typing import Any, Iterator, Mapping
 from fhir_adapters.features import KIND_PARAMS
 
 TOP_LEVEL = frozenset({"id", "hook", "title", "description", "usage_requirements", "builder", "model", "prefetch",
-                       "observation_sets", "features", "population", "cards", "suggestions", "data"})
+                       "observation_sets", "features", "population", "cards", "suggestions", "data", "alerts"})
 MODEL = frozenset({"ref", "secondary"})
 PREFETCH_ENTRY = frozenset({"query", "on_error"})
 OBSERVATION_SET = frozenset({"source", "codes", "tolerance_minutes", "lookback_days", "panel_codes"})
@@ -26,6 +26,7 @@ OVERRIDE_REASON = frozenset({"system", "code", "display"})
 SUGGESTION = frozenset({"label", "resource_type", "code", "display", "name", "text", "category", "unless", "recommended",
                         "ingredient", "dose"})
 SUGGESTION_DOSE = frozenset({"value", "unit", "times_per_day", "route"})
+ALERTS = frozenset({"mode", "history", "repeat_window_s", "silent_info", "snooze_reasons", "snooze_days"})  # hooks.alert_policy
 
 Path = tuple[str | int, ...]
 
@@ -63,6 +64,7 @@ def unknown_keys(raw: Mapping[str, Any]) -> Iterator[tuple[Path, frozenset[str]]
             yield from _check(suggestion, ("suggestions", name), SUGGESTION)
             if isinstance(suggestion, dict):
                 yield from _check(suggestion.get("dose"), ("suggestions", name, "dose"), SUGGESTION_DOSE)
+    yield from _check(raw.get("alerts"), ("alerts",), ALERTS)
 
 
 def _check(table: Any, path: Path, known: frozenset[str]) -> Iterator[tuple[Path, frozenset[str]]]:

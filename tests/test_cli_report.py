@@ -10,6 +10,7 @@ from cds_service.storage.feedback import store_feedback
 
 from cds_testing import security_support as s
 from cds_testing.fhir_factory import ascvd_prefetch, hook_request
+from cds_testing.apps import written_engine
 
 REASONS = "http://terminology.hl7.org/CodeSystem/cds-hooks-override-reasons"
 
@@ -81,7 +82,7 @@ def test_report_is_per_client_and_can_be_limited_to_one(make_app, capsys):
     """Issue #13 item 3: one EHR's cards and feedback are never counted with another's (two clients
     here got the same card uuid), and `--client` prints one client's rows only."""
     app = make_app()
-    engine = app.extensions["cds"].engine
+    engine = written_engine(app)
     for iss in (s.SANDBOX_ISS, s.EPIC_ISS):
         s.issue_card(app, "same-card-uuid", iss=iss)
     s.issue_card(app, "epic-only-card", iss=s.EPIC_ISS, tenant="north")

@@ -9,12 +9,13 @@ from cds_service.storage import db
 from cds_testing.paths import SPEC_EXAMPLES
 from cds_testing.security_support import issue_card
 from cds_testing.spec_rules import assert_operation_outcome
+from cds_testing.apps import written_engine
 
 URL = "/cds-services/ascvd-10y-risk/feedback"
 
 
 def rows(app):
-    with app.extensions["cds"].engine.connect() as conn:
+    with written_engine(app).connect() as conn:
         return [dict(r._mapping) for r in conn.execute(select(db.feedback))]
 
 
@@ -57,7 +58,7 @@ def test_feedback_durable_across_app_instances(make_app, tmp_path):
     issue_card(first, body["feedback"][0]["card"])
     first.test_client().post(URL, json=body)
     again = make_app()  # a restart: same database file
-    with again.extensions["cds"].engine.connect() as conn:
+    with written_engine(again).connect() as conn:
         assert conn.execute(select(func.count()).select_from(db.feedback)).scalar() == 1
 
 
@@ -108,6 +109,6 @@ def test_cards_issued_are_recorded_with_model_version(app):
     from cds_testing.fhir_factory import ascvd_prefetch, hook_request
 
     card = app.test_client().post("/cds-services/ascvd-10y-risk", json=hook_request(prefetch=ascvd_prefetch())).get_json()["cards"][0]
-    with app.extensions["cds"].engine.connect() as conn:
+    with written_engine(app).connect() as conn:
         (row,) = conn.execute(select(db.cards_issued)).all()
     assert row.card_uuid == card["uuid"] and row.model == "pce-goff-2013" and row.model_version == "2013.1"

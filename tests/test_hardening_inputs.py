@@ -13,13 +13,14 @@ from cds_service.storage import db
 
 from cds_testing.fhir_factory import ascvd_prefetch, hook_request
 from cds_testing.spec_rules import assert_operation_outcome
+from cds_testing.apps import written_engine
 
 SERVICE = "/cds-services/ascvd-10y-risk"
 FHIR = "https://ehr.example.org/fhir/R4"
 
 
 def _count(app, table) -> int:
-    with app.extensions["cds"].engine.connect() as conn:
+    with written_engine(app).connect() as conn:
         return conn.execute(select(func.count()).select_from(table)).scalar()
 
 
@@ -96,7 +97,7 @@ def test_a_nul_in_the_url_path_still_gets_its_audit_row(app):
     """Audit values from the wire (the service id of an unknown path) are made storable, not lost."""
     resp = app.test_client().get("/cds-services/abc%00def/feedback")
     assert resp.status_code in (404, 405)
-    with app.extensions["cds"].engine.connect() as conn:
+    with written_engine(app).connect() as conn:
         (service_id,) = conn.execute(select(db.audit.c.service_id)).one()
     assert "\x00" not in service_id and service_id.startswith("abc")
 

@@ -14,6 +14,7 @@ from cds_service.config import Settings
 from cds_service.security.identity import ClientIdentity
 from cds_service.security.outbound import fhir_server_allowed
 from cds_service.storage import db
+from cds_testing.apps import written_engine
 
 EHR = "https://ehr.example.org"
 FHIR_A = f"{EHR}/fhirA"
@@ -145,5 +146,5 @@ def test_smart_launches_are_rate_limited_per_ehr(make_app):
         mock.get(CONFIG_URL, json=_config())
         statuses = [_launch(client, f"l{i}").status_code for i in range(5)]
     assert statuses == [302, 302, 302, 429, 429]
-    with app.extensions["cds"].engine.connect() as conn:
+    with written_engine(app).connect() as conn:
         assert conn.execute(select(func.count()).select_from(db.smart_launches)).scalar() == 3

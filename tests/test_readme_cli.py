@@ -168,9 +168,10 @@ def servers(tmp_path_factory):
     bundle = tmp / "my-bundle.json"
     bundle.write_text(json.dumps({"resourceType": "Bundle", "type": "collection",
                                   "entry": [{"resource": r} for r in DemoPatients().resources("demo-03")]}))
-    with cds_service({"CDS_DATABASE_URL": demo_db}, config=str(demo), workers=1, port=port) as a, \
+    # The service files as shipped, [alerts] included (a user's scripts/serve): examples fire distinct patients.
+    with cds_service({"CDS_DATABASE_URL": demo_db}, config=str(demo), workers=1, port=port, alerts=True) as a, \
             cds_service({"CDS_AUTH_REQUIRED": "false", "CDS_UI_SIMULATOR": "false",
-                         "CDS_DATABASE_URL": f"sqlite:///{tmp}/dev.sqlite3"}, workers=1) as b:
+                         "CDS_DATABASE_URL": f"sqlite:///{tmp}/dev.sqlite3"}, workers=1, alerts=True) as b:
         yield {"demo": a, "dev": b, "demo_db": demo_db, "bundle": str(bundle), "tmp": tmp}
 
 

@@ -17,6 +17,7 @@ from cds_service.storage import db
 from cds_testing import security_support as s
 from cds_testing.fhir_factory import ascvd_prefetch, hook_request
 from cds_testing.spec_rules import assert_operation_outcome
+from cds_testing.apps import written_engine
 
 # Patient data that must never reach a log line (and the strings are distinctive enough to grep for).
 PATIENT_ID = "pt-7731-qzx"
@@ -79,7 +80,7 @@ def capture_all_logs():
 
 
 def audit_rows(app) -> list[dict]:
-    with app.extensions["cds"].engine.connect() as conn:
+    with written_engine(app).connect() as conn:
         return [dict(r._mapping) for r in conn.execute(sa.select(db.audit).order_by(db.audit.c.id))]
 
 
@@ -201,9 +202,10 @@ def test_random_salt_is_announced_once_and_hashes_differ_between_processes(make_
 
 
 def test_a_call_whose_audit_row_cannot_be_written_is_500_not_200(make_app, caplog, monkeypatch):
-    """Issue #13 item 5: every call is audited or refused. A failed write answers 500 with an
-    OperationOutcome (never the cards), is logged, and counted in cds_storage_write_failures_total."""
-    app = make_app(services=[s.SERVICE_ID])
+    """Issue #13 item 5, with `call_writes = "before-answer"`: every call is audited or refused. A failed
+    write answers 500 with an OperationOutcome (never the cards), is logged, and counted in
+    cds_storage_write_failures_total."""
+    app = make_app(services=[s.SERVICE_ID], call_writes="before-answer")
     client = app.test_client()
     monkeypatch.setattr(db, "audit", sa.Table("no_such_table", sa.MetaData(), sa.Column("x", sa.Integer)))
     caplog.set_level(logging.ERROR)
@@ -215,6 +217,36 @@ def test_a_call_whose_audit_row_cannot_be_written_is_500_not_200(make_app, caplo
     metrics = client.get("/metrics").get_data(as_text=True)
     assert 'cds_storage_write_failures_total{route="/cds-services/<service_id>"} 1.0' in metrics
     assert 'route="/cds-services/<service_id>",service="ascvd-10y-risk",status="500"' in metrics
+
+
+def test_after_answer_a_failed_write_is_counted_lost_and_refuses_the_next_calls(make_app, caplog, monkeypatch):
+    """The default `call_writes = "after-answer"` (README, "Durability of call records"): the call was
+    answered before its rows failed; they are counted in cds_call_rows_lost_total and logged, and the
+    calls that follow are refused with 500 (never their cards) while the database keeps failing; once it
+    writes again, calls are answered and recorded."""
+    from cds_service.storage import call_writes
+    from cds_service.storage.call_writes import committer
+
+    app = make_app(services=[s.SERVICE_ID])
+    client = app.test_client()
+    body = hook_request(prefetch=ascvd_prefetch())
+    monkeypatch.setattr(db, "audit", sa.Table("no_such_table", sa.MetaData(), sa.Column("x", sa.Integer)))
+    caplog.set_level(logging.ERROR)
+    assert client.post(f"/cds-services/{s.SERVICE_ID}", json=body).status_code == 200  # answered, then lost
+    assert committer(app).settle()
+    assert any(getattr(r, "event", None) == "call_writes_failed" for r in caplog.records)
+    assert committer(app).rows_lost == 4  # the audit row, the issued card, its alert decision, the explanation record
+    refused = client.post(f"/cds-services/{s.SERVICE_ID}", json=body)
+    issue = assert_operation_outcome(refused, 500)
+    assert "cards" not in refused.get_data(as_text=True) and issue["code"] == "exception"
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'cds_call_rows_lost_total{database="sqlite"} 4.0' in metrics
+    assert 'cds_storage_write_failures_total{route="/cds-services/<service_id>"} 1.0' in metrics
+    monkeypatch.undo()
+    monkeypatch.setattr(call_writes, "RETRY_S", 0.0)  # the retry interval has passed
+    assert client.post(f"/cds-services/{s.SERVICE_ID}", json=body).status_code == 200
+    with written_engine(app).connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(db.audit)).scalar() >= 1
 
 
 # --- body limits ---------------------------------------------------------------------------------

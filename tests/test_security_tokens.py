@@ -14,6 +14,7 @@ from cds_service.storage import db
 
 from cds_testing import security_support as s
 from cds_testing.fhir_factory import ascvd_prefetch, hook_request
+from cds_testing.apps import written_engine
 
 FEEDBACK_BODY = {"feedback": [{"card": "4e0a3a1e-3283-4575-ab82-028d55fe2719", "outcome": "accepted",
                                "acceptedSuggestions": [{"id": "e56e1945-20b3-4393-8503-a1a20fd73152"}],
@@ -214,7 +215,7 @@ FORGERIES = {
 
 
 def last_audit_outcome(client) -> str:
-    engine = client.application.extensions["cds"].engine
+    engine = written_engine(client.application)
     with engine.connect() as conn:
         return conn.execute(sa.select(db.audit.c.outcome).order_by(db.audit.c.id.desc()).limit(1)).scalar_one()
 

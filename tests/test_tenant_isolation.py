@@ -17,6 +17,7 @@ from cds_service.storage import db
 from cds_testing import security_support as s
 from cds_testing.fhir_factory import ascvd_prefetch, hook_request
 from cds_testing.spec_rules import assert_operation_outcome
+from cds_testing.apps import written_engine
 
 SERVICE = f"/cds-services/{s.SERVICE_ID}"
 OPERATOR_TOKEN = "operator-token-0123456789"
@@ -60,7 +61,7 @@ def _absolute(card: dict) -> str:
 
 def _count(app, table, **where) -> int:
     query = select(func.count()).select_from(table).where(*(table.c[k] == v for k, v in where.items()))
-    with app.extensions["cds"].engine.connect() as conn:
+    with written_engine(app).connect() as conn:
         return conn.execute(query).scalar()
 
 

@@ -12,6 +12,7 @@ from cds_service.storage import explanations as explain_store
 from cds_service.ui.explain_views import calibration_bins, model_card
 from cds_service.ehr.patients import DemoPatients
 from hooks.catalog import HOOKS
+from cds_testing.apps import written_engine
 
 BASE = "https://cds.example.org"
 
@@ -235,7 +236,7 @@ def test_a_record_of_the_earlier_shape_still_opens(app):
 def test_record_keeps_no_name_or_identifier(app):
     """The stored record has the numbers, not the patient: no id, name, birth date or resource reference."""
     _, hook_instance, resources = _call(app)
-    with app.extensions["cds"].engine.connect() as conn:
+    with written_engine(app).connect() as conn:
         payload = conn.execute(select(db.explanations.c.payload)).scalar_one()
     patient = next(r for r in resources if r["resourceType"] == "Patient")
     for secret in [patient["id"], patient["birthDate"], patient["name"][0]["family"], "Observation/", "Patient/"]:
@@ -247,7 +248,7 @@ def test_only_calls_with_a_link_are_kept(app):
     """A call whose cards do not link to an explanation (here: outside the population, no card) stores nothing."""
     body, hook_instance, _ = _call(app, patient="demo-30")  # 31 years old: outside the PCE's 40-79
     assert body["cards"] == []
-    with app.extensions["cds"].engine.connect() as conn:
+    with written_engine(app).connect() as conn:
         assert conn.execute(select(db.explanations.c.hook_instance)).first() is None
     token = app.extensions["cds"].link_signer.token(("", ""), "ascvd-10y-risk", hook_instance)
     assert app.test_client().get(f"/explain/{token}").status_code == 404
@@ -258,7 +259,7 @@ def test_unknown_or_expired_explanations_are_404(make_app):
     client = app.test_client()
     assert client.get("/explain/not-a-token").status_code == 404
     _, hook_instance, _ = _call(app)
-    engine = app.extensions["cds"].engine
+    engine = written_engine(app)
     assert explain_store.load(engine, ("", ""), "ascvd-10y-risk", hook_instance, 60) is not None
     import time
 

@@ -381,7 +381,7 @@ def card(ctx: BuildContext, key: str, summary: str, indicator: str, detail: str,
     links = explanation_link(ctx) if ctx.model is not None or ctx.secondary else ()
     return Card(summary=shorten(summary), indicator=indicator, source=source or ctx.source(), uuid=ctx.card_uuid(key),
                 detail=detail, suggestions=suggestions, selection_behavior=selection_behavior if suggestions else None,
-                override_reasons=ctx.override_reasons(), links=links, extension=extension)
+                override_reasons=ctx.override_reasons(), links=links, extension=extension, kind=key)
 
 
 def shorten(text: str) -> str:

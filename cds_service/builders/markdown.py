@@ -33,7 +33,9 @@ def literal(value: Any) -> str:
     """`value` as Markdown text that renders exactly as written ('' for None)."""
     if value is None:
         return ""
-    text = "".join(c if c.isprintable() else " " for c in str(value).replace("\r\n", " ").replace("\n", " "))
+    text = str(value).replace("\r\n", " ").replace("\n", " ")
+    if not text.isprintable():  # most values are; the character loop is for the others
+        text = "".join(c if c.isprintable() else " " for c in text)
     text = " ".join(text.split())
     if len(text) > MAX_CHARS:
         text = text[: MAX_CHARS - 1] + "…"

@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     # Train a model into a verified artifact (models/train.py; training itself needs the `train` extra).
     add_train_arguments(sub.add_parser("train", help="train a model into models/artifacts/<id>/<version>/"))
 
-    # Fire a hook, check conformance, report feedback (cli/fire.py, cli/check.py, cli/report.py).
+    # Fire a hook, check conformance, report feedback and shadow mode (cli/fire.py, cli/check.py, cli/report.py).
     cli_fire.add_fire_parser(sub)
     cli_check.add_check_parser(sub)
     cli_report.add_report_parser(sub)
@@ -44,8 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     cli_population.add_population_parser(sub)
 
     args = parser.parse_args(argv)
-    if args.command in ("fire", "check", "feedback-report"):
-        return {"fire": cli_fire.run, "check": cli_check.run, "feedback-report": cli_report.run}[args.command](args)
+    if args.command in ("fire", "check", "feedback-report", "shadow-report"):
+        return {"fire": cli_fire.run, "check": cli_check.run, "feedback-report": cli_report.run,
+                "shadow-report": cli_report.run}[args.command](args)
     if args.command == "population":
         return cli_population.run(args)
     if args.command == "train":
@@ -65,7 +66,8 @@ def _validate(config: str | None) -> int:
         return 1
     services = app.extensions["cds"].all_services()
     for b in services:
-        print(f"{b.definition.id:28} {b.definition.hook:20} {b.model.info.id + ' ' + b.model.info.version if b.model else '-'}")
+        shadow = "  SHADOW MODE (no cards returned)" if b.definition.alerts.mode == "shadow" else ""
+        print(f"{b.definition.id:28} {b.definition.hook:20} {b.model.info.id + ' ' + b.model.info.version if b.model else '-'}{shadow}")
     return 0
 
 

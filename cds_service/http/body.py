@@ -2,13 +2,14 @@
 and a number that is not a finite IEEE double is refused (400).
 
 Flask's `MAX_CONTENT_LENGTH` (set by the factory to `max_body_bytes`) refuses a declared length
-over the limit before the body is read; the checks here cover the rest. The depth is measured as for
-fetched FHIR pages (`fhir_adapters.json_limits`).
+over the limit before the body is read; the checks here cover the rest. The body is decoded, and its
+depth limited, as fetched FHIR pages are (`fhir_adapters.json_limits`: orjson, no second walk).
 
 Non-finite numbers: RFC 8259 (section 6) has no NaN or Infinity, and FHIR's JSON numbers are decimals,
 but Python's `json` accepts `NaN`, `Infinity` and `-Infinity`, and turns `1e999` into infinity. A creatinine
 of NaN compares false with every threshold, so a rule would silently not fire; such a body is invalid
-input and is answered 400 naming where the number is. Whatever parser reads the body must keep this check.
+input and is answered 400 naming where the number is. Whatever parser reads the body must keep this check:
+orjson refuses such numbers, and the body it refuses is decoded again by `_loads` below, which names them.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from typing import Any
 
 from flask import request
 
-from fhir_adapters.json_limits import depth
+from fhir_adapters.json_limits import JsonRejected, loads
 
 from cds_service.errors import InvalidRequest, PayloadTooLarge
 
@@ -32,14 +33,11 @@ def read_json_body(max_bytes: int, max_depth: int) -> Any:
     if len(raw) > max_bytes or chunked_at_limit:
         raise PayloadTooLarge(f"The body exceeds {max_bytes} bytes.")
     try:
-        body = _loads(raw)
-    except RecursionError:
-        raise InvalidRequest("The body is nested too deeply.", expression="$") from None
-    except (ValueError, UnicodeDecodeError):
+        return loads(raw, max_depth, fallback=_loads)
+    except JsonRejected as exc:
+        if exc.too_deep:
+            raise InvalidRequest(f"The body is nested deeper than {max_depth} levels.", expression="$") from None
         raise InvalidRequest("The body is not valid JSON.", expression="$") from None
-    if depth(body) > max_depth:
-        raise InvalidRequest(f"The body is nested deeper than {max_depth} levels.", expression="$")
-    return body
 
 
 class _NonFinite:

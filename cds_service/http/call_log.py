@@ -1,5 +1,6 @@
-"""One JSON log line per call: method, service, hook, hookInstance, status, latency, stage timings
-and the number of FHIR requests. No patient data and no token: ids and numbers only."""
+"""One JSON log line per call: method, service, hook, hookInstance, status, latency, stage timings,
+the number of FHIR requests and the cards held back by the alert controls. No patient data and no
+token: ids and numbers only."""
 from __future__ import annotations
 
 import logging
@@ -23,5 +24,7 @@ def log_call(resp: Response) -> Response:
         "timings": {k: round(v * 1000, 2) for k, v in {**vars(timings), **timings.extra}.items()
                     if isinstance(v, float)} if timings else None,
         "fhir_calls": timings.extra.get("fhir_calls") if timings else None,  # outbound FHIR GETs
+        # Cards the service's [alerts] held back, by reason: why a call answered with fewer cards (or none).
+        "held_back": dict(state.held_back) or None,
     })
     return resp

@@ -12,6 +12,7 @@ test's `test_request_context()`, or a hook of a request whose before-request hoo
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -41,6 +42,8 @@ class CallState:
     fetcher: HttpFetcher | None = None  # the call's FHIR fetcher: measured, then closed when the call ends
     build_context: BuildContext | None = None  # what the pipeline saw and predicted (explanation page, metrics)
     response_body: dict | None = None  # the CDS response as serialised once by the view
+    # Cards the alert controls held back, by reason (repeat, snoozed, silent; shadow: would have been shown).
+    held_back: Counter = field(default_factory=Counter)
     # Rows to commit in the call's closing transaction (`storage.call_writes`).
     writes: list[Callable[[Connection], None]] = field(default_factory=list)
     audited: bool = False  # the audit row is queued (after-request and teardown must not both write it)

@@ -1,11 +1,11 @@
 """HTTP surface: discovery, service calls, feedback, health. Views stay thin (habit 8)."""
 from __future__ import annotations
 
-import json
 import logging
 import time
 from datetime import datetime, timezone
 
+import orjson
 from flask import Blueprint, Response, current_app, request
 
 from hooks.catalog import HOOKS
@@ -19,7 +19,7 @@ from cds_service.pipeline import BoundService, Timings, invoke
 from cds_service.runtime import base_url, get_runtime
 from cds_service.security.auth import authenticate
 from cds_service.storage import db
-from cds_service.storage.call_writes import queue_write
+from cds_service.storage.call_writes import ISSUED_WAIT_S, committer, queue_rows, settle
 from cds_service.storage.feedback import store_feedback
 
 bp = Blueprint("cds", __name__)
@@ -27,7 +27,7 @@ log = logging.getLogger("cds_service.http.views")
 
 
 def _json(body, status: int = 200) -> Response:
-    return Response(json.dumps(body, separators=(",", ":")), status=status, mimetype="application/json")
+    return Response(orjson.dumps(body), status=status, mimetype="application/json")
 
 
 def _find(service_id: str) -> list[BoundService]:
@@ -73,7 +73,10 @@ def call_service(service_id: str):
                            base_url=links_base, link_kinds=rt.settings.ui_explain_links, timings=state.timings,
                            explain_token=token)
     state.build_context = ctx
-    _record_cards(rt, bound, state.identity.client, hook_request.hook_instance, response, ctx)
+    model = _model_version(bound, ctx)
+    # The service's `[alerts]`: repeats, snoozes and silent info cards held back; nothing in shadow mode.
+    response, state.held_back = rt.card_history.screen(bound.definition, state.identity.client, hook_request, response, model)
+    _record_cards(rt, bound, state.identity.client, hook_request.hook_instance, response, model)
     state.response_body = response.to_json()  # serialised once; the explanation hook reads the cards from it
     return _json(state.response_body)
 
@@ -81,12 +84,17 @@ def call_service(service_id: str):
 @bp.post("/cds-services/<service_id>/feedback")
 def feedback(service_id: str):
     rt, state = get_runtime(), call_state()
-    _find(service_id)
+    group = _find(service_id)
     state.service_id = service_id
     base = f"{base_url()}/cds-services/{service_id}"
     state.identity = authenticate(rt, request, [f"{base}/feedback", base])  # SEC-5 [OUR CHOICE]
     items = parse_feedback(_body(rt))
-    store_feedback(rt.engine, service_id, state.identity.client, items)
+    settle()  # the cards this process issued are committed before they are looked up
+    # Another worker's cards may still be queued for a moment (after-answer).
+    wait_s = 0.0 if committer(current_app).wait else ISSUED_WAIT_S
+    store_feedback(rt.engine, service_id, state.identity.client, items, wait_s=wait_s)
+    # An override with one of the service's snooze reasons silences that card kind for the patient.
+    rt.card_history.snooze(service_id, {b.definition.hook: b.definition.alerts for b in group}, state.identity.client, items)
     return Response(status=200)  # FEEDBACK-5: 200, no body
 
 
@@ -108,15 +116,19 @@ def _hook_spec(bound: BoundService):
     return HOOKS[bound.definition.hook]
 
 
-def _record_cards(rt, bound: BoundService, client: tuple[str, str], hook_instance: str, response, ctx) -> None:
+def _model_version(bound: BoundService, ctx) -> tuple[str | None, str | None]:
+    """The model (and version) behind the call's cards: the prediction's, else the service's model."""
+    p = ctx.prediction
+    if p is not None:
+        return p.model, p.version
+    return (bound.model.info.id, bound.model.info.version) if bound.model else (None, None)
+
+
+def _record_cards(rt, bound: BoundService, client: tuple[str, str], hook_instance: str, response, model) -> None:
     """Remember which client got each card uuid from which model version (feedback is accepted only
     for these, and analytics count them); no patient data."""
     if not response.cards:
         return
-    p = ctx.prediction
-    model = p.model if p else (bound.model.info.id if bound.model else None)
-    version = p.version if p else (bound.model.info.version if bound.model else None)
-    rows = [{"iss": client[0], "tenant": client[1], "card_uuid": c.uuid, "service_id": bound.definition.id, "hook_instance": hook_instance, "model": model,
-             "model_version": version, "indicator": c.indicator, "issued_at": time.time()} for c in response.cards]
-    stmt = db.insert_ignoring_statement(rt.engine.dialect.name, db.cards_issued)
-    queue_write(lambda conn: conn.execute(stmt, rows))  # committed with the call's other rows
+    rows = [{"iss": client[0], "tenant": client[1], "card_uuid": c.uuid, "service_id": bound.definition.id, "hook_instance": hook_instance, "model": model[0],
+             "model_version": model[1], "indicator": c.indicator, "issued_at": time.time()} for c in response.cards]
+    queue_rows(db.insert_ignoring_statement(rt.engine.dialect.name, db.cards_issued), rows)  # with the call's other rows

@@ -95,7 +95,10 @@ def score_patient(bound: BoundService, patient_id: str, resources: list[dict], a
         return {**row, **_empty(), "error": f"{type(exc).__name__} (internal error)"}
     applicability = ctx.applicability
     card = max(response.cards, key=lambda c: INDICATORS.index(c.indicator), default=None)
-    p = ctx.prediction
+    # The score the cards report: a decision flow that set the model's result aside (ascvd-10y-risk with a
+    # result in the diabetes range and no diagnosis: never a risk computed as if diabetes were absent) gives none.
+    reported = [c for c in response.cards if "score" in ((c.extension or {}).get("org.cdsml.prediction") or {})]
+    p = ctx.prediction if (reported or not response.cards) else None
     required = set(ctx.model.info.required) if ctx.model else set()
     required |= {c.feature for c in service.population}
     return {

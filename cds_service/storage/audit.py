@@ -18,11 +18,10 @@ import time
 from dataclasses import dataclass
 
 from flask import Flask, Response, current_app, request
-from sqlalchemy import insert
 
 from cds_service.http.call_state import CallState, call_state
 from cds_service.storage import db
-from cds_service.storage.call_writes import queue_write
+from cds_service.storage.call_writes import queue_rows
 from cds_service.wire_text import clipped
 
 log = logging.getLogger("cds_service.storage.audit")
@@ -111,4 +110,4 @@ def _write(status: int) -> None:
     }
     for name, width in _WIDTHS.items():
         row[name] = clipped(row[name], width)  # a NUL from a URL path or a claim must not lose the row
-    queue_write(lambda conn: conn.execute(insert(db.audit).values(**row)))  # committed with the call's other rows
+    queue_rows(db.insert_statement_of(db.audit), row)  # committed with the call's other rows

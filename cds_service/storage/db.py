@@ -2,7 +2,8 @@
 
 Tables: `feedback` (FEEDBACK-2, duplicates tolerated by a unique key), `issued_cards` (which model
 version produced which card, for analytics; no patient data), `audit` (one row per call, issue #6),
-`jti_seen` (JWT replay cache shared by every worker, SEC-8), `explanations` and `smart_launches` (issue #7).
+`jti_seen` (JWT replay cache shared by every worker, SEC-8), `explanations` and `smart_launches` (issue #7),
+`card_decisions` and `snoozes` (the alert controls' history, `storage/card_history.py`).
 
 Tenant isolation: every row a call leaves carries the calling client, `iss` (the JWT issuer; '' with
 authentication off) and `tenant` (the JWT's `tenant` claim; '' when absent), and every lookup is scoped
@@ -11,10 +12,11 @@ by both. A hookInstance or card uuid is only unique within one client: two EHRs 
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import (Column, Float, Integer, MetaData, String, Table, Text, UniqueConstraint, create_engine, event,
-                        inspect, text)
+from sqlalchemy import (Column, Float, Index, Integer, MetaData, String, Table, Text, UniqueConstraint, create_engine,
+                        event, inspect, text)
 from sqlalchemy import exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
@@ -110,6 +112,54 @@ smart_launches = Table(
 )
 
 
+# What became of each card a service built (shown, or held back and why), live or in shadow mode: the
+# history the alert controls judge repeats against, and what the shadow report reads. The patient and the
+# user only as salted hashes (storage/audit.PatientHasher); purged after `alert_history_days`.
+card_decisions = Table(
+    "card_decisions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    *_client_columns(),
+    Column("service_id", String(64), nullable=False),
+    Column("history", String(64), nullable=False),  # [alerts] history: the service id, or the one it shares
+    Column("hook", String(64), nullable=False),
+    Column("hook_instance", String(100), nullable=False),
+    Column("card_uuid", String(64), nullable=False),
+    Column("patient_hash", String(64), nullable=False),
+    Column("user_hash", String(64), nullable=False),
+    Column("kind", String(200), nullable=False),  # cards.Card.kind
+    Column("content_key", String(64), nullable=False),  # alerts.content_key
+    Column("actions_key", String(64), nullable=False),  # alerts.actions_key
+    Column("indicator", String(16), nullable=False),
+    Column("summary", String(300), nullable=False),
+    Column("model", String(100)),
+    Column("model_version", String(40)),
+    Column("mode", String(8), nullable=False),  # live | shadow
+    Column("outcome", String(8), nullable=False),  # shown | repeat | snoozed | silent
+    Column("at", Float, nullable=False),
+    UniqueConstraint("iss", "tenant", "card_uuid", name="uq_card_decisions_card"),  # a retried call adds no row
+    Index("ix_card_decisions_patient", "iss", "tenant", "history", "patient_hash", "at"),
+)
+
+# Snoozes set by feedback (an override with one of the service's `snooze_reasons`): the card kind is
+# silenced for the patient until `until` unless a card is more severe or suggests other actions.
+snoozes = Table(
+    "snoozes", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    *_client_columns(),
+    Column("service_id", String(64), nullable=False),
+    Column("patient_hash", String(64), nullable=False),
+    Column("kind", String(200), nullable=False),
+    Column("indicator", String(16), nullable=False),
+    Column("actions_key", String(64), nullable=False),
+    Column("card_uuid", String(64), nullable=False),  # the overridden card
+    Column("reason", String(301), nullable=False),  # system|code
+    Column("created_at", Float, nullable=False),
+    Column("until", Float, nullable=False),
+    UniqueConstraint("iss", "tenant", "card_uuid", name="uq_snoozes_card"),  # feedback repeated (FEEDBACK-3) extends nothing
+    Index("ix_snoozes_patient", "iss", "tenant", "service_id", "patient_hash", "until"),
+)
+
+
 def make_engine(url: str, *, sqlite_synchronous: str = "FULL") -> Engine:
     """Create the engine and the tables. SQLite gets WAL and a busy timeout for multi-worker use.
 
@@ -188,9 +238,17 @@ def insert_statement(dialect_name: str, table: Table):
     return dialect.insert(table)
 
 
+@lru_cache(maxsize=64)
 def insert_ignoring_statement(dialect_name: str, table: Table):
-    """INSERT … ON CONFLICT DO NOTHING for this database."""
+    """INSERT … ON CONFLICT DO NOTHING for this database (one object per table: the call writer runs it
+    once for all the calls of a transaction)."""
     return insert_statement(dialect_name, table).on_conflict_do_nothing()
+
+
+@lru_cache(maxsize=64)
+def insert_statement_of(table: Table):
+    """A plain INSERT of `table`, one object per table (see insert_ignoring_statement)."""
+    return table.insert()
 
 
 def insert_ignoring_duplicates(engine: Engine, table: Table, rows: list[dict]) -> int:

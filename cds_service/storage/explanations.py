@@ -15,6 +15,9 @@ import logging
 import time
 from typing import Any, Mapping
 
+from functools import lru_cache
+
+import orjson
 from sqlalchemy import delete, select
 from sqlalchemy.engine import Connection, Engine
 
@@ -108,15 +111,24 @@ def save_in(conn: Connection, client: tuple[str, str], record: dict[str, Any], t
     """`save` without the purge, inside a caller's transaction (the call's closing transaction, see
     call_writes). Purging there would make concurrent batches of several workers lock the same expired
     rows (PostgreSQL deadlocks); the caller purges separately, now and then."""
-    now = time.time() if now is None else now
-    row = {"iss": client[0], "tenant": client[1], "service_id": record["service"]["id"],
-           "hook_instance": record["hook_instance"], "created_at": now, "payload": json.dumps(record)}
-    # An upsert: a hookInstance repeated by the same client replaces its record without a
-    # delete-then-insert race; another client's same hookInstance is another row.
-    stmt = db.insert_statement(conn.dialect.name, db.explanations)
-    conn.execute(stmt.values(**row).on_conflict_do_update(
-        index_elements=["iss", "tenant", "service_id", "hook_instance"],
-        set_={"created_at": now, "payload": row["payload"]}))
+    conn.execute(upsert_statement(conn.dialect.name), row_of(client, record, now))
+
+
+def row_of(client: tuple[str, str], record: dict[str, Any], now: float | None = None) -> dict[str, Any]:
+    """The table row of a record (for `upsert_statement`)."""
+    return {"iss": client[0], "tenant": client[1], "service_id": record["service"]["id"],
+            "hook_instance": record["hook_instance"], "created_at": time.time() if now is None else now,
+            "payload": orjson.dumps(record).decode()}
+
+
+@lru_cache(maxsize=4)
+def upsert_statement(dialect_name: str):
+    """INSERT … ON CONFLICT DO UPDATE of a record: a hookInstance repeated by the same client replaces its
+    record without a delete-then-insert race; another client's same hookInstance is another row. One
+    object per database, so that the call writer runs it once for all the calls of a transaction."""
+    stmt = db.insert_statement(dialect_name, db.explanations)
+    return stmt.on_conflict_do_update(index_elements=["iss", "tenant", "service_id", "hook_instance"],
+                                      set_={"created_at": stmt.excluded.created_at, "payload": stmt.excluded.payload})
 
 
 def load(engine: Engine, client: tuple[str, str], service_id: str, hook_instance: str, ttl_s: int,

@@ -19,10 +19,16 @@ from cds_service.errors import UnknownCard
 from cds_service.feedback_request import FeedbackItem
 from cds_service.storage import db
 
+RECHECK_S = 0.02  # a worker commits its queued rows within a few milliseconds
 
-def store_feedback(engine: Engine, service_id: str, client: tuple[str, str], items: list[FeedbackItem]) -> int:
+
+def store_feedback(engine: Engine, service_id: str, client: tuple[str, str], items: list[FeedbackItem],
+                   wait_s: float = 0.0) -> int:
     """Insert the items in one transaction; a report already stored is skipped. Returns new rows.
-    Raises UnknownCard when an item names a card not issued to `client` by `service_id`."""
+    Raises UnknownCard when an item names a card not issued to `client` by `service_id`.
+
+    `wait_s`: how long to look again for a card not found yet — another worker may have answered the
+    call a moment ago and not committed its rows yet (`call_writes = "after-answer"`)."""
     iss, tenant = client
     now = time.time()
     rows = []
@@ -41,10 +47,14 @@ def store_feedback(engine: Engine, service_id: str, client: tuple[str, str], ite
             "override_comment": it.override_comment, "received_at": now,
         })
     c = db.cards_issued
-    with engine.connect() as conn:
-        issued = set(conn.execute(select(c.c.card_uuid).where(
-            c.c.iss == iss, c.c.tenant == tenant, c.c.service_id == service_id,
-            c.c.card_uuid.in_({it.card for it in items}))).scalars())
+    wanted, deadline = {it.card for it in items}, time.monotonic() + wait_s
+    while True:
+        with engine.connect() as conn:
+            issued = set(conn.execute(select(c.c.card_uuid).where(
+                c.c.iss == iss, c.c.tenant == tenant, c.c.service_id == service_id, c.c.card_uuid.in_(wanted))).scalars())
+        if issued >= wanted or time.monotonic() >= deadline:
+            break
+        time.sleep(RECHECK_S)
     for i, it in enumerate(items):
         if it.card not in issued:
             raise UnknownCard(f"feedback[{i}].card names no card this service issued to this client.",

@@ -2,7 +2,8 @@
 
 For operators only (`ui/operator.py`: off without `analytics_token`, 404; 401 without the login).
 Grouped per client; `?iss=<client>&tenant=<tenant>` shows one client's rows only. Free-text override
-comments are counted, never shown.
+comments are counted, never shown. A second section reports the services run in shadow
+mode (`storage/shadow_report.py`).
 """
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from flask import Response, json, render_template, request
 
 from cds_service.runtime import get_runtime
 from cds_service.storage.analytics import feedback_report
+from cds_service.storage.call_writes import settle
+from cds_service.storage.shadow_report import shadow_report
 from cds_service.ui.blueprint import bp
 from cds_service.ui.operator import operator_refusal
 
@@ -21,10 +24,12 @@ def analytics():
         return refused
     # `?iss=…&tenant=…`: one client's rows only (tenant '' when left out), e.g. to hand an EHR its own report.
     client = (request.args["iss"], request.args.get("tenant", "")) if "iss" in request.args else None
+    settle()  # the cards this process has issued are counted
     rows = feedback_report(get_runtime().engine, client=client)
+    shadow = shadow_report(get_runtime().engine, client=client)  # services run in shadow mode ([alerts])
     if request.args.get("format") == "json":
-        resp = Response(json.dumps({"report": rows}), mimetype="application/json")
+        resp = Response(json.dumps({"report": rows, "shadow": shadow}), mimetype="application/json")
     else:
-        resp = Response(render_template("analytics.html", rows=rows, client=client))
+        resp = Response(render_template("analytics.html", rows=rows, client=client, shadow=shadow))
     resp.headers["Cache-Control"] = "no-store"
     return resp

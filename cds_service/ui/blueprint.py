@@ -10,7 +10,7 @@ from cds_service.builders.links import links_to_explanation
 from cds_service.http.call_state import call_state
 from cds_service.runtime import get_runtime
 from cds_service.storage import explanations as explain_store
-from cds_service.storage.call_writes import queue_write
+from cds_service.storage.call_writes import queue_rows
 
 log = logging.getLogger("cds_service.ui")
 
@@ -42,12 +42,12 @@ def record_explanation(response: Response) -> Response:
         rt, state = get_runtime(), ui_state()
         bound = next((b for b in rt.services.get(ctx.service.id, ()) if b.definition is ctx.service), None)
         record = explain_store.from_context(ctx, cards, bound.secondary if bound is not None else None)
-        ttl = rt.settings.ui_explain_ttl_s
-        queue_write(lambda conn: explain_store.save_in(conn, client, record, ttl))  # with the call's other rows
+        # With the call's other rows.
+        queue_rows(explain_store.upsert_statement(rt.engine.dialect.name), explain_store.row_of(client, record))
         if time.time() - state.last_purge > PURGE_EVERY_S:
             state.last_purge = time.time()
             with rt.engine.begin() as conn:  # its own short transaction, at most once a minute per process
-                explain_store.purge(conn, ttl)
+                explain_store.purge(conn, rt.settings.ui_explain_ttl_s)
     except Exception:  # the page is a convenience: never fail the CDS call because of it
         log.exception("could not record the explanation", extra={"event": "explain_store_failed"})
     return response
@@ -82,3 +82,9 @@ def _http_url(value):
 @bp.app_template_filter("pct")
 def _pct(value):
     return "–" if value is None else f"{100 * value:.1f}%"
+
+
+@bp.app_template_filter("utc")
+def _utc(value):
+    """Epoch seconds as 'YYYY-MM-DD HH:MM' UTC."""
+    return "–" if value is None else time.strftime("%Y-%m-%d %H:%M", time.gmtime(value))

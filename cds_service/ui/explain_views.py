@@ -33,6 +33,7 @@ from cds_service.builders.base import number
 from cds_service.http.call_state import call_state
 from cds_service.runtime import get_runtime
 from cds_service.storage import explanations as explain_store
+from cds_service.storage.call_writes import settle
 from cds_service.ui import safe_markdown
 from cds_service.ui.blueprint import bp
 
@@ -45,6 +46,7 @@ def _open(token: str) -> tuple[dict | None, Any]:
     grant = rt.link_signer.verify(token)
     record = None
     if grant is not None:
+        settle()  # the record of a call this process has just answered is committed
         record = explain_store.load(rt.engine, grant.client, grant.service_id, grant.hook_instance,
                                     rt.settings.ui_explain_ttl_s)
         # Who opened which card's explanation goes to the audit row of this request.

@@ -5,12 +5,14 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import requests
 
+from cds_testing.apps import services_dir
 from cds_testing.paths import ROOT
 
 
@@ -35,8 +37,10 @@ def wait_http(url: str, proc: subprocess.Popen | None = None, timeout: float = 6
 
 @contextmanager
 def cds_service(env: dict[str, str] | None = None, *, config: str | None = None, workers: int = 2, log_path: Path | None = None,
-                port: int | None = None):
-    """Run `cds-service serve` (gunicorn) on a free port; yields the base URL."""
+                port: int | None = None, alerts: bool = False):
+    """Run `cds-service serve` (gunicorn) on a free port; yields the base URL. Unless `env` names a
+    CDS_HOOKS_DIR, the service files are served as the test apps load them: without their `[alerts]`
+    tables unless `alerts` (cds_testing.apps), so that calls repeated for one patient get their cards."""
     port = port or free_port()  # a caller that must know the URL before start (public_base_url) passes one
     cmd = [str(Path(sys.executable).parent / "cds-service"), "serve", "--host", "127.0.0.1", "--port", str(port),
            "--workers", str(workers)]
@@ -44,16 +48,19 @@ def cds_service(env: dict[str, str] | None = None, *, config: str | None = None,
         cmd += ["--config", config]
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")}
     full_env.update(env or {})
-    out = open(log_path, "wb") if log_path else subprocess.DEVNULL
-    proc = subprocess.Popen(cmd, env=full_env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(f"{base}/healthz", proc)
-        yield base
-    finally:
-        stop(proc, timeout=15)
-        if log_path:
-            out.close()
+    with tempfile.TemporaryDirectory() as services:
+        if "CDS_HOOKS_DIR" not in full_env and not alerts:
+            full_env["CDS_HOOKS_DIR"] = services_dir(services, None, alerts=False)
+        out = open(log_path, "wb") if log_path else subprocess.DEVNULL
+        proc = subprocess.Popen(cmd, env=full_env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_http(f"{base}/healthz", proc)
+            yield base
+        finally:
+            stop(proc, timeout=15)
+            if log_path:
+                out.close()
 
 
 def stop(proc: subprocess.Popen, timeout: float) -> None:

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from cds_testing.apps import LINK_SECRET
+from cds_testing.apps import LINK_SECRET, services_dir
 from cds_testing.db_servers import postgres_bin, postgres_server, redis_bin, redis_server
 from cds_testing.fhir_factory import ascvd_prefetch, hook_request
 from cds_testing.optional import missing
@@ -238,7 +238,9 @@ def test_no_feedback_lost_while_a_worker_is_killed(pg_url, tmp_path):
 def test_sigterm_lets_the_request_in_flight_finish(tmp_path):
     """Graceful shutdown: a request already being read when SIGTERM arrives still gets its 200."""
     body = json.dumps(hook_request(prefetch=ascvd_prefetch())).encode()
-    with Service(workers=1, log_path=tmp_path / "service.log") as srv:
+    # The service files without their [alerts] tables: every card, every call (cds_testing.apps).
+    with Service(workers=1, env={"CDS_HOOKS_DIR": services_dir(tmp_path, None, alerts=False)},
+                 log_path=tmp_path / "service.log") as srv:
         sock = socket.create_connection(("127.0.0.1", srv.port), timeout=20)
         head = (f"POST /cds-services/{SERVICE} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                 f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
