@@ -70,6 +70,7 @@ def test_report_on_an_empty_database_and_a_missing_one(make_app, tmp_path, capsy
 def test_report_reads_the_database_url_of_the_configuration(make_app, tmp_path, capsys, monkeypatch):
     app = make_app()
     _card(app.test_client(), "cfg-1")
+    written_engine(app)  # the call's rows are committed after the answer: the report reads them once they are
     config = tmp_path / "cds.toml"
     config.write_text(f'database_url = "{app.extensions["cds"].settings.database_url}"\n')
     for name in [k for k in __import__("os").environ if k.startswith("CDS_")]:
