@@ -23,10 +23,9 @@ from hooks.catalog import HOOKS
 from .servers import ROOT
 
 sys.path.insert(0, str(ROOT / "tests"))  # the test suite's helper package, cds_testing
+from cds_service.ehr.patients import DemoPatients  # noqa: E402
 from cds_testing.apps import build_app  # noqa: E402
 from cds_testing.chart_opens import open_every_chart  # noqa: E402
-
-from cds_service.ehr.patients import DemoPatients  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,4 @@
-"""Fetch-path benchmark (issue #3): 5 prefetch queries fetched in parallel vs one round trip.
+"""Fetch-path benchmark: 5 prefetch queries fetched in parallel vs one round trip.
 
 A tiny threaded http.server on 127.0.0.1 answers every GET after a fixed 50 ms (the EHR's FHIR
 latency). Each run builds the objects one invocation builds (FhirClient + HttpFetcher), fetches,

@@ -1,4 +1,4 @@
-"""Inference latency of the trained artifacts (issue #4): per prediction, one at a time, on one thread.
+"""Inference latency of the trained artifacts: per prediction, one at a time, on one thread.
 
 `python -m bench.inference [--quick]` loads every artifact under models/artifacts exactly as the
 service does (manifest verified, CPU, eval), scores rows spread over each input's training range,

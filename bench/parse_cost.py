@@ -1,4 +1,4 @@
-"""Parse-cost benchmark (issue #3 item 5): a 5,000-Observation patient turned into features, per
+"""Parse-cost benchmark: a 5,000-Observation patient turned into features, per
 resource, against `json.loads` of the same record, measured in one run. Target: within 3x.
 
 The record: one carebundle patient (US Core, seed 42: CMP, CBC, lipids, HbA1c, urine albumin, BP

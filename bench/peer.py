@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .servers import _free_port, _Server
+from .servers import Server, free_port
 
 VERSION = "0.16.1"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "cds-bench"
@@ -58,7 +58,7 @@ def venv(version: str = VERSION) -> Path:
     return path
 
 
-class PeerServer(_Server):
+class PeerServer(Server):
     """`healthchain serve` (uvicorn, one process) on a free loopback port, stopped with SIGTERM."""
 
     workers = 1  # the uvicorn process `healthchain serve` starts
@@ -73,7 +73,7 @@ class PeerServer(_Server):
     def __enter__(self) -> "PeerServer":
         env_dir = venv(self.version)
         Path(self._tmp.name, "peer_app.py").write_text(APP.format(service_id=self.service_id))
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         env = {k: v for k, v in os.environ.items() if not k.startswith(("CDS_", "PYTHONPATH"))}

@@ -6,10 +6,10 @@ against a trivial app. Prints a table and writes bench/results/<date>[-quick].js
 
     S1  ascvd-10y-risk, 53 KB prefetch, production server, concurrency 8, against a no-work floor and a peer
         (HealthChain's greeting under its own server)        (targets: p99 <= 3x floor, throughput >= 1x peer)
-    S2  fetch path, no prefetch, loopback FHIR stub at 50 ms               (bench/fetch_path.py, issue #3)
-    S3  5,000-Observation patient, per-resource cost vs json.loads         (bench/parse_cost.py, issue #3)
+    S2  fetch path, no prefetch, loopback FHIR stub at 50 ms               (bench/fetch_path.py)
+    S3  5,000-Observation patient, per-resource cost vs json.loads         (bench/parse_cost.py)
     S4  throughput with 1, 2, 4 workers                                    (target >= 1.6x from 1 to 2)
-    inf model inference p99 per prediction                                  (bench/inference.py, issue #4, and ours)
+    inf model inference p99 per prediction                                  (bench/inference.py)
     wc  sync vs gthread workers (the measurement behind gunicorn_conf.py; full run only)
 """
 from __future__ import annotations

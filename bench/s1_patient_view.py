@@ -13,19 +13,20 @@ its templates ask for, answered from that patient by a small FHIR-search matcher
 from __future__ import annotations
 
 import json
+import random
 import sys
 import tempfile
-from pathlib import Path
-import random
 import uuid
 from contextlib import ExitStack
 from datetime import datetime, timedelta
+from pathlib import Path
 from urllib.parse import parse_qsl
 
 import requests
 
 from .loadgen import interleave
-from .peer import VERSION as PEER_VERSION, PeerServer
+from .peer import VERSION as PEER_VERSION
+from .peer import PeerServer
 from .servers import ROOT, Service, cpu_seconds
 
 sys.path.insert(0, str(ROOT / "tests"))  # the test suite's helper package, cds_testing

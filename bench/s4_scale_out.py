@@ -9,6 +9,7 @@ held across each commit's fsync, while PostgreSQL commits concurrent transaction
 """
 from __future__ import annotations
 
+import sys  # noqa: E402  (the tests' PostgreSQL launcher)
 import tempfile
 import time
 from contextlib import ExitStack, nullcontext
@@ -17,8 +18,6 @@ from pathlib import Path
 from . import s1_patient_view as s1
 from .loadgen import interleave
 from .servers import ROOT, Service, calls_per_worker, cpu_seconds, log_offset
-
-import sys  # noqa: E402  (the tests' PostgreSQL launcher)
 
 sys.path.insert(0, str(ROOT / "tests"))  # the test suite's helper package, cds_testing
 from cds_testing import db_servers  # noqa: E402

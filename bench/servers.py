@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 GUNICORN_CONF = ROOT / "cds_service" / "server" / "gunicorn_conf.py"
 
 
-def _env(tmp: str, workers: int, threads: int | None, extra: dict[str, str]) -> dict[str, str]:
+def service_env(tmp: str, workers: int, threads: int | None, extra: dict[str, str]) -> dict[str, str]:
     """The servers' environment: only the CDS_* settings given here count; auth off, SQLite in `tmp`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")}
     env.update({
@@ -67,7 +67,7 @@ def _comm(pid: int) -> str:
         return ""
 
 
-class _Server:
+class Server:
     """Common to the launchers: readiness, worker pids, CPU of every process, SIGTERM on exit."""
 
     proc: subprocess.Popen | None = None
@@ -123,7 +123,7 @@ class _Server:
         self._tmp.cleanup()
 
 
-class Service(_Server):
+class Service(Server):
     """The production server exactly as deployed: `cds-service serve` (nginx in front of gunicorn).
 
     `with Service(workers=2) as srv:` → srv.url, srv.port, srv.proc (the `cds-service` process),
@@ -140,8 +140,8 @@ class Service(_Server):
 
     def __enter__(self) -> "Service":
         for attempt in range(3):  # nginx binds the port itself: another process may take it first
-            env = _env(self._tmp.name, self.workers, self.threads, self.extra_env)
-            self.port = _free_port()
+            env = service_env(self._tmp.name, self.workers, self.threads, self.extra_env)
+            self.port = free_port()
             self.url = f"http://127.0.0.1:{self.port}"
             cmd = [str(Path(sys.executable).parent / "cds-service"), "serve", "--host", "127.0.0.1",
                    "--port", str(self.port), "--workers", str(self.workers)]
@@ -174,13 +174,13 @@ class Service(_Server):
         return children(master) if master else []
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-class Gunicorn(_Server):
+class Gunicorn(Server):
     """gunicorn alone with the checked-in configuration (cds_service/server/gunicorn_conf.py) on a TCP port:
     how the service was served before nginx stood in front; for comparisons (worker class, slow clients).
 
@@ -204,7 +204,7 @@ class Gunicorn(_Server):
         sock.listen(2048)
         self.port = sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        env = _env(self._tmp.name, self.workers, self.threads, self.extra_env)
+        env = service_env(self._tmp.name, self.workers, self.threads, self.extra_env)
         cmd = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), "--bind", f"fd://{sock.fileno()}",
                "--workers", str(self.workers)]
         if self.worker_class:

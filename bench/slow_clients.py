@@ -1,4 +1,4 @@
-"""Slow clients against candidate production servers, and the hot path on each (issue 13, item 1).
+"""Slow clients against candidate production servers, and the hot path on each.
 
     .venv/bin/python bench/slow_clients.py                 # every candidate, about 4 minutes
     .venv/bin/python bench/slow_clients.py --only gthread,nginx --seconds 6
@@ -50,7 +50,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import s1_patient_view as s1  # noqa: E402
 from bench.loadgen import interleave  # noqa: E402
-from bench.servers import Gunicorn, Service, _env, _free_port, _Server, cpu_seconds, descendants  # noqa: E402
+from bench.servers import Gunicorn, Server, Service, cpu_seconds, descendants, free_port, service_env  # noqa: E402
 from cds_testing.slow_clients import SlowClients  # noqa: E402  (tests/ is on sys.path: bench/s1_patient_view.py)
 
 RESULTS = ROOT / "bench" / "results"
@@ -58,7 +58,7 @@ HOOK = "ascvd-10y-risk"
 CANDIDATES = ("gthread", "nginx", "granian", "waitress", "gevent", "nginx+granian")
 
 
-class Command(_Server):
+class Command(Server):
     """Any other server, started as a command line with `{port}` in it (granian, waitress)."""
 
     def __init__(self, argv: list[str], *, workers: int, threads: int, log_path: Path | None = None):
@@ -66,9 +66,9 @@ class Command(_Server):
         self._tmp = tempfile.TemporaryDirectory(prefix="cds-bench-")
 
     def __enter__(self) -> "Command":
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = _env(self._tmp.name, self.workers, self.threads, {})
+        env = service_env(self._tmp.name, self.workers, self.threads, {})
         Path(env["PROMETHEUS_MULTIPROC_DIR"]).mkdir()
         out = open(self.log_path, "ab") if self.log_path else None
         self.proc = subprocess.Popen([a.format(port=self.port) for a in self.argv], cwd=ROOT, env=env,
@@ -95,9 +95,9 @@ class NginxGranian(Command):
         for d in (Path(self._tmp.name), self.run_dir):  # nginx's workers run as `nobody` when started as root
             d.chmod(0o711)
         sock = self.run_dir / "app.sock"
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = _env(self._tmp.name, self.workers, self.threads, {})
+        env = service_env(self._tmp.name, self.workers, self.threads, {})
         Path(env["PROMETHEUS_MULTIPROC_DIR"]).mkdir()
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         self.proc = subprocess.Popen([a.replace("{port}", f"unix:{sock}") for a in self.argv], cwd=ROOT, env=env,

@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
-from flask import Flask
-
-from fhir_adapters.resources import warm_up
+from flask import Flask, Response
 
 from cds_service.config import Settings
 from cds_service.errors import ConfigError
@@ -26,6 +24,7 @@ from cds_service.storage.call_writes import init_call_writes
 from cds_service.storage.card_history import CardHistory, check_retention
 from cds_service.storage.db import make_engine
 from cds_service.ui import init_ui, record_explanation
+from fhir_adapters.resources import warm_up
 
 log = logging.getLogger("cds_service")
 
@@ -72,7 +71,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, *, config_file: str |
     runtime.fetcher_factory = guard_fetcher_factory(settings, runtime.fetcher_factory)
 
     app.register_blueprint(bp)
-    page_hooks = ()
+    page_hooks: tuple[Callable[[Response], Response], ...] = ()
     if settings.ui_enabled:  # simulator, explanation and analytics pages (blueprint "ui")
         runtime.link_signer = LinkSigner.from_settings(settings)  # ConfigError without ui_link_secret
         init_ui(app)

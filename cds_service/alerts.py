@@ -20,11 +20,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
-from hooks.catalog import INDICATORS
-from hooks.definitions import AlertPolicy
-
 from cds_service.cards import Card
 from cds_service.wire_text import clipped
+from hooks.catalog import INDICATORS
+from hooks.definitions import AlertPolicy
 
 SHOWN, REPEAT, SNOOZED, SILENT = "shown", "repeat", "snoozed", "silent"
 HELD_BACK = (REPEAT, SNOOZED, SILENT)

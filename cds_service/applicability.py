@@ -97,7 +97,10 @@ class Applicability:
 
 def assess(service: ServiceDefinition, features: FeatureVector, unavailable: Mapping[str, object]) -> Applicability:
     """Judge every `[[population]]` criterion of `service` (pure)."""
-    failed, unknown, model_failed, model_unknown = [], [], [], []
+    failed: list[Finding] = []
+    unknown: list[Finding] = []
+    model_failed: list[Finding] = []
+    model_unknown: list[Finding] = []
     for c in service.population:
         if c.only_if is not None and _known_false(service, features[c.only_if], unavailable):
             continue  # e.g. pregnancy for a man: holds, nothing to check

@@ -103,14 +103,22 @@ def calibration_chart(bins: Sequence[Sequence[float | int | None]] = (), slope: 
         ys = [1 / (1 + math.exp(-(intercept + slope * math.log(x / (1 - x))))) for x in xs]
         ax.plot(xs, ys, color=LOWER, linewidth=1.8, label=f"logistic fit (slope {slope:.2f})")
     if bins:
-        xs, ys = [b[0] for b in bins], [b[1] for b in bins]
-        with_ci = [b for b in bins if len(b) >= 5 and b[3] is not None and b[4] is not None]
+        points = [(_risk(b[0]), _risk(b[1])) for b in bins]
+        with_ci = [(_risk(b[0]), _risk(b[1]), _risk(b[3]), _risk(b[4]))
+                   for b in bins if len(b) >= 5 and b[3] is not None and b[4] is not None]
         if with_ci:
-            ax.errorbar([b[0] for b in with_ci], [b[1] for b in with_ci],
-                        yerr=[[b[1] - b[3] for b in with_ci], [b[4] - b[1] for b in with_ci]],
+            ax.errorbar([p for p, _, _, _ in with_ci], [o for _, o, _, _ in with_ci],
+                        yerr=[[o - low for _, o, low, _ in with_ci], [high - o for _, o, _, high in with_ci]],
                         fmt="none", ecolor=RAISE, elinewidth=1.2, capsize=3, zorder=2)
-        ax.scatter(xs, ys, s=28, color=RAISE, zorder=3, label="observed, by bin" + (" (95% CI)" if with_ci else ""))
+        ax.scatter([p for p, _ in points], [o for _, o in points], s=28, color=RAISE, zorder=3, label="observed, by bin" + (" (95% CI)" if with_ci else ""))
     return _finish(fig, ax, title, "predicted risk", "observed frequency", "lower right")  # bins sit near the diagonal
+
+
+def _risk(value: float | int | None) -> float:
+    """A bin's predicted or observed risk, or an interval end already checked to be present."""
+    if value is None:
+        raise ValueError("a calibration bin needs its predicted and observed risk")
+    return float(value)
 
 
 def roc_chart(points: Sequence[Sequence[float]], auroc: float | None, title: str = "ROC curve") -> Markup:

@@ -21,12 +21,11 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import hooks
-from hooks.toml_text import did_you_mean, key_lines
-
 from cds_service.builders.links import DEFAULT_KINDS
 from cds_service.errors import ConfigError
 from cds_service.security.algorithms import SUPPORTED_ALGORITHMS
 from cds_service.security.trusted_clients import parse_clients
+from hooks.toml_text import did_you_mean, key_lines
 
 __all__ = ["ConfigError", "Settings"]
 
@@ -43,7 +42,7 @@ class Settings:
     forwarded_allow_ips: tuple[str, ...] = ()
     # SEC-2: every call must carry a valid JWT unless this is explicitly false (development only).
     auth_required: bool = True
-    # Trusted EHR clients (issue #6): iss, jwks_url / jwks / jwks_file, jku, fhir_servers, tenants.
+    # Trusted EHR clients: iss, jwks_url / jwks / jwks_file, jku, fhir_servers, tenants.
     clients: tuple = ()
     jwt_algorithms: tuple[str, ...] = ("ES384", "RS384", "ES256", "RS256", "ES512", "RS512", "PS384")
     jwt_leeway_s: int = 60
@@ -56,7 +55,7 @@ class Settings:
     # SQLAlchemy URL: SQLite by default (embedded), PostgreSQL with postgresql+psycopg://…
     database_url: str = f"sqlite:///{DEFAULT_DB}"
     # SQLite only: FULL fsyncs each commit (survives power loss); NORMAL survives process crashes only,
-    # and is several times faster with many workers (issue #8, bench/README.md).
+    # and is several times faster with many workers (bench/README.md).
     sqlite_synchronous: str = "FULL"
     # When a call's rows (audit, issued cards, explanation) are committed (storage/call_writes.py):
     # "after-answer" (default) by the writer thread after the answer has left, from a bounded queue of at
@@ -71,7 +70,7 @@ class Settings:
     cors_allow_private_network: bool = False
     hooks_dir: str = str(hooks.SERVICES_DIR)
     model_dir: str = str(Path(__file__).resolve().parent.parent / "models" / "artifacts")
-    # Outbound FHIR: (connect, read) timeouts, page cap, per-invocation deadline (issue #3).
+    # Outbound FHIR: (connect, read) timeouts, page cap, per-invocation deadline.
     fhir_timeout: tuple[float, float] = (1.0, 2.0)
     fhir_max_pages: int = 5
     fhir_max_workers: int = 6
@@ -86,7 +85,7 @@ class Settings:
     max_body_bytes: int = 5 * 1024 * 1024
     max_json_depth: int = 64
     torch_threads: int = 1
-    # Production server (cds_service/server/gunicorn_conf.py): worker processes and threads per worker (issue #8).
+    # Production server (cds_service/server/gunicorn_conf.py): worker processes and threads per worker.
     workers: int = 2
     threads: int = 4
     # The front of the production server (nginx, cds_service/server/proxy.py): a request's headers must
@@ -95,14 +94,14 @@ class Settings:
     header_timeout_s: int = 10
     body_timeout_s: int = 10
     max_connections: int = 4096
-    # Redis (issue #8): when set, the JWT replay cache lives there (shared by every worker and host).
+    # Redis: when set, the JWT replay cache lives there (shared by every worker and host).
     redis_url: str = ""
-    # Seconds a FHIR search result is cached in Redis per server, token and query; 0 = off (issue #8).
+    # Seconds a FHIR search result is cached in Redis per server, token and query; 0 = off.
     fhir_cache_ttl_s: int = 0
     log_level: str = "INFO"
     # Salt for hashing patient ids in audit records (set it in production; random per process otherwise).
     audit_salt: str = ""
-    # Serve the explanation and feedback-analytics pages (issue #7); `[ui] enabled`.
+    # Serve the explanation and feedback-analytics pages; `[ui] enabled`.
     ui_enabled: bool = True
     # Serve the EHR simulator (`[ui] simulator`): it signs requests with a demo key whose private half is
     # public in this repository, so it is off unless a demo configuration turns it on.
@@ -127,7 +126,7 @@ class Settings:
     # "smart" (launched by the EHR, the card's context in `appContext`) and/or "absolute" (opens as is;
     # the fallback for EHRs that cannot pass appContext, e.g. Oracle Health).
     ui_explain_links: tuple[str, ...] = DEFAULT_KINDS
-    # SMART App Launch of the explanation page (`[smart]`, issue #7). Per EHR, `smart_client_id` and
+    # SMART App Launch of the explanation page (`[smart]`). Per EHR, `smart_client_id` and
     # `smart_auth_origins` go in its [[clients]] entry; these two apply to `fhir_servers` (auth off).
     smart_client_id: str = ""
     smart_auth_origins: tuple[str, ...] = ()
@@ -323,7 +322,7 @@ def _located(exc: ConfigError, origins: Mapping[str, Origin]) -> ConfigError:
     text = str(exc)
     m = _SETTING.match(text)
     origin = origins.get(m.group(1)) if m else None
-    if origin is None:
+    if m is None or origin is None:
         return exc
     if m.group(2):  # a part of the setting: keep the message's own path, point at that part's line
         inner = tuple(int(index) if index else key for index, key in _PART.findall(m.group(2)))

@@ -10,6 +10,7 @@ from typing import Any
 
 from cds_service.errors import InvalidRequest
 from cds_service.wire_text import checked_text
+from hooks.catalog import FEEDBACK_OUTCOMES
 
 # RFC 3339 §5.6 date-time (FEEDBACK-2 outcomeTimestamp); fractions to the nanosecond (fits the column).
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
@@ -49,8 +50,9 @@ def _item(i: int, item: Any) -> FeedbackItem:
         raise InvalidRequest(f"{where}.card is required (the card's uuid).", expression=f"{where}.card")
     checked_text(card, f"{where}.card", max_chars=CARD_CHARS)
     outcome = item.get("outcome")
-    if outcome not in ("accepted", "overridden"):  # invariant cds-fb-1
-        raise InvalidRequest(f"{where}.outcome must be 'accepted' or 'overridden'.", expression=f"{where}.outcome")
+    if outcome not in FEEDBACK_OUTCOMES:  # invariant cds-fb-1
+        allowed = " or ".join(f"'{o}'" for o in FEEDBACK_OUTCOMES)
+        raise InvalidRequest(f"{where}.outcome must be {allowed}.", expression=f"{where}.outcome")
     ts = item.get("outcomeTimestamp")
     if not isinstance(ts, str) or not _RFC3339.match(ts):
         raise InvalidRequest(f"{where}.outcomeTimestamp must be an RFC 3339 date-time.", expression=f"{where}.outcomeTimestamp")

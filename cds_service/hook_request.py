@@ -10,9 +10,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from hooks.catalog import HOOKS, HookSpec
-
 from cds_service.errors import InvalidRequest
+from hooks.catalog import HOOKS, HookSpec
 
 # HOOKDEF-4 (logical-model invariant ord-1): a relative reference "Type/id".
 _RELATIVE_REF = re.compile(r"^[A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")

@@ -1,4 +1,4 @@
-"""JSON log lines. Only whitelisted, PHI-free fields are written (habit 13, issue #6 item 5)."""
+"""JSON log lines. Only whitelisted, PHI-free fields are written (habit 13)."""
 from __future__ import annotations
 
 import logging

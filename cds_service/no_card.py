@@ -18,12 +18,11 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from fhir_adapters.orders import medication_orders
-from hooks.definitions import Criterion, ServiceDefinition
-
 from cds_service.alerts import HELD_BACK, REPEAT, SILENT, SNOOZED
 from cds_service.builders.base import BuildContext, display_value, missing_text, note_text, unavailable_text
 from cds_service.hook_request import NO_CARD_REASON
+from fhir_adapters.orders import medication_orders
+from hooks.definitions import Criterion, ServiceDefinition
 
 
 def explain_no_card(ctx: BuildContext) -> dict[str, Any]:

@@ -10,20 +10,19 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Mapping
 
+from cds_service.applicability import assess
+from cds_service.builders import BuildContext, Builder
+from cds_service.builders.links import DEFAULT_KINDS
+from cds_service.cards import CdsResponse
+from cds_service.errors import ModelError
+from cds_service.hook_request import HookRequest
+from cds_service.no_card import explain_no_card
+from cds_service.prefetch import Fetcher, resolve_prefetch
 from fhir_adapters.features import ExtractionContext, extract
 from fhir_adapters.observation_sets import with_sets
 from fhir_adapters.resources import about_another_patient
 from hooks.definitions import ServiceDefinition
 from models.protocol import Prediction
-
-from cds_service.applicability import assess
-from cds_service.builders import BuildContext, Builder
-from cds_service.cards import CdsResponse
-from cds_service.errors import ModelError
-from cds_service.builders.links import DEFAULT_KINDS
-from cds_service.hook_request import HookRequest
-from cds_service.no_card import explain_no_card
-from cds_service.prefetch import Fetcher, resolve_prefetch
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +63,8 @@ def invoke(bound: BoundService, request: HookRequest, *, now: datetime, fetcher:
     everything = tuple(r for rs in resources.values() for r in rs)
     ctx = ExtractionContext(as_of=now, patient=_patient(everything, request.patient_id), hook_context=request.context,
                             all_resources=everything)
-    resources, sets = with_sets(service.observation_sets, resources, ctx)
-    features = extract(service.features, resources, replace(ctx, sets=sets))
+    sources, sets = with_sets(service.observation_sets, resources, ctx)  # prefetch keys and observation sets
+    features = extract(service.features, sources, replace(ctx, sets=sets))
     unavailable = {key: kd.unavailable for key, kd in data.items() if kd.unavailable}
     applicability = assess(service, features, unavailable)
     t.features = time.perf_counter() - start

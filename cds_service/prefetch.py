@@ -9,14 +9,23 @@ from __future__ import annotations
 import re
 from typing import Mapping, Protocol
 
+from cds_service.errors import InvalidRequest, PrefetchUnavailable
+from cds_service.hook_request import HookRequest
 from fhir_adapters.errors import FhirError
-from fhir_adapters.resources import (ERROR, NO_ACCESS, TIMEOUT, KeyData, Unavailable, next_link, outcome_text, split_value,
-                                     validate_resource)
+from fhir_adapters.resources import (
+    ERROR,
+    NO_ACCESS,
+    TIMEOUT,
+    KeyData,
+    Unavailable,
+    next_link,
+    outcome_text,
+    split_value,
+    validate_resource,
+)
 from hooks.catalog import PREFETCH_TOKEN, USER_TOKENS
 from hooks.definitions import ServiceDefinition
 
-from cds_service.errors import InvalidRequest, PrefetchUnavailable
-from cds_service.hook_request import HookRequest
 
 class FetchResult(Protocol):
     resources: tuple[dict, ...]
@@ -25,7 +34,7 @@ class FetchResult(Protocol):
 
 
 class Fetcher(Protocol):
-    """The seam to the EHR's FHIR server (issue #3): run rendered queries within the deadline."""
+    """The seam to the EHR's FHIR server: run rendered queries within the deadline."""
 
     def fetch_all(self, queries: Mapping[str, str]) -> Mapping[str, "FetchResult"]: ...
 

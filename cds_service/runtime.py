@@ -8,12 +8,11 @@ from typing import Any, Callable
 from flask import current_app, request
 from sqlalchemy.engine import Engine
 
-from hooks import load_services
-from models.registry import make_loader
-
 from cds_service.builders import BUILDERS
 from cds_service.config import Settings
 from cds_service.pipeline import BoundService
+from hooks import load_services
+from models.registry import make_loader
 
 log = logging.getLogger("cds_service")
 
@@ -24,7 +23,7 @@ class Runtime:
     services: dict[str, list[BoundService]]  # id -> one per hook (DISC-5)
     engine: Engine
     verifier: Any | None = None
-    # (request, identity) -> Fetcher | None: the seam to the EHR's FHIR server (issue #3).
+    # (request, identity) -> Fetcher | None: the seam to the EHR's FHIR server.
     fetcher_factory: Callable[..., Any] = field(default=lambda request, identity, deadline=None: None)
     metrics: Any | None = None
     link_signer: Any | None = None  # security.capability.LinkSigner when the explanation pages are on

@@ -7,7 +7,7 @@ these used to surface only at commit time, after the cards had been built.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, overload
 
 from cds_service.errors import InvalidRequest
 
@@ -21,6 +21,12 @@ def storable(value: str) -> bool:
     except UnicodeEncodeError:  # a lone surrogate
         return False
     return True
+
+
+@overload
+def checked_text(value: Any, where: str, *, max_chars: int, required: Literal[True] = True) -> str: ...
+@overload
+def checked_text(value: Any, where: str, *, max_chars: int, required: bool) -> str | None: ...
 
 
 def checked_text(value: Any, where: str, *, max_chars: int, required: bool = True) -> str | None:

@@ -29,10 +29,19 @@ from urllib3.exceptions import MaxRetryError, ReadTimeoutError, ResponseError
 from urllib3.util import Retry, Timeout
 
 from . import json_limits
-from .urls import normalize_url
-from .errors import (FhirAuthError, FhirConnectionError, FhirError, FhirForbiddenTarget, FhirHttpError,
-                     FhirInvalidResource, FhirNotFound, FhirOutcomeError, FhirTimeout)
+from .errors import (
+    FhirAuthError,
+    FhirConnectionError,
+    FhirError,
+    FhirForbiddenTarget,
+    FhirHttpError,
+    FhirInvalidResource,
+    FhirNotFound,
+    FhirOutcomeError,
+    FhirTimeout,
+)
 from .resources import next_link, outcome_text, split_value
+from .urls import normalize_url
 
 log = logging.getLogger("fhir_adapters.client")
 
@@ -307,7 +316,9 @@ class FhirClient:
             self.calls += 1
         status, body, error = None, b"", None
         try:
-            resp = self._session.get(url, timeout=timeout, allow_redirects=False, stream=True)
+            # requests hands a urllib3 Timeout to the connection pool unchanged (HTTPAdapter.send); its type
+            # stubs only list numbers and tuples.
+            resp = self._session.get(url, timeout=timeout, allow_redirects=False, stream=True)  # type: ignore[arg-type]
             status = resp.status_code
             try:
                 body = self._read_body(resp, url, what)
@@ -331,6 +342,7 @@ class FhirClient:
         if error is not None:
             error.__traceback__ = None
             raise error
+        assert status is not None  # no error: the server answered with a status
         return status, body
 
     def _read_body(self, resp: requests.Response, url: str, what: str) -> bytes:
@@ -353,14 +365,15 @@ class FhirClient:
 
 def _is_timeout(exc: BaseException) -> bool:
     seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, (ReadTimeoutError, requests.exceptions.Timeout)):
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (ReadTimeoutError, requests.exceptions.Timeout)):
             return True
-        if isinstance(exc, MaxRetryError) and isinstance(exc.reason, ReadTimeoutError):
+        if isinstance(current, MaxRetryError) and isinstance(current.reason, ReadTimeoutError):
             return True
-        nxt = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else None
-        exc = nxt or exc.__cause__ or exc.__context__
+        nxt = current.args[0] if current.args and isinstance(current.args[0], BaseException) else None
+        current = nxt or current.__cause__ or current.__context__
     return False
 
 

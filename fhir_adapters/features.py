@@ -7,8 +7,8 @@ Each extractor is `fn(defn, resources, ctx) -> Feature`; the registry `EXTRACTOR
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import datetime, timedelta
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -180,7 +180,7 @@ def sex(d: FeatureDef, _res: Sequence[dict], ctx: ExtractionContext) -> Feature:
     """1.0 when Patient.gender equals `equals` (default "female"), else 0.0; missing if unknown."""
     p = ctx.patient
     gender = p.get("gender") if p else None
-    if gender not in ("male", "female"):
+    if not p or gender not in ("male", "female"):
         return _missing(d, "administrative sex not recorded as male or female")
     return _found(d, 1.0 if gender == d.param("equals", "female") else 0.0, [Evidence(R.reference_of(p))])
 
@@ -246,8 +246,8 @@ def observation_values(d: FeatureDef, resources: Sequence[dict], ctx: Extraction
         if when is None or when > latest_ok:
             continue
         for place in places:
-            q = place.get("valueQuantity")
-            number, problem = R.read_number(q.get("value")) if isinstance(q, dict) else (None, None)
+            q = R.element(place.get("valueQuantity"))
+            number, problem = R.read_number(q.get("value"))
             if problem:
                 rejected.append(f"{R.reference_of(obs)}: invalid value ({problem})")
                 continue

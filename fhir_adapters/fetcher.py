@@ -11,6 +11,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable, Mapping, Protocol
 
 from .client import FhirClient
@@ -45,7 +46,7 @@ class HttpFetcher:
     def __init__(self, client: FhirClient, *, deadline: float | None = None, max_workers: int = 6,
                  cache: ResultCache | None = None, cache_key: Callable[[str], str] | None = None):
         self.client = client
-        # Optional response cache (issue #8); `cache_key(query)` binds the key to server and token.
+        # Optional response cache; `cache_key(query)` binds the key to server and token.
         self.cache = cache if cache is not None and cache_key is not None else None
         self.cache_key = cache_key
         self.deadline = deadline
@@ -66,7 +67,8 @@ class HttpFetcher:
             return {}
         started = time.perf_counter()
         try:
-            if self._left() is not None and self._left() <= 0:
+            left = self._left()
+            if left is not None and left <= 0:
                 return {k: FetchResult(error=_DEADLINE_BEFORE_SEND, timed_out=True) for k in queries}
             # Even a single query runs on the pool: waiting on its future is what bounds the call by
             # the deadline when socket timeouts cannot (a DNS lookup, a server dripping bytes).
@@ -78,7 +80,8 @@ class HttpFetcher:
         """Follow a prefetched Bundle's `next` links (PREFETCH-7): (more resources, error or None)."""
         started = time.perf_counter()
         try:
-            if self._left() is not None and self._left() <= 0:
+            left = self._left()
+            if left is not None and left <= 0:
                 return [], "the invocation's deadline ran out before the next page was requested"
             result = self._bounded({"pages": lambda: self._complete(bundle)})["pages"]
             return list(result.resources), result.error
@@ -88,7 +91,7 @@ class HttpFetcher:
     # ---- internals ----------------------------------------------------------------------------
 
     def _parallel(self, queries: Mapping[str, str]) -> dict[str, FetchResult]:
-        return self._bounded({key: (lambda q=query: self._one(q)) for key, query in queries.items()})
+        return self._bounded({key: partial(self._one, query) for key, query in queries.items()})
 
     def _bounded(self, tasks: Mapping[str, Callable[[], FetchResult]]) -> dict[str, FetchResult]:
         """Run the tasks on a small pool; wait no longer than the deadline (plus bookkeeping grace)."""
@@ -116,9 +119,10 @@ class HttpFetcher:
         return FetchResult(tuple(more), incomplete)
 
     def _one(self, query: str) -> FetchResult:
-        key = self.cache_key(query) if self.cache is not None else None
-        if key is not None:
-            cached = self.cache.get(key)
+        cache, cache_key = self.cache, self.cache_key
+        key = cache_key(query) if cache is not None and cache_key is not None else None
+        if cache is not None and key is not None:
+            cached = cache.get(key)
             if cached is not None:
                 return FetchResult(tuple(cached))
         try:
@@ -128,8 +132,8 @@ class HttpFetcher:
         if result.incomplete:
             # Part of the data is not data: a count, a mean or a "latest" could be wrong (PREFETCH-7).
             return FetchResult(error=result.incomplete)
-        if key is not None:
-            self.cache.set(key, tuple(result.resources))  # only complete, successful results
+        if cache is not None and key is not None:
+            cache.set(key, tuple(result.resources))  # only complete, successful results
         return FetchResult(result.resources)
 
     def _left(self) -> float | None:

@@ -11,8 +11,18 @@ from datetime import datetime, timedelta
 from typing import Mapping, Sequence
 
 from . import resources as R
-from .features import (Evidence, ExtractionContext, Feature, FeatureDef, _date_str, _found, _missing, extractor,
-                       matches_codes, observation_values)
+from .features import (
+    Evidence,
+    ExtractionContext,
+    Feature,
+    FeatureDef,
+    _date_str,
+    _found,
+    _missing,
+    extractor,
+    matches_codes,
+    observation_values,
+)
 
 
 def current_encounter(resources: Sequence[dict], ctx: ExtractionContext) -> dict | None:
@@ -32,8 +42,9 @@ def stay_window(enc: Mapping, ctx: ExtractionContext, hours_before: float = 0) -
     if start is None:
         return None
     end = R.parse_datetime(period.get("end"))
-    still_open = end is None or end > ctx.as_of
-    return start - timedelta(hours=hours_before), (ctx.as_of if still_open else end), still_open
+    if end is None or end > ctx.as_of:
+        return start - timedelta(hours=hours_before), ctx.as_of, True
+    return start - timedelta(hours=hours_before), end, False
 
 
 def _refers_to(resource: Mapping, enc: Mapping) -> bool:

@@ -8,8 +8,17 @@ from datetime import datetime, timedelta
 from typing import Any, Mapping, Sequence
 
 from . import resources as R
-from .features import (Evidence, ExtractionContext, Feature, FeatureDef, _date_str, _found, _missing, extractor,
-                       matches_codes)
+from .features import (
+    Evidence,
+    ExtractionContext,
+    Feature,
+    FeatureDef,
+    _date_str,
+    _found,
+    _missing,
+    extractor,
+    matches_codes,
+)
 
 DAYS_PER_YEAR = 365.25
 NO_CONDITION = "no matching condition"  # the note of `years_since_onset` when the condition is not on record

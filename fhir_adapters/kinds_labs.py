@@ -12,8 +12,8 @@ from .units import UnitError, convert
 
 
 def _value(obs: Mapping) -> tuple[float, str | None] | None:
-    q = obs.get("valueQuantity")
-    number = R.read_number(q.get("value"))[0] if isinstance(q, Mapping) else None  # NaN/Infinity: no value
+    q = R.element(obs.get("valueQuantity"))
+    number = R.read_number(q.get("value"))[0]  # NaN/Infinity: no value
     return (number, q.get("code") or q.get("unit")) if number is not None else None
 
 
@@ -55,9 +55,11 @@ def inr_ttr(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) ->
             points.append((when, v[0], Evidence(R.reference_of(obs), _date_str(when))))
     points.sort(key=lambda p: p[0])
     low, high = d.param("range", (2.0, 3.0))
-    t0 = points[0][0] if points else None
-    result = rosendaal_ttr([((p[0] - t0).total_seconds() / 86400, p[1]) for p in points], float(low), float(high),
-                           float(d.param("max_gap_days", 56))) if len(points) >= 2 else None
+    result = None
+    if len(points) >= 2:
+        t0 = points[0][0]
+        result = rosendaal_ttr([((p[0] - t0).total_seconds() / 86400, p[1]) for p in points], float(low), float(high),
+                               float(d.param("max_gap_days", 56)))
     if result is None:
         return _missing(d, "fewer than two INR results close enough in time to compute a time in range (relevant to warfarin only)")
     pct, days = result
@@ -99,8 +101,8 @@ def uln_ratio(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) 
         unit = "U/L" if unit in ("IU/L", "[IU]/L") else unit
         uln = None
         for rr in obs.get("referenceRange") or ():
-            high = rr.get("high") if isinstance(rr, Mapping) else None
-            limit = R.read_number(high.get("value"))[0] if isinstance(high, Mapping) else None
+            high = R.element(R.element(rr).get("high"))
+            limit = R.read_number(high.get("value"))[0]
             if limit is not None and limit > 0:
                 if (high.get("code") or high.get("unit") or unit) == unit:
                     uln = limit

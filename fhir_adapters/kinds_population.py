@@ -10,8 +10,19 @@ from datetime import datetime, timedelta
 from typing import Mapping, Sequence
 
 from . import resources as R
-from .features import (OBSERVATION_OK, Evidence, ExtractionContext, Feature, FeatureDef, _condition_active, _date_str, _found,
-                       _missing, extractor, matches_codes)
+from .features import (
+    OBSERVATION_OK,
+    Evidence,
+    ExtractionContext,
+    Feature,
+    FeatureDef,
+    _condition_active,
+    _date_str,
+    _found,
+    _missing,
+    extractor,
+    matches_codes,
+)
 from .kinds_encounter import current_encounter
 
 EPISODE_OPEN = {"active", "waitlist", "onhold"}
@@ -87,7 +98,7 @@ def encounter_class(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionCon
     enc = _encounter_or_missing(d, resources, ctx)
     if isinstance(enc, Feature):
         return enc
-    cls = enc.get("class") if isinstance(enc.get("class"), dict) else {}
+    cls = R.element(enc.get("class"))
     shown = f"{cls.get('display') or cls.get('code') or 'no class'} ({cls.get('code') or '?'})"
     hit = matches_codes({"coding": [cls]}, d.param("classes", ()))
     return _found(d, 1.0 if hit else 0.0, [Evidence(R.reference_of(enc))], shown)

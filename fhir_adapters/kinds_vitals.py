@@ -1,7 +1,7 @@
 """Feature kinds for bedside scores (NEWS2, qSOFA): ACVPU, altered mentation, supplemental oxygen, SpO2 scale.
 
 Each reads only what is recorded inside its window and says so in the feature's note; nothing is
-assumed normal (issue #5, item 4).
+assumed normal.
 """
 from __future__ import annotations
 
@@ -9,8 +9,19 @@ from datetime import datetime, timedelta
 from typing import Iterator, Mapping, Sequence
 
 from . import resources as R
-from .features import (OBSERVATION_OK, Evidence, ExtractionContext, Feature, FeatureDef, _condition_active, _date_str, _found,
-                       _missing, extractor, matches_codes)
+from .features import (
+    OBSERVATION_OK,
+    Evidence,
+    ExtractionContext,
+    Feature,
+    FeatureDef,
+    _condition_active,
+    _date_str,
+    _found,
+    _missing,
+    extractor,
+    matches_codes,
+)
 from .units import UnitError, convert
 
 GOAL_OPEN = {"proposed", "planned", "accepted", "active", "on-hold"}
@@ -45,7 +56,8 @@ def _acvpu_not_alert(obs: Mapping, alert: Sequence[str] = (), not_alert: Sequenc
         return False
     if matches_codes(concept, not_alert):
         return True
-    text = obs.get("valueString") if isinstance(obs.get("valueString"), str) else R.concept_text(concept)
+    value = obs.get("valueString")
+    text = value if isinstance(value, str) else R.concept_text(concept)
     t = text.strip().lower()
     if not t:
         return None
@@ -122,8 +134,8 @@ def _invalid_number(obs: Mapping) -> str | None:
 
 
 def _quantity(obs: Mapping, unit: str) -> float | None:
-    q = obs.get("valueQuantity")
-    number = R.read_number(q.get("value"))[0] if isinstance(q, Mapping) else None
+    q = R.element(obs.get("valueQuantity"))
+    number = R.read_number(q.get("value"))[0]
     if number is None:
         return None
     try:
@@ -143,7 +155,7 @@ def supplemental_oxygen(d: FeatureDef, resources: Sequence[dict], ctx: Extractio
         elif _invalid_number(obs):
             invalid.append(f"{R.reference_of(obs)}: invalid value ({_invalid_number(obs)})")
     for when, obs in timed_observations(resources, d.param("fio2_codes", ()), ctx):
-        q = obs.get("valueQuantity") if isinstance(obs.get("valueQuantity"), Mapping) else {}
+        q = R.element(obs.get("valueQuantity"))
         value = R.read_number(q.get("value"))[0]
         if value is not None:
             pct = value * 100 if value <= 1.0 and (q.get("code") or q.get("unit")) != "%" else value

@@ -1,4 +1,4 @@
-"""General feature kinds over a time window (issue #3 item 4): count, any, min, max, mean, trend, bmi.
+"""General feature kinds over a time window: count, any, min, max, mean, trend, bmi.
 
 Each is declarative in a service file and pure like the kinds in `features.py`; every value keeps
 its provenance (the resources it came from, with their dates) and every value left out (implausible,
@@ -12,9 +12,24 @@ from types import MappingProxyType
 from typing import Any, Mapping, Sequence
 
 from . import resources as R
-from .features import (OBSERVATION_OK, QUANTITY_PARAMS, Evidence, ExtractionContext, Feature,
-                       FeatureDef, _date_str, _found, _missing, _window, extractor, matches_codes, mentions, no_value,
-                       observation_values, rejected_note)
+from .features import (
+    OBSERVATION_OK,
+    QUANTITY_PARAMS,
+    Evidence,
+    ExtractionContext,
+    Feature,
+    FeatureDef,
+    _date_str,
+    _found,
+    _missing,
+    _window,
+    extractor,
+    matches_codes,
+    mentions,
+    no_value,
+    observation_values,
+    rejected_note,
+)
 from .units import ANALYTE_MG_DL_PER_MMOL_L, convert
 
 LOINC = "http://loinc.org"

@@ -24,8 +24,18 @@ from datetime import datetime, timedelta
 from typing import Mapping, Sequence
 
 from . import resources as R
-from .features import (OBSERVATION_OK, Evidence, ExtractionContext, Feature, FeatureDef, _found, _missing, extractor, matches_codes,
-                       shown_time)
+from .features import (
+    OBSERVATION_OK,
+    Evidence,
+    ExtractionContext,
+    Feature,
+    FeatureDef,
+    _found,
+    _missing,
+    extractor,
+    matches_codes,
+    shown_time,
+)
 
 # A result dated a few minutes after the hook's time is clock skew between systems, not the future.
 _SKEW = timedelta(minutes=5)
@@ -63,22 +73,22 @@ def _places(obs: Mapping, codes: Sequence[str]) -> bool:
 def choose(d: ObservationSetDef, resources: Sequence[dict], as_of: datetime) -> ObservationSet:
     """The newest set of `d` among `resources` at `as_of` (pure)."""
     since = as_of - timedelta(days=d.lookback_days)
-    timed = []  # (time, observation, is_panel)
+    timed: list[tuple[datetime, dict, bool]] = []  # (time, observation, is_panel)
     for obs in R.of_type(resources, "Observation"):
         if obs.get("status") not in OBSERVATION_OK:
             continue
-        panel = bool(d.panel_codes) and matches_codes(obs.get("code"), d.panel_codes) and bool(obs.get("hasMember"))
-        if not panel and not _places(obs, d.codes):
+        is_panel = bool(d.panel_codes) and matches_codes(obs.get("code"), d.panel_codes) and bool(obs.get("hasMember"))
+        if not is_panel and not _places(obs, d.codes):
             continue
         when = R.clinical_time(obs)
         if when is None or when > as_of + _SKEW or when < since:
             continue
-        timed.append((when, obs, panel))
+        timed.append((when, obs, is_panel))
     if not timed:
         return ObservationSet(None)
     anchor = max(t for t, _, _ in timed)
     start = anchor - timedelta(minutes=d.tolerance_minutes)
-    chosen = {id(o): o for t, o, panel in timed if start <= t <= anchor and not panel}
+    chosen = {id(o): o for t, o, is_panel in timed if start <= t <= anchor and not is_panel}
     grouped_by = "time"
     by_id = {o.get("id"): o for o in R.of_type(resources, "Observation") if o.get("id")}
     for t, panel, is_panel in timed:
@@ -90,7 +100,7 @@ def choose(d: ObservationSetDef, resources: Sequence[dict], as_of: datetime) -> 
             member = by_id.get(target.rsplit("/", 1)[-1]) if isinstance(target, str) else None
             if member is not None and member.get("status") in OBSERVATION_OK and _places(member, d.codes):
                 chosen[id(member)] = member
-    left_out = sum(1 for _, o, panel in timed if not panel and id(o) not in chosen)
+    left_out = sum(1 for _, o, is_panel in timed if not is_panel and id(o) not in chosen)
     return ObservationSet(anchor, tuple(chosen.values()), grouped_by, left_out)
 
 

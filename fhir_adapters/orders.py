@@ -180,7 +180,9 @@ class Dose:
         return self.mg is not None and self.per_day is not None
 
     def same_as(self, other: "Dose") -> bool:
-        return self.known and other.known and abs(self.mg - other.mg) < 1e-6 and abs(self.per_day - other.per_day) < 1e-6
+        if self.mg is None or self.per_day is None or other.mg is None or other.per_day is None:
+            return False  # a dose not read is never the same as another
+        return abs(self.mg - other.mg) < 1e-6 and abs(self.per_day - other.per_day) < 1e-6
 
 
 _STRENGTH = re.compile(r"(\d+(?:\.\d+)?)\s*MG\b(?!\s*/)", re.IGNORECASE)
@@ -226,8 +228,8 @@ def unit_strength_mg(order: MedicationOrder) -> float | None:
 
 
 def _per_day(dosage: Mapping) -> float | None:
-    timing = dosage.get("timing") if isinstance(dosage.get("timing"), Mapping) else {}
-    repeat = timing.get("repeat") if isinstance(timing.get("repeat"), Mapping) else {}
+    timing = R.element(dosage.get("timing"))
+    repeat = R.element(timing.get("repeat"))
     if repeat.get("period") or repeat.get("frequency"):
         freq, period = repeat.get("frequency") or 1, repeat.get("period") or 1
         days = {"d": 1.0, "h": 1 / 24, "wk": 7.0, "min": 1 / 1440}.get(repeat.get("periodUnit", "d"))

@@ -3,14 +3,14 @@
 This is the only module that imports `fhir.resources` (R4B: EHRs send R4, the top level is R5).
 Typed validation is used for the few single resources a card depends on (Patient, Encounter);
 the thousands of Observations of a large record stay plain dicts read through the small accessors
-below, because validating each one would cost far more than parsing the JSON (issue #3, item 5).
+below, because validating each one would cost far more than parsing the JSON.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import date, datetime, time, timezone
+from functools import lru_cache
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from .errors import FhirInvalidResource
@@ -126,6 +126,12 @@ def next_link(bundle: Mapping) -> str | None:
 
 
 # ---- small accessors over plain dicts -------------------------------------------------------
+
+
+def element(value: Any) -> Mapping[str, Any]:
+    """A FHIR complex element (a JSON object) as a mapping; {} when it is absent or not an object, so that
+    reading a field of a malformed element finds nothing instead of raising."""
+    return value if isinstance(value, Mapping) else {}
 
 
 def read_number(value: Any) -> tuple[float | None, str | None]:
@@ -254,7 +260,7 @@ def of_type(resources: Iterable[dict], *types: str) -> Iterator[dict]:
 class ResourcePool(list):
     """The resources of one source combination, shared by the features reading it, with a lazily
     built index of Observations by coding: a 5,000-Observation record is scanned once, not once per
-    feature (issue #3 item 5). Extractors treat it as a read-only sequence."""
+    feature. Extractors treat it as a read-only sequence."""
 
     __slots__ = ("_by_code",)
 

@@ -52,8 +52,9 @@ PRODUCTS: dict[str, str] = {
     "860981": "24 HR metformin hydrochloride 750 MG Extended Release Oral Tablet",
     "197806": "ibuprofen 600 MG Oral Tablet",
     # The statin drafts of ascvd-10y-risk (2018 AHA/ACC Table 3 intensities). 617311: several HL7 FHIR implementation-
-    # guide examples code "atorvastatin 40 MG Oral Tablet" so; 617310 (the 20 MG SCD): as given in issue 15, found in
-    # no second source here. Neither is checked against an RxNorm release file (no RxNav access): check before use.
+    # guide examples code "atorvastatin 40 MG Oral Tablet" so; 617310: an Epic FHIR MedicationStatement example codes
+    # "atorvastatin 20 MG tablet" so. Neither is checked against an RxNorm release file (no RxNav access here): a site
+    # checks both against its formulary before go-live.
     "617310": "atorvastatin 20 MG Oral Tablet",
     "617311": "atorvastatin 40 MG Oral Tablet",
 }
@@ -86,4 +87,4 @@ def product(code: str) -> Product | None:
     """The product an RxNorm code names, when this table knows it."""
     name = PRODUCTS.get(code)
     parsed = parse_name(name) if name else None
-    return Product(code, name, *parsed) if parsed else None
+    return Product(code, name, *parsed) if name and parsed else None

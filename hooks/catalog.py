@@ -72,3 +72,5 @@ INDICATORS = ("info", "warning", "critical")  # CARD-3, in ascending urgency (bu
 SELECTION_BEHAVIORS = ("at-most-one", "any")  # CARD-4
 ACTION_TYPES = ("create", "update", "delete")  # ACT-1
 LINK_TYPES = ("absolute", "smart")  # LINK-1
+# Feedback ("Feedback", FEEDBACK-2): what became of a card (invariant cds-fb-1).
+FEEDBACK_OUTCOMES = ("accepted", "overridden")

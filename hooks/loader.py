@@ -21,8 +21,19 @@ from fhir_adapters.observation_sets import ObservationSetDef
 
 from .alert_policy import parse_alerts
 from .catalog import HOOKS, INDICATORS, PREFETCH_TOKEN, SUMMARY_MAX, USER_TOKENS
-from .definitions import ROUTES, CardPolicy, CardRule, Criterion, Dose, OrderDef, PrefetchSpec, ServiceDefinition, SuggestionDef
+from .definitions import (
+    ROUTES,
+    CardPolicy,
+    CardRule,
+    Criterion,
+    Dose,
+    OrderDef,
+    PrefetchSpec,
+    ServiceDefinition,
+    SuggestionDef,
+)
 from .schema import FEATURE_COMMON, unknown_keys
+from .toml_text import Path as KeyPath
 from .toml_text import did_you_mean, key_lines
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9\-]{1,62}$")
@@ -54,7 +65,7 @@ BuilderCheck = Callable[[ServiceDefinition], set[str]]
 LoadedService = tuple[ServiceDefinition, Any, Mapping[str, Any]]
 
 
-def load_services(directory: Path, *, load_model: Callable[[str], Any], builders: Mapping[str, BuilderCheck],
+def load_services(directory: Path | str, *, load_model: Callable[[str], Any], builders: Mapping[str, BuilderCheck],
                   card_kinds: Mapping[str, Collection[str]] | None = None) -> list[LoadedService]:
     """Parse every `*.toml` in `directory`; return (definition, model or None, secondary models), sorted by file.
     `card_kinds`: the card kinds each builder can produce (`[alerts] silent_info` must name one of them)."""
@@ -103,7 +114,7 @@ def _load(path: Path, raw: dict, locate: "_Locator", load_model: Callable[[str],
     prefetch = _prefetch(raw.get("prefetch", {}), hook, err)
     sets = _observation_sets(raw.get("observation_sets", {}), prefetch, err)
     sources = set(prefetch) | {s.name for s in sets}
-    features = tuple(_feature(i, f, sources, err) for i, f in enumerate(raw.get("features", [])))
+    features = tuple(parse_feature(i, f, sources, err) for i, f in enumerate(raw.get("features", [])))
     names = [f.name for f in features]
     if len(set(names)) != len(names):
         raise err("features", "feature names must be unique")
@@ -273,7 +284,10 @@ def _observation_sets(raw: Any, prefetch: Mapping, err) -> tuple[ObservationSetD
     return tuple(out)
 
 
-def _feature(i: int, raw: Any, prefetch: Mapping, err) -> FeatureDef:
+def parse_feature(i: int, raw: Any, sources: Collection[str], err) -> FeatureDef:
+    """The `i`-th [[features]] table of a service file checked and made a FeatureDef: `sources` are the
+    service's prefetch keys and observation sets; `err(field, message)` builds the ServiceFileError to raise
+    (load_service's names the file)."""
     where = f"features[{i}]"
     if not isinstance(raw, dict):
         raise err(where, "must be a table")
@@ -286,7 +300,7 @@ def _feature(i: int, raw: Any, prefetch: Mapping, err) -> FeatureDef:
     source = raw.get("source", ())
     source = (source,) if isinstance(source, str) else tuple(source)
     for key in source:
-        if key not in prefetch:
+        if key not in sources:
             raise err(f"features.{name}.source", f"'{key}' is not a prefetch key or observation set of this service")
     params = {k: v for k, v in raw.items() if k not in FEATURE_COMMON}  # hooks.schema refused any other key
     _check_window_params(params, f"features.{name}", err)
@@ -318,9 +332,9 @@ def _criterion(path: Path, i: int, raw: Any, features: tuple[FeatureDef, ...], o
     if not isinstance(raw, dict):
         raise err(where, "must be a table")
     feature = raw.get("feature")
-    if feature not in {f.name for f in features}:
+    if not isinstance(feature, str) or feature not in {f.name for f in features}:
         raise err(f"{where}.feature", f"'{feature}' is not a declared feature")
-    bounds = {k: raw.get(k) for k in ("min", "max", "equals") if raw.get(k) is not None}
+    bounds: dict[str, Any] = {k: raw[k] for k in ("min", "max", "equals") if raw.get(k) is not None}
     if not bounds or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bounds.values()):
         raise err(where, "needs min, max or equals, as numbers")
     if "min" in bounds and "max" in bounds and bounds["min"] > bounds["max"]:
@@ -477,11 +491,13 @@ class _Locator:
     a feature by its name), into the field text and its line in the file."""
 
     def __init__(self, raw: Mapping[str, Any], text: str):
-        self._raw, self._text, self._lines = raw, text, None
+        self._raw, self._text = raw, text
+        self._lines: dict[KeyPath, int] | None = None  # key_lines(text), on first use
 
     def field(self, path: tuple) -> str:
         """`("features", 3, "windw")` → `features.sbp.windw` (a feature named by its name), else dotted with [i]."""
-        out, node = "", self._raw
+        out = ""
+        node: Any = self._raw  # a walk down nested TOML tables and arrays
         for i, part in enumerate(path):
             named = i > 0 and path[i - 1] == "features" and isinstance(node, list) and isinstance(part, int)
             name = node[part].get("name") if named and isinstance(node[part], dict) else None
@@ -496,15 +512,17 @@ class _Locator:
         """The line of `field`, or of the nearest table holding it that is written in the file."""
         if self._lines is None:
             self._lines = key_lines(self._text)
-        path, node = (), self._raw
+        path: KeyPath = ()
+        node: Any = self._raw
         for name, index in _FIELD_PART.findall(field):
             part: str | int = int(index) if index else name
             if isinstance(node, list) and isinstance(part, str):  # features.<name>
                 part = next((i for i, f in enumerate(node) if isinstance(f, dict) and f.get("name") == part), part)
-            if isinstance(node, dict) and part in node or isinstance(node, list) and isinstance(part, int) and part < len(node):
-                path, node = path + (part,), node[part]
-            else:
+            written = (isinstance(node, dict) and part in node
+                       or isinstance(node, list) and isinstance(part, int) and part < len(node))
+            if not written:
                 break
+            path, node = path + (part,), node[part]
         while path and path not in self._lines:
             path = path[:-1]
         return self._lines.get(path) if path else None

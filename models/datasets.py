@@ -12,7 +12,10 @@ import importlib.util
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:  # pandas is a training extra, imported where a table is read
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,7 @@ class TrainingSpec:
     features: tuple[FeatureMap, ...]
     subgroups: tuple[Subgroup, ...]
     limitations: tuple[str, ...]
-    load: Callable[[], "object"] = field(repr=False)
+    load: Callable[[], pd.DataFrame] = field(repr=False)
     # Why the model is clinically useful, and why this dataset was picked (model card).
     rationale: str = ""
     # Declared directions a fitted model may contradict, each with the documented reason.
@@ -96,7 +99,7 @@ APPLIES = "applies"  # the service's applicability status of a patient it evalua
 
 @dataclass(frozen=True)
 class Dataset:
-    table: "object"  # the canonical table: row_id (the patient id, sorted), the spec's features, outcome
+    table: pd.DataFrame  # the canonical table: row_id (the patient id, sorted), the spec's features, outcome
     rows_read: int
     left_out: dict  # reason → rows, each row under the first reason that holds (they sum to rows_read - rows used)
     missing_inputs: dict  # input → {"not recorded" | "recorded but rejected …": rows} over the rows left out for it

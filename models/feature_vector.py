@@ -40,6 +40,12 @@ class Feature:
     def date(self) -> str | None:
         return self.evidence[0].date if self.evidence else None
 
+    def number(self) -> float:
+        """The value of a feature already known to be present (`missing` checked first): ValueError otherwise."""
+        if self.value is None:
+            raise ValueError(f"{self.name} has no value")
+        return self.value
+
 
 @dataclass(frozen=True, slots=True)
 class FeatureVector:
@@ -64,6 +70,14 @@ class FeatureVector:
         missing = [n for n in names if self[n].missing]
         if missing:
             raise ValueError(f"missing inputs: {', '.join(missing)}")
+
+    def number(self, name: str) -> float:
+        """The value of an input the model cannot do without (checked by `require` first, so a missing one
+        is a programming error): `ValueError` naming it."""
+        value = self[name].value
+        if value is None:
+            raise ValueError(f"missing input: {name}")
+        return float(value)
 
     def to_json(self) -> dict[str, Any]:
         out = {}

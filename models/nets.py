@@ -31,6 +31,13 @@ class NetConfig:
 
 
 class RiskNet(nn.Module):
+    # Buffers and layers, declared for the type checker (nn.Module's attribute lookup is untyped).
+    mean: torch.Tensor
+    scale: torch.Tensor
+    calibration: torch.Tensor
+    hidden: nn.Linear
+    out: nn.Linear
+
     def __init__(self, config: NetConfig):
         super().__init__()
         self.config = config

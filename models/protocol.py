@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Protocol, Sequence
+from typing import Any, Mapping, Protocol, Sequence
 
 from .feature_vector import FeatureVector
 from .model_card import Evidence
@@ -24,7 +24,7 @@ class Prediction:
     linear_predictor: float
     baseline: float
     contributions: Mapping[str, float]
-    details: Mapping[str, object] = field(default_factory=dict)
+    details: Mapping[str, Any] = field(default_factory=dict)  # what the model reports besides the score (JSON)
 
     def top_raising(self, n: int = 3) -> list[tuple[str, float]]:
         ranked = sorted(self.contributions.items(), key=lambda kv: kv[1], reverse=True)

@@ -1,7 +1,7 @@
 """Resolve a service file's `model.ref` to a loaded model.
 
 `equation:<id>` names a published equation in code; `artifact:<id>/<version>` names a trained
-artifact under the model directory, verified against its sha256 manifest when loaded (issue #4).
+artifact under the model directory, verified against its sha256 manifest when loaded.
 """
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ from .equations.has_bled import HasBled
 from .equations.news2 import News2
 from .equations.pce import PooledCohortEquations
 from .equations.qsofa import QSofa
+from .protocol import Model
 
-EQUATIONS: dict[str, Callable[[], object]] = {
+EQUATIONS: dict[str, type[Model]] = {
     "pce-goff-2013": PooledCohortEquations,
     "ckd-epi-2021": CkdEpi2021,
     "cockcroft-gault-1976": CockcroftGault,

@@ -85,8 +85,7 @@ def score_terms(link: str, score: float, linear_predictor: float, baseline: floa
     if link not in LINKS:
         raise ValueError(f"unknown link '{link}' (known: {', '.join(LINKS)})")
     if link == "identity":
-        changes = dict(contributions)
-        return ScoreTerms("difference", baseline, _ordered(changes, lambda v: abs(v)))
+        return ScoreTerms("difference", baseline, _ordered(dict(contributions), lambda v: abs(v)))
     k = _g_inverse(link, score) - linear_predictor
     if link == "log":
         factors = {name: math.exp(c) for name, c in contributions.items()}

@@ -10,9 +10,8 @@ from typing import Mapping, Sequence
 
 import torch
 
-from .feature_vector import FeatureVector
-
 from .explain import Explainer
+from .feature_vector import FeatureVector
 from .nets import RiskNet
 from .protocol import ModelInfo, Prediction
 
@@ -41,7 +40,7 @@ class TorchRiskModel:
     def predict(self, x: FeatureVector) -> Prediction:
         names = self.info.feature_names
         x.require(names)  # every input is required: no training-mean imputation behind the clinician's back
-        xt = self._tensor([x[n].value for n in names])
+        xt = self._tensor([x.number(n) for n in names])
         with torch.inference_mode():
             lp = float(self.net(xt.unsqueeze(0))[0])
         contrib = self._explain(xt.numpy())

@@ -33,8 +33,12 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:  # torch is imported by the training run itself (_setup_torch), not by this module
+    from .nets import RiskNet
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "artifacts"
 SEED = 0
@@ -182,7 +186,7 @@ def _n_params(cand: Candidate, k: int) -> int:
 @dataclass
 class Development:
     """The protocol run on one table: the artifact's network and everything the model card reports."""
-    net: object  # the artifact's network: the chosen procedure refitted on every row
+    net: RiskNet  # the artifact's network: the chosen procedure refitted on every row
     metrics: dict  # selection, candidates, comparisons, CV, single split, directions, subgroups, test, split
     X: np.ndarray
     y: np.ndarray
@@ -204,14 +208,14 @@ def develop(torch, spec, table, seed: int, repeats: int) -> Development:
     test_fraction = 1 / CV_FOLDS
 
     # Stage 1: every candidate on the same folds (uncalibrated: AUROC is what selection compares).
-    per_fold = {c.name: [] for c in CANDIDATES}
+    per_fold: dict[str, list[dict]] = {c.name: [] for c in CANDIDATES}
     for _, _, tr, te in folds:
         for c in CANDIDATES:
             net, _ = fit_candidate(torch, c, xt[tr], yt[tr], directions, seed)
             per_fold[c.name].append(fold_metrics(y[te], _sigmoid(_logits(torch, net, xt[te]))))
     lr = CANDIDATES[0]
     alpha_each = ALPHA / max(1, len(CANDIDATES) - 1)
-    comparisons = []
+    comparisons: list[dict[str, Any]] = []
     for c in CANDIDATES[1:]:
         diffs = np.array([a["auroc"] - b["auroc"] for a, b in zip(per_fold[c.name], per_fold[lr.name])])
         test = corrected_t(diffs, test_fraction)

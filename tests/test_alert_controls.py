@@ -1,4 +1,4 @@
-"""Issue 15, build item 1: alert-fatigue controls declared per service in its file (`[alerts]`), through
+"""Alert-fatigue controls declared per service in its file (`[alerts]`), through
 the HTTP API. Exact repeats held back within a window (per client, per user and patient), snoozes set by
 feedback and their expiry, silent info cards, shadow mode end to end with its report, the metrics, and
 the defaults shipped in hooks/ measured on the simulator's 30 demo patients.
@@ -22,13 +22,12 @@ from cds_service.cli.main import main as cli_main
 from cds_service.ehr.drafts import DRAFTS_BY_KEY
 from cds_service.ehr.patients import DemoPatients
 from cds_service.storage import db
-from hooks import ServiceFileError
-
 from cds_testing import security_support as s
 from cds_testing.apps import service_file, services_dir, without_alerts, written_engine
 from cds_testing.chart_opens import fire, open_every_chart
 from cds_testing.clock import FakeClock
 from cds_testing.fhir_factory import ascvd_prefetch, hook_request
+from hooks import ServiceFileError
 
 SID = "ascvd-10y-risk"
 URL = f"/cds-services/{SID}"

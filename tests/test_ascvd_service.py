@@ -4,10 +4,9 @@ import math
 
 import pytest
 
-from models.equations.pce import PooledCohortEquations
-
 from cds_testing.fhir_factory import ICD10, SNOMED, ascvd_prefetch, condition, hook_request, med_request
 from cds_testing.spec_rules import assert_no_empty_members, assert_valid_card
+from models.equations.pce import PooledCohortEquations
 
 URL = "/cds-services/ascvd-10y-risk"
 EXT = "org.cdsml.prediction"
@@ -113,8 +112,7 @@ def test_population_guard_gives_no_card(client, kw):
     dict(conditions=[condition("st", ICD10, "I63.9")]),
 ])
 def test_known_ascvd_gets_no_risk_estimate(client, kw):
-    """Issue #12: clinical ASCVD was silent before; it is now an info card saying the PCE does not apply
-    (secondary prevention, 2018 AHA/ACC 4.1), with no score and no statin draft."""
+    """Clinical ASCVD gets an info card saying the PCE does not apply (secondary prevention, 2018 AHA/ACC 4.1), with no score and no statin draft."""
     (card,) = fire(client, **kw)
     assert card["indicator"] == "info" and "secondary prevention" in card["summary"]
     assert "score" not in card["extension"][EXT] and "suggestions" not in card

@@ -69,7 +69,7 @@ def test_realistic_encounter_start_high_band_and_positive_qsofa(module_client):
     assert p["news2"]["contributions"] == {"resp_rate": 2, "spo2": 1, "on_oxygen": 2, "sbp": 2, "pulse": 2, "consciousness": 0, "temperature": 1}
     assert p["qsofa"]["score"] == 2 and p["qsofa"]["positive"] is True
     assert card["indicator"] == "critical" and card["summary"].startswith("NEWS2 10: high clinical risk")
-    # Issue 12: qSOFA is not a diagnostic test ("consider sepsis" before): risk of a poor outcome, and the pathway.
+    # qSOFA is not a diagnostic test (Sepsis-3): the card says risk of a poor outcome, and names the pathway.
     assert "risk of a poor outcome" in card["detail"] and "sepsis pathway" in card["detail"] and "Emergency response" in card["detail"]
     assert card["source"]["label"].startswith("Royal College of Physicians")
     assert card["extension"][EXT]["features"]["temperature"]["value"] == pytest.approx(39.0)
@@ -98,9 +98,9 @@ def test_qsofa_positive_raises_a_low_news2_card_to_warning(module_client):
 
 
 def test_old_or_missing_vitals_are_named_not_assumed_normal(module_client):
-    """Issue 12 (finding 4) changed this test: a temperature of 30 h ago is not part of the newest set, and
-    an incomplete set is never "low clinical risk" (the summary says the band is not known; it was
-    "NEWS2 ≥0: low clinical risk" before)."""
+    """A temperature of 30 h ago is not part of the newest set, and an incomplete set is never "low clinical
+    risk": the summary gives a lower bound and says the band is not known (an unmeasured parameter scores
+    nothing, so the sum can only grow)."""
     card, n, q = news(module_client, *vitals(temp=36.5, temp_at="@ago:30h", acvpu=None))
     assert set(n["not_assessed"]) == {"temperature", "consciousness"} and n["complete"] is False
     assert card["summary"].startswith("NEWS2 ≥0") and "qSOFA ≥0" in card["summary"]
@@ -116,8 +116,8 @@ def test_no_vitals_at_all_says_so(module_client):
 
 
 def test_unavailable_vitals_prefetch_is_reported(module_client):
-    """Issue 12 (finding 4) changed the wording: a prefetch that timed out is "could not be retrieved
-    (timeout)", never "no vital signs recorded"."""
+    """A prefetch that timed out is "could not be retrieved (timeout)", never "no vital signs recorded":
+    data that was not read is not absent."""
     body = news_body()
     body["prefetch"]["vitals"] = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "timeout"}]}
     (card,) = post(module_client, "deterioration-scores", body)
@@ -159,7 +159,7 @@ def test_hook_es_library_context_is_accepted(module_client):
     context = json.loads("{" + text + "}")["context"]
     enc = dict(INPATIENT, id=context["encounterId"])
     body = {"hook": "encounter-start", "hookInstance": "2d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a", "context": context,
-            # The observations are the example patient's: another patient's data is never used (issue 12).
+            # The observations are the example patient's: another patient's data is never used.
             "prefetch": {"vitals": bundle(*[dict(o, subject={"reference": f"Patient/{context['patientId']}"}) for o in vitals()]),
                          "conditions": None, "goals": None, "episodes": None,
                          "patient": dict(ADULT, id=context["patientId"]), "encounter": enc}}

@@ -1,4 +1,4 @@
-"""Latency budget (issue #8 item 3): every invocation has a deadline, and the time spent in prefetch
+"""Latency budget: every invocation has a deadline, and the time spent in prefetch
 resolution, feature extraction, the model and the card builder is in the JSON call log (no PHI)."""
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import os
 import time
 
 from cds_service.logs import JsonFormatter
-
 from cds_testing.fhir_factory import ascvd_prefetch, hook_request
 
 STAGES = ("prefetch", "features", "model", "cards")
@@ -51,7 +50,7 @@ def test_error_calls_are_logged_without_timings(make_app, caplog):
 
 
 def test_every_invocation_gets_the_configured_deadline(make_app):
-    """The fetcher (issue #3) receives an absolute monotonic deadline = start of the call + deadline_s."""
+    """The fetcher receives an absolute monotonic deadline = start of the call + deadline_s."""
     app = make_app(services=ASCVD_ONLY, deadline_s=0.75)
     seen = []
 

@@ -1,4 +1,4 @@
-"""Group commit of each call's rows (issue #8): committed before the answer, batched across threads,
+"""Group commit of each call's rows: committed before the answer, batched across threads,
 and one bad write never costs other calls their rows."""
 import threading
 import time

@@ -1,4 +1,4 @@
-"""Issue #13 item 4: an explanation page opens only through the capability link of the card that
+"""An explanation page opens only through the capability link of the card that
 produced it: a token signed with `ui_link_secret`, bound to client, service and hookInstance, and
 expiring after `ui_explain_link_ttl_s`. Anything else, including the URL that used to be derivable
 from the hookInstance in the call log, is the same 404. Pages are never cached or referred.
@@ -15,7 +15,6 @@ import responses
 from cds_service import create_app
 from cds_service.errors import ConfigError
 from cds_service.security.capability import LinkSigner
-
 from cds_testing import security_support as s
 from cds_testing.apps import LINK_SECRET
 from cds_testing.fhir_factory import ascvd_prefetch, hook_request

@@ -1,4 +1,4 @@
-"""Unavailable is not absent, in the source (issue 12 item 2): a card claims that the record holds nothing ("not
+"""Unavailable is not absent, in the source: a card claims that the record holds nothing ("not
 recorded", "none on record", "no … recorded") only through the shared helpers of `cds_service/builders/base.py`
 (`missing_text`, `missing_state(s)`, `absence_text`), which say "not available to the service" when the data
 could not be read. A builder that writes such a text itself, or a service file text that no builder routes

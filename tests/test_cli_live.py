@@ -118,8 +118,8 @@ def test_fire_json_and_one_call_log_line_per_call(live, patient_file):
 
 
 def test_feedback_report_counts_what_the_ehr_sent(live, patient_file, capsys):
-    from cds_service.cli.main import main
     from cds_service.cli.fire import load_patient
+    from cds_service.cli.main import main
     from cds_service.ehr.contexts import build_context, now_utc
     from cds_service.ehr.hook_calls import hook_request, local_prefetch
 

@@ -7,10 +7,9 @@ import json
 from cds_service.cli.main import main
 from cds_service.feedback_request import FeedbackItem
 from cds_service.storage.feedback import store_feedback
-
 from cds_testing import security_support as s
-from cds_testing.fhir_factory import ascvd_prefetch, hook_request
 from cds_testing.apps import written_engine
+from cds_testing.fhir_factory import ascvd_prefetch, hook_request
 
 REASONS = "http://terminology.hl7.org/CodeSystem/cds-hooks-override-reasons"
 
@@ -70,7 +69,7 @@ def test_report_on_an_empty_database_and_a_missing_one(make_app, tmp_path, capsy
 def test_report_reads_the_database_url_of_the_configuration(make_app, tmp_path, capsys, monkeypatch):
     app = make_app()
     _card(app.test_client(), "cfg-1")
-    written_engine(app)  # the call's rows are committed after the answer: the report reads them once they are
+    written_engine(app)  # the CLI reads the database: the call's rows are committed after its answer
     config = tmp_path / "cds.toml"
     config.write_text(f'database_url = "{app.extensions["cds"].settings.database_url}"\n')
     for name in [k for k in __import__("os").environ if k.startswith("CDS_")]:
@@ -80,7 +79,7 @@ def test_report_reads_the_database_url_of_the_configuration(make_app, tmp_path, 
 
 
 def test_report_is_per_client_and_can_be_limited_to_one(make_app, capsys):
-    """Issue #13 item 3: one EHR's cards and feedback are never counted with another's (two clients
+    """One EHR's cards and feedback are never counted with another's (two clients
     here got the same card uuid), and `--client` prints one client's rows only."""
     app = make_app()
     engine = written_engine(app)

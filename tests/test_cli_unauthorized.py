@@ -16,7 +16,6 @@ from cds_service.cli.auth import Auth
 from cds_service.cli.main import main
 from cds_service.cli.unauthorized import explain_unauthorized, www_authenticate
 from cds_service.ehr.signing import DemoKey, Signer, SigningKey
-
 from cds_testing import security_support as s
 
 ROOT = Path(__file__).resolve().parent.parent

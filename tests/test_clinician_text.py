@@ -1,4 +1,4 @@
-"""Clinician text carries no developer notes and no raw identifiers (issue 15, item 4): every card the services
+"""Clinician text carries no developer notes and no raw identifiers: every card the services
 produce over the EHR simulator's patients × hooks × services is scanned — summary, detail, suggestion labels and
 the descriptions of their actions (CDS Hooks 2.0: `action.description` "MAY be presented to the end-user"). Resource
 references, bracketed developer tags, divisions written as constants, snake_case feature names, model ids in code
@@ -118,7 +118,7 @@ def test_cards_round_creatinine_and_hba1c_by_the_rule(fired):
 
 
 def test_every_suggested_order_over_the_simulator_patients_is_valid_r4_and_orderable(fired):
-    """One click in a real EHR (issue 15 item 5): every `create` is a valid R4 resource; a MedicationRequest names an
+    """One click in a real EHR: every `create` is a valid R4 resource; a MedicationRequest names an
     RxNorm clinical drug the product table knows with a structured dose, a ServiceRequest a coded test whose text is
     the clinician name (not the code system's long name)."""
     from fhir.resources.R4B import get_fhir_model_class

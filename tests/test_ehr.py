@@ -11,7 +11,13 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from cds_service.ehr.contexts import APPOINTMENT_LEAD, APPOINTMENT_LENGTH, PLACEHOLDER_ENCOUNTER, build_context, encounter_for
+from cds_service.ehr.contexts import (
+    APPOINTMENT_LEAD,
+    APPOINTMENT_LENGTH,
+    PLACEHOLDER_ENCOUNTER,
+    build_context,
+    encounter_for,
+)
 from cds_service.ehr.drafts import DEFAULT_DRAFT, DRAFTS_BY_KEY
 from cds_service.ehr.errors import EhrInputError
 from cds_service.ehr.patients import DemoPatients, Patient

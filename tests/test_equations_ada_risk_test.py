@@ -4,10 +4,9 @@ high blood pressure 1; not physically active 1; BMI < 25 / 25-29 / 30-39 / >= 40
 < 23 / 23-27 / 28-36 / >= 37); 5 or more is high risk."""
 import pytest
 
+from cds_testing.equation_helpers import vector
 from models.equations.ada_risk_test import HIGH_RISK, AdaRiskTest
 from models.registry import EQUATIONS
-
-from cds_testing.equation_helpers import vector
 
 NONE = dict(gdm_history=0, family_history=0, hypertension=0, physically_inactive=0, asian=0)
 

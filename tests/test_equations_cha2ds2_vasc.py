@@ -1,9 +1,8 @@
 """CHA2DS2-VASc (Lip 2010): points by construction at every boundary."""
 import pytest
 
-from models.equations.cha2ds2_vasc import ADJUSTED_STROKE_RATE, Cha2ds2Vasc
-
 from cds_testing.equation_helpers import vector
+from models.equations.cha2ds2_vasc import ADJUSTED_STROKE_RATE, Cha2ds2Vasc
 
 NONE = dict(chf=0, hypertension=0, diabetes=0, stroke_tia=0, vascular_disease=0)
 

@@ -3,10 +3,9 @@ import math
 
 import pytest
 
+from cds_testing.equation_helpers import vector
 from models.equations.ckd_epi import CkdEpi2021, egfr
 from models.registry import EQUATIONS
-
-from cds_testing.equation_helpers import vector
 
 UMOL = 88.42
 

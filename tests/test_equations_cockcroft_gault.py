@@ -3,10 +3,9 @@ import math
 
 import pytest
 
+from cds_testing.equation_helpers import vector
 from models.equations.cockcroft_gault import CockcroftGault, crcl
 from models.registry import EQUATIONS
-
-from cds_testing.equation_helpers import vector
 
 
 def test_hand_computed():

@@ -1,9 +1,8 @@
 """HAS-BLED (Pisters 2010): each item's published definition at its boundary."""
 import pytest
 
-from models.equations.has_bled import FEATURES, HasBled
-
 from cds_testing.equation_helpers import vector
+from models.equations.has_bled import FEATURES, HasBled
 
 NEG = dict(age=50, sbp=120, renal_disease=0, creatinine=1.0, liver_disease=0, bilirubin_uln=1.0, liver_enzymes_uln=1.0,
            stroke=0, bleeding=0, inr_ttr=80, on_vka=1, antiplatelet_nsaid=0, alcohol=0)

@@ -1,9 +1,8 @@
 """NEWS2 (RCP 2017 Chart 1/2): every band edge, Scale 2, aggregate and missing parameters."""
 import pytest
 
-from models.equations import news2 as N
-
 from cds_testing.equation_helpers import vector
+from models.equations import news2 as N
 
 NORMAL = dict(resp_rate=16, spo2=97, on_oxygen=0, hypercapnic_target=0, sbp=120, pulse=70, consciousness=0, temperature=37.0)
 

@@ -1,9 +1,8 @@
 """qSOFA (Sepsis-3): each criterion at its boundary, positive at 2."""
 import pytest
 
-from models.equations.qsofa import QSofa
-
 from cds_testing.equation_helpers import vector
+from models.equations.qsofa import QSofa
 
 
 @pytest.mark.parametrize("rr, sbp, altered, total", [

@@ -1,4 +1,4 @@
-"""UCUM conversion through pint (issue #3 item 4): per-analyte mass ↔ molar factors, creatinine by 88.42,
+"""UCUM conversion through pint: per-analyte mass ↔ molar factors, creatinine by 88.42,
 lb ↔ kg, in ↔ cm, °F ↔ °C, scaled counts and annotations."""
 import pytest
 

@@ -1,4 +1,4 @@
-"""The general feature engine (issue #3 item 4): windowed kinds, BMI, ethnicity, BP components,
+"""The general feature engine: windowed kinds, BMI, ethnicity, BP components,
 referenced medications, implausible values and provenance. Pure functions: no app, no HTTP."""
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ from types import MappingProxyType
 
 import pytest
 
-from fhir_adapters.features import EXTRACTORS, KIND_CHECKS, ExtractionContext, FeatureDef, extract
-from hooks.loader import ServiceFileError, _feature
-
 from cds_testing.fhir_factory import LOINC, RXNORM, SNOMED, bp_panel, condition, med_request, patient, quantity_obs
+from fhir_adapters.features import EXTRACTORS, KIND_CHECKS, ExtractionContext, FeatureDef, extract
+from hooks.loader import ServiceFileError, parse_feature
 
 AS_OF = datetime(2026, 6, 15, 12, 0, tzinfo=timezone.utc)
 HBA1C = f"{LOINC}|4548-4"
@@ -216,7 +215,7 @@ def test_medication_from_a_referenced_medication_in_the_record():
 
 def _load(raw):
     err = lambda field, msg: ServiceFileError("svc.toml", field, msg)  # noqa: E731
-    return _feature(0, dict(name="f", source="data", **raw), {"data": None}, err)
+    return parse_feature(0, dict(name="f", source="data", **raw), {"data": None}, err)
 
 
 @pytest.mark.parametrize("raw,problem", [
@@ -237,7 +236,7 @@ def test_every_new_kind_is_registered_with_a_check():
 
 
 def test_the_shared_code_index_gives_the_same_features_as_a_plain_scan():
-    """Issue #3 item 5: `extract` shares one Observation index per source; results must not change."""
+    """`extract` shares one Observation index per source; results must not change."""
     data = SERIES + [bp_panel("bp1", 150, 95, date="2026-05-01"), bp_panel("bp2", 130, 85, date="2026-06-01"),
                      quantity_obs("w", "29463-7", 80, "kg"), quantity_obs("h", "8302-2", 180, "cm")]
     defs = [fdef("latest_quantity", "mm[Hg]", codes=[f"{LOINC}|8480-6"]), fdef("max", "mm[Hg]", codes=[f"{LOINC}|8462-4"]),

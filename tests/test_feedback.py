@@ -5,11 +5,10 @@ import pytest
 from sqlalchemy import func, select
 
 from cds_service.storage import db
-
+from cds_testing.apps import written_engine
 from cds_testing.paths import SPEC_EXAMPLES
 from cds_testing.security_support import issue_card
 from cds_testing.spec_rules import assert_operation_outcome
-from cds_testing.apps import written_engine
 
 URL = "/cds-services/ascvd-10y-risk/feedback"
 
@@ -95,7 +94,7 @@ def test_feedback_batch_with_one_bad_item_stores_nothing(app):
 
 
 def test_feedback_for_a_card_never_issued_is_404_and_not_stored(app):
-    """Issue #13 item 3 (was: 200): feedback is accepted only for cards issued to the same client."""
+    """Tenant isolation: feedback is accepted only for cards issued to the same client."""
     assert_operation_outcome(app.test_client().post(URL, json={"feedback": [_item(card="never-issued")]}), 404,
                              "feedback[0].card")
     assert rows(app) == []

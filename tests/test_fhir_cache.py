@@ -1,17 +1,15 @@
-"""The optional FHIR response cache (issue #8): per server, token and query; fail open; off by default."""
+"""The optional FHIR response cache: per server, token and query; fail open; off by default."""
 from __future__ import annotations
-
 
 import pytest
 import responses
 
 from cds_service.fhir_access.cache import RedisFhirCache, cache_key
-from fhir_adapters.client import FhirClient
-from fhir_adapters.fetcher import HttpFetcher
-
 from cds_testing.db_servers import redis_bin, redis_server
 from cds_testing.optional import missing, require_module
 from cds_testing.servers import free_port
+from fhir_adapters.client import FhirClient
+from fhir_adapters.fetcher import HttpFetcher
 
 BASE = "https://fhir.example.org/r4"
 BUNDLE = {"resourceType": "Bundle", "type": "searchset", "total": 1,

@@ -1,4 +1,4 @@
-"""FhirClient, the one FHIR HTTP choke point (issue #3 item 1; AUTHZ-2/3, PREFETCH-3/7, REQ-3), with `responses`."""
+"""FhirClient, the one FHIR HTTP choke point (AUTHZ-2/3, PREFETCH-3/7, REQ-3), with `responses`."""
 from __future__ import annotations
 
 import json
@@ -11,11 +11,18 @@ import responses
 from responses import matchers
 from responses.registries import OrderedRegistry
 
-from fhir_adapters.client import FhirClient, with_patient_references
-from fhir_adapters.errors import (FhirAuthError, FhirConnectionError, FhirForbiddenTarget, FhirHttpError,
-                                  FhirInvalidResource, FhirNotFound, FhirOutcomeError, FhirTimeout)
-
 from cds_testing.clock import FakeClock
+from fhir_adapters.client import FhirClient, with_patient_references
+from fhir_adapters.errors import (
+    FhirAuthError,
+    FhirConnectionError,
+    FhirForbiddenTarget,
+    FhirHttpError,
+    FhirInvalidResource,
+    FhirNotFound,
+    FhirOutcomeError,
+    FhirTimeout,
+)
 
 BASE = "https://ehr.example.org/fhir/R4"
 TOKEN = "s3cr3t-access-token-value"

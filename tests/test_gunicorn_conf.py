@@ -1,4 +1,4 @@
-"""The production server's checked-in configuration (issue #8 item 2)."""
+"""The production server's checked-in configuration."""
 from __future__ import annotations
 
 import runpy

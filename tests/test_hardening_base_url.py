@@ -1,4 +1,4 @@
-"""Issue #13 item 2: the JWT audience and card links never follow the request's Host header when
+"""The JWT audience and card links never follow the request's Host header when
 authentication is on, and forwarded headers are believed only from configured proxies."""
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import pytest
 
 from cds_service import create_app
 from cds_service.errors import ConfigError
-
 from cds_testing import security_support as s
 from cds_testing.fhir_factory import ascvd_prefetch, hook_request
 from cds_testing.paths import ROOT

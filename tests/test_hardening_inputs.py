@@ -1,5 +1,5 @@
-"""Issue #13 items 5 and 8: inputs that used to pass the parser and fail at the database or deep in a
-library. Each is now refused up front (400, or the 412 path for a fetched page) with an
+"""Inputs that a JSON parser accepts but that would fail at the database or deep in a
+library. Each is refused up front (400, or the 412 path for a fetched page) with an
 OperationOutcome, before anything is stored."""
 from __future__ import annotations
 
@@ -10,10 +10,9 @@ import responses
 from sqlalchemy import func, select
 
 from cds_service.storage import db
-
+from cds_testing.apps import written_engine
 from cds_testing.fhir_factory import ascvd_prefetch, hook_request
 from cds_testing.spec_rules import assert_operation_outcome
-from cds_testing.apps import written_engine
 
 SERVICE = "/cds-services/ascvd-10y-risk"
 FHIR = "https://ehr.example.org/fhir/R4"

@@ -1,4 +1,4 @@
-"""Issue #13 items 6 and 8: server-supplied URLs are normalised before they are trusted and the
+"""Server-supplied URLs are normalised before they are trusted and the
 checked URL is the one requested; SMART discovery documents are validated, cached and rate-limited."""
 from __future__ import annotations
 
@@ -7,14 +7,13 @@ import responses
 from responses import matchers
 from sqlalchemy import func, select
 
-from fhir_adapters.client import FhirClient
-from fhir_adapters.urls import normalize_url, remove_dot_segments
-
 from cds_service.config import Settings
 from cds_service.security.identity import ClientIdentity
 from cds_service.security.outbound import fhir_server_allowed
 from cds_service.storage import db
 from cds_testing.apps import written_engine
+from fhir_adapters.client import FhirClient
+from fhir_adapters.urls import normalize_url, remove_dot_segments
 
 EHR = "https://ehr.example.org"
 FHIR_A = f"{EHR}/fhirA"
@@ -48,7 +47,7 @@ def test_a_next_link_with_dot_segments_cannot_leave_the_base_path(link):
 def test_a_next_link_is_requested_exactly_as_checked():
     """A link that stays on the server after normalisation is requested in its normalised form."""
     with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
-        mock.get(f"{FHIR_A}/Observation", json=_bundle("o1", next_url=f"HTTPS://EHR.example.org:443/fhirA/x/./../Observation?page=%7e2"),
+        mock.get(f"{FHIR_A}/Observation", json=_bundle("o1", next_url="HTTPS://EHR.example.org:443/fhirA/x/./../Observation?page=%7e2"),
                  match=[matchers.query_param_matcher({"patient": "Patient/p1"})])
         mock.get(f"{FHIR_A}/Observation", json=_bundle("o2"), match=[matchers.query_param_matcher({"page": "~2"})])
         result = FhirClient(FHIR_A, token="t").fetch("Observation?patient=p1")

@@ -1,4 +1,4 @@
-"""Issue #13 item 7: text from the EHR's data never becomes Markdown or HTML in a card.
+"""Text from the EHR's data never becomes Markdown or HTML in a card.
 
 Every loaded service is called for every bundled demo patient with a link and an image injected
 into every drug's text and display, every condition's text and display and every observation's

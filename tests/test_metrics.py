@@ -1,4 +1,4 @@
-"""Operations (issue #7 item 5): Prometheus `/metrics`, `/healthz`, `/readyz`. The multi-worker sum
+"""Operations: Prometheus `/metrics`, `/healthz`, `/readyz`. The multi-worker sum
 under gunicorn is tested in test_cli_live.py."""
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from sqlalchemy import create_engine
 
 from cds_service.http.metrics import Metrics
 from cds_service.pipeline import Timings
-
 from cds_testing.fhir_factory import ascvd_prefetch, hook_request
 
 

@@ -11,10 +11,19 @@ from pathlib import Path
 
 import pytest
 
-from hooks import SERVICES_DIR
-
-from cds_testing.fhir_factory import ICD10, LOINC, SNOMED, bp_panel, bundle, condition, hook_request, patient, quantity_obs
+from cds_testing.fhir_factory import (
+    ICD10,
+    LOINC,
+    SNOMED,
+    bp_panel,
+    bundle,
+    condition,
+    hook_request,
+    patient,
+    quantity_obs,
+)
 from cds_testing.spec_rules import assert_no_empty_members, assert_valid_card
+from hooks import SERVICES_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "models" / "artifacts"

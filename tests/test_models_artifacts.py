@@ -1,5 +1,5 @@
 """Versioned artifacts: verified against their sha256 manifest when loaded; a modified artifact stops
-the service from starting with a message naming the file (issue #4, item 2)."""
+the service from starting with a message naming the file."""
 import json
 import shutil
 from pathlib import Path

@@ -3,10 +3,8 @@ first vitals of the stay, and whether a diagnosis belongs to this stay. Pure fun
 from datetime import datetime, timezone
 from types import MappingProxyType
 
-
-from fhir_adapters.features import EXTRACTORS, ExtractionContext, FeatureDef
-
 from cds_testing.fhir_factory import ICD10, SNOMED, bp_panel, condition, quantity_obs
+from fhir_adapters.features import EXTRACTORS, ExtractionContext, FeatureDef
 
 NOW = datetime(2026, 6, 10, 12, 0, tzinfo=timezone.utc)
 MI = ("http://snomed.info/sct|22298006", "http://hl7.org/fhir/sid/icd-10-cm|I21.*")

@@ -1,5 +1,5 @@
 """Explanations add up: baseline + sum(contributions) == the model's (calibrated) logit, exactly for
-the logistic model and by exact integrated gradients for the MLP (issue #4, item 4)."""
+the logistic model and by exact integrated gradients for the MLP."""
 import math
 from datetime import datetime, timezone
 from pathlib import Path

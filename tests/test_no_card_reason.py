@@ -9,7 +9,6 @@ from cds_service.ehr.contexts import build_context, now_utc
 from cds_service.ehr.hook_calls import hook_request, local_prefetch
 from cds_service.ehr.patients import DemoPatients, encounter_list
 from cds_service.hook_request import NO_CARD_REASON
-
 from cds_testing.apps import service_file
 from cds_testing.order_helpers import birth_for, bundle, draft, materialize, obs
 

@@ -1,18 +1,20 @@
-"""`/openapi.json` (issue #7 item 5): a valid OpenAPI 3.1 document whose paths are exactly the app's
+"""`/openapi.json`: a valid OpenAPI 3.1 document whose paths are exactly the app's
 routes, and whose schemas accept what the service really sends and receives."""
 from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
+from cds_service.http import openapi
 from cds_service.http.openapi import build_openapi
-
 from cds_testing.fhir_factory import ascvd_prefetch, hook_request
 from cds_testing.paths import SPEC_EXAMPLES
+from hooks.catalog import FEEDBACK_OUTCOMES, INDICATORS, LINK_TYPES, SELECTION_BEHAVIORS, SUMMARY_MAX
 
 
 @pytest.fixture
@@ -107,6 +109,26 @@ def test_the_schemas_refuse_what_the_spec_forbids(doc):
          "fhirAuthorization": {"access_token": "t", "token_type": "Bearer"}}))  # cds-r-1: needs fhirServer
     delete_with_resource = {"type": "delete", "description": "d", "resourceId": "X/1", "resource": {"resourceType": "X"}}
     assert list(_validator(doc, "Action").iter_errors(delete_with_resource))  # ACT-1 / cds-resp-2
+
+
+def test_card_limits_and_value_sets_come_from_the_catalog(doc):
+    """hooks/catalog.py is the one home of the CDS Hooks limits and value sets: the document states
+    exactly those, and openapi.py spells none of them itself."""
+    schemas = doc["components"]["schemas"]
+    card = schemas["Card"]["properties"]
+    assert card["summary"]["maxLength"] == SUMMARY_MAX and str(SUMMARY_MAX + 1) in card["summary"]["description"]
+    assert card["indicator"]["enum"] == list(INDICATORS)
+    assert card["selectionBehavior"]["enum"] == list(SELECTION_BEHAVIORS)
+    assert schemas["Link"]["properties"]["type"]["enum"] == list(LINK_TYPES)
+    assert schemas["FeedbackItem"]["properties"]["outcome"]["enum"] == list(FEEDBACK_OUTCOMES)
+    longest = {"summary": "x" * SUMMARY_MAX, "indicator": INDICATORS[-1], "source": {"label": "L"}}
+    assert not list(_validator(doc, "Card").iter_errors(longest))
+    source = Path(openapi.__file__).read_text()
+    enums = re.findall(r'"enum":\s*\[([^\]]*)\]', source)  # value sets written out in the module
+    value_sets = (INDICATORS, SELECTION_BEHAVIORS, LINK_TYPES, FEEDBACK_OUTCOMES)
+    spelled = [e for e in enums if any(set(re.findall(r'"([^"]+)"', e)) <= set(vs) for vs in value_sets)]
+    spelled += re.findall(rf"\b(?:{SUMMARY_MAX}|{SUMMARY_MAX + 1})\b", source)
+    assert not spelled, f"openapi.py spells catalog values itself: {spelled}"
 
 
 @pytest.mark.parametrize("name", ["feedback-accepted.json", "feedback-overridden-no-reason.json",

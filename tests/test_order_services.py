@@ -1,4 +1,4 @@
-"""Order-time safety (issue #5): reading draftOrders, renal-dosing-select (order-select) and renal-dosing (order-sign),
+"""Order-time safety: reading draftOrders, renal-dosing-select (order-select) and renal-dosing (order-sign),
 af-anticoagulation on order-sign. Every card is checked against CARD-1..5, SRC-1, SUGG-1, ACT-1, OVR-1
 and GEN-2 on the JSON the endpoint returns (order_helpers.post)."""
 from __future__ import annotations
@@ -7,9 +7,21 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
-from cds_testing.order_helpers import (EXT, RXNORM, actions, birth_for, bundle, creatinine_for_egfr, draft, fixture, obs, post,
-                                     post_renal, predictions)
 
+from cds_testing.order_helpers import (
+    EXT,
+    RXNORM,
+    actions,
+    birth_for,
+    bundle,
+    creatinine_for_egfr,
+    draft,
+    fixture,
+    obs,
+    post,
+    post_renal,
+    predictions,
+)
 from fhir_adapters.orders import Dose, adjusted_order, context_resources, medication_orders, ordered_dose
 from hooks import ServiceFileError
 from models.equations.ckd_epi import egfr
@@ -390,7 +402,7 @@ def test_af_high_bleeding_risk_warns_lists_modifiable_factors_and_offers_to_drop
     assert {k for k, v in hb["contributions"].items() if v} == {"uncontrolled_hypertension", "bleeding", "labile_inr", "elderly", "drugs"}
     assert "HAS-BLED ≥5" in card["summary"] and "CHA2DS2-VASc 4" in card["summary"]
     assert "Modifiable bleeding risk factors present" in card["detail"] and "labile INR" in card["detail"]
-    assert "suggestions" not in card  # the NSAID's removal is on the co-medication card (issue 12: at any HAS-BLED)
+    assert "suggestions" not in card  # the NSAID's removal is on the co-medication card (at any HAS-BLED score)
     assert combination["indicator"] == "warning" and combination["selectionBehavior"] == "any"
     assert actions(combination) == [{"type": "delete", "description": actions(combination)[0]["description"], "resourceId": "MedicationRequest/n1"}]
     assert card["extension"][EXT]["features"]["inr_ttr"]["value"] < 60

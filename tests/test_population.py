@@ -14,9 +14,8 @@ from cds_service.population.jobs import Job, load_bound, parse_index_date, proce
 from cds_service.population.metrics import calibration, decision_curve, roc_points, validation_metrics, wilson
 from cds_service.population.outcomes import Outcome, OutcomeError, as_known_at, label, load_outcome
 from cds_service.population.patient import UnsupportedService, check_supported, score_patient
-from models.evaluation import auroc
-
 from cds_testing.optional import require_module
+from models.evaluation import auroc
 
 NOW = datetime(2026, 1, 1, 23, 59, 59, tzinfo=timezone.utc)
 SETTINGS = Settings.from_mapping({})

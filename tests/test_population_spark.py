@@ -21,7 +21,6 @@ require_module("pyspark", "pip install -e '.[population]'", allow_module_level=T
 import pyarrow.parquet as pa_parquet  # noqa: E402
 
 from cds_service.config import Settings  # noqa: E402
-from hooks.catalog import INDICATORS  # noqa: E402
 from cds_service.ehr.hook_calls import local_prefetch  # noqa: E402
 from cds_service.ehr.patients import DemoPatients  # noqa: E402
 from cds_service.http import views  # noqa: E402
@@ -31,6 +30,7 @@ from cds_service.population.outcomes import as_known_at, load_outcome  # noqa: E
 from cds_service.population.patient import hook_context  # noqa: E402
 from cds_service.population.synthetic import write_export  # noqa: E402
 from cds_service.runtime import build_services  # noqa: E402
+from hooks.catalog import INDICATORS  # noqa: E402
 
 pytestmark = pytest.mark.timeout(300)
 NOW = datetime(2026, 1, 1, 23, 59, 59, tzinfo=timezone.utc)  # the synthetic patients were seen that morning

@@ -4,7 +4,6 @@ import pytest
 from cds_service.errors import InvalidRequest
 from cds_service.hook_request import parse_hook_request
 from cds_service.prefetch import render_template
-
 from cds_testing.fhir_factory import ascvd_prefetch, bundle, hook_request
 from cds_testing.spec_rules import assert_operation_outcome
 

@@ -1,4 +1,4 @@
-"""Fetching what prefetch lacks (issue #3 items 2-3): PREFETCH-3/4/5/7, AUTHZ-3/5, the deadline, with `responses`."""
+"""Fetching what prefetch lacks: PREFETCH-3/4/5/7, AUTHZ-3/5, the deadline, with `responses`."""
 from __future__ import annotations
 
 import json
@@ -10,12 +10,11 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import responses
 
-from fhir_adapters.client import FhirClient
-from fhir_adapters.fetcher import HttpFetcher
-
 from cds_testing.apps import service_file
 from cds_testing.fhir_factory import ascvd_prefetch, hook_request
 from cds_testing.spec_rules import assert_operation_outcome
+from fhir_adapters.client import FhirClient
+from fhir_adapters.fetcher import HttpFetcher
 
 BASE = "https://ehr.example.org/fhir/R4"
 ANSWER_HELD_S = 10.0  # upper bound on a held answer should teardown never release it
@@ -206,12 +205,12 @@ def test_omit_key_failing_on_the_server_still_gives_the_cards_that_can_be_built(
     ext = card["extension"]["org.cdsml.prediction"]
     assert "503" in ext["unavailable"]["medications"]
     # A risk card (every input present) names the unavailable data, worded as not obtained (never "not
-    # recorded", issue 12), with the reason.
+    # recorded"), with the reason.
     assert f"medications: could not be retrieved ({ext['unavailable']['medications']})" in card["detail"]
 
 
 def test_deadline_running_out_on_an_omit_key_still_gives_the_card(make_app, fhir, held):
-    """Issue #3 item 3: when the deadline runs out and no required data is missing, the cards that can be built."""
+    """When the deadline runs out and no required data is missing, the cards that can be built."""
     fhir.add_callback(responses.GET, f"{BASE}/MedicationRequest", callback=_held_answer(held))
     app = make_app(services={"ascvd-10y-risk": _omit("medications")}, fhir_servers=[BASE], deadline_s=0.3)
     prefetch = ascvd_prefetch()

@@ -1,4 +1,4 @@
-"""The nginx front of `cds-service serve` (cds_service/server/proxy.py, issue 13 item 1): its configuration
+"""The nginx front of `cds-service serve` (cds_service/server/proxy.py): its configuration
 carries the settings' limits, nginx itself accepts it, and without nginx only loopback is served."""
 from __future__ import annotations
 

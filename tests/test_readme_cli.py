@@ -39,12 +39,11 @@ from cds_service.ehr.patients import DemoPatients
 from cds_service.ehr.signing import DemoKey
 from cds_service.security.identity import ClientIdentity
 from cds_service.security.outbound import fhir_server_allowed
-from hooks import ServiceFileError
-
 from cds_testing import security_support as s
 from cds_testing.apps import service_file, services_dir
 from cds_testing.paths import ROOT
 from cds_testing.servers import cds_service, free_port
+from hooks import ServiceFileError
 
 pytestmark = pytest.mark.integration
 CLI = str(Path(sys.executable).parent / "cds-service")

@@ -1,4 +1,4 @@
-"""The Redis replay cache (issue #8, SEC-8): one atomic SET NX with the token's remaining lifetime,
+"""The Redis replay cache (SEC-8): one atomic SET NX with the token's remaining lifetime,
 and fail-closed when Redis is unreachable. Its behaviour against a real Redis shared by four
 workers is in tests/integration/test_scale_out.py."""
 from __future__ import annotations
@@ -7,7 +7,6 @@ import logging
 import socket
 
 from cds_service.security.replay import KEY_PREFIX, RedisReplayStore, make_replay_store
-
 from cds_testing.optional import require_module
 
 
@@ -53,8 +52,8 @@ def test_unreachable_redis_refuses_the_token(caplog):
 
 def test_store_choice_follows_redis_url(tmp_path):
     from cds_service.config import Settings
-    from cds_service.storage.db import make_engine
     from cds_service.security.replay import SqlReplayStore
+    from cds_service.storage.db import make_engine
 
     engine = make_engine(f"sqlite:///{tmp_path}/cds.sqlite3")
     assert isinstance(make_replay_store(Settings.from_mapping({}), engine), SqlReplayStore)

@@ -1,4 +1,4 @@
-"""Privacy and audit (issue #6 item 5, SEC-10): no token, JWT or patient identifier in any log record,
+"""Privacy and audit (SEC-10): no token, JWT or patient identifier in any log record,
 whatever the outcome of the call; exactly one audit row per call; body size (413) and JSON nesting
 (400) limits."""
 from __future__ import annotations
@@ -13,11 +13,10 @@ import responses
 import sqlalchemy as sa
 
 from cds_service.storage import db
-
 from cds_testing import security_support as s
+from cds_testing.apps import written_engine
 from cds_testing.fhir_factory import ascvd_prefetch, hook_request
 from cds_testing.spec_rules import assert_operation_outcome
-from cds_testing.apps import written_engine
 
 # Patient data that must never reach a log line (and the strings are distinctive enough to grep for).
 PATIENT_ID = "pt-7731-qzx"
@@ -86,7 +85,7 @@ def audit_rows(app) -> list[dict]:
 
 def test_no_token_jwt_or_patient_identifier_in_any_log_record_and_one_audit_row_per_call(
         make_app, tmp_path, capture_all_logs, monkeypatch):
-    """SEC-10, issue #6 item 5: run successes and every error kind through the app with DEBUG logging
+    """SEC-10: run successes and every error kind through the app with DEBUG logging
     on the root logger; no record holds a JWT (or a segment of one), the FHIR access token, the
     patient's name, birth date, MRN, address, phone or id; the audit table has exactly one row per call."""
     tokens: list[str] = []
@@ -189,7 +188,7 @@ def test_audit_rows_in_development_mode_and_for_non_cds_paths(make_app):
 
 
 def test_random_salt_is_announced_once_and_hashes_differ_between_processes(make_app, caplog):
-    """Issue #6 item 5: without audit_salt a random per-process salt is used, with one warning."""
+    """Without audit_salt a random per-process salt is used, with one warning."""
     caplog.set_level(logging.WARNING)
     a = make_app(services=[s.SERVICE_ID])
     b = make_app(services=[s.SERVICE_ID], audit_salt="")
@@ -202,7 +201,7 @@ def test_random_salt_is_announced_once_and_hashes_differ_between_processes(make_
 
 
 def test_a_call_whose_audit_row_cannot_be_written_is_500_not_200(make_app, caplog, monkeypatch):
-    """Issue #13 item 5, with `call_writes = "before-answer"`: every call is audited or refused. A failed
+    """With `call_writes = "before-answer"`, every call is audited or refused. A failed
     write answers 500 with an OperationOutcome (never the cards), is logged, and counted in
     cds_storage_write_failures_total."""
     app = make_app(services=[s.SERVICE_ID], call_writes="before-answer")
@@ -252,7 +251,7 @@ def test_after_answer_a_failed_write_is_counted_lost_and_refuses_the_next_calls(
 # --- body limits ---------------------------------------------------------------------------------
 
 def test_body_over_the_size_limit_is_413_with_operation_outcome(make_app):
-    """Issue #6 item 5: max_body_bytes → 413 (before parsing), with an OperationOutcome (ERR-3)."""
+    """`max_body_bytes` → 413 (before parsing), with an OperationOutcome (ERR-3)."""
     client = make_app(services=[s.SERVICE_ID], max_body_bytes=10_000).test_client()
     body = hook_request(prefetch=ascvd_prefetch())
     body["padding"] = "x" * 20_000
@@ -281,7 +280,7 @@ def test_feedback_body_over_the_size_limit_is_413(make_app):
 
 @pytest.mark.parametrize("depth, status", [(64, 200), (65, 400), (100_000, 400)])
 def test_json_nesting_limit_is_400(make_app, depth, status):
-    """Issue #6 item 5: nesting deeper than max_json_depth (64) → 400; a pathological depth does
+    """Nesting deeper than max_json_depth (64) → 400; a pathological depth does
     not crash the parser (RecursionError → 400, not 500)."""
     client = make_app(services=[s.SERVICE_ID], max_body_bytes=1_000_000).test_client()
     body = hook_request(prefetch=ascvd_prefetch())

@@ -1,4 +1,4 @@
-"""Trusted clients in the configuration (issue #6 item 1) and development mode (item 4, SEC-2)."""
+"""Trusted clients in the configuration and development mode (SEC-2)."""
 from __future__ import annotations
 
 import json
@@ -13,7 +13,6 @@ from cryptography.hazmat.primitives import serialization
 from cds_service import create_app
 from cds_service.config import ConfigError, Settings
 from cds_service.security.trusted_clients import TrustedClient
-
 from cds_testing import security_support as s
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,7 +98,7 @@ def test_sec2_auth_is_required_by_default():
 
 
 def test_sec2_development_mode_warns_loudly_at_start_and_on_every_call(make_app, caplog):
-    """Issue #6 item 4: `auth.required = false` logs a warning at start and on each call."""
+    """`auth.required = false` logs a warning at start and on each call."""
     caplog.set_level(logging.WARNING)
     app = make_app(services=[s.SERVICE_ID], auth_required=False)
     start = [r for r in caplog.records if getattr(r, "event", None) == "auth_disabled"]

@@ -10,10 +10,9 @@ import responses
 from jwt.algorithms import ECAlgorithm
 
 from cds_service.config import Settings
-from cds_service.storage.db import make_engine
 from cds_service.errors import AuthError
 from cds_service.security.jwt_verifier import Verifier
-
+from cds_service.storage.db import make_engine
 from cds_testing import security_support as s
 from cds_testing.clock import FakeClock
 from cds_testing.paths import SPEC_EXAMPLES

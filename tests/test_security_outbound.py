@@ -1,4 +1,4 @@
-"""Outbound trust (issue #6 item 3): a fhirServer that is not allow-listed for the caller gets no
+"""Outbound trust: a fhirServer that is not allow-listed for the caller gets no
 request at all, and the invocation behaves as if no FHIR access was given."""
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ import socket
 import pytest
 import responses
 
-from cds_service.security.identity import ANONYMOUS, ClientIdentity
 from cds_service.config import Settings
+from cds_service.security.identity import ANONYMOUS, ClientIdentity
 from cds_service.security.outbound import fhir_server_allowed, guard_fetcher_factory, normalize_base
-
 from cds_testing import security_support as s
 from cds_testing.fhir_factory import hook_request
 
@@ -48,7 +47,7 @@ def no_sockets(monkeypatch):
     "http://launch.smarthealthit.org/v/r4/fhir",            # plain http: the token would travel in clear (REQ-3)
 ])
 def test_non_allow_listed_fhir_server_gets_zero_connections_and_412(make_app, tmp_path, no_sockets, server):
-    """Issue #6 item 3 / PREFETCH-5: zero outbound connections (socket level and HTTP level), then
+    """PREFETCH-5: zero outbound connections (socket level and HTTP level), then
     412 because the required prefetch is neither sent nor obtainable."""
     with responses.RequestsMock(assert_all_requests_are_fired=True) as jwks_and_fhir:
         jwks_and_fhir.get(s.SANDBOX_JKU, json=s.jwks(s.sandbox_key()))

@@ -5,9 +5,9 @@ import threading
 
 import sqlalchemy as sa
 
+from cds_service.security.replay import SqlReplayStore, replay_key
 from cds_service.storage import db
 from cds_service.storage.db import make_engine
-from cds_service.security.replay import SqlReplayStore, replay_key
 
 
 def test_sec8_replay_store_accepts_a_key_once(tmp_path):

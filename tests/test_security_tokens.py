@@ -11,10 +11,9 @@ import responses
 import sqlalchemy as sa
 
 from cds_service.storage import db
-
 from cds_testing import security_support as s
-from cds_testing.fhir_factory import ascvd_prefetch, hook_request
 from cds_testing.apps import written_engine
+from cds_testing.fhir_factory import ascvd_prefetch, hook_request
 
 FEEDBACK_BODY = {"feedback": [{"card": "4e0a3a1e-3283-4575-ab82-028d55fe2719", "outcome": "accepted",
                                "acceptedSuggestions": [{"id": "e56e1945-20b3-4393-8503-a1a20fd73152"}],

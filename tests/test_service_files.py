@@ -4,9 +4,8 @@ import re
 import pytest
 
 from cds_service.config import ConfigError
-from hooks import SERVICES_DIR, ServiceFileError
-
 from cds_testing.apps import service_file, services_dir
+from hooks import SERVICES_DIR, ServiceFileError
 
 ASCVD = service_file("ascvd-10y-risk")
 PCE = 'ref = "equation:pce-goff-2013"'
@@ -56,7 +55,7 @@ def test_every_bundled_service_file_loads(app):
     ('on_error = "fail"', 'on_eror = "fail"', "prefetch.patient.on_eror", "did you mean 'on_error'?"),
     ('lookback_days = 730', 'lookback_days = -730', "features.sbp.lookback_days", "positive number of days, not -730"),
     ('plausible = [60, 300]', 'plausible = [300, 60]', "features.sbp.plausible", "low below high"),
-    # one-click orders (issue 15 item 5): a medication is an orderable clinical drug with a structured dose; a test
+    # one-click orders: a medication is an orderable clinical drug with a structured dose; a test
     # has a clinician name next to its code
     ('rxnorm|617311"', 'rxnorm|83367"', "suggestions.statin_high.code", "RxNorm clinical drug (SCD)"),
     ('display = "atorvastatin 40 MG Oral Tablet"', 'display = "atorvastatin 40 mg"', "suggestions.statin_high.display",
@@ -156,10 +155,9 @@ def test_secondary_models_are_loaded_by_the_registry_and_run_and_timed_by_the_pi
     `pipeline.invoke` inside the timed model stage, and handed to the builder (never loaded by it)."""
     from datetime import datetime, timezone
 
-    from hooks.catalog import HOOKS
-
     from cds_service import pipeline
     from cds_service.hook_request import parse_hook_request
+    from hooks.catalog import HOOKS
 
     bound = app.extensions["cds"].services["deterioration-scores"][0]
     assert bound.definition.secondary_refs == ("equation:qsofa",)
@@ -202,10 +200,9 @@ def test_outside_the_population_secondary_models_are_named_but_not_run(app):
     finds the secondary by its ref (None: not calculated) and says renal function is unknown."""
     from datetime import datetime, timezone
 
-    from hooks.catalog import HOOKS
-
     from cds_service import pipeline
     from cds_service.hook_request import parse_hook_request
+    from hooks.catalog import HOOKS
 
     (bound,) = app.extensions["cds"].services["renal-dosing"]
     order = {"resourceType": "MedicationRequest", "id": "m1", "status": "draft", "intent": "order", "subject": {"reference": "Patient/p1"},
@@ -245,11 +242,10 @@ def test_secondary_models_run_without_a_primary_model(app):
     missing, so the score is a lower bound naming it."""
     from datetime import datetime, timezone
 
-    from hooks.catalog import HOOKS
-
     from cds_service import pipeline
     from cds_service.hook_request import parse_hook_request
     from cds_testing.fhir_factory import bundle, patient, quantity_obs
+    from hooks.catalog import HOOKS
 
     bound = app.extensions["cds"].services["diabetes-detection"][0]
     assert bound.model is None and list(bound.secondary) == ["equation:ada-risk-test"]

@@ -8,7 +8,6 @@ from cds_testing.fhir_factory import ascvd_prefetch, hook_request
 from cds_testing.paths import SPEC_EXAMPLES
 from cds_testing.spec_rules import assert_operation_outcome
 
-
 URL = "/cds-services/ascvd-10y-risk"
 
 

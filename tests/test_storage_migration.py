@@ -1,4 +1,4 @@
-"""Issue #13 item 3: a database written by the schema before tenant isolation is brought up to date when
+"""A database written by the schema before tenant isolation is brought up to date when
 the service starts, on SQLite and on PostgreSQL (a real server on 127.0.0.1, as in the scale-out tests).
 
 The old schema is copied below from `cds_service/storage/db.py` as it was before the change: feedback
@@ -13,11 +13,21 @@ from __future__ import annotations
 import time
 
 import pytest
-from sqlalchemy import (Column, Float, Integer, MetaData, String, Table, Text, UniqueConstraint, create_engine, inspect,
-                        select)
+from sqlalchemy import (
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    inspect,
+    select,
+)
 
 from cds_service.storage import db
-
 from cds_testing.db_servers import postgres_bin, postgres_server
 from cds_testing.optional import missing, require_module
 

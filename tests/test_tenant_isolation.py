@@ -1,4 +1,4 @@
-"""Issue #13 item 3 through the HTTP surface: two trusted EHRs (the Sandbox- and Epic-style clients of
+"""Tenant isolation through the HTTP surface: two trusted EHRs (the Sandbox- and Epic-style clients of
 cds_testing.security_support) share one service. A hookInstance and a card uuid name a record only
 within the client that sent them; feedback is accepted only for cards issued to the reporting
 client; `/analytics` is for operators only and reports per client.
@@ -13,11 +13,10 @@ import responses
 from sqlalchemy import func, select
 
 from cds_service.storage import db
-
 from cds_testing import security_support as s
+from cds_testing.apps import written_engine
 from cds_testing.fhir_factory import ascvd_prefetch, hook_request
 from cds_testing.spec_rules import assert_operation_outcome
-from cds_testing.apps import written_engine
 
 SERVICE = f"/cds-services/{s.SERVICE_ID}"
 OPERATOR_TOKEN = "operator-token-0123456789"

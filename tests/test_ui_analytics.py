@@ -1,13 +1,13 @@
-"""Feedback analytics (issue #7): accept / override rates and override reasons per service and model version."""
+"""Feedback analytics: accept / override rates and override reasons per service and model version."""
 from __future__ import annotations
 
 import time
 
 import pytest
 
+from cds_service.feedback_request import FeedbackItem
 from cds_service.storage import db
 from cds_service.storage.analytics import feedback_report
-from cds_service.feedback_request import FeedbackItem
 from cds_service.storage.feedback import store_feedback
 
 REASON = ("http://terminology.hl7.org/CodeSystem/cds-hooks-override-reasons", "patient-declined", "Patient declined")
@@ -51,7 +51,7 @@ def test_rates_and_reasons_per_service_and_model_version(engine):
 
 
 def test_feedback_for_a_card_not_issued_to_the_client_is_refused_and_counted_nowhere(engine):
-    """Issue #13 item 3: feedback naming a card this client was never issued is refused (404) as a whole."""
+    """Feedback naming a card this client was never issued is refused (404) as a whole."""
     from cds_service.errors import UnknownCard
 
     issue(engine, "known")

@@ -1,4 +1,4 @@
-"""The simulator's demo SMART authorization server (issue #7): the simulator launches a card's `smart`
+"""The simulator's demo SMART authorization server: the simulator launches a card's `smart`
 link as an EHR does (LINK-1), and hands the card's appContext back in the token response (LINK-2).
 
 Here the service's outbound requests to the simulator (discovery, token) are routed by `responses`
@@ -18,7 +18,6 @@ import responses
 from cds_service.ehr.contexts import build_context, now_utc
 from cds_service.ehr.hook_calls import build_call
 from cds_service.ehr.patients import patient_from_resources
-
 from cds_testing.paths import ROOT
 
 BASE = "http://127.0.0.1:8080"  # config/demo.toml's public base URL

@@ -1,5 +1,5 @@
-"""Explanation page (issue #7): the target of each ML/equation card's link (LINK-1, `absolute`), written so that
-a clinician can check the basis of the card (issue #15; FDA CDS guidance, non-device criterion 4)."""
+"""Explanation page: the target of each ML/equation card's link (LINK-1, `absolute`), written so that
+a clinician can check the basis of the card (FDA CDS guidance, non-device criterion 4)."""
 from __future__ import annotations
 
 import json
@@ -7,12 +7,12 @@ import re
 
 from sqlalchemy import select
 
+from cds_service.ehr.patients import DemoPatients
 from cds_service.storage import db
 from cds_service.storage import explanations as explain_store
 from cds_service.ui.explain_views import calibration_bins, model_card
-from cds_service.ehr.patients import DemoPatients
-from hooks.catalog import HOOKS
 from cds_testing.apps import written_engine
+from hooks.catalog import HOOKS
 
 BASE = "https://cds.example.org"
 

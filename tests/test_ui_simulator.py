@@ -10,12 +10,12 @@ import jwt
 import pytest
 
 from cds_service.config import Settings
-from cds_service.hook_request import parse_hook_request
 from cds_service.ehr.contexts import build_context
 from cds_service.ehr.drafts import DRAFT_ORDERS, DRAFTS_BY_KEY
 from cds_service.ehr.hook_calls import build_call
 from cds_service.ehr.patients import DemoPatients
 from cds_service.ehr.signing import PUBLIC_JWKS
+from cds_service.hook_request import parse_hook_request
 from hooks.catalog import HOOKS
 
 ROOT = Path(__file__).resolve().parent.parent

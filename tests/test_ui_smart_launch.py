@@ -1,4 +1,4 @@
-"""SMART App Launch of the explanation page (issue #7; LINK-1, LINK-2; SEC outbound allow-list).
+"""SMART App Launch of the explanation page (LINK-1, LINK-2; SEC outbound allow-list).
 
 The EHR's FHIR server and authorization server are `responses` mocks; the service is the Flask test
 client (which keeps cookies like a browser). The browser test drives the same flow for real against
@@ -17,12 +17,12 @@ import pytest
 import requests
 import responses
 
-from cds_service.storage import db
 from cds_service.config import ConfigError, Settings
 from cds_service.ehr.contexts import build_context, now_utc
 from cds_service.ehr.hook_calls import build_call
 from cds_service.ehr.patients import DemoPatients, patient_from_resources
 from cds_service.ehr.signing import DemoKey, Signer
+from cds_service.storage import db
 
 BASE = "https://cds.example.org"
 ISS = "https://ehr.example.org/fhir/r4"
@@ -184,7 +184,7 @@ def test_an_expired_launch_is_refused(make_app):
     ("", 400),
 ])
 def test_unknown_ehrs_get_no_request_at_all(smart_app, iss, status):
-    """Outbound allow-list (issue #6): only a configured client's FHIR server is ever contacted."""
+    """Outbound allow-list: only a configured client's FHIR server is ever contacted."""
     with responses.RequestsMock() as rsps:  # any request would fail: nothing is registered
         resp = _launch(smart_app.test_client(), iss=iss)
         assert len(rsps.calls) == 0

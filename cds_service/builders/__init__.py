@@ -9,8 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from cds_service.builders import (
+    af_anticoagulation,
+    ascvd,
+    care_gaps,
+    deterioration,
+    diabetes_detection,
+    renal_dosing,
+    risk,
+)
 from cds_service.builders.base import BuildContext
-from cds_service.builders import af_anticoagulation, ascvd, care_gaps, deterioration, diabetes_detection, renal_dosing, risk
 
 Check = Callable[..., set]
 Build = Callable[[BuildContext], list]

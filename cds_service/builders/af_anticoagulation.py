@@ -21,19 +21,36 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from cds_service.builders.base import (
+    BuildContext,
+    absence_text,
+    applicability_cards,
+    card,
+    display_value,
+    found_text,
+    missing_states,
+    missing_text,
+    note_text,
+    order_text,
+    remove_order,
+    unavailable_sources,
+    unavailable_text,
+)
+from cds_service.builders.equation_cards import (
+    check_model,
+    check_secondary,
+    extension,
+    feature_def,
+    points_text,
+    require_feature,
+)
+from cds_service.builders.markdown import literal
 from fhir_adapters.features import mentions
 from fhir_adapters.orders import MedicationOrder, medication_orders
 from hooks.definitions import ServiceDefinition
 from hooks.loader import check_summary
 from models.equations import cha2ds2_vasc as CV
 from models.equations import has_bled as HB
-
-from cds_service.builders.base import (BuildContext, absence_text, applicability_cards, card, display_value, missing_states,
-                                       found_text, missing_text, note_text, order_text, remove_order, unavailable_sources,
-                                       unavailable_text)
-from cds_service.builders.equation_cards import (check_model, check_secondary, extension, feature_def, points_text,
-                                                 require_feature)
-from cds_service.builders.markdown import literal
 
 PRIMARY = "equation:cha2ds2-vasc"
 BLEEDING = "equation:has-bled"
@@ -222,7 +239,7 @@ def _scores_card(ctx: BuildContext, anticoagulants: list[MedicationOrder], other
                     "CHA2DS2-VASc and HAS-BLED need the patient's age and sex; nothing is assumed.\n\n" + _evidence(ctx, CV.REQUIRED),
                     extension=extension(ctx, None))
     bleeding = ctx.secondary[BLEEDING]
-    sex = "female" if f["female"].value >= 0.5 else "male"
+    sex = "female" if f["female"].number() >= 0.5 else "male"
     cv = int(stroke.score)
     low = cv <= data["low_stroke_risk"][sex] and stroke.details.get("complete", True)
     high_bleeding = bleeding is not None and int(bleeding.score) >= data["high_bleeding_risk"]

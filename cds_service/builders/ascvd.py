@@ -25,18 +25,28 @@ from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any, Mapping
 
+from cds_service.builders.base import (
+    SCORE_USED,
+    BuildContext,
+    absence_text,
+    applicability_cards,
+    applicability_notes,
+    declared_suggestion,
+    display_value,
+    found_text,
+    missing_text,
+    number,
+    prediction_extension,
+    unavailable_sources,
+)
+from cds_service.builders.base import card as base_card
+from cds_service.builders.equation_cards import check_model, check_secondary, feature_def, require_feature
+from cds_service.builders.markdown import literal
+from cds_service.builders.risk import missing_card, pct, risk_lines, rule_for, rule_suggestions
 from fhir_adapters.kinds_history import NO_CONDITION
 from hooks.definitions import ServiceDefinition
 from hooks.loader import check_summary
 from models.feature_vector import Feature
-
-from cds_service.builders.base import card as base_card
-from cds_service.builders.base import (SCORE_USED, BuildContext, absence_text, applicability_cards, applicability_notes,
-                                       declared_suggestion, display_value, found_text, missing_text, number,
-                                       prediction_extension, unavailable_sources)
-from cds_service.builders.equation_cards import check_model, check_secondary, feature_def, require_feature
-from cds_service.builders.markdown import literal
-from cds_service.builders.risk import missing_card, pct, risk_lines, rule_for, rule_suggestions
 
 PCE = "equation:pce-goff-2013"
 SUMMARY_FIELDS = {"ldl": "600", "age": "79", "result": "2-hour OGTT glucose 1500 mg/dL"}
@@ -139,7 +149,7 @@ def latest_ldl(ctx: BuildContext) -> Feature | None:
 def _ldl_text(ctx: BuildContext, ldl: Feature | None) -> str:
     if ldl is None:
         return "LDL-C: " + missing_text(ctx, ctx.service.data["ldl_features"][0], short=True)
-    return f"LDL-C: **{number(ldl.value, 0)} mg/dL** ({ldl.label}, {literal(ldl.date)})"
+    return f"LDL-C: **{number(ldl.number(), 0)} mg/dL** ({ldl.label}, {literal(ldl.date)})"
 
 
 def _test(ctx: BuildContext, t: Test) -> tuple[str, str]:
@@ -152,11 +162,12 @@ def _test(ctx: BuildContext, t: Test) -> tuple[str, str]:
             return "absent", ""
         return "unrecorded", f"{f.label}: {missing_text(ctx, t.feature)}"
     where = f" ({literal(f.date)})" if f.date else ""
+    v = f.number()
     if t.at_least is None and t.below is None:
-        if f.value >= 0.5:
+        if v >= 0.5:
             return "present", found_text(f)
         return "absent", ""
-    holds = (t.at_least is None or f.value >= t.at_least) and (t.below is None or f.value < t.below)
+    holds = (t.at_least is None or v >= t.at_least) and (t.below is None or v < t.below)
     if not holds:
         return "absent", ""
     value = display_value(ctx, f)
@@ -214,9 +225,9 @@ def _enhancer_lines(ctx: BuildContext, key: str, title: str) -> list[str]:
 
 def _pce_lines(ctx: BuildContext, advice: str = "", caveat: str = "") -> list[str]:
     """The 10-year risk with its detail, or why it was not calculated."""
-    names = ctx.model.info.feature_names
+    names = ctx.require_model().info.feature_names
     if ctx.prediction is None:
-        missing = [ctx.features[n] for n in ctx.model.info.required if ctx.features[n].missing]
+        missing = [ctx.features[n] for n in ctx.require_model().info.required if ctx.features[n].missing]
         why = ", ".join(f"{f.label} ({missing_text(ctx, f.name)})" for f in missing) or "outside the equations' population"
         return ["", f"10-year ASCVD risk (Pooled Cohort Equations) not calculated: {why}."]
     lines = ["", *risk_lines(ctx, names, advice, population_notes=False), *_glycaemia_lines(ctx)]
@@ -256,7 +267,7 @@ def _suggest(ctx: BuildContext, name: str, recommended: bool = False):
 def build(ctx: BuildContext) -> list:
     f, data = ctx.features, ctx.service.data
     if f["age"].value is None:  # no group can be placed without the age: name it, invent nothing
-        return [missing_card(ctx, [f["age"]], ctx.model.info.feature_names)]
+        return [missing_card(ctx, [f["age"]], ctx.require_model().info.feature_names)]
     outside = applicability_cards(ctx, undecided=False)  # under 20, 80 and over (silent); pregnancy (a card)
     if outside is not None:
         return [_with_statin_on_record(ctx, c) for c in outside]
@@ -279,8 +290,8 @@ def build(ctx: BuildContext) -> list:
     if in_range:  # diabetes in all but name: no risk computed as if it were absent
         return [_unconfirmed_diabetes(ctx, ldl, in_range)]
     if ctx.prediction is None:
-        missing = [f[n] for n in ctx.model.info.required if f[n].missing]
-        return [missing_card(ctx, missing, ctx.model.info.feature_names)]
+        missing = [f[n] for n in ctx.require_model().info.required if f[n].missing]
+        return [missing_card(ctx, missing, ctx.require_model().info.feature_names)]
     if ldl is not None and ldl.value < data["ldl_floor"]:
         return [_low_ldl(ctx, ldl)]
     return [_risk(ctx, ldl)]
@@ -313,7 +324,7 @@ def _advice(ctx: BuildContext, branch: str) -> str:
 def _secondary(ctx: BuildContext) -> object:
     f = ctx.features
     ascvd = f["ascvd"]
-    statin = (literal(f["on_statin"].note.removeprefix("active: ")) if (f["on_statin"].value or 0) >= 0.5
+    statin = (literal((f["on_statin"].note or "").removeprefix("active: ")) if (f["on_statin"].value or 0) >= 0.5
               else absence_text(ctx, ["on_statin"], "no active statin on record", what="active statin"))
     lines = [f"On record: {found_text(ascvd)}.", "", _advice(ctx, "secondary"), "",
              f"Statin: {statin}."]
@@ -327,9 +338,10 @@ def _on_statin(ctx: BuildContext) -> object:
     lines = [f"On a statin: **{literal((statin.note or 'active').removeprefix('active: '))}**"
              + (f" (ordered {literal(started)})" if started else "") + ".",
              "", _advice(ctx, "on_statin"), "", _ldl_text(ctx, ldl) + "."]
-    before_start = ldl is not None and bool(started) and ldl.date < started
-    stale = ldl is None or before_start or (f.as_of.date() - date.fromisoformat(ldl.date)).days > data["recheck_days"]
-    if before_start:
+    ldl_date = ldl.date if ldl is not None else None  # a value from the record always has its date
+    before_start = bool(ldl_date and started and ldl_date < started)
+    stale = ldl_date is None or before_start or (f.as_of.date() - date.fromisoformat(ldl_date)).days > data["recheck_days"]
+    if before_start and started:
         recent = (f.as_of.date() - date.fromisoformat(started)).days < 28
         lines.append(f"The statin was ordered on {literal(started)}: a lipid profile 4-12 weeks after starting shows the "
                      "response (4.4.3)." if recent else f"LDL-C since the statin was ordered ({literal(started)}): "
@@ -357,14 +369,14 @@ def _older(ctx: BuildContext) -> object:
 def _severe_ldl(ctx: BuildContext, ldl: Feature) -> object:
     lines = [_ldl_text(ctx, ldl) + ".", "", _advice(ctx, "severe_ldl"),
              "", "The 10-year risk is not estimated for this group (4.2)."]
-    return card(ctx, "severe-ldl", _summary(ctx, "severe_ldl", ldl=number(ldl.value, 0)), "warning", "\n".join(lines),
+    return card(ctx, "severe-ldl", _summary(ctx, "severe_ldl", ldl=number(ldl.number(), 0)), "warning", "\n".join(lines),
                 suggestions=[_suggest(ctx, "statin_high", recommended=True)], extension=_extension(ctx, "ldl-190"))
 
 
 def _diabetes(ctx: BuildContext, ldl: Feature | None) -> object:
     f, data = ctx.features, ctx.service.data
     age = f["age"].value
-    low_ldl = ldl is not None and ldl.value < data["ldl_floor"]
+    low_ldl = ldl is not None and ldl.number() < data["ldl_floor"]
     # Below LDL-C 70 the diabetes recommendation (4.3) does not start a statin: the card says that, not both.
     lines = [_advice(ctx, "low_ldl" if low_ldl else "diabetes"), "", _ldl_text(ctx, ldl) + "."]
     if ldl is None:
@@ -374,8 +386,8 @@ def _diabetes(ctx: BuildContext, ldl: Feature | None) -> object:
                                      "LDL-C by >= 50%, COR IIb) may be reasonable (4.3).") if high_risk and not low_ldl else "")
     lines += _enhancer_lines(ctx, "diabetes_enhancers", "Diabetes-specific risk enhancers (2018 AHA/ACC 4.3)")
     lines += _enhancer_lines(ctx, "enhancers", "Other risk-enhancing factors (2018 AHA/ACC 4.4.1)")
-    if low_ldl:
-        return card(ctx, "diabetes", _summary(ctx, "low_ldl", ldl=number(ldl.value, 0)), "info", "\n".join(lines),
+    if low_ldl and ldl is not None:
+        return card(ctx, "diabetes", _summary(ctx, "low_ldl", ldl=number(ldl.number(), 0)), "info", "\n".join(lines),
                     extension=_extension(ctx, "diabetes"))
     if ldl is None:
         suggestions, behaviour = [_suggest(ctx, "lipid_panel"), _suggest(ctx, "statin_moderate")], "any"
@@ -422,7 +434,7 @@ def _unconfirmed_diabetes(ctx: BuildContext, ldl: Feature | None, results: list[
 
 def _low_ldl(ctx: BuildContext, ldl: Feature) -> object:
     lines = [_advice(ctx, "low_ldl"), "", _ldl_text(ctx, ldl) + "."] + _pce_lines(ctx)
-    return card(ctx, "low-ldl", _summary(ctx, "low_ldl", ldl=number(ldl.value, 0)), "info", "\n".join(lines),
+    return card(ctx, "low-ldl", _summary(ctx, "low_ldl", ldl=number(ldl.number(), 0)), "info", "\n".join(lines),
                 extension=_extension(ctx, "ldl-below-70"))
 
 
@@ -436,5 +448,5 @@ def _risk(ctx: BuildContext, ldl: Feature | None) -> object:
     suggestions = rule_suggestions(ctx, rule.suggestions)
     if ldl is None:
         suggestions.insert(0, _suggest(ctx, "lipid_panel"))
-    return card(ctx, "risk", rule.summary.format(risk=pct(ctx.prediction.score)), rule.indicator, "\n".join(lines),
+    return card(ctx, "risk", rule.summary.format(risk=pct(ctx.require_prediction().score)), rule.indicator, "\n".join(lines),
                 suggestions=suggestions, extension=_extension(ctx, "pce-" + rule.summary.split()[0].lower()))

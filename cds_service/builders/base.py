@@ -4,19 +4,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
+from cds_service.applicability import APPLIES, NOT_APPLICABLE, Applicability, Finding
+from cds_service.builders.links import DEFAULT_KINDS, explanation_links
+from cds_service.builders.markdown import literal
+from cds_service.cards import Action, Card, Coding, Link, Source, Suggestion, stable_uuid
+from cds_service.hook_request import HookRequest
 from fhir_adapters.orders import MedicationOrder
-from fhir_adapters.resources import NO_ACCESS, TIMEOUT
+from fhir_adapters.resources import NO_ACCESS, TIMEOUT, Unavailable
 from fhir_adapters.units import unit_text, value_text
 from hooks.catalog import SUMMARY_MAX
 from hooks.definitions import ROUTES, Dose, OrderDef, ServiceDefinition, SuggestionDef
 from models.feature_vector import Feature, FeatureVector
-from models.protocol import Prediction
-
-from cds_service.applicability import APPLIES, NOT_APPLICABLE, Applicability, Finding
-from cds_service.cards import Action, Card, Coding, Link, Source, Suggestion, stable_uuid
-from cds_service.builders.links import DEFAULT_KINDS, explanation_links
-from cds_service.builders.markdown import literal
-from cds_service.hook_request import HookRequest
+from models.protocol import Model, Prediction
 
 PREDICTION_EXTENSION = "org.cdsml.prediction"
 # In the prediction extension: False when the card's decision did not use the computed score (e.g. LDL-C >= 190
@@ -34,10 +33,10 @@ class BuildContext:
     service: ServiceDefinition
     request: HookRequest
     features: FeatureVector
-    model: Any | None
+    model: Model | None
     prediction: Prediction | None
     # Prefetch keys whose data could not be obtained, with the reason (policy "omit").
-    unavailable: Mapping[str, str] = field(default_factory=dict)
+    unavailable: Mapping[str, Unavailable] = field(default_factory=dict)
     # Absolute base URL of this service for links (explanation page), when known.
     base_url: str | None = None
     # Which explanation links cards carry (`ui_explain_links`): "smart" and/or "absolute".
@@ -48,6 +47,18 @@ class BuildContext:
     secondary: Mapping[str, Prediction | None] = field(default_factory=dict)
     # Whether the patient is in the service's `[[population]]` (`cds_service.applicability`).
     applicability: Applicability = field(default_factory=Applicability)
+
+    def require_model(self) -> Model:
+        """The service's model, for a builder that is only bound to services with one (its start-up check)."""
+        if self.model is None:
+            raise RuntimeError(f"{self.service.id}: the '{self.service.builder}' builder needs the service's [model]")
+        return self.model
+
+    def require_prediction(self) -> Prediction:
+        """The model's prediction, for code reached only after the builder has established there is one."""
+        if self.prediction is None:
+            raise RuntimeError(f"{self.service.id}: a card that shows the score was built without one")
+        return self.prediction
 
     def card_uuid(self, key: str) -> str:
         return stable_uuid(self.request.hook_instance, self.service.id, key)
@@ -306,19 +317,21 @@ def order_suggestion(ctx: BuildContext, key: str, label: str, code: str, display
     (kept in the coding); `name` is how a clinician reads it (the concept's text and the action's description)."""
     system, _, value = code.partition("|")
     patient = {"reference": f"Patient/{ctx.request.patient_id}"}
-    concept = {"coding": [{"system": system, "code": value, "display": display}], "text": name or display}
+    codings: list[dict[str, str]] = [{"system": system, "code": value, "display": display}]
+    if resource_type == "MedicationRequest" and ingredient:
+        # The orderable product first, then its ingredient (same drug, coarser concept).
+        codings.append({"system": ingredient[0].partition("|")[0], "code": ingredient[0].partition("|")[2],
+                        "display": ingredient[1]})
+    concept = {"coding": codings, "text": name or display}
     user = ctx.request.context.get("userId", "")
     if resource_type == "MedicationRequest":
-        if ingredient:  # the orderable product first, then its ingredient (same drug, coarser concept)
-            concept["coding"].append({"system": ingredient[0].partition("|")[0], "code": ingredient[0].partition("|")[2],
-                                      "display": ingredient[1]})
         resource: dict[str, Any] = {"resourceType": "MedicationRequest", "status": "draft", "intent": "order",
                                     "medicationCodeableConcept": concept, "subject": patient}
         if text or dose:
             resource["dosageInstruction"] = [dosage(text, dose)]
     else:
         resource = {"resourceType": "ServiceRequest", "status": "draft", "intent": "order", "code": concept, "subject": patient}
-        cat_system, _, cat_code = (category or "http://snomed.info/sct|108252007").partition("|")
+        cat_system, _, cat_code = (category or LAB_CATEGORY).partition("|")
         resource["category"] = [{"coding": [{"system": cat_system, "code": cat_code}]}]
         if text:
             resource["note"] = [{"text": text}]

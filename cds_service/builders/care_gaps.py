@@ -27,16 +27,24 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Callable, Mapping
 
+from cds_service.builders.base import (
+    BuildContext,
+    applicability_cards,
+    applicability_notes,
+    card,
+    lab_order,
+    missing_text,
+    number,
+    unavailable_sources,
+    unavailable_text,
+)
+from cds_service.builders.equation_cards import check_secondary, extension, feature_def, require_feature
+from cds_service.builders.markdown import literal
 from fhir_adapters import resources as R
 from fhir_adapters.orders import context_resources
 from fhir_adapters.units import value_text
 from hooks.definitions import OrderDef, ServiceDefinition
 from hooks.loader import check_summary
-
-from cds_service.builders.base import (BuildContext, applicability_cards, applicability_notes, card, missing_text, number,
-                                       lab_order, unavailable_sources, unavailable_text)
-from cds_service.builders.equation_cards import check_secondary, extension, feature_def, require_feature
-from cds_service.builders.markdown import literal
 
 SUMMARY_FIELDS = ("date", "count", "tests")
 RULES = ("hba1c", "kidney", "uacr", "lipids")

@@ -21,16 +21,26 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from cds_service.builders.base import (
+    BuildContext,
+    absence_text,
+    applicability_cards,
+    applicability_notes,
+    card,
+    display_value,
+    lab_order,
+    missing_text,
+    note_text,
+    unavailable_lines,
+    unavailable_sources,
+    when_text,
+)
+from cds_service.builders.equation_cards import check_model, check_secondary, extension, points_text, require_feature
 from hooks.catalog import INDICATORS
 from hooks.definitions import OrderDef, ServiceDefinition
 from hooks.loader import check_summary
 from models.equations import news2 as N
 from models.equations import qsofa as Q
-
-from cds_service.builders.base import (BuildContext, absence_text, applicability_cards, applicability_notes, card,
-                                       display_value, lab_order, missing_text, note_text, unavailable_lines,
-                                       unavailable_sources, when_text)
-from cds_service.builders.equation_cards import check_model, check_secondary, extension, points_text, require_feature
 
 PRIMARY = "equation:news2"
 QSOFA = "equation:qsofa"
@@ -102,7 +112,7 @@ def _value(ctx: BuildContext, name: str) -> str:
     if f.missing:
         return "**invalid value**" if f.invalid else "**not in this set**"
     if name in FLAG_WORDS:
-        value = FLAG_WORDS[name][f.value >= 0.5]
+        value = FLAG_WORDS[name][f.number() >= 0.5]
     else:
         value = display_value(ctx, f) + when_text(ctx, f)  # "24 /min at 14:05 UTC"
     return value + (" (assumed)" if f.imputed else "")

@@ -23,11 +23,23 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Mapping, Sequence
 
-from hooks.definitions import OrderDef, ServiceDefinition
-
-from cds_service.builders.base import (BuildContext, absence_text, applicability_cards, applicability_notes, card, missing_state,
-                                       found_text, lab_order, missing_text, number, order_suggestion, unavailable_lines, window_text)
+from cds_service.builders.base import (
+    BuildContext,
+    absence_text,
+    applicability_cards,
+    applicability_notes,
+    card,
+    found_text,
+    lab_order,
+    missing_state,
+    missing_text,
+    number,
+    order_suggestion,
+    unavailable_lines,
+    window_text,
+)
 from cds_service.builders.equation_cards import check_model, check_secondary, extension, require_feature
+from hooks.definitions import OrderDef, ServiceDefinition
 
 REFERRAL_CATEGORY = "http://snomed.info/sct|3457005"  # Patient referral
 RISK_TEST = "equation:ada-risk-test"
@@ -123,10 +135,10 @@ def classify(test: Test, value: float) -> str:
 def latest_results(f, tests: Sequence[Test], hba1c_usable: bool) -> list[Result]:
     out = []
     for t in tests:
-        feat = f[t.feature]
-        if feat.value is None or (t.name == "hba1c" and not hba1c_usable) or _on(feat) is None:
+        feat, on = f[t.feature], _on(f[t.feature])
+        if feat.value is None or (t.name == "hba1c" and not hba1c_usable) or on is None:
             continue
-        out.append(Result(t, feat.value, _on(feat), classify(t, feat.value)))
+        out.append(Result(t, feat.value, on, classify(t, feat.value)))
     return out
 
 

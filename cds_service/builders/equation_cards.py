@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from cds_service.builders.base import PREDICTION_EXTENSION, BuildContext, prediction_extension, prediction_json
 from hooks.definitions import ServiceDefinition
 from hooks.loader import ServiceFileError
 from models.protocol import Prediction
-
-from cds_service.builders.base import PREDICTION_EXTENSION, BuildContext, prediction_extension, prediction_json
 
 
 def check_model(service: ServiceDefinition, expected: str | None) -> None:

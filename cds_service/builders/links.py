@@ -1,4 +1,4 @@
-"""The links from an ML/equation card to its explanation page (issue #7, LINK-1/LINK-2), in one place.
+"""The links from an ML/equation card to its explanation page (LINK-1/LINK-2), in one place.
 
 Both carry the call's capability token (`security/capability.py`: signed, expiring, bound to the
 client, service and hookInstance), never the hookInstance itself, so the URL cannot be derived from

@@ -1,4 +1,4 @@
-"""Renal dosing at order-select and order-sign (issue #5, item 2).
+"""Renal dosing at order-select and order-sign.
 
 The logic: for each judged MedicationRequest (the selections for order-select, every order in effect
 for order-sign), find its drug in `[data.drugs]` (a drug marked `systemic_only` ignores orders given by a
@@ -21,17 +21,31 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from cds_service.builders.base import (
+    BOOLEAN_KINDS,
+    BuildContext,
+    absence_text,
+    applicability_cards,
+    card,
+    display_value,
+    found_text,
+    inputs_table,
+    lab_order,
+    missing_states,
+    missing_text,
+    note_text,
+    number,
+    remove_order,
+    unavailable_lines,
+    unavailable_sources,
+)
+from cds_service.builders.equation_cards import check_model, check_secondary, extension, require_feature
+from cds_service.builders.markdown import literal
+from cds_service.cards import Action, Source, Suggestion
 from fhir_adapters.orders import Dose, MedicationOrder, adjusted_order, medication_orders, ordered_dose
 from hooks.catalog import INDICATORS
 from hooks.definitions import OrderDef, ServiceDefinition
 from hooks.loader import check_summary
-
-from cds_service.cards import Action, Source, Suggestion
-from cds_service.builders.base import (BOOLEAN_KINDS, BuildContext, absence_text, applicability_cards, card, display_value,
-                                       inputs_table, lab_order, number, remove_order, unavailable_sources)
-from cds_service.builders.base import found_text, missing_states, missing_text, note_text, unavailable_lines
-from cds_service.builders.equation_cards import check_model, check_secondary, extension, require_feature
-from cds_service.builders.markdown import literal
 
 PRIMARY = "equation:ckd-epi-2021"
 CRCL = "equation:cockcroft-gault-1976"
@@ -104,7 +118,7 @@ class Drug:
 
 
 def dose_text(d: Dose) -> str:
-    if not d.known:
+    if d.mg is None or d.per_day is None:  # not `known`, spelt out for the type checker
         return UNREADABLE
     freq = FREQUENCY_WORDS.get(round(d.per_day, 6), f"{number(d.per_day, 2)} times a day")
     return f"{number(d.mg, 2)} mg {freq}"
@@ -219,7 +233,8 @@ def check(service: ServiceDefinition) -> set[str]:
             check_summary(service.path, f"data.drugs.{drug.key}.rules[{i}].summary", r.summary, longest)
             if r.if_taking:
                 check_summary(service.path, f"data.drugs.{drug.key}.rules[{i}].if_taking.summary", r.if_taking.summary, longest)
-                used.add(r.taking_feature)
+                if r.taking_feature:
+                    used.add(r.taking_feature)
             used |= set(r.requires)
         if drug.dialysis:
             check_summary(service.path, f"data.drugs.{drug.key}.dialysis.summary", drug.dialysis.summary, longest)
@@ -307,12 +322,14 @@ def _card_for(ctx: BuildContext, drug: Drug, order: MedicationOrder, m: Measured
     ordered = ordered_dose(order)
     target = drug.doses.get(rule.dose) if rule.dose else None
     unreadable = rule.action == "dose" and not ordered.known
-    if rule.action == "dose" and not unreadable:
-        daily_ok = target.max_daily_mg is not None and ordered.mg * ordered.per_day <= target.max_daily_mg
+    if rule.action == "dose" and not unreadable and target is not None:  # a "dose" rule names a declared dose
+        daily = ordered.mg * ordered.per_day if ordered.mg is not None and ordered.per_day is not None else None
+        daily_ok = target.max_daily_mg is not None and daily is not None and daily <= target.max_daily_mg
         if ordered.same_as(target.dose) or daily_ok:
             return None  # already the labelled dose: nothing to say
     name = _drug_name(drug, order)
-    fields = {"drug": name, "value": shown(m.value, m.rule) if drug.measure != "criteria" else f"{m.value:.0f}",
+    value = m.value or 0.0  # a rule was met, so the value it was judged on is there
+    fields = {"drug": name, "value": f"{value:.0f}" if drug.measure == "criteria" or m.rule is None else shown(value, m.rule),
               "dose": dose_text(target.dose) if target else "", "ordered": dose_text(ordered),
               "met": ", ".join(m.met) or "none", "total": str(len(drug.criteria))}
     summary = _sentence(rule.summary, **fields)
@@ -320,9 +337,9 @@ def _card_for(ctx: BuildContext, drug: Drug, order: MedicationOrder, m: Measured
              "", _renal_line(ctx, egfr, crcl, drug.measure, m.rule)]
     if unreadable:
         lines += ["", f"**The ordered dose could not be read:** {literal(ordered.problem)}; check it against the label "
-                      f"(labelled dose here: {dose_text(target.dose)}). No change is suggested from a dose that was not understood."]
+                      f"(labelled dose here: {dose_text(target.dose) if target else 'none declared'}). No change is suggested from a dose that was not understood."]
     if drug.measure == "criteria":
-        lines.append(f"**Dose-reduction criteria met:** {', '.join(m.met) or 'none'} ({m.value:.0f} of {len(drug.criteria)}).")
+        lines.append(f"**Dose-reduction criteria met:** {', '.join(m.met) or 'none'} ({value:.0f} of {len(drug.criteria)}).")
     if taking_feature:
         lines.append(f"**Already taking {name}** ({literal(ctx.features[taking_feature].date) or 'active order'}).")
     for req in rule.requires:
@@ -347,9 +364,9 @@ def _card_for(ctx: BuildContext, drug: Drug, order: MedicationOrder, m: Measured
                 extension=extension(ctx, used, crcl))
 
 
-def _dialysis_card(ctx: BuildContext, drug: Drug, order: MedicationOrder, evidence: str):
-    """On dialysis eGFR and CrCl do not describe the patient's clearance: the label's dialysis guidance speaks."""
-    rule, name = drug.dialysis, _drug_name(drug, order)
+def _dialysis_card(ctx: BuildContext, drug: Drug, rule: Rule, order: MedicationOrder, evidence: str):
+    """On dialysis eGFR and CrCl do not describe the patient's clearance: the label's dialysis guidance (`rule`) speaks."""
+    name = _drug_name(drug, order)
     lines = [f"**Ordered:** {_ordered(order, ordered_dose(order))}",
              "", f"**On dialysis:** {evidence}. eGFR and creatinine clearance are not meaningful on dialysis (creatinine is "
                  "removed by dialysis, not by the kidney): no eGFR- or CrCl-based dose is computed.",
@@ -405,7 +422,7 @@ def _indication(ctx: BuildContext) -> bool | None:
     f = ctx.features[name]
     if f.missing or unavailable_sources(ctx, name):
         return None
-    return f.value >= 0.5
+    return f.number() >= 0.5
 
 
 def _dialysis(ctx: BuildContext) -> tuple[str | None, list[str]]:
@@ -444,7 +461,7 @@ def build(ctx: BuildContext) -> list:
         return outside
     on_dialysis, notes = _dialysis(ctx)
     if on_dialysis:
-        return [_dialysis_card(ctx, drug, order, on_dialysis) for order, drug in matched if drug.dialysis]
+        return [_dialysis_card(ctx, drug, drug.dialysis, order, on_dialysis) for order, drug in matched if drug.dialysis]
     egfr = ctx.prediction
     crcl = ctx.secondary[CRCL]
     af = _indication(ctx)
@@ -459,7 +476,7 @@ def build(ctx: BuildContext) -> list:
                 pending.append((_drug_name(drug, order), (ctx.service.data["indication_feature"],)))
             continue
         rule, taking = m.rule, None
-        if rule.if_taking and (f[rule.taking_feature].value or 0) >= 0.5:
+        if rule.if_taking and rule.taking_feature and (f[rule.taking_feature].value or 0) >= 0.5:
             rule, taking = rule.if_taking, rule.taking_feature
         c = _card_for(ctx, drug, order, m, rule, egfr, crcl, taking, ["", *notes] if notes else [])
         if c is not None:

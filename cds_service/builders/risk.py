@@ -1,14 +1,24 @@
 """The generic risk card: population guard, missing inputs, then a card by declared thresholds."""
 from __future__ import annotations
 
+from cds_service.builders.base import (
+    BuildContext,
+    applicability_cards,
+    applicability_notes,
+    card,
+    declared_suggestion,
+    display_value,
+    inputs_table,
+    lab_order,
+    missing_text,
+    note_text,
+    prediction_extension,
+    unavailable_lines,
+)
+from cds_service.builders.equation_cards import check_secondary
+from cds_service.builders.markdown import literal
 from hooks.catalog import SUMMARY_MAX
 from hooks.definitions import ServiceDefinition
-
-from cds_service.builders.equation_cards import check_secondary
-from cds_service.builders.base import (BuildContext, applicability_cards, applicability_notes, card, declared_suggestion,
-                                       display_value, inputs_table, missing_text, note_text, lab_order,
-                                       prediction_extension, unavailable_lines)
-from cds_service.builders.markdown import literal
 
 
 def check(service: ServiceDefinition) -> set[str]:
@@ -19,13 +29,13 @@ def check(service: ServiceDefinition) -> set[str]:
 
 def build(ctx: BuildContext) -> list:
     s = ctx.service
-    model_names = ctx.model.info.feature_names
+    model_names = ctx.require_model().info.feature_names
     # Outside the intended population → no score, never a silent extrapolation (`cards.on_not_applicable`
     # says whether a card says why); when it could not be checked, the missing-input card below names why.
     cards = applicability_cards(ctx, undecided=False)
     if cards is not None:
         return cards
-    missing = [ctx.features[n] for n in ctx.model.info.required if ctx.features[n].missing]
+    missing = [ctx.features[n] for n in ctx.require_model().info.required if ctx.features[n].missing]
     missing += [u.feature for u in ctx.applicability.unknown if u.criterion.if_unknown == "stop" and u.feature not in missing]
     if missing or ctx.prediction is None:
         return [] if s.cards.on_missing == "silent" else [missing_card(ctx, missing, model_names)]
@@ -39,8 +49,8 @@ def pct(score: float) -> str:
 def risk_lines(ctx: BuildContext, names, advice: str = "", *, population_notes: bool = True) -> list[str]:
     """The detail of a risk card: the risk, the advice, the factors raising it most, every input, notes (`population_notes`:
     with the population criteria that could not be checked, unless the caller's card names them itself)."""
-    s, p = ctx.service, ctx.prediction
-    info = ctx.model.info
+    s, p = ctx.service, ctx.require_prediction()
+    info = ctx.require_model().info
     lines = [f"**{info.title}: {pct(p.score)}** (model version {p.version})."]
     if advice:
         lines += ["", advice]
@@ -64,20 +74,28 @@ def risk_lines(ctx: BuildContext, names, advice: str = "", *, population_notes: 
 
 def rule_for(ctx: BuildContext):
     """The card rule (risk category) of the prediction: the first whose `min_score` it reaches."""
-    return next(r for r in ctx.service.cards.rules if ctx.prediction.score >= r.min_score)
+    score = ctx.require_prediction().score
+    return next(r for r in ctx.service.cards.rules if score >= r.min_score)
 
 
 def rule_suggestions(ctx: BuildContext, names) -> list:
     """The declared suggestions, without those whose `unless` feature is present (e.g. already on a statin)."""
     s = ctx.service
     return [declared_suggestion(ctx, s.suggestions[n]) for n in names
-            if not (s.suggestions[n].unless and (ctx.features[s.suggestions[n].unless].value or 0) >= 0.5)]
+            if not _unless_holds(ctx, s.suggestions[n].unless)]
+
+
+def _unless_holds(ctx: BuildContext, unless: str | None) -> bool:
+    """A suggestion's `unless` feature is present (e.g. already on a statin)."""
+    if not unless:
+        return False
+    return (ctx.features[unless].value or 0) >= 0.5
 
 
 def _risk_card(ctx: BuildContext, names) -> object:
     rule = rule_for(ctx)
     # The explanation link comes with the prediction (the one card factory adds it).
-    return card(ctx, "risk", rule.summary.format(risk=pct(ctx.prediction.score)), rule.indicator,
+    return card(ctx, "risk", rule.summary.format(risk=pct(ctx.require_prediction().score)), rule.indicator,
                 "\n".join(risk_lines(ctx, names, rule.advice)), suggestions=rule_suggestions(ctx, rule.suggestions),
                 extension=prediction_extension(ctx))
 
@@ -86,9 +104,9 @@ def missing_card(ctx: BuildContext, missing, names) -> object:
     """An info card naming the missing inputs (nothing invented), with an order for each that has one."""
     s = ctx.service
     labels = [f.label for f in missing]
-    summary = f"{ctx.model.info.title.split(' (')[0]} not calculated: missing " + ", ".join(labels)
+    summary = f"{ctx.require_model().info.title.split(' (')[0]} not calculated: missing " + ", ".join(labels)
     if len(summary) > SUMMARY_MAX:
-        summary = f"{ctx.model.info.title.split(' (')[0]} not calculated: {len(labels)} inputs missing"
+        summary = f"{ctx.require_model().info.title.split(' (')[0]} not calculated: {len(labels)} inputs missing"
     if len(summary) > SUMMARY_MAX:
         summary = f"Risk not calculated: {len(labels)} inputs missing"
     lines = ["The risk was **not calculated** because these inputs are missing (no value is invented):", ""]

@@ -13,10 +13,9 @@ import json
 import sys
 import uuid
 from datetime import datetime, timezone
+from typing import Any
 
 import requests
-
-from hooks.catalog import HOOKS
 
 from cds_service.cli.auth import Auth, add_auth_arguments, auth_from_args
 from cds_service.cli.errors import CliError
@@ -28,6 +27,7 @@ from cds_service.ehr.contexts import build_context
 from cds_service.ehr.errors import EhrInputError
 from cds_service.ehr.hook_calls import hook_request, local_prefetch
 from cds_service.ehr.patients import Patient
+from hooks.catalog import HOOKS
 
 CHECK_PATIENT = Patient("cds-check-patient-1", resources=[], user="Practitioner/cds-check-user")
 
@@ -71,7 +71,8 @@ def run_check(base_url: str, *, auth: Auth, patient: Patient | None = None, feed
             descriptors.append(d)
     now = datetime.now(timezone.utc)
     for d in descriptors:
-        sid, hook, templates = d["id"], d["hook"], d.get("prefetch") if isinstance(d.get("prefetch"), dict) else {}
+        sid, hook, templates = d["id"], d["hook"], d.get("prefetch")
+        templates = templates if isinstance(templates, dict) else {}
         path = f"/cds-services/{sid}"
         cards: list[dict] = []
 
@@ -120,7 +121,7 @@ def _feedback_body(cards: list[dict]) -> dict:
     item: dict = {"card": card["uuid"] if card else str(uuid.uuid4()), "outcome": "overridden",
                   "outcomeTimestamp": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
     reasons = [r for r in (card or {}).get("overrideReasons") or [] if isinstance(r, dict) and r.get("code") and r.get("system")]
-    reason = {"userComment": "cds-service check: conformance probe, not a clinician's decision"}
+    reason: dict[str, Any] = {"userComment": "cds-service check: conformance probe, not a clinician's decision"}
     if reasons:
         reason["reason"] = {k: reasons[0][k] for k in ("system", "code", "display") if k in reasons[0]}
     item["overrideReason"] = reason

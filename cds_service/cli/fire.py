@@ -13,10 +13,9 @@ import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import requests
-
-from hooks.catalog import HOOKS
 
 from cds_service.cli.auth import add_auth_arguments, auth_from_args
 from cds_service.cli.errors import CliError
@@ -29,6 +28,7 @@ from cds_service.ehr.errors import EhrInputError
 from cds_service.ehr.hook_calls import hook_request, local_prefetch
 from cds_service.ehr.patients import FHIR_ID, DemoPatients, Patient, encounter_list, localize, patient_from_resources
 from cds_service.hook_request import NO_CARD_REASON
+from hooks.catalog import HOOKS
 
 
 def load_patient(spec: str, *, fhir_server: str | None) -> Patient:
@@ -125,7 +125,8 @@ def fire(args: argparse.Namespace, out=None) -> int:
         raise CliError(f"no {which} the '{args.hook}' hook at {base}/cds-services")
     results = []
     for d in services:
-        prefetch, left_out = ({}, {})
+        prefetch: dict[str, Any] = {}
+        left_out: dict[str, str] = {}
         if patient.resources is not None:
             prefetch, left_out = local_prefetch(d.get("prefetch") or {}, context, patient.resources)
         body = hook_request(args.hook, context, prefetch=prefetch, fhir_server=args.fhir_server,

@@ -4,10 +4,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hooks import ServiceFileError
-from models.train import add_arguments as add_train_arguments
-from models.train import run as run_train
-
 from cds_service import create_app
 from cds_service.cli import check as cli_check
 from cds_service.cli import fire as cli_fire
@@ -15,6 +11,9 @@ from cds_service.cli import population as cli_population
 from cds_service.cli import report as cli_report
 from cds_service.errors import ConfigError
 from cds_service.server.serve import serve as run_server
+from hooks import ServiceFileError
+from models.train import add_arguments as add_train_arguments
+from models.train import run as run_train
 
 
 def main(argv: list[str] | None = None) -> int:

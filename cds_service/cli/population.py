@@ -98,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
             from cds_service.population.report import VALIDATION_COLUMNS, write_report  # lazy: scipy (population extra)
 
             table = sp.collect(spark, output, VALIDATION_COLUMNS)
+            assert outcome is not None  # `validate` requires --outcome (argparse)
             report = write_report(Path(args.output), table, service=args.service, outcome=outcome, bound=load_bound(
                 settings.hooks_dir, settings.model_dir, args.service))
     finally:

@@ -86,7 +86,8 @@ def _card_lines(card: dict, colour: bool) -> list[str]:
 
 
 def _action_text(a: dict) -> str:
-    resource = a.get("resource") if isinstance(a.get("resource"), dict) else {}
+    resource = a.get("resource")
+    resource = resource if isinstance(resource, dict) else {}
     what = resource.get("resourceType") or a.get("resourceId") or ""
     desc = a.get("description") or ""
     return f"{a.get('type', '?')} {what}: {desc}".rstrip(": ")

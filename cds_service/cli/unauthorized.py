@@ -20,6 +20,7 @@ import requests
 
 from cds_service.cli.auth import Auth
 from cds_service.config import Settings
+from cds_service.ehr.signing import Signer
 from cds_service.errors import AuthError, ConfigError
 from cds_service.security.jwks import JwksCache
 from cds_service.security.jwt_verifier import Verifier
@@ -39,7 +40,7 @@ def explain_unauthorized(headers: Mapping[str, str], auth: Auth, url: str, *, co
     if not auth.configured:
         return lines + ["no token was sent: the service requires a signed JWT — give --token-key FILE --token-iss ISS "
                         "(--token-key demo signs as the EHR simulator, which config/demo.toml trusts)"]
-    token = auth.static_token or auth.sign(url)
+    token = auth.static_token or (auth.sign(url) if auth.sign else "")  # configured: one of the two
     try:
         header, claims = jwt.get_unverified_header(token), jwt.decode(token, options={"verify_signature": False})
     except jwt.PyJWTError:
@@ -50,8 +51,9 @@ def explain_unauthorized(headers: Mapping[str, str], auth: Auth, url: str, *, co
     lines += _clock(headers, claims, now())
     if config:
         return lines + _against_configuration(token, claims, header, url, config, session)
-    if auth.signer is not None and header.get("jku"):
-        lines += _jku_holds_the_key(header, auth, session)
+    signer = auth.signer
+    if signer is not None and header.get("jku"):
+        lines += _jku_holds_the_key(header, signer, session)
     return lines + ["to check the token against the clients the service trusts, its audience and its clock rules, "
                     "give the service's configuration: --config FILE (e.g. config/demo.toml)"]
 
@@ -106,16 +108,19 @@ def _fix(reason: str, claims: dict, header: dict, settings: Settings, expected: 
     """What to change for each refusal reason of the verifier."""
     client = next((c for c in settings.clients if c.iss == claims.get("iss")), None)
     trusted = ", ".join(c.iss for c in settings.clients) or "none"
+    # The client's lists, for the reasons that can only come from a client found by its iss.
+    key_urls = ", ".join(sorted(client.key_urls)) if client else ""
+    static_kids = ", ".join(str(k.get("kid")) for k in client.static_keys) if client else ""
+    tenants = ", ".join(client.tenants) if client else ""
     fixes: dict[str, Any] = {
         "iss not trusted": lambda: f"no [[clients]] entry has iss '{claims.get('iss')}' (trusted: {trusted}); sign with "
                                    f"one of these as --token-iss, or add the client"
                                    + ("; the demo key signs as iss <--url>/simulator, so --url must be the service's "
                                       "public_base_url" if str(claims.get("iss", "")).endswith("/simulator") else ""),
         "jku not allowed": lambda: f"jku '{header.get('jku')}' is not on the client's list "
-                                   f"({', '.join(sorted(client.key_urls)) or 'none'}): fix --token-jku or the client's jku",
+                                   f"({key_urls or 'none'}): fix --token-jku or the client's jku",
         "kid unknown": lambda: f"no key with kid '{header.get('kid')}' of the right type among the client's keys "
-                               f"(configured: {', '.join(str(k.get('kid')) for k in client.static_keys) or 'none'}; "
-                               f"JWK Set: {', '.join(sorted(client.key_urls)) or 'none'}): publish the public half of "
+                               f"(configured: {static_kids or 'none'}; JWK Set: {key_urls or 'none'}): publish the public half of "
                                f"--token-key there, or fix --token-kid / --token-alg",
         "signature": lambda: f"the client's key with kid '{header.get('kid')}' does not verify the signature: --token-key "
                              "is not the private half of that key",
@@ -127,21 +132,22 @@ def _fix(reason: str, claims: dict, header: dict, settings: Settings, expected: 
         "not yet valid": lambda: "nbf is in the future: check the clock and the nbf claim",
         "lifetime": lambda: f"exp - iat must be at most {settings.jwt_max_lifetime_s} s (jwt_max_lifetime_s)",
         "tenant not allowed": lambda: f"tenant '{claims.get('tenant')}' is not one of the client's tenants "
-                                      f"({', '.join(client.tenants)}): use --token-tenant",
+                                      f"({tenants}): use --token-tenant",
         "key too weak": lambda: "an RSA key needs at least 2048 bits",
     }
     fix = fixes.get(reason)
     return fix() if fix else "see README, 'What is checked, in order'"
 
 
-def _jku_holds_the_key(header: dict, auth: Auth, session: requests.Session | None) -> list[str]:
+def _jku_holds_the_key(header: dict, signer: Signer, session: requests.Session | None) -> list[str]:
     """Without the configuration: does the JWK Set at the token's `jku` hold the public half of our key?"""
     jku, kid = header["jku"], header.get("kid")
-    published = JwksCache(timeout=JWKS_TIMEOUT, min_refresh_s=0, max_age_s=0, session=session).keys_for(jku, kid)
+    keys = JwksCache(timeout=JWKS_TIMEOUT, min_refresh_s=0, max_age_s=0, session=session)
+    published = keys.keys_for(jku, kid) if isinstance(kid, str) else []  # a set's keys all have a kid
     if not published:
         return [f"the JWK Set at jku {jku} has no key with kid '{kid}' (or could not be read): the service, if it "
                 "reads keys there, cannot verify the token"]
-    ours = auth.signer.key.private.public_key().public_numbers()
+    ours = signer.key.private.public_key().public_numbers()
     for jwk in published:
         try:
             if jwt.PyJWK(dict(jwk), algorithm=header.get("alg")).key.public_numbers() == ours:

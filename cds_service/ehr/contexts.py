@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any, Sequence
 
-from hooks.catalog import HOOKS
-
 from cds_service.ehr.drafts import DEFAULT_DRAFT, DraftOrder
 from cds_service.ehr.errors import EhrInputError
 from cds_service.ehr.patients import DEFAULT_USER, Patient
+from hooks.catalog import HOOKS
 
 # HOOK-ES-3 / HOOK-ED-3 require an encounterId; a patient with no Encounter on record (or known only
 # by id, its data on the FHIR server) gets this one.

@@ -1,4 +1,4 @@
-"""An optional FHIR response cache in Redis (issue #8), for many workers answering the same chart.
+"""An optional FHIR response cache in Redis, for many workers answering the same chart.
 
 A chart opening fires several hooks at once (every patient-view service); without prefetch each would
 run the same searches. With `redis_url` and `fhir_cache_ttl_s > 0`, a successful search result is kept

@@ -1,8 +1,8 @@
-"""FHIR access for one invocation (issue #3): build the fetcher, close it, log what it cost.
+"""FHIR access for one invocation: build the fetcher, close it, log what it cost.
 
 `make_fetcher_factory(settings)` is what `create_app` stores as `runtime.fetcher_factory`. It returns
 no fetcher (so zero outbound requests, and PREFETCH-5's 412 for missing required data) when the
-request names no `fhirServer`, or one that is not allow-listed for the caller (issue #6). Without
+request names no `fhirServer`, or one that is not allow-listed for the caller. Without
 `fhirAuthorization` an allow-listed server is read with unauthenticated GETs (AUTHZ-5 leaves that
 to the deployment's allow-list).
 """
@@ -13,16 +13,15 @@ from typing import Callable
 
 from flask import Response, has_request_context
 
-from fhir_adapters.client import FhirClient
-from fhir_adapters.errors import FhirForbiddenTarget
-from fhir_adapters.fetcher import HttpFetcher
-
 from cds_service.config import Settings
 from cds_service.fhir_access.cache import RedisFhirCache, cache_key
 from cds_service.hook_request import HookRequest
 from cds_service.http.call_state import call_state
 from cds_service.security.identity import ClientIdentity
 from cds_service.security.outbound import fhir_server_allowed
+from fhir_adapters.client import FhirClient
+from fhir_adapters.errors import FhirForbiddenTarget
+from fhir_adapters.fetcher import HttpFetcher
 
 log = logging.getLogger("cds_service.fhir")
 

@@ -19,9 +19,8 @@ from typing import Any
 
 from flask import request
 
-from fhir_adapters.json_limits import JsonRejected, loads
-
 from cds_service.errors import InvalidRequest, PayloadTooLarge
+from fhir_adapters.json_limits import JsonRejected, loads
 
 
 def read_json_body(max_bytes: int, max_depth: int) -> Any:
@@ -51,7 +50,7 @@ class _NonFinite:
 _MAX_INT_DIGITS = 308
 
 
-def _loads(raw: bytes) -> Any:
+def _loads(raw: str | bytes) -> Any:
     """`json.loads` that marks NaN, ±Infinity, and numbers beyond a double's range; raises InvalidRequest."""
     found: list[_NonFinite] = []
 

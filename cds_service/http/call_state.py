@@ -14,16 +14,14 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any
 
 from flask import g
-from sqlalchemy.engine import Connection
-
-from fhir_adapters.fetcher import HttpFetcher
 
 from cds_service.builders import BuildContext
 from cds_service.pipeline import Timings
 from cds_service.security.identity import ClientIdentity
+from fhir_adapters.fetcher import HttpFetcher
 
 _ATTRIBUTE = "cds_call"
 
@@ -44,8 +42,9 @@ class CallState:
     response_body: dict | None = None  # the CDS response as serialised once by the view
     # Cards the alert controls held back, by reason (repeat, snoozed, silent; shadow: would have been shown).
     held_back: Counter = field(default_factory=Counter)
-    # Rows to commit in the call's closing transaction (`storage.call_writes`).
-    writes: list[Callable[[Connection], None]] = field(default_factory=list)
+    # Rows to commit in the call's closing transaction: `storage.call_writes.Write` items (a callable or its
+    # Rows), typed there; storage imports this module, so naming the type here would be a cycle.
+    writes: list[Any] = field(default_factory=list)
     audited: bool = False  # the audit row is queued (after-request and teardown must not both write it)
 
 

@@ -6,6 +6,7 @@ Every non-2xx answer except 401 carries a FHIR OperationOutcome (ERR-3); 401 sta
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import Flask, Response, json, request
 from werkzeug.exceptions import HTTPException
@@ -18,7 +19,7 @@ log = logging.getLogger("cds_service")
 
 def operation_outcome(message: str, code: str, *, severity: str = "error", expression: str | None = None) -> dict:
     """A minimal valid FHIR R4 OperationOutcome with one issue (ERR-3)."""
-    issue = {"severity": severity, "code": code, "diagnostics": message}
+    issue: dict[str, Any] = {"severity": severity, "code": code, "diagnostics": message}
     if expression:
         issue["expression"] = [expression]
     return {"resourceType": "OperationOutcome", "issue": [issue]}
@@ -47,8 +48,9 @@ def register_error_handlers(app: Flask) -> None:
         # 404/405/413 raised by Werkzeug routing or limits, answered in the same shape.
         code = {404: "not-found", 405: "not-supported", 413: "too-costly"}.get(err.code or 500, "processing")
         resp = outcome_response(err.code or 500, err.description or err.name, code)
-        if err.code == 405 and getattr(err, "valid_methods", None):
-            resp.headers["Allow"] = ", ".join(err.valid_methods)
+        valid_methods = getattr(err, "valid_methods", None)  # werkzeug's MethodNotAllowed
+        if err.code == 405 and valid_methods:
+            resp.headers["Allow"] = ", ".join(valid_methods)
         return resp
 
     @app.errorhandler(Exception)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from flask import Flask, Response, request
 
@@ -90,7 +90,7 @@ class Metrics:
         self.child(self.requests, route, method, service or "", str(status)).inc()
         self.child(self.latency, route, service or "").observe(seconds)
 
-    def observe_invocation(self, service: str, timings: Any, prediction: Any = None, cards: list[dict] = ()) -> None:
+    def observe_invocation(self, service: str, timings: Any, prediction: Any = None, cards: Sequence[dict] = ()) -> None:
         """Stage times of one service call (`pipeline.Timings`), its FHIR fetching, prediction and cards."""
         for stage in STAGES:
             value = getattr(timings, stage, None)
@@ -168,6 +168,8 @@ def record_metrics(resp: Response) -> Response:
     """After-request hook: count the request; for a service call also its stages, FHIR fetching,
     prediction and cards (so it runs after `record_fhir_timings`)."""
     metrics, state = get_runtime().metrics, call_state()
+    if metrics is None:  # registered only with metrics on; a Runtime built without them counts nothing
+        return resp
     route = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
     metrics.observe_request(route=route, method=request.method, service=state.service_id, status=resp.status_code,
                             seconds=time.perf_counter() - state.started)

@@ -17,7 +17,15 @@ from typing import Any
 
 from flask import Flask, Response, current_app, json
 
-from hooks.catalog import HOOKS
+from hooks.catalog import (
+    ACTION_TYPES,
+    FEEDBACK_OUTCOMES,
+    HOOKS,
+    INDICATORS,
+    LINK_TYPES,
+    SELECTION_BEHAVIORS,
+    SUMMARY_MAX,
+)
 
 OPENAPI_VERSION = "3.1.0"
 _OO = {"$ref": "#/components/schemas/OperationOutcome"}
@@ -39,7 +47,7 @@ def build_openapi(app: Flask) -> dict:
     """The document for this app instance: its loaded services, its routes, its auth setting."""
     runtime = app.extensions["cds"]
     settings = runtime.settings
-    secured = [{"ehrJwt": []}] if settings.auth_required else []
+    secured: list[dict[str, list[str]]] = [{"ehrJwt": []}] if settings.auth_required else []
     paths: dict[str, dict] = {}
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
         if rule.endpoint == "static" or rule.endpoint.endswith(".static"):
@@ -211,7 +219,7 @@ _CODING = {"type": "object", "required": ["system", "code"], "description": "COD
            "properties": {"system": {"type": "string", "minLength": 1}, "code": {"type": "string", "minLength": 1},
                           "display": {"type": "string", "minLength": 1}}}
 _ACTION_BASE = {
-    "type": {"enum": ["create", "update", "delete"]},
+    "type": {"enum": list(ACTION_TYPES)},
     "description": {"type": "string", "minLength": 1},
     "resource": _ref("FhirResource"),
     "resourceId": {"type": "string", "pattern": r"^[A-Za-z]+/[A-Za-z0-9\-.]{1,64}$"},
@@ -251,18 +259,19 @@ _STATIC_SCHEMAS: dict[str, Any] = {
                                   "actions": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/Action"}}}},
     "Link": {"type": "object", "required": ["label", "url", "type"], "description": "LINK-1..3",
              "properties": {"label": {"type": "string", "minLength": 1}, "url": {"type": "string", "format": "uri"},
-                            "type": {"enum": ["absolute", "smart"]}, "appContext": {"type": "string"},
+                            "type": {"enum": list(LINK_TYPES)}, "appContext": {"type": "string"},
                             "autolaunchable": {"type": "boolean"}},
              "allOf": [{"if": {"required": ["appContext"]}, "then": {"properties": {"type": {"const": "smart"}}}}]},
     "Card": {"type": "object", "required": ["summary", "indicator", "source"], "description": "CARD-1..5",
              "properties": {
                  "uuid": {"type": "string", "minLength": 1},
-                 "summary": {"type": "string", "minLength": 1, "maxLength": 139, "description": "CARD-2: <140 characters."},
+                 "summary": {"type": "string", "minLength": 1, "maxLength": SUMMARY_MAX,
+                             "description": f"CARD-2: <{SUMMARY_MAX + 1} characters."},
                  "detail": {"type": "string", "minLength": 1, "description": "GitHub-flavoured markdown."},
-                 "indicator": {"enum": ["info", "warning", "critical"]},
+                 "indicator": {"enum": list(INDICATORS)},
                  "source": {"$ref": "#/components/schemas/Source"},
                  "suggestions": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/Suggestion"}},
-                 "selectionBehavior": {"enum": ["at-most-one", "any"]},
+                 "selectionBehavior": {"enum": list(SELECTION_BEHAVIORS)},
                  "overrideReasons": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/OverrideReason"}},
                  "links": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/Link"}},
                  "extension": {"type": "object", "minProperties": 1},
@@ -287,7 +296,7 @@ _STATIC_SCHEMAS: dict[str, Any] = {
     "FeedbackItem": {"type": "object", "required": ["card", "outcome", "outcomeTimestamp"], "description": "FEEDBACK-2",
                      "properties": {
                          "card": {"type": "string", "minLength": 1},
-                         "outcome": {"enum": ["accepted", "overridden"]},
+                         "outcome": {"enum": list(FEEDBACK_OUTCOMES)},
                          "outcomeTimestamp": {"type": "string", "format": "date-time"},
                          "acceptedSuggestions": {"type": "array", "minItems": 1, "items": {
                              "type": "object", "required": ["id"], "properties": {"id": {"type": "string", "minLength": 1}}}},

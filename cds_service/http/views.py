@@ -8,8 +8,6 @@ from datetime import datetime, timezone
 import orjson
 from flask import Blueprint, Response, current_app, request
 
-from hooks.catalog import HOOKS
-
 from cds_service.errors import UnknownService
 from cds_service.feedback_request import parse_feedback
 from cds_service.hook_request import parse_hook_request
@@ -21,6 +19,7 @@ from cds_service.security.auth import authenticate
 from cds_service.storage import db
 from cds_service.storage.call_writes import ISSUED_WAIT_S, committer, queue_rows, settle
 from cds_service.storage.feedback import store_feedback
+from hooks.catalog import HOOKS
 
 bp = Blueprint("cds", __name__)
 log = logging.getLogger("cds_service.http.views")
@@ -75,6 +74,7 @@ def call_service(service_id: str):
     state.build_context = ctx
     model = _model_version(bound, ctx)
     # The service's `[alerts]`: repeats, snoozes and silent info cards held back; nothing in shadow mode.
+    assert rt.card_history is not None  # the app factory sets it
     response, state.held_back = rt.card_history.screen(bound.definition, state.identity.client, hook_request, response, model)
     _record_cards(rt, bound, state.identity.client, hook_request.hook_instance, response, model)
     state.response_body = response.to_json()  # serialised once; the explanation hook reads the cards from it
@@ -94,6 +94,7 @@ def feedback(service_id: str):
     wait_s = 0.0 if committer(current_app).wait else ISSUED_WAIT_S
     store_feedback(rt.engine, service_id, state.identity.client, items, wait_s=wait_s)
     # An override with one of the service's snooze reasons silences that card kind for the patient.
+    assert rt.card_history is not None  # the app factory sets it
     rt.card_history.snooze(service_id, {b.definition.hook: b.definition.alerts for b in group}, state.identity.client, items)
     return Response(status=200)  # FEEDBACK-5: 200, no body
 

@@ -14,11 +14,10 @@ import json
 from datetime import datetime
 from pathlib import Path
 
-from hooks.loader import data_definitions_sha256
-from models.datasets import PROVENANCE_FILE
-
 from cds_service.population import spark as sp
 from cds_service.population.jobs import Job, load_bound
+from hooks.loader import data_definitions_sha256
+from models.datasets import PROVENANCE_FILE
 
 # The files Spark reads (`spark.NDJSON_GLOB`, recursively).
 _NDJSON_SUFFIXES = (".ndjson", ".ndjson.gz")
@@ -38,6 +37,8 @@ def build(spark, job: Job, input_dir: str, output: str, *, outcome_file: str, as
 
 
 def describe(job: Job, input_dir: str, outcome_file: str, *, as_of: datetime | None, index_dates: str | None) -> dict:
+    if job.outcome is None:
+        raise ValueError("a training table's provenance names its outcome")
     service = load_bound(job.hooks_dir, job.model_dir, job.service_id).definition
     index = {"index_dates_sha256": _sha256_file(index_dates)} if index_dates else {"as_of": as_of.isoformat() if as_of else None}
     return {

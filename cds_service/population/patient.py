@@ -14,9 +14,6 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Iterable
 
-from fhir_adapters.features import US_CORE_ETHNICITY, US_CORE_RACE
-from hooks.catalog import HOOKS, INDICATORS
-
 from cds_service.applicability import Applicability
 from cds_service.builders.base import display_value
 from cds_service.ehr.contexts import build_context, encounter_for
@@ -26,6 +23,8 @@ from cds_service.errors import CdsError
 from cds_service.hook_request import HookRequest
 from cds_service.pipeline import BoundService, invoke
 from cds_service.population.outcomes import as_known_at
+from fhir_adapters.features import US_CORE_ETHNICITY, US_CORE_RACE
+from hooks.catalog import HOOKS, INDICATORS
 
 # Hooks whose context a population job can fill from the patient's record: the chart opened, or the
 # discharge from the patient's latest stay begun by the index date. Orders and appointments being acted

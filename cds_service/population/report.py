@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from cds_service.population.metrics import SUBGROUPS, validation_metrics
-from cds_service.population.outcomes import Outcome
 from cds_service import charts
 from cds_service.applicability import APPLIES, NOT_APPLICABLE, UNDECIDED
+from cds_service.population.metrics import SUBGROUPS, validation_metrics
+from cds_service.population.outcomes import Outcome
 
 VALIDATION_COLUMNS = ("score", "outcome", "applicability", "error") + SUBGROUPS
 SUBGROUP_TITLES = {"sex": "Sex", "race": "Race (OMB)", "ethnicity": "Ethnicity (OMB)", "age_band": "Age at the index date"}

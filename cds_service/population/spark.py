@@ -142,8 +142,11 @@ class progress:
         if final:
             sys.stderr.write(f"{self._line(1, 1)} done in {elapsed:.1f} s\n")
             return
-        jobs = [self.tracker.getJobInfo(j) for j in self.tracker.getActiveJobsIds()]
-        stages = [self.tracker.getStageInfo(s) for j in jobs if j is not None for s in j.stageIds]
+        tracker = self.tracker
+        if tracker is None:  # Spark Connect: nothing to draw
+            return
+        jobs = [tracker.getJobInfo(j) for j in tracker.getActiveJobsIds()]
+        stages = [tracker.getStageInfo(s) for j in jobs if j is not None for s in j.stageIds]
         stages = [s for s in stages if s is not None]
         total, done = sum(s.numTasks for s in stages), sum(s.numCompletedTasks for s in stages)
         if total and (self.tty or elapsed - self.last_line >= 10):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from models.datasets import SPECS
 
@@ -67,11 +67,11 @@ def whas500_resources(row: dict, index: datetime = INDEX) -> list[dict]:
     vital signs and BMI at admission, heart failure and atrial fibrillation as active problems."""
     pid = fhir_id(row["row_id"])
     admitted = index - timedelta(days=int(row["los_days"]))
-    patient = {"resourceType": "Patient", "id": pid, "gender": "female" if row["female"] else "male",
+    patient: dict[str, Any] = {"resourceType": "Patient", "id": pid, "gender": "female" if row["female"] else "male",
                "birthDate": _born(row["age"], index.date())}
     if row["outcome"]:
         patient["deceasedDateTime"] = (index + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    stay = {"resourceType": "Encounter", "id": f"{pid}-stay", "status": "finished",
+    stay: dict[str, Any] = {"resourceType": "Encounter", "id": f"{pid}-stay", "status": "finished",
             "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "IMP", "display": "inpatient encounter"},
             "subject": {"reference": f"Patient/{pid}"},
             "period": {"start": admitted.strftime("%Y-%m-%dT%H:%M:%SZ"), "end": index.strftime("%Y-%m-%dT%H:%M:%SZ")},

@@ -1,9 +1,9 @@
-"""Outbound trust: may this invocation send the EHR's token to this FHIR server? (issue #6 item 3)
+"""Outbound trust: may this invocation send the EHR's token to this FHIR server?
 
 A `fhirServer` not allow-listed for the calling client gets no request at all; the invocation then
 behaves as if no FHIR access was given. A bearer token never goes over plain http unless the
 development setting `fhir_allow_http` says so (REQ-3). Redirects and `next` links that leave the
-server are refused by the FHIR client itself (`fhir_adapters/client.py`, issue #3).
+server are refused by the FHIR client itself (`fhir_adapters/client.py`).
 """
 from __future__ import annotations
 
@@ -11,10 +11,9 @@ import logging
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from fhir_adapters.urls import normalize_url
-
-from cds_service.security.identity import ClientIdentity
 from cds_service.config import Settings
+from cds_service.security.identity import ClientIdentity
+from fhir_adapters.urls import normalize_url
 
 log = logging.getLogger("cds_service.security.outbound")
 
@@ -48,7 +47,7 @@ def fhir_server_allowed(settings: Settings, identity: ClientIdentity, url: str |
 
 
 def guard_fetcher_factory(settings: Settings, factory: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap the FHIR fetcher factory (issue #3) so that a request naming a fhirServer that is not
+    """Wrap the FHIR fetcher factory so that a request naming a fhirServer that is not
     allow-listed for the caller gets no fetcher: zero requests, and the invocation behaves as if
     no FHIR access was given (412 for a missing required prefetch key, PREFETCH-5)."""
     if getattr(factory, "_cds_guarded", False):

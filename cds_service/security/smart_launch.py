@@ -1,9 +1,9 @@
-"""SMART App Launch of the explanation page: the app's side of an EHR launch (issue #7, LINK-1/LINK-2).
+"""SMART App Launch of the explanation page: the app's side of an EHR launch (LINK-1/LINK-2).
 
 The EHR opens a card's `smart` link as `{base}/smart/launch?iss=<its FHIR base>&launch=<opaque>`.
 
 1. `begin`: `iss` must be a FHIR server that a configured EHR may send us *and* for which we have a
-   SMART client id (the outbound allow-list of issue #6: nothing is fetched from anywhere else).
+   SMART client id (the outbound allow-list: nothing is fetched from anywhere else).
    `{iss}/.well-known/smart-configuration` is read (timeout, no redirect, size cap); its
    authorization and token endpoints must be on the origin of `iss` or on the EHR's
    `smart_auth_origins`. The browser is then sent to the authorization endpoint with a fresh `state`
@@ -28,13 +28,12 @@ from urllib.parse import urlencode, urlsplit
 
 import requests
 
-from fhir_adapters.json_limits import JsonRejected, loads
-from fhir_adapters.urls import normalize_url
-
 from cds_service.config import Settings
 from cds_service.errors import CdsError
 from cds_service.security.outbound import normalize_base, normalized_bases, read_capped
 from cds_service.security.trusted_clients import is_loopback
+from fhir_adapters.json_limits import JsonRejected, loads
+from fhir_adapters.urls import normalize_url
 
 log = logging.getLogger("cds_service.smart")
 
@@ -194,11 +193,17 @@ class Discovery:
             recent.append(now)
 
 
+def _timeout(settings: Settings) -> tuple[float, float]:
+    """(connect, read) seconds; the setting may arrive as a TOML array, checked to hold two numbers."""
+    connect, read = settings.smart_timeout
+    return float(connect), float(read)
+
+
 def discover(settings: Settings, session: requests.Session, target: LaunchTarget) -> tuple[str, str]:
     """(authorization endpoint, token endpoint) from `{iss}/.well-known/smart-configuration`."""
     url = f"{target.iss}/.well-known/smart-configuration"
     try:
-        resp = session.get(url, timeout=tuple(settings.smart_timeout), allow_redirects=False, stream=True,
+        resp = session.get(url, timeout=_timeout(settings), allow_redirects=False, stream=True,
                            headers={"Accept": "application/json"})
     except requests.RequestException as exc:
         log.warning("SMART configuration unreachable", extra={"event": "smart_discovery_failed", "iss": target.iss,
@@ -252,7 +257,7 @@ def finish(settings: Settings, session: requests.Session, pending: PendingLaunch
     form = {"grant_type": "authorization_code", "code": code, "redirect_uri": pending.redirect_uri,
             "client_id": pending.client_id, "code_verifier": pending.code_verifier}
     try:
-        resp = session.post(pending.token_endpoint, data=form, timeout=tuple(settings.smart_timeout),
+        resp = session.post(pending.token_endpoint, data=form, timeout=_timeout(settings),
                             allow_redirects=False, stream=True, headers={"Accept": "application/json"})
     except requests.RequestException as exc:
         log.warning("SMART token endpoint unreachable", extra={"event": "smart_token_failed", "iss": pending.iss,

@@ -1,4 +1,4 @@
-"""Trusted EHR clients from the configuration (issue #6, SEC-7): who may call us, with which keys,
+"""Trusted EHR clients from the configuration (SEC-7): who may call us, with which keys,
 and to which FHIR servers they may send us.
 
 One `[[clients]]` table per client:
@@ -10,7 +10,7 @@ One `[[clients]]` table per client:
     fhir_servers = ["https://fhir.example.org/r4"]                     # where this client may send us
     tenants = ["…"]                                                    # optional: allowed `tenant` claims
     smart_client_id = "…"        # optional: our client id at this EHR's authorization server (SMART launch
-                                 # of the explanation page from its fhir_servers, issue #7)
+                                 # of the explanation page from its fhir_servers)
     smart_auth_origins = ["https://authorization.example.org"]  # optional: where its OAuth endpoints may live
                                  # besides the origins of its fhir_servers
 
@@ -30,9 +30,8 @@ from urllib.parse import urlsplit
 
 import jwt
 
-from hooks.toml_text import did_you_mean
-
 from cds_service.errors import ConfigError
+from hooks.toml_text import did_you_mean
 
 # Relative `jwks_file` paths: first the working directory, then the directory holding the
 # `cds_service` package (so `cds_service/demo/jwks.json` works from a checkout and when installed).

@@ -26,13 +26,12 @@ from pathlib import Path
 
 from gunicorn.app.base import BaseApplication
 
-from hooks import ServiceFileError
-
 from cds_service import create_app
 from cds_service.config import Settings
 from cds_service.errors import ConfigError
 from cds_service.security.trusted_clients import is_loopback
 from cds_service.server import proxy
+from hooks import ServiceFileError
 
 
 def _load(app_target: str | None):
@@ -59,7 +58,7 @@ def serve(host: str, port: int, config_file: str | None, workers: int | None, th
             raise ConfigError(f"nginx is not installed: refusing to serve {host} with gunicorn alone, which slow "
                               "clients can freeze (apt-get install nginx-light, or scripts/bootstrap as root)")
         if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-            # /metrics must sum every worker (prometheus_client multiprocess mode, issue #7); set before
+            # /metrics must sum every worker (prometheus_client multiprocess mode); set before
             # the app first imports prometheus_client.
             own_metrics_dir = tempfile.mkdtemp(prefix="cds-metrics-")
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = own_metrics_dir
@@ -75,7 +74,7 @@ def serve(host: str, port: int, config_file: str | None, workers: int | None, th
 
     print(f"cds-service: serving on http://{host}:{port}/  (discovery: http://{host}:{port}/cds-services)", flush=True)
     if getattr(app, "extensions", {}).get("cds") and app.extensions["cds"].settings.ui_simulator:
-        print(f"cds-service: EHR simulator: http://{host}:{port}/simulator", flush=True)  # issue #7, demo config
+        print(f"cds-service: EHR simulator: http://{host}:{port}/simulator", flush=True)  # the demo configuration only
     run_dir = Path(tempfile.mkdtemp(prefix="cds-serve-"))
     master = os.getpid()
     try:

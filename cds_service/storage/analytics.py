@@ -1,4 +1,4 @@
-"""Feedback analytics (issue #7): how often each service's cards are accepted or overridden, and why,
+"""Feedback analytics: how often each service's cards are accepted or overridden, and why,
 per client (tenant isolation: one EHR's clinicians and cards are never mixed with another's).
 
 Feedback (FEEDBACK-2) names a card by its uuid; `issued_cards` says which client got that uuid from

@@ -52,7 +52,8 @@ class Rows:
     params: list[dict]
 
 
-Write = Callable[[Connection], None] | Rows
+# What a callable write returns (a cursor result) is not used.
+Write = Callable[[Connection], object] | Rows
 MAX_BATCH = 200  # calls per transaction
 WAIT_S = 10.0  # a call (before-answer) or a reader (settle) waits at most this long, then goes on (logged)
 RETRY_S = 1.0  # after-answer: calls are refused for this long after a failed transaction, then tried again

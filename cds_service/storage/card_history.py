@@ -22,9 +22,6 @@ from typing import Callable, Iterable, Mapping
 from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Engine
 
-from hooks import ServiceFileError
-from hooks.definitions import AlertPolicy, ServiceDefinition
-
 from cds_service.alerts import SHOWN, Decision, History, Snooze, decide, kind_of, longest_window_s
 from cds_service.cards import CdsResponse
 from cds_service.feedback_request import FeedbackItem
@@ -33,6 +30,8 @@ from cds_service.no_card import explain_held_back
 from cds_service.storage import db
 from cds_service.storage.call_writes import queue_rows
 from cds_service.wire_text import clipped
+from hooks import ServiceFileError
+from hooks.definitions import AlertPolicy, ServiceDefinition
 
 log = logging.getLogger("cds_service.storage.card_history")
 
@@ -90,7 +89,7 @@ class CardHistory:
                            t.c.user_hash == user, t.c.mode == policy.mode, t.c.outcome == SHOWN,
                            t.c.at >= now - longest, t.c.hook_instance != hook_instance)
                     .group_by(t.c.content_key)).all())
-            snoozes = ()
+            snoozes: tuple[Snooze, ...] = ()
             if policy.snooze_reasons:
                 snoozes = tuple(Snooze(r.kind, r.indicator, r.actions_key, r.until) for r in conn.execute(
                     select(s.c.kind, s.c.indicator, s.c.actions_key, s.c.until)

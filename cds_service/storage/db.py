@@ -1,8 +1,8 @@
 """The service's database: SQLite by default, PostgreSQL when the URL says so (SQLAlchemy Core).
 
 Tables: `feedback` (FEEDBACK-2, duplicates tolerated by a unique key), `issued_cards` (which model
-version produced which card, for analytics; no patient data), `audit` (one row per call, issue #6),
-`jti_seen` (JWT replay cache shared by every worker, SEC-8), `explanations` and `smart_launches` (issue #7),
+version produced which card, for analytics; no patient data), `audit` (one row per call),
+`jti_seen` (JWT replay cache shared by every worker, SEC-8), `explanations` and `smart_launches`,
 `card_decisions` and `snoozes` (the alert controls' history, `storage/card_history.py`).
 
 Tenant isolation: every row a call leaves carries the calling client, `iss` (the JWT issuer; '' with
@@ -15,9 +15,22 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import (Column, Float, Index, Integer, MetaData, String, Table, Text, UniqueConstraint, create_engine,
-                        event, inspect, text)
-from sqlalchemy import exc
+from sqlalchemy import (
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    exc,
+    inspect,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
@@ -85,7 +98,7 @@ jti_seen = Table(
     Column("expires_at", Float, nullable=False),
 )
 
-# What the explanation page of one call shows (issue #7): scores, inputs and model, no names or
+# What the explanation page of one call shows: scores, inputs and model, no names or
 # identifiers; purged after `ui_explain_ttl_s` (see explain_store).
 explanations = Table(
     "explanations", metadata,
@@ -97,7 +110,7 @@ explanations = Table(
     Column("payload", Text, nullable=False),  # JSON
 )
 
-# SMART launches in progress (issue #7, smart_state): one row per `state`, deleted when the callback
+# SMART launches in progress (smart_state): one row per `state`, deleted when the callback
 # uses it or after `smart_launch_ttl_s`. Any worker may receive the callback, hence the database.
 smart_launches = Table(
     "smart_launches", metadata,

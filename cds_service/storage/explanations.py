@@ -1,4 +1,4 @@
-"""What an explanation page shows, kept per (client, service id, hookInstance) for `ui_explain_ttl_s` (issue #7).
+"""What an explanation page shows, kept per (client, service id, hookInstance) for `ui_explain_ttl_s`.
 
 The record is built from the call's `BuildContext` right after the call: each model's score and
 contributions (the primary and the `[model] secondary` ones), or what kept it from computing; each
@@ -13,9 +13,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Any, Mapping
-
 from functools import lru_cache
+from typing import Any, Mapping
 
 import orjson
 from sqlalchemy import delete, select

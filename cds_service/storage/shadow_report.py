@@ -96,7 +96,7 @@ def _compare(rep: dict[str, Any], live, feedback) -> dict[str, Any]:
     for r in feedback:
         if (r.iss, r.tenant) == key[:2]:
             answers[r.card_uuid].append(r)
-    later, reasons = Counter({k: 0 for k in LATER}), Counter()
+    later, reasons = Counter({k: 0 for k in LATER}), Counter[tuple[str, str]]()
     displays: dict[tuple, str] = {}
     for pair, first in rep["first_shown"].items():
         cards = [c for c in later_live.get(pair, ()) if c.at > first]

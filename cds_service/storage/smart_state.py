@@ -1,4 +1,4 @@
-"""SMART launches in progress (issue #7): saved by `/smart/launch`, used once by `/smart/callback`.
+"""SMART launches in progress: saved by `/smart/launch`, used once by `/smart/callback`.
 
 Kept in the service database so that the callback may reach any worker or host. A row is found by
 the hash of its `state`, used at most once (deleted in the same transaction that reads it), and
@@ -12,8 +12,8 @@ import time
 from sqlalchemy import delete, insert, select
 from sqlalchemy.engine import Engine
 
-from cds_service.storage import db
 from cds_service.security.smart_launch import PendingLaunch
+from cds_service.storage import db
 
 T = db.smart_launches
 

@@ -46,8 +46,8 @@ def init_ui(app: Flask) -> None:
     """Register the pages. Their app-wide after-request hook, `record_explanation`, is registered
     with the others by the factory (`cds_service/http/request_hooks.py`)."""
     runtime: Runtime = app.extensions["cds"]
-    state = UiState(http=requests.Session())
-    state.discovery = Discovery(runtime.settings, state.http)
+    http = requests.Session()
+    state = UiState(http=http, discovery=Discovery(runtime.settings, http))
     if runtime.settings.ui_simulator:
         state.patients = DemoPatients()
         state.demo_key = DemoKey()

@@ -18,12 +18,13 @@ from urllib.parse import urlencode
 
 import jwt
 from flask import Response, redirect, request
+from werkzeug.wrappers import Response as WerkzeugResponse
 
-from cds_service.errors import InvalidRequest
-from cds_service.security.replay import replay_key
-from cds_service.runtime import base_url, get_runtime
-from cds_service.security.smart_launch import pkce_challenge
 from cds_service.ehr import signing
+from cds_service.errors import InvalidRequest
+from cds_service.runtime import base_url, get_runtime
+from cds_service.security.replay import replay_key
+from cds_service.security.smart_launch import pkce_challenge
 from cds_service.ui.blueprint import bp, ui_state
 from cds_service.ui.simulator_views import json_body, json_response, require_simulator
 
@@ -94,7 +95,7 @@ def demo_authorize():
     if args.get("redirect_uri") != redirect_uri:
         raise InvalidRequest("redirect_uri is not the one registered for this client.", expression="redirect_uri")
 
-    def back(**params) -> Response:
+    def back(**params) -> WerkzeugResponse:
         params = {k: v for k, v in {**params, "state": args.get("state")}.items() if v is not None}
         return redirect(f"{redirect_uri}?{urlencode(params)}", 302)
 

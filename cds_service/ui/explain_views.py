@@ -22,12 +22,6 @@ from typing import Any
 
 from flask import jsonify, make_response, render_template, url_for
 
-from fhir_adapters.units import unit_text
-from models.model_card import source_attributes
-from models.protocol import ModelInfo
-from models.registry import EQUATIONS
-from models.score_scale import POINTS, PROBABILITY, Band, score_terms
-
 from cds_service import charts
 from cds_service.builders.base import number
 from cds_service.http.call_state import call_state
@@ -36,6 +30,11 @@ from cds_service.storage import explanations as explain_store
 from cds_service.storage.call_writes import settle
 from cds_service.ui import safe_markdown
 from cds_service.ui.blueprint import bp
+from fhir_adapters.units import unit_text
+from models.model_card import source_attributes
+from models.protocol import ModelInfo
+from models.registry import EQUATIONS
+from models.score_scale import POINTS, PROBABILITY, Band, score_terms
 
 _ARTIFACT = re.compile(r"^[a-z0-9][a-z0-9_-]*/[0-9A-Za-z][0-9A-Za-z._+-]*$")
 
@@ -43,7 +42,7 @@ _ARTIFACT = re.compile(r"^[a-z0-9][a-z0-9_-]*/[0-9A-Za-z][0-9A-Za-z._+-]*$")
 def _open(token: str) -> tuple[dict | None, Any]:
     """The record a genuine token opens (None for a forged, altered, expired or purged one) and the settings."""
     rt = get_runtime()
-    grant = rt.link_signer.verify(token)
+    grant = rt.link_signer.verify(token) if rt.link_signer is not None else None  # set whenever the pages are on
     record = None
     if grant is not None:
         settle()  # the record of a call this process has just answered is committed
@@ -312,6 +311,8 @@ def calibration_bins(metrics: dict) -> list[tuple[float, float, int | None, floa
         if pred is None or obs is None:
             continue
         n = b.get("n") if isinstance(b.get("n"), int) else None
+        low: float | None
+        high: float | None
         ci = b.get("ci")
         if isinstance(ci, list) and len(ci) == 2 and all(isinstance(v, (int, float)) for v in ci):
             low, high = float(ci[0]), float(ci[1])

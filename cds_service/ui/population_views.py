@@ -14,11 +14,10 @@ from dataclasses import dataclass
 
 from flask import Response, abort, make_response, render_template, request
 
-from hooks.catalog import INDICATORS
-
 from cds_service.runtime import get_runtime
 from cds_service.ui.blueprint import bp, ui_state
 from cds_service.ui.operator import operator_refusal
+from hooks.catalog import INDICATORS
 
 PAGE_SIZE = 100
 COLUMNS = ("patient_id", "as_of", "service_id", "applicability", "applicability_reasons", "score", "indicator",

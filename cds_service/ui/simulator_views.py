@@ -12,8 +12,6 @@ import re
 
 from flask import Response, abort, redirect, render_template, request, url_for
 
-from hooks.catalog import HOOKS
-
 from cds_service.ehr.contexts import APPOINTMENT_LEAD, build_context, now_utc
 from cds_service.ehr.drafts import DRAFT_ORDERS, DRAFTS_BY_KEY
 from cds_service.ehr.hook_calls import build_call
@@ -21,6 +19,7 @@ from cds_service.errors import InvalidRequest
 from cds_service.runtime import base_url, get_runtime
 from cds_service.ui import safe_markdown
 from cds_service.ui.blueprint import bp, ui_state
+from hooks.catalog import HOOKS
 
 _FEEDBACK_PATH = re.compile(r"^/cds-services/([a-z0-9][a-z0-9\-]{1,62})/feedback$")
 # What each hook's button does, in words an integrator recognises.
@@ -89,7 +88,7 @@ def simulator_calls():
     if not isinstance(pid, str) or pid not in state.patients:
         raise InvalidRequest("Unknown patient.", expression="patient")
     bound = [b for h, group in _hooks() if h == hook for b in group]
-    if not bound:
+    if not bound or not isinstance(hook, str):
         raise InvalidRequest(f"No loaded service answers '{hook}'.", expression="hook")
     drafts, selected = _picked(body, "drafts"), _picked(body, "selected")
     if "draftOrders" in HOOKS[hook].required and (not drafts or None in drafts):
@@ -111,7 +110,8 @@ def simulator_calls():
 
 def _picked(body: dict, name: str) -> list:
     """The draft orders named in body[name] (None for a name that is not on the picker)."""
-    keys = body.get(name) if isinstance(body.get(name), list) else []
+    keys = body.get(name)
+    keys = keys if isinstance(keys, list) else []
     return [DRAFTS_BY_KEY.get(k) for k in keys if isinstance(k, str)]
 
 
@@ -121,7 +121,7 @@ def simulator_token():
     require_simulator()
     path = json_body().get("path")
     m = _FEEDBACK_PATH.match(path) if isinstance(path, str) else None
-    if not m or m.group(1) not in get_runtime().services:
+    if not isinstance(path, str) or not m or m.group(1) not in get_runtime().services:
         raise InvalidRequest("path must be /cds-services/<id>/feedback of a loaded service.", expression="path")
     base = base_url()
     return json_response({"aud": base + path, "token": ui_state().demo_key.signer(base)(base + path)})

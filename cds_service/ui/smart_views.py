@@ -11,13 +11,13 @@ import logging
 
 from flask import Response, redirect, render_template, request, url_for
 
-from cds_service.security import smart_launch
-from cds_service.storage import smart_state
+from cds_service.builders.links import LAUNCH_PATH, decode_app_context
 from cds_service.http.call_state import call_state
 from cds_service.http.errors import outcome_response
-from cds_service.builders.links import LAUNCH_PATH, decode_app_context
 from cds_service.runtime import base_url, get_runtime
+from cds_service.security import smart_launch
 from cds_service.security.smart_launch import SmartLaunchError
+from cds_service.storage import smart_state
 from cds_service.ui.blueprint import bp, ui_state
 
 log = logging.getLogger("cds_service.smart")
@@ -69,15 +69,15 @@ def smart_callback():
         # Some EHRs launch without passing appContext on (LINK-2): say so instead of guessing a card.
         raise SmartLaunchError("The EHR launched the explanation without the card's context (appContext), so it is "
                                "not known which card to explain.", status=422, code="incomplete")
-    grant = rt.link_signer.verify(token)
+    grant = rt.link_signer.verify(token) if rt.link_signer is not None else None  # set whenever the pages are on
     # The card must have been issued to the EHR that launched it (tenant isolation): one EHR's launch
     # cannot open another's explanation, even with a genuine token.
     if grant is None or grant.iss != pending.client_iss or grant.service_id not in rt.services:
         raise SmartLaunchError("The card's context does not name an explanation this EHR may open (or its link "
                                "has expired). Open the link from the card again.", status=404, code="not-found")
     # Who opened which card's explanation goes to the audit row of this request (patient id hashed there).
-    state = call_state()
-    state.service_id, state.hook_instance, state.patient_id = grant.service_id, grant.hook_instance, result.patient
+    call = call_state()
+    call.service_id, call.hook_instance, call.patient_id = grant.service_id, grant.hook_instance, result.patient
     log.info("SMART launch completed", extra={"event": "smart_launch_completed", "iss": pending.iss,
                                               "service": grant.service_id, "hookInstance": grant.hook_instance})
     resp = redirect(url_for("ui.explain", token=token), 303)

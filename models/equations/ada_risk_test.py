@@ -18,7 +18,7 @@ from typing import Mapping
 from ..model_card import Evidence, Performance
 from ..protocol import ModelInfo
 from ..score_scale import POINTS, Band
-from .points import PointScore
+from .points import PointScore, required
 
 FEATURES = ("age", "female", "bmi", "gdm_history", "family_history", "hypertension", "physically_inactive", "asian")
 REQUIRED = ("age", "female", "bmi")
@@ -84,10 +84,10 @@ def score_items(x: Mapping[str, float | None]) -> tuple[dict[str, int], list[str
     for name in REQUIRED:
         if x.get(name) is None:
             raise ValueError(f"missing input: {name}")
-    female = float(x["female"]) >= 0.5
+    female = required(x, "female") >= 0.5
     asian = x.get("asian")
-    points = {"age": age_points(float(x["age"])), "female": 0 if female else 1,
-              "bmi": bmi_points(float(x["bmi"]), asian is not None and float(asian) >= 0.5), "asian": 0}
+    points = {"age": age_points(required(x, "age")), "female": 0 if female else 1,
+              "bmi": bmi_points(required(x, "bmi"), asian is not None and float(asian) >= 0.5), "asian": 0}
     not_assessed = [] if asian is not None else ["asian"]
     for name in FLAGS:
         v = x.get(name)

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import Mapping
 
-
 from ..model_card import Evidence, Performance
 from ..protocol import ModelInfo
-from ..score_scale import POINTS as POINT_SCORE, Band
-from .points import PointScore, reading, tally
+from ..score_scale import POINTS as POINT_SCORE
+from ..score_scale import Band
+from .points import PointScore, reading, required, tally
 
 FEATURES = ("age", "female", "chf", "hypertension", "diabetes", "stroke_tia", "vascular_disease")
 REQUIRED = ("age", "female")
@@ -80,7 +80,7 @@ def age_points(age: float) -> int:
 def score_items(x: Mapping[str, float | None]) -> tuple[dict[str, int], list[str]]:
     """Points per item and the items that could not be assessed (input None)."""
     flags, not_assessed = tally(x, {name: (value, reading(name, lambda v: v >= 0.5)) for name, value in POINTS.items()}, REQUIRED)
-    return {"age": age_points(float(x["age"])), **flags}, not_assessed
+    return {"age": age_points(required(x, "age")), **flags}, not_assessed
 
 
 class Cha2ds2Vasc(PointScore):

@@ -13,7 +13,6 @@ import math
 from typing import Sequence
 
 from ..feature_vector import FeatureVector
-
 from ..model_card import Evidence, Performance
 from ..protocol import ModelInfo, Prediction
 from ..score_scale import QUANTITY, Band
@@ -100,8 +99,8 @@ class CkdEpi2021:
 
     def predict(self, x: FeatureVector) -> Prediction:
         x.require(FEATURES)
-        female = float(x["female"].value) >= 0.5
-        scr, age = float(x["creatinine"].value), float(x["age"].value)
+        female = x.number("female") >= 0.5
+        scr, age = x.number("creatinine"), x.number("age")
         contributions = terms(scr, age, female)
         score = egfr(scr, age, female)
         return Prediction(

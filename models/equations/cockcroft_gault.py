@@ -12,7 +12,6 @@ import math
 from typing import Sequence
 
 from ..feature_vector import FeatureVector
-
 from ..model_card import Evidence, Performance
 from ..protocol import ModelInfo, Prediction
 from ..score_scale import QUANTITY, Band
@@ -86,7 +85,7 @@ class CockcroftGault:
 
     def predict(self, x: FeatureVector) -> Prediction:
         x.require(FEATURES)
-        args = (float(x["creatinine"].value), float(x["age"].value), float(x["weight"].value), float(x["female"].value) >= 0.5)
+        args = (x.number("creatinine"), x.number("age"), x.number("weight"), x.number("female") >= 0.5)
         contributions = terms(*args)
         score = crcl(*args)
         return Prediction(model=INFO.id, version=INFO.version, score=score, linear_predictor=math.log(score), baseline=-math.log(DIVISOR),

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 from typing import Callable, Mapping
 
-
 from ..model_card import Evidence, Performance
 from ..protocol import ModelInfo
 from ..score_scale import POINTS, Band
-from .points import PointScore, tally
 from .ckd_epi import UMOL_PER_MG_DL
+from .points import PointScore, tally
 
 FEATURES = ("age", "sbp", "renal_disease", "creatinine", "liver_disease", "bilirubin_uln", "liver_enzymes_uln",
             "stroke", "bleeding", "inr_ttr", "on_vka", "antiplatelet_nsaid", "alcohol")
@@ -125,7 +124,7 @@ def _labile(x: Mapping[str, float | None]) -> bool | None:
 RULES: Mapping[str, Callable[[Mapping[str, float | None]], bool | None]] = {
     "uncontrolled_hypertension": lambda x: _above(x.get("sbp"), SBP_UNCONTROLLED),
     "abnormal_renal": lambda x: _any(_flag(x.get("renal_disease")),
-                                     None if x.get("creatinine") is None else float(x["creatinine"]) >= CREATININE_ABNORMAL_MG_DL),
+                                     None if (scr := x.get("creatinine")) is None else scr >= CREATININE_ABNORMAL_MG_DL),
     "abnormal_liver": lambda x: _any(_flag(x.get("liver_disease")),
                                      _all(_above(x.get("bilirubin_uln"), BILIRUBIN_ULN_FACTOR),
                                           _above(x.get("liver_enzymes_uln"), ENZYMES_ULN_FACTOR))),

@@ -16,10 +16,9 @@ Nothing is assumed normal: a parameter whose input is missing scores 0, is liste
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from ..feature_vector import FeatureVector
-
 from ..model_card import Evidence, Performance
 from ..protocol import ModelInfo, Prediction
 from ..score_scale import POINTS, Band
@@ -136,17 +135,21 @@ def score_items(x: Mapping[str, float | None]) -> tuple[dict[str, int], list[str
         if value is None:
             not_assessed.append(name)
 
-    put("resp_rate", None if x.get("resp_rate") is None else resp_rate_points(float(x["resp_rate"])))
+    def scored(name: str, points_of: Callable[[float], int]) -> int | None:
+        value = x.get(name)
+        return None if value is None else points_of(float(value))
+
+    put("resp_rate", scored("resp_rate", resp_rate_points))
     spo2 = x.get("spo2")
     if spo2 is None:
         put("spo2", None)
     else:
         put("spo2", spo2_scale2_points(float(spo2), on_oxygen) if scale == 2 else spo2_scale1_points(float(spo2)))
     put("on_oxygen", None if on_oxygen is None else (2 if on_oxygen else 0))
-    put("sbp", None if x.get("sbp") is None else sbp_points(float(x["sbp"])))
-    put("pulse", None if x.get("pulse") is None else pulse_points(float(x["pulse"])))
+    put("sbp", scored("sbp", sbp_points))
+    put("pulse", scored("pulse", pulse_points))
     put("consciousness", None if flag("consciousness") is None else (3 if flag("consciousness") else 0))
-    put("temperature", None if x.get("temperature") is None else temperature_points(float(x["temperature"])))
+    put("temperature", scored("temperature", temperature_points))
     return points, not_assessed, scale
 
 

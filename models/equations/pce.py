@@ -11,7 +11,6 @@ from itertools import combinations
 from typing import Mapping, Sequence
 
 from ..feature_vector import FeatureVector
-
 from ..model_card import Evidence, Performance
 from ..protocol import ModelInfo, Prediction
 from ..score_scale import Band
@@ -157,7 +156,7 @@ def _compile(terms):
 _COMPILED = _compile(TERMS)
 
 
-def _shapley(c: Mapping[str, float], x: Mapping[str, float]) -> dict[str, float]:
+def shapley_values(c: Mapping[str, float], x: Mapping[str, float]) -> dict[str, float]:
     """Exact Shapley values of the linear predictor against REFERENCE, in closed form.
 
     The equations have interaction terms (ln age x ln TC ...), so a per-term split would not be unique;
@@ -200,11 +199,11 @@ class PooledCohortEquations:
 
     def predict(self, x: FeatureVector) -> Prediction:
         x.require(self.info.required)
-        v = {n: float(x[n].value if x[n].value is not None else 0.0) for n in FEATURES}
+        v = {n: float(x[n].value or 0.0) for n in FEATURES}
         grp = group(v["female"], v["black"])
         c = COEFFICIENTS[grp]
         lp = linear_predictor(c, v["age"], v["total_cholesterol"], v["hdl"], v["sbp"], v["bp_treated"], v["smoker"], v["diabetes"])
-        contributions = _shapley(c, v)
+        contributions = shapley_values(c, v)
         baseline = lp - sum(contributions.values())
         return Prediction(
             model=self.info.id,

@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import Callable, Mapping, Sequence
 
 from ..feature_vector import FeatureVector
-
 from ..protocol import ModelInfo, Prediction
-
 
 # An item's rule over the inputs: True scores the item's points, False scores 0, None means it cannot be assessed.
 Rule = Callable[[Mapping[str, float | None]], "bool | None"]
@@ -15,7 +13,15 @@ Rule = Callable[[Mapping[str, float | None]], "bool | None"]
 
 def reading(name: str, test: Callable[[float], bool]) -> Rule:
     """The rule of an item resting on one input: `test(value)`, or None when the input is missing."""
-    return lambda x: None if x.get(name) is None else test(float(x[name]))
+    return lambda x: None if (value := x.get(name)) is None else test(float(value))
+
+
+def required(x: Mapping[str, float | None], name: str) -> float:
+    """An input the score cannot do without: `ValueError` naming it when it is missing."""
+    value = x.get(name)
+    if value is None:
+        raise ValueError(f"missing input: {name}")
+    return float(value)
 
 
 def tally(x: Mapping[str, float | None], items: Mapping[str, tuple[int, Rule]],

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Mapping
 
-
 from ..model_card import Evidence, Performance
 from ..protocol import ModelInfo
 from ..score_scale import POINTS, Band

@@ -1,4 +1,4 @@
-"""Browser tests (issue #7): the service under gunicorn with the demo configuration, driven by headless
+"""Browser tests: the service under gunicorn with the demo configuration, driven by headless
 Debian Chromium through Playwright (the pip package only; no `playwright install`, no downloaded browser).
 
 Requests are really signed: the demo config's `[[clients]]` are used as they are, with only the base URL

@@ -14,8 +14,8 @@ Screenshots (full page) go to the `screenshots` directory, printed at the end of
 """
 from __future__ import annotations
 
-import requests
 import pytest
+import requests
 
 from .test_simulator_browser import ASCVD_PATIENT, DEMO_ANALYTICS_TOKEN, MI_PATIENT, RENAL_PATIENT
 

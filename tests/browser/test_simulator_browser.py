@@ -1,4 +1,4 @@
-"""The EHR simulator, explanation and analytics pages in headless Chromium against gunicorn (issue #7).
+"""The EHR simulator, explanation and analytics pages in headless Chromium against gunicorn.
 
 Every request the page sends to the CDS endpoints is signed with the simulator's demo key and verified
 by the service (SEC-2..8, config/demo.toml); feedback goes to the real feedback endpoint (FEEDBACK-2)
@@ -77,7 +77,7 @@ def test_patient_view_card_accept_records_feedback(live, page):
     _fire(page, "patient-view")
     card = page.locator(".card[data-service-id='ascvd-10y-risk']")
     card.wait_for()
-    # The demo patient set up for a high risk has LDL-C >= 190: the 2018 AHA/ACC guideline's 4.2 group (issue #12).
+    # The demo patient set up for a high risk has LDL-C >= 190: the 2018 AHA/ACC guideline's 4.2 group.
     assert "high-intensity statin" in card.locator(".summary").inner_text()
     assert "indicator-warning" in card.get_attribute("class")
     assert card.locator(".detail strong").count() >= 1  # markdown rendered
@@ -103,7 +103,7 @@ def test_patient_view_card_accept_records_feedback(live, page):
 
 def test_accepting_one_of_several_independent_orders_keeps_the_others_available(live, page):
     """selectionBehavior "any" (CDS Hooks 2.0): the care-gap orders are independent — after one is accepted the
-    others stay clickable, and accepting a second records its own feedback (issue 15 item 5)."""
+    others stay clickable, and accepting a second records its own feedback."""
     base, database = live
     _open(page, base, CARE_GAPS_PATIENT)
     _fire(page, "appointment-book")

@@ -12,7 +12,6 @@ from cds_service.ehr.contexts import build_context
 from cds_service.ehr.drafts import DraftOrder
 from cds_service.ehr.hook_calls import build_call
 from cds_service.ehr.patients import DemoPatients
-
 from cds_testing.apps import written_engine
 
 

@@ -1,4 +1,4 @@
-"""Real PostgreSQL and Redis servers for the scale-out tests (issue #8): Debian's binaries, started on
+"""Real PostgreSQL and Redis servers for the scale-out tests: Debian's binaries, started on
 127.0.0.1 on free ports with their data in a temporary directory, and stopped afterwards.
 
 PostgreSQL refuses to run as root, so as root the server runs as the `postgres` user (created by

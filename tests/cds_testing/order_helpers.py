@@ -1,4 +1,4 @@
-"""Helpers for the order-time and bedside service tests (issue #5): relative dates, requests, checks."""
+"""Helpers for the order-time and bedside service tests: relative dates, requests, checks."""
 from __future__ import annotations
 
 import copy

@@ -1,4 +1,4 @@
-"""A session-wide guard (issue #6 item 5, SEC-10): every log record emitted while the WHOLE test suite
+"""A session-wide guard (SEC-10): every log record emitted while the WHOLE test suite
 runs is rendered as the service would write it and searched for JWTs and bearer credentials. Any
 hit fails the session (reported as an error at teardown, naming the logger and the test).
 

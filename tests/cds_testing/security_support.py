@@ -1,4 +1,4 @@
-"""Keys, JWK Sets and tokens for the security tests (issue #6). Keys are generated at run time:
+"""Keys, JWK Sets and tokens for the security tests. Keys are generated at run time:
 no private key is stored on disk.
 
 Two trusted clients are modelled on real ones (checklist §13):

@@ -1,1 +1,1 @@
-"""Clinical scenarios written from the guidelines: plain FHIR R4 requests through the HTTP API (issue #12)."""
+"""Clinical scenarios written from the guidelines: plain FHIR R4 requests through the HTTP API."""

@@ -15,6 +15,7 @@ Sources encoded (cited in each docstring):
 from __future__ import annotations
 
 import pytest
+
 from cds_testing.fhir_factory import CPT, ICD10, SNOMED, procedure
 from cds_testing.order_helpers import actions, birth_for, bundle, draft, obs, post, predictions, when
 

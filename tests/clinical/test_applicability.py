@@ -1,10 +1,10 @@
 """Applicability before arithmetic: every service declares who it is for (`[[population]]`) and says so
-when it does not apply, never a score (issue 12, item 2). And unavailable is not absent: a missing input is
+when it does not apply, never a score. And unavailable is not absent: a missing input is
 worded "not recorded" only when the data was read and held nothing.
 
 Sources: the guideline's or model's own population — RCP NEWS2 2017 (scope: adults 16 and over, not in
 pregnancy), the WHAS500 training data of post-mi-mortality (aged 30-104, an acute MI this stay), KDIGO 2024
-(dialysis and kidney replacement therapy); and issue 12's wording rule: "not recorded" only when the data was
+(dialysis and kidney replacement therapy); and the wording rule: "not recorded" only when the data was
 available and holds nothing. Service-level scenarios go through the HTTP API; the declaration checks load
 service files as the app does at start-up.
 """

@@ -7,8 +7,17 @@ import math
 from datetime import date, timedelta
 
 import pytest
-from cds_testing.fhir_factory import ICD10, RXNORM, SNOMED, ascvd_prefetch, bundle, condition, hook_request, med_request, patient, quantity_obs
 
+from cds_testing.fhir_factory import (
+    ICD10,
+    SNOMED,
+    ascvd_prefetch,
+    bundle,
+    condition,
+    hook_request,
+    med_request,
+    quantity_obs,
+)
 from models.equations.pce import PooledCohortEquations
 
 URL = "/cds-services/ascvd-10y-risk"
@@ -310,7 +319,7 @@ def test_persistent_ldl_160_edge(client, values, present):
     assert line and line[0].startswith("- Present:") == present
 
 
-# ---- who the service is for: pregnancy, and the equations' own range (issue 12, applicability) -------------
+# ---- who the service is for: pregnancy, and the equations' own range (applicability) -------------
 
 PREGNANCY = condition("preg", ICD10, "Z34.00", onset=f"{date.today().year}-01-01")
 ATORVASTATIN = med_request("st", "617310", "atorvastatin 20 MG Oral Tablet")
@@ -352,8 +361,8 @@ def test_pregnancy_status_not_obtained_is_said_for_a_woman_and_not_for_a_man(cli
 def test_an_hba1c_in_the_diabetes_range_without_a_diagnosis_gets_no_risk(client, hba1c, in_range):
     """ADA 2026 section 2 (HbA1c >= 6.5 % is the diabetes range) and 2018 AHA/ACC 4.3: with a result in the
     diabetes range and no diagnosis the statin group depends on a diagnosis not yet made; the Pooled Cohort
-    Equations take diabetes as an input, so no 10-year risk computed as if it were absent is shown (issue 12,
-    "no risk percentage next to a diagnostic HbA1c"). At 6.4 % the risk category stands."""
+    Equations take diabetes as an input, so no 10-year risk computed as if it were absent is shown (no risk
+    percentage next to a diagnostic HbA1c). At 6.4 % the risk category stands."""
     card = only(client, {"glycaemia": bundle(quantity_obs("a1c", "4548-4", hba1c, "%"))}, birth_date=born(55))
     if not in_range:
         assert "10-year ASCVD risk" in card["summary"] and "score" in card["extension"][EXT]

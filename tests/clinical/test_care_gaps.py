@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+
 from cds_testing.fhir_factory import patient
 from cds_testing.order_helpers import actions, bundle, obs, post, when
 
@@ -196,7 +197,7 @@ def test_hypertension_alone_lists_only_tests_never_done(module_client):
     assert "[OUR CHOICE]" not in card["detail"] and "Table 6" in card["detail"]
 
 
-# ---- who the service is for, and results that could not be obtained (issue 12) -----------------------------
+# ---- who the service is for, and results that could not be obtained -----------------------------
 
 def _body(conditions, labs=None, *, age=55):
     prefetch = {"patient": patient(birth_date=f"{date.today().year - age}-01-01"), "conditions": bundle(*conditions),
@@ -209,7 +210,7 @@ def _body(conditions, labs=None, *, age=55):
 
 
 def test_results_not_obtained_are_could_not_be_checked_never_due(module_client):
-    """Unavailable is not absent (issue 12 item 2): without the laboratory results (no prefetch, no FHIR access)
+    """Unavailable is not absent: without the laboratory results (no prefetch, no FHIR access)
     every test that applies is a row "could not be checked — not available to the service", never "due", never
     "not recorded", and nothing is ordered (a test may already be recent). The old service answered 412 — no card."""
     (card,) = post(module_client, "care-gaps", _body(T2))

@@ -1,4 +1,4 @@
-"""deterioration-scores (encounter-start): NEWS2 and qSOFA as a clinician would meet them (issue 12, finding 4).
+"""deterioration-scores (encounter-start): NEWS2 and qSOFA as a clinician would meet them.
 
 Sources encoded here: Royal College of Physicians, National Early Warning Score (NEWS) 2, updated report of
 a working party, December 2017 — chart 1 (the scoring system), chart 2 (thresholds and triggers), chart 3
@@ -17,8 +17,19 @@ import requests
 import responses
 
 from cds_testing.apps import build_app
-from cds_testing.bedside import (BASE, ICD10, LOINC, SNOMED, coded, condition, encounter, fhir_server_body, news_body, patient,
-                                 vital_set)
+from cds_testing.bedside import (
+    BASE,
+    ICD10,
+    LOINC,
+    SNOMED,
+    coded,
+    condition,
+    encounter,
+    fhir_server_body,
+    news_body,
+    patient,
+    vital_set,
+)
 from cds_testing.order_helpers import EXT, obs, post, predictions, when
 
 SERVICE = "deterioration-scores"
@@ -328,7 +339,7 @@ def test_critical_card_names_the_emergency_response_and_the_sepsis_pathway(clien
     for action in ("lactate", "blood cultures", "broad-spectrum antibiotics", "30 mL/kg", "MAP ≥ 65"):
         assert action in detail
     assert "consider sepsis" not in detail
-    # The bundle's tests are one click away (issue 15 item 5), independent of each other; treatments stay text.
+    # The bundle's tests are one click away (Surviving Sepsis Campaign hour-1 bundle, Levy 2018), independent of each other; treatments stay text.
     assert card["selectionBehavior"] == "any"
     assert [s["label"] for s in card["suggestions"]] == ["Order lactate", "Order blood cultures"]
     from fhir.resources.R4B import get_fhir_model_class

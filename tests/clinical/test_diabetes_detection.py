@@ -12,7 +12,16 @@ from datetime import date, timedelta
 
 import pytest
 
-from cds_testing.fhir_factory import ICD10, LOINC, SNOMED, bundle, coded_obs, condition, hook_request, patient, quantity_obs
+from cds_testing.fhir_factory import (
+    ICD10,
+    SNOMED,
+    bundle,
+    coded_obs,
+    condition,
+    hook_request,
+    patient,
+    quantity_obs,
+)
 from cds_testing.spec_rules import assert_no_empty_members, assert_valid_card
 
 SID = "diabetes-detection"
@@ -131,7 +140,7 @@ def test_ogtt_2h_threshold_200(dd_client, value, expected):
 
 
 def test_ogtt_250_is_diabetes_range_not_a_risk(dd_client):
-    """ADA 2026 §2 (issue 12 item 6): OGTT 250 mg/dL is already diagnostic: a diabetes-range card, no percentage."""
+    """ADA 2026 §2: OGTT 250 mg/dL is already diagnostic: a diabetes-range card, no percentage."""
     card = one(dd_client, request(labs=[ogtt(250)]))
     assert card["indicator"] == "warning" and "Possible undiagnosed diabetes" in card["summary"]
     assert "99" not in card["summary"] and "risk" not in card["summary"].lower()
@@ -286,7 +295,7 @@ def test_normal_result_inside_and_outside_3_year_interval(dd_client, days, card_
 
 
 def test_a_recent_normal_hba1c_is_read_and_no_test_is_asked(dd_client):
-    """Issue 12 item 6 / ADA 2026 §2: a woman with HbA1c 5.2% today is not told to order one."""
+    """ADA 2026 §2: a woman with HbA1c 5.2% today is not told to order one."""
     card = one(dd_client, request(age=55, labs=[a1c(5.2, days=0)], vitals=[bmi(33)]))
     assert card["indicator"] == "info" and orders(card) == [] and "HbA1c 5.2%" in card["summary"]
 
@@ -318,7 +327,7 @@ def test_gestational_diabetes_history_is_screened_every_3_years(dd_client):
 
 
 def test_labs_not_available_is_not_no_result(dd_client, make_app):
-    """Rules of the service (issue 12 item 2): results that could not be obtained are 'not available', never
+    """Rules of the service: results that could not be obtained are 'not available', never
     'not recorded'; no test is suggested because one may already be recent."""
     body = request(age=50, drop=("labs",))  # absent key and no FHIR server: unobtainable, policy omit
     card = one(dd_client, body)

@@ -1,4 +1,4 @@
-"""Non-finite and out-of-range numbers are invalid input, never a silent omission (issue 12, item 6).
+"""Non-finite and out-of-range numbers are invalid input, never a silent omission.
 
 In a request body (context or prefetch): 400 with an OperationOutcome naming where the number is — RFC 8259
 section 6 has no NaN or Infinity, FHIR R4 JSON ("JSON representation", decimal) allows only finite decimals.

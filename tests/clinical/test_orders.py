@@ -12,11 +12,10 @@
 from __future__ import annotations
 
 import pytest
+
 from cds_testing.fhir_factory import SNOMED
 from cds_testing.order_helpers import RXNORM, actions, birth_for, bundle, creatinine_for_egfr, draft, fixture, obs, post
-
 from fhir_adapters.orders import Dose, medication_orders, ordered_dose
-
 
 
 def order(mid, concept, dosage=None, **extra):

@@ -16,9 +16,19 @@ from __future__ import annotations
 import re
 
 import pytest
-from cds_testing.fhir_factory import CPT, ICD10, SNOMED, procedure
-from cds_testing.order_helpers import actions, birth_for, bundle, creatinine_for_egfr, draft, obs, post_renal, predictions, when
 
+from cds_testing.fhir_factory import CPT, ICD10, SNOMED, procedure
+from cds_testing.order_helpers import (
+    actions,
+    birth_for,
+    bundle,
+    creatinine_for_egfr,
+    draft,
+    obs,
+    post_renal,
+    predictions,
+    when,
+)
 
 
 def condition(cid, code, *, system=ICD10, status="active"):

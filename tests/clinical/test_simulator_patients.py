@@ -1,4 +1,4 @@
-"""A clinician's pass over every card (issue 12, "Done when"): every hook of every bundled service is fired for each
+"""A clinician's pass over every card: every hook of every bundled service is fired for each
 of the EHR simulator's patients exactly as the simulator builds the request (`cds_service.ehr`: the hook's
 context, every draft preset of the order hooks — alone, and all signed together —, and the prefetch answered
 from the patient's own record), and every card is checked against what the record shows:
@@ -345,7 +345,7 @@ def _resting_on(bound, service_id: str, keys: tuple[str, ...]) -> dict[str, str]
 
 
 def test_unavailable_data_is_never_called_not_recorded(fired_required, bound):
-    """Issue 12 item 2: with the optional prefetch keys left out and no FHIR access, no line that claims an absence
+    """With the optional prefetch keys left out and no FHIR access, no line that claims an absence
     ("not recorded", "none on record", "no … recorded") names an input whose data the service did not get, and
     every card that names such an input without a value says it was not available."""
     checked = 0

@@ -1,4 +1,4 @@
-"""FhirClient over real sockets (issue #3 item 1): the real FHIR server's paging and references, and a
+"""FhirClient over real sockets: the real FHIR server's paging and references, and a
 loopback server that misbehaves on purpose. `responses` (the unit tests) replaces urllib3, so the
 deadline-capped socket timeouts, the body read under the deadline and urllib3's Retry are only
 exercised here."""
@@ -12,10 +12,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
+from cds_testing import synthetic
 from fhir_adapters.client import FhirClient
 from fhir_adapters.errors import FhirConnectionError, FhirHttpError, FhirNotFound, FhirTimeout
-
-from cds_testing import synthetic
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,4 @@
-"""Every service against a real FHIR R4 server (Medplum's engine on 127.0.0.1) and gunicorn (issue #3).
+"""Every service against a real FHIR R4 server (Medplum's engine on 127.0.0.1) and gunicorn.
 
 For each loaded service and each synthetic carebundle patient, the hook is fired twice through the
 service running under gunicorn: once WITHOUT prefetch (the service reads the FHIR server itself,
@@ -18,7 +18,6 @@ import requests
 
 from cds_service.hook_request import parse_hook_request
 from cds_service.prefetch import render_template
-
 from cds_testing import synthetic
 from cds_testing.servers import cds_service
 

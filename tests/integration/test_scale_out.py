@@ -1,4 +1,4 @@
-"""Many workers over shared state (issue #8): the production server (`cds-service serve`: nginx in front
+"""Many workers over shared state: the production server (`cds-service serve`: nginx in front
 of gunicorn with the checked-in config, 4 workers) against real PostgreSQL and Redis servers started here on 127.0.0.1.
 
 - SEC-8: a `jti` accepted by one worker is refused by the others (replay cache in Redis, and in the

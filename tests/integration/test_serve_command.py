@@ -67,8 +67,8 @@ def _link_scheme(base: str, claim: dict[str, str] | None = None) -> str:
 
 
 def test_forwarded_headers_are_believed_only_from_configured_proxies(service, tmp_path):
-    """Issue #13 item 2. Was: gunicorn's default believed X-Forwarded-Proto from 127.0.0.1, so anyone on
-    the host could change the scheme (and, without public_base_url, the links and the JWT audience)."""
+    """gunicorn's default believes X-Forwarded-Proto from 127.0.0.1, so anyone on the host could change the
+    scheme (and, without public_base_url, the links and the JWT audience): only a configured proxy is believed."""
     base, _ = service
     assert _link_scheme(base) == "http"  # forwarded_allow_ips empty by default: ignored from 127.0.0.1
     # gunicorn also takes these as the scheme; nginx in front drops them from every client.

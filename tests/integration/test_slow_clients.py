@@ -1,4 +1,4 @@
-"""Slow and hostile clients cannot freeze the production server (issue 13, finding 1).
+"""Slow and hostile clients cannot freeze the production server.
 
 `cds-service serve` as deployed (nginx in front of gunicorn, 2 workers × 4 threads) with 16 slow
 connections open on loopback: 8 sending one header line every 2 s, 8 sending their body at 1 byte/s.
