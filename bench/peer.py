@@ -14,6 +14,7 @@ every hook) and the handler answers one fixed card.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -67,6 +68,15 @@ class PeerServer(Server):
         self.service_id, self.log_path, self.version = service_id, log_path, version
         self._tmp = tempfile.TemporaryDirectory(prefix="cds-bench-peer-")
 
+    def __exit__(self, *exc) -> None:
+        # `healthchain serve` starts uvicorn as a child: SIGTERM to the launcher alone left uvicorn running.
+        if self.proc and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        super().__exit__(*exc)
+
     def path_for(self, service_id: str) -> str:
         return f"/cds/cds-services/{service_id}"  # HealthChain mounts CDS Hooks under /cds
 
@@ -78,7 +88,8 @@ class PeerServer(Server):
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         env = {k: v for k, v in os.environ.items() if not k.startswith(("CDS_", "PYTHONPATH"))}
         self.proc = subprocess.Popen([str(env_dir / "bin" / "healthchain"), "serve", "peer_app:app", "--host", "127.0.0.1",
-                                      "--port", str(self.port)], cwd=self._tmp.name, env=env, stdout=out, stderr=out)
+                                      "--port", str(self.port)], cwd=self._tmp.name, env=env, stdout=out, stderr=out,
+                                     start_new_session=True)  # its own process group: uvicorn is a child of it
         if self.log_path:
             out.close()
         self._wait_ready(timeout=120)

@@ -103,6 +103,14 @@ def _date_str(dt: datetime | None) -> str | None:
     return dt.date().isoformat() if dt else None
 
 
+def shown_time(when: datetime) -> str:
+    """A time as a card shows it: '2026-11-29 14:05 UTC' (the offset the record gave). Vital signs carry it, the
+    time of an observation set and of each of its members (RCP NEWS2: a set is one time, not one day)."""
+    zone = when.strftime("%z")
+    zone = "UTC" if zone in ("+0000", "") else f"UTC{zone[:3]}:{zone[3:]}"
+    return f"{when:%Y-%m-%d %H:%M} {zone}"
+
+
 # ---- code sets --------------------------------------------------------------------------------
 
 
@@ -238,6 +246,7 @@ def observation_values(d: FeatureDef, resources: Sequence[dict], ctx: Extraction
     target = d.unit or "1"
     found, rejected = [], []
     latest_ok = ctx.as_of + timedelta(minutes=5)
+    stamp = shown_time if any(s in ctx.sets for s in d.source or ()) else _date_str  # a set's members: their time
     for obs, places in _observations_and_places(resources, codes):
         if obs.get("status") not in OBSERVATION_OK:
             continue
@@ -262,7 +271,7 @@ def observation_values(d: FeatureDef, resources: Sequence[dict], ctx: Extraction
                 rejected.append(f"{R.reference_of(obs)}: {value:g} {d.unit} is outside the plausible range {lo}–{hi}")
                 continue
             if evidence is None:
-                evidence = Evidence(R.reference_of(obs), _date_str(when))
+                evidence = Evidence(R.reference_of(obs), stamp(when))
             found.append((when, value, evidence))
     found.sort(key=lambda t: t[0], reverse=True)
     return found, rejected
@@ -372,5 +381,7 @@ def condition(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) 
     codes, names = d.param("codes", ()), d.param("names", ())
     for c in R.of_type(resources, "Condition"):
         if (matches_codes(c.get("code"), codes) or mentions(c.get("code"), names)) and (any_status or _condition_active(c, ctx.as_of)):
-            return _found(d, 1.0, [Evidence(R.reference_of(c), _date_str(R.clinical_time(c)))])
+            # The note names the condition as the record does (a card shows it; the reference stays in the evidence).
+            return _found(d, 1.0, [Evidence(R.reference_of(c), _date_str(R.clinical_time(c)))],
+                          note=R.concept_label(c.get("code")) or None)
     return _found(d, 0.0, note="no matching condition on the problem list")

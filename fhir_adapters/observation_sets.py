@@ -34,6 +34,7 @@ from .features import (
     _missing,
     extractor,
     matches_codes,
+    shown_time,
 )
 
 # A result dated a few minutes after the hook's time is clock skew between systems, not the future.
@@ -108,13 +109,6 @@ def with_sets(defs: Sequence[ObservationSetDef], data: Mapping[str, Sequence[dic
     """The sources with each declared set added under its name, and the sets chosen (for `observation_set`)."""
     sets = {d.name: choose(d, data.get(d.source, ()), ctx.as_of) for d in defs}
     return {**data, **{name: s.members for name, s in sets.items()}}, sets
-
-
-def shown_time(when: datetime) -> str:
-    """A set's time as a card shows it: '2026-11-29 14:05 UTC' (the offset the record gave)."""
-    zone = when.strftime("%z")
-    zone = "UTC" if zone in ("+0000", "") else f"UTC{zone[:3]}:{zone[3:]}"
-    return f"{when:%Y-%m-%d %H:%M} {zone}"
 
 
 @extractor("observation_set", params={"set"})

@@ -51,6 +51,12 @@ PRODUCTS: dict[str, str] = {
     "860975": "24 HR metformin hydrochloride 500 MG Extended Release Oral Tablet",
     "860981": "24 HR metformin hydrochloride 750 MG Extended Release Oral Tablet",
     "197806": "ibuprofen 600 MG Oral Tablet",
+    # The statin drafts of ascvd-10y-risk (2018 AHA/ACC Table 3 intensities). 617311: several HL7 FHIR implementation-
+    # guide examples code "atorvastatin 40 MG Oral Tablet" so; 617310: an Epic FHIR MedicationStatement example codes
+    # "atorvastatin 20 MG tablet" so. Neither is checked against an RxNorm release file (no RxNav access here): a site
+    # checks both against its formulary before go-live.
+    "617310": "atorvastatin 20 MG Oral Tablet",
+    "617311": "atorvastatin 40 MG Oral Tablet",
 }
 
 _NAME = re.compile(r"^(?:(?:[A-Za-z]+ )?\d+ HR )?(?P<ingredient>[A-Za-z][A-Za-z ,\-]*?) (?P<strength>\d+(?:\.\d+)?) MG "
@@ -64,16 +70,17 @@ class Product:
     ingredient: str  # lower case, salt included ("metformin hydrochloride")
     mg: float        # strength of one unit (tablet, capsule)
     form: str        # RxNorm dose form ("Oral Tablet", "Extended Release Oral Tablet")
+    brand: str | None = None  # an SBD's brand ("Lipitor"); None for a clinical drug (SCD)
 
 
-def parse_name(name: str) -> tuple[str, float, str] | None:
-    """(ingredient, mg per unit, dose form) of a single-ingredient RxNorm SCD/SBD name in MG; None otherwise."""
+def parse_name(name: str) -> tuple[str, float, str, str | None] | None:
+    """(ingredient, mg per unit, dose form, brand or None) of a single-ingredient RxNorm SCD/SBD name in MG; None otherwise."""
     if " / " in name:
         return None
     m = _NAME.match(name.strip())
     if not m:
         return None
-    return m.group("ingredient").strip().lower(), float(m.group("strength")), m.group("form").strip()
+    return m.group("ingredient").strip().lower(), float(m.group("strength")), m.group("form").strip(), m.group("brand")
 
 
 def product(code: str) -> Product | None:

@@ -69,6 +69,22 @@ def unit_text(ucum: str | None) -> str:
     return text.strip(" .")
 
 
+# How values are rounded wherever a clinician reads them (cards' summary and detail, explanation pages), the one
+# table of it. A quantity whose precision matters clinically has fixed decimals, by feature name: serum creatinine
+# 2 decimals in mg/dL (1.04 and 1.0 give different eGFRs), HbA1c 1 decimal (6.0 %, never "6 %": 6.5 % is the
+# diagnostic threshold). Any other value: at most one decimal, trailing zeros dropped (no decimals from 1,000 up);
+# risks are shown with one decimal in % by the builders (`pct`), eGFR and CrCl as whole numbers unless rounding would
+# cross the card's threshold (`renal_dosing.shown`). Thresholds are always compared with the unrounded value.
+FIXED_DIGITS = {"creatinine": 2, "hba1c": 1}
+
+
+def value_text(value: float, name: str = "") -> str:
+    """A value rounded by the rule above (without its unit): `name` is the feature's name."""
+    if name in FIXED_DIGITS:
+        return f"{value:.{FIXED_DIGITS[name]}f}"
+    return f"{value:.1f}".rstrip("0").rstrip(".") if abs(value) < 1000 else f"{value:.0f}"
+
+
 class UnitError(ValueError):
     """A quantity whose unit cannot be converted to the unit the feature needs."""
 

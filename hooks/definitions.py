@@ -56,6 +56,28 @@ class Criterion:
 
 
 @dataclass(frozen=True, slots=True)
+class OrderDef:
+    """A test a card can order: the code the EHR orders by, its display as the code system names it (it stays in the
+    coding), and `name`, the test as a clinician reads it on the button and in the order's text ("HbA1c", not the
+    LOINC long name "Hemoglobin A1c/Hemoglobin.total in Blood"). Declared next to the code in the service file."""
+
+    code: str  # "system|code"
+    display: str
+    name: str
+
+    @classmethod
+    def parse(cls, raw: Any, where: str) -> "OrderDef":
+        """The order declared at `where` (`{ code, display, name }`); ValueError naming the field otherwise."""
+        if not isinstance(raw, Mapping) or "|" not in str(raw.get("code", "")) or not raw.get("display"):
+            raise ValueError(f"{where} needs code = 'system|code' and a display")
+        name = raw.get("name")
+        if not isinstance(name, str) or not name.strip() or len(name) > 60:
+            raise ValueError(f"{where}.name is required (at most 60 characters): the test as a clinician names it on "
+                             "the order button, e.g. 'HbA1c' (the display is the code system's long name)")
+        return cls(raw["code"], raw["display"], name.strip())
+
+
+@dataclass(frozen=True, slots=True)
 class SuggestionDef:
     """A one-click suggestion a card rule may offer (SUGG-1, ACT-1)."""
 
@@ -68,6 +90,25 @@ class SuggestionDef:
     category: str | None = None  # "system|code" of the ServiceRequest category
     unless: str | None = None  # a feature name; the suggestion is left out when it is 1
     recommended: bool = False
+    order_name: str = ""  # `name` in the file: the test as a clinician reads it in the order ("lipid panel"); display otherwise
+    # A medication: `code` is the RxNorm clinical drug (SCD) an EHR orders, `ingredient` ("system|code", display) its
+    # ingredient, `dose` the structured dosage (`Dose`); checked at start-up (`hooks.loader`).
+    ingredient: tuple[str, str] | None = None
+    dose: "Dose | None" = None
+
+
+# Routes a suggestion may declare, as SNOMED CT route-of-administration concepts (the R4 `Dosage.route` example set).
+ROUTES = {"oral": ("26643006", "Oral route")}
+
+
+@dataclass(frozen=True, slots=True)
+class Dose:
+    """A structured dosage: `value` `unit` (UCUM) per administration, `times_per_day` times a day, by `route`."""
+
+    value: float
+    unit: str
+    times_per_day: int
+    route: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,8 +172,8 @@ class ServiceDefinition:
     suggestions: Mapping[str, SuggestionDef]
     usage_requirements: str | None = None
     path: str = ""
-    # Feature name -> ("system|code", display) of the test to order when it is missing.
-    orders: Mapping[str, tuple[str, str]] = field(default_factory=lambda: MappingProxyType({}))
+    # Feature name -> the test to order when it is missing.
+    orders: Mapping[str, OrderDef] = field(default_factory=lambda: MappingProxyType({}))
     # Free-form, builder-specific data (thresholds, code sets, intervals), validated by the builder.
     data: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     # `[model] secondary`: models the card shows beside `model_ref`, run by the pipeline with it.

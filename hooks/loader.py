@@ -15,12 +15,23 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable, Collection, Mapping
 
+from fhir_adapters import rxnorm_products
 from fhir_adapters.features import EXTRACTORS, KIND_CHECKS, FeatureDef
 from fhir_adapters.observation_sets import ObservationSetDef
 
 from .alert_policy import parse_alerts
 from .catalog import HOOKS, INDICATORS, PREFETCH_TOKEN, SUMMARY_MAX, USER_TOKENS
-from .definitions import CardPolicy, CardRule, Criterion, PrefetchSpec, ServiceDefinition, SuggestionDef
+from .definitions import (
+    ROUTES,
+    CardPolicy,
+    CardRule,
+    Criterion,
+    Dose,
+    OrderDef,
+    PrefetchSpec,
+    ServiceDefinition,
+    SuggestionDef,
+)
 from .schema import FEATURE_COMMON, unknown_keys
 from .toml_text import Path as KeyPath
 from .toml_text import did_you_mean, key_lines
@@ -139,10 +150,10 @@ def _load(path: Path, raw: dict, locate: "_Locator", load_model: Callable[[str],
     orders = {}
     for f in raw.get("features", []):
         if "order" in f:
-            o = f["order"]
-            if not isinstance(o, dict) or "|" not in str(o.get("code", "")) or not o.get("display"):
-                raise err(f"features.{f['name']}.order", "needs code = 'system|code' and a display")
-            orders[f["name"]] = (o["code"], o["display"])
+            try:
+                orders[f["name"]] = OrderDef.parse(f["order"], f"features.{f['name']}.order")
+            except ValueError as exc:
+                raise err(f"features.{f['name']}.order", str(exc)) from None
 
     service = ServiceDefinition(
         id=sid, hook=hook, title=_str(raw, "title", err), description=_str(raw, "description", err),
@@ -367,8 +378,39 @@ def _suggestion(name: str, raw: Mapping, names: list[str], err) -> SuggestionDef
         raise err(f"{where}.unless", f"'{raw['unless']}' is not a declared feature")
     if not isinstance(raw.get("recommended", False), bool):
         raise err(f"{where}.recommended", "must be true or false")
+    ingredient, dose = _medication(where, raw, err) if rtype == "MedicationRequest" else (None, None)
     return SuggestionDef(name, raw["label"], rtype, code, raw["display"], raw.get("text", ""), raw.get("category"),
-                         raw.get("unless"), bool(raw.get("recommended", False)))
+                         raw.get("unless"), bool(raw.get("recommended", False)), str(raw.get("name", "")),
+                         ingredient, dose)
+
+
+def _medication(where: str, raw: Mapping, err) -> tuple[tuple[str, str], Dose]:
+    """A medication suggestion an EHR can sign in one click: an RxNorm clinical drug (SCD) the product table knows
+    (`fhir_adapters.rxnorm_products`, where each code's source is noted), named as RxNorm names it, its ingredient,
+    and a structured dose in whole units of the product (a 20 mg dose of a 20 MG tablet)."""
+    system, _, code = raw["code"].partition("|")
+    product = rxnorm_products.product(code) if system == rxnorm_products.RXNORM else None
+    if product is None or product.brand:
+        raise err(f"{where}.code", "must be an RxNorm clinical drug (SCD) listed in fhir_adapters/rxnorm_products.py "
+                                   "(an ingredient code is not orderable)")
+    if raw["display"] != product.name:
+        raise err(f"{where}.display", f"must be the RxNorm name of {code}: '{product.name}'")
+    ing = raw.get("ingredient")
+    if not (isinstance(ing, Mapping) and str(ing.get("code", "")).startswith(rxnorm_products.RXNORM + "|")
+            and isinstance(ing.get("display"), str) and product.ingredient.startswith(ing["display"].lower())):
+        raise err(f"{where}.ingredient", f"needs code = '{rxnorm_products.RXNORM}|<ingredient RxCUI>' and the "
+                                         f"display of the product's ingredient ({product.ingredient})")
+    d = raw.get("dose")
+    if not isinstance(d, Mapping):
+        raise err(where, "a medication needs a structured dose = { value, unit = \"mg\", times_per_day, route }")
+    value, per_day = d.get("value"), d.get("times_per_day")
+    if d.get("unit") != "mg" or not isinstance(value, (int, float)) or value <= 0 or (value / product.mg) % 1:
+        raise err(f"{where}.dose", f"value must be a whole number of {product.mg:g} mg units, unit = \"mg\"")
+    if not isinstance(per_day, int) or not 1 <= per_day <= 6:
+        raise err(f"{where}.dose.times_per_day", "must be a whole number from 1 to 6")
+    if d.get("route") not in ROUTES:
+        raise err(f"{where}.dose.route", f"must be one of {', '.join(ROUTES)}")
+    return (ing["code"], ing["display"]), Dose(float(value), "mg", per_day, d["route"])
 
 
 def _cards(path: Path, raw: Any, suggestions: Mapping, builder: str, err) -> CardPolicy:

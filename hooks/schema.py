@@ -17,13 +17,15 @@ MODEL = frozenset({"ref", "secondary"})
 PREFETCH_ENTRY = frozenset({"query", "on_error"})
 OBSERVATION_SET = frozenset({"source", "codes", "tolerance_minutes", "lookback_days", "panel_codes"})
 FEATURE_COMMON = frozenset({"name", "kind", "source", "label", "unit", "default", "default_note", "order"})
-FEATURE_ORDER = frozenset({"code", "display"})
+FEATURE_ORDER = frozenset({"code", "display", "name"})
 POPULATION = frozenset({"feature", "min", "max", "equals", "label", "not_applicable", "instead", "if_unknown", "unknown",
                         "on_not_applicable", "only_if", "scope"})
 CARDS = frozenset({"source_label", "source_url", "rules", "on_missing", "on_not_applicable", "top_factors", "override_reasons"})
 CARD_RULE = frozenset({"min_score", "indicator", "summary", "suggestions", "advice"})
 OVERRIDE_REASON = frozenset({"system", "code", "display"})
-SUGGESTION = frozenset({"label", "resource_type", "code", "display", "text", "category", "unless", "recommended"})
+SUGGESTION = frozenset({"label", "resource_type", "code", "display", "name", "text", "category", "unless", "recommended",
+                        "ingredient", "dose"})
+SUGGESTION_DOSE = frozenset({"value", "unit", "times_per_day", "route"})
 ALERTS = frozenset({"mode", "history", "repeat_window_s", "silent_info", "snooze_reasons", "snooze_days"})  # hooks.alert_policy
 
 Path = tuple[str | int, ...]
@@ -60,6 +62,8 @@ def unknown_keys(raw: Mapping[str, Any]) -> Iterator[tuple[Path, frozenset[str]]
     if isinstance(suggestions, dict):
         for name, suggestion in suggestions.items():
             yield from _check(suggestion, ("suggestions", name), SUGGESTION)
+            if isinstance(suggestion, dict):
+                yield from _check(suggestion.get("dose"), ("suggestions", name, "dose"), SUGGESTION_DOSE)
     yield from _check(raw.get("alerts"), ("alerts",), ALERTS)
 
 

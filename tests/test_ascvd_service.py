@@ -47,8 +47,18 @@ def test_card_high_risk_is_warning_with_statin_suggestion(client):
     assert card["selectionBehavior"] == "any"
     action = suggestion["actions"][0]
     assert action["type"] == "create" and action["resource"]["resourceType"] == "MedicationRequest"
-    coding = action["resource"]["medicationCodeableConcept"]["coding"][0]
-    assert coding == {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "83367", "display": "atorvastatin"}
+    rx = "http://www.nlm.nih.gov/research/umls/rxnorm"
+    product, ingredient = action["resource"]["medicationCodeableConcept"]["coding"]
+    # Orderable in one click: the clinical drug (SCD) first, its ingredient beside it, and a structured dose.
+    assert product == {"system": rx, "code": "617311", "display": "atorvastatin 40 MG Oral Tablet"}
+    assert ingredient == {"system": rx, "code": "83367", "display": "atorvastatin"}
+    (dosage,) = action["resource"]["dosageInstruction"]
+    assert dosage["timing"] == {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}}
+    assert dosage["route"]["coding"] == [{"system": "http://snomed.info/sct", "code": "26643006", "display": "Oral route"}]
+    assert dosage["doseAndRate"] == [{"doseQuantity": {"value": 40.0, "unit": "mg", "system": "http://unitsofmeasure.org",
+                                                       "code": "mg"}}]
+    from fhir.resources.R4B import get_fhir_model_class
+    get_fhir_model_class("MedicationRequest").model_validate(action["resource"])  # a valid R4 resource to create
     assert action["resource"]["subject"] == {"reference": "Patient/p1"}
     # The factors raising risk most are named with their values.
     assert "Factors raising this risk most" in card["detail"]

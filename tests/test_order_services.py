@@ -456,7 +456,7 @@ def test_card2_value_shown_never_contradicts_its_rule(module_client):
     """eGFR 44.96 would print as '45' on a card for eGFR 30-44: more decimals are shown instead."""
     cards = renal(module_client, draft("m1", "metformin 500 MG Oral Tablet", mg=500, per_day=2), creatinine=creatinine_for_egfr(44.96, 70, False))
     (card,) = cards
-    assert "eGFR 44.96 (30-44)" in card["summary"]
+    assert "eGFR 44.96 (30-44)" in card["summary"] and "eGFR **44.96 mL/min/1.73 m²**" in card["detail"]
 
 
 def test_unavailable_conditions_leave_af_rules_unapplied_and_say_so(module_client):

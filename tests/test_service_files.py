@@ -55,6 +55,19 @@ def test_every_bundled_service_file_loads(app):
     ('on_error = "fail"', 'on_eror = "fail"', "prefetch.patient.on_eror", "did you mean 'on_error'?"),
     ('lookback_days = 730', 'lookback_days = -730', "features.sbp.lookback_days", "positive number of days, not -730"),
     ('plausible = [60, 300]', 'plausible = [300, 60]', "features.sbp.plausible", "low below high"),
+    # one-click orders: a medication is an orderable clinical drug with a structured dose; a test
+    # has a clinician name next to its code
+    ('rxnorm|617311"', 'rxnorm|83367"', "suggestions.statin_high.code", "RxNorm clinical drug (SCD)"),
+    ('display = "atorvastatin 40 MG Oral Tablet"', 'display = "atorvastatin 40 mg"', "suggestions.statin_high.display",
+     "'atorvastatin 40 MG Oral Tablet'"),
+    ('dose = { value = 40, unit = "mg", times_per_day = 1, route = "oral" }\n', '', "suggestions.statin_high", "needs a structured dose"),
+    ('dose = { value = 40,', 'dose = { value = 30,', "suggestions.statin_high.dose", "whole number of 40 mg units"),
+    ('times_per_day = 1, route = "oral" }\ntext = "atorvastatin 40', 'times_per_day = 1, route = "iv" }\ntext = "atorvastatin 40',
+     "suggestions.statin_high.dose.route", "must be one of oral"),
+    ('times_per_day = 1, route = "oral" }\ntext = "atorvastatin 40', 'times_per_day = 1, rout = "oral" }\ntext = "atorvastatin 40',
+     "suggestions.statin_high.dose.rout", "did you mean 'route'?"),
+    ('display = "Tobacco smoking status", name = "smoking status" }', 'display = "Tobacco smoking status" }',
+     "features.smoker.order", "name is required"),
 ])
 def test_bad_service_file_refuses_to_start(make_app, old, new, field, message):
     assert old in ASCVD, old

@@ -17,7 +17,8 @@ from hooks.catalog import HOOKS
 BASE = "https://cds.example.org"
 
 
-def _call(app, patient="demo-19", service="ascvd-10y-risk", hook="patient-view", draft=None):
+# demo-01: a 10-year PCE risk of 29 % decides her card (2018 AHA/ACC 4.4.2, the PCE group).
+def _call(app, patient="demo-01", service="ascvd-10y-risk", hook="patient-view", draft=None):
     """A call to a service with the simulator's prefetch; returns (response json, hookInstance, resources)."""
     client = app.test_client()
     bound = next(b for b in app.extensions["cds"].services[service] if b.definition.hook == hook)
@@ -99,6 +100,26 @@ def test_a_risk_in_percent_with_its_bands_and_contributions_in_percentage_points
     assert not re.search(r"[+-]\d+\.\d{3}\b", outside) and "Reference profile" not in html and "linear predictor (" not in outside
     evidence = _section(html, "model-card")
     assert "DeFilippis AP et al. Ann Intern Med 2015" in evidence and "Over-estimates risk in contemporary cohorts" in evidence
+
+
+def test_a_card_decided_without_the_risk_does_not_headline_it(app):
+    """2018 AHA/ACC 4.2: LDL-C >= 190 (demo-19) decides a high-intensity statin without risk estimation. The PCE was
+    computed (33.7 %), but the page shows what decided and the PCE only as context marked "not used for this
+    decision" — never as the patient's result, in the HTML and in the JSON."""
+    card, html = _page(app, patient="demo-19")
+    assert "no risk estimate needed" in card["summary"] and card["extension"]["org.cdsml.prediction"]["scoreUsed"] is False
+    result = _section(html, "score")
+    assert "What decided:</strong> " + card["summary"].replace(">=", "&gt;=") in result
+    assert not re.search(r'<p class="score">\d', result)  # no headline percentage
+    assert "Not used for this decision</strong> (shown as context only)" in result and "33.7%" in result
+    assert "context, not used for this decision" in _section(html, "contributions")
+    url = next(link["url"] for link in card["links"] if link["type"] == "absolute").removeprefix(BASE)
+    page = app.test_client().get(url + ".json").get_json()
+    assert page["decided_without_score"] == card["summary"] and page["results"][0]["used"] is False
+    # A card that did use the score headlines it (demo-01, the PCE group).
+    card, html = _page(app)
+    assert "scoreUsed" not in card["extension"]["org.cdsml.prediction"] and "What decided" not in html
+    assert re.search(r'<p class="score">\d+\.\d%</p>', _section(html, "score"))
 
 
 def test_egfr_in_its_own_unit_with_its_bands_and_factors(app):
@@ -286,8 +307,16 @@ def test_artifact_model_card_and_calibration_plot(tmp_path):
 def test_trained_model_explanation_when_an_artifact_service_is_loaded(app):
     """Every loaded service backed by a trained artifact gets the artifact's model card on its page."""
     artifacts = [b for b in app.extensions["cds"].all_services() if (b.definition.model_ref or "").startswith("artifact:")]
+    assert any(b.definition.model_ref.startswith("artifact:whas500") for b in artifacts)
     for bound in artifacts:
         name = bound.definition.model_ref.removeprefix("artifact:")
         card = model_card(app.extensions["cds"].settings.model_dir, {"details": {"artifact": name}})
         assert card is not None and "html" in card, name
         assert bound.definition.hook in HOOKS
+        # The predictors in human units, flags as yes/no (never "0/1", "a", "mm[Hg]" or a 0–1 range).
+        rows = {r["label"]: r for r in card["predictors"]}
+        assert rows and not any(r["unit"] in ("a", "0/1", "mm[Hg]", "kg/m2") or r["seen"] == "0–1" for r in rows.values())
+        if name.startswith("whas500"):
+            assert rows["Age"]["unit"] == "years" and rows["Age"]["seen"] == "30–104 years"
+            assert rows["Female sex"]["unit"] == "yes / no" and rows["Female sex"]["seen"] == "yes in 39 % of the training patients"
+            assert rows["Initial systolic blood pressure"]["unit"] == "mm Hg"

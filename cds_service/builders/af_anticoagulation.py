@@ -27,6 +27,7 @@ from cds_service.builders.base import (
     applicability_cards,
     card,
     display_value,
+    found_text,
     missing_states,
     missing_text,
     note_text,
@@ -142,8 +143,7 @@ def _findings(ctx: BuildContext, names) -> Findings:
         f = ctx.features[name]
         missing = unavailable_sources(ctx, name)
         if (f.value or 0) >= 0.5:
-            refs = ", ".join(literal(e.reference) for e in f.evidence)
-            present.append((name, f"{f.label}" + (f" ({refs}{', ' + literal(f.date) if f.date else ''})" if refs else "")))
+            present.append((name, found_text(f)))
         elif missing:
             unassessed.append((name, f"{f.label} ({missing[0]} {unavailable_text(ctx.unavailable[missing[0]], short=True)})"))
         elif f.missing:
@@ -176,10 +176,9 @@ def _evidence(ctx: BuildContext, names) -> str:
         if f.missing:
             parts.append(f"{f.label}: {missing_text(ctx, n)}")
             continue
-        where = ", ".join(literal(e.reference) for e in f.evidence)
         when = f" ({literal(f.date)})" if f.date else ""
         extra = f" — {note_text(f)}" if f.note and not f.imputed else ""
-        parts.append(f"{f.label}: {display_value(ctx, f)}{when}" + (f" [{where}]" if where else "") + extra)
+        parts.append(f"{f.label}: {display_value(ctx, f)}{when}{extra}")
     return "; ".join(parts)
 
 
@@ -334,7 +333,7 @@ def _combination_card(ctx: BuildContext, co_orders: list[MedicationOrder]):
     for key in CO_DRUG_GROUPS:
         if _present(ctx, key):
             feature = f[data[key]]
-            lines.append(f"- {feature.label}: {note_text(feature)} [{', '.join(literal(e.reference) for e in feature.evidence)}]")
+            lines.append(f"- {feature.label}: {note_text(feature)}" + (f" ({literal(feature.date)})" if feature.date else ""))
     down = unavailable_sources(ctx, *(data[k] for k in CO_DRUG_GROUPS))
     if down:  # only this session's orders were seen: an active NSAID or antiplatelet may be missing from the list
         lines.append(f"- Active medications: {unavailable_text(ctx.unavailable[down[0]], short=True)}; only the orders of "

@@ -26,14 +26,15 @@ from datetime import date
 from typing import Any, Mapping
 
 from cds_service.builders.base import (
+    SCORE_USED,
     BuildContext,
     absence_text,
     applicability_cards,
     applicability_notes,
     declared_suggestion,
     display_value,
+    found_text,
     missing_text,
-    note_text,
     number,
     prediction_extension,
     unavailable_sources,
@@ -169,8 +170,7 @@ def _test(ctx: BuildContext, t: Test) -> tuple[str, str]:
     v = f.number()
     if t.at_least is None and t.below is None:
         if v >= 0.5:
-            detail = f" — {note_text(f)}" if f.note and "no matching" not in f.note else ""
-            return "present", f"{literal(f.evidence[0].reference) if f.evidence else f.label}{where}{detail}"
+            return "present", found_text(f)
         return "absent", ""
     holds = (t.at_least is None or v >= t.at_least) and (t.below is None or v < t.below)
     if not holds:
@@ -247,9 +247,17 @@ def card(ctx: BuildContext, key: str, summary: str, indicator: str, detail: str,
     return base_card(ctx, key, summary, indicator, "\n\n".join([detail, *notes]) if notes else detail, **kw)
 
 
+# Groups decided without the 10-year risk (2018 AHA/ACC 4.1, 4.2; 4.4.3: on-treatment lipids underestimate it): the
+# PCE may have been computed, but the decision did not use it.
+DECIDED_WITHOUT_RISK = ("secondary-prevention", "on-statin", "ldl-190")
+
+
 def _extension(ctx: BuildContext, group: str) -> dict:
     ext = prediction_extension(ctx)
-    next(iter(ext.values()))["statinBenefitGroup"] = group
+    body = next(iter(ext.values()))
+    body["statinBenefitGroup"] = group
+    if group in DECIDED_WITHOUT_RISK:
+        body[SCORE_USED] = False
     return ext
 
 
@@ -323,8 +331,7 @@ def _secondary(ctx: BuildContext) -> object:
     ascvd = f["ascvd"]
     statin = (literal((f["on_statin"].note or "").removeprefix("active: ")) if (f["on_statin"].value or 0) >= 0.5
               else absence_text(ctx, ["on_statin"], "no active statin on record", what="active statin"))
-    lines = [f"Clinical ASCVD on record: {literal(ascvd.evidence[0].reference) if ascvd.evidence else 'yes'}"
-             + (f" ({literal(ascvd.date)})" if ascvd.date else "") + ".", "", _advice(ctx, "secondary"), "",
+    lines = [f"On record: {found_text(ascvd)}.", "", _advice(ctx, "secondary"), "",
              f"Statin: {statin}."]
     return card(ctx, "secondary", _summary(ctx, "secondary"), "info", "\n".join(lines), extension=_extension(ctx, "secondary-prevention"))
 

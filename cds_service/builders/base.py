@@ -11,13 +11,17 @@ from cds_service.cards import Action, Card, Coding, Link, Source, Suggestion, st
 from cds_service.hook_request import HookRequest
 from fhir_adapters.orders import MedicationOrder
 from fhir_adapters.resources import NO_ACCESS, TIMEOUT, Unavailable
-from fhir_adapters.units import unit_text
+from fhir_adapters.units import unit_text, value_text
 from hooks.catalog import SUMMARY_MAX
-from hooks.definitions import ServiceDefinition, SuggestionDef
+from hooks.definitions import ROUTES, Dose, OrderDef, ServiceDefinition, SuggestionDef
 from models.feature_vector import Feature, FeatureVector
 from models.protocol import Model, Prediction
 
 PREDICTION_EXTENSION = "org.cdsml.prediction"
+# In the prediction extension: False when the card's decision did not use the computed score (e.g. LDL-C >= 190
+# decides without a risk estimate). The explanation page then shows what decided, and the score only as context
+# marked "not used for this decision" (`storage.explanations`, `ui.explain_views`).
+SCORE_USED = "scoreUsed"
 BOOLEAN_KINDS = {"sex", "race", "condition", "medication", "latest_coded",
                  "medication_with_drafts", "acvpu", "altered_mentation", "supplemental_oxygen", "hypercapnic_target",
                  "ethnicity", "any", "pregnancy", "encounter_class", "encounter_status", "condition_or_procedure",
@@ -84,8 +88,17 @@ def note_text(f: Feature, *, markdown: bool = True) -> str:
 
 
 def order_text(order: MedicationOrder) -> str:
-    """A draft order as a card's Markdown names it: its text and reference, both shown literally."""
-    return f"{literal(order.text)} ({literal(order.reference)})"
+    """A draft order as a card's Markdown names it: its text, shown literally. Its reference (`MedicationRequest/<id>`)
+    is provenance, not clinician text: it is in the action's `resourceId` and the card's extension."""
+    return literal(order.text)
+
+
+def found_text(f: Feature) -> str:
+    """What a present finding rests on, as a clinician reads it: the label, what the record calls it and its date
+    ('Clinical ASCVD: NSTEMI, 2026-11-26'), never a resource reference (those are in the card's extension)."""
+    note = note_text(f) if f.note and f.note.lower() != f.label.lower() else ""
+    inner = ", ".join(x for x in (note, literal(f.date) if f.date else "") if x)
+    return f"{f.label}" + (f" ({inner})" if inner else "")
 
 
 # UCUM codes as a clinician reads them (a unit not listed is shown as written).
@@ -96,8 +109,17 @@ def display_value(ctx: BuildContext, f: Feature) -> str:
     d = ctx.service.feature(f.name)
     if d is not None and d.kind in BOOLEAN_KINDS:
         return "yes" if f.value >= 0.5 else "no"
-    text = number(f.value, 1 if abs(f.value) < 1000 else 0)
-    return f"{text} {unit_text(f.unit)}".strip()
+    return f"{value_text(f.value, f.name)} {unit_text(f.unit)}".strip()
+
+
+def when_text(ctx: BuildContext, f: Feature) -> str:
+    """When a value was taken, for a clinician: ' at 14:05 UTC' for a timed value (a vital sign of an observation set)
+    taken on the hook's day, ' at 2026-11-30 14:05 UTC' on another day, ' (2026-11-30)' for a dated one, '' else."""
+    stamp = f.date or ""
+    if " " not in stamp:
+        return f" ({literal(stamp)})" if stamp else ""
+    day, _, clock = stamp.partition(" ")
+    return f" at {literal(clock if day == ctx.features.as_of.date().isoformat() else stamp)}"
 
 
 # ---- how a card words an input it does not have ---------------------------------------------------
@@ -288,21 +310,31 @@ def prediction_extension(ctx: BuildContext, names=None) -> dict:
     return {PREDICTION_EXTENSION: body}
 
 
+LAB_CATEGORY = "http://snomed.info/sct|108252007"  # Laboratory procedure
+
+
 def order_suggestion(ctx: BuildContext, key: str, label: str, code: str, display: str, *, resource_type: str = "ServiceRequest",
-                     text: str = "", category: str | None = None, recommended: bool | None = None) -> Suggestion:
-    """A suggestion that creates one draft order for this patient (SUGG-1, ACT-1)."""
+                     text: str = "", category: str | None = None, recommended: bool | None = None,
+                     name: str | None = None, ingredient: tuple[str, str] | None = None, dose: Dose | None = None) -> Suggestion:
+    """A suggestion that creates one draft order for this patient (SUGG-1, ACT-1). `display` is the code system's name
+    (kept in the coding); `name` is how a clinician reads it (the concept's text and the action's description)."""
     system, _, value = code.partition("|")
     patient = {"reference": f"Patient/{ctx.request.patient_id}"}
-    concept = {"coding": [{"system": system, "code": value, "display": display}], "text": display}
+    codings: list[dict[str, str]] = [{"system": system, "code": value, "display": display}]
+    if resource_type == "MedicationRequest" and ingredient:
+        # The orderable product first, then its ingredient (same drug, coarser concept).
+        codings.append({"system": ingredient[0].partition("|")[0], "code": ingredient[0].partition("|")[2],
+                        "display": ingredient[1]})
+    concept = {"coding": codings, "text": name or display}
     user = ctx.request.context.get("userId", "")
     if resource_type == "MedicationRequest":
         resource: dict[str, Any] = {"resourceType": "MedicationRequest", "status": "draft", "intent": "order",
                                     "medicationCodeableConcept": concept, "subject": patient}
-        if text:
-            resource["dosageInstruction"] = [{"text": text}]
+        if text or dose:
+            resource["dosageInstruction"] = [dosage(text, dose)]
     else:
         resource = {"resourceType": "ServiceRequest", "status": "draft", "intent": "order", "code": concept, "subject": patient}
-        cat_system, _, cat_code = (category or "http://snomed.info/sct|108252007").partition("|")
+        cat_system, _, cat_code = (category or LAB_CATEGORY).partition("|")
         resource["category"] = [{"coding": [{"system": cat_system, "code": cat_code}]}]
         if text:
             resource["note"] = [{"text": text}]
@@ -310,13 +342,33 @@ def order_suggestion(ctx: BuildContext, key: str, label: str, code: str, display
         resource["encounter"] = {"reference": f"Encounter/{ctx.request.encounter_id}"}
     if user.split("/")[0] in ("Practitioner", "PractitionerRole"):
         resource["requester"] = {"reference": user}
-    action = Action("create", f"Create a draft {resource_type} for {display}", resource=resource)
+    action = Action("create", f"Create a draft order: {name or display}", resource=resource)
     return Suggestion(label, ctx.suggestion_uuid(key), (action,), recommended)
+
+
+def lab_order(ctx: BuildContext, key: str, order: OrderDef, *, text: str = "", category: str = LAB_CATEGORY) -> Suggestion:
+    """A draft ServiceRequest for a declared test, labelled with its clinician name ("Order HbA1c")."""
+    return order_suggestion(ctx, key, f"Order {order.name}", order.code, order.display, name=order.name, text=text,
+                            category=category)
+
+
+def dosage(text: str, dose: Dose | None) -> dict[str, Any]:
+    """An R4 Dosage: the text as written, and when declared the structured dose an EHR can sign as is — the amount
+    per administration (UCUM), the frequency per day and the route (SNOMED CT)."""
+    out: dict[str, Any] = {"text": text} if text else {}
+    if dose is not None:
+        route_code, route_display = ROUTES[dose.route]
+        out["timing"] = {"repeat": {"frequency": dose.times_per_day, "period": 1, "periodUnit": "d"}}
+        out["route"] = {"coding": [{"system": "http://snomed.info/sct", "code": route_code, "display": route_display}]}
+        out["doseAndRate"] = [{"doseQuantity": {"value": dose.value, "unit": dose.unit, "system": "http://unitsofmeasure.org",
+                                                "code": dose.unit}}]
+    return out
 
 
 def declared_suggestion(ctx: BuildContext, s: SuggestionDef) -> Suggestion:
     return order_suggestion(ctx, s.name, s.label, s.code, s.display, resource_type=s.resource_type, text=s.text,
-                            category=s.category, recommended=True if s.recommended else None)
+                            category=s.category, recommended=True if s.recommended else None, name=s.order_name or None,
+                            ingredient=s.ingredient, dose=s.dose)
 
 
 def explanation_link(ctx: BuildContext) -> tuple[Link, ...]:
@@ -332,7 +384,7 @@ def remove_order(ctx: BuildContext, order: MedicationOrder, label: str, *, key: 
                  recommended: bool | None = None) -> Suggestion:
     """A suggestion that removes a draft order of this session: `delete` names it by `resourceId` and
     carries no resource (ACT-1, invariant cds-resp-2). `key` tells apart several suggestions for one order."""
-    action = Action("delete", f"Remove the order {order.reference} ({order.text})", resource_id=order.reference)
+    action = Action("delete", f"Remove the draft order {order.text}", resource_id=order.reference)
     return Suggestion(label, ctx.suggestion_uuid(order.reference, *key), (action,), recommended)
 
 

@@ -32,9 +32,9 @@ from cds_service.builders.base import (
     applicability_cards,
     applicability_notes,
     card,
+    lab_order,
     missing_text,
     number,
-    order_suggestion,
     unavailable_sources,
     unavailable_text,
 )
@@ -42,10 +42,10 @@ from cds_service.builders.equation_cards import check_secondary, extension, feat
 from cds_service.builders.markdown import literal
 from fhir_adapters import resources as R
 from fhir_adapters.orders import context_resources
-from hooks.definitions import ServiceDefinition
+from fhir_adapters.units import value_text
+from hooks.definitions import OrderDef, ServiceDefinition
 from hooks.loader import check_summary
 
-LAB_CATEGORY = "http://snomed.info/sct|108252007"  # Laboratory procedure
 SUMMARY_FIELDS = ("date", "count", "tests")
 RULES = ("hba1c", "kidney", "uacr", "lipids")
 NUMBERS = ("hba1c_goal", "hba1c_at_goal_days", "hba1c_quarterly_days", "kidney_days", "type1_kidney_years",
@@ -62,8 +62,7 @@ class Gap:
     name: str
     label: str
     feature: str
-    code: str
-    display: str
+    order: OrderDef
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,10 +89,7 @@ def parse_gaps(service: ServiceDefinition) -> tuple[Gap, ...]:
         feature = require_feature(service, g.get("feature"), f"{where}.feature")
         if feature_def(service, feature).kind != "days_since_latest":
             raise ValueError(f"{where}.feature must be a feature of kind 'days_since_latest'")
-        order = g.get("order")
-        if not (isinstance(order, Mapping) and "|" in str(order.get("code", "")) and order.get("display")):
-            raise ValueError(f"{where}.order needs code = 'system|code' and a display")
-        out.append(Gap(g["name"], g["label"], feature, order["code"], order["display"]))
+        out.append(Gap(g["name"], g["label"], feature, OrderDef.parse(g.get("order"), f"{where}.order")))
     if not out:
         raise ValueError("data.gaps must declare at least one monitoring test")
     return tuple(out)
@@ -145,13 +141,13 @@ def _hba1c(ctx: BuildContext) -> Rule | None:
     reasons = []
     a1c = f["hba1c"]
     if a1c.value is not None and a1c.value >= data["hba1c_goal"]:
-        reasons.append(f"latest HbA1c {number(a1c.value)}% ({literal(a1c.date)}) is not below the goal of {number(data['hba1c_goal'])}%")
+        reasons.append(f"latest HbA1c {value_text(a1c.value, 'hba1c')}% ({literal(a1c.date)}) is not below the goal of {value_text(data['hba1c_goal'], 'hba1c')}%")
     if _flag(ctx, "glucose_therapy_change"):
         change = f["glucose_therapy_change"]
         reasons.append(f"glucose-lowering therapy ordered or changed on {literal(change.date)}")
     if reasons:
         return Rule(int(data["hba1c_quarterly_days"]), "; ".join(reasons), src["hba1c_quarterly"])
-    why = f"latest HbA1c {number(a1c.value)}% below the goal of {number(data['hba1c_goal'])}%" if a1c.value is not None else "diabetes"
+    why = f"latest HbA1c {value_text(a1c.value, 'hba1c')}% below the goal of {value_text(data['hba1c_goal'], 'hba1c')}%" if a1c.value is not None else "diabetes"
     if _meds_unavailable(ctx):
         why += "; therapy changes could not be checked (medications not available to the service)"
     return Rule(int(data["hba1c_at_goal_days"]), why, src["hba1c_goal"])
@@ -227,9 +223,9 @@ def build(ctx: BuildContext) -> list:
         return outside
     present = [c for c in data["conditions"] if _flag(ctx, c)]
     now = f.as_of
-    visit, appointment = visit_time(ctx.request.context)
+    visit, _ = visit_time(ctx.request.context)
     if visit is not None and visit < now:  # a start in the past cannot be prepared for: judge at booking time
-        visit, appointment = None, None
+        visit = None
     lead = max(0.0, (visit - now).total_seconds() / 86400) if visit else 0.0
     visit_day = (visit or now).date()
     due, unchecked = [], []
@@ -248,7 +244,7 @@ def build(ctx: BuildContext) -> list:
         summary = data["summary"].format(date=day, count=len(due), tests=", ".join(g.label for g, _ in due))
     else:
         summary = data["unchecked_summary"].format(date=day, count=len(unchecked), tests=", ".join(g.label for g, _ in unchecked))
-    when = f"the visit on **{day}**" + (f" ({literal(appointment)})" if appointment else "") if visit else "this booking"
+    when = f"the visit on **{day}**" if visit else "this booking"
     lines = [f"Monitoring for {', '.join(f[c].label.lower() for c in present)} that will be due by {when}; "
              "ordering now lets the results be ready for it." if due else
              f"Monitoring for {', '.join(f[c].label.lower() for c in present)} by {when} could not be checked: the results "
@@ -263,8 +259,7 @@ def build(ctx: BuildContext) -> list:
         every = f"every {rule.interval} days" if rule.interval else ("4-12 weeks after the start" if rule.since else "once")
         lines.append(f"| {gap.label} | {last} | {every} | {rule.why} | {rule.source} |")
     lines += _notes(ctx)
-    suggestions = [order_suggestion(ctx, f"order-{gap.name}", f"Order {gap.display}", gap.code, gap.display, category=LAB_CATEGORY)
-                   for gap, _ in due]
+    suggestions = [lab_order(ctx, f"order-{gap.name}", gap.order) for gap, _ in due]
     names = set(present) | {g.feature for g, _ in due + unchecked} | {"type1", "type2", "type1_years", "hba1c", "lipid_therapy",
                                                                       "glucose_therapy_change", "age"}
     return [card(ctx, "care-gaps", summary, "info", "\n".join(lines), suggestions=suggestions, selection_behavior="any",
@@ -282,7 +277,7 @@ def _notes(ctx: BuildContext) -> list[str]:
         notes.append(f"Type 1 diabetes for {number(years)} years: yearly eGFR and urine albumin/creatinine start "
                      f"{number(data['type1_kidney_years'])} years after diagnosis (ADA 2025, 11.1a).")
     if _flag(ctx, "diabetes"):
-        notes.append(f"The HbA1c goal used is the general one (< {number(data['hba1c_goal'])}% for many nonpregnant adults, "
+        notes.append(f"The HbA1c goal used is the general one (< {value_text(data['hba1c_goal'], 'hba1c')}% for many nonpregnant adults, "
                      "ADA 2025 section 6); an individualized goal changes the interval.")
     for key, reason in ctx.unavailable.items():
         notes.append(f"Data not obtained for '{key}': {unavailable_text(reason)}.")

@@ -28,14 +28,16 @@ from cds_service.builders.base import (
     applicability_notes,
     card,
     display_value,
+    lab_order,
     missing_text,
     note_text,
     unavailable_lines,
     unavailable_sources,
+    when_text,
 )
 from cds_service.builders.equation_cards import check_model, check_secondary, extension, points_text, require_feature
 from hooks.catalog import INDICATORS
-from hooks.definitions import ServiceDefinition
+from hooks.definitions import OrderDef, ServiceDefinition
 from hooks.loader import check_summary
 from models.equations import news2 as N
 from models.equations import qsofa as Q
@@ -76,6 +78,11 @@ def check(service: ServiceDefinition) -> set[str]:
     for key in ("qsofa_advice", "sepsis_pathway", "none_summary", "unavailable_summary", "incomplete_summary", "window"):
         if not isinstance(data.get(key), str) or not data[key].strip():
             raise ValueError(f"data.{key} is required")
+    orders = data.get("sepsis_orders")
+    if not isinstance(orders, list) or not orders:
+        raise ValueError("data.sepsis_orders must list the tests of the sepsis bundle offered as orders")
+    for i, o in enumerate(orders):
+        OrderDef.parse(o, f"data.sepsis_orders[{i}]")
     check_summary(service.path, "data.none_summary", data["none_summary"], {})
     check_summary(service.path, "data.unavailable_summary", data["unavailable_summary"],
                   {"why": "not available to the service (no prefetch and no FHIR access)"})
@@ -107,7 +114,7 @@ def _value(ctx: BuildContext, name: str) -> str:
     if name in FLAG_WORDS:
         value = FLAG_WORDS[name][f.number() >= 0.5]
     else:
-        value = display_value(ctx, f)
+        value = display_value(ctx, f) + when_text(ctx, f)  # "24 /min at 14:05 UTC"
     return value + (" (assumed)" if f.imputed else "")
 
 
@@ -177,11 +184,13 @@ def build(ctx: BuildContext) -> list:
     if "consciousness" in not_assessed and "GCS" in (f["consciousness"].note or ""):
         lines += ["", "**Consciousness was not assessed as ACVPU.** A GCS is not ACVPU, and a GCS below 15 is not scored as "
                       "new confusion; record ACVPU (Alert, new Confusion, Voice, Pain, Unresponsive)."]
+    suggestions = []
     if qsofa is not None:
         met = [Q.CRITERIA_LABELS[k] for k, v in qsofa.contributions.items() if v > 0]
         lines += ["", f"**qSOFA {points_text(qsofa)}** (Sepsis-3): " + ("; ".join(met) if met else "no criterion met") + "."]
         if positive:
             lines += ["", data["qsofa_advice"].format(qsofa=points_text(qsofa)), "", data["sepsis_pathway"]]
+            suggestions = _sepsis_orders(ctx)
     if scale == 1 and unavailable_sources(ctx, "hypercapnic_target"):
         lines += ["", f"**SpO2 scale not checked:** hypercapnic respiratory failure or a prescribed 88–92 % target "
                       f"{missing_text(ctx, 'hypercapnic_target', short=True)}; Scale 1 used."]
@@ -194,4 +203,14 @@ def build(ctx: BuildContext) -> list:
     lines += ["", "*Temperature is rounded to 0.1 °C and the other parameters to whole numbers before scoring. If a "
                   "parameter is the patient's baseline, say so when dismissing.*",
               "", f"*Sources:* {N.INFO.citation}; {Q.INFO.citation}."]
-    return [card(ctx, "news2", summary, indicator, "\n".join(lines), extension=extension(ctx, None, qsofa))]
+    return [card(ctx, "news2", summary, indicator, "\n".join(lines), suggestions=suggestions, selection_behavior="any",
+                 extension=extension(ctx, None, qsofa))]
+
+
+def _sepsis_orders(ctx: BuildContext) -> list:
+    """The hour-1 bundle's tests (lactate, blood cultures) as draft orders, each independent of the other."""
+    out = []
+    for i, raw in enumerate(ctx.service.data["sepsis_orders"]):
+        order = OrderDef.parse(raw, f"data.sepsis_orders[{i}]")
+        out.append(lab_order(ctx, f"sepsis-{order.name}", order, text=str(raw.get("text", ""))))
+    return out

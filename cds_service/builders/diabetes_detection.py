@@ -29,6 +29,8 @@ from cds_service.builders.base import (
     applicability_cards,
     applicability_notes,
     card,
+    found_text,
+    lab_order,
     missing_state,
     missing_text,
     number,
@@ -37,10 +39,8 @@ from cds_service.builders.base import (
     window_text,
 )
 from cds_service.builders.equation_cards import check_model, check_secondary, extension, require_feature
-from cds_service.builders.markdown import literal
-from hooks.definitions import ServiceDefinition
+from hooks.definitions import OrderDef, ServiceDefinition
 
-LAB_CATEGORY = "http://snomed.info/sct|108252007"  # Laboratory procedure
 REFERRAL_CATEGORY = "http://snomed.info/sct|3457005"  # Patient referral
 RISK_TEST = "equation:ada-risk-test"
 ROLES = ("age", "female", "family_history", "hypertension", "diabetes", "pregnant", "gdm_history", "prediabetes_history",
@@ -58,8 +58,7 @@ class Test:
     digits: int
     diagnostic: float
     prediabetes: float
-    order_code: str
-    order_display: str
+    order: OrderDef
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,11 +90,8 @@ def parse_tests(service: ServiceDefinition) -> tuple[Test, ...]:
         count = require_feature(service, t.get("count"), f"{where}.count")
         if not all(isinstance(t.get(k), (int, float)) for k in ("diagnostic", "prediabetes")) or not t["prediabetes"] < t["diagnostic"]:
             raise ValueError(f"{where}: diagnostic and prediabetes must be numbers with prediabetes < diagnostic")
-        order = t.get("order")
-        if not (isinstance(order, Mapping) and "|" in str(order.get("code", "")) and order.get("display")):
-            raise ValueError(f"{where}.order needs code = 'system|code' and a display")
         out.append(Test(t["name"], feature, count, t["label"], t["unit"], int(t.get("digits", 1)), float(t["diagnostic"]),
-                        float(t["prediabetes"]), order["code"], order["display"]))
+                        float(t["prediabetes"]), OrderDef.parse(t.get("order"), f"{where}.order")))
     if not out:
         raise ValueError("data.tests must declare at least one test")
     return tuple(out)
@@ -213,7 +209,7 @@ def _notes(ctx: BuildContext, usable: bool) -> list[str]:
     f, lines = ctx.features, []
     if not usable:
         feat = f["hba1c_unreliable"]
-        lines.append(f"HbA1c is **not used** here: {feat.label.lower()} on record ({literal(feat.evidence[0].reference) if feat.evidence else 'problem list'}); "
+        lines.append(f"HbA1c is **not used** here: {feat.label.lower()} on record ({found_text(feat)}); "
                      "ADA 2026 section 2 says to use plasma glucose criteria only.")
     if ctx.unavailable:
         lines += ["**Data not obtained:**", *unavailable_lines(ctx)]
@@ -221,8 +217,7 @@ def _notes(ctx: BuildContext, usable: bool) -> list[str]:
 
 
 def _order(ctx: BuildContext, t: Test, why: str):
-    return order_suggestion(ctx, f"order-{t.name}", f"Order {t.order_display}", t.order_code, t.order_display,
-                            category=LAB_CATEGORY, text=why)
+    return lab_order(ctx, f"order-{t.name}", t.order, text=why)
 
 
 def _ext(ctx: BuildContext) -> dict:

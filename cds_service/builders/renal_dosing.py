@@ -28,12 +28,13 @@ from cds_service.builders.base import (
     applicability_cards,
     card,
     display_value,
+    found_text,
     inputs_table,
+    lab_order,
     missing_states,
     missing_text,
     note_text,
     number,
-    order_suggestion,
     remove_order,
     unavailable_lines,
     unavailable_sources,
@@ -43,7 +44,7 @@ from cds_service.builders.markdown import literal
 from cds_service.cards import Action, Source, Suggestion
 from fhir_adapters.orders import Dose, MedicationOrder, adjusted_order, medication_orders, ordered_dose
 from hooks.catalog import INDICATORS
-from hooks.definitions import ServiceDefinition
+from hooks.definitions import OrderDef, ServiceDefinition
 from hooks.loader import check_summary
 
 PRIMARY = "equation:ckd-epi-2021"
@@ -225,9 +226,7 @@ def check(service: ServiceDefinition) -> set[str]:
         raise ValueError("data.dialysis_features must list the features that show the patient is on dialysis")
     used |= {require_feature(service, name, "data.dialysis_features") for name in dialysis}
     used.add(require_feature(service, service.data.get("kidney_failure_feature"), "data.kidney_failure_feature"))
-    order = service.data.get("bmp_order")
-    if not (isinstance(order, Mapping) and "|" in str(order.get("code", "")) and order.get("display")):
-        raise ValueError("data.bmp_order needs code = 'system|code' and a display (the test offered when renal function is unknown)")
+    OrderDef.parse(service.data.get("bmp_order"), "data.bmp_order")  # the test offered when renal function is unknown
     for drug in parse_drugs(service):
         longest = _longest(drug)
         for i, r in enumerate(drug.rules):
@@ -294,15 +293,13 @@ def _sentence(template: str, **fields: str) -> str:
 
 
 def _renal_line(ctx: BuildContext, egfr, crcl, measure: str | None = None, rule: Rule | None = None) -> str:
-    """eGFR, CrCl and their inputs; the value a rule was judged on (`measure`) is shown as the summary shows it, so
-    that the two never disagree (eGFR 44.998 on a card about 30-44 is not '45' in the detail)."""
+    """eGFR, CrCl and their inputs, rounded by the one rule of the cards (`shown`): whole numbers, and the value a
+    rule was judged on (`measure`) exactly as the summary shows it, so that the two never disagree (eGFR 44.998 on a
+    card about 30-44 is '44.998' in both, never '45')."""
     f = ctx.features
 
     def text(value: float, which: str) -> str:
-        two = number(value, 2)
-        if which != measure or rule is None or all(BOUNDS[k](float(two), b) for k, b in rule.bounds.items()):
-            return two
-        return shown(value, rule)
+        return shown(value, rule) if which == measure and rule is not None else number(value, 0)
 
     parts = []
     if egfr is not None:
@@ -316,8 +313,8 @@ def _renal_line(ctx: BuildContext, egfr, crcl, measure: str | None = None, rule:
 
 
 def _ordered(order: MedicationOrder, dose: Dose) -> str:
-    """The order being signed as the card's Markdown shows it: text, dose, reference and status."""
-    return f"{literal(order.text)} — {dose_text(dose)} ({literal(order.reference)}, status {literal(order.status or 'unknown')})"
+    """The order being signed as the card's Markdown shows it: text, dose and status (its reference is in the action)."""
+    return f"{literal(order.text)} — {dose_text(dose)} ({literal(order.status or 'unknown')} order)"
 
 
 def _card_for(ctx: BuildContext, drug: Drug, order: MedicationOrder, m: Measured, rule: Rule, egfr, crcl,
@@ -351,14 +348,15 @@ def _card_for(ctx: BuildContext, drug: Drug, order: MedicationOrder, m: Measured
     names = ["age", "female", "creatinine"] + (["weight"] if drug.measure != "egfr" else [])
     names += [c.feature for c in drug.criteria if c.feature not in names]
     lines += ["", inputs_table(ctx, names),
-              "", "*Thresholds are compared with the unrounded eGFR/CrCl; creatinine in µmol/L is divided by 88.42.*"]
+              "", "*eGFR and CrCl are shown as whole numbers, with more decimals only where rounding would cross the "
+                  "threshold; thresholds are compared with the unrounded values.*"]
     suggestions = []
     if rule.action == "delete":
         suggestions.append(remove_order(ctx, order, f"Remove the {name} order", key=("delete",), recommended=True))
     elif rule.action == "dose" and target and not unreadable:
         resource = adjusted_order(order, mg=target.mg, per_day=target.per_day, text=target.text, ingredient=drug.ingredients[0],
                                   ingredient_code=drug.code, form=drug.form, product=drug.product)
-        action = Action("update", f"Change {order.reference} to {target.text}", resource=resource)
+        action = Action("update", f"Change the order {order.text} to {target.text}", resource=resource)
         suggestions.append(Suggestion(f"Change to {dose_text(target.dose)}", ctx.suggestion_uuid(order.reference, "update"), (action,), True))
     used = set(names) | {ctx.service.data["indication_feature"]} | ({taking_feature} if taking_feature else set()) | set(rule.requires)
     return card(ctx, f"{order.reference}/{drug.key}/{rule.action}", summary, rule.indicator, "\n".join(lines),
@@ -383,9 +381,10 @@ def _dialysis_card(ctx: BuildContext, drug: Drug, rule: Rule, order: MedicationO
 
 
 def shown(value: float, rule: Rule) -> str:
-    """The value with one decimal, or more when one decimal would fall outside the rule it triggered
-    (eGFR 44.96 is shown as 44.96, not 45, on a card about eGFR 30-44)."""
-    for digits in (1, 2, 3):
+    """eGFR and CrCl as every card shows them: a whole number (mL/min/1.73 m², mL/min), or more decimals when the
+    whole number would fall outside the rule it triggered (eGFR 44.96 is shown as 44.96, not 45, on a card about
+    eGFR 30-44). Summary and detail both use it."""
+    for digits in (0, 1, 2, 3):
         text = number(value, digits)
         if all(BOUNDS[k](float(text), b) for k, b in rule.bounds.items()):
             return text
@@ -412,9 +411,7 @@ def _unknown_card(ctx: BuildContext, pending: list[tuple[str, tuple[str, ...]]],
         lines += ["", _renal_line(ctx, egfr, crcl)]
     suggestions = []
     if "creatinine" in missing:
-        o = ctx.service.data["bmp_order"]
-        suggestions.append(order_suggestion(ctx, "order-bmp", f"Order {o['display']}", o["code"], o["display"],
-                                            category="http://snomed.info/sct|108252007"))
+        suggestions.append(lab_order(ctx, "order-bmp", OrderDef.parse(ctx.service.data["bmp_order"], "data.bmp_order")))
     return card(ctx, "renal-function-unknown", summary, "info", "\n".join(lines), suggestions=suggestions,
                 selection_behavior="any", extension=extension(ctx, ["age", "female", "creatinine", "weight"], crcl))
 
@@ -433,8 +430,7 @@ def _dialysis(ctx: BuildContext) -> tuple[str | None, list[str]]:
     f, data = ctx.features, ctx.service.data
     found = [f[n] for n in data["dialysis_features"] if (f[n].value or 0) >= 0.5]
     if found:
-        return "; ".join(f"{x.label} ({', '.join(literal(e.reference) for e in x.evidence)}{', ' + literal(x.date) if x.date else ''})"
-                         for x in found), []
+        return "; ".join(found_text(x) for x in found), []
     notes = []
     missing = unavailable_sources(ctx, *data["dialysis_features"])
     if missing:
@@ -442,7 +438,7 @@ def _dialysis(ctx: BuildContext) -> tuple[str | None, list[str]]:
                      "and CrCl do not apply and the label's dialysis guidance is followed instead.*")
     kf = f[data["kidney_failure_feature"]]
     if (kf.value or 0) >= 0.5:
-        notes.append(f"**{kf.label}** is on record ({', '.join(literal(e.reference) for e in kf.evidence)}) but "
+        notes.append(f"**{found_text(kf)}** is on record, but "
                      + absence_text(ctx, data["dialysis_features"], "dialysis is not on record (no dialysis code, no dialysis "
                                                                    "procedure in the last 30 days)", what="dialysis")
                      + ". If the patient is on dialysis, eGFR and CrCl do not apply — follow the label's dialysis guidance.")

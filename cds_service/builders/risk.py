@@ -9,9 +9,9 @@ from cds_service.builders.base import (
     declared_suggestion,
     display_value,
     inputs_table,
+    lab_order,
     missing_text,
     note_text,
-    order_suggestion,
     prediction_extension,
     unavailable_lines,
 )
@@ -51,7 +51,7 @@ def risk_lines(ctx: BuildContext, names, advice: str = "", *, population_notes: 
     with the population criteria that could not be checked, unless the caller's card names them itself)."""
     s, p = ctx.service, ctx.require_prediction()
     info = ctx.require_model().info
-    lines = [f"**{info.title}: {pct(p.score)}** — model `{p.model}` version {p.version}."]
+    lines = [f"**{info.title}: {pct(p.score)}** (model version {p.version})."]
     if advice:
         lines += ["", advice]
     top = p.top_raising(s.cards.top_factors)
@@ -117,8 +117,8 @@ def missing_card(ctx: BuildContext, missing, names) -> object:
     suggestions, seen = [], set()
     for f in missing:
         order = s.orders.get(f.name)
-        if order and order[0] not in seen:
-            seen.add(order[0])
-            suggestions.append(order_suggestion(ctx, f"order-{f.name}", f"Order {order[1]}", order[0], order[1]))
+        if order and order.code not in seen:
+            seen.add(order.code)
+            suggestions.append(lab_order(ctx, f"order-{f.name}", order))
     return card(ctx, "missing", summary, "info", "\n".join(lines), suggestions=suggestions,
                 extension=prediction_extension(ctx, names))

@@ -20,7 +20,7 @@ import orjson
 from sqlalchemy import delete, select
 from sqlalchemy.engine import Connection, Engine
 
-from cds_service.builders.base import display_value, missing_text
+from cds_service.builders.base import PREDICTION_EXTENSION, SCORE_USED, display_value, missing_text
 from cds_service.storage import db
 
 log = logging.getLogger("cds_service.explain")
@@ -52,6 +52,9 @@ def from_context(ctx, cards: list[dict], secondary_models: Mapping[str, Any] | N
         "applicability": ctx.applicability.to_json(),
         "cards": [{"summary": c.get("summary"), "indicator": c.get("indicator")} for c in cards],
         "results": results,
+        "decided_without_score": next((c.get("summary") for c in cards
+                                       if ((c.get("extension") or {}).get(PREDICTION_EXTENSION) or {}).get(SCORE_USED) is False),
+                                      None),
     }
 
 

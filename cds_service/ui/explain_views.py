@@ -90,9 +90,13 @@ def lifetime(settings) -> dict[str, float]:
 def build_page(record: dict, settings, *, charts_too: bool = True) -> dict[str, Any]:
     features = {f["name"]: f for f in record["features"]}
     results = [_result(r, features, settings.model_dir, charts_too) for r in _results(record)]
+    decided = record.get("decided_without_score")
+    for res in results:  # the card decided without the primary score: it is context, never the headline
+        res["used"] = not (decided and res["role"] == "primary")
     created = record.get("created_at")
     return {
         "results": results,
+        "decided_without_score": decided,
         "inputs": [dict(f, unit_text=unit_text(f.get("unit"))) for f in record["features"]],
         "required": sorted({n for r in results for n in r["model"]["required"]}),
         "lifetime": lifetime(settings),
@@ -217,7 +221,7 @@ def _profile(p: dict) -> str:
 
 def page_json(page: dict) -> dict[str, Any]:
     """The page as JSON: the same numbers and words, without the SVG."""
-    keep = ("role", "short", "needs", "calculated", "bands", "score", "score_text", "not_assessed", "terms_kind",
+    keep = ("role", "short", "needs", "calculated", "used", "bands", "score", "score_text", "not_assessed", "terms_kind",
             "reference", "reference_text", "reference_profile", "linear_predictor", "baseline", "link", "evidence",
             "source_attributes")
     results = []
@@ -231,7 +235,8 @@ def page_json(page: dict) -> dict[str, Any]:
         results.append(item)
     inputs = [{k: f.get(k) for k in ("name", "label", "value", "display", "date", "note", "missing", "imputed")}
               | {"unit": f["unit_text"]} for f in page["inputs"]]
-    return {"results": results, "inputs": inputs, "lifetime": page["lifetime"], "expires": page["expires"]}
+    return {"results": results, "decided_without_score": page.get("decided_without_score"), "inputs": inputs,
+            "lifetime": page["lifetime"], "expires": page["expires"]}
 
 
 # ---- trained artifacts: the model card beside the weights ---------------------------------------------
@@ -250,6 +255,7 @@ def model_card(model_dir: str, prediction: dict | None) -> dict | None:
     card_json = _read_json(directory / "model_card.json")
     if card_json:
         out["json"] = card_json
+        out["predictors"] = predictor_rows(card_json)
     metrics = _read_json(directory / "metrics.json")
     if metrics:
         test = metrics.get("test") or {}
@@ -260,6 +266,25 @@ def model_card(model_dir: str, prediction: dict | None) -> dict | None:
         out["bins"] = [{"predicted": b[0], "observed": b[1], "n": b[2], "ci": [b[3], b[4]]} for b in bins]
         out["test"] = test
     return out if len(out) > 1 else None
+
+
+def predictor_rows(card_json: dict) -> list[dict[str, str]]:
+    """The model card's predictors as a clinician reads them: human units (`unit_text`), flags as yes/no with the
+    share of training patients for whom it was yes, ranges in the unit ('30–104 years', not '0–1' or 'a')."""
+    rows = []
+    for p in card_json.get("predictors") or ():
+        lo, hi = (p.get("training_range") or (None, None))[:2]
+        flag = not p.get("unit") and lo == 0 and hi == 1
+        unit = "yes / no" if flag else unit_text(p.get("unit"))
+        if flag:
+            mean = p.get("training_mean")
+            seen = f"yes in {number(100 * mean, 0)} % of the training patients" if isinstance(mean, (int, float)) else "no or yes"
+        elif lo is not None and hi is not None:
+            seen = f"{number(lo)}–{number(hi)} {unit}".strip()
+        else:
+            seen = "–"
+        rows.append({"label": str(p.get("label") or p.get("name") or ""), "unit": unit, "seen": seen})
+    return rows
 
 
 def _read_json(path: Path) -> dict:

@@ -18,10 +18,15 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 # demo-19: a 75-year-old woman, smoker, no statin → high 10-year ASCVD risk with a statin suggestion.
 ASCVD_PATIENT = "demo-19"
+# demo-01: a 10-year PCE risk of 29 % decides her card (the PCE group), so her explanation page headlines it; demo-19's
+# LDL-C >= 190 decides without the risk, and her page shows the PCE only as context (tests/test_ui_explain.py).
+PCE_PATIENT = "demo-01"
 # demo-29: CKD with eGFR < 30 (CKD-EPI 2021 from her creatinine).
 RENAL_PATIENT = "demo-29"
 # demo-02: an inpatient NSTEMI ready for discharge → the trained WHAS500 model (an artifact with a model card).
 MI_PATIENT = "demo-02"
+# demo-26: diabetes with HbA1c, urine albumin/creatinine and lipid profile due → one care-gaps card, three orders.
+CARE_GAPS_PATIENT = "demo-26"
 # config/demo.toml's published operator password for /analytics (login `operator`).
 DEMO_ANALYTICS_TOKEN = "demo-analytics-not-a-secret"
 
@@ -96,6 +101,33 @@ def test_patient_view_card_accept_records_feedback(live, page):
     assert issued and issued[0]["model"] == "pce-goff-2013" and issued[0]["iss"] == f"{base}/simulator"
 
 
+def test_accepting_one_of_several_independent_orders_keeps_the_others_available(live, page):
+    """selectionBehavior "any" (CDS Hooks 2.0): the care-gap orders are independent — after one is accepted the
+    others stay clickable, and accepting a second records its own feedback."""
+    base, database = live
+    _open(page, base, CARE_GAPS_PATIENT)
+    _fire(page, "appointment-book")
+    card = page.locator(".card[data-service-id='care-gaps']")
+    card.wait_for()
+    assert card.locator(".suggestions").get_attribute("data-selection") == "any"
+    buttons = card.locator("button.suggestion")
+    assert buttons.count() == 3
+    labels = [buttons.nth(i).inner_text() for i in range(3)]
+    assert "Order HbA1c" in labels and "Order lipid panel" in labels  # clinician names, not LOINC long names
+    first, second = buttons.nth(0), buttons.nth(1)
+    first.click()
+    card.locator(".feedback-status.ok").wait_for()
+    assert first.is_disabled() and not second.is_disabled() and not buttons.nth(2).is_disabled()
+    assert "still available" in card.locator(".feedback-status").inner_text()
+    shot(page, "04-care-gaps-one-of-three-accepted")
+    second.click()
+    card.locator("button.suggestion:disabled").nth(1).wait_for()
+    assert page.locator("#orders-list li").count() == 2  # both create actions applied, as an EHR would
+    uuid = card.get_attribute("data-card-uuid")
+    rows = _rows(database, "SELECT * FROM feedback WHERE card_uuid = ?", uuid)
+    assert [r["outcome"] for r in rows] == ["accepted", "accepted"]
+
+
 def test_order_sign_risky_draft_gives_warning_and_override(live, page, browser):
     """order-sign with ibuprofen at eGFR < 30 → a warning card; override it with one of its reasons."""
     base, database = live
@@ -136,7 +168,7 @@ def test_order_sign_risky_draft_gives_warning_and_override(live, page, browser):
 def test_explanation_page_has_chart_and_model_card(live, page):
     """The card's `absolute` link opens the explanation page: score, contributions chart, inputs, model card."""
     base, _ = live
-    card = _patient_view_card(page, base, ASCVD_PATIENT, "ascvd-10y-risk")
+    card = _patient_view_card(page, base, PCE_PATIENT, "ascvd-10y-risk")
     href = card.locator("a.card-link:not(.smart-link)").get_attribute("href")
     assert href.startswith(base + "/explain/")  # a capability URL: no service id or hookInstance in it
     assert card.get_attribute("data-card-uuid") and "ascvd-10y-risk" not in href
@@ -171,7 +203,7 @@ def test_smart_link_is_launched_like_an_ehr_does_and_opens_the_explanation(live,
     endpoint (cookies, redirects), the service exchanges the code with PKCE and reads the card's
     appContext from the token response, and the new tab shows that card's explanation."""
     base, database = live
-    smart = _patient_view_card(page, base, ASCVD_PATIENT, "ascvd-10y-risk").locator("a.smart-link")
+    smart = _patient_view_card(page, base, PCE_PATIENT, "ascvd-10y-risk").locator("a.smart-link")
     token = json.loads(smart.get_attribute("data-app-context"))["explanation"]  # the card's capability token
     with page.context.expect_page() as opened:
         smart.click()

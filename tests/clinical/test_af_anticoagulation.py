@@ -266,8 +266,11 @@ def test_nsaid_aspirin_and_clopidogrel_all_cited_only_the_nsaid_removed_after_pc
     cards = cards_by_key(module_client, body(*orders, age=70, conditions=conds))
     scores, combo = cards["scores"], cards["combination"]
     d_row = next(line for line in scores["detail"].splitlines() if line.startswith("| D: antiplatelet"))
-    for ref in ("MedicationRequest/n1", "MedicationRequest/asa", "MedicationRequest/clo"):
-        assert ref in d_row
+    for drug in ("naproxen 500 MG", "aspirin 81 MG", "clopidogrel 75 MG"):  # named as ordered; references are provenance
+        assert drug in d_row and "MedicationRequest/" not in d_row
+    cited = scores["extension"]["org.cdsml.prediction"]["features"]
+    assert {"MedicationRequest/n1", "MedicationRequest/asa", "MedicationRequest/clo"} <= {
+        ref for f in cited.values() for ref in f.get("evidence", ())}
     assert deletes(combo) == {"MedicationRequest/n1"} and deletes(scores) == set()
     assert combo["indicator"] == "warning"
     detail = combo["detail"].lower()

@@ -100,7 +100,7 @@ def test_diabetes_with_10_year_risk_of_20_percent_recommends_high_intensity(clie
     card = only(client, gender="male", birth_date=born(70), conditions=[T2DM], tc=260, hdl=35, sbp=165, smoker=True, ldl=150)
     assert card["extension"][EXT]["score"] >= 0.20
     assert [s.get("isRecommended") for s in card["suggestions"]] == [None, True]
-    assert "high-intensity" in card["suggestions"][1]["label"]
+    assert "high intensity" in card["suggestions"][1]["label"]
 
 
 def test_diabetes_without_ldl_offers_the_lipid_panel_and_says_the_190_group_was_not_checked(client):
@@ -135,11 +135,13 @@ def test_ldl_190_age_range_20_to_75(client, age, card_expected):
         assert cards[0]["summary"].startswith("LDL-C 210 mg/dL") and statin_drafts(cards[0])
 
 
-@pytest.mark.parametrize("code,label", [("18262-6", "direct"), ("13457-7", "calculated"), ("2089-1", "2089-1")])
+@pytest.mark.parametrize("code,label", [("18262-6", "LDL cholesterol, direct"), ("13457-7", "LDL cholesterol, calculated"),
+                                        ("2089-1", "(LDL cholesterol, ")])
 def test_every_ldl_code_is_read_and_named(client, code, label):
-    """4.2: LDL-C is read under LOINC 18262-6 (direct), 13457-7 (calculated) and 2089-1; the card says which."""
+    """4.2: LDL-C is read under LOINC 18262-6 (direct), 13457-7 (calculated) and 2089-1; the card says which in words
+    (the LOINC code is provenance: in the extension, not in the clinician's text)."""
     card = only(client, birth_date=born(50), ldl=200, ldl_code=code)
-    assert card["summary"].startswith("LDL-C 200 mg/dL") and label in card["detail"] and code in card["detail"]
+    assert card["summary"].startswith("LDL-C 200 mg/dL") and label in card["detail"] and code not in card["detail"]
 
 
 def test_same_day_direct_ldl_is_preferred_to_calculated(client):
@@ -147,7 +149,7 @@ def test_same_day_direct_ldl_is_preferred_to_calculated(client):
     pf = ascvd_prefetch(birth_date=born(50), ldl=150)  # calculated 150
     pf["lipids"]["entry"].append({"resource": quantity_obs("ldl-d", "18262-6", 195, "mg/dL")})
     card = client.post(URL, json=hook_request(prefetch=pf)).get_json()["cards"][0]
-    assert card["summary"].startswith("LDL-C 195 mg/dL") and "direct (LOINC 18262-6)" in card["detail"]
+    assert card["summary"].startswith("LDL-C 195 mg/dL") and "LDL cholesterol, direct" in card["detail"]
 
 
 # ---- 4.4.2: age 40-75, LDL-C 70-189, no diabetes: the PCE categories -----------------------------------

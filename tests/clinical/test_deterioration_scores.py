@@ -10,6 +10,7 @@ Every request is plain FHIR R4 through the HTTP API.
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import requests
@@ -338,6 +339,25 @@ def test_critical_card_names_the_emergency_response_and_the_sepsis_pathway(clien
     for action in ("lactate", "blood cultures", "broad-spectrum antibiotics", "30 mL/kg", "MAP ≥ 65"):
         assert action in detail
     assert "consider sepsis" not in detail
+    # The bundle's tests are one click away (Surviving Sepsis Campaign hour-1 bundle, Levy 2018), independent of each other; treatments stay text.
+    assert card["selectionBehavior"] == "any"
+    assert [s["label"] for s in card["suggestions"]] == ["Order lactate", "Order blood cultures"]
+    from fhir.resources.R4B import get_fhir_model_class
+    codes = []
+    for s in card["suggestions"]:
+        (action,) = s["actions"]
+        get_fhir_model_class("ServiceRequest").model_validate(action["resource"])
+        codes.append(action["resource"]["code"]["coding"][0]["code"])
+        assert "Levy 2018" in action["resource"]["note"][0]["text"]
+    assert codes == ["2524-7", "600-7"]  # LOINC lactate (mmol/L), blood culture
+
+
+def test_no_sepsis_orders_without_a_positive_qsofa(client):
+    """NEWS2 in the high band with qSOFA 1: the emergency response, but no sepsis bundle and no orders."""
+    card = one(client, news_body(vital_set(rr=24, spo2=91, o2=2, sbp=120, pulse=118, temp=39.0)))
+    news, qsofa = scores(card)
+    assert news["score"] >= 7 and qsofa["score"] < 2
+    assert card["indicator"] == "critical" and "suggestions" not in card
 
 
 def test_invalid_vital_from_the_fhir_server_is_named_not_scored(client):
@@ -361,3 +381,13 @@ def test_another_patients_vital_signs_are_never_used(client):
     card = one(client, news_body(vital_set(at="@ago:1h"), other))
     news, _ = scores(card)
     assert news["score"] == 0 and card["extension"][EXT]["features"]["set_time"]["value"] == pytest.approx(60, abs=2)
+
+
+def test_vital_signs_are_shown_with_their_time(client):
+    """A set of vital signs is one time, not one day (RCP NEWS2 2017, chart 3): each parameter reads "24 /min at
+    14:05 UTC" (the date too when not the hook's day); laboratory values keep their date."""
+    card = one(client, news_body(vital_set(rr=24, at="@ago:1h")))
+    row = next(line for line in card["detail"].splitlines() if line.startswith("| Respiration rate"))
+    assert re.search(r"\| 24 /min at (\d{4}-\d{2}-\d{2} )?\d{2}:\d{2} UTC \|", row), row
+    stamp = card["extension"]["org.cdsml.prediction"]["features"]["resp_rate"]["date"]
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC", stamp)

@@ -106,7 +106,7 @@ def test_metformin_with_an_invalid_creatinine_from_the_server_says_renal_functio
     assert card["summary"].startswith("Renal function unknown: serum creatinine invalid") and "metformin" in card["summary"]
     assert "Renal function could not be assessed" in card["detail"] and "invalid value" in card["detail"]
     assert card["extension"][EXT]["features"]["creatinine"]["invalid"] is True
-    assert [s["label"] for s in card["suggestions"]] == ["Order Basic metabolic panel - Blood"]
+    assert [s["label"] for s in card["suggestions"]] == ["Order basic metabolic panel (creatinine)"]
 
 
 def test_a_valid_older_creatinine_next_to_an_invalid_newer_one_is_used(client):

@@ -109,7 +109,7 @@ def test_every_product_row_parses_to_one_ingredient_and_strength():
     """RxNorm names are built from ingredient, strength and dose form: every row of the product table parses, to an
     ingredient the services know, and the same name read as an order's text gives the same strength."""
     from fhir_adapters.rxnorm_products import PRODUCTS, product
-    known = ("dabigatran", "rivaroxaban", "apixaban", "edoxaban", "warfarin", "metformin", "ibuprofen")
+    known = ("dabigatran", "rivaroxaban", "apixaban", "edoxaban", "warfarin", "metformin", "ibuprofen", "atorvastatin")
     for code, name in PRODUCTS.items():
         p = product(code)
         assert p is not None and p.mg > 0 and p.form.endswith(("Tablet", "Capsule")), name

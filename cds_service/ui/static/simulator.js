@@ -165,10 +165,22 @@
     const card = button.closest(".card");
     if (!button.dataset.suggestionUuid) return;
     const ok = await sendFeedback(card, { outcome: "accepted", acceptedSuggestions: [{ id: button.dataset.suggestionUuid }] });
-    if (ok) {
-      applyActions(JSON.parse(button.dataset.actions || "[]"));
-      finish(card, "Accepted “" + button.textContent.trim() + "” — feedback recorded.");
+    if (!ok) return;
+    applyActions(JSON.parse(button.dataset.actions || "[]"));
+    const group = button.closest(".suggestions");
+    const others = $$("button.suggestion", card).filter((b) => b !== button && !b.disabled);
+    if (group && group.dataset.selection === "any" && others.length) {
+      // CDS Hooks 2.0 selectionBehavior "any": the suggestions are independent — accepting one leaves the others
+      // available (e.g. three care-gap orders); only the accepted one is done.
+      button.disabled = true;
+      button.classList.add("accepted");
+      button.setAttribute("aria-pressed", "true");
+      const status = $(".feedback-status", card);
+      status.textContent = "Accepted “" + button.textContent.trim() + "” — feedback recorded; the other suggestions are still available.";
+      status.className = "feedback-status small ok";
+      return;
     }
+    finish(card, "Accepted “" + button.textContent.trim() + "” — feedback recorded.");
   }
 
   async function override(form) {
