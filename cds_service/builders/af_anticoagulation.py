@@ -311,7 +311,7 @@ def _valve_cards(ctx: BuildContext, anticoagulants: list[MedicationOrder], other
                  "**On record:** " + "; ".join(f"{found[o['feature']]} — a DOAC is not for {o['doac']}" for o in conditions) + ".", "",
                  data["advice"]["doac_valve"], "", "*Sources:* 2023 ACC/AHA/ACCP/HRS AF guideline 6.3.1; DOAC US prescribing information."]
         cards.append(card(ctx, f"{order.reference}/doac-valve", data["summaries"]["doac_valve"].format(drug=drug, condition=short),
-                          "warning", "\n".join(lines), extension=extension(ctx, [o["feature"] for o in conditions])))
+                          "warning", "\n".join(lines), extension=extension(ctx, [o["feature"] for o in conditions], score_used=False)))
     return cards
 
 
@@ -374,5 +374,6 @@ def _combination_card(ctx: BuildContext, co_orders: list[MedicationOrder]):
         summary, indicator = data["summaries"][key].format(drugs=drugs), "info" if window.present else "warning"
     lines += ["", "*Sources:* 2023 ACC/AHA/ACCP/HRS AF guideline (Joglar et al., Circulation 2024;149:e1); HAS-BLED D (Pisters 2010)."]
     used = {data[k] for k in CO_DRUG_GROUPS} | set(data["pci_acs_window"]) | set(data["aspirin_indications"])
+    # Decided by the drugs and the indications on record, at any CHA2DS2-VASc and HAS-BLED.
     return card(ctx, "af-combination", summary, indicator, "\n".join(lines), suggestions=suggestions, selection_behavior="any",
-                extension=extension(ctx, used))
+                extension=extension(ctx, used, score_used=False))

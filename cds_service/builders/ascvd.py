@@ -26,7 +26,6 @@ from datetime import date
 from typing import Any, Mapping
 
 from cds_service.builders.base import (
-    SCORE_USED,
     BuildContext,
     absence_text,
     applicability_cards,
@@ -253,11 +252,8 @@ DECIDED_WITHOUT_RISK = ("secondary-prevention", "on-statin", "ldl-190")
 
 
 def _extension(ctx: BuildContext, group: str) -> dict:
-    ext = prediction_extension(ctx)
-    body = next(iter(ext.values()))
-    body["statinBenefitGroup"] = group
-    if group in DECIDED_WITHOUT_RISK:
-        body[SCORE_USED] = False
+    ext = prediction_extension(ctx, score_used=group not in DECIDED_WITHOUT_RISK)
+    next(iter(ext.values()))["statinBenefitGroup"] = group
     return ext
 
 
@@ -430,7 +426,7 @@ def _unconfirmed_diabetes(ctx: BuildContext, ldl: Feature | None, results: list[
              _ldl_text(ctx, ldl) + "."]
     lines += _enhancer_lines(ctx, "enhancers", "Risk-enhancing factors (2018 AHA/ACC 4.4.1)")
     no_score = replace(ctx, prediction=None)  # the equations' result with diabetes taken as absent is not shown
-    ext = prediction_extension(no_score, {"diabetes", "age", *names, *ctx.service.data["ldl_features"]})
+    ext = prediction_extension(no_score, {"diabetes", "age", *names, *ctx.service.data["ldl_features"]}, score_used=False)
     next(iter(ext.values()))["statinBenefitGroup"] = "diabetes-range-undiagnosed"
     summary = absence_text(ctx, ["diabetes"], _summary(ctx, "unconfirmed_diabetes", result=results[0][1]))
     return card(no_score, "unconfirmed-diabetes", summary, "info",

@@ -18,9 +18,11 @@ from models.feature_vector import Feature, FeatureVector
 from models.protocol import Model, Prediction
 
 PREDICTION_EXTENSION = "org.cdsml.prediction"
-# In the prediction extension: False when the card's decision did not use the computed score (e.g. LDL-C >= 190
-# decides without a risk estimate). The explanation page then shows what decided, and the score only as context
-# marked "not used for this decision" (`storage.explanations`, `ui.explain_views`).
+# In the prediction extension: False when the card's decision used none of the service's computed scores (LDL-C >= 190
+# decides a statin without a risk estimate; dialysis replaces eGFR; an NSAID with an anticoagulant is a warning at any
+# CHA2DS2-VASc; outside the population nothing is scored). When every card of a call says so, the explanation page
+# shows what decided, and any score only as context marked "not used for this decision" (`storage.explanations`,
+# `ui.explain_views`).
 SCORE_USED = "scoreUsed"
 BOOLEAN_KINDS = {"sex", "race", "condition", "medication", "latest_coded",
                  "medication_with_drafts", "acvpu", "altered_mentation", "supplemental_oxygen", "hypercapnic_target",
@@ -262,7 +264,8 @@ def applicability_cards(ctx: BuildContext, *, undecided: bool = True) -> list | 
         key = "not-checked"
     lines += ["", f"*Intended population:* {population_text(ctx)}."]
     names = {x.feature.name for x in (*a.failed, *a.unknown)}
-    return [card(ctx, key, summary, "info", "\n".join(lines), extension=prediction_extension(ctx, names))]
+    # Decided by who the patient is, before any arithmetic: no score stands behind this card.
+    return [card(ctx, key, summary, "info", "\n".join(lines), extension=prediction_extension(ctx, names, score_used=False))]
 
 
 def applicability_notes(ctx: BuildContext) -> list[str]:
@@ -295,8 +298,9 @@ def prediction_json(p: Prediction) -> dict:
     return body
 
 
-def prediction_extension(ctx: BuildContext, names=None) -> dict:
-    """The card's `extension` member holding the exact numbers behind it (traceability)."""
+def prediction_extension(ctx: BuildContext, names=None, *, score_used: bool = True) -> dict:
+    """The card's `extension` member holding the exact numbers behind it (traceability); `score_used=False` for a
+    card decided without the computed scores (`SCORE_USED`)."""
     feats = ctx.features.to_json()
     if names is not None:
         feats = {k: v for k, v in feats.items() if k in names}
@@ -307,6 +311,8 @@ def prediction_extension(ctx: BuildContext, names=None) -> dict:
         body["unavailable"] = {key: str(reason) for key, reason in ctx.unavailable.items()}
     if ctx.service.population:
         body["applicability"] = ctx.applicability.to_json()
+    if not score_used:
+        body[SCORE_USED] = False
     return {PREDICTION_EXTENSION: body}
 
 

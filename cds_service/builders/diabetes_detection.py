@@ -221,7 +221,8 @@ def _order(ctx: BuildContext, t: Test, why: str):
 
 
 def _ext(ctx: BuildContext) -> dict:
-    return extension(ctx, None)
+    """The extension of a card decided by the results on file (or their absence): the ADA Risk Test is not used."""
+    return extension(ctx, None, score_used=False)
 
 
 def _diabetes_card(ctx: BuildContext, tests, diabetic: list[Result], results: list[Result], usable: bool) -> object:

@@ -31,9 +31,9 @@ def check_secondary(service: ServiceDefinition, *expected: str) -> None:
                                f"builder '{service.builder}' needs [model] secondary = {wanted} (got {list(service.secondary_refs)})")
 
 
-def extension(ctx: BuildContext, names: Iterable[str] | None, *others: Prediction | None) -> dict:
+def extension(ctx: BuildContext, names: Iterable[str] | None, *others: Prediction | None, score_used: bool = True) -> dict:
     """`prediction_extension` of the primary equation, plus `predictions`: every equation on the card."""
-    ext = prediction_extension(ctx, set(names) if names is not None else None)
+    ext = prediction_extension(ctx, set(names) if names is not None else None, score_used=score_used)
     all_predictions = [p for p in (ctx.prediction, *others) if p is not None]
     if all_predictions:
         ext[PREDICTION_EXTENSION]["predictions"] = [prediction_json(p) for p in all_predictions]

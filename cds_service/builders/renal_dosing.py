@@ -361,7 +361,7 @@ def _card_for(ctx: BuildContext, drug: Drug, order: MedicationOrder, m: Measured
     used = set(names) | {ctx.service.data["indication_feature"]} | ({taking_feature} if taking_feature else set()) | set(rule.requires)
     return card(ctx, f"{order.reference}/{drug.key}/{rule.action}", summary, rule.indicator, "\n".join(lines),
                 source=Source(drug.source_label, drug.source_url), suggestions=suggestions, selection_behavior="at-most-one",
-                extension=extension(ctx, used, crcl))
+                extension=extension(ctx, used, crcl, score_used=drug.measure != "criteria"))
 
 
 def _dialysis_card(ctx: BuildContext, drug: Drug, rule: Rule, order: MedicationOrder, evidence: str):
@@ -377,7 +377,7 @@ def _dialysis_card(ctx: BuildContext, drug: Drug, rule: Rule, order: MedicationO
     used = set(ctx.service.data["dialysis_features"]) | {"age", "female"}
     return card(ctx, f"{order.reference}/{drug.key}/dialysis", _sentence(rule.summary, drug=name), rule.indicator, "\n".join(lines),
                 source=Source(drug.source_label, drug.source_url), suggestions=suggestions, selection_behavior="at-most-one",
-                extension=extension(ctx, used))
+                extension=extension(ctx, used, score_used=False))
 
 
 def shown(value: float, rule: Rule) -> str:

@@ -52,10 +52,15 @@ def from_context(ctx, cards: list[dict], secondary_models: Mapping[str, Any] | N
         "applicability": ctx.applicability.to_json(),
         "cards": [{"summary": c.get("summary"), "indicator": c.get("indicator")} for c in cards],
         "results": results,
-        "decided_without_score": next((c.get("summary") for c in cards
-                                       if ((c.get("extension") or {}).get(PREDICTION_EXTENSION) or {}).get(SCORE_USED) is False),
-                                      None),
+        "decided_without_score": decided_without_score(cards),
     }
+
+
+def decided_without_score(cards) -> str | None:
+    """The summary of what decided when no card of the call used a computed score (each says `scoreUsed: false`),
+    else None: one card resting on the score (AF's scores card beside its NSAID card) keeps it the page's result."""
+    unused = [((c.get("extension") or {}).get(PREDICTION_EXTENSION) or {}).get(SCORE_USED) is False for c in cards]
+    return cards[0].get("summary") if cards and all(unused) else None
 
 
 def _result(ctx, role: str, model, p) -> dict[str, Any]:

@@ -91,8 +91,8 @@ def build_page(record: dict, settings, *, charts_too: bool = True) -> dict[str, 
     features = {f["name"]: f for f in record["features"]}
     results = [_result(r, features, settings.model_dir, charts_too) for r in _results(record)]
     decided = record.get("decided_without_score")
-    for res in results:  # the card decided without the primary score: it is context, never the headline
-        res["used"] = not (decided and res["role"] == "primary")
+    for res in results:  # the cards were decided without the scores: they are context, never the headline
+        res["used"] = not decided
     created = record.get("created_at")
     return {
         "results": results,
