@@ -111,6 +111,12 @@ def shown_time(when: datetime) -> str:
     return f"{when:%Y-%m-%d %H:%M} {zone}"
 
 
+def stamp_for(d: FeatureDef, ctx: ExtractionContext) -> Callable[[datetime], str | None]:
+    """How a feature's evidence is dated: a member of an observation set by its time (`shown_time`), every other
+    feature by its day. Numbers and the set's coded members (ACVPU, oxygen) alike, so that a card shows them the same."""
+    return shown_time if any(s in ctx.sets for s in d.source or ()) else _date_str
+
+
 # ---- code sets --------------------------------------------------------------------------------
 
 
@@ -246,7 +252,7 @@ def observation_values(d: FeatureDef, resources: Sequence[dict], ctx: Extraction
     target = d.unit or "1"
     found, rejected = [], []
     latest_ok = ctx.as_of + timedelta(minutes=5)
-    stamp = shown_time if any(s in ctx.sets for s in d.source or ()) else _date_str  # a set's members: their time
+    stamp = stamp_for(d, ctx)
     for obs, places in _observations_and_places(resources, codes):
         if obs.get("status") not in OBSERVATION_OK:
             continue

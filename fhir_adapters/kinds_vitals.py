@@ -21,6 +21,7 @@ from .features import (
     _missing,
     extractor,
     matches_codes,
+    stamp_for,
 )
 from .units import UnitError, convert
 
@@ -77,21 +78,21 @@ def _gcs_value(obs: Mapping) -> float | None:
 
 
 def _acvpu_readings(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) -> list:
-    out = []
+    out, stamp = [], stamp_for(d, ctx)
     for when, obs in timed_observations(resources, d.param("acvpu_codes", ()), ctx):
         flag = _acvpu_not_alert(obs, d.param("alert_answers", ()), d.param("not_alert_answers", ()))
         if flag is not None:
             word = "not alert (" + (R.concept_text(obs.get("valueCodeableConcept")) or obs.get("valueString") or "C/V/P/U") + ")"
-            out.append((when, flag, Evidence(R.reference_of(obs), _date_str(when)), "ACVPU " + (word if flag else "alert")))
+            out.append((when, flag, Evidence(R.reference_of(obs), stamp(when)), "ACVPU " + (word if flag else "alert")))
     return out
 
 
 def _gcs_readings(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) -> list:
-    out = []
+    out, stamp = [], stamp_for(d, ctx)
     for when, obs in timed_observations(resources, d.param("gcs_codes", ()), ctx):
         gcs = _gcs_value(obs)
         if gcs is not None:
-            out.append((when, gcs < 15, Evidence(R.reference_of(obs), _date_str(when)), f"GCS {gcs:g}"))
+            out.append((when, gcs < 15, Evidence(R.reference_of(obs), stamp(when)), f"GCS {gcs:g}"))
     return out
 
 
@@ -170,7 +171,7 @@ def supplemental_oxygen(d: FeatureDef, resources: Sequence[dict], ctx: Extractio
     when, on_o2, obs, note = max(readings, key=lambda t: t[0])
     if not _within(d, ctx, when):
         return _missing(d, _too_old(d, when))
-    return _found(d, 1.0 if on_o2 else 0.0, [Evidence(R.reference_of(obs), _date_str(when))], note=note)
+    return _found(d, 1.0 if on_o2 else 0.0, [Evidence(R.reference_of(obs), stamp_for(d, ctx)(when))], note=note)
 
 
 @extractor("hypercapnic_target", params={"codes", "goal_codes", "target_max"})

@@ -111,11 +111,8 @@ def _value(ctx: BuildContext, name: str) -> str:
     f = ctx.features[name]
     if f.missing:
         return "**invalid value**" if f.invalid else "**not in this set**"
-    if name in FLAG_WORDS:
-        value = FLAG_WORDS[name][f.number() >= 0.5]
-    else:
-        value = display_value(ctx, f) + when_text(ctx, f)  # "24 /min at 14:05 UTC"
-    return value + (" (assumed)" if f.imputed else "")
+    value = FLAG_WORDS[name][f.number() >= 0.5] if name in FLAG_WORDS else display_value(ctx, f)
+    return value + when_text(ctx, f) + (" (assumed)" if f.imputed else "")  # "24 /min at 14:05 UTC", "oxygen at 14:05 UTC"
 
 
 def _row(ctx: BuildContext, name: str, points: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import requests
@@ -391,3 +392,18 @@ def test_vital_signs_are_shown_with_their_time(client):
     assert re.search(r"\| 24 /min at (\d{4}-\d{2}-\d{2} )?\d{2}:\d{2} UTC \|", row), row
     stamp = card["extension"]["org.cdsml.prediction"]["features"]["resp_rate"]["date"]
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC", stamp)
+
+
+@pytest.mark.parametrize("day", ["today", "yesterday"])
+def test_acvpu_and_oxygen_rows_carry_their_time_like_the_numbers(client, day):
+    """RCP NEWS2 2017, chart 3: ACVPU and air/oxygen belong to the set's time as much as the numbers do. Each row
+    reads "Alert at 14:05 UTC" on the hook's day and "… at 2026-11-30 23:59 UTC" on another (the same helper)."""
+    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    start = now.replace(hour=0, minute=0)
+    taken = max(start, now - timedelta(minutes=5)) if day == "today" else start - timedelta(minutes=1)
+    iso = taken.isoformat(timespec="seconds")
+    card = one(client, news_body(vital_set(o2=2, at=iso)))
+    shown = f"{taken:%H:%M} UTC" if taken.date() == now.date() else f"{taken:%Y-%m-%d %H:%M} UTC"
+    rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ")[1] for line in card["detail"].splitlines() if line.startswith("| ")}
+    assert rows["Consciousness (ACVPU)"] == f"Alert at {shown}" and rows["Air or oxygen"] == f"oxygen at {shown}"
+    assert rows["Respiration rate"] == f"16 /min at {shown}"
