@@ -72,10 +72,12 @@ def unit_text(ucum: str | None) -> str:
 # How values are rounded wherever a clinician reads them (cards' summary and detail, explanation pages), the one
 # table of it. A quantity whose precision matters clinically has fixed decimals, by feature name: serum creatinine
 # 2 decimals in mg/dL (1.04 and 1.0 give different eGFRs), HbA1c 1 decimal (6.0 %, never "6 %": 6.5 % is the
-# diagnostic threshold). Any other value: at most one decimal, trailing zeros dropped (no decimals from 1,000 up);
+# diagnostic threshold), plasma glucose whole numbers in mg/dL (fasting and 2-hour OGTT, as ADA 2026 section 2 states
+# its thresholds: 126, 200). Any other value: at most one decimal, trailing zeros dropped (no decimals from 1,000 up);
 # risks are shown with one decimal in % by the builders (`pct`), eGFR and CrCl as whole numbers unless rounding would
 # cross the card's threshold (`renal_dosing.shown`). Thresholds are always compared with the unrounded value.
-FIXED_DIGITS = {"creatinine": 2, "hba1c": 1}
+FIXED_DIGITS = {"creatinine": 2, "hba1c": 1,
+                "fpg": 0, "fasting_glucose": 0, "ogtt": 0, "ogtt_2h": 0}  # diabetes-detection's and ascvd's names
 
 
 def value_text(value: float, name: str = "") -> str:

@@ -32,7 +32,7 @@ from .definitions import (
     ServiceDefinition,
     SuggestionDef,
 )
-from .schema import FEATURE_COMMON, unknown_keys
+from .schema import FEATURE_COMMON, RETIRED, unknown_keys
 from .toml_text import Path as KeyPath
 from .toml_text import did_you_mean, key_lines
 
@@ -55,6 +55,21 @@ class ServiceFileError(ValueError):
     def at(self, line: int | None) -> "ServiceFileError":
         """This error with the line of its field (the builders and `check_summary` raise without one)."""
         return self if self.line or not line else ServiceFileError(self.path, self.field, self.message, line)
+
+
+def unknown_key(path: Path | str, field: str, key: str, known: Collection[str]) -> ServiceFileError:
+    """The error for a key no table defines: the known key it was probably meant to be, or where a retired key's
+    concern lives now. The loader raises it for the tables of `schema`, a builder for its own `[data]` tables."""
+    close = did_you_mean(key, known)
+    hint = RETIRED.get(key) or (f"did you mean '{close}'?" if close else f"known here: {', '.join(sorted(known))}")
+    return ServiceFileError(path, field, f"unknown key '{key}' ({hint})")
+
+
+def check_keys(path: Path | str, field: str, table: Mapping[str, Any], known: Collection[str]) -> None:
+    """A builder's check of one of its `[data]` tables: no key outside `known` (`field` names the table)."""
+    for key in table:
+        if key not in known:
+            raise unknown_key(path, f"{field}.{key}", key, known)
 
 
 # A builder checks its own service data; returns the feature names it reads (to detect unused ones).
@@ -98,10 +113,7 @@ def _load(path: Path, raw: dict, locate: "_Locator", load_model: Callable[[str],
           builders: Mapping[str, BuilderCheck], card_kinds: Mapping[str, Collection[str]] | None) -> LoadedService:
     err = lambda field, msg: ServiceFileError(path, field, msg)  # noqa: E731
     for where, known in unknown_keys(raw):
-        key = where[-1]
-        close = did_you_mean(str(key), known)
-        hint = f"did you mean '{close}'?" if close else f"known here: {', '.join(sorted(known))}"
-        raise err(locate.field(where), f"unknown key '{key}' ({hint})")
+        raise unknown_key(path, locate.field(where), str(where[-1]), known)
 
     sid = _str(raw, "id", err)
     if not _ID.match(sid):

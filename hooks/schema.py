@@ -30,6 +30,10 @@ ALERTS = frozenset({"mode", "history", "repeat_window_s", "silent_info", "snooze
 
 Path = tuple[str | int, ...]
 
+# Keys a service file no longer takes, with where their concern lives now (said in the error instead of a guess).
+RETIRED = {"digits": "displayed values are rounded by the one rounding table, FIXED_DIGITS beside unit_text in "
+                     "fhir_adapters/units.py"}
+
 
 def unknown_keys(raw: Mapping[str, Any]) -> Iterator[tuple[Path, frozenset[str]]]:
     """(path of the unknown key, the keys allowed there) for every key no table of a service file defines.

@@ -43,8 +43,9 @@ from cds_service.builders.equation_cards import check_model, check_secondary, fe
 from cds_service.builders.markdown import literal
 from cds_service.builders.risk import missing_card, pct, risk_lines, rule_for, rule_suggestions
 from fhir_adapters.kinds_history import NO_CONDITION
+from fhir_adapters.units import value_text
 from hooks.definitions import ServiceDefinition
-from hooks.loader import check_summary
+from hooks.loader import check_keys, check_summary
 from models.feature_vector import Feature
 
 PCE = "equation:pce-goff-2013"
@@ -52,6 +53,7 @@ SUMMARY_FIELDS = {"ldl": "600", "age": "79", "result": "2-hour OGTT glucose 1500
 BRANCHES = ("secondary", "on_statin", "severe_ldl", "diabetes", "older", "low_ldl", "unconfirmed_diabetes")
 SUGGESTIONS = ("statin_moderate", "statin_high", "lipid_panel")
 INTS = ("older_from", "severe_ldl", "ldl_floor", "recheck_days")
+DIABETES_RANGE_KEYS = frozenset({"feature", "at_least", "label", "unit"})  # shown rounded by `units.value_text`
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,9 +128,9 @@ def check(service: ServiceDefinition) -> set[str]:
     for i, r in enumerate(data.get("diabetes_range") or ()):
         where = f"data.diabetes_range[{i}]"
         name = require_feature(service, r.get("feature") if isinstance(r, Mapping) else None, f"{where}.feature")
-        if not (isinstance(r.get("at_least"), (int, float)) and isinstance(r.get("label"), str) and isinstance(r.get("unit"), str)
-                and isinstance(r.get("digits"), int)):
-            raise ValueError(f"{where} needs at_least, label, unit and digits")
+        if not (isinstance(r.get("at_least"), (int, float)) and isinstance(r.get("label"), str) and isinstance(r.get("unit"), str)):
+            raise ValueError(f"{where} needs at_least, label and unit")
+        check_keys(service.path, where, r, DIABETES_RANGE_KEYS)
         used.add(name)
     if not data.get("diabetes_range"):
         raise ValueError("data.diabetes_range must list the glucose tests and their diagnostic thresholds")
@@ -406,7 +408,7 @@ def diabetes_range_results(ctx: BuildContext) -> list[tuple[Feature, str]]:
         f = ctx.features[r["feature"]]
         if f.value is not None and f.value >= r["at_least"]:
             sep = "" if r["unit"] == "%" else " "
-            out.append((f, f"{r['label']} {f.value:.{r['digits']}f}{sep}{r['unit']}"))
+            out.append((f, f"{r['label']} {value_text(f.value, f.name)}{sep}{r['unit']}"))
     return out
 
 

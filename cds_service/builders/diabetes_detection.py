@@ -39,7 +39,9 @@ from cds_service.builders.base import (
     window_text,
 )
 from cds_service.builders.equation_cards import check_model, check_secondary, extension, require_feature
+from fhir_adapters.units import value_text
 from hooks.definitions import OrderDef, ServiceDefinition
+from hooks.loader import check_keys
 
 REFERRAL_CATEGORY = "http://snomed.info/sct|3457005"  # Patient referral
 RISK_TEST = "equation:ada-risk-test"
@@ -55,10 +57,16 @@ class Test:
     count: str
     label: str
     unit: str
-    digits: int
     diagnostic: float
     prediabetes: float
     order: OrderDef
+
+    def shown(self, value: float) -> str:
+        """A value of this test as a card shows it, by the one rounding table (HbA1c 6.0, glucose 126)."""
+        return value_text(value, self.feature)
+
+
+TEST_KEYS = frozenset({"name", "feature", "count", "label", "unit", "diagnostic", "prediabetes", "order"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,12 +80,7 @@ class Result:
 
     def text(self) -> str:
         sep = "" if self.test.unit == "%" else " "
-        return f"{self.test.label} {fixed(self.value, self.test.digits)}{sep}{self.test.unit} on {self.on.isoformat()}"
-
-
-def fixed(value: float, digits: int) -> str:
-    """A laboratory value with the test's own decimals (HbA1c 6.0 %, never '6 %')."""
-    return f"{value:.{digits}f}"
+        return f"{self.test.label} {self.test.shown(self.value)}{sep}{self.test.unit} on {self.on.isoformat()}"
 
 
 def parse_tests(service: ServiceDefinition) -> tuple[Test, ...]:
@@ -86,11 +89,12 @@ def parse_tests(service: ServiceDefinition) -> tuple[Test, ...]:
         where = f"data.tests[{i}]"
         if not isinstance(t, Mapping) or not all(isinstance(t.get(k), str) and t[k] for k in ("name", "label", "unit")):
             raise ValueError(f"{where} needs name, label and unit")
+        check_keys(service.path, where, t, TEST_KEYS)
         feature = require_feature(service, t.get("feature"), f"{where}.feature")
         count = require_feature(service, t.get("count"), f"{where}.count")
         if not all(isinstance(t.get(k), (int, float)) for k in ("diagnostic", "prediabetes")) or not t["prediabetes"] < t["diagnostic"]:
             raise ValueError(f"{where}: diagnostic and prediabetes must be numbers with prediabetes < diagnostic")
-        out.append(Test(t["name"], feature, count, t["label"], t["unit"], int(t.get("digits", 1)), float(t["diagnostic"]),
+        out.append(Test(t["name"], feature, count, t["label"], t["unit"], float(t["diagnostic"]),
                         float(t["prediabetes"]), OrderDef.parse(t.get("order"), f"{where}.order")))
     if not out:
         raise ValueError("data.tests must declare at least one test")
@@ -193,11 +197,11 @@ def _tests_table(results: Sequence[Result]) -> list[str]:
     lines = ["| Test | Result | Date | Range (ADA 2026, section 2) |", "| --- | --- | --- | --- |"]
     for r in results:
         t = r.test
-        ranges = {"diabetes": f"diabetes (≥ {fixed(t.diagnostic, t.digits)})",
-                  "prediabetes": f"prediabetes ({fixed(t.prediabetes, t.digits)} to < {fixed(t.diagnostic, t.digits)})",
-                  "normal": f"normal (< {fixed(t.prediabetes, t.digits)})"}[r.category]
+        ranges = {"diabetes": f"diabetes (≥ {t.shown(t.diagnostic)})",
+                  "prediabetes": f"prediabetes ({t.shown(t.prediabetes)} to < {t.shown(t.diagnostic)})",
+                  "normal": f"normal (< {t.shown(t.prediabetes)})"}[r.category]
         sep = "" if t.unit == "%" else " "
-        lines.append(f"| {t.label} | {fixed(r.value, t.digits)}{sep}{t.unit} | {r.on.isoformat()} | {ranges} |")
+        lines.append(f"| {t.label} | {t.shown(r.value)}{sep}{t.unit} | {r.on.isoformat()} | {ranges} |")
     return lines
 
 
