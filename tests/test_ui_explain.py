@@ -320,3 +320,34 @@ def test_trained_model_explanation_when_an_artifact_service_is_loaded(app):
             assert rows["Age"]["unit"] == "years" and rows["Age"]["seen"] == "30–104 years"
             assert rows["Female sex"]["unit"] == "yes / no" and rows["Female sex"]["seen"] == "yes in 39 % of the training patients"
             assert rows["Initial systolic blood pressure"]["unit"] == "mm Hg"
+
+
+def test_the_full_model_card_shows_human_units_and_the_artifact_keeps_its_bytes(app):
+    """The artifact's model_card.md is written in UCUM by training and covered by its manifest's sha256 (the
+    artifacts reproduce byte for byte), so its Unit column becomes display text on the page: 'years', 'mm Hg',
+    'kg/m²', 'yes / no' for a flag — never 'a', 'mm[Hg]', 'kg/m2' or '0/1'."""
+    from pathlib import Path
+
+    from models.artifacts import sha256_file
+
+    model_dir = app.extensions["cds"].settings.model_dir
+    for name in ("whas500-1y-mortality/2.1.0", "monica-28d-case-fatality/1.0.0"):
+        md = Path(model_dir) / name / "model_card.md"
+        before = sha256_file(md)
+        assert "| a |" in md.read_text(encoding="utf-8")  # the file itself stays in UCUM
+        html = model_card(model_dir, {"details": {"artifact": name}})["html"]
+        table = html.split("Predictors and expected directions of effect", 1)[1].split("</table>", 1)[0]
+        units = re.findall(r"<tr>\s*<td>[^<]*<code>[^<]*</code>\)</td>\s*<td>([^<]*)</td>", table)
+        assert units and "years" in units and "yes / no" in units, units
+        assert not set(units) & {"a", "mm[Hg]", "kg/m2", "0/1", "{#}", "Cel"}, units
+        assert sha256_file(md) == before
+    assert "mm Hg" in model_card(model_dir, {"details": {"artifact": "whas500-1y-mortality/2.1.0"}})["html"]
+
+
+def test_unit_columns_leave_other_tables_and_misaligned_rows_alone():
+    from cds_service.ui.explain_views import unit_columns
+
+    md = ("| Feature | Unit | Range |\n| --- | --- | --- |\n| Age | a | 30–104 |\n| Odd | a | x | y |\n\n"
+          "| Group | AUROC |\n| --- | --- |\n| a | 0.81 |\n")
+    assert unit_columns(md) == ("| Feature | Unit | Range |\n| --- | --- | --- |\n| Age | years | 30–104 |\n| Odd | a | x | y |\n\n"
+                                "| Group | AUROC |\n| --- | --- |\n| a | 0.81 |\n")

@@ -251,7 +251,7 @@ def model_card(model_dir: str, prediction: dict | None) -> dict | None:
     out: dict = {"artifact": name}
     md = directory / "model_card.md"
     if md.is_file():
-        out["html"] = safe_markdown.render(md.read_text(encoding="utf-8"))
+        out["html"] = safe_markdown.render(unit_columns(md.read_text(encoding="utf-8")))
     card_json = _read_json(directory / "model_card.json")
     if card_json:
         out["json"] = card_json
@@ -266,6 +266,28 @@ def model_card(model_dir: str, prediction: dict | None) -> dict | None:
         out["bins"] = [{"predicted": b[0], "observed": b[1], "n": b[2], "ci": [b[3], b[4]]} for b in bins]
         out["test"] = test
     return out if len(out) > 1 else None
+
+
+def unit_columns(md: str) -> str:
+    """The model card's Markdown with every table's "Unit" column as a clinician reads it (`unit_text`: 'years', not
+    'a'; 'mm Hg', not 'mm[Hg]'; 'yes / no' for a 0/1 flag). Training writes the card in UCUM and the artifact keeps it
+    byte for byte (its sha256 is in the manifest, and `cds-service train` reproduces it), so its units become display
+    text here, on the page, like every other unit. A row whose cells do not line up with its header is left as is."""
+    out, col, width = [], -1, 0
+    for line in md.splitlines():
+        if not line.startswith("|"):
+            col, width = -1, 0
+        elif not width:  # a table's header
+            names = [c.strip() for c in line.strip("|").split("|")]
+            col, width = (names.index("Unit") if "Unit" in names else -1), len(names)
+        else:
+            cells = line.strip("|").split("|")
+            raw = cells[col].strip() if col >= 0 and len(cells) == width else ""
+            if raw and not set(raw) <= set("-: "):  # a value, not the header's separator row
+                cells[col] = f" {'yes / no' if raw == '0/1' else unit_text(raw) or '–'} "
+                line = "|" + "|".join(cells) + "|"
+        out.append(line)
+    return "\n".join(out) + ("\n" if md.endswith("\n") else "")
 
 
 def predictor_rows(card_json: dict) -> list[dict[str, str]]:
