@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Mapping
+from typing import Iterable, Mapping
 
 # mg/dL per mmol/L (= molar mass in g/mol / 10), for `analyte = "<name>"`.
 ANALYTE_MG_DL_PER_MMOL_L = {
@@ -75,16 +75,26 @@ def unit_text(ucum: str | None) -> str:
 # diagnostic threshold), plasma glucose whole numbers in mg/dL (fasting and 2-hour OGTT, as ADA 2026 section 2 states
 # its thresholds: 126, 200). Any other value: at most one decimal, trailing zeros dropped (no decimals from 1,000 up);
 # risks are shown with one decimal in % by the builders (`pct`), eGFR and CrCl as whole numbers unless rounding would
-# cross the card's threshold (`renal_dosing.shown`). Thresholds are always compared with the unrounded value.
+# cross the card's threshold (`renal_dosing.shown`; a laboratory value likewise, `thresholds` below). Thresholds are
+# always compared with the unrounded value.
 FIXED_DIGITS = {"creatinine": 2, "hba1c": 1,
                 "fpg": 0, "fasting_glucose": 0, "ogtt": 0, "ogtt_2h": 0}  # diabetes-detection's and ascvd's names
 
 
-def value_text(value: float, name: str = "") -> str:
-    """A value rounded by the rule above (without its unit): `name` is the feature's name."""
+def value_text(value: float, name: str = "", *, thresholds: Iterable[float] = ()) -> str:
+    """A value rounded by the rule above (without its unit): `name` is the feature's name. With `thresholds` (the
+    ones the value was judged against, as `>=`), up to three more decimals where the rounded value would fall on
+    the other side of one: HbA1c 6.46 judged below 6.5 is '6.46', never '6.5' on a prediabetes card."""
     if name in FIXED_DIGITS:
-        return f"{value:.{FIXED_DIGITS[name]}f}"
-    return f"{value:.1f}".rstrip("0").rstrip(".") if abs(value) < 1000 else f"{value:.0f}"
+        text = f"{value:.{FIXED_DIGITS[name]}f}"
+    else:
+        text = f"{value:.1f}".rstrip("0").rstrip(".") if abs(value) < 1000 else f"{value:.0f}"
+    limits = tuple(thresholds)
+    digits = len(text.partition(".")[2])
+    while any((float(text) >= t) != (value >= t) for t in limits) and digits < FIXED_DIGITS.get(name, 1) + 3:
+        digits += 1
+        text = f"{value:.{digits}f}"
+    return text
 
 
 class UnitError(ValueError):

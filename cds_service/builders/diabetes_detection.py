@@ -62,8 +62,9 @@ class Test:
     order: OrderDef
 
     def shown(self, value: float) -> str:
-        """A value of this test as a card shows it, by the one rounding table (HbA1c 6.0, glucose 126)."""
-        return value_text(value, self.feature)
+        """A value of this test as a card shows it, by the one rounding table (HbA1c 6.0, glucose 126), never rounded
+        across the range it was classified in (HbA1c 6.46 on a prediabetes card, not 6.5)."""
+        return value_text(value, self.feature, thresholds=(self.prediabetes, self.diagnostic))
 
 
 TEST_KEYS = frozenset({"name", "feature", "count", "label", "unit", "diagnostic", "prediabetes", "order"})

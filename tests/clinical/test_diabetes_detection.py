@@ -120,6 +120,19 @@ def test_fasting_glucose_diagnostic_threshold_126(dd_client, value, expected):
         assert card["indicator"] == "info" and "fasting glucose 125 mg/dL" in card["summary"]
 
 
+@pytest.mark.parametrize("result,shown,category", [
+    (lambda: a1c(6.46), "HbA1c 6.46%", "Prediabetes range"),          # judged below 6.5: never shown as 6.5
+    (lambda: a1c(5.66), "HbA1c 5.66%", "Diabetes screening up to date"),  # below 5.7: normal
+    (lambda: fpg(125.6), "fasting glucose 125.6 mg/dL", "Prediabetes range"),
+    (lambda: fpg(126.4), "fasting glucose 126 mg/dL", "Possible undiagnosed diabetes"),  # whole mg/dL otherwise
+], ids=["a1c-6.46", "a1c-5.66", "fpg-125.6", "fpg-126.4"])
+def test_a_value_is_never_rounded_across_the_threshold_it_was_judged_by(dd_client, result, shown, category):
+    """ADA 2026 §2 thresholds are compared with the unrounded value; the card shows the value on the side it was
+    judged (HbA1c 6.46 % on a prediabetes card, not "6.5 %" beside "diabetes ≥ 6.5"), the table's decimals otherwise."""
+    card = one(dd_client, request(labs=[result()]))
+    assert card["summary"].startswith(category) and shown in card["summary"], card["summary"]
+
+
 def test_fasting_glucose_in_mmol_per_l_is_converted(dd_client):
     """ADA 2026 §2: 7.0 mmol/L is the 126 mg/dL threshold (glucose 180.16 g/mol)."""
     card = one(dd_client, request(labs=[fpg(7.0, unit="mmol/L")]))
