@@ -248,9 +248,10 @@ def card(ctx: BuildContext, key: str, summary: str, indicator: str, detail: str,
     return base_card(ctx, key, summary, indicator, "\n\n".join([detail, *notes]) if notes else detail, **kw)
 
 
-# Groups decided without the 10-year risk (2018 AHA/ACC 4.1, 4.2; 4.4.3: on-treatment lipids underestimate it): the
-# PCE may have been computed, but the decision did not use it.
-DECIDED_WITHOUT_RISK = ("secondary-prevention", "on-statin", "ldl-190")
+# Groups decided without the 10-year risk (2018 AHA/ACC 4.1, 4.2; 4.4.3: on-treatment lipids underestimate it; LDL-C
+# below 70 mg/dL is outside the initiation groups of 4.3 and 4.4.2): the PCE may have been computed, but the decision
+# did not use it.
+DECIDED_WITHOUT_RISK = ("secondary-prevention", "on-statin", "ldl-190", "ldl-below-70")
 
 
 def _extension(ctx: BuildContext, group: str) -> dict:

@@ -175,8 +175,10 @@ def test_pce_category_edges(client, target, category, indicator, draft):
 
 @pytest.mark.parametrize("ldl,in_flow", [(69, False), (70, True)])
 def test_ldl_70_edge(client, ldl, in_flow):
-    """4.4.2 covers LDL-C 70-189 mg/dL; below 70 the card says the patient is outside the initiation groups."""
+    """4.4.2 covers LDL-C 70-189 mg/dL; below 70 the card says the patient is outside the initiation groups, a
+    decision the 10-year risk shown beside it did not make (`scoreUsed: false`: the explanation page shows it as context)."""
     card = only(client, gender="male", birth_date=born(60), tc=240, hdl=40, sbp=150, ldl=ldl)
+    assert "score" in card["extension"][EXT] and card["extension"][EXT].get("scoreUsed", True) is in_flow
     if in_flow:
         assert "10-year ASCVD risk" in card["summary"]
     else:
