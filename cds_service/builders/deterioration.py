@@ -184,9 +184,12 @@ def build(ctx: BuildContext) -> list:
     suggestions = []
     if qsofa is not None:
         met = [Q.CRITERIA_LABELS[k] for k, v in qsofa.contributions.items() if v > 0]
-        lines += ["", f"**qSOFA {points_text(qsofa)}** (Sepsis-3): " + ("; ".join(met) if met else "no criterion met") + "."]
+        line = f"**qSOFA {points_text(qsofa)}** (Sepsis-3): " + ("; ".join(met) if met else "no criterion met") + "."
+        if positive:  # the criteria and what they mean in one paragraph, then the pathway
+            line += " " + data["qsofa_advice"].format(qsofa=points_text(qsofa))
+        lines += ["", line]
         if positive:
-            lines += ["", data["qsofa_advice"].format(qsofa=points_text(qsofa)), "", data["sepsis_pathway"]]
+            lines += ["", data["sepsis_pathway"]]
             suggestions = _sepsis_orders(ctx)
     if scale == 1 and unavailable_sources(ctx, "hypercapnic_target"):
         lines += ["", f"**SpO2 scale not checked:** hypercapnic respiratory failure or a prescribed 88–92 % target "
