@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 from types import MappingProxyType
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Hashable, Iterable, Mapping, Sequence
 
 from models.feature_vector import Evidence, Feature, FeatureVector
 
@@ -34,9 +34,30 @@ class FeatureDef:
     params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     default: float | None = None
     default_note: str | None = None
+    # What the declarations resolve to (parsed code sets, plausible range, window), worked out on first use and
+    # kept: a service's features are read on every call and never change (`derived`).
+    _derived: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def param(self, name: str, default: Any = None) -> Any:
         return self.params.get(name, default)
+
+    def derived(self, key: Hashable, compute: Callable[["FeatureDef"], Any]) -> Any:
+        """`compute(self)` once per definition: a value worked out from the declarations alone, never from
+        patient data."""
+        try:
+            return self._derived[key]
+        except KeyError:
+            value = self._derived[key] = compute(self)
+            return value
+
+    def codes(self, param: str = "codes") -> "CodeSet":
+        """The declared code list `param` ("system|code", "system|E11.*"), parsed once."""
+        key = ("codes", param)
+        try:
+            return self._derived[key]
+        except KeyError:
+            value = self._derived[key] = code_set(tuple(self.params.get(param, ())))
+            return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +135,8 @@ def shown_time(when: datetime) -> str:
 def stamp_for(d: FeatureDef, ctx: ExtractionContext) -> Callable[[datetime], str | None]:
     """How a feature's evidence is dated: a member of an observation set by its time (`shown_time`), every other
     feature by its day. Numbers and the set's coded members (ACVPU, oxygen) alike, so that a card shows them the same."""
+    if not ctx.sets:
+        return _date_str
     return shown_time if any(s in ctx.sets for s in d.source or ()) else _date_str
 
 
@@ -122,27 +145,41 @@ def stamp_for(d: FeatureDef, ctx: ExtractionContext) -> Callable[[datetime], str
 
 def matches_codes(concept: Any, codes: Iterable[str]) -> bool:
     """True when a Coding of `concept` is in `codes` ("system|code"; "system|E11.*" is a prefix)."""
-    if not isinstance(concept, dict):
+    if not isinstance(concept, dict) or not concept.get("coding"):
         return False
-    codings = concept.get("coding")
-    if not codings:
-        return False
-    exact, prefixes = code_set(codes if isinstance(codes, tuple) else tuple(codes))
-    for c in codings:
-        if not isinstance(c, dict) or c.get("code") is None:
-            continue
-        system, code = str(c.get("system", "")), str(c["code"])
-        if (system, code) in exact:
-            return True
-        for p_system, stem in prefixes:
-            if system == p_system and code.startswith(stem):  # "E11.*": E11 itself and E11.9
+    return code_set(codes if isinstance(codes, tuple) else tuple(codes)).matches(concept)
+
+
+@dataclass(frozen=True, slots=True)
+class CodeSet:
+    """A declared code list, parsed: {(system, code)} and the (system, stem) of each prefix."""
+
+    exact: frozenset[tuple[str, str]]
+    prefixes: tuple[tuple[str, str], ...]
+
+    def matches(self, concept: Any) -> bool:
+        """True when a Coding of `concept` is in the set (see `matches_codes`)."""
+        if not isinstance(concept, dict):
+            return False
+        codings = concept.get("coding")
+        if not codings:
+            return False
+        exact, prefixes = self.exact, self.prefixes
+        for c in codings:
+            if not isinstance(c, dict) or c.get("code") is None:
+                continue
+            system, code = str(c.get("system", "")), str(c["code"])
+            if (system, code) in exact:
                 return True
-    return False
+            for p_system, stem in prefixes:
+                if system == p_system and code.startswith(stem):  # "E11.*": E11 itself and E11.9
+                    return True
+        return False
 
 
 @lru_cache(maxsize=4096)
-def code_set(codes: tuple[str, ...]) -> tuple[frozenset[tuple[str, str]], tuple[tuple[str, str], ...]]:
-    """A declared code list, parsed once: {(system, code)} and the (system, stem) of each prefix."""
+def code_set(codes: tuple[str, ...]) -> CodeSet:
+    """A declared code list, parsed once."""
     exact, prefixes = set(), []
     for spec in codes:
         system, _, code = spec.partition("|")
@@ -150,7 +187,7 @@ def code_set(codes: tuple[str, ...]) -> tuple[frozenset[tuple[str, str]], tuple[
             prefixes.append((system, code.rstrip("*").rstrip(".")))
         else:
             exact.add((system, code))
-    return frozenset(exact), tuple(prefixes)
+    return CodeSet(frozenset(exact), tuple(prefixes))
 
 
 def mentions(concept: Any, names: Iterable[str]) -> bool:
@@ -238,48 +275,88 @@ def not_read(d: FeatureDef, _res: Sequence[dict], _ctx: ExtractionContext) -> Fe
 # ---- observations ---------------------------------------------------------------------------
 
 
-def observation_values(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) -> tuple[list, list[str]]:
-    """All usable values of the declared codes, newest first: [(time, value, Evidence)], reasons.
+@dataclass(frozen=True, slots=True)
+class _Quantity:
+    """What `observation_values` reads of a definition's declarations, resolved once (`FeatureDef.derived`)."""
+
+    codes: tuple[str, ...]
+    lo: float | None
+    hi: float | None
+    per_unit: Mapping[str, float] | None
+    analyte: str | None
+    target: str
+
+
+def _quantity(d: FeatureDef) -> _Quantity:
+    params = d.params
+    lo, hi = params.get("plausible", (None, None))
+    return _Quantity(tuple(params.get("codes", ())), lo, hi, params.get("per_unit"), params.get("analyte"), d.unit or "1")
+
+
+def _time(reading: tuple) -> datetime:
+    return reading[0]
+
+
+# A result dated a few minutes after the hook's time is clock skew between systems, not the future.
+SKEW = timedelta(minutes=5)
+
+
+def readings(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) -> tuple[list, list[str]]:
+    """All usable values of the declared codes, newest first: [(time, value, Observation)], reasons.
 
     Looks at Observation.code and at each component (BP components of the 85354-9 panel),
     converts units, drops statuses that are not results, future values and implausible values
-    (each drop recorded as a reason, never silently fed to a model).
+    (each drop recorded as a reason, never silently fed to a model). Newest first, and in record order
+    among equal times. `observation_values` adds each value's Evidence; a feature citing one value (the
+    latest, the lowest) makes that one's alone (`evidence_of`).
     """
-    params = d.params
-    codes = params.get("codes", ())
-    lo, hi = params.get("plausible", (None, None))
-    per_unit, analyte = params.get("per_unit"), params.get("analyte")
-    target = d.unit or "1"
+    q = d.derived("quantity", _quantity)
+    lo, hi, target = q.lo, q.hi, q.target
     found, rejected = [], []
-    latest_ok = ctx.as_of + timedelta(minutes=5)
-    stamp = stamp_for(d, ctx)
-    for obs, places in _observations_and_places(resources, codes):
+    latest_ok = ctx.as_of + SKEW
+    for obs, places in _observations_and_places(resources, q.codes):
         if obs.get("status") not in OBSERVATION_OK:
             continue
         when = R.clinical_time(obs)
         if when is None or when > latest_ok:
             continue
-        evidence = None  # one per Observation, shared by its places
         for place in places:
-            q = R.element(place.get("valueQuantity"))
-            number, problem = R.read_number(q.get("value"))
+            quantity = R.element(place.get("valueQuantity"))
+            number, problem = R.read_number(quantity.get("value"))
             if problem:
                 rejected.append(f"{R.reference_of(obs)}: invalid value ({problem})")
                 continue
             if number is None:
                 continue
+            unit = quantity.get("code") or quantity.get("unit")
             try:
-                value = convert(number, q.get("code") or q.get("unit"), target, per_unit, analyte)
+                value = convert(number, unit, target, q.per_unit, q.analyte)
             except UnitError:
-                rejected.append(f"{R.reference_of(obs)}: unit {q.get('code') or q.get('unit')} not convertible to {d.unit}")
+                rejected.append(f"{R.reference_of(obs)}: unit {unit} not convertible to {d.unit}")
                 continue
             if (lo is not None and value < lo) or (hi is not None and value > hi):
                 rejected.append(f"{R.reference_of(obs)}: {value:g} {d.unit} is outside the plausible range {lo}–{hi}")
                 continue
-            if evidence is None:
-                evidence = Evidence(R.reference_of(obs), stamp(when))
-            found.append((when, value, evidence))
-    found.sort(key=lambda t: t[0], reverse=True)
+            found.append((when, value, obs))
+    found.sort(key=_time, reverse=True)
+    return found, rejected
+
+
+def evidence_of(d: FeatureDef, ctx: ExtractionContext, when: datetime, obs: Mapping) -> Evidence:
+    """The Evidence of a value read from `obs` at `when` (dated as `stamp_for` says)."""
+    return Evidence(R.reference_of(obs), stamp_for(d, ctx)(when))
+
+
+def observation_values(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) -> tuple[list, list[str]]:
+    """`readings` with each value's Evidence: [(time, value, Evidence)] newest first, reasons."""
+    values, rejected = readings(d, resources, ctx)
+    stamp = stamp_for(d, ctx)
+    found, evidence = [], {}  # one Evidence per Observation, shared by its places
+    for when, value, obs in values:
+        ev = evidence.get(id(obs))
+        if ev is None:
+            ev = evidence[id(obs)] = Evidence(R.reference_of(obs), stamp(when))
+        found.append((when, value, ev))
     return found, rejected
 
 
@@ -298,26 +375,40 @@ def _observations_and_places(resources: Sequence[dict], codes: Sequence[str]) ->
     return out
 
 
-def _window(d: FeatureDef, ctx: ExtractionContext, found: list) -> list:
+def _lookback(d: FeatureDef) -> timedelta | None:
     days = d.param("lookback_days")
-    if days is None:
+    return None if days is None else timedelta(days=days)
+
+
+def since(d: FeatureDef, ctx: ExtractionContext) -> datetime | None:
+    """The start of the feature's `lookback_days` window at the hook's time (None: no window)."""
+    lookback = d.derived("lookback", _lookback)
+    return None if lookback is None else ctx.as_of - lookback
+
+
+def _window(d: FeatureDef, ctx: ExtractionContext, found: list) -> list:
+    start = since(d, ctx)
+    if start is None:
         return found
-    since = ctx.as_of - timedelta(days=days)
-    return [t for t in found if t[0] >= since]
+    return [t for t in found if t[0] >= start]
 
 
-def _none_note(d: FeatureDef, found: list, rejected: list[str]) -> str:
-    if found:
-        return f"latest value ({found[0][2].date}) is older than {d.param('lookback_days')} days"
-    if rejected:
-        return "no plausible value (" + "; ".join(rejected[:3]) + ")"
-    return "no result recorded"
+def newest_date(d: FeatureDef, ctx: ExtractionContext, found: list) -> str | None:
+    """The date, as the feature's evidence shows it, of the newest of `found` (newest first), or None."""
+    return stamp_for(d, ctx)(found[0][0]) if found else None
 
 
-def no_value(d: FeatureDef, found: list, rejected: list[str]) -> Feature:
-    """The feature when no value is usable: not recorded (in the window), or invalid when every value
-    recorded was rejected (not a finite number, implausible, unit not convertible)."""
-    return _missing(d, _none_note(d, found, rejected), invalid=not found and bool(rejected))
+def no_value(d: FeatureDef, newest: str | None, rejected: list[str]) -> Feature:
+    """The feature when no value is usable: not recorded (in the window: `newest` is then the date of the newest
+    value, older than the window), or invalid when every value recorded was rejected (not a finite number,
+    implausible, unit not convertible)."""
+    if newest is not None:
+        note = f"latest value ({newest}) is older than {d.param('lookback_days')} days"
+    elif rejected:
+        note = "no plausible value (" + "; ".join(rejected[:3]) + ")"
+    else:
+        note = "no result recorded"
+    return _missing(d, note, invalid=newest is None and bool(rejected))
 
 
 def rejected_note(rejected: list[str]) -> str | None:
@@ -335,30 +426,31 @@ QUANTITY_PARAMS = {"codes", "lookback_days", "plausible", "per_unit", "analyte",
 @extractor("latest_quantity", params=QUANTITY_PARAMS)
 def latest_quantity(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) -> Feature:
     """The newest plausible value of `codes` (Observation or component) within `lookback_days`, in `unit`."""
-    found, rejected = observation_values(d, resources, ctx)
-    recent = _window(d, ctx, found)
-    if not recent:
-        return no_value(d, found, rejected)
-    when, value, ev = recent[0]
-    return _found(d, value, [ev], rejected_note(rejected))
+    found, rejected = readings(d, resources, ctx)
+    start = since(d, ctx)
+    if not found or (start is not None and found[0][0] < start):  # newest first: the first is the latest
+        return no_value(d, newest_date(d, ctx, found), rejected)
+    when, value, obs = found[0]
+    return _found(d, value, [evidence_of(d, ctx, when, obs)], rejected_note(rejected))
 
 
 @extractor("latest_coded", params={"codes", "answers", "lookback_days", "order"})
 def latest_coded(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) -> Feature:
     """1.0 when the newest Observation of `codes` has a valueCodeableConcept in `answers`, else 0.0."""
     newest = None
+    codes, latest_ok = d.codes(), ctx.as_of + SKEW
     for obs in R.observations_of(resources, d.param("codes", ())):
-        if obs.get("status") not in OBSERVATION_OK or not matches_codes(obs.get("code"), d.param("codes", ())):
+        if obs.get("status") not in OBSERVATION_OK or not codes.matches(obs.get("code")):
             continue
         when = R.clinical_time(obs)
-        if when is None or when > ctx.as_of + timedelta(minutes=5) or not isinstance(obs.get("valueCodeableConcept"), dict):
+        if when is None or when > latest_ok or not isinstance(obs.get("valueCodeableConcept"), dict):
             continue
         if newest is None or when > newest[0]:
             newest = (when, obs)
     if newest is None or _window(d, ctx, [newest]) == []:
         return _missing(d, "no result recorded" if newest is None else f"latest result ({_date_str(newest[0])}) is too old")
     when, obs = newest
-    hit = matches_codes(obs["valueCodeableConcept"], d.param("answers", ()))
+    hit = d.codes("answers").matches(obs["valueCodeableConcept"])
     return _found(d, 1.0 if hit else 0.0, [Evidence(R.reference_of(obs), _date_str(when))])
 
 
@@ -384,9 +476,9 @@ def condition(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) 
     Absence from the patient's condition list counts as 0: the list is what the EHR knows.
     """
     any_status = bool(d.param("include_resolved"))
-    codes, names = d.param("codes", ()), d.param("names", ())
+    codes, names = d.codes(), d.param("names", ())
     for c in R.of_type(resources, "Condition"):
-        if (matches_codes(c.get("code"), codes) or mentions(c.get("code"), names)) and (any_status or _condition_active(c, ctx.as_of)):
+        if (codes.matches(c.get("code")) or mentions(c.get("code"), names)) and (any_status or _condition_active(c, ctx.as_of)):
             # The note names the condition as the record does (a card shows it; the reference stays in the evidence).
             return _found(d, 1.0, [Evidence(R.reference_of(c), _date_str(R.clinical_time(c)))],
                           note=R.concept_label(c.get("code")) or None)

@@ -23,11 +23,14 @@ from .features import (
     _found,
     _missing,
     _window,
+    evidence_of,
     extractor,
     matches_codes,
     mentions,
+    newest_date,
     no_value,
     observation_values,
+    readings,
     rejected_note,
 )
 from .units import ANALYTE_MG_DL_PER_MMOL_L, convert
@@ -150,13 +153,14 @@ def _values(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext):
 
 
 def _extreme(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext, pick) -> Feature:
-    found, recent, rejected = _values(d, resources, ctx)
+    found, rejected = readings(d, resources, ctx)
+    recent = _window(d, ctx, found)
     if not recent:
-        return no_value(d, found, rejected)
-    best = pick(v for _, v, _ in recent)
-    ev = next(ev for _, v, ev in recent if v == best)  # newest of equal values
+        return no_value(d, newest_date(d, ctx, found), rejected)
+    best = pick([v for _, v, _ in recent])
+    when, _, obs = next(t for t in recent if t[1] == best)  # newest of equal values
     span = f"of {len(recent)} value{'s' if len(recent) > 1 else ''}"
-    return _found(d, best, [ev], "; ".join(filter(None, [span, rejected_note(rejected)])))
+    return _found(d, best, [evidence_of(d, ctx, when, obs)], "; ".join(filter(None, [span, rejected_note(rejected)])))
 
 
 @extractor("min", params=QUANTITY_PARAMS, check=_check_quantity)
@@ -176,7 +180,7 @@ def mean(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) -> Fe
     """The mean of the plausible values of `codes` within the window (evidence: every result used)."""
     found, recent, rejected = _values(d, resources, ctx)
     if not recent:
-        return no_value(d, found, rejected)
+        return no_value(d, found[0][2].date if found else None, rejected)
     value = sum(v for _, v, _ in recent) / len(recent)
     note = f"mean of {len(recent)} value{'s' if len(recent) > 1 else ''}, {recent[-1][2].date} to {recent[0][2].date}"
     return _found(d, value, [ev for _, _, ev in recent], "; ".join(filter(None, [note, rejected_note(rejected)])))

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
 from functools import lru_cache
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 
 from .errors import FhirInvalidResource
 
@@ -131,6 +131,8 @@ def next_link(bundle: Mapping) -> str | None:
 def element(value: Any) -> Mapping[str, Any]:
     """A FHIR complex element (a JSON object) as a mapping; {} when it is absent or not an object, so that
     reading a field of a malformed element finds nothing instead of raising."""
+    if type(value) is dict:  # what parsed JSON holds: no ABC check, which costs ten times more
+        return value
     return value if isinstance(value, Mapping) else {}
 
 
@@ -139,6 +141,8 @@ def read_number(value: Any) -> tuple[float | None, str | None]:
     problem) when it is a number that cannot be used. The FHIR client keeps `NaN`, `Infinity` and `1e999`
     as Python floats (its parser accepts them), so every numeric read goes through here and an extractor
     records such a value as invalid instead of comparing NaN with a threshold (always false)."""
+    if type(value) is float:  # the usual JSON number, read without the conversions below
+        return (value, None) if math.isfinite(value) else (None, "not a finite number")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None, None
     try:
@@ -264,6 +268,10 @@ def about_another_patient(resource: Mapping, patient_id: str) -> bool:
     return False
 
 
+# The places of an Observation whose code alone carries the coding (the usual laboratory result).
+_CODE_ONLY = (-1,)
+
+
 def of_type(resources: Iterable[dict], *types: str) -> Iterator[dict]:
     return (r for r in resources if r.get("resourceType") in types)
 
@@ -271,14 +279,24 @@ def of_type(resources: Iterable[dict], *types: str) -> Iterator[dict]:
 class ResourcePool(list):
     """The resources of one source combination, shared by the features reading it, with a lazily
     built index of Observations by coding: a 5,000-Observation record is scanned once, not once per
-    feature. Extractors treat it as a read-only sequence."""
+    feature. Extractors treat it as a read-only sequence. A pool lives for one extraction (one call)."""
 
-    __slots__ = ("_by_code", "_places")
+    __slots__ = ("_by_code", "_places", "_shared")
 
     def __init__(self, resources: Iterable[dict] = ()):
         super().__init__(resources)
         self._by_code: dict[str, list[tuple[int, tuple[int, ...]]]] | None = None
         self._places: dict[tuple[str, ...], list[tuple[dict, list[dict]]]] = {}  # places_with's answers, by codes
+        self._shared: dict[Hashable, Any] = {}
+
+    def shared(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        """`compute()` once per pool: what several features of one call derive alike from these resources (e.g.
+        the active medication orders). `key` names the derivation; the value is read-only to its readers."""
+        try:
+            return self._shared[key]
+        except KeyError:
+            value = self._shared[key] = compute()
+            return value
 
     def _index(self) -> dict[str, list[tuple[int, tuple[int, ...]]]]:
         """"system|code" → [(position, places)] in record order; places in order: -1 is Observation.code,
@@ -288,8 +306,13 @@ class ResourcePool(list):
             for i, r in enumerate(self):
                 if r.get("resourceType") != "Observation":
                     continue
+                components = r.get("component")
+                if not components:  # most results: the code alone, one entry per distinct coding
+                    for key in dict.fromkeys(_coding_keys(r.get("code"))):
+                        by_code.setdefault(key, []).append((i, _CODE_ONLY))
+                    continue
                 places: dict[str, list[int]] = {key: [-1] for key in _coding_keys(r.get("code"))}
-                for k, comp in enumerate(r.get("component") or ()):
+                for k, comp in enumerate(components):
                     if isinstance(comp, dict):
                         for key in _coding_keys(comp.get("code")):
                             at = places.setdefault(key, [])
@@ -321,6 +344,9 @@ class ResourcePool(list):
         out = []
         for i, at in found:
             obs = self[i]
+            if at is _CODE_ONLY:
+                out.append((obs, [obs]))
+                continue
             components = obs.get("component") or ()
             out.append((obs, [obs if k == -1 else components[k] for k in at]))
         self._places[codes] = out
