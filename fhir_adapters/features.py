@@ -351,7 +351,8 @@ def observation_values(d: FeatureDef, resources: Sequence[dict], ctx: Extraction
     """`readings` with each value's Evidence: [(time, value, Evidence)] newest first, reasons."""
     values, rejected = readings(d, resources, ctx)
     stamp = stamp_for(d, ctx)
-    found, evidence = [], {}  # one Evidence per Observation, shared by its places
+    found = []
+    evidence: dict[int, Evidence] = {}  # one per Observation, shared by its places
     for when, value, obs in values:
         ev = evidence.get(id(obs))
         if ev is None:
