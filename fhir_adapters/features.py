@@ -143,8 +143,11 @@ def stamp_for(d: FeatureDef, ctx: ExtractionContext) -> Callable[[datetime], str
 # ---- code sets --------------------------------------------------------------------------------
 
 
-def matches_codes(concept: Any, codes: Iterable[str]) -> bool:
-    """True when a Coding of `concept` is in `codes` ("system|code"; "system|E11.*" is a prefix)."""
+def matches_codes(concept: Any, codes: Iterable[str] | CodeSet) -> bool:
+    """True when a Coding of `concept` is in `codes` ("system|code"; "system|E11.*" is a prefix), a declared list
+    or the `CodeSet` a FeatureDef parsed it into once (`FeatureDef.codes`)."""
+    if isinstance(codes, CodeSet):
+        return codes.matches(concept)
     if not isinstance(concept, dict) or not concept.get("coding"):
         return False
     return code_set(codes if isinstance(codes, tuple) else tuple(codes)).matches(concept)

@@ -102,7 +102,7 @@ def encounter_condition(d: FeatureDef, resources: Sequence[dict], ctx: Extractio
     enc = current_encounter(resources, ctx)
     if enc is None:
         return _missing(d, "the hook's encounter is not available")
-    codes = d.param("codes", ())
+    codes = d.codes()
     for reason in enc.get("reasonCode") or ():
         if matches_codes(reason, codes):
             return _found(d, 1.0, [Evidence(R.reference_of(enc), _date_str(R.parse_datetime((enc.get("period") or {}).get("start"))))])
@@ -125,15 +125,15 @@ def encounter_condition(d: FeatureDef, resources: Sequence[dict], ctx: Extractio
 
 def _finding_in_stay(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext, enc: Mapping, window) -> Feature | None:
     """An Observation of `finding_codes` (e.g. an ECG interpretation) in this stay whose value is one of `codes`."""
-    finding_codes = d.param("finding_codes", ())
-    if not finding_codes:
+    if not d.param("finding_codes"):
         return None
+    finding_codes = d.codes("finding_codes")
     for obs in R.of_type(resources, "Observation"):
         if obs.get("status") not in ("final", "amended", "corrected", "preliminary") or not matches_codes(obs.get("code"), finding_codes):
             continue
         when = R.clinical_time(obs)
         in_stay = _refers_to(obs, enc) or (window is not None and when is not None and window[0] <= when <= window[1])
-        if in_stay and matches_codes(obs.get("valueCodeableConcept"), d.param("codes", ())):
+        if in_stay and matches_codes(obs.get("valueCodeableConcept"), d.codes()):
             return _found(d, 1.0, [Evidence(R.reference_of(obs), _date_str(when))])
     return None
 

@@ -9,6 +9,7 @@ from typing import Any, Mapping, Sequence
 
 from . import resources as R
 from .features import (
+    SKEW,
     Evidence,
     ExtractionContext,
     Feature,
@@ -45,13 +46,16 @@ def years_since_onset(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionC
     """Years from the earliest recorded onset of a Condition in `codes` (any clinical status) to the hook's
     time. Missing, with the reason, when no such Condition exists or none records its onset."""
     birth = R.parse_datetime((ctx.patient or {}).get("birthDate"))
+    codes, latest_ok = d.codes(), ctx.as_of + SKEW
     found, undated = [], []
     for c in R.of_type(resources, "Condition"):
+        if not codes.matches(c.get("code")):
+            continue
         verification = {code for _, code, _ in R.codings(c.get("verificationStatus"))}
-        if verification & _VOID or not matches_codes(c.get("code"), d.param("codes", ())):
+        if verification & _VOID:
             continue
         onset = _onset(c, birth)
-        if onset is None or onset > ctx.as_of + timedelta(minutes=5):
+        if onset is None or onset > latest_ok:
             undated.append(c)
         else:
             found.append((onset, c))
@@ -107,7 +111,7 @@ def family_history(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionCont
         sex = (h.get("sex") or {}).get("coding", [{}])[0].get("code") if isinstance(h.get("sex"), Mapping) else None
         sex = sex if sex in ("male", "female") else FIRST_DEGREE[role]
         for cond in h.get("condition") or ():
-            if not isinstance(cond, Mapping) or not matches_codes(cond.get("code"), d.param("codes", ())):
+            if not isinstance(cond, Mapping) or not matches_codes(cond.get("code"), d.codes()):
                 continue
             years = _onset_years(cond)
             limit = limits.get(sex) if sex else min(limits.values())

@@ -49,7 +49,7 @@ def _check_ttr(params: Mapping) -> str | None:
 def inr_ttr(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) -> Feature:
     """Time in therapeutic INR range (%), from the INR results inside the window (Rosendaal)."""
     points = []
-    for when, obs in timed_observations(resources, d.param("codes", ()), ctx):
+    for when, obs in timed_observations(resources, d.codes(), ctx):
         v = _value(obs)
         if v is not None and 0.5 <= v[0] <= 20 and _within(d, ctx, when):
             points.append((when, v[0], Evidence(R.reference_of(obs), _date_str(when))))
@@ -128,7 +128,7 @@ def uln_ratio(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) 
 @extractor("days_since_latest", params={"codes"})
 def days_since_latest(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) -> Feature:
     """Days from the newest result of any of `codes` (any value type) to the hook's time; missing if none."""
-    latest = max(timed_observations(resources, d.param("codes", ()), ctx), key=lambda t: t[0], default=None)
+    latest = max(timed_observations(resources, d.codes(), ctx), key=lambda t: t[0], default=None)
     if latest is None:
         return _missing(d, "no result on record")
     when, obs = latest

@@ -30,14 +30,14 @@ def _active_orders(resources: Sequence[dict], ctx: ExtractionContext):
 def medication(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) -> Feature:
     """1.0 when an active MedicationRequest's drug is in the RxNorm set or names a listed ingredient."""
     for r, order in _active_orders(resources, ctx):
-        if order.matches(d.param("codes", ()), d.param("ingredients", ())):
+        if order.matches(d.codes(), d.param("ingredients", ())):
             return _found(d, 1.0, [Evidence(R.reference_of(r), _date_str(R.clinical_time(r)))], note=f"active: {order.text}")
     return _found(d, 0.0, note="no matching active medication")
 
 
 @extractor("medication_with_drafts", params={"codes", "ingredients", "systemic_only"})
 def medication_with_drafts(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) -> Feature:
-    codes, names = d.param("codes", ()), d.param("ingredients", ())
+    codes, names = d.codes(), d.param("ingredients", ())
     keep = (lambda o: o.route != "local") if d.param("systemic_only") else (lambda o: True)
     drafts = [o for o in medication_orders(ctx.hook_context, ctx.all_resources) if o.matches(codes, names) and keep(o)]
     draft_ids = {o.reference for o in drafts}

@@ -12,6 +12,7 @@ from typing import Mapping, Sequence
 from . import resources as R
 from .features import (
     OBSERVATION_OK,
+    CodeSet,
     Evidence,
     ExtractionContext,
     Feature,
@@ -33,7 +34,7 @@ def _answer_text(concept: object) -> str:
     return R.concept_text(concept).strip().lower()
 
 
-def _status_reading(obs: Mapping, pregnant: Sequence[str], not_pregnant: Sequence[str]) -> bool | None:
+def _status_reading(obs: Mapping, pregnant: Sequence[str] | CodeSet, not_pregnant: Sequence[str] | CodeSet) -> bool | None:
     """A pregnancy-status answer: True (pregnant), False (not pregnant), None (unknown or unreadable)."""
     value = obs.get("valueCodeableConcept")
     if matches_codes(value, pregnant):
@@ -53,17 +54,17 @@ def pregnancy(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) 
     older Condition (a problem list is often not closed after delivery). 0.0 otherwise."""
     found: list[tuple[datetime | None, str, Evidence]] = []  # (date, what, evidence) of each positive finding
     for c in R.of_type(resources, "Condition"):
-        if matches_codes(c.get("code"), d.param("codes", ())) and _condition_active(c, ctx.as_of):
+        if matches_codes(c.get("code"), d.codes()) and _condition_active(c, ctx.as_of):
             when = R.clinical_time(c)
             what = R.concept_label(c.get("code")) or "pregnancy"
             found.append((when, f"on the problem list: {what}", Evidence(R.reference_of(c), _date_str(when))))
     since = ctx.as_of - timedelta(days=float(d.param("lookback_days", 300)))
     newest = None
     for obs in R.of_type(resources, "Observation"):
-        if obs.get("status") not in OBSERVATION_OK or not matches_codes(obs.get("code"), d.param("status_codes", ())):
+        if obs.get("status") not in OBSERVATION_OK or not matches_codes(obs.get("code"), d.codes("status_codes")):
             continue
         when = R.clinical_time(obs)
-        reading = _status_reading(obs, d.param("pregnant_answers", ()), d.param("not_pregnant_answers", ()))
+        reading = _status_reading(obs, d.codes("pregnant_answers"), d.codes("not_pregnant_answers"))
         if when is None or reading is None or when < since or when > ctx.as_of + timedelta(minutes=5):
             continue
         if newest is None or when > newest[0]:
@@ -71,7 +72,7 @@ def pregnancy(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) 
     for ep in R.of_type(resources, "EpisodeOfCare"):
         end = R.parse_datetime((ep.get("period") or {}).get("end"))
         if ep.get("status") in EPISODE_OPEN and (end is None or end > ctx.as_of) and any(
-                matches_codes(t, d.param("episode_codes", ())) for t in ep.get("type") or ()):
+                matches_codes(t, d.codes("episode_codes")) for t in ep.get("type") or ()):
             start = R.parse_datetime((ep.get("period") or {}).get("start"))
             found.append((start, "an open pregnancy episode of care", Evidence(R.reference_of(ep), _date_str(start))))
     if newest is not None:
@@ -120,7 +121,7 @@ def condition_or_procedure(d: FeatureDef, resources: Sequence[dict], ctx: Extrac
     `procedure_codes` or an Encounter whose type is in `encounter_type_codes` lies within `lookback_days`
     (e.g. kidney replacement therapy: Z99.2 dependence on dialysis, N18.6, a dialysis procedure). 0.0 otherwise."""
     for c in R.of_type(resources, "Condition"):
-        if matches_codes(c.get("code"), d.param("codes", ())) and _condition_active(c, ctx.as_of):
+        if matches_codes(c.get("code"), d.codes()) and _condition_active(c, ctx.as_of):
             when = R.clinical_time(c)
             return _found(d, 1.0, [Evidence(R.reference_of(c), _date_str(when))],
                           f"on the problem list: {R.concept_label(c.get('code')) or 'coded condition'}")
@@ -128,13 +129,13 @@ def condition_or_procedure(d: FeatureDef, resources: Sequence[dict], ctx: Extrac
     for p in R.of_type(resources, "Procedure"):
         when = R.parse_datetime(p.get("performedDateTime")) or R.parse_datetime(
             (p.get("performedPeriod") or {}).get("end") or (p.get("performedPeriod") or {}).get("start"))
-        if (p.get("status") in PROCEDURE_DONE and matches_codes(p.get("code"), d.param("procedure_codes", ()))
+        if (p.get("status") in PROCEDURE_DONE and matches_codes(p.get("code"), d.codes("procedure_codes"))
                 and when is not None and since <= when <= ctx.as_of + timedelta(minutes=5)):
             return _found(d, 1.0, [Evidence(R.reference_of(p), _date_str(when))],
                           f"procedure: {R.concept_label(p.get('code')) or 'coded procedure'} ({_date_str(when)})")
     for e in R.of_type(resources, "Encounter"):
         when = R.parse_datetime((e.get("period") or {}).get("start"))
-        if (any(matches_codes(t, d.param("encounter_type_codes", ())) for t in e.get("type") or ())
+        if (any(matches_codes(t, d.codes("encounter_type_codes")) for t in e.get("type") or ())
                 and when is not None and since <= when <= ctx.as_of + timedelta(minutes=5)):
             return _found(d, 1.0, [Evidence(R.reference_of(e), _date_str(when))], f"encounter for it ({_date_str(when)})")
     return _found(d, 0.0, note="none recorded")

@@ -11,6 +11,8 @@ from typing import Iterator, Mapping, Sequence
 from . import resources as R
 from .features import (
     OBSERVATION_OK,
+    SKEW,
+    CodeSet,
     Evidence,
     ExtractionContext,
     Feature,
@@ -30,11 +32,12 @@ GOAL_OPEN = {"proposed", "planned", "accepted", "active", "on-hold"}
 
 def timed_observations(resources: Sequence[dict], codes, ctx: ExtractionContext) -> Iterator[tuple[datetime, dict]]:
     """(time, Observation) of the codes with a result status and a time not in the future."""
+    latest_ok = ctx.as_of + SKEW
     for obs in R.of_type(resources, "Observation"):
         if obs.get("status") not in OBSERVATION_OK or not matches_codes(obs.get("code"), codes):
             continue
         when = R.clinical_time(obs)
-        if when is not None and when <= ctx.as_of + timedelta(minutes=5):
+        if when is not None and when <= latest_ok:
             yield when, obs
 
 
@@ -49,7 +52,7 @@ def _too_old(d: FeatureDef, when: datetime) -> str:
     return f"latest result ({when.isoformat(timespec='minutes')}) is older than {span}"
 
 
-def _acvpu_not_alert(obs: Mapping, alert: Sequence[str] = (), not_alert: Sequence[str] = ()) -> bool | None:
+def _acvpu_not_alert(obs: Mapping, alert: Sequence[str] | CodeSet = (), not_alert: Sequence[str] | CodeSet = ()) -> bool | None:
     """An ACVPU answer: Alert → False; new Confusion, Voice, Pain, Unresponsive → True; None when unreadable.
     Coded answers (`alert` / `not_alert`, "system|code") first, then the answer's words."""
     concept = obs.get("valueCodeableConcept")
@@ -79,8 +82,8 @@ def _gcs_value(obs: Mapping) -> float | None:
 
 def _acvpu_readings(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) -> list:
     out, stamp = [], stamp_for(d, ctx)
-    for when, obs in timed_observations(resources, d.param("acvpu_codes", ()), ctx):
-        flag = _acvpu_not_alert(obs, d.param("alert_answers", ()), d.param("not_alert_answers", ()))
+    for when, obs in timed_observations(resources, d.codes("acvpu_codes"), ctx):
+        flag = _acvpu_not_alert(obs, d.codes("alert_answers"), d.codes("not_alert_answers"))
         if flag is not None:
             word = "not alert (" + (R.concept_text(obs.get("valueCodeableConcept")) or obs.get("valueString") or "C/V/P/U") + ")"
             out.append((when, flag, Evidence(R.reference_of(obs), stamp(when)), "ACVPU " + (word if flag else "alert")))
@@ -89,7 +92,7 @@ def _acvpu_readings(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionCon
 
 def _gcs_readings(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) -> list:
     out, stamp = [], stamp_for(d, ctx)
-    for when, obs in timed_observations(resources, d.param("gcs_codes", ()), ctx):
+    for when, obs in timed_observations(resources, d.codes("gcs_codes"), ctx):
         gcs = _gcs_value(obs)
         if gcs is not None:
             out.append((when, gcs < 15, Evidence(R.reference_of(obs), stamp(when)), f"GCS {gcs:g}"))
@@ -149,13 +152,13 @@ def _quantity(obs: Mapping, unit: str) -> float | None:
 def supplemental_oxygen(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) -> Feature:
     """1.0 when the newest inhaled-oxygen flow is > 0 L/min or FiO2 > 21 %; 0.0 when it records air."""
     readings, invalid = [], []
-    for when, obs in timed_observations(resources, d.param("flow_codes", ()), ctx):
+    for when, obs in timed_observations(resources, d.codes("flow_codes"), ctx):
         flow = _quantity(obs, "L/min")
         if flow is not None and flow >= 0:
             readings.append((when, flow > 0, obs, f"oxygen flow {flow:g} L/min"))
         elif _invalid_number(obs):
             invalid.append(f"{R.reference_of(obs)}: invalid value ({_invalid_number(obs)})")
-    for when, obs in timed_observations(resources, d.param("fio2_codes", ()), ctx):
+    for when, obs in timed_observations(resources, d.codes("fio2_codes"), ctx):
         q = R.element(obs.get("valueQuantity"))
         value = R.read_number(q.get("value"))[0]
         if value is not None:
@@ -179,7 +182,7 @@ def hypercapnic_target(d: FeatureDef, resources: Sequence[dict], ctx: Extraction
     """1.0 when NEWS2 SpO2 Scale 2 applies: an active hypercapnic respiratory failure Condition in `codes`,
     or an open Goal on an SpO2 code whose target range tops out at `target_max` % or lower (88–92 %)."""
     for c in R.of_type(resources, "Condition"):
-        if matches_codes(c.get("code"), d.param("codes", ())) and _condition_active(c, ctx.as_of):
+        if matches_codes(c.get("code"), d.codes()) and _condition_active(c, ctx.as_of):
             return _found(d, 1.0, [Evidence(R.reference_of(c), _date_str(R.clinical_time(c)))],
                           note="hypercapnic respiratory failure on the problem list")
     top = float(d.param("target_max", 92))
@@ -189,7 +192,7 @@ def hypercapnic_target(d: FeatureDef, resources: Sequence[dict], ctx: Extraction
         for t in g.get("target") or ():
             rng = t.get("detailRange") if isinstance(t, Mapping) else None
             high = R.read_number(((rng or {}).get("high") or {}).get("value"))[0]
-            if high is not None and high <= top and matches_codes(t.get("measure"), d.param("goal_codes", ())):
+            if high is not None and high <= top and matches_codes(t.get("measure"), d.codes("goal_codes")):
                 low = R.read_number(((rng or {}).get("low") or {}).get("value"))[0]
                 return _found(d, 1.0, [Evidence(R.reference_of(g), None)],
                               note=f"prescribed SpO2 target {f'{low:g}' if low is not None else '?'}–{high:g} %")

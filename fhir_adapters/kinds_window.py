@@ -7,7 +7,7 @@ unconvertible unit) is recorded in the feature's note, never silently fed to a m
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Mapping, Sequence
 
@@ -15,6 +15,7 @@ from . import resources as R
 from .features import (
     OBSERVATION_OK,
     QUANTITY_PARAMS,
+    SKEW,
     Evidence,
     ExtractionContext,
     Feature,
@@ -25,13 +26,13 @@ from .features import (
     _window,
     evidence_of,
     extractor,
-    matches_codes,
     mentions,
     newest_date,
     no_value,
     observation_values,
     readings,
     rejected_note,
+    since,
 )
 from .units import ANALYTE_MG_DL_PER_MMOL_L, convert
 
@@ -98,8 +99,8 @@ def counted(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) ->
         found, rejected = observation_values(d, resources, ctx)
         hits = [ev for _, v, ev in _window(d, ctx, found) if (lo is None or v >= lo) and (hi is None or v <= hi)]
         return hits, rejected
-    codes, names, days = d.param("codes", ()), d.param("names", ()), d.param("lookback_days")
-    since = ctx.as_of - timedelta(days=days) if days is not None else None
+    codes, names = d.param("codes", ()), d.param("names", ())
+    matcher, start, latest_ok = d.codes(), since(d, ctx), ctx.as_of + SKEW
     # The Observations carrying one of `codes`, from the pool's index (None: codes with a prefix, names, or no
     # pool): the others are not matched one by one. Every other resource type is matched as below.
     indexed = resources.observations_with(codes) if codes and not names and isinstance(resources, R.ResourcePool) else None
@@ -109,14 +110,14 @@ def counted(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) ->
         if coded is not None and r.get("resourceType") == "Observation":
             if id(r) not in coded:
                 continue
-        elif (codes or names) and not any(matches_codes(c, codes) or mentions(c, names) for c in _concepts(r, ctx)):
+        elif (codes or names) and not any(matcher.matches(c) or mentions(c, names) for c in _concepts(r, ctx)):
             continue
         if not _is_record(r):
             continue
         when = _when(r)
-        if when is not None and when > ctx.as_of + timedelta(minutes=5):
+        if when is not None and when > latest_ok:
             continue  # a future-dated record is not history
-        if since is not None and (when is None or when < since):
+        if start is not None and (when is None or when < start):
             continue  # undated records cannot be placed inside a window
         hits.append((when or datetime.min.replace(tzinfo=ctx.as_of.tzinfo), Evidence(R.reference_of(r), _date_str(when))))
     hits.sort(key=lambda t: t[0], reverse=True)

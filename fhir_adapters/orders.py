@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
 from . import resources as R
-from .features import matches_codes, mentions
+from .features import CodeSet, matches_codes, mentions
 from .rxnorm_products import RXNORM, Product, product
 
 UCUM = "http://unitsofmeasure.org"
@@ -92,7 +92,7 @@ class MedicationOrder:
         """Everything that names the drug: the concept's text and displays, and the names of its known products."""
         return " ".join(filter(None, [R.concept_text(self.concept), *(p.name for p in self.products)]))
 
-    def matches(self, codes: Iterable[str] = (), ingredients: Iterable[str] = ()) -> bool:
+    def matches(self, codes: Iterable[str] | CodeSet = (), ingredients: Iterable[str] = ()) -> bool:
         """True when the drug's code is in `codes` ("system|code") or its description names an ingredient.
 
         Orders usually carry a clinical-drug (SCD) code, not the ingredient's RxCUI: the name is matched too,
