@@ -308,7 +308,8 @@ class ResourcePool(list):
                     continue
                 components = r.get("component")
                 if not components:  # most results: the code alone, one entry per distinct coding
-                    for key in dict.fromkeys(_coding_keys(r.get("code"))):
+                    keys = _coding_keys(r.get("code"))
+                    for key in keys if len(keys) == 1 else dict.fromkeys(keys):
                         by_code.setdefault(key, []).append((i, _CODE_ONLY))
                     continue
                 places: dict[str, list[int]] = {key: [-1] for key in _coding_keys(r.get("code"))}
@@ -330,8 +331,9 @@ class ResourcePool(list):
         codes = tuple(codes)
         if codes in self._places:
             return self._places[codes]
-        if any(c.endswith("*") for c in codes):
-            return None
+        for c in codes:
+            if c.endswith("*"):
+                return None
         index = self._index()
         if len(codes) == 1:
             found = index.get(codes[0], ())
