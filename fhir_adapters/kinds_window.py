@@ -103,10 +103,13 @@ def counted(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) ->
     matcher, start, latest_ok = d.codes(), since(d, ctx), ctx.as_of + SKEW
     # The Observations carrying one of `codes`, from the pool's index (None: codes with a prefix, names, or no
     # pool): the others are not matched one by one. Every other resource type is matched as below.
-    indexed = resources.observations_with(codes) if codes and not names and isinstance(resources, R.ResourcePool) else None
+    pool = resources if isinstance(resources, R.ResourcePool) else None
+    indexed = pool.observations_with(codes) if pool is not None and codes and not names else None
     coded = {id(r) for r in indexed} if indexed is not None else None
     hits = []
-    for r in resources:
+    # A pool of Observations alone (a laboratory search): the indexed ones are the candidates, in record order.
+    candidates = indexed if indexed is not None and pool is not None and pool.only_observations() else resources
+    for r in candidates:
         if coded is not None and r.get("resourceType") == "Observation":
             if id(r) not in coded:
                 continue

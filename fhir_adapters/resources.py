@@ -298,6 +298,10 @@ class ResourcePool(list):
             value = self._shared[key] = compute()
             return value
 
+    def only_observations(self) -> bool:
+        """True when every resource of the pool is an Observation."""
+        return self.shared("only observations", lambda: all(r.get("resourceType") == "Observation" for r in self))
+
     def _index(self) -> dict[str, list[tuple[int, tuple[int, ...]]]]:
         """"system|code" → [(position, places)] in record order; places in order: -1 is Observation.code,
         k ≥ 0 its component k."""
@@ -338,11 +342,12 @@ class ResourcePool(list):
         if len(codes) == 1:
             found = index.get(codes[0], ())
         else:
-            merged: dict[int, set[int]] = {}
+            merged: dict[int, tuple[int, ...]] = {}
             for c in codes:
                 for i, at in index.get(c, ()):
-                    merged.setdefault(i, set()).update(at)
-            found = [(i, tuple(sorted(merged[i]))) for i in sorted(merged)]
+                    seen = merged.get(i)  # an Observation carrying two of the codes: the places of both, in order
+                    merged[i] = at if seen is None else tuple(sorted(set(seen) | set(at)))
+            found = sorted(merged.items())
         out = []
         for i, at in found:
             obs = self[i]
