@@ -2,6 +2,7 @@
 referenced medications, implausible values and provenance. Pure functions: no app, no HTTP."""
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timezone
 from types import MappingProxyType
 
@@ -259,3 +260,46 @@ def test_the_shared_code_index_gives_the_same_features_as_a_plain_scan():
         indexed = extract([d], {"data": data}, ctx)["f"]
         plain = EXTRACTORS[d.kind](d, list(data), ctx)
         assert indexed == plain, d.kind
+
+
+# ---- work shared within one extraction -------------------------------------------------------------------
+
+
+GLUCOSE = f"{LOINC}|2345-7"
+
+
+def named(name, kind, unit=None, **params):
+    return FeatureDef(name=name, kind=kind, source=("data",), label=name, unit=unit, params=MappingProxyType(params))
+
+
+def test_features_reading_the_same_codes_keep_their_own_unit_and_plausible_range():
+    """One pool, one index and each definition's parsed declarations are shared; what a feature declares is not."""
+    data = [quantity_obs("g1", "2345-7", 110, "mg/dL", date="2026-06-01"),
+            quantity_obs("g2", "2345-7", 4.0, "mmol/L", date="2026-05-01")]
+    defs = [named("mg", "latest_quantity", "mg/dL", codes=[GLUCOSE], analyte="glucose", plausible=[20, 1500]),
+            named("mmol", "latest_quantity", "mmol/L", codes=[GLUCOSE], analyte="glucose", plausible=[1, 5]),
+            named("low", "min", "mg/dL", codes=[GLUCOSE], analyte="glucose", plausible=[20, 1500])]
+    ctx = ExtractionContext(as_of=AS_OF, all_resources=tuple(data))
+    for _ in range(2):  # the second extraction reads the definitions' kept declarations
+        fv = extract(defs, {"data": data}, ctx)
+        assert fv["mg"].value == 110 and fv["mg"].evidence[0].reference == "Observation/g1"
+        # 110 mg/dL is 6.1 mmol/L, outside this feature's range: the older 4.0 mmol/L is its latest plausible value
+        assert fv["mmol"].value == 4.0 and fv["mmol"].evidence[0].reference == "Observation/g2"
+        assert "Observation/g1" in fv["mmol"].note and "plausible range 1–5" in fv["mmol"].note
+        assert fv["low"].value == pytest.approx(4.0 * 18.016) and fv["low"].evidence[0].reference == "Observation/g2"
+        assert fv["mg"].note is None and fv["low"].note == "of 2 values"
+
+
+def test_a_definition_changed_with_replace_reads_its_new_declarations():
+    """What a FeatureDef keeps (parsed codes, window) belongs to that definition: `replace` starts afresh."""
+    d = named("f", "min", "%", codes=[HBA1C], lookback_days=500)
+    assert run_named(d, SERIES).value == 7.5  # a2 and a3 in the window
+    wider = replace(d, params=MappingProxyType({"codes": [HBA1C], "lookback_days": 1000}))
+    assert run_named(wider, SERIES).value == 7.0  # a1 too
+    other = replace(d, params=MappingProxyType({"codes": [GLUCOSE], "lookback_days": 500}))
+    assert run_named(other, SERIES).note == "no result recorded"
+    assert run_named(d, SERIES).value == 7.5  # the original keeps its own
+
+
+def run_named(d, resources):
+    return extract([d], {"data": resources}, ExtractionContext(as_of=AS_OF, all_resources=tuple(resources)))[d.name]
