@@ -20,6 +20,8 @@ from .units import UnitError, convert
 OBSERVATION_OK = {"final", "amended", "corrected", "preliminary"}
 CONDITION_ACTIVE = {"active", "recurrence", "relapse"}
 MEDICATION_ACTIVE = {"active"}
+# A result dated a few minutes after the hook's time is clock skew between systems, not the future.
+SKEW = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,10 +302,6 @@ def _time(reading: tuple) -> datetime:
     return reading[0]
 
 
-# A result dated a few minutes after the hook's time is clock skew between systems, not the future.
-SKEW = timedelta(minutes=5)
-
-
 def readings(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) -> tuple[list, list[str]]:
     """All usable values of the declared codes, newest first: [(time, value, Observation)], reasons.
 
@@ -469,7 +467,7 @@ def _condition_active(c: Mapping, as_of: datetime) -> bool:
     if status and not status & CONDITION_ACTIVE:
         return False
     onset = R.clinical_time(c)
-    return onset is None or onset <= as_of + timedelta(minutes=5)
+    return onset is None or onset <= as_of + SKEW
 
 
 @extractor("condition", params={"codes", "include_resolved", "names"})

@@ -12,6 +12,7 @@ from typing import Mapping, Sequence
 from . import resources as R
 from .features import (
     OBSERVATION_OK,
+    SKEW,
     CodeSet,
     Evidence,
     ExtractionContext,
@@ -65,7 +66,7 @@ def pregnancy(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) 
             continue
         when = R.clinical_time(obs)
         reading = _status_reading(obs, d.codes("pregnant_answers"), d.codes("not_pregnant_answers"))
-        if when is None or reading is None or when < since or when > ctx.as_of + timedelta(minutes=5):
+        if when is None or reading is None or when < since or when > ctx.as_of + SKEW:
             continue
         if newest is None or when > newest[0]:
             newest = (when, reading, obs)
@@ -130,12 +131,12 @@ def condition_or_procedure(d: FeatureDef, resources: Sequence[dict], ctx: Extrac
         when = R.parse_datetime(p.get("performedDateTime")) or R.parse_datetime(
             (p.get("performedPeriod") or {}).get("end") or (p.get("performedPeriod") or {}).get("start"))
         if (p.get("status") in PROCEDURE_DONE and matches_codes(p.get("code"), d.codes("procedure_codes"))
-                and when is not None and since <= when <= ctx.as_of + timedelta(minutes=5)):
+                and when is not None and since <= when <= ctx.as_of + SKEW):
             return _found(d, 1.0, [Evidence(R.reference_of(p), _date_str(when))],
                           f"procedure: {R.concept_label(p.get('code')) or 'coded procedure'} ({_date_str(when)})")
     for e in R.of_type(resources, "Encounter"):
         when = R.parse_datetime((e.get("period") or {}).get("start"))
         if (any(matches_codes(t, d.codes("encounter_type_codes")) for t in e.get("type") or ())
-                and when is not None and since <= when <= ctx.as_of + timedelta(minutes=5)):
+                and when is not None and since <= when <= ctx.as_of + SKEW):
             return _found(d, 1.0, [Evidence(R.reference_of(e), _date_str(when))], f"encounter for it ({_date_str(when)})")
     return _found(d, 0.0, note="none recorded")

@@ -26,6 +26,7 @@ from typing import Mapping, Sequence
 from . import resources as R
 from .features import (
     OBSERVATION_OK,
+    SKEW,
     Evidence,
     ExtractionContext,
     Feature,
@@ -36,9 +37,6 @@ from .features import (
     matches_codes,
     shown_time,
 )
-
-# A result dated a few minutes after the hook's time is clock skew between systems, not the future.
-_SKEW = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +79,7 @@ def choose(d: ObservationSetDef, resources: Sequence[dict], as_of: datetime) -> 
         if not is_panel and not _places(obs, d.codes):
             continue
         when = R.clinical_time(obs)
-        if when is None or when > as_of + _SKEW or when < since:
+        if when is None or when > as_of + SKEW or when < since:
             continue
         timed.append((when, obs, is_panel))
     if not timed:
