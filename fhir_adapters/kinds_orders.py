@@ -20,10 +20,25 @@ from .features import MEDICATION_ACTIVE, Evidence, ExtractionContext, Feature, F
 from .orders import MedicationOrder, medication_orders
 
 
-def _active_orders(resources: Sequence[dict], ctx: ExtractionContext):
-    for r in R.of_type(resources, "MedicationRequest"):
-        if r.get("status") in MEDICATION_ACTIVE:
-            yield r, MedicationOrder.of(r, ctx.all_resources)
+def _active_orders(resources: Sequence[dict], ctx: ExtractionContext) -> list[tuple[dict, MedicationOrder]]:
+    """(MedicationRequest, its drug) of each active order; read once per pool by the features of one call."""
+    def read() -> list[tuple[dict, MedicationOrder]]:
+        return [(r, MedicationOrder.of(r, ctx.all_resources)) for r in R.of_type(resources, "MedicationRequest")
+                if r.get("status") in MEDICATION_ACTIVE]
+
+    if isinstance(resources, R.ResourcePool):  # keyed by the call's resources, which a pool never outlives
+        return resources.shared(("active orders", id(ctx.all_resources)), read)
+    return read()
+
+
+def _draft_orders(resources: Sequence[dict], ctx: ExtractionContext) -> list[MedicationOrder]:
+    """The MedicationRequests of `context.draftOrders`; read once per pool by the features of one call."""
+    def read() -> list[MedicationOrder]:
+        return medication_orders(ctx.hook_context, ctx.all_resources)
+
+    if isinstance(resources, R.ResourcePool):
+        return resources.shared(("draft orders", id(ctx.hook_context), id(ctx.all_resources)), read)
+    return read()
 
 
 @extractor("medication", params={"codes", "ingredients"})
@@ -39,7 +54,7 @@ def medication(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext)
 def medication_with_drafts(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) -> Feature:
     codes, names = d.codes(), d.param("ingredients", ())
     keep = (lambda o: o.route != "local") if d.param("systemic_only") else (lambda o: True)
-    drafts = [o for o in medication_orders(ctx.hook_context, ctx.all_resources) if o.matches(codes, names) and keep(o)]
+    drafts = [o for o in _draft_orders(resources, ctx) if o.matches(codes, names) and keep(o)]
     draft_ids = {o.reference for o in drafts}
     actives = [(r, o) for r, o in _active_orders(resources, ctx)
                if o.matches(codes, names) and keep(o) and R.reference_of(r) not in draft_ids]
