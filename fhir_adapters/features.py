@@ -107,7 +107,7 @@ def extract(defs: Sequence[FeatureDef], data: Mapping[str, Sequence[dict]], ctx:
             resources = pools[d.source] = R.ResourcePool(r for key in d.source for r in data.get(key, ()))
         feat = EXTRACTORS[d.kind](d, resources, ctx)
         # A declared default stands in for a value that was not recorded, never for an invalid one.
-        if feat.missing and not feat.invalid and d.default is not None:
+        if d.default is not None and feat.missing and not feat.invalid:
             note = d.default_note or f"not recorded; default {d.default:g} used"
             feat = Feature(d.name, feat.label, float(d.default), feat.unit, feat.evidence, note, imputed=True)
         out.append(feat)
