@@ -89,6 +89,8 @@ def value_text(value: float, name: str = "", *, thresholds: Iterable[float] = ()
         text = f"{value:.{FIXED_DIGITS[name]}f}"
     else:
         text = f"{value:.1f}".rstrip("0").rstrip(".") if abs(value) < 1000 else f"{value:.0f}"
+    if thresholds == ():  # most values: no threshold whose side the rounding could change
+        return text
     limits = tuple(thresholds)
     digits = len(text.partition(".")[2])
     while any((float(text) >= t) != (value >= t) for t in limits) and digits < FIXED_DIGITS.get(name, 1) + 3:
