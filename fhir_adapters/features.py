@@ -157,10 +157,10 @@ def matches_codes(concept: Any, codes: Iterable[str] | CodeSet) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class CodeSet:
-    """A declared code list, parsed: {(system, code)} and the (system, stem) of each prefix."""
+    """A declared code list, parsed: {(system, code)}, and the stems of its prefixes by system."""
 
     exact: frozenset[tuple[str, str]]
-    prefixes: tuple[tuple[str, str], ...]
+    stems: Mapping[str, tuple[str, ...]]
 
     def matches(self, concept: Any) -> bool:
         """True when a Coding of `concept` is in the set (see `matches_codes`)."""
@@ -169,30 +169,30 @@ class CodeSet:
         codings = concept.get("coding")
         if not codings:
             return False
-        exact, prefixes = self.exact, self.prefixes
+        exact, stems = self.exact, self.stems
         for c in codings:
             if not isinstance(c, dict) or c.get("code") is None:
                 continue
             system, code = str(c.get("system", "")), str(c["code"])
             if (system, code) in exact:
                 return True
-            for p_system, stem in prefixes:
-                if system == p_system and code.startswith(stem):  # "E11.*": E11 itself and E11.9
-                    return True
+            if stems and code.startswith(stems.get(system, ())):  # "E11.*": E11 itself and E11.9
+                return True
         return False
 
 
 @lru_cache(maxsize=4096)
 def code_set(codes: tuple[str, ...]) -> CodeSet:
     """A declared code list, parsed once."""
-    exact, prefixes = set(), []
+    exact: set[tuple[str, str]] = set()
+    stems: dict[str, tuple[str, ...]] = {}
     for spec in codes:
         system, _, code = spec.partition("|")
         if code.endswith("*"):
-            prefixes.append((system, code.rstrip("*").rstrip(".")))
+            stems[system] = stems.get(system, ()) + (code.rstrip("*").rstrip("."),)
         else:
             exact.add((system, code))
-    return CodeSet(frozenset(exact), tuple(prefixes))
+    return CodeSet(frozenset(exact), MappingProxyType(stems))
 
 
 def mentions(concept: Any, names: Iterable[str]) -> bool:
