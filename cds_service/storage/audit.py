@@ -15,7 +15,7 @@ import logging
 import re
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import Flask, Response, current_app, request
 
@@ -41,11 +41,19 @@ class PatientHasher:
     holds the salt, and a leaked table alone does not reveal which patient a row is about."""
 
     salt: bytes
+    # The HMAC keyed once: each id continues a copy of it (the `hmac` documentation's way for messages that
+    # share a prefix), half the cost of keying a new one, for the three ids every call hashes.
+    _keyed: hmac.HMAC = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "_keyed", hmac.new(self.salt, digestmod=hashlib.sha256))
 
     def __call__(self, patient_id: str | None) -> str | None:
         if not patient_id:
             return None
-        return hmac.new(self.salt, patient_id.encode("utf-8"), hashlib.sha256).hexdigest()
+        mac = self._keyed.copy()
+        mac.update(patient_id.encode("utf-8"))
+        return mac.hexdigest()
 
 
 def make_hasher(audit_salt: str) -> PatientHasher:
