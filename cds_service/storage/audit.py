@@ -83,21 +83,21 @@ def audit_unanswered(exc: BaseException | None) -> None:
         _write(500)
 
 
-def _audited(state: CallState) -> bool:
+def _audited(state: CallState, path: str) -> bool:
     if state.audited:
         return False
     if request.method == "OPTIONS" and request.headers.get("Access-Control-Request-Method"):
         return False  # CORS preflight: no data, no credentials
-    return not (request.path in _NOT_AUDITED_PATHS or request.path.startswith("/static/"))
+    return not (path in _NOT_AUDITED_PATHS or path.startswith("/static/"))
 
 
 def _write(status: int) -> None:
-    state = call_state()
-    if not _audited(state):
+    state, path = call_state(), request.path
+    if not _audited(state, path):
         return
     state.audited = True
     identity, hasher = state.identity, current_app.extensions["cds_audit"]
-    match = _CDS_PATH.match(request.path)
+    match = _CDS_PATH.match(path)
     kind = "other" if not match else "discovery" if not match["id"] else "feedback" if match["feedback"] else "service"
     outcome = _OUTCOMES.get(status, "error" if status >= 500 else f"http-{status}")
     if status == 401 and state.auth_failure:
