@@ -9,10 +9,12 @@ reached a card, so the test can fail).
 """
 from __future__ import annotations
 
+import random
 from datetime import datetime, timezone
 
 import pytest
 
+from cds_service.builders import markdown
 from cds_service.builders.markdown import literal
 from cds_service.ehr.contexts import build_context
 from cds_service.ehr.drafts import DRAFT_ORDERS
@@ -96,3 +98,20 @@ def test_literal_renders_as_the_same_text(text):
     assert html.count("<p>") == 1 and "<a " not in html and "<h1" not in html and "<li" not in html and "<table" not in html
     expected = " ".join(text.split()).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     assert html.strip() == f"<p>Drug: {expected}</p>"
+
+
+@pytest.mark.parametrize("text", ["1) first", "- item", "-5 mg", "+ x", "http://evil.example", "A: b://c", "2026-11-29",
+                                  "Total cholesterol (mass/volume)", "5) x", "12345678) y"])
+def test_plain_text_skips_escaping_only_when_escaping_would_not_change_it(text):
+    """`literal`'s shortcut for plain text gives what the full escape gives."""
+    assert literal(text) == markdown._escape(" ".join(text.split()))
+
+
+def test_plain_text_shortcut_matches_the_full_escape_on_random_text():
+    """Random strings over the plain alphabet and the characters that matter at a line's start: the shortcut
+    and the full escape agree on every one."""
+    rng = random.Random(7)
+    alphabet = "ab1-+:/()%'=, .#w)"
+    for _ in range(5000):
+        text = " ".join("".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8))).split())
+        assert literal(text) == markdown._escape(text), text

@@ -27,6 +27,9 @@ _INLINE = re.compile(r"([\\`*_\[\]<>|~&@])")
 # but `literal` cannot know where it is put).
 _BLOCK_START = re.compile(r"^([-+]|\d{1,9}[.)]|#{1,6})(?=\s|$)")
 _AUTOLINK = re.compile(r"(://|www\.)", re.IGNORECASE)
+# Text of only these characters needs no escape unless it starts a block (`- `, `1) `) or holds "://" (an
+# autolink): most values (labels, dates, ids, drug names) are such, and skip the substitutions of `_escape`.
+_PLAIN = re.compile(r"[A-Za-z0-9 ,;:()/%'=-]*")
 
 
 def literal(value: Any) -> str:
@@ -39,6 +42,12 @@ def literal(value: Any) -> str:
     text = " ".join(text.split())
     if len(text) > MAX_CHARS:
         text = text[: MAX_CHARS - 1] + "…"
+    if _PLAIN.fullmatch(text) and "://" not in text and not _BLOCK_START.match(text):
+        return text
+    return _escape(text)
+
+
+def _escape(text: str) -> str:
     text = _INLINE.sub(r"\\\1", text)
     text = _AUTOLINK.sub(lambda m: ":\\/\\/" if m.group(1) == "://" else m.group(1)[:3] + "\\.", text)
     return _BLOCK_START.sub(lambda m: m.group(1)[:-1] + "\\" + m.group(1)[-1], text)
