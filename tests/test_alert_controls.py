@@ -121,6 +121,35 @@ def test_a_retried_call_gets_the_same_cards(make_app):
     assert len(decisions(app)) == 1  # the retry stored nothing twice
 
 
+def test_the_history_is_read_on_a_connection_each_thread_keeps_and_a_forked_process_opens_its_own(make_app,
+                                                                                                  monkeypatch):
+    """SQLite: the lookups run on one connection per thread, kept out of the pool, which sees every call
+    committed since (by the writer thread's connection); after a fork the child opens its own."""
+    import threading
+    from types import SimpleNamespace
+
+    from cds_service.storage import card_history as module
+
+    app = alerts_app(make_app, "repeat_window_s = { warning = 3600 }")
+    history = app.extensions["cds"].card_history
+    assert call(app, HIGH)
+    pid, kept = history._readers.conn
+    assert call(app, HIGH) == [] and history._readers.conn[1] is kept  # the first call's rows seen; the same connection
+    assert kept.dbapi_connection is not None and app.extensions["cds"].engine.pool.checkedout() == 0  # not the pool's
+
+    other: list = []
+    thread = threading.Thread(target=lambda: other.append(history._reader()))
+    thread.start()
+    thread.join()
+    assert other[0][0] is not kept and other[0][1] is False  # another thread: another connection
+
+    # as in a worker forked after the first call (the module's view of the process id only)
+    monkeypatch.setattr(module, "os", SimpleNamespace(getpid=lambda: pid + 1))
+    assert call(app, HIGH, user="Practitioner/b")
+    assert history._readers.conn[0] == pid + 1 and history._readers.conn[1] is not kept
+    assert call(app, HIGH, user="Practitioner/b") == []  # the new connection sees the committed rows too
+
+
 def test_repeats_are_per_user(make_app):
     """A card shown to one clinician is shown to the next one who opens the chart."""
     app = alerts_app(make_app, "repeat_window_s = { warning = 3600 }")

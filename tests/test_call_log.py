@@ -63,3 +63,31 @@ def test_every_invocation_gets_the_configured_deadline(make_app):
     assert resp.status_code == 200
     ((deadline, called_at),) = seen
     assert deadline is not None and 0.5 < deadline - called_at <= 0.75
+
+
+def test_call_log_line_follows_the_loggers_level_and_filters(make_app, caplog):
+    """The call line goes through the logger as `log.info` would: not written below the configured level, and a
+    filter on the logger (an operator's) still decides; the record names where it was made."""
+    app = make_app(services=ASCVD_ONLY)
+    body = hook_request(prefetch=ascvd_prefetch())
+    with caplog.at_level(logging.WARNING, logger="cds_service"):
+        assert app.test_client().post("/cds-services/ascvd-10y-risk", json=body).status_code == 200
+    assert not [r for r in caplog.records if getattr(r, "event", None) == "call"]
+
+    logger, dropped = logging.getLogger("cds_service"), []
+
+    def drop_calls(record):
+        if getattr(record, "event", None) == "call":
+            dropped.append(record)
+            return False
+        return True
+
+    logger.addFilter(drop_calls)
+    try:
+        with caplog.at_level(logging.INFO, logger="cds_service"):
+            assert app.test_client().post("/cds-services/ascvd-10y-risk", json=body).status_code == 200
+    finally:
+        logger.removeFilter(drop_calls)
+    assert len(dropped) == 1 and not [r for r in caplog.records if getattr(r, "event", None) == "call"]
+    assert dropped[0].levelno == logging.INFO and dropped[0].funcName == "log_call"
+    assert dropped[0].pathname.endswith("call_log.py")

@@ -133,3 +133,18 @@ def test_idem1_same_request_gives_same_cards(client):
     other["hookInstance"] = "another-instance"
     c = client.post(URL, json=other).get_json()
     assert a["cards"][0]["uuid"] != c["cards"][0]["uuid"]
+
+
+@pytest.mark.parametrize("parts", [("hook-1", "ascvd-10y-risk", "risk"), ("", ), ("a/b", "é→ü", ""),
+                                   ("urn:uuid:0e6f", "renal-dosing", "suggestion", "MedicationRequest/7", "reduce")])
+def test_idem1_card_uuids_are_the_rfc4122_version5_uuids_of_their_key(parts):
+    """The ids the cards carry stay those of `uuid.uuid5` over the same namespace and key: stored card
+    uuids (issued cards, feedback, card history) keep matching across versions of the service."""
+    import uuid
+
+    from cds_service import cards
+
+    assert cards.stable_uuid(*parts) == str(uuid.uuid5(cards._NAMESPACE, "/".join(parts)))
+    # the RFC's version and variant bits, for every value of byte 8's low bits (digests differ by the key)
+    variants = {cards.stable_uuid(str(i))[19] for i in range(64)}
+    assert variants == set("89ab") and {cards.stable_uuid(str(i))[14] for i in range(64)} == {"5"}

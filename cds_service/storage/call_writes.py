@@ -34,7 +34,7 @@ import os
 import queue
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from flask import Flask, Response, current_app, request
@@ -79,9 +79,14 @@ def queue_rows(statement: Any, params: dict | list[dict]) -> None:
 @dataclass(eq=False)
 class _Job:
     writes: list[Write]
-    waited: bool = False  # someone waits for it (before-answer, settle): its failure is theirs to report
-    done: threading.Event = field(default_factory=threading.Event)
+    # Set when someone waits for the job (before-answer, settle): its failure is theirs to report. A call queued
+    # after-answer has none: nobody waits for it, and an Event per call cost more than queueing its rows.
+    done: threading.Event | None = None
     ok: bool = False
+
+    @property
+    def waited(self) -> bool:
+        return self.done is not None
 
 
 class GroupCommitter:
@@ -117,9 +122,10 @@ class GroupCommitter:
                 log.error("call writes queue full", extra={"event": "call_writes_queue_full"})
                 return False
             return True
-        job = _Job(writes, waited=True)
+        done = threading.Event()
+        job = _Job(writes, done=done)
         self._queue.put(job)
-        if not job.done.wait(WAIT_S):
+        if not done.wait(WAIT_S):
             log.error("call writes not committed in time", extra={"event": "call_writes_slow"})
         return job.ok
 
@@ -127,12 +133,12 @@ class GroupCommitter:
         """Wait until the rows queued so far in this process are committed (or failed); True if in time."""
         if self._pid != os.getpid():
             return True  # no writer in this process: nothing was queued here
-        job = _Job([], waited=True)
+        done = threading.Event()
         try:
-            self._queue.put(job, timeout=timeout)
+            self._queue.put(_Job([], done=done), timeout=timeout)
         except queue.Full:
             return False
-        return job.done.wait(timeout)
+        return done.wait(timeout)
 
     def queued(self) -> int:
         return self._queue.qsize()
@@ -191,7 +197,8 @@ class GroupCommitter:
             self._failed_at = time.monotonic()
         finally:
             for job in batch:
-                job.done.set()
+                if job.done is not None:
+                    job.done.set()
 
     def _lost(self, job: _Job) -> None:
         """Rows of a call that was answered (after-answer) and could not be committed."""

@@ -295,11 +295,17 @@ class CompiledQuery:
 
     def __init__(self, engine: Engine, statement):
         compiled = statement.compile(dialect=engine.dialect)
-        self.sql, self._compiled = compiled.string, compiled
+        self.sql = compiled.string
         self._order = tuple(compiled.positiontup) if engine.dialect.positional else None
+        # The values of the statement's literals (`outcome == "shown"`), worked out once rather than by
+        # `construct_params` per execution; the `bindparam`s without a value must be given to every `rows`.
+        self._literals = compiled.construct_params(_check=False)
+        self._required = frozenset(b.key for b in compiled.binds.values() if b.required)
 
     def _args(self, params: dict):
-        values = self._compiled.construct_params(params)
+        if not self._required <= params.keys():
+            raise exc.ArgumentError(f"missing query parameters: {sorted(self._required - params.keys())}")
+        values = {**self._literals, **params}
         return tuple(values[name] for name in self._order) if self._order is not None else values
 
     def rows(self, dbapi_connection, params: dict) -> list[tuple]:
