@@ -54,12 +54,7 @@ class FeatureDef:
 
     def codes(self, param: str = "codes") -> "CodeSet":
         """The declared code list `param` ("system|code", "system|E11.*"), parsed once."""
-        key = ("codes", param)
-        try:
-            return self._derived[key]
-        except KeyError:
-            value = self._derived[key] = code_set(tuple(self.params.get(param, ())))
-            return value
+        return self.derived(("codes", param), lambda d: code_set(tuple(d.params.get(param, ()))))
 
 
 @dataclass(frozen=True, slots=True)

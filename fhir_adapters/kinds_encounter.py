@@ -12,6 +12,7 @@ from typing import Mapping, Sequence
 
 from . import resources as R
 from .features import (
+    OBSERVATION_OK,
     Evidence,
     ExtractionContext,
     Feature,
@@ -129,7 +130,7 @@ def _finding_in_stay(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionCo
         return None
     finding_codes = d.codes("finding_codes")
     for obs in R.of_type(resources, "Observation"):
-        if obs.get("status") not in ("final", "amended", "corrected", "preliminary") or not matches_codes(obs.get("code"), finding_codes):
+        if obs.get("status") not in OBSERVATION_OK or not matches_codes(obs.get("code"), finding_codes):
             continue
         when = R.clinical_time(obs)
         in_stay = _refers_to(obs, enc) or (window is not None and when is not None and window[0] <= when <= window[1])

@@ -21,24 +21,17 @@ from .orders import MedicationOrder, medication_orders
 
 
 def _active_orders(resources: Sequence[dict], ctx: ExtractionContext) -> list[tuple[dict, MedicationOrder]]:
-    """(MedicationRequest, its drug) of each active order; read once per pool by the features of one call."""
-    def read() -> list[tuple[dict, MedicationOrder]]:
-        return [(r, MedicationOrder.of(r, ctx.all_resources)) for r in R.of_type(resources, "MedicationRequest")
-                if r.get("status") in MEDICATION_ACTIVE]
-
-    if isinstance(resources, R.ResourcePool):  # keyed by the call's resources, which a pool never outlives
-        return resources.shared(("active orders", id(ctx.all_resources)), read)
-    return read()
+    """(MedicationRequest, its drug) of each active order; read once per pool by the features of one call (the key
+    names the call's resources, which a pool never outlives)."""
+    return R.ResourcePool.once(resources, ("active orders", id(ctx.all_resources)), lambda: [
+        (r, MedicationOrder.of(r, ctx.all_resources)) for r in R.of_type(resources, "MedicationRequest")
+        if r.get("status") in MEDICATION_ACTIVE])
 
 
 def _draft_orders(resources: Sequence[dict], ctx: ExtractionContext) -> list[MedicationOrder]:
     """The MedicationRequests of `context.draftOrders`; read once per pool by the features of one call."""
-    def read() -> list[MedicationOrder]:
-        return medication_orders(ctx.hook_context, ctx.all_resources)
-
-    if isinstance(resources, R.ResourcePool):
-        return resources.shared(("draft orders", id(ctx.hook_context), id(ctx.all_resources)), read)
-    return read()
+    return R.ResourcePool.once(resources, ("draft orders", id(ctx.hook_context), id(ctx.all_resources)),
+                               lambda: medication_orders(ctx.hook_context, ctx.all_resources))
 
 
 @extractor("medication", params={"codes", "ingredients"})

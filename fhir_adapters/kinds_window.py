@@ -184,7 +184,7 @@ def mean(d: FeatureDef, resources: Sequence[dict], ctx: ExtractionContext) -> Fe
     """The mean of the plausible values of `codes` within the window (evidence: every result used)."""
     found, recent, rejected = _values(d, resources, ctx)
     if not recent:
-        return no_value(d, found[0][2].date if found else None, rejected)
+        return no_value(d, newest_date(d, ctx, found), rejected)
     value = sum(v for _, v, _ in recent) / len(recent)
     note = f"mean of {len(recent)} value{'s' if len(recent) > 1 else ''}, {recent[-1][2].date} to {recent[0][2].date}"
     return _found(d, value, [ev for _, _, ev in recent], "; ".join(filter(None, [note, rejected_note(rejected)])))

@@ -298,6 +298,11 @@ class ResourcePool(list):
             value = self._shared[key] = compute()
             return value
 
+    @staticmethod
+    def once(resources: Sequence[dict], key: Hashable, compute: Callable[[], Any]) -> Any:
+        """`compute()` once per pool when `resources` is one (see `shared`), else every time."""
+        return resources.shared(key, compute) if isinstance(resources, ResourcePool) else compute()
+
     def only_observations(self) -> bool:
         """True when every resource of the pool is an Observation."""
         return self.shared("only observations", lambda: all(r.get("resourceType") == "Observation" for r in self))
